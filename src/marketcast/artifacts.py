@@ -1,0 +1,149 @@
+"""Reading and writing a run's files. The only module that touches model files.
+
+A finished run directory holds:
+  model.keras           the trained Keras model (loaded with safe_mode, no code runs)
+  preprocessing.json    what the forecaster needs to rebuild the inputs (written last:
+                        its presence marks the run finished)
+  metrics.json          validation and test metrics of the model and the baselines
+  config.yaml           the resolved config of the run
+  test_predictions.csv  every test-set forecast next to the actual value and the baselines
+Every file is written to a temporary name and renamed, so a reader never sees half a file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import keras
+import pandas as pd
+
+from marketcast.errors import MarketcastError
+from marketcast.scaling import Scaler
+
+MODEL_FILE = "model.keras"
+PREPROCESSING_FILE = "preprocessing.json"
+METRICS_FILE = "metrics.json"
+CONFIG_FILE = "config.yaml"
+PREDICTIONS_FILE = "test_predictions.csv"
+FORMAT_VERSION = 1
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """Everything between raw prices and model inputs, as saved with a run."""
+
+    features: list[str]
+    target: str
+    window: int
+    horizon: int
+    head: str
+    scaler: Scaler
+    data: dict  # the run's data config: where the forecaster reads fresh prices
+    last_date: str  # the last date of the data the run trained and evaluated on
+
+    def to_dict(self) -> dict:
+        state = asdict(self)
+        state["scaler"] = self.scaler.to_dict()
+        return {"format_version": FORMAT_VERSION, **state}
+
+    @classmethod
+    def from_dict(cls, state: dict) -> Preprocessing:
+        if state.get("format_version") != FORMAT_VERSION:
+            raise MarketcastError(
+                f"{PREPROCESSING_FILE} has format_version={state.get('format_version')!r}; "
+                f"this marketcast reads version {FORMAT_VERSION}. Retrain the run."
+            )
+        fields = {k: v for k, v in state.items() if k != "format_version"}
+        fields["scaler"] = Scaler.from_dict(fields["scaler"])
+        return cls(**fields)
+
+
+def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    """Call ``write(tmp)`` on a temporary path beside ``path``, then rename it into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes files private; give them the usual mode
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_text(path: Path, text: str) -> None:
+    atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def write_json(path: Path, obj: dict) -> None:
+    write_text(path, json.dumps(obj, indent=2, allow_nan=False) + "\n")
+
+
+def write_csv(path: Path, frame: pd.DataFrame) -> None:
+    atomic_write(path, lambda tmp: frame.to_csv(tmp, index=False, float_format="%.6f"))
+
+
+def save_run(
+    run_dir: Path,
+    model: keras.Model,
+    preprocessing: Preprocessing,
+    metrics: dict,
+    predictions: pd.DataFrame,
+    config_yaml: str,
+) -> None:
+    """Write a finished run; ``preprocessing.json`` goes last and marks it complete."""
+    atomic_write(run_dir / MODEL_FILE, lambda tmp: model.save(tmp))
+    write_json(run_dir / METRICS_FILE, metrics)
+    write_text(run_dir / CONFIG_FILE, config_yaml)
+    write_csv(run_dir / PREDICTIONS_FILE, predictions)
+    write_json(run_dir / PREPROCESSING_FILE, preprocessing.to_dict())
+
+
+def is_finished_run(path: Path) -> bool:
+    return (path / PREPROCESSING_FILE).is_file() and (path / MODEL_FILE).is_file()
+
+
+def load_run(run_dir: Path) -> tuple[keras.Model, Preprocessing]:
+    """The model and preprocessing of a finished run, loaded without running stored code."""
+    if not run_dir.is_dir():
+        raise MarketcastError(
+            f"run_dir={str(run_dir)!r} does not exist: pass a training "
+            "run directory (it holds model.keras and preprocessing.json)."
+        )
+    if not is_finished_run(run_dir):
+        raise MarketcastError(
+            f"run_dir={str(run_dir)!r} has no finished run ({MODEL_FILE} and "
+            f"{PREPROCESSING_FILE} missing): point run_dir at a directory written by train.py."
+        )
+    try:
+        state = json.loads((run_dir / PREPROCESSING_FILE).read_text(encoding="utf-8"))
+        preprocessing = Preprocessing.from_dict(state)
+    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise MarketcastError(
+            f"{run_dir / PREPROCESSING_FILE} is damaged ({type(exc).__name__}: {exc}); retrain."
+        ) from None
+    model = keras.saving.load_model(run_dir / MODEL_FILE, compile=False, safe_mode=True)
+    return model, preprocessing
+
+
+def latest_run(output_root: Path) -> Path:
+    """The most recently finished run under ``output_root``."""
+    marks = (
+        [p for p in output_root.rglob(PREPROCESSING_FILE) if is_finished_run(p.parent)]
+        if output_root.is_dir()
+        else []
+    )
+    if not marks:
+        raise MarketcastError(
+            f"no finished training run under {output_root}: run `python train.py` first, "
+            "or pass run_dir=DIR."
+        )
+    return max(marks, key=lambda p: p.stat().st_mtime).parent

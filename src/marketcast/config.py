@@ -1,0 +1,140 @@
+"""Typed config schemas, registered in Hydra's ConfigStore.
+
+The YAML files under ``conf/`` fill these dataclasses in. Because every node is
+typed, a misspelt key or a value of the wrong type stops the run at start-up
+with the key named, before any data is read.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING
+
+
+@dataclass
+class PathsConfig:
+    root_dir: str = MISSING  # the repository root; set from MARKETCAST_ROOT by the entry points
+    data_dir: str = MISSING  # bundled data and the default cache
+    output_root: str = MISSING  # where run directories are created
+    run_dir: str = MISSING  # this run's directory (Hydra's run directory by default)
+
+
+@dataclass
+class DataConfig:
+    source: str = "csv"  # csv | fdr
+    path: str | None = None  # csv only: the file to read
+    symbol: str | None = None  # fdr: ticker or KRX code; csv: a label for reports
+    start: str | None = None  # first date kept (YYYY-MM-DD), inclusive
+    end: str | None = None  # last date kept (YYYY-MM-DD), inclusive
+    # exchange-calendars code for forecast dates (XNYS, XKRX, ...); "auto": XKRX for six-digit
+    # symbols, else XNYS; null: plain weekdays.
+    exchange: str | None = "auto"
+
+
+@dataclass
+class FeaturesConfig:
+    columns: list[str] = field(default_factory=lambda: ["Close", "Open", "High"])
+    target: str = "Close"
+    scaler: str = "minmax"  # minmax | standard (scikit-learn), fitted on the training segment
+
+
+@dataclass
+class WindowConfig:
+    size: int = 60  # input time steps per sample
+    horizon: int = 1  # steps forecast ahead
+
+
+@dataclass
+class SplitConfig:
+    # Chronological fractions of the rows; ignored where the dates below are set.
+    train: float = 0.7
+    val: float = 0.15
+    test: float = 0.15
+    val_start: str | None = None  # first date of the validation segment
+    test_start: str | None = None  # first date of the test segment
+
+
+@dataclass
+class LSTMConfig:
+    """Arguments passed to every ``keras.layers.LSTM`` of the model.
+
+    Initializers, regularizers and constraints take anything Keras' ``get``
+    functions accept: a name (``l2``, ``glorot_uniform``, ``non_neg``) or a
+    ``{class_name: ..., config: {...}}`` mapping.
+    """
+
+    activation: str = "tanh"
+    recurrent_activation: str = "sigmoid"  # Keras 3 default (old docs say hard_sigmoid)
+    use_bias: bool = True
+    kernel_initializer: Any = "glorot_uniform"
+    recurrent_initializer: Any = "orthogonal"
+    bias_initializer: Any = "zeros"
+    unit_forget_bias: bool = True
+    kernel_regularizer: Any = None
+    recurrent_regularizer: Any = None
+    bias_regularizer: Any = None
+    activity_regularizer: Any = None
+    kernel_constraint: Any = None
+    recurrent_constraint: Any = None
+    bias_constraint: Any = None
+    dropout: float = 0.0
+    recurrent_dropout: float = 0.0
+    go_backwards: bool = False
+    unroll: bool = False
+    stateful: bool = False  # not supported: windows are independent samples (clear error)
+
+
+@dataclass
+class ModelConfig:
+    units: int = 64  # units of each LSTM layer
+    layers: int = 1  # stacked LSTM layers; all but the last return sequences
+    head: str = "dense"  # dense: LSTM -> Dense(horizon); sequence: TimeDistributed(Dense(horizon))
+    lstm: LSTMConfig = field(default_factory=LSTMConfig)
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 50
+    batch_size: int = 32
+    optimizer: str = "adam"
+    learning_rate: float = 1e-3
+    loss: str = "mse"  # mse | mae | huber
+    patience: int = 8  # EarlyStopping on val_loss; best weights are restored
+    seed: int = 42
+    shuffle: bool = True
+    verbose: int = 2  # Keras progress: 0 silent, 1 progress bar, 2 one line per epoch
+    jit_compile: bool = False  # XLA compilation of the train step
+
+
+@dataclass
+class TrainJobConfig:
+    paths: PathsConfig = field(default_factory=PathsConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    features: FeaturesConfig = field(default_factory=FeaturesConfig)
+    window: WindowConfig = field(default_factory=WindowConfig)
+    split: SplitConfig = field(default_factory=SplitConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    plots: bool = True
+
+
+@dataclass
+class PredictJobConfig:
+    paths: PathsConfig = field(default_factory=PathsConfig)
+    # A finished training run; null: the newest under paths.output_root.
+    run_dir: str | None = None
+    as_of: str | None = None  # forecast from the data up to this date; default: the latest row
+    output: str = MISSING  # CSV file the forecast is written to
+
+
+def register_configs() -> None:
+    """Register the schemas that ``conf/train.yaml`` and ``conf/predict.yaml`` extend."""
+    cs = ConfigStore.instance()
+    cs.store(name="train_schema", node=TrainJobConfig)
+    cs.store(name="predict_schema", node=PredictJobConfig)
+
+
+register_configs()

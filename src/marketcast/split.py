@@ -1,0 +1,71 @@
+"""Chronological train / validation / test boundaries, by fractions or by dates."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from marketcast.config import SplitConfig
+from marketcast.errors import MarketcastError
+
+SEGMENTS = ("train", "val", "test")
+
+
+@dataclass(frozen=True)
+class Segments:
+    """Row ranges ``[start, stop)`` of each segment in a series of ``n`` rows."""
+
+    n: int
+    val_start: int
+    test_start: int
+
+    def bounds(self, name: str) -> tuple[int, int]:
+        return {
+            "train": (0, self.val_start),
+            "val": (self.val_start, self.test_start),
+            "test": (self.test_start, self.n),
+        }[name]
+
+
+def split_rows(dates: pd.DatetimeIndex, cfg: SplitConfig) -> Segments:
+    """Segment boundaries for the ascending ``dates``.
+
+    Dates, where set, win over fractions: ``val_start`` and ``test_start`` are
+    the first days of their segments (the next trading day if not one).
+    """
+    n = len(dates)
+    fractions = (cfg.train, cfg.val, cfg.test)
+    uses_fractions = cfg.val_start is None or cfg.test_start is None
+    if uses_fractions and (any(f < 0 for f in fractions) or abs(sum(fractions) - 1.0) > 1e-6):
+        raise MarketcastError(
+            f"split fractions train={cfg.train}, val={cfg.val}, test={cfg.test} add up to "
+            f"{sum(fractions):g}, not 1: change them so that they do "
+            "(e.g. split.train=0.7 split.val=0.15 split.test=0.15)."
+        )
+    val_start = (
+        _date_row(dates, cfg.val_start, "split.val_start")
+        if cfg.val_start is not None
+        else round(n * cfg.train)
+    )
+    test_start = (
+        _date_row(dates, cfg.test_start, "split.test_start")
+        if cfg.test_start is not None
+        else round(n * (cfg.train + cfg.val))
+    )
+    if not 0 < val_start < test_start < n:
+        raise MarketcastError(
+            f"the split leaves an empty segment: train rows 0..{val_start}, val rows "
+            f"{val_start}..{test_start}, test rows {test_start}..{n} of {n}. "
+            "Choose split.val_start < split.test_start inside the data's date range, "
+            "or fractions that each keep some rows."
+        )
+    return Segments(n=n, val_start=val_start, test_start=test_start)
+
+
+def _date_row(dates: pd.DatetimeIndex, value: str, key: str) -> int:
+    try:
+        when = pd.Timestamp(value)
+    except ValueError:
+        raise MarketcastError(f"{key}={value!r} is not a date: use YYYY-MM-DD.") from None
+    return int(dates.searchsorted(when))

@@ -1,0 +1,103 @@
+"""Compile and fit a model on windows, with early stopping and logged progress."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+
+import keras
+import numpy as np
+
+from marketcast.config import TrainConfig
+from marketcast.errors import MarketcastError
+
+log = logging.getLogger(__name__)
+
+LOSSES = {"mse": "mean_squared_error", "mae": "mean_absolute_error", "huber": "huber"}
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and the Keras backend, so a CPU run repeats its metrics."""
+    keras.utils.set_random_seed(seed)
+
+
+def compile_model(model: keras.Model, cfg: TrainConfig) -> None:
+    if cfg.loss not in LOSSES:
+        raise MarketcastError(f"train.loss={cfg.loss!r} is not known: use one of {list(LOSSES)}.")
+    if cfg.learning_rate <= 0:
+        raise MarketcastError(f"train.learning_rate={cfg.learning_rate} must be positive.")
+    try:
+        optimizer = keras.optimizers.get(
+            {"class_name": cfg.optimizer, "config": {"learning_rate": cfg.learning_rate}}
+        )
+    except (ValueError, TypeError):
+        raise MarketcastError(
+            f"train.optimizer={cfg.optimizer!r} is not a Keras optimizer: "
+            "use e.g. adam, adamw, rmsprop or sgd."
+        ) from None
+    model.compile(optimizer=optimizer, loss=LOSSES[cfg.loss], jit_compile=cfg.jit_compile)
+
+
+def check_train_config(cfg: TrainConfig) -> None:
+    for key in ("epochs", "batch_size"):
+        if getattr(cfg, key) < 1:
+            raise MarketcastError(f"train.{key}={getattr(cfg, key)} must be at least 1.")
+
+
+def fit(
+    model: keras.Model,
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    x_val: np.ndarray,
+    y_val: np.ndarray,
+    cfg: TrainConfig,
+    extra_callbacks: Sequence[keras.callbacks.Callback] = (),
+) -> dict[str, list[float]]:
+    """Train on (B, W, F) inputs and their targets; return the Keras history.
+
+    EarlyStopping watches the validation loss and restores the best weights.
+    ``extra_callbacks`` run after the pipeline's own (timers, sweep pruners).
+    """
+    callbacks = [
+        keras.callbacks.EarlyStopping(
+            monitor="val_loss", patience=cfg.patience, restore_best_weights=True
+        ),
+        keras.callbacks.TerminateOnNaN(),
+        _EpochLog(cfg.epochs),
+        *extra_callbacks,
+    ]
+    history = model.fit(
+        x_train,
+        y_train,
+        validation_data=(x_val, y_val),
+        epochs=cfg.epochs,
+        batch_size=cfg.batch_size,
+        shuffle=cfg.shuffle,
+        verbose=cfg.verbose,
+        callbacks=callbacks,
+    )
+    return {k: [float(v) for v in vs] for k, vs in history.history.items()}
+
+
+class _EpochLog(keras.callbacks.Callback):
+    """One log line per epoch, so the run's log file records the training curve."""
+
+    def __init__(self, epochs: int):
+        super().__init__()
+        self.epochs = epochs
+        self.started = 0.0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.started = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        log.info(
+            "epoch %d/%d  loss %.6f  val_loss %.6f  (%.1fs)",
+            epoch + 1,
+            self.epochs,
+            logs.get("loss", float("nan")),
+            logs.get("val_loss", float("nan")),
+            time.perf_counter() - self.started,
+        )

@@ -1,0 +1,48 @@
+import numpy as np
+import pytest
+
+from marketcast.baselines import drift, persistence, window_mean
+from marketcast.metrics import add_relative_mae, format_table, score
+
+
+def test_persistence_is_exact_on_a_constant_series():
+    history = np.full((5, 10), 42.0)
+    actual = np.full((5, 3), 42.0)
+    result = score(actual, persistence(history, 3), history[:, -1], naive_mae=1.0)
+    assert result["mae"] == 0 and result["rmse"] == 0 and result["mape"] == 0
+    assert result["direction_accuracy"] is None  # a flat forecast makes no directional call
+
+
+def test_drift_is_exact_on_a_straight_line():
+    line = 3.0 + 0.5 * np.arange(30)
+    history = np.stack([line[i : i + 10] for i in range(5)])  # -> (5, 10)
+    actual = np.stack([line[i + 10 : i + 13] for i in range(5)])  # -> (5, 3)
+    np.testing.assert_allclose(drift(history, 3), actual)
+    result = score(actual, drift(history, 3), history[:, -1], naive_mae=0.5)
+    assert result["mae"] == pytest.approx(0) and result["direction_accuracy"] == 1.0
+
+
+def test_window_mean():
+    history = np.array([[1.0, 2.0, 3.0]])
+    np.testing.assert_array_equal(window_mean(history, 2), [[2.0, 2.0]])
+
+
+def test_metrics_by_hand():
+    actual = np.array([[110.0], [90.0], [100.0], [104.0]])
+    forecast = np.array([[105.0], [95.0], [98.0], [100.0]])
+    last = np.array([100.0, 100.0, 99.0, 101.0])
+    result = score(actual, forecast, last, naive_mae=2.0)
+    assert result["mae"] == pytest.approx((5 + 5 + 2 + 4) / 4)
+    assert result["rmse"] == pytest.approx(np.sqrt((25 + 25 + 4 + 16) / 4))
+    assert result["mape"] == pytest.approx(100 * np.mean([5 / 110, 5 / 90, 2 / 100, 4 / 104]))
+    assert result["mase"] == pytest.approx(4 / 2.0)
+    # moves: up/up, down/down, down/up, down/up -> 2 of 4 right
+    assert result["direction_accuracy"] == 0.5
+
+
+def test_relative_mae_and_table():
+    table = {"model": {"mae": 3.0}, "persistence": {"mae": 2.0}}
+    add_relative_mae(table)
+    assert table["model"]["rel_mae"] == 1.5 and table["persistence"]["rel_mae"] == 1.0
+    text = format_table({"test": table})
+    assert "persistence" in text and "1.5000" in text and "n/a" in text

@@ -1,0 +1,101 @@
+"""The seed tutorial's shapes, through the project's own builder."""
+
+import keras
+import numpy as np
+import pytest
+
+from marketcast.config import LSTMConfig, ModelConfig
+from marketcast.errors import MarketcastError
+from marketcast.model import build_model, lstm_layer, point_forecast
+
+X = np.random.default_rng(0).normal(size=(32, 25, 1)).astype("float32")
+
+
+def test_lstm_returns_last_output():
+    assert lstm_layer(LSTMConfig(), 20)(X).shape == (32, 20)
+
+
+def test_lstm_return_sequences():
+    assert lstm_layer(LSTMConfig(), 20, return_sequences=True)(X).shape == (32, 25, 20)
+
+
+def test_lstm_return_state():
+    output, hidden, cell = lstm_layer(LSTMConfig(), 20, return_sequences=True, return_state=True)(X)
+    assert output.shape == (32, 25, 20)
+    assert hidden.shape == (32, 20)
+    assert cell.shape == (32, 20)
+
+
+def test_dense_head_shape():
+    model = build_model(ModelConfig(units=20), window=25, n_features=1, horizon=10)
+    assert model(X).shape == (32, 10)
+
+
+def test_dense_on_sequences_and_time_distributed_shapes():
+    seq = lstm_layer(LSTMConfig(), 20, return_sequences=True)(X)
+    assert keras.layers.Dense(10)(seq).shape == (32, 25, 10)
+    model = build_model(ModelConfig(units=20, head="sequence"), window=25, n_features=1, horizon=10)
+    assert model(X).shape == (32, 25, 10)
+    assert isinstance(model.get_layer("forecast"), keras.layers.TimeDistributed)
+    assert point_forecast(np.asarray(model(X))).shape == (32, 10)
+
+
+def test_stacked_layers_return_sequences_automatically():
+    model = build_model(ModelConfig(units=8, layers=3), window=25, n_features=1, horizon=2)
+    lstms = [layer for layer in model.layers if isinstance(layer, keras.layers.LSTM)]
+    assert [layer.return_sequences for layer in lstms] == [True, True, False]
+    assert model(X).shape == (32, 2)
+
+
+def test_every_lstm_option_reaches_the_layer():
+    cfg = LSTMConfig(
+        activation="relu",
+        recurrent_activation="hard_sigmoid",
+        use_bias=False,
+        kernel_initializer="he_normal",
+        recurrent_initializer="identity",
+        bias_initializer="ones",
+        unit_forget_bias=False,
+        kernel_regularizer={"class_name": "L2", "config": {"l2": 0.01}},
+        recurrent_regularizer="l1",
+        bias_regularizer="l2",
+        activity_regularizer="l1",
+        kernel_constraint="non_neg",
+        recurrent_constraint={"class_name": "MaxNorm", "config": {"max_value": 2.0}},
+        bias_constraint="unit_norm",
+        dropout=0.1,
+        recurrent_dropout=0.2,
+        go_backwards=True,
+        unroll=True,
+    )
+    layer = lstm_layer(cfg, 4)
+    conf = layer.get_config()
+    assert conf["activation"] == "relu" and conf["recurrent_activation"] == "hard_sigmoid"
+    assert conf["use_bias"] is False and conf["unit_forget_bias"] is False
+    assert conf["kernel_initializer"]["class_name"] == "HeNormal"
+    assert conf["recurrent_initializer"]["class_name"] == "Identity"
+    assert conf["bias_initializer"]["class_name"] == "Ones"
+    assert conf["kernel_regularizer"]["config"]["l2"] == pytest.approx(0.01)
+    assert conf["recurrent_regularizer"]["class_name"] == "L1"
+    assert conf["bias_regularizer"]["class_name"] == "L2"
+    assert conf["activity_regularizer"]["class_name"] == "L1"
+    assert conf["kernel_constraint"]["class_name"] == "NonNeg"
+    assert conf["recurrent_constraint"]["config"]["max_value"] == 2.0
+    assert conf["bias_constraint"]["class_name"] == "UnitNorm"
+    assert conf["dropout"] == 0.1 and conf["recurrent_dropout"] == 0.2
+    assert conf["go_backwards"] is True and conf["unroll"] is True
+    assert layer(X).shape == (32, 4)
+
+
+def test_default_recurrent_activation_is_keras3_sigmoid():
+    assert lstm_layer(LSTMConfig(), 4).get_config()["recurrent_activation"] == "sigmoid"
+
+
+def test_stateful_is_a_clear_error():
+    with pytest.raises(MarketcastError, match=r"stateful=true is not supported"):
+        lstm_layer(LSTMConfig(stateful=True), 4)
+
+
+def test_bad_lstm_option_is_a_clear_error():
+    with pytest.raises(MarketcastError, match="model.lstm"):
+        lstm_layer(LSTMConfig(kernel_regularizer="no_such_regularizer"), 4)

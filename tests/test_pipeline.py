@@ -1,0 +1,178 @@
+"""The composed config, end to end on tiny data: train.py's job, then predict.py's."""
+
+import json
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import ROOT, compose_predict, compose_train
+
+from marketcast import artifacts
+from marketcast.errors import MarketcastError
+from marketcast.forecast import forecast
+from marketcast.pipeline import train
+
+RUN_FILES = {
+    "model.keras",
+    "preprocessing.json",
+    "metrics.json",
+    "config.yaml",
+    "test_predictions.csv",
+}
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """One tiny training run shared by the tests below."""
+    tmp = tmp_path_factory.mktemp("runs")
+    prices = tmp / "prices.csv"
+    from conftest import synthetic_prices
+
+    synthetic_prices(400).to_csv(prices)
+    run_dir = tmp / "run"
+    cfg = compose_train(
+        run_dir, "data=csv", f"data.path={prices}", "window.horizon=2", "plots=true"
+    )
+    score = train(cfg)
+    return cfg, run_dir, score, prices
+
+
+def test_train_writes_a_complete_run(trained):
+    _, run_dir, score, _ = trained
+    assert RUN_FILES | {"test_forecast.png", "loss.png"} <= {p.name for p in run_dir.iterdir()}
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    for segment in ("val", "test"):
+        for forecaster in ("model", "persistence", "drift"):
+            row = metrics[segment][forecaster]
+            assert {"mae", "rmse", "mape", "mase", "direction_accuracy", "rel_mae"} <= set(row)
+    assert score == pytest.approx(metrics["val"]["model"]["mase"])
+    assert metrics["test"]["persistence"]["rel_mae"] == 1.0
+    predictions = pd.read_csv(run_dir / "test_predictions.csv")
+    assert list(predictions.columns[:5]) == ["origin", "date", "step", "actual", "model"]
+    assert set(predictions["step"]) == {1, 2}
+    prep = json.loads((run_dir / "preprocessing.json").read_text())
+    assert prep["features"] == ["Close", "Open", "High"] and prep["window"] == 10
+
+
+def test_test_predictions_match_the_reported_metrics(trained):
+    _, run_dir, _, _ = trained
+    predictions = pd.read_csv(run_dir / "test_predictions.csv")
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    mae = (predictions["model"] - predictions["actual"]).abs().mean()
+    assert mae == pytest.approx(metrics["test"]["model"]["mae"], rel=1e-5)
+    persistence_mae = (predictions["persistence"] - predictions["actual"]).abs().mean()
+    assert persistence_mae == pytest.approx(metrics["test"]["persistence"]["mae"], rel=1e-5)
+
+
+def test_same_seed_same_metrics(trained, tmp_path):
+    _, run_dir, score, prices = trained
+    again = compose_train(tmp_path / "again", "data=csv", f"data.path={prices}", "window.horizon=2")
+    assert train(again) == score
+    assert json.loads((tmp_path / "again" / "metrics.json").read_text()) == json.loads(
+        (run_dir / "metrics.json").read_text()
+    )
+
+
+def test_save_load_predict_is_identical(trained):
+    _, run_dir, _, _ = trained
+    model, prep = artifacts.load_run(run_dir)
+    x = np.random.default_rng(0).normal(size=(4, prep.window, len(prep.features)))
+    x = x.astype("float32")
+    original = keras.saving.load_model(run_dir / "model.keras")
+    np.testing.assert_array_equal(model.predict_on_batch(x), original.predict_on_batch(x))
+
+
+def test_predict_writes_the_next_trading_days(trained, tmp_path):
+    _, run_dir, _, prices = trained
+    out = tmp_path / "forecast.csv"
+    table = forecast(compose_predict(f"run_dir={run_dir}", f"output={out}"))
+    written = pd.read_csv(out)
+    assert list(written.columns) == ["symbol", "as_of", "date", "step", "forecast", "run_dir"]
+    last = pd.read_csv(prices)["Date"].iloc[-1]
+    assert (written["as_of"] == last).all()
+    assert list(written["step"]) == [1, 2]
+    dates = pd.to_datetime(written["date"])
+    assert (dates > pd.Timestamp(last)).all() and (dates.dt.day_of_week < 5).all()
+    np.testing.assert_allclose(written["forecast"], table["forecast"], rtol=1e-6)
+
+
+def test_predict_repeats_the_run_forecast_for_the_same_window(trained, tmp_path):
+    """predict.py rebuilds the inputs exactly as training did: as_of = a test origin."""
+    _, run_dir, _, _ = trained
+    predictions = pd.read_csv(run_dir / "test_predictions.csv")
+    row = predictions.iloc[-2]  # the last origin, step 1
+    table = forecast(
+        compose_predict(
+            f"run_dir={run_dir}", f"as_of={row['origin']}", f"output={tmp_path / 'f.csv'}"
+        )
+    )
+    assert table["forecast"].iloc[0] == pytest.approx(row["model"], rel=1e-5)
+
+
+def test_predict_finds_the_latest_run(trained, tmp_path):
+    _, run_dir, _, _ = trained
+    table = forecast(
+        compose_predict(f"paths.output_root={run_dir.parent}", f"output={tmp_path / 'f.csv'}")
+    )
+    assert table["run_dir"].iloc[0] == str(run_dir)
+
+
+def test_sequence_head_trains_and_forecasts(prices_csv, tmp_path):
+    run_dir = tmp_path / "seq"
+    train(
+        compose_train(
+            run_dir,
+            "data=csv",
+            f"data.path={prices_csv}",
+            "model=lstm_sequence",
+            "window.horizon=3",
+        )
+    )
+    table = forecast(compose_predict(f"run_dir={run_dir}", f"output={tmp_path / 'f.csv'}"))
+    assert len(table) == 3
+
+
+def test_run_dir_without_artifacts_is_named(tmp_path):
+    with pytest.raises(MarketcastError, match="has no finished run"):
+        forecast(compose_predict(f"run_dir={tmp_path}", f"output={tmp_path / 'f.csv'}"))
+
+
+def run_cli(*args, cwd=ROOT):
+    return subprocess.run(
+        [sys.executable, *args], cwd=cwd, capture_output=True, text=True, timeout=300
+    )
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["features.columns=[Close,Opn]"], "unknown feature 'Opn'"),
+        (["window.size=0"], "window.size=0 must be at least 1"),
+        (["data=csv", "data.path=/nonexistent/prices.csv"], "does not exist"),
+    ],
+)
+def test_train_cli_bad_input_exits_cleanly(tmp_path, overrides, message):
+    run_dir = tmp_path / "run"
+    result = run_cli(str(ROOT / "train.py"), f"hydra.run.dir={run_dir}", *overrides)
+    assert result.returncode == 2, result.stderr
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not run_dir.exists()  # nothing half-written
+
+
+def test_predict_cli_without_runs_exits_cleanly(tmp_path):
+    result = run_cli(
+        str(ROOT / "predict.py"), f"paths.output_root={tmp_path}", f"hydra.run.dir={tmp_path / 'p'}"
+    )
+    assert result.returncode == 2
+    assert "no finished training run" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "p").exists()
+
+
+def test_train_cli_typo_in_key_fails_at_start(tmp_path):
+    result = run_cli(str(ROOT / "train.py"), f"hydra.run.dir={tmp_path / 'r'}", "train.epoch=3")
+    assert result.returncode != 0
+    assert "epoch" in result.stderr
