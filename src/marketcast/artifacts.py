@@ -13,15 +13,13 @@ Every file is written to a temporary name and renamed, so a reader never sees ha
 from __future__ import annotations
 
 import json
-import os
-import tempfile
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import keras
 import pandas as pd
 
+from marketcast.atomic import atomic_write
 from marketcast.errors import MarketcastError
 from marketcast.scaling import Scaler
 
@@ -31,8 +29,6 @@ METRICS_FILE = "metrics.json"
 CONFIG_FILE = "config.yaml"
 PREDICTIONS_FILE = "test_predictions.csv"
 FORMAT_VERSION = 1
-_UMASK = os.umask(0)
-os.umask(_UMASK)
 
 
 @dataclass(frozen=True)
@@ -63,20 +59,6 @@ class Preprocessing:
         fields = {k: v for k, v in state.items() if k != "format_version"}
         fields["scaler"] = Scaler.from_dict(fields["scaler"])
         return cls(**fields)
-
-
-def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    """Call ``write(tmp)`` on a temporary path beside ``path``, then rename it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes files private; give them the usual mode
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def write_text(path: Path, text: str) -> None:

@@ -1,0 +1,35 @@
+"""Writing a file so that no reader ever sees half of it: temporary name, then rename.
+
+Shared by the run artifacts and the price cache; kept apart from ``artifacts``
+so that the data layer does not import Keras.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
+def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    """Call ``write(tmp)`` on a temporary path beside ``path``, then rename it into place.
+
+    ``os.replace`` within one directory is atomic on POSIX: a concurrent reader
+    sees the old file or the new one, and two concurrent writers leave one
+    complete file (the last to rename wins). A failed ``write`` leaves ``path``
+    untouched and removes the temporary file.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes files private; give them the usual mode
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
