@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 from conftest import synthetic_prices
 
+from marketcast import representation as rep
 from marketcast.config import FeaturesConfig, SplitConfig, WindowConfig
 from marketcast.dataset import prepare, select_columns
 from marketcast.errors import MarketcastError
@@ -12,30 +13,60 @@ WINDOW = WindowConfig(size=10, horizon=2)
 SPLIT = SplitConfig(train=0.6, val=0.2, test=0.2)
 
 
-def test_scaler_and_training_windows_ignore_everything_after_training():
+@pytest.mark.parametrize("representation", rep.REPRESENTATIONS)
+def test_scalers_and_training_windows_ignore_everything_after_training(representation):
+    features = FeaturesConfig(representation=representation)
     frame = synthetic_prices(300)
-    before = prepare(frame, FEATURES, WINDOW, SPLIT)
+    before = prepare(frame, features, WINDOW, SPLIT)
     perturbed = frame.copy()
     perturbed.iloc[before.segments.val_start :] *= 7.5  # every value after the training segment
-    after = prepare(perturbed, FEATURES, WINDOW, SPLIT)
-    assert before.scaler == after.scaler
-    np.testing.assert_array_equal(
-        before.parts["train"].windows.inputs, after.parts["train"].windows.inputs
-    )
-    np.testing.assert_array_equal(
-        before.parts["train"].windows.targets, after.parts["train"].windows.targets
-    )
+    after = prepare(perturbed, features, WINDOW, SPLIT)
+    assert before.transform == after.transform
+    for field in ("inputs", "targets"):
+        np.testing.assert_array_equal(
+            getattr(before.parts["train"].windows, field),
+            getattr(after.parts["train"].windows, field),
+        )
     assert before.naive_mae == after.naive_mae
     # ...and the later segments did change, so the test can fail
     assert not np.array_equal(before.parts["test"].actual, after.parts["test"].actual)
 
 
-def test_scaler_is_fitted_on_training_rows_only():
+def test_level_scaler_is_fitted_on_training_rows_only():
     frame = synthetic_prices(300)
-    prepared = prepare(frame, FEATURES, WINDOW, SPLIT)
+    features = FeaturesConfig(representation="level", scaler="minmax")
+    prepared = prepare(frame, features, WINDOW, SPLIT)
     train = frame.iloc[: prepared.segments.val_start]
-    assert prepared.scaler.offset[0] == pytest.approx(train["Close"].min())
-    assert prepared.scaler.scale[0] == pytest.approx(train["Close"].max() - train["Close"].min())
+    scaler = prepared.transform.target_scaler
+    targets = train["Close"].iloc[WINDOW.size + 1 :]  # the rows that are training targets
+    assert scaler.offset[0] == pytest.approx(targets.min())
+    assert scaler.scale[0] == pytest.approx(targets.max() - targets.min())
+
+
+@pytest.mark.parametrize("representation", rep.REPRESENTATIONS)
+def test_representation_round_trips_to_prices(representation):
+    """transform then inverse gives back the prices, through the scalers too."""
+    frame = synthetic_prices(300)
+    prepared = prepare(frame, FeaturesConfig(representation=representation), WINDOW, SPLIT)
+    for part in prepared.parts.values():
+        restored = prepared.transform.prices(part.windows.targets, part.last)
+        np.testing.assert_allclose(restored, part.actual, rtol=1e-5)  # float32 targets
+    actual = np.array([[101.0, 99.0]])
+    last = np.array([100.0])
+    encoded = rep.encode_target(actual, last, representation)
+    np.testing.assert_allclose(rep.decode_target(encoded, last, representation), actual)
+
+
+def test_relative_inputs_are_scale_free():
+    """A window at 10x the price level gives the same relative inputs."""
+    frame = synthetic_prices(300)
+    scaled = frame.copy()
+    scaled[["Open", "High", "Low", "Close"]] *= 10
+    a = prepare(frame, FeaturesConfig(representation="relative"), WINDOW, SPLIT)
+    b = prepare(scaled, FeaturesConfig(representation="relative"), WINDOW, SPLIT)
+    np.testing.assert_allclose(
+        a.parts["test"].windows.inputs, b.parts["test"].windows.inputs, rtol=1e-5, atol=1e-6
+    )
 
 
 def test_segments_are_chronological_and_targets_stay_inside():
@@ -47,13 +78,23 @@ def test_segments_are_chronological_and_targets_stay_inside():
     assert prepared.parts["train"].windows.inputs.shape[1:] == (10, 3)
 
 
+def test_sequence_targets_end_with_the_samples_own_targets():
+    prepared = prepare(synthetic_prices(300), FEATURES, WINDOW, SPLIT)
+    seq = prepared.sequence_targets("val")  # -> (B, W, H)
+    assert seq.shape == (len(prepared.parts["val"].windows), 10, 2)
+    np.testing.assert_allclose(seq[:, -1, :], prepared.parts["val"].windows.targets, rtol=1e-6)
+
+
 def test_scaling_round_trips():
     values = np.random.default_rng(0).uniform(10, 20, size=(50, 2))
     for method in ("minmax", "standard"):
-        scaler = Scaler.fit(values, ["Close", "Open"], method)
-        restored = Scaler.from_dict(scaler.to_dict())
-        scaled = restored.transform(values)
-        np.testing.assert_allclose(restored.inverse(scaled[:, 1], "Open"), values[:, 1])
+        for center in (True, False):
+            scaler = Scaler.fit(values, ["Close", "Open"], method, center=center)
+            restored = Scaler.from_dict(scaler.to_dict())
+            scaled = restored.transform(values)
+            np.testing.assert_allclose(restored.inverse(scaled[:, 1], "Open"), values[:, 1])
+            if not center:
+                assert restored.transform(np.zeros((1, 2))).tolist() == [[0.0, 0.0]]
 
 
 def test_split_by_dates():
@@ -70,6 +111,7 @@ def test_split_by_dates():
     [
         (FeaturesConfig(columns=["Close", "Opn"]), WINDOW, SPLIT, r"unknown feature 'Opn'"),
         (FeaturesConfig(target="close"), WINDOW, SPLIT, r"unknown feature 'close'"),
+        (FeaturesConfig(representation="diff"), WINDOW, SPLIT, r"representation='diff'"),
         (FEATURES, WindowConfig(size=0), SPLIT, r"window.size=0 must be at least 1"),
         (FEATURES, WindowConfig(horizon=0), SPLIT, r"window.horizon=0 must be at least 1"),
         (FEATURES, WINDOW, SplitConfig(train=0.7, val=0.2, test=0.2), r"add up to 1.1, not 1"),
@@ -85,6 +127,13 @@ def test_split_by_dates():
 def test_bad_inputs_are_named(features, window, split, message):
     with pytest.raises(MarketcastError, match=message):
         prepare(synthetic_prices(300), features, window, split)
+
+
+def test_non_positive_prices_are_refused_for_relative_targets():
+    frame = synthetic_prices(100)
+    frame.iloc[50, frame.columns.get_loc("Close")] = 0.0
+    with pytest.raises(MarketcastError, match="zero or negative prices"):
+        prepare(frame, FEATURES, WINDOW, SPLIT)
 
 
 def test_missing_column_is_named():

@@ -2,7 +2,13 @@ import numpy as np
 import pytest
 
 from marketcast.baselines import drift, persistence, window_mean
-from marketcast.metrics import add_relative_mae, format_table, score
+from marketcast.metrics import (
+    add_relative_mae,
+    format_table,
+    score,
+    score_per_step,
+    wilson_interval,
+)
 
 
 def test_persistence_is_exact_on_a_constant_series():
@@ -46,3 +52,26 @@ def test_relative_mae_and_table():
     assert table["model"]["rel_mae"] == 1.5 and table["persistence"]["rel_mae"] == 1.0
     text = format_table({"test": table})
     assert "persistence" in text and "1.5000" in text and "n/a" in text
+
+
+def test_wilson_interval_matches_the_textbook_value():
+    # 52 of 100: the classic "0.52 is noise" case; Wilson 95% interval 0.4231..0.6153
+    lo, hi = wilson_interval(52, 100)
+    assert lo == pytest.approx(0.4231, abs=1e-4) and hi == pytest.approx(0.6153, abs=1e-4)
+    assert lo < 0.5 < hi
+
+
+def test_direction_interval_is_reported_with_its_count():
+    actual = np.array([[101.0], [99.0], [102.0], [98.0]])
+    forecast = np.array([[100.5], [99.5], [99.0], [101.0]])
+    result = score(actual, forecast, np.full(4, 100.0), naive_mae=1.0)
+    assert result["direction_n"] == 4 and result["direction_accuracy"] == 0.5
+    lo, hi = result["direction_ci"]
+    assert lo < 0.5 < hi
+
+
+def test_per_step_scores():
+    actual = np.array([[1.0, 2.0], [1.0, 2.0]])
+    forecast = np.array([[1.0, 3.0], [1.0, 1.0]])
+    steps = score_per_step(actual, forecast, np.array([1.0, 1.0]), naive_mae=1.0)
+    assert [s["mae"] for s in steps] == [0.0, 1.0]

@@ -45,16 +45,33 @@ def test_train_writes_a_complete_run(trained):
     assert RUN_FILES | {"test_forecast.png", "loss.png"} <= {p.name for p in run_dir.iterdir()}
     metrics = json.loads((run_dir / "metrics.json").read_text())
     for segment in ("val", "test"):
-        for forecaster in ("model", "persistence", "drift"):
+        for forecaster in ("model", "persistence", "drift", "window_mean", "ridge"):
             row = metrics[segment][forecaster]
             assert {"mae", "rmse", "mape", "mase", "direction_accuracy", "rel_mae"} <= set(row)
+            assert len(row["per_step"]) == 2  # horizon 2: metrics per step too
+        interval = metrics[segment]["model"]["interval"]
+        assert interval["nominal"] == pytest.approx(0.8) and 0 <= interval["coverage"] <= 1
     assert score == pytest.approx(metrics["val"]["model"]["mase"])
     assert metrics["test"]["persistence"]["rel_mae"] == 1.0
     predictions = pd.read_csv(run_dir / "test_predictions.csv")
-    assert list(predictions.columns[:5]) == ["origin", "date", "step", "actual", "model"]
+    assert list(predictions.columns) == [
+        "origin",
+        "date",
+        "step",
+        "actual",
+        "model",
+        "persistence",
+        "drift",
+        "window_mean",
+        "ridge",
+        "q10",
+        "q90",
+    ]
     assert set(predictions["step"]) == {1, 2}
-    prep = json.loads((run_dir / "preprocessing.json").read_text())
+    assert (predictions["q10"] <= predictions["q90"]).all()
+    prep = json.loads((run_dir / "preprocessing.json").read_text())["transform"]
     assert prep["features"] == ["Close", "Open", "High"] and prep["window"] == 10
+    assert prep["representation"] == "relative"
 
 
 def test_test_predictions_match_the_reported_metrics(trained):
@@ -79,7 +96,8 @@ def test_same_seed_same_metrics(trained, tmp_path):
 def test_save_load_predict_is_identical(trained):
     _, run_dir, _, _ = trained
     model, prep = artifacts.load_run(run_dir)
-    x = np.random.default_rng(0).normal(size=(4, prep.window, len(prep.features)))
+    shape = (4, prep.transform.window, len(prep.transform.features))
+    x = np.random.default_rng(0).normal(size=shape)
     x = x.astype("float32")
     original = keras.saving.load_model(run_dir / "model.keras")
     np.testing.assert_array_equal(model.predict_on_batch(x), original.predict_on_batch(x))
@@ -90,7 +108,18 @@ def test_predict_writes_the_next_trading_days(trained, tmp_path):
     out = tmp_path / "forecast.csv"
     table = forecast(compose_predict(f"run_dir={run_dir}", f"output={out}"))
     written = pd.read_csv(out)
-    assert list(written.columns) == ["symbol", "as_of", "date", "step", "forecast", "run_dir"]
+    assert list(written.columns) == [
+        "symbol",
+        "as_of",
+        "date",
+        "step",
+        "forecast",
+        "q10",
+        "q90",
+        "run_dir",
+    ]
+    assert (written["q10"] < written["forecast"]).all()
+    assert (written["forecast"] < written["q90"]).all()
     last = pd.read_csv(prices)["Date"].iloc[-1]
     assert (written["as_of"] == last).all()
     assert list(written["step"]) == [1, 2]
@@ -110,6 +139,8 @@ def test_predict_repeats_the_run_forecast_for_the_same_window(trained, tmp_path)
         )
     )
     assert table["forecast"].iloc[0] == pytest.approx(row["model"], rel=1e-5)
+    assert table["q10"].iloc[0] == pytest.approx(row["q10"], rel=1e-5)
+    assert table["q90"].iloc[0] == pytest.approx(row["q90"], rel=1e-5)
 
 
 def test_predict_finds_the_latest_run(trained, tmp_path):

@@ -13,15 +13,16 @@ Every file is written to a temporary name and renamed, so a reader never sees ha
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import keras
 import pandas as pd
 
 from marketcast.atomic import atomic_write
+from marketcast.dataset import Transform
 from marketcast.errors import MarketcastError
-from marketcast.scaling import Scaler
+from marketcast.intervals import Intervals
 
 MODEL_FILE = "model.keras"
 PREPROCESSING_FILE = "preprocessing.json"
@@ -33,21 +34,23 @@ FORMAT_VERSION = 1
 
 @dataclass(frozen=True)
 class Preprocessing:
-    """Everything between raw prices and model inputs, as saved with a run."""
+    """Everything between raw prices and forecasts, as saved with a run."""
 
-    features: list[str]
-    target: str
-    window: int
-    horizon: int
+    transform: Transform  # features, target, window, horizon, representation, scalers
+    intervals: Intervals  # calibrated prediction-interval quantiles
     head: str
-    scaler: Scaler
     data: dict  # the run's data config: where the forecaster reads fresh prices
     last_date: str  # the last date of the data the run trained and evaluated on
 
     def to_dict(self) -> dict:
-        state = asdict(self)
-        state["scaler"] = self.scaler.to_dict()
-        return {"format_version": FORMAT_VERSION, **state}
+        return {
+            "format_version": FORMAT_VERSION,
+            "transform": self.transform.to_dict(),
+            "intervals": self.intervals.to_dict(),
+            "head": self.head,
+            "data": self.data,
+            "last_date": self.last_date,
+        }
 
     @classmethod
     def from_dict(cls, state: dict) -> Preprocessing:
@@ -56,9 +59,13 @@ class Preprocessing:
                 f"{PREPROCESSING_FILE} has format_version={state.get('format_version')!r}; "
                 f"this marketcast reads version {FORMAT_VERSION}. Retrain the run."
             )
-        fields = {k: v for k, v in state.items() if k != "format_version"}
-        fields["scaler"] = Scaler.from_dict(fields["scaler"])
-        return cls(**fields)
+        return cls(
+            transform=Transform.from_dict(state["transform"]),
+            intervals=Intervals.from_dict(state["intervals"]),
+            head=state["head"],
+            data=state["data"],
+            last_date=state["last_date"],
+        )
 
 
 def write_text(path: Path, text: str) -> None:

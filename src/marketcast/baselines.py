@@ -1,12 +1,14 @@
-"""Naive forecasts from the same input windows the model sees, in price units.
+"""Baselines computed on exactly the model's targets.
 
-Each takes ``history`` (B, W), the target column over the input window, and
-returns (B, H) forecasts for the next ``horizon`` steps.
+The naive ones take ``history`` (B, W), the target column over the input
+window, and return (B, H) forecasts in price units. The ridge baseline is a
+linear model fitted on the model's own scaled training windows.
 """
 
 from __future__ import annotations
 
 import numpy as np
+from sklearn.linear_model import Ridge
 
 
 def persistence(history: np.ndarray, horizon: int) -> np.ndarray:
@@ -29,3 +31,14 @@ def window_mean(history: np.ndarray, horizon: int) -> np.ndarray:
 
 
 BASELINES = {"persistence": persistence, "drift": drift, "window_mean": window_mean}
+
+
+def fit_ridge(inputs: np.ndarray, targets: np.ndarray, alpha: float = 1.0) -> Ridge:
+    """A linear model on the model's own scaled windows: (B, W, F) -> (B, H) targets."""
+    return Ridge(alpha=alpha).fit(inputs.reshape(len(inputs), -1), targets)
+
+
+def ridge_output(ridge: Ridge, inputs: np.ndarray) -> np.ndarray:
+    """Scaled (B, H) outputs of a fitted ridge for windows (B, W, F)."""
+    out = ridge.predict(inputs.reshape(len(inputs), -1))
+    return out.reshape(len(inputs), -1)

@@ -20,7 +20,9 @@ USER_ERROR_EXIT = 2
 def prepare_environment(root: Path) -> None:
     """Set what must be set before Hydra composes and before Keras is imported."""
     os.environ.setdefault("MARKETCAST_ROOT", str(root))
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ warnings
+    # Backtests and sweeps build one model after another; TensorFlow warns of "retracing".
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
 
 
 def user_errors(task: Callable) -> Callable:

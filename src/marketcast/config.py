@@ -38,7 +38,9 @@ class DataConfig:
 class FeaturesConfig:
     columns: list[str] = field(default_factory=lambda: ["Close", "Open", "High"])
     target: str = "Close"
-    scaler: str = "minmax"  # minmax | standard (scikit-learn), fitted on the training segment
+    # How prices are shown to the model: relative (to the window's last value), log_return, level
+    representation: str = "relative"
+    scaler: str = "standard"  # standard | minmax (scikit-learn), fitted on the training segment
 
 
 @dataclass
@@ -110,6 +112,23 @@ class TrainConfig:
 
 
 @dataclass
+class BacktestConfig:
+    folds: int = 5  # forecast origins, evenly spaced over the end of the history
+    test_size: int | None = None  # rows forecast per fold; null: 15% of the rows / folds
+    scheme: str = "expanding"  # expanding: all rows before the origin; rolling: train_size rows
+    train_size: int | None = None  # rolling only: rows (train + validation) before each origin
+    val_fraction: float = 0.15  # share of a fold's pre-origin rows for early stopping/calibration
+    refit_every: int = 1  # refit scaler and model every k folds (1: every fold)
+
+
+@dataclass
+class EvaluationConfig:
+    mode: str = "single"  # single: one train/val/test split; backtest: walk-forward folds
+    interval_levels: list[float] = field(default_factory=lambda: [0.1, 0.9])
+    backtest: BacktestConfig = field(default_factory=BacktestConfig)
+
+
+@dataclass
 class TrainJobConfig:
     paths: PathsConfig = field(default_factory=PathsConfig)
     data: DataConfig = field(default_factory=DataConfig)
@@ -118,6 +137,7 @@ class TrainJobConfig:
     split: SplitConfig = field(default_factory=SplitConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
     plots: bool = True
 
 

@@ -1,32 +1,77 @@
 """From a price frame to scaled model windows per segment (pure: no I/O).
 
-The scaler is fitted on the training rows only; changing any value after the
-training segment changes neither the scaler nor the training windows.
+The scalers are fitted on the training segment only; changing any value after
+the training segment changes neither them nor the training windows.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
 
+from marketcast import representation as rep
 from marketcast.config import FeaturesConfig, SplitConfig, WindowConfig
 from marketcast.errors import MarketcastError
 from marketcast.scaling import Scaler
 from marketcast.sources import PRICE_COLUMNS
 from marketcast.split import SEGMENTS, Segments, split_rows
-from marketcast.windows import Windows, make_windows
+from marketcast.windows import Windows, make_windows, sequence_targets
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Transform:
+    """Everything between raw prices and model inputs and outputs; saved with a run.
+
+    The forecaster rebuilds exactly the training inputs from this alone.
+    """
+
+    features: list[str]
+    target: str
+    window: int
+    horizon: int
+    representation: str
+    input_scaler: Scaler  # over ``features``, in the representation's units
+    target_scaler: Scaler  # over ``[target]``, in the representation's units
+
+    def inputs(self, raw: np.ndarray, last: np.ndarray) -> np.ndarray:
+        """Scaled model inputs (B, W, F) from raw windows (B, W + 1, F) and last (B,)."""
+        encoded = rep.encode_inputs(raw, last, self.features, self.representation)
+        return self.input_scaler.transform(encoded).astype("float32")
+
+    def targets(self, actual: np.ndarray, last: np.ndarray) -> np.ndarray:
+        """Scaled model targets from prices: actual (B, ..., H), last (B, ...)."""
+        encoded = rep.encode_target(actual, last, self.representation)
+        return self.target_scaler.transform(encoded[..., None])[..., 0].astype("float32")
+
+    def prices(self, output: np.ndarray, last: np.ndarray) -> np.ndarray:
+        """Prices from scaled model outputs (B, H, ...) and last (B,)."""
+        encoded = self.target_scaler.inverse(np.asarray(output, dtype="float64"), self.target)
+        return rep.decode_target(encoded, last, self.representation)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, state: dict) -> Transform:
+        return cls(
+            **{
+                **state,
+                "input_scaler": Scaler.from_dict(state["input_scaler"]),
+                "target_scaler": Scaler.from_dict(state["target_scaler"]),
+            }
+        )
 
 
 @dataclass(frozen=True)
 class SegmentData:
     """One segment's samples, scaled for the model and raw for evaluation.
 
-    windows: scaled inputs (B, W, F) and scaled targets (B, H);
+    windows: scaled inputs (B, W, F), scaled targets (B, H), first target rows (B,);
     history: (B, W) the raw target column over each input window;
     actual: (B, H) the raw target values to forecast, in price units.
     """
@@ -35,24 +80,40 @@ class SegmentData:
     history: np.ndarray
     actual: np.ndarray
 
+    @property
+    def last(self) -> np.ndarray:
+        """(B,) the last observed target value: the forecast origin's price."""
+        return self.history[:, -1]
+
     def target_dates(self, dates: pd.DatetimeIndex) -> np.ndarray:
         """(B, H) dates of the targets."""
         horizon = self.actual.shape[1]
         return dates.to_numpy()[self.windows.first_target[:, None] + np.arange(horizon)]
 
+    def origin_dates(self, dates: pd.DatetimeIndex) -> np.ndarray:
+        """(B,) the last observed date of each sample."""
+        return dates.to_numpy()[self.windows.first_target - 1]
+
 
 @dataclass(frozen=True)
 class Prepared:
     dates: pd.DatetimeIndex  # (N,)
-    features: list[str]
-    target: str
-    window: int
-    horizon: int
-    scaler: Scaler
+    transform: Transform
     segments: Segments
     parts: dict[str, SegmentData]
-    scaled_target: np.ndarray  # (N,) the target column, scaled
+    raw_target: np.ndarray  # (N,) the target column, price units
     naive_mae: float  # training segment's one-step persistence MAE, price units (MASE scale)
+
+    def sequence_targets(self, segment: str) -> np.ndarray:
+        """Scaled targets of every input step of ``segment``'s samples: (B, W, H).
+
+        Step ``j`` is asked for the ``horizon`` values after its own last value.
+        """
+        t = self.parts[segment].windows.first_target
+        w, h = self.transform.window, self.transform.horizon
+        actual = sequence_targets(self.raw_target, t, w, h)  # -> (B, W, H)
+        last = self.raw_target[t[:, None] - w + np.arange(w)]  # -> (B, W)
+        return self.transform.targets(actual, last)
 
 
 def select_columns(frame: pd.DataFrame, cfg: FeaturesConfig) -> pd.DataFrame:
@@ -82,6 +143,12 @@ def check_features(cfg: FeaturesConfig) -> None:
         )
     if not cfg.columns:
         raise MarketcastError("features.columns is empty: name at least one, e.g. [Close].")
+    if cfg.target == "Volume":
+        raise MarketcastError(
+            "features.target=Volume is not supported: forecast a price column "
+            "(Open, High, Low or Close)."
+        )
+    rep.check(cfg.representation)
 
 
 def check_window(cfg: WindowConfig) -> None:
@@ -98,56 +165,83 @@ def prepare(
     features: FeaturesConfig,
     window: WindowConfig,
     split: SplitConfig,
+    transform: Transform | None = None,
 ) -> Prepared:
-    """Split ``frame`` chronologically, fit the scaler on training rows, window each segment."""
+    """Split ``frame`` chronologically, fit the scalers on training samples, window each segment.
+
+    A given ``transform`` (from an earlier fit) is used as it is instead of fitting one.
+    """
     check_window(window)
     selected = select_columns(frame, features)
+    _check_positive(selected, features)
     dates = pd.DatetimeIndex(selected.index)
     segments = split_rows(dates, split)
-    columns = list(selected.columns)
-    raw = selected.to_numpy(dtype="float64")  # (N, C)
-    train_stop = segments.val_start
-    scaler = Scaler.fit(raw[:train_stop], columns, features.scaler)
+    raw = selected[list(features.columns)].to_numpy(dtype="float64")  # (N, F)
+    raw_target = selected[features.target].to_numpy(dtype="float64")  # (N,)
 
-    inputs = scaler.transform(
-        raw[:, [columns.index(c) for c in features.columns]], features.columns
-    ).astype("float32")  # (N, F)
-    raw_target = raw[:, columns.index(features.target)]  # (N,) price units
-    scaled_target = scaler.transform(raw_target[:, None], [features.target])[:, 0]
-    scaled_target = scaled_target.astype("float32")
+    # One row before each window rides along: log returns need it.
+    raw_windows, history = {}, {}
+    for segment in SEGMENTS:
+        start, stop = segments.bounds(segment)
+        raw_windows[segment] = make_windows(
+            raw, raw_target, start, stop, window.size + 1, window.horizon
+        )
+        if len(raw_windows[segment]) == 0:
+            raise MarketcastError(_too_short(segment, dates, start, stop, window))
+        t = raw_windows[segment].first_target
+        history[segment] = raw_target[t[:, None] - window.size + np.arange(window.size)]
 
+    if transform is None:
+        transform = _fit_transform(raw_windows["train"], history["train"][:, -1], features, window)
     parts = {}
-    for name in SEGMENTS:
-        start, stop = segments.bounds(name)
-        scaled = make_windows(inputs, scaled_target, start, stop, window.size, window.horizon)
-        if len(scaled) == 0:
-            raise MarketcastError(_too_short(name, dates, start, stop, window))
-        history = make_windows(
-            raw_target[:, None], raw_target, start, stop, window.size, window.horizon
+    for segment in SEGMENTS:
+        w, last = raw_windows[segment], history[segment][:, -1]
+        scaled = Windows(
+            inputs=transform.inputs(w.inputs, last),
+            targets=transform.targets(w.targets, last),
+            first_target=w.first_target,
         )
-        parts[name] = SegmentData(
-            windows=Windows(
-                np.ascontiguousarray(scaled.inputs),
-                np.ascontiguousarray(scaled.targets),
-                scaled.first_target,
-            ),
-            history=np.ascontiguousarray(history.inputs[:, :, 0]),
-            actual=np.ascontiguousarray(history.targets),
-        )
-    train_target = raw_target[:train_stop]
-    naive_mae = float(np.mean(np.abs(np.diff(train_target))))
-    return Prepared(
-        dates,
-        list(features.columns),
-        features.target,
-        window.size,
-        window.horizon,
-        scaler,
-        segments,
-        parts,
-        scaled_target,
-        naive_mae,
+        parts[segment] = SegmentData(scaled, history[segment], np.array(w.targets))
+    naive_mae = float(np.mean(np.abs(np.diff(raw_target[: segments.val_start]))))
+    return Prepared(dates, transform, segments, parts, raw_target, naive_mae)
+
+
+def _fit_transform(
+    train: Windows, last: np.ndarray, features: FeaturesConfig, window: WindowConfig
+) -> Transform:
+    """Scalers fitted on the training samples, in the representation's units."""
+    name = features.representation
+    train_inputs = rep.encode_inputs(train.inputs, last, features.columns, name)
+    train_targets = rep.encode_target(train.targets, last, name)
+    return Transform(
+        features=list(features.columns),
+        target=features.target,
+        window=window.size,
+        horizon=window.horizon,
+        representation=name,
+        input_scaler=Scaler.fit(
+            train_inputs.reshape(-1, len(features.columns)), features.columns, features.scaler
+        ),
+        target_scaler=Scaler.fit(
+            train_targets.reshape(-1, 1),
+            [features.target],
+            features.scaler,
+            center=rep.centres_target(name),
+        ),
     )
+
+
+def _check_positive(selected: pd.DataFrame, features: FeaturesConfig) -> None:
+    if features.representation == "level":
+        return
+    prices = selected.drop(columns="Volume", errors="ignore")
+    bad = (prices <= 0).any(axis=1)
+    if bad.any():
+        raise MarketcastError(
+            f"{int(bad.sum())} rows have zero or negative prices (first on "
+            f"{selected.index[bad.to_numpy()][0].date()}); features.representation="
+            f"{features.representation} divides by prices. Clean the data or use level."
+        )
 
 
 def _too_short(
@@ -155,7 +249,7 @@ def _too_short(
 ) -> str:
     span = f"{dates[start].date()}..{dates[stop - 1].date()}, {stop - start} rows"
     need = (
-        f"window.size + window.horizon = {window.size + window.horizon} rows"
+        f"window.size + 1 + window.horizon = {window.size + 1 + window.horizon} rows"
         if name == "train"
         else f"window.horizon = {window.horizon} rows"
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 METRIC_NAMES = ("mae", "rmse", "mape", "mase", "direction_accuracy", "rel_mae")
@@ -17,7 +19,8 @@ def score(
     direction of each step's move; ``naive_mae`` scales MASE (the training
     segment's one-step persistence MAE). ``direction_accuracy`` is the share
     of steps whose forecast move has the sign of the actual move, counted over
-    steps where both moved; it is ``None`` for a forecast that never moves.
+    the ``direction_n`` steps where both moved, with its 95% Wilson interval
+    (``direction_ci``); it is ``None`` for a forecast that never moves.
     ``mape`` is in percent.
     """
     error = forecast - actual
@@ -25,23 +28,43 @@ def score(
     predicted_move = np.sign(forecast - last_observed[:, None])
     actual_move = np.sign(actual - last_observed[:, None])
     counted = (predicted_move != 0) & (actual_move != 0)
-    direction = (
-        float(np.mean(predicted_move[counted] == actual_move[counted])) if counted.any() else None
-    )
+    n = int(counted.sum())
+    hits = int((predicted_move[counted] == actual_move[counted]).sum())
     return {
         "mae": mae,
         "rmse": float(np.sqrt(np.mean(error**2))),
         "mape": float(100.0 * np.mean(np.abs(error) / np.abs(actual))),
         "mase": mae / naive_mae if naive_mae > 0 else None,
-        "direction_accuracy": direction,
+        "direction_accuracy": hits / n if n else None,
+        "direction_ci": list(wilson_interval(hits, n)) if n else None,
+        "direction_n": n,
     }
 
 
+def score_per_step(
+    actual: np.ndarray, forecast: np.ndarray, last_observed: np.ndarray, naive_mae: float
+) -> list[dict]:
+    """``score`` for each step 1..H separately."""
+    return [
+        score(actual[:, [h]], forecast[:, [h]], last_observed, naive_mae)
+        for h in range(actual.shape[1])
+    ]
+
+
+def wilson_interval(hits: int, n: int, z: float = 1.959964) -> tuple[float, float]:
+    """95% Wilson score interval of a proportion ``hits / n``."""
+    p = hits / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return centre - half, centre + half
+
+
 def add_relative_mae(table: dict[str, dict], reference: str = "persistence") -> None:
-    """Add ``rel_mae``: each forecaster's MAE over ``reference``'s MAE on the same targets."""
+    """Add ``rel_mae`` (MAE / ``reference``'s MAE on the same targets) and ``skill`` (1 - it)."""
     ref = table[reference]["mae"]
     for row in table.values():
         row["rel_mae"] = row["mae"] / ref if ref > 0 else None
+        row["skill"] = 1.0 - row["rel_mae"] if ref > 0 else None
 
 
 def format_table(metrics: dict[str, dict[str, dict]]) -> str:

@@ -6,24 +6,47 @@ Only this module and ``forecast`` read the whole config; each stage gets its own
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
+import keras
 import numpy as np
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf
+from sklearn.linear_model import Ridge
 
 from marketcast import artifacts, plots
-from marketcast.baselines import BASELINES
-from marketcast.dataset import Prepared, SegmentData, check_features, check_window, prepare
-from marketcast.metrics import add_relative_mae, format_table, score
-from marketcast.model import build_model, point_forecast
+from marketcast.baselines import fit_ridge
+from marketcast.config import SplitConfig
+from marketcast.dataset import Prepared, Transform, check_features, check_window, prepare
+from marketcast.errors import MarketcastError
+from marketcast.evaluation import (
+    forecast_segment,
+    model_prices,
+    predictions_table,
+    score_segment,
+)
+from marketcast.intervals import Intervals
+from marketcast.metrics import format_table
+from marketcast.model import build_model
 from marketcast.sources import load_prices
 from marketcast.training import check_train_config, compile_model, fit, seed_everything
-from marketcast.windows import sequence_targets
 
 log = logging.getLogger(__name__)
 
 EVAL_SEGMENTS = ("val", "test")
+MODES = ("single", "backtest")
+
+
+@dataclass(frozen=True)
+class Fitted:
+    """A model with everything fitted alongside it on the same training data."""
+
+    model: keras.Model
+    transform: Transform
+    ridge: Ridge
+    intervals: Intervals
+    history: dict[str, list[float]]
 
 
 def train(cfg: DictConfig) -> float:
@@ -33,13 +56,56 @@ def train(cfg: DictConfig) -> float:
     check_features(cfg.features)
     check_window(cfg.window)
     check_train_config(cfg.train)
+    if cfg.evaluation.mode not in MODES:
+        raise MarketcastError(
+            f"evaluation.mode={cfg.evaluation.mode!r} is not known: use single or backtest "
+            "(or evaluation=backtest)."
+        )
 
     frame = load_prices(cfg.data)
-    prepared = prepare(frame, cfg.features, cfg.window, cfg.split)
-    _log_data(prepared, cfg.data.symbol or cfg.data.path)
+    if cfg.evaluation.mode == "backtest":
+        from marketcast.backtest import run_backtest  # only backtests need it
 
+        return run_backtest(frame, cfg, run_dir)
+
+    prepared = prepare(frame, cfg.features, cfg.window, cfg.split)
+    log_data(prepared, cfg.data.symbol or cfg.data.path)
+    fitted = fit_forecaster(prepared, cfg)
+    forecasts = {
+        name: forecast_segment(
+            fitted.model, fitted.transform, fitted.ridge, fitted.intervals, prepared.parts[name]
+        )
+        for name in EVAL_SEGMENTS
+    }
+    metrics = {name: score_segment(forecasts[name], prepared.naive_mae) for name in EVAL_SEGMENTS}
+    predictions = predictions_table(forecasts["test"], prepared.dates)
+
+    if cfg.plots:  # before save_run, whose last file marks the run finished
+        label = cfg.data.symbol or Path(cfg.data.path or "").stem
+        plots.plot_forecast(
+            predictions, f"{label}: test segment, one step ahead", run_dir / "test_forecast.png"
+        )
+        plots.plot_loss(fitted.history, run_dir / "loss.png")
+    save(run_dir, cfg, fitted, prepared.dates, metrics, predictions)
+
+    print(format_table(metrics))
+    _print_interval(metrics)
+    print(f"run directory: {run_dir}")
+    val_mase = metrics["val"]["model"]["mase"]
+    log.info("validation MASE %.4f, test MASE %.4f", val_mase, metrics["test"]["model"]["mase"])
+    return float(val_mase)
+
+
+def fit_forecaster(prepared: Prepared, cfg: DictConfig) -> Fitted:
+    """Fit the model, the ridge baseline and the interval calibration on ``prepared``.
+
+    The model trains on the training segment with early stopping on the
+    validation segment, which also calibrates the intervals.
+    """
+    transform = prepared.transform
+    keras.backend.clear_session()  # a fresh graph per fit: sweeps and backtests do not grow
     seed_everything(cfg.train.seed)
-    model = build_model(cfg.model, prepared.window, len(prepared.features), prepared.horizon)
+    model = build_model(cfg.model, transform.window, len(transform.features), transform.horizon)
     compile_model(model, cfg.train)
     history = fit(
         model,
@@ -47,41 +113,47 @@ def train(cfg: DictConfig) -> float:
         *_xy(prepared, "val", cfg.model.head),
         cfg.train,
     )
+    train_part, val_part = prepared.parts["train"], prepared.parts["val"]
+    ridge = fit_ridge(train_part.windows.inputs, train_part.windows.targets)
+    intervals = Intervals.calibrate(
+        val_part.actual,
+        model_prices(model, transform, val_part),
+        val_part.history,
+        list(cfg.evaluation.interval_levels),
+    )
+    return Fitted(model, transform, ridge, intervals, history)
 
-    forecasts = {
-        name: _forecast(model, prepared, prepared.parts[name], cfg.train.batch_size)
-        for name in EVAL_SEGMENTS
-    }
-    metrics = {
-        name: _score(prepared, prepared.parts[name], forecasts[name]) for name in EVAL_SEGMENTS
-    }
-    predictions = _predictions_table(prepared, prepared.parts["test"], forecasts["test"])
 
+def save(
+    run_dir: Path,
+    cfg: DictConfig,
+    fitted: Fitted,
+    dates: pd.DatetimeIndex,
+    metrics: dict,
+    predictions: pd.DataFrame,
+) -> None:
     preprocessing = artifacts.Preprocessing(
-        features=prepared.features,
-        target=prepared.target,
-        window=prepared.window,
-        horizon=prepared.horizon,
+        transform=fitted.transform,
+        intervals=fitted.intervals,
         head=cfg.model.head,
-        scaler=prepared.scaler,
         data=OmegaConf.to_container(cfg.data, resolve=True),
-        last_date=str(prepared.dates[-1].date()),
+        last_date=str(dates[-1].date()),
     )
-    if cfg.plots:  # before save_run, whose last file marks the run finished
-        label = cfg.data.symbol or Path(cfg.data.path or "").stem
-        plots.plot_test_forecast(
-            predictions, f"{label}: test segment, one step ahead", run_dir / "test_forecast.png"
-        )
-        plots.plot_loss(history, run_dir / "loss.png")
     artifacts.save_run(
-        run_dir, model, preprocessing, metrics, predictions, OmegaConf.to_yaml(cfg, resolve=True)
+        run_dir,
+        fitted.model,
+        preprocessing,
+        metrics,
+        predictions,
+        OmegaConf.to_yaml(cfg, resolve=True),
     )
 
-    print(format_table(metrics))
-    print(f"run directory: {run_dir}")
-    score_val = metrics["val"]["model"]["mase"]
-    log.info("validation MASE %.4f, test MASE %.4f", score_val, metrics["test"]["model"]["mase"])
-    return float(score_val)
+
+def split_for(dates: pd.DatetimeIndex, val_start: int, test_start: int) -> SplitConfig:
+    """A split by the dates of rows ``val_start`` and ``test_start``."""
+    return SplitConfig(
+        val_start=str(dates[val_start].date()), test_start=str(dates[test_start].date())
+    )
 
 
 def _xy(prepared: Prepared, segment: str, head: str) -> tuple[np.ndarray, np.ndarray]:
@@ -89,59 +161,38 @@ def _xy(prepared: Prepared, segment: str, head: str) -> tuple[np.ndarray, np.nda
     windows = prepared.parts[segment].windows
     if head != "sequence":
         return windows.inputs, windows.targets
-    return windows.inputs, sequence_targets(
-        prepared.scaled_target, windows.first_target, prepared.window, prepared.horizon
-    )
+    return windows.inputs, prepared.sequence_targets(segment)
 
 
-def _forecast(model, prepared: Prepared, part: SegmentData, batch_size: int) -> np.ndarray:
-    """(B, H) model forecasts in price units."""
-    output = model.predict(part.windows.inputs, batch_size=max(batch_size, 256), verbose=0)
-    return prepared.scaler.inverse(point_forecast(np.asarray(output)), prepared.target)
-
-
-def _score(prepared: Prepared, part: SegmentData, model_forecast: np.ndarray) -> dict:
-    last = part.history[:, -1]
-    table = {"model": score(part.actual, model_forecast, last, prepared.naive_mae)}
-    for name, baseline in BASELINES.items():
-        table[name] = score(
-            part.actual, baseline(part.history, prepared.horizon), last, prepared.naive_mae
+def _print_interval(metrics: dict) -> None:
+    for segment in EVAL_SEGMENTS:
+        interval = metrics[segment]["model"].get("interval")
+        if interval:
+            print(
+                f"{segment}: {interval['nominal']:.0%} interval covers "
+                f"{interval['coverage']:.1%} of outcomes, mean width {interval['width_pct']:.2f}%"
+            )
+    d = metrics["test"]["model"]
+    if d["direction_accuracy"] is not None:
+        lo, hi = d["direction_ci"]
+        print(
+            f"test direction accuracy {d['direction_accuracy']:.3f} "
+            f"(95% CI {lo:.3f}..{hi:.3f}, n={d['direction_n']})"
+            + ("  -- indistinguishable from a coin flip" if lo <= 0.5 <= hi else "")
         )
-    add_relative_mae(table)
-    return table
 
 
-def _predictions_table(
-    prepared: Prepared, part: SegmentData, model_forecast: np.ndarray
-) -> pd.DataFrame:
-    """One row per (origin, step): the test forecasts beside the actual values."""
-    n, horizon = part.actual.shape
-    origin = prepared.dates.to_numpy()[part.windows.first_target - 1]
-    columns = {
-        "origin": np.repeat(origin, horizon),
-        "date": part.target_dates(prepared.dates).ravel(),
-        "step": np.tile(np.arange(1, horizon + 1), n),
-        "actual": part.actual.ravel(),
-        "model": model_forecast.ravel(),
-    }
-    for name, baseline in BASELINES.items():
-        columns[name] = baseline(part.history, horizon).ravel()
-    frame = pd.DataFrame(columns)
-    frame["origin"] = frame["origin"].dt.date
-    frame["date"] = frame["date"].dt.date
-    return frame
-
-
-def _log_data(prepared: Prepared, label: str | None) -> None:
-    dates = prepared.dates
+def log_data(prepared: Prepared, label: str | None) -> None:
+    dates, t = prepared.dates, prepared.transform
     log.info(
-        "data %s: %d rows, %s..%s; features %s, target %s",
+        "data %s: %d rows, %s..%s; features %s, target %s, representation %s",
         label,
         len(dates),
         dates[0].date(),
         dates[-1].date(),
-        prepared.features,
-        prepared.target,
+        t.features,
+        t.target,
+        t.representation,
     )
     for name, part in prepared.parts.items():
         start, stop = prepared.segments.bounds(name)

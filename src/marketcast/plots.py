@@ -1,4 +1,4 @@
-"""PNG figures of a run: test forecasts against actual prices, and the loss curves."""
+"""PNG figures of a run: forecasts against actual prices, loss curves, backtest summaries."""
 
 from __future__ import annotations
 
@@ -8,25 +8,45 @@ import matplotlib
 
 matplotlib.use("Agg")  # files only: scheduled runs have no display
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 
 from marketcast.artifacts import atomic_write
 
 
-def plot_test_forecast(predictions: pd.DataFrame, title: str, path: Path) -> None:
-    """Actual vs one-step-ahead model and persistence forecasts over the test segment."""
+def plot_forecast(predictions: pd.DataFrame, title: str, path: Path) -> None:
+    """Actual vs one-step-ahead model and persistence forecasts, with the interval band.
+
+    ``predictions`` has columns date, step, actual, model, persistence and,
+    optionally, interval bounds named q<level> (the outermost two are drawn).
+    """
     first = predictions[predictions["step"] == 1]
+    dates = pd.to_datetime(first["date"])
+    bounds = [c for c in predictions.columns if c.startswith("q") and c[1:2].isdigit()]
     fig, ax = plt.subplots(figsize=(11, 4.5))
-    ax.plot(first["date"], first["actual"], label="actual", color="black", linewidth=1.2)
-    ax.plot(first["date"], first["model"], label="model", color="tab:blue", linewidth=1)
+    if len(bounds) >= 2:
+        ax.fill_between(
+            dates,
+            first[bounds[0]],
+            first[bounds[-1]],
+            color="tab:blue",
+            alpha=0.18,
+            linewidth=0,
+            label=f"interval {bounds[0]}..{bounds[-1]}",
+        )
+    ax.plot(dates, first["actual"], label="actual", color="black", linewidth=1.2)
+    ax.plot(dates, first["model"], label="model", color="tab:blue", linewidth=1)
     ax.plot(
-        first["date"],
+        dates,
         first["persistence"],
         label="persistence",
         color="tab:orange",
         linewidth=0.8,
         alpha=0.7,
     )
+    if "fold" in first:
+        for origin in pd.to_datetime(first.groupby("fold")["date"].min()):
+            ax.axvline(origin, color="grey", linewidth=0.6, linestyle=":")
     ax.set_title(title)
     ax.set_ylabel("price")
     ax.legend()
@@ -47,6 +67,34 @@ def plot_loss(history: dict[str, list[float]], path: Path) -> None:
     ax.set_yscale("log")
     ax.legend()
     ax.grid(alpha=0.3)
+    _save(fig, path)
+
+
+def plot_error_per_step(mae_per_step: dict[str, list[float]], path: Path) -> None:
+    """MAE (price units) by forecast step, one line per forecaster."""
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for name, values in mae_per_step.items():
+        ax.plot(range(1, len(values) + 1), values, marker="o", label=name)
+    ax.set_xlabel("step ahead")
+    ax.set_ylabel("MAE (price units)")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    _save(fig, path)
+
+
+def plot_folds(rel_mae: dict[str, list[float]], path: Path) -> None:
+    """MAE relative to persistence, per fold and forecaster (below 1 beats persistence)."""
+    names = list(rel_mae)
+    folds = len(next(iter(rel_mae.values())))
+    width = 0.8 / len(names)
+    fig, ax = plt.subplots(figsize=(max(7, folds * 1.2), 4))
+    for i, name in enumerate(names):
+        ax.bar(np.arange(folds) + i * width, rel_mae[name], width, label=name)
+    ax.axhline(1.0, color="black", linewidth=0.8)
+    ax.set_xticks(np.arange(folds) + 0.4 - width / 2, [f"fold {k + 1}" for k in range(folds)])
+    ax.set_ylabel("MAE / persistence MAE")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3, axis="y")
     _save(fig, path)
 
 

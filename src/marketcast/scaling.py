@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 import numpy as np
-from sklearn.preprocessing import MinMaxScaler, StandardScaler
+from sklearn.preprocessing import MaxAbsScaler, MinMaxScaler, StandardScaler
 
 from marketcast.errors import MarketcastError
 
@@ -25,14 +25,24 @@ class Scaler:
     scale: list[float]
 
     @classmethod
-    def fit(cls, values: np.ndarray, columns: list[str], method: str) -> Scaler:
-        """Fit on ``values`` (N, C), the training rows of ``columns``."""
-        if method == "minmax":
+    def fit(
+        cls, values: np.ndarray, columns: list[str], method: str, center: bool = True
+    ) -> Scaler:
+        """Fit on ``values`` (N, C), the training rows of ``columns``.
+
+        ``center=False`` only scales (offset 0), so that zero stays zero: minmax
+        then divides by the largest absolute value (scikit-learn's MaxAbsScaler).
+        """
+        if method == "minmax" and center:
             fitted = MinMaxScaler().fit(values)
             offset, scale = fitted.data_min_, fitted.data_range_
+        elif method == "minmax":
+            fitted = MaxAbsScaler().fit(values)
+            offset, scale = np.zeros(values.shape[1]), fitted.scale_
         elif method == "standard":
-            fitted = StandardScaler().fit(values)
-            offset, scale = fitted.mean_, fitted.scale_
+            fitted = StandardScaler(with_mean=center).fit(values)
+            offset = fitted.mean_ if center else np.zeros(values.shape[1])
+            scale = fitted.scale_
         else:
             raise MarketcastError(
                 f"features.scaler={method!r} is not known: use one of {', '.join(SCALERS)}."

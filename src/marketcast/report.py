@@ -1,0 +1,102 @@
+"""The Markdown report of a backtest (pure: metrics in, text out)."""
+
+from __future__ import annotations
+
+from omegaconf import DictConfig
+
+
+def backtest_report(metrics: dict, cfg: DictConfig, label: str) -> str:
+    bt = cfg.evaluation.backtest
+    folds = metrics["folds"]
+    test = metrics["test"]
+    model = test["model"]
+    lines = [
+        f"# Walk-forward backtest: {label}",
+        "",
+        f"{len(folds)} folds ({bt.scheme} training window, refit every {bt.refit_every}), "
+        f"first origin {folds[0]['origin']}, last forecast {folds[-1]['test_end']}. "
+        f"Representation `{cfg.features.representation}`, features {list(cfg.features.columns)}, "
+        f"window {cfg.window.size}, horizon {cfg.window.horizon}, "
+        f"LSTM({cfg.model.units}) x {cfg.model.layers}.",
+        "",
+        "## All folds together (test blocks)",
+        "",
+        "| forecaster | MAE | RMSE | MAPE % | MASE | MAE / persistence | direction (95% CI) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, row in test.items():
+        lines.append(
+            f"| {name} | {row['mae']:.4f} | {row['rmse']:.4f} | {row['mape']:.3f} | "
+            f"{_num(row['mase'])} | {_num(row['rel_mae'])} | {_direction(row)} |"
+        )
+    verdict = "beats" if model["rel_mae"] < 1 else "does not beat"
+    lines += [
+        "",
+        f"The model {verdict} persistence on these targets: its MAE is "
+        f"{model['rel_mae']:.3f} times persistence's (skill {model['skill']:+.3f}).",
+    ]
+    if model["direction_accuracy"] is not None:
+        lo, hi = model["direction_ci"]
+        coin = lo <= 0.5 <= hi
+        lines.append(
+            f"Direction accuracy {model['direction_accuracy']:.3f} on {model['direction_n']} "
+            f"moves; its 95% interval {lo:.3f}..{hi:.3f} "
+            + ("contains 0.5: no evidence of directional skill." if coin else "excludes 0.5.")
+        )
+    interval = model.get("interval")
+    if interval:
+        lines += [
+            "",
+            "## Prediction interval",
+            "",
+            f"The {interval['nominal']:.0%} interval (quantiles {interval['levels'][0]} and "
+            f"{interval['levels'][1]}) covered **{interval['coverage']:.1%}** of outcomes, mean "
+            f"width {interval['width_pct']:.2f}% of the price.",
+        ]
+    lines += [
+        "",
+        "## Per fold (test block)",
+        "",
+        "| fold | origin | refit | " + " | ".join(f"{n} rel. MAE" for n in test) + " | coverage |",
+        "|---|---|---|" + "---|" * len(test) + "---|",
+    ]
+    for fold in folds:
+        cov = fold["test"]["model"].get("interval", {}).get("coverage")
+        lines.append(
+            f"| {fold['fold']} | {fold['origin']} | {'yes' if fold['refit'] else 'no'} | "
+            + " | ".join(_num(fold["test"][n]["rel_mae"]) for n in test)
+            + f" | {_num(cov, '.1%')} |"
+        )
+    if "per_step" in model:
+        lines += [
+            "",
+            "## MAE per step",
+            "",
+            "| step | " + " | ".join(test) + " |",
+            "|---|" + "---|" * len(test),
+        ]
+        for h in range(len(model["per_step"])):
+            lines.append(
+                f"| {h + 1} | "
+                + " | ".join(f"{test[n]['per_step'][h]['mae']:.4f}" for n in test)
+                + " |"
+            )
+    lines += [
+        "",
+        "Figures: `backtest_forecast.png` (actual vs forecast with the interval band), "
+        "`error_per_step.png`, `folds.png` (model vs baselines per fold). "
+        "Every forecast: `test_predictions.csv`.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _num(value, fmt: str = ".4f") -> str:
+    return "n/a" if value is None else format(value, fmt)
+
+
+def _direction(row: dict) -> str:
+    if row["direction_accuracy"] is None:
+        return "n/a"
+    lo, hi = row["direction_ci"]
+    return f"{row['direction_accuracy']:.3f} ({lo:.3f}..{hi:.3f})"

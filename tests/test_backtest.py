@@ -1,0 +1,108 @@
+"""Walk-forward backtest: fold plans, no look-ahead, and a whole run on tiny data."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import compose_train, synthetic_prices
+
+from marketcast.backtest import plan_folds
+from marketcast.config import BacktestConfig
+from marketcast.dataset import prepare
+from marketcast.errors import MarketcastError
+from marketcast.evaluation import model_prices
+from marketcast.pipeline import fit_forecaster, split_for, train
+
+
+def test_expanding_folds_tile_the_end_of_the_history():
+    folds = plan_folds(1000, BacktestConfig(folds=4, test_size=50), min_rows=100)
+    assert [f.origin for f in folds] == [800, 850, 900, 950]
+    assert all(f.stop == f.origin + 50 and f.start == 0 for f in folds)
+    assert folds[-1].stop == 1000
+    assert all(f.start < f.val_start < f.origin for f in folds)
+
+
+def test_rolling_folds_keep_a_fixed_training_length():
+    folds = plan_folds(
+        1000, BacktestConfig(folds=3, test_size=100, scheme="rolling", train_size=300), min_rows=100
+    )
+    assert [(f.start, f.origin) for f in folds] == [(400, 700), (500, 800), (600, 900)]
+
+
+@pytest.mark.parametrize(
+    ("cfg", "message"),
+    [
+        (BacktestConfig(folds=0), "folds=0"),
+        (BacktestConfig(folds=50, test_size=30), "rows before the first origin"),
+        (BacktestConfig(scheme="sliding"), "scheme='sliding'"),
+        (BacktestConfig(refit_every=0), "refit_every=0"),
+    ],
+)
+def test_bad_backtest_settings_are_named(cfg, message):
+    with pytest.raises(MarketcastError, match=message):
+        plan_folds(1000, cfg, min_rows=100)
+
+
+def test_a_fold_never_sees_data_after_its_origin(tmp_path):
+    """Perturb everything after the origin: the fold's fitted state does not change,
+    nor does its forecast made at the origin."""
+    frame = synthetic_prices(360)
+    cfg = compose_train(tmp_path / "run", "model.units=4", "train.epochs=2")
+    fold = plan_folds(len(frame), BacktestConfig(folds=3, test_size=40), min_rows=60)[0]
+
+    def fit_fold(prices):
+        rows = prices.iloc[fold.start : fold.stop]
+        split = split_for(rows.index, fold.val_start - fold.start, fold.origin - fold.start)
+        prepared = prepare(rows, cfg.features, cfg.window, split)
+        fitted = fit_forecaster(prepared, cfg)
+        first = prepared.parts["test"]
+        return fitted, model_prices(fitted.model, fitted.transform, first)[0]
+
+    before, first_forecast = fit_fold(frame)
+    future = frame.copy()
+    future.iloc[fold.origin :] *= 1.5
+    after, first_forecast_after = fit_fold(future)
+    assert before.transform == after.transform
+    assert before.intervals == after.intervals
+    for a, b in zip(before.model.get_weights(), after.model.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(before.ridge.coef_, after.ridge.coef_)
+    np.testing.assert_array_equal(first_forecast, first_forecast_after)
+
+
+def test_backtest_run_writes_report_and_predictions(tmp_path):
+    prices = tmp_path / "prices.csv"
+    synthetic_prices(420).to_csv(prices)
+    run_dir = tmp_path / "bt"
+    cfg = compose_train(
+        run_dir,
+        "data=csv",
+        f"data.path={prices}",
+        "evaluation=backtest",
+        "evaluation.backtest.folds=3",
+        "evaluation.backtest.refit_every=2",
+        "model.units=4",
+        "plots=true",
+        "window.horizon=2",
+    )
+    score = train(cfg)
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert [f["refit"] for f in metrics["folds"]] == [True, False, True]
+    assert score == pytest.approx(np.mean([f["val"]["model"]["mase"] for f in metrics["folds"]]))
+    predictions = pd.read_csv(run_dir / "test_predictions.csv")
+    assert list(predictions.columns[:6]) == ["fold", "origin", "date", "step", "actual", "model"]
+    assert {"persistence", "drift", "window_mean", "ridge", "q10", "q90"} <= set(
+        predictions.columns
+    )
+    assert sorted(predictions["fold"].unique()) == [1, 2, 3]
+    for fold in metrics["folds"]:  # each fold forecasts only after its own origin
+        rows = predictions[predictions["fold"] == fold["fold"]]
+        assert (pd.to_datetime(rows["origin"]) >= pd.Timestamp(fold["origin"])).all()
+        assert rows["date"].min() == fold["test_start"]
+    pooled = (predictions["model"] - predictions["actual"]).abs().mean()
+    assert pooled == pytest.approx(metrics["test"]["model"]["mae"], rel=1e-6)
+    report = (run_dir / "report.md").read_text()
+    assert "Walk-forward backtest" in report and "covered" in report and "95% interval" in report
+    for figure in ("backtest_forecast.png", "folds.png", "error_per_step.png"):
+        assert (run_dir / figure).stat().st_size > 1000
