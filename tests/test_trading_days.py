@@ -2,7 +2,13 @@ import pandas as pd
 import pytest
 
 from marketcast.errors import MarketcastError
-from marketcast.trading_days import exchange_for, next_trading_days
+from marketcast.trading_days import (
+    exchange_for,
+    last_completed_session,
+    next_trading_days,
+    resolve_exchange,
+    sessions,
+)
 
 
 def test_krx_skips_weekend_and_chuseok():
@@ -29,3 +35,56 @@ def test_exchange_for_symbol():
 def test_unknown_exchange_is_named():
     with pytest.raises(MarketcastError, match="data.exchange='XXXX'"):
         next_trading_days(pd.Timestamp("2024-05-03"), 1, "XXXX")
+
+
+def test_nyse_forecast_dates_skip_thanksgiving_and_good_friday():
+    got = next_trading_days(pd.Timestamp("2025-11-26"), 2, "XNYS")
+    assert [str(d.date()) for d in got] == ["2025-11-28", "2025-12-01"]
+    got = next_trading_days(pd.Timestamp("2025-04-17"), 1, "XNYS")
+    assert [str(d.date()) for d in got] == ["2025-04-21"]
+
+
+def test_krx_forecast_dates_skip_lunar_new_year():
+    # Seollal 2025: 01-27 (temporary holiday) .. 01-30 closed
+    got = next_trading_days(pd.Timestamp("2025-01-24"), 2, "XKRX")
+    assert [str(d.date()) for d in got] == ["2025-01-31", "2025-02-03"]
+
+
+@pytest.mark.parametrize(
+    ("exchange", "now", "expected"),
+    [
+        # KRX closes 15:30 in Seoul (06:30 UTC); Chuseok closed 2025-10-03..10-09.
+        ("XKRX", "2025-10-10 05:00+00:00", "2025-10-02"),  # 14:00 in Seoul: still trading
+        ("XKRX", "2025-10-10 06:31+00:00", "2025-10-10"),
+        ("XKRX", "2025-10-11 03:00+09:00", "2025-10-10"),  # any time zone
+        # NYSE: July 4 2025 (a Friday) closed; closes 16:00 in New York.
+        ("XNYS", "2025-07-07 13:00", "2025-07-03"),  # naive: UTC, before Monday's open
+        ("XNYS", "2025-07-07 20:01", "2025-07-07"),
+        ("XNYS", "2025-11-28 18:05", "2025-11-28"),  # early close at 13:00 after Thanksgiving
+        (None, "2025-07-07 13:00", "2025-07-04"),  # plain weekdays: the last one before today
+        (None, "2025-07-06 23:00", "2025-07-04"),  # a Sunday
+    ],
+)
+def test_last_completed_session(exchange, now, expected):
+    assert last_completed_session(exchange, pd.Timestamp(now)) == pd.Timestamp(expected)
+
+
+def test_sessions_of_an_exchange_and_their_range():
+    chuseok = sessions(pd.Timestamp("2025-10-01"), pd.Timestamp("2025-10-13"), "XKRX")
+    assert [str(d.date()) for d in chuseok] == ["2025-10-01", "2025-10-02", "2025-10-10",
+                                                "2025-10-13"]  # fmt: skip
+    early = sessions(pd.Timestamp("1970-01-01"), pd.Timestamp("1980-01-08"), "XNYS")
+    assert early[0] == pd.Timestamp("1980-01-02")  # the calendar starts in 1980
+    assert len(sessions(pd.Timestamp("2024-05-03"), pd.Timestamp("2024-05-06"), None)) == 2
+
+
+def test_resolve_exchange():
+    assert resolve_exchange("auto", "000660") == "XKRX"
+    assert resolve_exchange("auto", None) == "XNYS"
+    assert resolve_exchange("XNAS", "000660") == "XNAS"
+    assert resolve_exchange(None, "AAPL") is None
+
+
+def test_unknown_exchange_is_named_for_staleness_too():
+    with pytest.raises(MarketcastError, match="data.exchange='XXXX'"):
+        last_completed_session("XXXX", pd.Timestamp("2025-01-02"))

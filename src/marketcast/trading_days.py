@@ -1,12 +1,21 @@
-"""Dates of future trading days, from the exchange's calendar (exchange-calendars)."""
+"""Trading sessions of an exchange, from its calendar (exchange-calendars).
+
+Forecast dates, the "last completed trading day" that decides whether cached
+prices are stale, and the sessions a price series should have (gap checks).
+``exchange`` is an exchange-calendars code (XNYS, XKRX, ...) or ``None`` for
+plain weekdays, for data from no particular exchange.
+"""
 
 from __future__ import annotations
 
+import functools
 import re
 
 import pandas as pd
 
 from marketcast.errors import MarketcastError
+
+CALENDAR_START = pd.Timestamp("1980-01-01")  # gap checks before a calendar's first session skip
 
 
 def exchange_for(symbol: str | None) -> str:
@@ -14,24 +23,83 @@ def exchange_for(symbol: str | None) -> str:
     return "XKRX" if symbol and re.fullmatch(r"\d{6}", str(symbol)) else "XNYS"
 
 
-def next_trading_days(last: pd.Timestamp, count: int, exchange: str | None) -> pd.DatetimeIndex:
-    """The ``count`` sessions of ``exchange`` after ``last`` (its holidays skipped).
+def resolve_exchange(setting: str | None, symbol: str | None) -> str | None:
+    """``data.exchange`` made concrete: ``auto`` becomes the symbol's exchange."""
+    return exchange_for(symbol) if setting == "auto" else setting
 
-    ``exchange`` is an exchange-calendars code (XNYS, XKRX, ...); ``None``
-    gives plain weekdays, for data from no particular exchange.
-    """
+
+def next_trading_days(last: pd.Timestamp, count: int, exchange: str | None) -> pd.DatetimeIndex:
+    """The ``count`` sessions of ``exchange`` after ``last`` (its holidays skipped)."""
     last = pd.Timestamp(last).normalize()
     if exchange is None:
         return pd.bdate_range(last + pd.offsets.BDay(1), periods=count, name="date")
-    import exchange_calendars as xcals  # slow to import; only forecasting needs it
+    import exchange_calendars as xcals  # slow to import; only callers with an exchange need it
 
     end = last + pd.Timedelta(days=2 * count + 30)  # room for the longest holiday runs
     try:
         calendar = xcals.get_calendar(exchange, start=last - pd.Timedelta(days=7), end=end)
     except xcals.errors.InvalidCalendarName:
-        raise MarketcastError(
-            f"data.exchange={exchange!r} is not an exchange-calendars code: use e.g. XNYS, "
-            "XNAS, XKRX (or null for plain weekdays)."
-        ) from None
+        raise MarketcastError(_unknown(exchange)) from None
     sessions = calendar.sessions_in_range(last + pd.Timedelta(days=1), end)
     return pd.DatetimeIndex(sessions[:count], name="date")
+
+
+def last_completed_session(exchange: str | None, now: pd.Timestamp) -> pd.Timestamp:
+    """The last session of ``exchange`` that had closed at ``now`` (a naive date).
+
+    ``now`` is an instant; without a time zone it is read as UTC. With no
+    exchange, the last weekday before ``now``'s UTC date.
+    """
+    now = _utc(now)
+    if exchange is None:
+        today = now.tz_localize(None).normalize()
+        return today - pd.offsets.BDay(1)
+    closes = _calendar(exchange).closes  # session (naive date) -> close (UTC), ascending
+    position = int(closes.searchsorted(now, side="right")) - 1
+    if position < 0:
+        raise MarketcastError(
+            f"{now} is before the first session of the {exchange} calendar ({closes.index[0]})."
+        )
+    return pd.Timestamp(closes.index[position])
+
+
+def sessions(first: pd.Timestamp, last: pd.Timestamp, exchange: str | None) -> pd.DatetimeIndex:
+    """The sessions of ``exchange`` from ``first`` to ``last`` (dates, inclusive).
+
+    Only the part the calendar covers: a calendar starts in 1980 at the
+    earliest (later for some exchanges) and ends a year from today.
+    """
+    first, last = pd.Timestamp(first).normalize(), pd.Timestamp(last).normalize()
+    if exchange is None:
+        return pd.bdate_range(first, last)
+    calendar = _calendar(exchange)
+    first = max(first, calendar.first_session)
+    last = min(last, calendar.last_session)
+    if first > last:
+        return pd.DatetimeIndex([])
+    return pd.DatetimeIndex(calendar.sessions_in_range(first, last))
+
+
+def _utc(now: pd.Timestamp) -> pd.Timestamp:
+    now = pd.Timestamp(now)
+    return now.tz_localize("UTC") if now.tz is None else now.tz_convert("UTC")
+
+
+@functools.lru_cache(maxsize=8)
+def _calendar(exchange: str):
+    """One calendar per exchange and process (building XKRX's takes about a second)."""
+    import exchange_calendars as xcals
+
+    try:
+        return xcals.get_calendar(exchange, start=CALENDAR_START)
+    except xcals.errors.InvalidCalendarName:
+        raise MarketcastError(_unknown(exchange)) from None
+    except ValueError:  # calendars that are not defined back to CALENDAR_START
+        return xcals.get_calendar(exchange)
+
+
+def _unknown(exchange: str) -> str:
+    return (
+        f"data.exchange={exchange!r} is not an exchange-calendars code: use e.g. XNYS, "
+        "XNAS, XKRX (or null for plain weekdays)."
+    )
