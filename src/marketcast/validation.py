@@ -1,0 +1,253 @@
+"""The common price schema, and the checks every price series passes before use (pure).
+
+Schema: a ``DatetimeIndex`` named ``Date`` (naive dates, datetime64[ns]),
+ascending and unique, and float64 columns among ``Open, High, Low, Close, Volume`` in that
+order. ``validate`` brings a frame to it and applies, in this order:
+
+===================  ==============================================  ==========================
+check                what counts                                     what happens
+===================  ==============================================  ==========================
+repeated dates       the same date twice                             last row kept
+missing values       NaN or +-inf in any column                      ``missing``: drop the row,
+                                                                     or ffill (previous row's
+                                                                     values; rows left
+                                                                     incomplete at the start
+                                                                     are dropped)
+bad prices           a price <= 0, or Volume < 0                     row dropped
+High/Low             High below max(Open, Close, Low), or Low        row dropped
+                     above min(Open, Close, High) (relative
+                     tolerance 1e-6)
+trading halts        Volume 0 and Open = High = Low = Close          ``halts``: keep or drop
+gaps                 more than ``max_gap_sessions`` sessions of the  warned; nothing changes
+                     exchange missing between two rows
+===================  ==============================================  ==========================
+
+Every check that finds something adds a ``Finding`` to the report; nothing
+is changed silently.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from marketcast import trading_days
+
+PRICE_COLUMNS = ("Open", "High", "Low", "Close", "Volume")
+PRICES = ("Open", "High", "Low", "Close")
+MISSING_POLICIES = ("drop", "ffill")
+HALT_POLICIES = ("keep", "drop")
+_RTOL = 1e-6  # High/Low comparisons: float noise in adjusted prices is not an error
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One check's result: how many rows it concerned, and what was done to them."""
+
+    check: str  # e.g. "rows with missing values"
+    rows: int
+    action: str  # dropped | filled | kept | warned
+    first: pd.Timestamp  # the first date concerned
+    detail: str = ""
+
+    def __str__(self) -> str:
+        detail = f"; {self.detail}" if self.detail else ""
+        return f"{self.rows} {self.check} {self.action} (first {self.first.date()}{detail})"
+
+
+@dataclass(frozen=True)
+class ValidationReport:
+    rows_in: int
+    rows_out: int
+    findings: tuple[Finding, ...] = ()
+
+    @property
+    def changed(self) -> bool:
+        """Whether validation dropped or filled any row (warned-only findings do not count)."""
+        return any(f.action in ("dropped", "filled") for f in self.findings)
+
+    def summary(self) -> str:
+        if not self.findings:
+            return "clean"
+        return "; ".join(str(f) for f in self.findings)
+
+
+def validate(
+    frame: pd.DataFrame,
+    *,
+    missing: str = "drop",
+    halts: str = "keep",
+    max_gap_sessions: int | None = 5,
+    exchange: str | None = None,
+) -> tuple[pd.DataFrame, ValidationReport]:
+    """Check ``frame`` (Date index, numeric price columns) and return it cleaned, with a report.
+
+    The result satisfies the schema of the module docstring and has no
+    missing values; it may have no rows. ``exchange`` (an exchange-calendars
+    code, or ``None`` for weekdays) defines the sessions the gap check expects.
+    """
+    if missing not in MISSING_POLICIES:
+        raise ValueError(f"missing={missing!r}: use one of {MISSING_POLICIES}")
+    if halts not in HALT_POLICIES:
+        raise ValueError(f"halts={halts!r}: use one of {HALT_POLICIES}")
+    rows_in = len(frame)
+    findings: list[Finding] = []
+    frame = _schema(frame, findings)
+    # Gaps on the rows as delivered: a hole is a property of the source, not of what we drop.
+    gaps = _gaps(frame.index, max_gap_sessions, exchange) if max_gap_sessions is not None else []
+    frame = _missing_values(frame, missing, findings)
+    # The row checks on one array; each row is counted under the first check it fails.
+    values = {c: frame[c].to_numpy() for c in frame.columns}  # each (N,)
+    dates = frame.index
+    bad_prices = _bad_prices(values, len(frame))
+    bad_range = _bad_range(values, len(frame)) & ~bad_prices
+    halted = _halted(values, len(frame)) & ~bad_prices & ~bad_range
+    _report(findings, dates, bad_prices, "rows with prices <= 0 or Volume < 0", "dropped")
+    _report(findings, dates, bad_range, "rows with High/Low outside Open/Close", "dropped")
+    _report(findings, dates, halted, "trading-halt rows (Volume 0, flat prices)",
+            "dropped" if halts == "drop" else "kept")  # fmt: skip
+    drop = bad_prices | bad_range | (halted if halts == "drop" else False)
+    if drop.any():
+        frame = frame[~drop]
+    return frame, ValidationReport(rows_in, len(frame), (*findings, *gaps))
+
+
+def schema_problem(frame: pd.DataFrame) -> str | None:
+    """What keeps ``frame`` from the common schema, or ``None`` if it conforms."""
+    if not isinstance(frame.index, pd.DatetimeIndex) or frame.index.dtype != "datetime64[ns]":
+        return f"the index is not naive datetime64[ns] dates (it is {frame.index.dtype})"
+    if frame.index.name != "Date":
+        return f"the index is named {frame.index.name!r}, not 'Date'"
+    if not (frame.index.is_monotonic_increasing and frame.index.is_unique):
+        return "the dates are not ascending and unique"
+    columns = [str(c) for c in frame.columns]
+    if not columns or columns != [c for c in PRICE_COLUMNS if c in columns]:
+        return f"columns {columns} are not among {list(PRICE_COLUMNS)} in that order"
+    wrong = [c for c in columns if frame[c].dtype != np.float64]
+    if wrong:
+        return f"columns {wrong} are not float64"
+    return None
+
+
+def _schema(frame: pd.DataFrame, findings: list[Finding]) -> pd.DataFrame:
+    columns = [c for c in PRICE_COLUMNS if c in frame.columns]
+    out = frame[columns].astype("float64")
+    out.index = pd.DatetimeIndex(frame.index).normalize().as_unit("ns").rename("Date")
+    if not out.index.is_monotonic_increasing:
+        out = out.sort_index(kind="stable")
+    repeated = out.index.duplicated(keep="last")
+    if repeated.any():
+        first = out.index[repeated][0]
+        findings.append(
+            Finding(
+                "repeated dates",
+                int(repeated.sum()),
+                "dropped",
+                first,
+                "the last row of each date kept",
+            )
+        )
+        out = out[~repeated]
+    if np.isinf(out.to_numpy()).any():
+        out = out.replace([np.inf, -np.inf], np.nan)
+    return out
+
+
+def _missing_values(frame: pd.DataFrame, policy: str, findings: list[Finding]) -> pd.DataFrame:
+    incomplete = frame.isna().any(axis=1).to_numpy()
+    if not incomplete.any():
+        return frame
+    first = frame.index[incomplete][0]
+    if policy == "drop":
+        findings.append(
+            Finding("rows with missing values", int(incomplete.sum()), "dropped", first)
+        )
+        return frame[~incomplete]
+    filled = frame.ffill()
+    unfilled = filled.isna().any(axis=1).to_numpy()  # nothing earlier to fill from
+    if (incomplete & ~unfilled).any():
+        findings.append(
+            Finding(
+                "rows with missing values",
+                int((incomplete & ~unfilled).sum()),
+                "filled",
+                frame.index[incomplete & ~unfilled][0],
+                "from the previous row",
+            )
+        )
+    if unfilled.any():
+        findings.append(
+            Finding(
+                "rows with missing values at the start",
+                int(unfilled.sum()),
+                "dropped",
+                frame.index[unfilled][0],
+            )
+        )
+    return filled[~unfilled]
+
+
+def _bad_prices(values: dict[str, np.ndarray], n: int) -> np.ndarray:
+    bad = np.zeros(n, dtype=bool)
+    for column in PRICES:
+        if column in values:
+            bad |= values[column] <= 0
+    if "Volume" in values:
+        bad |= values["Volume"] < 0
+    return bad
+
+
+def _bad_range(values: dict[str, np.ndarray], n: int) -> np.ndarray:
+    bad = np.zeros(n, dtype=bool)
+    # Differences, not products: no overflow near the largest floats.
+    if "High" in values:
+        others = [values[c] for c in ("Open", "Close", "Low") if c in values]
+        if others:
+            ceiling = np.maximum.reduce(others)
+            bad |= ceiling - values["High"] > _RTOL * ceiling
+    if "Low" in values:
+        others = [values[c] for c in ("Open", "Close", "High") if c in values]
+        if others:
+            floor = np.minimum.reduce(others)
+            bad |= values["Low"] - floor > _RTOL * floor
+    return bad
+
+
+def _halted(values: dict[str, np.ndarray], n: int) -> np.ndarray:
+    if not set(PRICE_COLUMNS) <= set(values):
+        return np.zeros(n, dtype=bool)
+    close = values["Close"]
+    flat = (values["Open"] == close) & (values["High"] == close) & (values["Low"] == close)
+    return flat & (values["Volume"] == 0)
+
+
+def _report(
+    findings: list[Finding], dates: pd.DatetimeIndex, rows: np.ndarray, check: str, action: str
+) -> None:
+    if rows.any():
+        findings.append(Finding(check, int(rows.sum()), action, dates[rows][0]))
+
+
+def _gaps(dates: pd.DatetimeIndex, limit: int, exchange: str | None) -> list[Finding]:
+    if len(dates) < 2:
+        return []
+    expected = trading_days.sessions(dates[0], dates[-1], exchange)
+    # Sessions strictly between each pair of consecutive rows.
+    between = expected.searchsorted(dates[1:], side="left") - expected.searchsorted(
+        dates[:-1], side="right"
+    )
+    long = between > limit
+    if not long.any():
+        return []
+    longest = int(np.argmax(between))
+    return [
+        Finding(
+            f"gaps of more than {limit} missing {exchange or 'weekday'} sessions",
+            int(long.sum()),
+            "warned",
+            dates[1:][long][0],
+            f"longest {int(between[longest])} sessions, before {dates[longest + 1].date()}",
+        )
+    ]

@@ -1,0 +1,197 @@
+"""The validator: each check's documented behaviour, and properties on generated frames."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import synthetic_prices
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from marketcast.validation import PRICE_COLUMNS, PRICES, schema_problem, validate
+
+
+def frame_of(rows: list[tuple], start="2024-01-02") -> pd.DataFrame:
+    dates = pd.bdate_range(start, periods=len(rows), name="Date")
+    return pd.DataFrame(rows, index=dates, columns=list(PRICE_COLUMNS), dtype=float)
+
+
+GOOD = (10.0, 11.0, 9.0, 10.5, 100.0)
+
+
+def test_clean_data_passes_unchanged():
+    frame = synthetic_prices(50)
+    out, report = validate(frame)
+    pd.testing.assert_frame_equal(out, frame, check_index_type=False)
+    assert schema_problem(out) is None  # nanosecond dates, whatever came in
+    assert report.summary() == "clean" and not report.changed
+    assert (report.rows_in, report.rows_out) == (50, 50)
+
+
+def test_missing_values_dropped_by_default():
+    out, report = validate(frame_of([GOOD, (10, 11, 9, np.nan, 100), GOOD, (np.inf, *GOOD[1:])]))
+    assert len(out) == 2
+    assert report.summary() == "2 rows with missing values dropped (first 2024-01-03)"
+    assert report.changed
+
+
+def test_missing_values_forward_filled_on_request():
+    rows = [(np.nan, 11, 9, 10, 1), GOOD, (10, 11, 9, np.nan, 100), (10, 12, 9, 11, np.nan)]
+    out, report = validate(frame_of(rows), missing="ffill")
+    assert len(out) == 3 and not out.isna().any().any()
+    assert out.loc["2024-01-04", "Close"] == GOOD[3]  # from the previous row
+    assert out.loc["2024-01-05", "Volume"] == GOOD[4]
+    assert report.summary() == (
+        "2 rows with missing values filled (first 2024-01-04; from the previous row); "
+        "1 rows with missing values at the start dropped (first 2024-01-02)"
+    )
+
+
+def test_non_positive_prices_and_negative_volume_dropped():
+    rows = [GOOD, (0, 11, 9, 10, 1), GOOD, (10, 11, 9, -10, 1), (10, 11, 9, 10, -5)]
+    out, report = validate(frame_of(rows))
+    assert len(out) == 2
+    assert report.summary() == "3 rows with prices <= 0 or Volume < 0 dropped (first 2024-01-03)"
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        (10, 10.2, 9, 10.5, 100),  # High below Close
+        (10, 11, 10.2, 10.5, 100),  # Low above Open
+        (10, 9, 11, 10, 100),  # High and Low swapped
+    ],
+)
+def test_high_low_outside_open_close_dropped(bad):
+    out, report = validate(frame_of([GOOD, bad, GOOD]))
+    assert len(out) == 2 and pd.Timestamp("2024-01-03") not in out.index
+    assert report.summary() == "1 rows with High/Low outside Open/Close dropped (first 2024-01-03)"
+
+
+def test_float_noise_in_high_low_is_not_an_error():
+    close = 150.11999511718751
+    out, report = validate(frame_of([(150.0, close * (1 - 1e-9), 149.0, close, 1e6)]))
+    assert len(out) == 1 and report.summary() == "clean"
+
+
+@pytest.mark.parametrize(("policy", "rows"), [("keep", 4), ("drop", 2)])
+def test_trading_halts_kept_or_dropped(policy, rows):
+    halt = (10.5, 10.5, 10.5, 10.5, 0.0)
+    out, report = validate(frame_of([GOOD, halt, halt, GOOD]), halts=policy)
+    assert len(out) == rows
+    action = "kept" if policy == "keep" else "dropped"
+    assert report.summary() == (
+        f"2 trading-halt rows (Volume 0, flat prices) {action} (first 2024-01-03)"
+    )
+    assert report.changed == (policy == "drop")
+
+
+def test_zero_volume_with_moving_prices_is_not_a_halt():
+    out, report = validate(frame_of([GOOD, (10, 11, 9, 10.5, 0.0)]))
+    assert len(out) == 2 and report.summary() == "clean"
+
+
+def test_repeated_and_unsorted_dates_are_put_in_order():
+    frame = frame_of([GOOD, (10, 12, 9, 11, 5), (10, 12, 9, 11.5, 6)])
+    frame.index = pd.DatetimeIndex(["2024-01-03", "2024-01-02", "2024-01-03"], name="Date")
+    out, report = validate(frame)
+    assert list(out.index) == [pd.Timestamp("2024-01-02"), pd.Timestamp("2024-01-03")]
+    assert out.loc["2024-01-03", "Close"] == 11.5  # the last row of a date wins
+    assert report.summary().startswith("1 repeated dates dropped (first 2024-01-03")
+
+
+def test_holidays_are_not_gaps_but_long_holes_are():
+    # Chuseok 2025: XKRX closed 10-03..10-09; a week of weekdays, no session missing.
+    dates = pd.DatetimeIndex(["2025-09-30", "2025-10-01", "2025-10-02", "2025-10-10"])
+    frame = pd.DataFrame([GOOD] * 4, index=dates.rename("Date"), columns=list(PRICE_COLUMNS))
+    assert validate(frame, exchange="XKRX")[1].summary() == "clean"
+    assert "gaps of more than 5 missing weekday sessions" not in validate(frame)[1].summary()
+    assert "1 gaps of more than 2 missing weekday sessions warned" in (
+        validate(frame, max_gap_sessions=2)[1].summary()
+    )
+
+    hole = synthetic_prices(60, start="2024-01-02").drop(pd.bdate_range("2024-02-01", "2024-02-20"))
+    out, report = validate(hole, exchange="XNYS")
+    assert len(out) == len(hole)  # warned, nothing dropped
+    assert report.summary() == (
+        "1 gaps of more than 5 missing XNYS sessions warned "
+        "(first 2024-02-21; longest 13 sessions, before 2024-02-21)"
+    )  # 14 weekdays, less Presidents' Day
+    assert validate(hole, max_gap_sessions=None)[1].summary() == "clean"
+
+
+def test_columns_a_source_lacks_are_not_required():
+    frame = synthetic_prices(10)[["Close"]]
+    out, report = validate(frame)
+    assert list(out.columns) == ["Close"] and report.summary() == "clean"
+
+
+def test_bad_policy_is_refused():
+    with pytest.raises(ValueError, match="missing='zero'"):
+        validate(synthetic_prices(5), missing="zero")
+
+
+# Properties, on frames a broken source might send: any columns, any order, repeated dates,
+# NaN, infinities, zeros, negatives, inverted bars and halts.
+
+values = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True, width=64),
+    st.sampled_from([0.0, -1.0, 1.0, 100.0, np.nan]),
+)
+
+
+@st.composite
+def raw_frames(draw):
+    columns = draw(st.lists(st.sampled_from(PRICE_COLUMNS), min_size=1, max_size=5, unique=True))
+    n = draw(st.integers(0, 30))
+    days = draw(st.lists(st.integers(0, 60), min_size=n, max_size=n))
+    index = pd.DatetimeIndex(pd.Timestamp("2024-01-01") + pd.to_timedelta(days, unit="D"))
+    data = {c: draw(st.lists(values, min_size=n, max_size=n)) for c in columns}
+    if n and draw(st.booleans()) and set(PRICE_COLUMNS) <= set(columns):
+        price = draw(st.floats(0.01, 1e6))
+        row = draw(st.integers(0, n - 1))
+        for c in PRICES:
+            data[c][row] = price
+        data["Volume"][row] = 0.0  # a halt
+    return pd.DataFrame(data, index=index.rename(draw(st.sampled_from(["Date", None]))))
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    raw_frames(),
+    st.sampled_from(["drop", "ffill"]),
+    st.sampled_from(["keep", "drop"]),
+    st.one_of(st.none(), st.integers(0, 10)),
+)
+def test_validated_output_always_satisfies_the_schema(frame, missing, halts, max_gap):
+    out, report = validate(frame, missing=missing, halts=halts, max_gap_sessions=max_gap)
+    if len(out):
+        assert schema_problem(out) is None
+    assert list(out.columns) == [c for c in PRICE_COLUMNS if c in frame.columns]
+    assert np.isfinite(out.to_numpy()).all()
+    prices = [c for c in PRICES if c in out.columns]
+    assert (out[prices] > 0).all().all()
+    if "Volume" in out.columns:
+        assert (out["Volume"] >= 0).all()
+    if "High" in out.columns:
+        others = [c for c in ("Open", "Close", "Low") if c in out.columns]
+        if others:
+            assert (out["High"] >= out[others].max(axis=1) * (1 - 1e-6)).all()
+    if halts == "drop" and set(PRICE_COLUMNS) <= set(out.columns):
+        flat = out[list(PRICES)].nunique(axis=1) == 1
+        assert not (flat & (out["Volume"] == 0)).any()
+    assert report.rows_in == len(frame) and report.rows_out == len(out)
+    assert set(out.index) <= set(pd.DatetimeIndex(frame.index).normalize())
+    # Whatever was dropped is in the report.
+    dates = pd.DatetimeIndex(frame.index).normalize()
+    checks = {f.check for f in report.findings if f.action == "dropped"}
+    assert ("repeated dates" in checks) == (len(dates) > dates.nunique())
+    assert (len(out) < dates.nunique()) == bool(checks - {"repeated dates"})
+
+
+@settings(max_examples=100, deadline=None)
+@given(raw_frames(), st.sampled_from(["drop", "ffill"]), st.sampled_from(["keep", "drop"]))
+def test_validation_is_idempotent(frame, missing, halts):
+    once, _ = validate(frame, missing=missing, halts=halts, max_gap_sessions=None)
+    twice, report = validate(once, missing=missing, halts=halts, max_gap_sessions=None)
+    pd.testing.assert_frame_equal(twice, once, check_freq=False)
+    assert not report.changed
