@@ -1,19 +1,27 @@
+"""Price sources: CSV files and FinanceDataReader (a fake at its DataReader), schema and errors."""
+
+import threading
+import time
+
 import FinanceDataReader
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import synthetic_prices
+from conftest import ROOT, synthetic_prices
+from fake_fdr import FakeReader, http_error, naver_frame, yahoo_frame
 
+from marketcast import sources
 from marketcast.config import DataConfig
 from marketcast.errors import MarketcastError
-from marketcast.sources import PRICE_COLUMNS, load_prices
+from marketcast.sources import PRICE_COLUMNS, load, load_prices, source_name
+from marketcast.validation import schema_problem
+
+NOW = pd.Timestamp("2016-06-01 12:00", tz="UTC")  # after every synthetic session below
 
 
-def check_schema(frame: pd.DataFrame) -> None:
-    assert isinstance(frame.index, pd.DatetimeIndex) and frame.index.name == "Date"
-    assert frame.index.is_monotonic_increasing and frame.index.is_unique
-    assert list(frame.columns) == [c for c in PRICE_COLUMNS if c in frame.columns]
-    assert all(frame[c].dtype == "float64" for c in frame.columns)
+def fdr_config(**overrides) -> DataConfig:
+    """FinanceDataReader without a cache and without waiting between retries."""
+    return DataConfig(**{"source": "fdr", "symbol": "005930", "backoff_s": 0.0, **overrides})
 
 
 def test_csv_in_any_capitalisation_with_extra_columns(tmp_path):
@@ -25,25 +33,23 @@ def test_csv_in_any_capitalisation_with_extra_columns(tmp_path):
     path = tmp_path / "p.csv"
     raw.to_csv(path, index=False)
     got = load_prices(DataConfig(source="csv", path=str(path)))
-    check_schema(got)
+    assert schema_problem(got) is None
     np.testing.assert_allclose(got["Close"], frame["Close"])
 
 
 def test_date_range_is_applied(prices_csv):
     got = load_prices(DataConfig(path=str(prices_csv), start="2015-03-02", end="2015-03-31"))
-    assert got.index[0] == pd.Timestamp("2015-03-02") and got.index[-1] <= pd.Timestamp(
-        "2015-03-31"
-    )
+    assert got.index[0] == pd.Timestamp("2015-03-02")
+    assert got.index[-1] <= pd.Timestamp("2015-03-31")
 
 
-def test_bundled_sample_loads():
-    from conftest import ROOT
-
-    got = load_prices(DataConfig(path=str(ROOT / "data" / "sp500.csv")))
-    check_schema(got)
-    assert len(got) == 5031
-    assert got.index[0] == pd.Timestamp("1999-01-04")
-    assert got.index[-1] == pd.Timestamp("2018-12-31")
+def test_bundled_sample_loads_and_is_clean():
+    loaded = load(DataConfig(path=str(ROOT / "data" / "sp500.csv"), exchange="XNYS"))
+    assert schema_problem(loaded.frame) is None
+    assert len(loaded.frame) == 5031
+    assert loaded.frame.index[0] == pd.Timestamp("1999-01-04")
+    assert loaded.frame.index[-1] == pd.Timestamp("2018-12-31")
+    assert loaded.report.summary() == "clean"  # not one NYSE session missing, no bad row
 
 
 @pytest.mark.parametrize(
@@ -55,6 +61,7 @@ def test_bundled_sample_loads():
         ("Date,Foo\n2020-01-02,1\n", "none of the price columns"),
         ("Date,Close\n2020-01-02,abc\n", "column Close has 1 non-numeric"),
         ("Date,Close\nyesterday,1\n", "dates that cannot be read"),
+        ("Date,Close\n2020-01-02,-1\n", "no rows left after validation"),
     ],
 )
 def test_bad_csv_is_named(tmp_path, content, message):
@@ -70,58 +77,153 @@ def test_empty_date_range_is_named(prices_csv):
         load_prices(DataConfig(path=str(prices_csv), start="2030-01-01"))
 
 
+def test_csv_is_validated_too(tmp_path, caplog):
+    frame = synthetic_prices(60)
+    frame.iloc[5, frame.columns.get_loc("Close")] = np.nan
+    frame.iloc[9, frame.columns.get_loc("High")] = frame["Low"].iloc[9] * 0.5  # inverted
+    halt = frame.iloc[20]["Close"]
+    frame.iloc[20] = [halt, halt, halt, halt, 0.0]
+    path = tmp_path / "p.csv"
+    frame.to_csv(path)
+    loaded = load(DataConfig(source="csv", path=str(path), halts="drop"))
+    assert len(loaded.frame) == 57
+    summary = loaded.report.summary()
+    assert "1 rows with missing values dropped (first 2015-01-09)" in summary
+    assert "1 rows with High/Low outside Open/Close dropped" in summary
+    assert "1 trading-halt rows (Volume 0, flat prices) dropped" in summary
+    assert f"{path.stem}: validation: " in caplog.text  # reported, not silent
+
+
 # FinanceDataReader's sources cannot be reached here: a fake stands at fdr.DataReader and
-# returns frames in the schemas its real readers return.
+# returns frames in the schemas its real readers return (tests/fake_fdr.py).
 
 
-def naver_frame(frame):
-    """KRX codes (Naver): Open High Low Close Volume Change, index named Date, int prices."""
-    out = frame.round(0).astype("int64")
-    out["Change"] = out["Close"].pct_change()
-    return out
+@pytest.mark.parametrize(("symbol", "schema"), [("005930", naver_frame), ("AAPL", yahoo_frame)])
+def test_fdr_schemas_normalise(monkeypatch, symbol, schema):
+    frame = synthetic_prices(40) * 100
+    fake = FakeReader({symbol: frame})
+    monkeypatch.setattr(FinanceDataReader, "DataReader", fake)
+    got = load_prices(fdr_config(symbol=symbol, start="2015-01-05"), now=NOW)
+    assert schema(frame).shape[1] == 6  # Change / Adj Close came in, and went
+    assert schema_problem(got) is None
+    assert list(got.columns) == list(PRICE_COLUMNS)
+    assert fake.calls == [(symbol, None, None)]  # always the whole history (the cache's unit)
+    assert got.index[0] == pd.Timestamp("2015-01-05") and len(got) == 39
+    expected = frame.round(0) if schema is naver_frame else frame
+    np.testing.assert_allclose(got["Close"], expected["Close"].iloc[1:])
 
 
-def yahoo_frame(frame):
-    """US tickers and indices (Yahoo): adds Adj Close; index unnamed."""
-    out = frame[["Open", "High", "Low", "Close"]].copy()
-    out["Adj Close"] = out["Close"] * 0.98
-    out["Volume"] = frame["Volume"].astype("int64")
-    out.index = pd.DatetimeIndex(out.index.to_numpy())
-    return out
+def test_fdr_empty_frame_names_the_symbol_and_source(monkeypatch):
+    monkeypatch.setattr(FinanceDataReader, "DataReader", FakeReader({}))
+    with pytest.raises(MarketcastError, match=r"'999999' \(Naver\): the source returned no rows"):
+        load_prices(fdr_config(symbol="999999"), now=NOW)
 
 
-@pytest.mark.parametrize("schema", [naver_frame, yahoo_frame])
-def test_fdr_schemas_normalise(monkeypatch, schema):
-    frame = synthetic_prices(40)
+def test_yahoo_404_names_the_symbol_and_source(monkeypatch):
+    monkeypatch.setattr(FinanceDataReader, "DataReader", FakeReader({}))
+    with pytest.raises(MarketcastError, match=r"'NOSUCH' \(Yahoo\): the source does not know"):
+        load_prices(fdr_config(symbol="NOSUCH"), now=NOW)
+
+
+def test_other_source_failures_are_not_retried(monkeypatch):
     calls = []
 
-    def fake_reader(symbol, start=None, end=None, exchange=None, data_source=None):
-        calls.append((symbol, start, end))
-        return schema(frame)
+    def broken(*args, **kwargs):
+        calls.append(args)
+        raise KeyError("timestamp")
 
-    monkeypatch.setattr(FinanceDataReader, "DataReader", fake_reader)
-    got = load_prices(DataConfig(source="fdr", symbol="005930", start="2015-01-01"))
-    check_schema(got)
-    assert list(got.columns) == list(PRICE_COLUMNS)
-    assert calls == [("005930", "2015-01-01", None)]
-    assert len(got) == 40
+    monkeypatch.setattr(FinanceDataReader, "DataReader", broken)
+    with pytest.raises(MarketcastError, match=r"the source failed \(KeyError: 'timestamp'\)"):
+        load_prices(fdr_config(symbol="AAPL", retries=3), now=NOW)
+    assert len(calls) == 1
 
 
-def test_fdr_empty_frame_names_the_symbol(monkeypatch):
-    monkeypatch.setattr(FinanceDataReader, "DataReader", lambda *a, **k: pd.DataFrame())
-    with pytest.raises(MarketcastError, match=r"'999999': the source returned no rows"):
-        load_prices(DataConfig(source="fdr", symbol="999999"))
+@pytest.mark.parametrize(
+    "error",
+    [ConnectionError("Max retries exceeded"), OSError("Network is unreachable"), http_error(503)],
+)
+def test_fdr_unreachable_without_cache_says_so(monkeypatch, error):
+    calls = []
 
-
-def test_fdr_unreachable_says_so(monkeypatch):
     def offline(*args, **kwargs):
-        raise ConnectionError("Max retries exceeded")
+        calls.append(args)
+        raise error
 
     monkeypatch.setattr(FinanceDataReader, "DataReader", offline)
-    with pytest.raises(MarketcastError, match="could not be reached"):
-        load_prices(DataConfig(source="fdr", symbol="AAPL"))
+    with pytest.raises(MarketcastError, match="could not be reached: 3 tries.*no cached copy"):
+        load_prices(fdr_config(symbol="AAPL", retries=2), now=NOW)
+    assert len(calls) == 3
+
+
+def test_retries_back_off_exponentially(monkeypatch):
+    frame = synthetic_prices(30)
+    fake = FakeReader({"AAPL": frame})
+    failures = iter([ConnectionError("reset"), TimeoutError("slow")])
+
+    def flaky(*args, **kwargs):
+        error = next(failures, None)
+        if error:
+            raise error
+        return fake(*args, **kwargs)
+
+    slept = []
+    monkeypatch.setattr(FinanceDataReader, "DataReader", flaky)
+    monkeypatch.setattr(sources.time, "sleep", slept.append)
+    got = load_prices(fdr_config(symbol="AAPL", retries=2, backoff_s=0.5), now=NOW)
+    assert slept == [0.5, 1.0]
+    assert len(got) == 30
+
+
+def test_a_hanging_source_times_out(monkeypatch):
+    release = threading.Event()
+
+    def hangs(*args, **kwargs):
+        release.wait(30)  # like a stalled socket: FDR sets no timeout of its own
+        return pd.DataFrame()
+
+    monkeypatch.setattr(FinanceDataReader, "DataReader", hangs)
+    began = time.monotonic()
+    try:
+        with pytest.raises(MarketcastError, match="2 tries, the last failed with TimeoutError"):
+            load_prices(fdr_config(timeout_s=0.2, retries=1), now=NOW)
+    finally:
+        release.set()
+    assert time.monotonic() - began < 5
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        (
+            {"refresh": "sometimes"},
+            "data.refresh='sometimes' is not one of if_stale, always, never: e.g. data.refresh=if",
+        ),
+        ({"missing": "zero"}, "data.missing='zero' is not one of drop, ffill"),
+        ({"halts": "fill"}, "data.halts='fill' is not one of keep, drop"),
+        ({"timeout_s": 0}, "data.timeout_s=0 must be positive"),
+        ({"retries": -1}, "data.retries=-1"),
+        ({"max_gap_sessions": -2}, "data.max_gap_sessions=-2"),
+        ({"start": "soon"}, "data.start='soon' is not a date"),
+        ({"symbol": None}, "data.symbol is not set"),
+    ],
+)
+def test_bad_data_values_are_named_before_any_fetch(monkeypatch, override, message):
+    fake = FakeReader({})
+    monkeypatch.setattr(FinanceDataReader, "DataReader", fake)
+    with pytest.raises(MarketcastError, match=message):
+        load_prices(fdr_config(**override), now=NOW)
+    assert fake.calls == []
 
 
 def test_unknown_source_is_named():
     with pytest.raises(MarketcastError, match="data.source='yahoo'"):
         load_prices(DataConfig(source="yahoo"))
+
+
+@pytest.mark.parametrize(
+    ("symbol", "source"),
+    [("005930", "Naver"), ("0126Z0", "Naver"), ("AAPL", "Yahoo"), ("US500", "Yahoo"),
+     ("KS11", "KRX"), ("KRX:005930", "KRX"), ("fred:M2", "FRED")],
+)  # fmt: skip
+def test_source_name_follows_fdr_routing(symbol, source):
+    assert source_name(symbol) == source

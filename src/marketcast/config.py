@@ -29,9 +29,19 @@ class DataConfig:
     symbol: str | None = None  # fdr: ticker or KRX code; csv: a label for reports
     start: str | None = None  # first date kept (YYYY-MM-DD), inclusive
     end: str | None = None  # last date kept (YYYY-MM-DD), inclusive
-    # exchange-calendars code for forecast dates (XNYS, XKRX, ...); "auto": XKRX for six-digit
-    # symbols, else XNYS; null: plain weekdays.
+    # exchange-calendars code (XNYS, XKRX, ...) for forecast dates, staleness and gap checks;
+    # "auto": XKRX for six-digit symbols, else XNYS; null: plain weekdays.
     exchange: str | None = "auto"
+    # fdr: one Parquet file per symbol; null: no cache (every run fetches the whole history)
+    cache_dir: str | None = None
+    refresh: str = "if_stale"  # if_stale | always (whole history again) | never (offline)
+    timeout_s: float = 30.0  # deadline of each fetch attempt, seconds
+    retries: int = 2  # further attempts after a network failure
+    backoff_s: float = 1.0  # wait before retry k: backoff_s * 2**(k-1) seconds
+    # Validation, every source (marketcast.validation):
+    missing: str = "drop"  # rows with missing values: drop | ffill (previous row's values)
+    halts: str = "keep"  # trading-halt rows (Volume 0, flat prices): keep | drop
+    max_gap_sessions: int | None = 5  # warn about holes of more missing sessions; null: no check
 
 
 @dataclass

@@ -1,45 +1,161 @@
-"""Where daily prices come from: a CSV file (the bundled sample included) or FinanceDataReader.
+"""Where daily prices come from: a CSV file, or FinanceDataReader through a local cache.
 
-This is the only module that reads price files or talks to FinanceDataReader.
-Every source returns the same schema: a ``DatetimeIndex`` named ``Date``,
-ascending and unique, and float columns ``Open, High, Low, Close, Volume``
-(those the source has).
+This is the only module that reads price files or talks to FinanceDataReader
+(FDR); the Parquet cache is read and written through ``marketcast.cache``.
+Every source returns the common schema of ``marketcast.validation``, checked
+and cleaned by ``validation.validate`` under the ``data.*`` policies.
+
+FDR and the cache (``data.cache_dir``; null: no cache):
+- The cache holds each symbol's whole history; ``data.start`` / ``data.end``
+  select from it. Only completed sessions are cached: a row for a session
+  still trading (a partial bar) is never stored or used.
+- ``data.refresh=if_stale`` fetches when the cache ends before the exchange's
+  last completed session (or before ``data.end``), and then only from the last
+  cached day on: that day is fetched again and compared, so a history the
+  source has re-adjusted since (a split) is noticed and fetched whole.
+  ``always`` fetches the whole history; ``never`` uses the cache only.
+- Every fetch runs under a deadline (``data.timeout_s``) and is retried
+  ``data.retries`` times with exponential backoff when the network fails.
+  A source that cannot be reached falls back to the cache with one warning
+  saying how old it is; a symbol the source does not know is an error.
 """
 
 from __future__ import annotations
 
 import logging
+import re
+import threading
+import time
+from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
+import numpy as np
 import pandas as pd
 
+from marketcast.cache import DamagedCache, cache_path, read_cached, write_cached
 from marketcast.config import DataConfig
 from marketcast.errors import MarketcastError
+from marketcast.trading_days import last_completed_session, resolve_exchange, sessions
+from marketcast.validation import (
+    HALT_POLICIES,
+    MISSING_POLICIES,
+    PRICE_COLUMNS,
+    ValidationReport,
+    validate,
+)
 
 log = logging.getLogger(__name__)
 
-PRICE_COLUMNS = ("Open", "High", "Low", "Close", "Volume")
+__all__ = ["PRICE_COLUMNS", "Loaded", "load", "load_prices", "normalise", "source_name"]
+
+REFRESH_POLICIES = ("if_stale", "always", "never")  # the first is the default
+_KRX_INDICES = {"KS11", "KOSPI", "KQ11", "KOSDAQ", "KS200", "KPI200"}
+_KRX_CODE = re.compile(r"\d{4}[0-9A-HJ-NP-TV-Z][0-9KLMN]")  # as FDR routes codes to Naver
+_OVERLAP_RTOL = 1e-6  # a re-fetched cached day whose prices differ more was re-adjusted
 
 
-def load_prices(cfg: DataConfig) -> pd.DataFrame:
-    """Load the daily prices ``cfg`` names, restricted to ``cfg.start..cfg.end``.
+@dataclass(frozen=True)
+class Loaded:
+    """One symbol's prices, ready for use, and how they were obtained."""
 
-    Returns a frame in the common schema (see the module docstring), with at
-    least one row.
+    symbol: str  # the symbol, or a CSV's label
+    frame: pd.DataFrame  # common schema, validated, restricted to data.start..data.end
+    report: ValidationReport
+    origin: str  # e.g. "csv FILE", "fetched (whole history)", "cache + 3 new rows"
+
+
+class _Unreachable(Exception):
+    """Every try to reach the source failed on the network (or timed out)."""
+
+
+def load_prices(cfg: DataConfig, now: pd.Timestamp | None = None) -> pd.DataFrame:
+    """The validated daily prices ``cfg`` names, restricted to ``cfg.start..cfg.end``.
+
+    ``now`` (default: the current time) decides which sessions are complete.
+    Returns at least one row.
     """
+    return load(cfg, now=now).frame
+
+
+def load(cfg: DataConfig, symbol: str | None = None, now: pd.Timestamp | None = None) -> Loaded:
+    """Like ``load_prices``, with the validation report; ``symbol`` overrides ``cfg.symbol``."""
+    check_config(cfg)
+    symbol = symbol or cfg.symbol
     if cfg.source == "csv":
-        frame = _read_csv(cfg.path)
-        label = cfg.symbol or (Path(cfg.path).stem if cfg.path else "csv")
+        history = _read_csv(cfg.path)
+        label = str(symbol or Path(cfg.path).stem)
+        origin = f"csv {cfg.path}"
     elif cfg.source == "fdr":
-        frame = _read_fdr(cfg.symbol, cfg.start, cfg.end)
-        label = cfg.symbol
+        if not symbol:
+            raise MarketcastError("data.symbol is not set: pass data.symbol=SYMBOL with data=fdr.")
+        label = str(symbol)
+        history, origin = _fdr_history(cfg, label, _now(now))
     else:
         raise MarketcastError(
             f"data.source={cfg.source!r} is not a known source: use 'csv' or 'fdr' "
             "(or pick a preset: data=sample, data=csv, data=fdr)."
         )
-    frame = _restrict_dates(frame, cfg.start, cfg.end, label)
-    return frame
+    frame = _restrict_dates(history, cfg.start, cfg.end, label)
+    frame, report = validate(
+        frame,
+        missing=cfg.missing,
+        halts=cfg.halts,
+        max_gap_sessions=cfg.max_gap_sessions,
+        exchange=resolve_exchange(cfg.exchange, symbol),
+    )
+    if report.findings:
+        quiet = all(f.action == "kept" for f in report.findings)
+        (log.info if quiet else log.warning)("%s: validation: %s", label, report.summary())
+    if frame.empty:
+        raise MarketcastError(
+            f"{label}: no rows left after validation ({report.summary()}). "
+            "Check the data, or change data.missing / data.halts."
+        )
+    return Loaded(label, frame, report, origin)
+
+
+def check_config(cfg: DataConfig) -> None:
+    """Reject bad ``data.*`` values before any data is read."""
+    choices = {
+        "refresh": REFRESH_POLICIES,
+        "missing": MISSING_POLICIES,
+        "halts": HALT_POLICIES,
+    }
+    for key, allowed in choices.items():
+        value = getattr(cfg, key)
+        if value not in allowed:
+            raise MarketcastError(
+                f"data.{key}={value!r} is not one of {', '.join(allowed)}: "
+                f"e.g. data.{key}={allowed[0]}."
+            )
+    if not cfg.timeout_s > 0:
+        raise MarketcastError(f"data.timeout_s={cfg.timeout_s} must be positive (e.g. 30).")
+    if cfg.retries < 0 or cfg.backoff_s < 0:
+        raise MarketcastError(
+            f"data.retries={cfg.retries} and data.backoff_s={cfg.backoff_s} must not be "
+            "negative (0 turns retries off)."
+        )
+    if cfg.max_gap_sessions is not None and cfg.max_gap_sessions < 0:
+        raise MarketcastError(
+            f"data.max_gap_sessions={cfg.max_gap_sessions} must be >= 0 (null: no gap check)."
+        )
+    for key, value in (("data.start", cfg.start), ("data.end", cfg.end)):
+        if value is not None:
+            try:
+                pd.Timestamp(value)
+            except ValueError:
+                raise MarketcastError(f"{key}={value!r} is not a date: use YYYY-MM-DD.") from None
+
+
+def source_name(symbol: str) -> str:
+    """The FinanceDataReader reader a symbol goes to (Naver for KRX codes, else Yahoo)."""
+    code = "".join(str(symbol).upper().split())
+    if ":" in code:
+        return code.split(":")[0]
+    if code in _KRX_INDICES:
+        return "KRX"
+    return "Naver" if _KRX_CODE.match(code) else "Yahoo"
 
 
 def normalise(frame: pd.DataFrame, origin: str) -> pd.DataFrame:
@@ -47,7 +163,8 @@ def normalise(frame: pd.DataFrame, origin: str) -> pd.DataFrame:
 
     Accepts a ``Date`` column or a date index (named or not), column names in
     any capitalisation, and extra columns (``Change``, ``Adj Close``), which are
-    dropped. Rows are sorted by date; for a repeated date the last row wins.
+    dropped. Rows are sorted by date; for a repeated date the last row wins (a
+    warning says how many).
     """
     frame = frame.copy()
     by_lower = {str(c).strip().lower(): c for c in frame.columns}
@@ -66,7 +183,7 @@ def normalise(frame: pd.DataFrame, origin: str) -> pd.DataFrame:
         ) from None
     if index.tz is not None:
         index = index.tz_localize(None)
-    frame.index = index.normalize().rename("Date")
+    frame.index = index.normalize().as_unit("ns").rename("Date")
 
     by_lower = {str(c).strip().lower(): c for c in frame.columns}
     present = [c for c in PRICE_COLUMNS if c.lower() in by_lower]
@@ -87,8 +204,20 @@ def normalise(frame: pd.DataFrame, origin: str) -> pd.DataFrame:
             )
         out[name] = values.astype("float64")
     out = out.sort_index(kind="stable")
-    out = out[~out.index.duplicated(keep="last")]
+    repeated = out.index.duplicated(keep="last")
+    if repeated.any():
+        log.warning(
+            "%s: %d repeated dates (first %s); the last row of each kept",
+            origin,
+            int(repeated.sum()),
+            out.index[repeated][0].date(),
+        )
+        out = out[~repeated]
     return out
+
+
+def _now(now: pd.Timestamp | None) -> pd.Timestamp:
+    return pd.Timestamp.now(tz="UTC") if now is None else pd.Timestamp(now)
 
 
 def _read_csv(path: str | None) -> pd.DataFrame:
@@ -106,41 +235,232 @@ def _read_csv(path: str | None) -> pd.DataFrame:
     return normalise(raw, f"data.path={path!r}")
 
 
-def _read_fdr(symbol: str | None, start: str | None, end: str | None) -> pd.DataFrame:
-    if not symbol:
-        raise MarketcastError("data.symbol is not set: pass data.symbol=SYMBOL with data=fdr.")
-    import FinanceDataReader as fdr  # slow to import, and only this source needs it
+# --- FinanceDataReader and the cache ---------------------------------------------------------
 
-    origin = f"FinanceDataReader symbol {symbol!r}"
+
+def _fdr_history(cfg: DataConfig, symbol: str, now: pd.Timestamp) -> tuple[pd.DataFrame, str]:
+    """The symbol's whole history (common schema, not yet validated) and where it came from."""
+    exchange = resolve_exchange(cfg.exchange, symbol)
+    completed = last_completed_session(exchange, now)
+    cache_dir = Path(cfg.cache_dir) if cfg.cache_dir else None
+    cached = None
+    if cache_dir is not None:
+        try:
+            cached = read_cached(cache_dir, symbol)
+        except DamagedCache as exc:
+            if cfg.refresh == "never":
+                raise MarketcastError(
+                    f"{symbol}: the cache file {exc}, and data.refresh=never forbids fetching "
+                    "it again: rerun without data.refresh=never to replace it."
+                ) from None
+            log.warning("%s: the cache file %s; fetching the whole history again", symbol, exc)
+
+    if cfg.refresh == "never":
+        if cached is None:
+            where = cache_path(cache_dir, symbol) if cache_dir else "(data.cache_dir is not set)"
+            raise MarketcastError(
+                f"{symbol}: data.refresh=never and no cached prices at {where}. Fetch them "
+                f"first (python -m marketcast.fetch symbols=[{symbol}]) or drop data.refresh=never."
+            )
+        return cached, "cache"
+    if cfg.refresh == "if_stale" and cached is not None:
+        needed = completed
+        if cfg.end is not None:  # a session on `end` has closed by the next midnight, UTC
+            end_of_day = pd.Timestamp(cfg.end).normalize() + pd.Timedelta(days=1)
+            needed = min(needed, last_completed_session(exchange, end_of_day))
+        if cached.index[-1] >= needed:
+            return cached, "cache (up to date)"
+
+    since = cached.index[-1] if cfg.refresh == "if_stale" and cached is not None else None
     try:
-        raw = fdr.DataReader(str(symbol), start, end)
-    except (ConnectionError, TimeoutError, OSError) as exc:
-        raise MarketcastError(
-            f"{origin}: the data source could not be reached ({type(exc).__name__}: {exc}). "
-            "Check the network, or train offline with data=sample or data=csv."
-        ) from None
-    except Exception as exc:  # FDR raises bare exceptions for symbols its readers cannot map
-        raise MarketcastError(
-            f"{origin}: the source failed ({type(exc).__name__}: {exc}). "
-            "Check that the symbol exists (KRX codes have six digits, e.g. 005930)."
-        ) from None
-    if raw is None or len(raw) == 0:
-        raise MarketcastError(
-            f"{origin}: the source returned no rows for {start or 'the start'}..{end or 'today'}. "
-            "Check that the symbol exists and that the date range holds trading days."
+        history, origin = _fetch_history(cfg, symbol, since, cached, completed)
+    except _Unreachable as exc:
+        if cached is None:
+            where = f" at {cache_path(cache_dir, symbol)}" if cache_dir else " (no data.cache_dir)"
+            raise MarketcastError(
+                f"FinanceDataReader symbol {symbol!r}: {exc}, and there is no cached copy{where}. "
+                "Check the network, or train offline with data=sample or data=csv."
+            ) from None
+        last = cached.index[-1]
+        behind = len(sessions(last + pd.Timedelta(days=1), completed, exchange))
+        age = (
+            f"{behind} sessions before the last completed one, {completed.date()}"
+            if behind
+            else "up to date"
         )
+        log.warning(
+            "%s: %s; using the cached prices, which end on %s (%s)", symbol, exc, last.date(), age
+        )
+        return cached, f"cache, {behind} sessions old (source unreachable)"
+    if cache_dir is not None and history is not cached:
+        try:
+            write_cached(cache_dir, symbol, history)
+        except OSError as exc:
+            raise MarketcastError(
+                f"{symbol}: cannot write the cache file {cache_path(cache_dir, symbol)} "
+                f"({type(exc).__name__}: {exc}). Set data.cache_dir to a writable directory, "
+                "or to null to fetch without a cache."
+            ) from None
+    return history, origin
+
+
+def _fetch_history(
+    cfg: DataConfig,
+    symbol: str,
+    since: pd.Timestamp | None,
+    cached: pd.DataFrame | None,
+    completed: pd.Timestamp,
+) -> tuple[pd.DataFrame, str]:
+    """Fetch the whole history (``since`` None) or the rows from ``since`` and merge them."""
+    origin = f"FinanceDataReader symbol {symbol!r} ({source_name(symbol)})"
+    if since is None or cached is None:
+        fresh = _fetch(cfg, symbol, None).loc[:completed]
+        if fresh.empty:
+            raise MarketcastError(
+                f"{origin}: the source returned no rows: the symbol does not exist there, or "
+                "has no completed sessions yet. Check it: KRX codes have six digits "
+                "(005930), US tickers look like AAPL, indices like US500 or KS11."
+            )
+        return fresh, "fetched (whole history)"
+
+    fresh = _fetch(cfg, symbol, since)
+    if fresh.empty:
+        raise MarketcastError(
+            f"{origin}: the source returned no rows from {since.date()} on, though that day is "
+            "cached: the symbol may have been delisted or renamed. To use the cached prices, "
+            "pass data.refresh=never."
+        )
+    if since in fresh.index and not _same_prices(fresh.loc[since], cached.loc[since]):
+        log.warning(
+            "%s: the prices of %s changed since they were cached (a split or a correction?); "
+            "fetching the whole history again",
+            symbol,
+            since.date(),
+        )
+        history, _ = _fetch_history(cfg, symbol, None, None, completed)
+        return history, "fetched (whole history: cached prices had been re-adjusted)"
+    fresh = fresh.loc[:completed]
+    merged = pd.concat([cached, fresh])
+    merged = merged[~merged.index.duplicated(keep="last")].sort_index(kind="stable")
+    merged = merged[[c for c in PRICE_COLUMNS if c in merged.columns]]
+    if merged.equals(cached):
+        return cached, "cache (no newer rows at the source yet)"
+    return merged, f"cache + {len(fresh.index.difference(cached.index))} new rows"
+
+
+def _same_prices(new: pd.Series, old: pd.Series) -> bool:
+    columns = [c for c in ("Open", "High", "Low", "Close") if c in new.index and c in old.index]
+    return bool(
+        np.allclose(
+            new[columns].to_numpy(float),
+            old[columns].to_numpy(float),
+            rtol=_OVERLAP_RTOL,
+            equal_nan=True,
+        )
+    )
+
+
+def _fetch(cfg: DataConfig, symbol: str, since: pd.Timestamp | None) -> pd.DataFrame:
+    """Rows of ``symbol`` from ``since`` (None: all) in the common schema; maybe none.
+
+    Network failures are retried with backoff and end in ``_Unreachable``;
+    a symbol the source does not know, or any other failure, is a user error.
+    """
+    import FinanceDataReader as fdr  # slow to import, and only fetching needs it
+
+    source = source_name(symbol)
+    origin = f"FinanceDataReader symbol {symbol!r} ({source})"
+    start = None if since is None else str(since.date())
+    tries = cfg.retries + 1
+    for attempt in range(1, tries + 1):
+        try:
+            raw = _with_deadline(lambda: fdr.DataReader(symbol, start, None), cfg.timeout_s)
+            break
+        except Exception as exc:
+            kind = _failure_kind(exc)
+            if kind == "missing":
+                raise MarketcastError(
+                    f"{origin}: the source does not know this symbol ({exc}). Check it: KRX "
+                    "codes have six digits (005930), US tickers look like AAPL."
+                ) from None
+            if kind == "failed":
+                raise MarketcastError(
+                    f"{origin}: the source failed ({type(exc).__name__}: {exc}). This is not a "
+                    "network error, so it was not retried: check that the symbol exists; to "
+                    "use cached prices meanwhile, pass data.refresh=never."
+                ) from None
+            log.debug("%s: try %d of %d failed: %r", symbol, attempt, tries, exc)
+            if attempt == tries:
+                raise _Unreachable(
+                    f"the data source ({source}) could not be reached: {tries} "
+                    f"{'try' if tries == 1 else 'tries'}, the last failed with {_brief(exc)}"
+                ) from None
+            delay = cfg.backoff_s * 2 ** (attempt - 1)
+            log.info(
+                "%s: try %d of %d failed (%s); next try in %.1f s",
+                symbol,
+                attempt,
+                tries,
+                _brief(exc),
+                delay,
+            )
+            time.sleep(delay)
+    if raw is None or len(raw) == 0:  # FDR's answer (with a print) for a code it lacks
+        return pd.DataFrame(index=pd.DatetimeIndex([], name="Date"))
     return normalise(raw, origin)
+
+
+def _with_deadline(call, timeout_s: float):
+    """``call()``, or ``TimeoutError`` after ``timeout_s`` seconds.
+
+    FDR passes no timeout to ``requests``, so a stalled connection would block
+    for ever (and ``socket.setdefaulttimeout`` does not reach sockets that
+    ``requests`` configures itself). The call runs in a daemon thread that is
+    abandoned at the deadline; it cannot keep the process alive.
+    """
+    outcome: dict = {}
+
+    def run() -> None:
+        try:
+            outcome["value"] = call()
+        except BaseException as exc:
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=run, name="marketcast-fetch", daemon=True)
+    worker.start()
+    worker.join(timeout_s)
+    if worker.is_alive():
+        raise TimeoutError(f"no answer within {timeout_s:g} s")
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
+
+
+def _brief(exc: BaseException) -> str:
+    """A network error in a few words (requests' own messages run to several lines)."""
+    request = getattr(exc, "request", None)
+    url = getattr(request, "url", None)
+    if url:
+        return f"{type(exc).__name__} from {urlsplit(url).hostname}"
+    text = str(exc)
+    return f"{type(exc).__name__}: {text if len(text) <= 160 else text[:157] + '...'}"
+
+
+def _failure_kind(exc: BaseException) -> str:
+    """missing (the source does not know the symbol), unreachable (network), or failed."""
+    import requests
+
+    if isinstance(exc, requests.HTTPError):
+        status = exc.response.status_code if exc.response is not None else None
+        return "missing" if status == 404 else "unreachable"  # 5xx, 429, blocked: try later
+    if isinstance(exc, OSError):  # TimeoutError, ConnectionError, and requests' own errors
+        return "unreachable"
+    return "failed"
 
 
 def _restrict_dates(
     frame: pd.DataFrame, start: str | None, end: str | None, label: str | None
 ) -> pd.DataFrame:
-    for key, value in (("data.start", start), ("data.end", end)):
-        if value is not None:
-            try:
-                pd.Timestamp(value)
-            except ValueError:
-                raise MarketcastError(f"{key}={value!r} is not a date: use YYYY-MM-DD.") from None
     kept = frame.loc[start:end] if (start or end) else frame
     if kept.empty:
         raise MarketcastError(
