@@ -32,6 +32,11 @@ class DataConfig:
     # exchange-calendars code (XNYS, XKRX, ...) for forecast dates, staleness and gap checks;
     # "auto": XKRX for six-digit symbols, else XNYS; null: plain weekdays.
     exchange: str | None = "auto"
+    # A universe (the data layer and `python -m marketcast.fetch`; training uses data.symbol):
+    # symbols inline, and/or a file with one symbol per line ('#' starts a comment).
+    symbols: list[str] = field(default_factory=list)
+    universe_file: str | None = None
+    on_error: str = "skip"  # a universe symbol that fails: skip (reported) | raise (stop all)
     # fdr: one Parquet file per symbol; null: no cache (every run fetches the whole history)
     cache_dir: str | None = None
     refresh: str = "if_stale"  # if_stale | always (whole history again) | never (offline)
@@ -158,6 +163,16 @@ class PredictJobConfig:
     run_dir: str | None = None
     as_of: str | None = None  # forecast from the data up to this date; default: the latest row
     output: str = MISSING  # CSV file the forecast is written to
+
+
+@dataclass
+class FetchJobConfig:
+    """`python -m marketcast.fetch`: warm or refresh the price cache for a universe."""
+
+    paths: PathsConfig = field(default_factory=PathsConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    symbols: list[str] = field(default_factory=list)  # shorthand for data.symbols
+    universe_file: str | None = None  # shorthand for data.universe_file
 
 
 def register_configs() -> None:

@@ -1,0 +1,96 @@
+"""A universe: many symbols loaded together, each fetched, cached and validated on its own."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from marketcast.config import DataConfig
+from marketcast.errors import MarketcastError
+from marketcast.sources import Loaded, check_config, load
+
+log = logging.getLogger(__name__)
+
+ON_ERROR = ("skip", "raise")
+
+
+@dataclass(frozen=True)
+class UniverseLoad:
+    """What loading a universe gave: the symbols that loaded and why the others did not."""
+
+    loaded: dict[str, Loaded] = field(default_factory=dict)  # in universe order
+    failed: dict[str, str] = field(default_factory=dict)  # symbol -> the error message
+
+    @property
+    def frames(self) -> dict[str, pd.DataFrame]:
+        return {symbol: item.frame for symbol, item in self.loaded.items()}
+
+
+def universe_symbols(cfg: DataConfig) -> list[str]:
+    """``data.symbols``, then the symbols of ``data.universe_file``, without repeats.
+
+    With neither set, ``data.symbol`` alone. Symbols are compared in upper
+    case, as FinanceDataReader treats them; the first spelling is kept.
+    """
+    symbols = [str(s).strip() for s in cfg.symbols]
+    if cfg.universe_file:
+        symbols += _read_universe_file(cfg.universe_file)
+    if not symbols and cfg.symbol:
+        symbols = [str(cfg.symbol)]
+    unique: dict[str, str] = {}
+    for symbol in symbols:
+        if symbol:
+            unique.setdefault(symbol.upper(), symbol)
+    if not unique:
+        raise MarketcastError(
+            "no symbols to load: name them with data.symbols=[005930,000660] or "
+            "data.universe_file=FILE (one symbol per line)."
+        )
+    return list(unique.values())
+
+
+def load_universe(cfg: DataConfig, now: pd.Timestamp | None = None) -> UniverseLoad:
+    """Load every symbol of the universe ``cfg`` names (see ``sources.load``).
+
+    With ``data.on_error=skip`` a symbol that fails is logged and listed in
+    ``failed``, and the others still load; with ``raise`` the first failure
+    stops the load. Config errors stop it either way, before any fetch.
+    """
+    if cfg.on_error not in ON_ERROR:
+        raise MarketcastError(
+            f"data.on_error={cfg.on_error!r} is not one of {', '.join(ON_ERROR)}: "
+            "skip loads the other symbols, raise stops at the first failure."
+        )
+    if cfg.source != "fdr":
+        raise MarketcastError(
+            f"a universe is loaded from FinanceDataReader, not data.source={cfg.source!r}: "
+            "use data=fdr."
+        )
+    check_config(cfg)
+    result = UniverseLoad()
+    for symbol in universe_symbols(cfg):
+        try:
+            result.loaded[symbol] = load(cfg, symbol=symbol, now=now)
+        except MarketcastError as exc:
+            if cfg.on_error == "raise":
+                raise
+            log.warning("%s: skipped: %s", symbol, exc)
+            result.failed[symbol] = str(exc)
+    return result
+
+
+def _read_universe_file(path: str) -> list[str]:
+    file = Path(path)
+    if not file.is_file():
+        raise MarketcastError(
+            f"data.universe_file={path!r} does not exist or is not a file: "
+            "write one symbol per line, or pass data.symbols=[...] instead."
+        )
+    try:
+        text = file.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise MarketcastError(f"data.universe_file={path!r} is not UTF-8 text ({exc}).") from None
+    return [line.split("#", 1)[0].strip() for line in text.splitlines()]

@@ -1,0 +1,150 @@
+"""Many symbols at once, and the cache-warming command `python -m marketcast.fetch`."""
+
+import subprocess
+import sys
+
+import FinanceDataReader
+import pandas as pd
+import pytest
+from conftest import ROOT, synthetic_prices
+from fake_fdr import FakeReader
+from hydra import compose, initialize_config_dir
+
+from marketcast.config import DataConfig
+from marketcast.errors import MarketcastError
+from marketcast.fetch import SYMBOL_FAILED_EXIT, fetch
+from marketcast.universe import load_universe, universe_symbols
+
+NOW = pd.Timestamp("2016-06-01 12:00", tz="UTC")
+HISTORIES = {
+    "005930": synthetic_prices(300, seed=1) * 500,
+    "000660": synthetic_prices(250, seed=2) * 300,
+    "AAPL": synthetic_prices(200, seed=3),
+}
+
+
+@pytest.fixture
+def fake(monkeypatch):
+    reader = FakeReader(HISTORIES)
+    monkeypatch.setattr(FinanceDataReader, "DataReader", reader)
+    return reader
+
+
+def universe_config(tmp_path, **overrides) -> DataConfig:
+    values = {"source": "fdr", "cache_dir": str(tmp_path / "cache"), "backoff_s": 0.0}
+    return DataConfig(**{**values, **overrides})
+
+
+def test_symbols_inline_and_from_a_file_add_up_without_repeats(tmp_path):
+    file = tmp_path / "universe.txt"
+    file.write_text("# KRX\n000660\n005930  # Samsung\n\naapl\n")
+    cfg = DataConfig(symbols=["005930", "AAPL"], universe_file=str(file))
+    assert universe_symbols(cfg) == ["005930", "AAPL", "000660"]
+    assert universe_symbols(DataConfig(symbol="KS11")) == ["KS11"]
+
+
+@pytest.mark.parametrize(
+    ("cfg", "message"),
+    [
+        (DataConfig(source="fdr"), "no symbols to load"),
+        (DataConfig(source="fdr", universe_file="/nonexistent.txt"), "does not exist"),
+        (DataConfig(source="fdr", symbols=["A"], on_error="ignore"), "data.on_error='ignore'"),
+        (DataConfig(source="csv", symbols=["A"]), "use data=fdr"),
+        (DataConfig(source="fdr", symbols=["A"], refresh="daily"), "data.refresh='daily'"),
+    ],
+)
+def test_bad_universe_config_is_named(fake, cfg, message):
+    with pytest.raises(MarketcastError, match=message):
+        load_universe(cfg, now=NOW)
+    assert fake.calls == []
+
+
+def test_each_symbol_is_loaded_and_validated_on_its_own(tmp_path, monkeypatch):
+    histories = dict(HISTORIES)
+    broken = histories["000660"].copy()
+    broken.iloc[10, broken.columns.get_loc("High")] = 1.0  # below Low: dropped in 000660 only
+    histories["000660"] = broken
+    monkeypatch.setattr(FinanceDataReader, "DataReader", FakeReader(histories))
+    result = load_universe(universe_config(tmp_path, symbols=list(histories)), now=NOW)
+    assert list(result.loaded) == ["005930", "000660", "AAPL"] and not result.failed
+    assert {s: len(f) for s, f in result.frames.items()} == {"005930": 300, "000660": 249,
+                                                              "AAPL": 200}  # fmt: skip
+    assert result.loaded["005930"].report.summary() == "clean"
+    assert "1 rows with High/Low outside" in result.loaded["000660"].report.summary()
+    assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == [
+        "000660.parquet",
+        "005930.parquet",
+        "AAPL.parquet",
+    ]
+
+
+def test_one_bad_symbol_does_not_stop_the_others(tmp_path, fake):
+    cfg = universe_config(tmp_path, symbols=["005930", "999999", "NOSUCH", "AAPL"])
+    result = load_universe(cfg, now=NOW)
+    assert list(result.loaded) == ["005930", "AAPL"]
+    assert "'999999' (Naver): the source returned no rows" in result.failed["999999"]
+    assert "'NOSUCH' (Yahoo): the source does not know this symbol" in result.failed["NOSUCH"]
+
+
+def test_on_error_raise_stops_at_the_first_failure(tmp_path, fake):
+    cfg = universe_config(tmp_path, symbols=["005930", "999999", "AAPL"], on_error="raise")
+    with pytest.raises(MarketcastError, match="'999999'"):
+        load_universe(cfg, now=NOW)
+    assert [s for s, _, _ in fake.calls] == ["005930", "999999"]
+
+
+def compose_fetch(*overrides: str):
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        return compose("fetch", overrides=list(overrides))
+
+
+def test_fetch_prints_one_line_per_symbol(tmp_path, fake, capsys):
+    cfg = compose_fetch("symbols=[005930,AAPL]", f"data.cache_dir={tmp_path}", "data.exchange=null")
+    assert list(cfg.data.symbols) == ["005930", "AAPL"]  # codes stay strings
+    assert fetch(cfg) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("005930     300 rows  2015-01-02..2016-02-25  fetched (whole")
+    assert lines[0].endswith("validation: clean")
+    assert lines[1].startswith("AAPL       200 rows  2015-01-02..2015-10-08  fetched")
+    assert lines[2] == "2 of 2 symbols loaded"
+
+    assert fetch(compose_fetch("symbols=[005930,999999]", f"data.cache_dir={tmp_path}")) == (
+        SYMBOL_FAILED_EXIT
+    )
+    output = capsys.readouterr().out
+    assert '"999999" invalid symbol or has no data' in output  # FDR's own print, left alone
+    lines = [line for line in output.splitlines() if not line.startswith('"')]
+    # Now is years after the fake's last day, so the cache was stale and the source asked.
+    assert lines[0].startswith("005930     300 rows  2015-01-02..2016-02-25  cache (no newer rows")
+    assert lines[1].startswith("999999  FAILED  FinanceDataReader symbol '999999' (Naver)")
+    assert lines[2] == "1 of 2 symbols loaded"
+
+
+def run_fetch(*args):
+    return subprocess.run(
+        [sys.executable, "-m", "marketcast.fetch", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_fetch_command_exit_status(tmp_path, fake):
+    # A warm cache (filled here through the fake), then the real command, offline.
+    load_universe(universe_config(tmp_path, symbols=["005930"]), now=NOW)
+    common = [f"data.cache_dir={tmp_path / 'cache'}", "data.refresh=never"]
+
+    ok = run_fetch("symbols=[005930]", *common, f"hydra.run.dir={tmp_path / 'ok'}")
+    assert ok.returncode == 0, ok.stderr
+    assert "005930     300 rows  2015-01-02..2016-02-25  cache; validation: clean" in ok.stdout
+
+    partly = run_fetch("symbols=[005930,000660]", *common, f"hydra.run.dir={tmp_path / 'p'}")
+    assert partly.returncode == SYMBOL_FAILED_EXIT
+    assert "000660  FAILED  000660: data.refresh=never and no cached prices" in partly.stdout
+
+    bad = run_fetch("symbols=[005930]", "data.refresh=sometimes", f"hydra.run.dir={tmp_path / 'b'}")
+    assert bad.returncode == 2
+    assert "error: data.refresh='sometimes' is not one of" in bad.stderr
+    assert "Traceback" not in bad.stderr
+    assert not (tmp_path / "b").exists()  # nothing half-written
