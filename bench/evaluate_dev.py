@@ -44,8 +44,11 @@ def main() -> int:
     parser.add_argument("data_dir", type=Path)
     parser.add_argument("--start", default="2010-01-01")
     parser.add_argument("--folds", type=int, default=5)
-    parser.add_argument("--representations", default="relative,log_return,level",
-                        help="comma-separated; each gets a single-split run")
+    parser.add_argument(
+        "--representations",
+        default="relative,log_return,level",
+        help="comma-separated; each gets a single-split run",
+    )
     parser.add_argument("--no-backtest", action="store_true")
     parser.add_argument("--out", type=Path, default=None, help="default: a temporary directory")
     parser.add_argument("overrides", nargs="*", help="extra config overrides for every run")
@@ -56,8 +59,13 @@ def main() -> int:
         print(f"no *.csv files in {args.data_dir}", file=sys.stderr)
         return 2
     out = args.out or Path(tempfile.mkdtemp(prefix="marketcast-dev-"))
-    common = ["data=csv", f"data.start={args.start}", "train.verbose=0", "plots=false",
-              *args.overrides]
+    common = [
+        "data=csv",
+        f"data.start={args.start}",
+        "train.verbose=0",
+        "plots=false",
+        *args.overrides,
+    ]
     rows, summary = [], {}
     for file in files:
         base = [*common, f"data.path={file}", f"data.symbol={file.stem}"]
@@ -72,8 +80,10 @@ def main() -> int:
             }
             print(f"{file.stem} single {name}: {result[f'single_{name}']}", flush=True)
         if not args.no_backtest:
-            m = run(out / file.stem / "backtest",
-                    [*base, "evaluation=backtest", f"evaluation.backtest.folds={args.folds}"])
+            m = run(
+                out / file.stem / "backtest",
+                [*base, "evaluation=backtest", f"evaluation.backtest.folds={args.folds}"],
+            )
             result["backtest"] = {
                 "test_rel_mae": m["test"]["model"]["rel_mae"],
                 "test_coverage": m["test"]["model"]["interval"]["coverage"],
@@ -93,8 +103,10 @@ def main() -> int:
         r = summary[stem]
         cells = [f"{r[f'single_{n}']['test_rel_mae']:.4f}" for n in names]
         if "backtest" in r:
-            cells += [f"{r['backtest']['test_rel_mae']:.4f}",
-                      f"{r['backtest']['test_coverage']:.1%}"]
+            cells += [
+                f"{r['backtest']['test_rel_mae']:.4f}",
+                f"{r['backtest']['test_coverage']:.1%}",
+            ]
         print(f"| {stem} | " + " | ".join(cells) + " |")
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     print(f"\nruns and summary.json in {out}")

@@ -4,6 +4,7 @@ import pytest
 from marketcast.baselines import drift, persistence, window_mean
 from marketcast.metrics import (
     add_relative_mae,
+    diebold_mariano,
     format_table,
     score,
     score_per_step,
@@ -75,3 +76,16 @@ def test_per_step_scores():
     forecast = np.array([[1.0, 3.0], [1.0, 1.0]])
     steps = score_per_step(actual, forecast, np.array([1.0, 1.0]), naive_mae=1.0)
     assert [s["mae"] for s in steps] == [0.0, 1.0]
+
+
+def test_diebold_mariano_tells_a_better_forecast_from_noise():
+    rng = np.random.default_rng(0)
+    actual = rng.normal(100, 1, size=(500, 1))
+    good = actual + rng.normal(0, 0.5, size=(500, 1))
+    bad = actual + rng.normal(0, 1.5, size=(500, 1))
+    same = bad + rng.normal(0, 0.01, size=(500, 1))
+    clear = diebold_mariano(actual, good, bad)
+    assert clear["statistic"] < -5 and clear["p_value"] < 1e-6
+    noise = diebold_mariano(actual, same, bad)
+    assert noise["p_value"] > 0.01
+    assert diebold_mariano(actual, bad, bad) is None

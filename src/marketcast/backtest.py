@@ -20,18 +20,17 @@ from omegaconf import DictConfig
 from marketcast import plots
 from marketcast.artifacts import write_text
 from marketcast.config import BacktestConfig
-from marketcast.dataset import SegmentData, prepare, select_columns
+from marketcast.dataset import prepare, select_columns
 from marketcast.errors import MarketcastError
 from marketcast.evaluation import (
-    SegmentForecasts,
     forecast_segment,
+    pool_forecasts,
     predictions_table,
     score_segment,
 )
 from marketcast.metrics import format_table
 from marketcast.pipeline import Fitted, fit_forecaster, log_data, save, split_for
 from marketcast.report import backtest_report
-from marketcast.windows import Windows
 
 log = logging.getLogger(__name__)
 
@@ -155,7 +154,7 @@ def run_backtest(frame: pd.DataFrame, cfg: DictConfig, run_dir: Path) -> float:
             f"{entry['test']['model']['rel_mae']:.4f}, MASE {entry['test']['model']['mase']:.4f}"
         )
 
-    metrics = {segment: score_segment(*_pool(results[segment])) for segment in results}
+    metrics = {segment: score_segment(*pool_forecasts(results[segment])) for segment in results}
     metrics["folds"] = fold_metrics
     predictions = pd.concat(tables, ignore_index=True)
     label = cfg.data.symbol or Path(cfg.data.path or "").stem
@@ -164,28 +163,6 @@ def run_backtest(frame: pd.DataFrame, cfg: DictConfig, run_dir: Path) -> float:
     print(f"run directory: {run_dir}")
     val_mase = float(np.mean([m["val"]["model"]["mase"] for m in fold_metrics]))
     return val_mase
-
-
-def _pool(results: list[tuple[SegmentForecasts, float]]) -> tuple[SegmentForecasts, float]:
-    """All folds' forecasts as one segment; MASE scaled by the folds' mean naive MAE."""
-    parts = [f.part for f, _ in results]
-    windows = Windows(
-        np.concatenate([p.windows.inputs for p in parts]),
-        np.concatenate([p.windows.targets for p in parts]),
-        np.concatenate([p.windows.first_target for p in parts]),
-    )
-    part = SegmentData(
-        windows,
-        np.concatenate([p.history for p in parts]),
-        np.concatenate([p.actual for p in parts]),
-    )
-    first = results[0][0]
-    forecasts = {
-        name: np.concatenate([f.forecasts[name] for f, _ in results]) for name in first.forecasts
-    }
-    bands = np.concatenate([f.bands for f, _ in results]) if first.bands is not None else None
-    naive = float(np.mean([scale for _, scale in results]))
-    return SegmentForecasts(part, forecasts, bands, first.levels), naive
 
 
 def _write_outputs(run_dir, cfg, fitted, dates, metrics, predictions, label) -> None:

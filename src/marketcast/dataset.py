@@ -171,6 +171,54 @@ def prepare(
 
     A given ``transform`` (from an earlier fit) is used as it is instead of fitting one.
     """
+    raw = _raw_segments(frame, features, window, split)
+    if transform is None:
+        transform = _fit_transform([raw], features, window)
+    return _assemble(raw, transform)
+
+
+def prepare_many(
+    frames: dict[str, pd.DataFrame],
+    features: FeaturesConfig,
+    window: WindowConfig,
+    split: SplitConfig,
+) -> dict[str, Prepared]:
+    """``prepare`` for each symbol, with one transform fitted on all their training samples.
+
+    Each symbol is split and windowed on its own dates; a model trained on the
+    pooled windows sees every symbol in the same units, which needs a
+    scale-free representation (a 20,000-KRW stock and a 400-USD stock differ
+    only in level).
+    """
+    if features.representation == "level":
+        raise MarketcastError(
+            "a model shared by several symbols needs a scale-free representation: set "
+            "features.representation=relative or log_return (level mixes price levels)."
+        )
+    raws = {}
+    for symbol, frame in frames.items():
+        try:
+            raws[symbol] = _raw_segments(frame, features, window, split)
+        except MarketcastError as exc:
+            raise MarketcastError(f"{symbol}: {exc}") from None
+    transform = _fit_transform(list(raws.values()), features, window)
+    return {symbol: _assemble(raw, transform) for symbol, raw in raws.items()}
+
+
+@dataclass(frozen=True)
+class _RawSegments:
+    """A frame's segments as raw windows (one row before each window included)."""
+
+    dates: pd.DatetimeIndex
+    segments: Segments
+    windows: dict[str, Windows]  # inputs (B, W + 1, F) prices, targets (B, H) prices
+    history: dict[str, np.ndarray]  # (B, W) the target column over each window
+    raw_target: np.ndarray  # (N,)
+
+
+def _raw_segments(
+    frame: pd.DataFrame, features: FeaturesConfig, window: WindowConfig, split: SplitConfig
+) -> _RawSegments:
     check_window(window)
     selected = select_columns(frame, features)
     _check_positive(selected, features)
@@ -178,41 +226,52 @@ def prepare(
     segments = split_rows(dates, split)
     raw = selected[list(features.columns)].to_numpy(dtype="float64")  # (N, F)
     raw_target = selected[features.target].to_numpy(dtype="float64")  # (N,)
-
-    # One row before each window rides along: log returns need it.
-    raw_windows, history = {}, {}
+    windows, history = {}, {}
     for segment in SEGMENTS:
         start, stop = segments.bounds(segment)
-        raw_windows[segment] = make_windows(
+        windows[segment] = make_windows(
             raw, raw_target, start, stop, window.size + 1, window.horizon
         )
-        if len(raw_windows[segment]) == 0:
+        if len(windows[segment]) == 0:
             raise MarketcastError(_too_short(segment, dates, start, stop, window))
-        t = raw_windows[segment].first_target
+        t = windows[segment].first_target
         history[segment] = raw_target[t[:, None] - window.size + np.arange(window.size)]
+    return _RawSegments(dates, segments, windows, history, raw_target)
 
-    if transform is None:
-        transform = _fit_transform(raw_windows["train"], history["train"][:, -1], features, window)
+
+def _assemble(raw: _RawSegments, transform: Transform) -> Prepared:
     parts = {}
     for segment in SEGMENTS:
-        w, last = raw_windows[segment], history[segment][:, -1]
+        w, last = raw.windows[segment], raw.history[segment][:, -1]
         scaled = Windows(
             inputs=transform.inputs(w.inputs, last),
             targets=transform.targets(w.targets, last),
             first_target=w.first_target,
         )
-        parts[segment] = SegmentData(scaled, history[segment], np.array(w.targets))
-    naive_mae = float(np.mean(np.abs(np.diff(raw_target[: segments.val_start]))))
-    return Prepared(dates, transform, segments, parts, raw_target, naive_mae)
+        parts[segment] = SegmentData(scaled, raw.history[segment], np.array(w.targets))
+    naive_mae = float(np.mean(np.abs(np.diff(raw.raw_target[: raw.segments.val_start]))))
+    return Prepared(raw.dates, transform, raw.segments, parts, raw.raw_target, naive_mae)
 
 
 def _fit_transform(
-    train: Windows, last: np.ndarray, features: FeaturesConfig, window: WindowConfig
+    raws: list[_RawSegments], features: FeaturesConfig, window: WindowConfig
 ) -> Transform:
-    """Scalers fitted on the training samples, in the representation's units."""
+    """Scalers fitted on the training samples (of every frame), in the representation's units."""
     name = features.representation
-    train_inputs = rep.encode_inputs(train.inputs, last, features.columns, name)
-    train_targets = rep.encode_target(train.targets, last, name)
+    train_inputs = np.concatenate(
+        [
+            rep.encode_inputs(
+                r.windows["train"].inputs, r.history["train"][:, -1], features.columns, name
+            )
+            for r in raws
+        ]
+    )
+    train_targets = np.concatenate(
+        [
+            rep.encode_target(r.windows["train"].targets, r.history["train"][:, -1], name)
+            for r in raws
+        ]
+    )
     return Transform(
         features=list(features.columns),
         target=features.target,

@@ -2,8 +2,8 @@
 
 Calibration takes a segment the model did not train on (validation): for each
 step ``h`` the relative errors ``actual / forecast - 1`` are divided by the
-volatility of the input window (the standard deviation of its daily log
-returns), and their empirical quantiles are kept. An interval for a new window
+volatility of the input window (an exponentially weighted average of its
+squared daily log returns), and their empirical quantiles are kept. An interval for a new window
 is ``forecast * (1 + q * volatility)``: wider in turbulent markets, narrower in
 calm ones, with the coverage measured on recent data rather than assumed.
 """
@@ -16,13 +16,21 @@ import numpy as np
 
 from marketcast.errors import MarketcastError
 
+EWMA_DECAY = 0.94  # RiskMetrics' daily decay: a shock counts at once, fades in weeks
+
 
 def window_volatility(history: np.ndarray) -> np.ndarray:
-    """(B,) standard deviation of the daily log returns over each window (B, W)."""
+    """(B,) volatility of each window (B, W): the EWMA of its squared daily log returns.
+
+    Exponential weights let a crash widen the next day's band at once, where a
+    plain standard deviation over the window would take weeks to catch up.
+    """
     if history.shape[1] < 3:
         raise MarketcastError("prediction intervals need window.size >= 3.")
-    returns = np.diff(np.log(history), axis=1)
-    return np.maximum(returns.std(axis=1, ddof=1), 1e-4)  # a flat window still gets a band
+    returns = np.diff(np.log(history), axis=1)  # -> (B, W - 1)
+    weights = EWMA_DECAY ** np.arange(returns.shape[1] - 1, -1, -1)  # newest weighs most
+    variance = (returns**2 * weights).sum(axis=1) / weights.sum()
+    return np.maximum(np.sqrt(variance), 1e-4)  # a flat window still gets a band
 
 
 @dataclass(frozen=True)

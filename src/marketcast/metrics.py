@@ -80,3 +80,29 @@ def format_table(metrics: dict[str, dict[str, dict]]) -> str:
             )
             lines.append(f"{segment:<8}{name:<13}{cells}")
     return "\n".join(lines)
+
+
+def diebold_mariano(
+    actual: np.ndarray, forecast: np.ndarray, reference: np.ndarray
+) -> dict[str, float] | None:
+    """Diebold-Mariano test of equal mean absolute error, ``forecast`` vs ``reference``.
+
+    All (B, H); the loss differential is averaged over the steps of each origin,
+    and its variance uses Newey-West weights up to lag H - 1, as overlapping
+    multi-step forecasts need. A negative statistic favours ``forecast``; the
+    p-value is two-sided (normal approximation). ``None`` below 10 origins or
+    when the two forecasts are identical.
+    """
+    d = (np.abs(forecast - actual) - np.abs(reference - actual)).mean(axis=1)  # -> (B,)
+    n = len(d)
+    if n < 10 or not np.any(d):
+        return None
+    centred = d - d.mean()
+    variance = centred @ centred / n
+    for lag in range(1, actual.shape[1]):
+        weight = 1 - lag / actual.shape[1]
+        variance += 2 * weight * (centred[lag:] @ centred[:-lag]) / n
+    if variance <= 0:
+        return None
+    statistic = float(d.mean() / math.sqrt(variance / n))
+    return {"statistic": statistic, "p_value": math.erfc(abs(statistic) / math.sqrt(2))}

@@ -35,6 +35,13 @@ def backtest_report(metrics: dict, cfg: DictConfig, label: str) -> str:
         f"The model {verdict} persistence on these targets: its MAE is "
         f"{model['rel_mae']:.3f} times persistence's (skill {model['skill']:+.3f}).",
     ]
+    dm = model.get("dm_vs_persistence")
+    if dm:
+        lines.append(
+            f"Diebold-Mariano test of equal MAE against persistence: statistic "
+            f"{dm['statistic']:+.2f}, p = {dm['p_value']:.3f}"
+            + (" (no significant difference at 5%)." if dm["p_value"] >= 0.05 else ".")
+        )
     if model["direction_accuracy"] is not None:
         lo, hi = model["direction_ci"]
         coin = lo <= 0.5 <= hi
