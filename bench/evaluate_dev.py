@@ -52,7 +52,7 @@ def main() -> int:
     parser.add_argument("--no-backtest", action="store_true")
     parser.add_argument("--out", type=Path, default=None, help="default: a temporary directory")
     parser.add_argument("overrides", nargs="*", help="extra config overrides for every run")
-    args = parser.parse_args()
+    args = parser.parse_intermixed_args()  # overrides may follow the options
 
     files = sorted(args.data_dir.glob("*.csv"))
     if not files:

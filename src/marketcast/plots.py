@@ -88,8 +88,17 @@ def plot_folds(rel_mae: dict[str, list[float]], path: Path) -> None:
     folds = len(next(iter(rel_mae.values())))
     width = 0.8 / len(names)
     fig, ax = plt.subplots(figsize=(max(7, folds * 1.2), 4))
+    values = np.array([rel_mae[n] for n in names], dtype=float)  # -> (forecasters, folds)
+    # Zoom on the interesting range near 1: a far-off baseline's bar is cut and labelled.
+    top = min(float(np.nanmax(values)) + 0.01, 1.25)
+    bottom = max(0.0, float(np.nanmin(values)) - 0.02)
     for i, name in enumerate(names):
-        ax.bar(np.arange(folds) + i * width, rel_mae[name], width, label=name)
+        x = np.arange(folds) + i * width
+        ax.bar(x, values[i], width, label=name)
+        for xi, v in zip(x, values[i], strict=True):
+            if v > top:
+                ax.text(xi, top, f"{v:.1f}", ha="center", va="top", fontsize=7, rotation=90)
+    ax.set_ylim(bottom, top)
     ax.axhline(1.0, color="black", linewidth=0.8)
     ax.set_xticks(np.arange(folds) + 0.4 - width / 2, [f"fold {k + 1}" for k in range(folds)])
     ax.set_ylabel("MAE / persistence MAE")

@@ -30,16 +30,21 @@ def resolve_exchange(setting: str | None, symbol: str | None) -> str | None:
 
 def next_trading_days(last: pd.Timestamp, count: int, exchange: str | None) -> pd.DatetimeIndex:
     """The ``count`` sessions of ``exchange`` after ``last`` (its holidays skipped)."""
-    last = pd.Timestamp(last).normalize()
+    return _next_sessions(pd.Timestamp(last).normalize(), count, exchange)
+
+
+@functools.lru_cache(maxsize=4096)
+def _next_sessions(last: pd.Timestamp, count: int, exchange: str | None) -> pd.DatetimeIndex:
+    # Cached: a batch forecast asks this for every symbol, mostly with the same last day.
     if exchange is None:
         return pd.bdate_range(last + pd.offsets.BDay(1), periods=count, name="date")
-    import exchange_calendars as xcals  # slow to import; only callers with an exchange need it
-
+    calendar = _calendar(exchange)
     end = last + pd.Timedelta(days=2 * count + 30)  # room for the longest holiday runs
-    try:
-        calendar = xcals.get_calendar(exchange, start=last - pd.Timedelta(days=7), end=end)
-    except xcals.errors.InvalidCalendarName:
-        raise MarketcastError(_unknown(exchange)) from None
+    if end > calendar.last_session:
+        raise MarketcastError(
+            f"{exchange}'s calendar ends on {calendar.last_session.date()}: it cannot date "
+            f"forecasts after {last.date()}. Update exchange-calendars."
+        )
     sessions = calendar.sessions_in_range(last + pd.Timedelta(days=1), end)
     return pd.DatetimeIndex(sessions[:count], name="date")
 
