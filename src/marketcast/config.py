@@ -124,6 +124,12 @@ class TrainConfig:
     shuffle: bool = True
     verbose: int = 2  # Keras progress: 0 silent, 1 progress bar, 2 one line per epoch
     jit_compile: bool = False  # XLA compilation of the train step
+    # Threads of this job's CPU pools (TensorFlow intra/inter-op, BLAS/OpenMP); null: the
+    # launcher's share of the cores (joblib: cores / n_jobs), all of them in a single run.
+    threads: int | None = None
+    # null: one device; mirrored: tf.distribute.MirroredStrategy over every GPU (or every
+    # logical CPU device where there is no GPU). TensorFlow backend only.
+    distribute: str | None = None
 
 
 @dataclass

@@ -15,7 +15,7 @@ import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 from sklearn.linear_model import Ridge
 
-from marketcast import artifacts, plots
+from marketcast import artifacts, plots, runtime
 from marketcast.baselines import fit_ridge
 from marketcast.config import SplitConfig
 from marketcast.dataset import Prepared, Transform, check_features, check_window, prepare
@@ -56,6 +56,7 @@ def train(cfg: DictConfig) -> float:
     check_features(cfg.features)
     check_window(cfg.window)
     check_train_config(cfg.train)
+    runtime.configure(cfg.train)  # threads: before TensorFlow starts in this process
     if cfg.evaluation.mode not in MODES:
         raise MarketcastError(
             f"evaluation.mode={cfg.evaluation.mode!r} is not known: use single or backtest "
@@ -103,10 +104,11 @@ def fit_forecaster(prepared: Prepared, cfg: DictConfig) -> Fitted:
     validation segment, which also calibrates the intervals.
     """
     transform = prepared.transform
-    keras.backend.clear_session()  # a fresh graph per fit: sweeps and backtests do not grow
+    runtime.clear_session()  # a fresh graph per fit: sweeps and backtests do not grow
     seed_everything(cfg.train.seed)
-    model = build_model(cfg.model, transform.window, len(transform.features), transform.horizon)
-    compile_model(model, cfg.train)
+    with runtime.strategy_scope(cfg.train.distribute):  # the model trains where it is built
+        model = build_model(cfg.model, transform.window, len(transform.features), transform.horizon)
+        compile_model(model, cfg.train)
     history = fit(
         model,
         *_xy(prepared, "train", cfg.model.head),

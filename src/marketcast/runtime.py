@@ -1,0 +1,212 @@
+"""The compute a training job may use: CPU threads per job and the device strategy.
+
+The only module that calls TensorFlow directly, always behind a check of the Keras
+backend, so that the model and training code stay on the public Keras API and run
+on any backend (``KERAS_BACKEND``).
+
+Threads: jobs that a launcher runs side by side (joblib, Ray) each get their share
+of the cores for TensorFlow's intra-/inter-op pools and the BLAS/OpenMP pools of
+NumPy and scikit-learn; otherwise every job would start one thread per core and
+the jobs would fight over them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import keras
+from threadpoolctl import threadpool_info, threadpool_limits
+
+from marketcast.config import TrainConfig
+from marketcast.errors import MarketcastError
+
+log = logging.getLogger(__name__)
+
+STRATEGIES = ("mirrored",)
+
+
+def check(cfg: TrainConfig) -> None:
+    """Refuse bad ``train.threads`` / ``train.distribute`` values before any data is read."""
+    if cfg.threads is not None and cfg.threads < 1:
+        raise MarketcastError(
+            f"train.threads={cfg.threads} must be at least 1 "
+            "(or null: the job's share of the cores)."
+        )
+    if cfg.distribute is None:
+        return
+    if cfg.distribute not in STRATEGIES:
+        raise MarketcastError(
+            f"train.distribute={cfg.distribute!r} is not known: use mirrored, or null for one "
+            "device."
+        )
+    if keras.backend.backend() != "tensorflow":
+        raise MarketcastError(
+            f"train.distribute={cfg.distribute} uses tf.distribute and needs the TensorFlow "
+            f"backend, but KERAS_BACKEND is {keras.backend.backend()!r}: unset KERAS_BACKEND "
+            "or set train.distribute=null."
+        )
+
+
+def configure(cfg: TrainConfig) -> None:
+    """Check ``cfg``; limit this process to ``train.threads`` or its launcher's share."""
+    check(cfg)
+    threads = cfg.threads or launcher_share(current_launcher(), available_cpus())
+    if threads is not None:
+        limit_threads(threads)
+
+
+def available_cpus() -> int:
+    """Cores this process may run on (respects CPU affinity and cpusets, e.g. under SLURM)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
+def launcher_share(launcher: Mapping[str, Any] | None, cpus: int) -> int | None:
+    """Threads for one job of ``launcher`` (the ``hydra.launcher`` node) on ``cpus`` cores.
+
+    joblib: the cores divided among ``n_jobs`` (``-1``: one job per core, as joblib
+    counts); Ray: the cores each task reserves (``ray.remote.num_cpus``, Ray's default
+    1); submitit: ``cpus_per_task`` where set. ``None`` (the backend's default, all
+    cores) for a launcher that runs one job at a time, or for no launcher.
+    """
+    if launcher is None:
+        return None
+    target = str(launcher.get("_target_") or "")
+    if target.endswith("JoblibLauncher"):
+        n_jobs = int(launcher.get("n_jobs") or 1)
+        parallel = n_jobs if n_jobs > 0 else max(1, cpus + 1 + n_jobs)
+        return max(1, cpus // parallel)
+    if target.endswith("RayLauncher"):
+        remote = (launcher.get("ray") or {}).get("remote") or {}
+        return max(1, int(remote.get("num_cpus") or 1))
+    if "submitit" in target:
+        per_task = launcher.get("cpus_per_task")
+        return int(per_task) if per_task else None
+    return None
+
+
+def current_launcher() -> Mapping[str, Any] | None:
+    """This job's ``hydra.launcher`` node; ``None`` outside a Hydra job (tests, scripts)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized():
+        return None
+    return HydraConfig.get().launcher
+
+
+def limit_threads(threads: int) -> dict[str, Any]:
+    """Limit the BLAS/OpenMP pools and, on TensorFlow, its intra-/inter-op pools.
+
+    TensorFlow fixes its pools when it starts (the first operation); a process that
+    already ran one keeps them, with a warning. Returns what the libraries report.
+    """
+    threadpool_limits(limits=threads)  # NumPy, SciPy, scikit-learn (OpenBLAS, MKL, OpenMP)
+    if keras.backend.backend() == "tensorflow":
+        _limit_tensorflow(threads)
+    else:
+        log.info("backend %s: only BLAS/OpenMP pools are limited", keras.backend.backend())
+    settings = thread_settings()
+    log.info("threads: %s", settings)
+    return settings
+
+
+def thread_settings() -> dict[str, Any]:
+    """The thread counts in force: TensorFlow's pools (0: its default, one per core), BLAS."""
+    settings: dict[str, Any] = {"blas": sorted({p["num_threads"] for p in threadpool_info()})}
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        settings["intra_op"] = tf.config.threading.get_intra_op_parallelism_threads()
+        settings["inter_op"] = tf.config.threading.get_inter_op_parallelism_threads()
+    return settings
+
+
+def _limit_tensorflow(threads: int) -> None:
+    import tensorflow as tf
+
+    threading = tf.config.threading
+    current = (
+        threading.get_intra_op_parallelism_threads(),
+        threading.get_inter_op_parallelism_threads(),
+    )
+    if current == (threads, threads):
+        return
+    try:
+        threading.set_intra_op_parallelism_threads(threads)
+        threading.set_inter_op_parallelism_threads(threads)
+    except RuntimeError:  # TensorFlow has started in this process: its pools are fixed
+        log.warning(
+            "TensorFlow already runs with intra/inter-op threads %s in this process; "
+            "train.threads=%d applies to BLAS/OpenMP only",
+            current,
+            threads,
+        )
+
+
+def clear_session() -> None:
+    """``keras.backend.clear_session()``, and on TensorFlow the traced graphs it leaves behind.
+
+    Keras' TensorFlow optimizer sums gradients through ``tf.distribute``'s replica
+    context, which wraps them in ``tf.custom_gradient``. Inside a traced function that
+    registers a gradient function in TensorFlow's global gradient registry, under a
+    new name at every trace, and never removes it; the entry holds the whole traced
+    train step. A process that trains model after model (a sweep on Hydra's basic
+    launcher, a backtest) grew by about 11 MB per model, even for an LSTM(4), until
+    these entries were dropped (TensorFlow 2.21, Keras 3.15). They are needed only
+    while a gradient is being traced, so dropping them before the next model is built
+    is safe; a fitted model still predicts.
+    """
+    if keras.backend.backend() == "tensorflow":
+        _drop_custom_gradients()
+    keras.backend.clear_session()  # also collects the garbage that frees the graphs
+
+
+def _drop_custom_gradients() -> None:
+    from tensorflow.python.framework import ops  # no public API reaches this registry
+
+    registry = getattr(getattr(ops, "_gradient_registry", None), "_registry", None)
+    if not isinstance(registry, dict):  # another TensorFlow layout: nothing to drop
+        log.debug("TensorFlow's gradient registry not found; custom gradients kept")
+        return
+    for name in [k for k in registry if k.startswith("CustomGradient-")]:
+        del registry[name]
+
+
+@contextlib.contextmanager
+def strategy_scope(distribute: str | None) -> Iterator[None]:
+    """Where the model is built and compiled: one device (``None``), or a strategy's scope.
+
+    A model created in a ``tf.distribute`` scope trains and predicts with it.
+    """
+    if distribute is None:
+        yield
+        return
+    with make_strategy(distribute).scope():
+        yield
+
+
+def make_strategy(distribute: str) -> Any:
+    """A ``tf.distribute.MirroredStrategy`` over every GPU, or every logical CPU without GPUs.
+
+    Each step splits the batch among the devices (``train.batch_size`` is the global
+    batch) and averages their gradients.
+    """
+    check(TrainConfig(distribute=distribute))
+    import tensorflow as tf
+
+    devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
+    strategy = tf.distribute.MirroredStrategy([d.name for d in devices])
+    if strategy.num_replicas_in_sync == 1:
+        log.warning("train.distribute=mirrored with one device: training runs unreplicated")
+    log.info(
+        "MirroredStrategy over %d devices: %s",
+        strategy.num_replicas_in_sync,
+        [d.name for d in devices],
+    )
+    return strategy

@@ -1,0 +1,120 @@
+"""Threads per job, the distribution strategy, and clearing TensorFlow's state between fits."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+from conftest import ROOT
+
+from marketcast import runtime
+from marketcast.config import TrainConfig
+from marketcast.errors import MarketcastError
+
+TESTS = Path(__file__).resolve().parent
+JOBLIB = "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher"
+
+
+@pytest.mark.parametrize(
+    ("launcher", "cpus", "share"),
+    [
+        (None, 8, None),  # not in a Hydra job: the backend's default
+        ({"_target_": "hydra._internal.core_plugins.basic_launcher.BasicLauncher"}, 8, None),
+        ({"_target_": JOBLIB, "n_jobs": 2}, 8, 4),
+        ({"_target_": JOBLIB, "n_jobs": 3}, 8, 2),
+        ({"_target_": JOBLIB, "n_jobs": -1}, 8, 1),  # joblib: one job per core
+        ({"_target_": JOBLIB, "n_jobs": -2}, 8, 1),  # 7 jobs on 8 cores
+        ({"_target_": JOBLIB, "n_jobs": 16}, 2, 1),
+        ({"_target_": "x.RayLauncher", "ray": {"remote": {"num_cpus": 4}}}, 8, 4),
+        ({"_target_": "x.RayLauncher", "ray": {"remote": {}}}, 8, 1),  # Ray reserves 1
+        ({"_target_": "x.submitit_launcher.SlurmLauncher", "cpus_per_task": 6}, 8, 6),
+        ({"_target_": "x.submitit_launcher.LocalLauncher", "cpus_per_task": None}, 8, None),
+    ],
+)
+def test_launcher_share(launcher, cpus, share):
+    assert runtime.launcher_share(launcher, cpus) == share
+
+
+@pytest.mark.parametrize(
+    ("cfg", "message"),
+    [
+        (TrainConfig(threads=0), "train.threads=0 must be at least 1"),
+        (TrainConfig(distribute="horovod"), "train.distribute='horovod' is not known"),
+    ],
+)
+def test_bad_runtime_values_are_named(cfg, message):
+    with pytest.raises(MarketcastError, match=message):
+        runtime.check(cfg)
+
+
+def test_mirrored_needs_tensorflow(monkeypatch):
+    monkeypatch.setattr(keras.backend, "backend", lambda: "jax")
+    with pytest.raises(MarketcastError, match="needs the TensorFlow backend.*KERAS_BACKEND"):
+        runtime.check(TrainConfig(distribute="mirrored"))
+
+
+def test_clear_session_drops_the_graphs_keras_leaves_registered():
+    from tensorflow.python.framework import ops
+
+    registry = ops._gradient_registry._registry
+    model = keras.Sequential([keras.Input((5, 2)), keras.layers.LSTM(2), keras.layers.Dense(1)])
+    model.compile(optimizer="adam", loss="mse")
+    x = np.zeros((8, 5, 2), dtype="float32")
+    model.fit(x, np.zeros((8, 1), dtype="float32"), epochs=1, verbose=0)
+    assert any(k.startswith("CustomGradient-") for k in registry)  # the leak is still there
+    runtime.clear_session()
+    assert not any(k.startswith("CustomGradient-") for k in registry)
+    assert model.predict(x, verbose=0).shape == (8, 1)  # a fitted model still predicts
+
+
+MIRRORED_SCRIPT = """
+import json, sys
+import tensorflow as tf
+
+# Two logical CPU devices: must be set before TensorFlow initialises.
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+
+sys.path.insert(0, {tests!r})
+from conftest import compose_train, synthetic_prices
+from marketcast.dataset import prepare
+from marketcast.pipeline import fit_forecaster
+from marketcast.sources import load_prices
+
+synthetic_prices(300).to_csv({csv!r})
+cfg = compose_train(
+    __import__("pathlib").Path({run_dir!r}), "data=csv", "data.path={csv}",
+    "train.distribute=mirrored", "train.batch_size=16",
+)
+prepared = prepare(load_prices(cfg.data), cfg.features, cfg.window, cfg.split)
+fitted = fit_forecaster(prepared, cfg)
+print(json.dumps({{
+    "replicas": fitted.model.distribute_strategy.num_replicas_in_sync,
+    "variable": type(fitted.model.weights[0].value).__name__,
+    "val_loss": fitted.history["val_loss"][-1],
+}}))
+"""
+
+
+def test_mirrored_strategy_trains_on_two_logical_cpus(tmp_path):
+    script = MIRRORED_SCRIPT.format(
+        tests=str(TESTS), csv=str(tmp_path / "prices.csv"), run_dir=str(tmp_path / "run")
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(script)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout.strip().splitlines()[-1])
+    assert out["replicas"] == 2
+    assert out["variable"] == "MirroredVariable"
+    assert np.isfinite(out["val_loss"])
