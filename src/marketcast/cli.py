@@ -29,16 +29,22 @@ def user_errors(task: Callable) -> Callable:
     """Turn a ``MarketcastError`` into one message on stderr and exit status 2.
 
     A run directory that holds nothing but Hydra's own files is removed, so a
-    failed start leaves nothing behind. In a multirun the error is raised
-    instead, so the sweep records the failed job.
+    failed start leaves nothing behind. In a multirun any failed job is logged,
+    recorded in its directory and scored +inf, and the sweep goes on
+    (``marketcast.sweep``); with ``sweep.fail_fast=true`` the error is raised
+    and stops the sweep.
     """
 
     @functools.wraps(task)
     def wrapper(cfg):
         try:
             return task(cfg)
-        except MarketcastError as exc:
-            if _is_multirun():
+        except Exception as exc:
+            if _is_multirun() and not _fail_fast(cfg):
+                from marketcast.sweep import record_failure
+
+                return record_failure(Path(cfg.paths.run_dir), exc)
+            if _is_multirun() or not isinstance(exc, MarketcastError):
                 raise
             log.error("%s", exc)
             print(f"error: {exc}", file=sys.stderr)
@@ -46,6 +52,11 @@ def user_errors(task: Callable) -> Callable:
             sys.exit(USER_ERROR_EXIT)
 
     return wrapper
+
+
+def _fail_fast(cfg) -> bool:
+    """``sweep.fail_fast``; configs without a ``sweep`` section (predict.py) always raise."""
+    return "sweep" not in cfg or cfg.sweep.fail_fast
 
 
 def _is_multirun() -> bool:

@@ -150,6 +150,13 @@ class EvaluationConfig:
 
 
 @dataclass
+class SweepConfig:
+    # In a multirun a failed job is logged, recorded in its directory (failed.json), scored
+    # +inf and listed in the summary while the other jobs go on; true: it stops the sweep.
+    fail_fast: bool = False
+
+
+@dataclass
 class TrainJobConfig:
     paths: PathsConfig = field(default_factory=PathsConfig)
     data: DataConfig = field(default_factory=DataConfig)
@@ -159,6 +166,7 @@ class TrainJobConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
+    sweep: SweepConfig = field(default_factory=SweepConfig)
     plots: bool = True
 
 

@@ -1,0 +1,186 @@
+"""What a multirun adds to the training job: failed jobs recorded, and a summary of all jobs.
+
+Everything is read back from the job directories (``metrics.json``, ``failed.json``,
+``.hydra/overrides.yaml``), never from the jobs' return values, so the summary works
+with any launcher: jobs may have run in this process, in joblib workers, on Ray or
+on SLURM nodes.
+
+Exit status of a multirun: 0 when every job finished; otherwise the status the worst
+failed job would have had on its own (2: bad input or config value, 1: anything
+else), after the summary has been written. ``sweep.fail_fast=true`` instead raises the
+error: the sweeper stops after the batch that holds the failed job (Hydra's basic
+sweeper runs every job as one batch unless ``hydra.sweeper.max_batch_size`` is set),
+Hydra reports it, exit status 1, no summary.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import re
+import sys
+import traceback
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig, OmegaConf
+
+from marketcast.atomic import atomic_write
+from marketcast.errors import MarketcastError
+
+log = logging.getLogger(__name__)
+
+FAILED_FILE = "failed.json"
+SUMMARY_FILE = "summary.csv"
+METRICS_FILE = "metrics.json"  # = marketcast.artifacts.METRICS_FILE (that module loads Keras)
+SCORE_COLUMNS = ("val_mase", "val_rel_mae", "test_mase", "test_rel_mae")
+FIXED_COLUMNS = ("rank", "job", "status", *SCORE_COLUMNS)
+USER_ERROR_EXIT = 2  # = marketcast.cli.USER_ERROR_EXIT
+ERROR_EXIT = 1
+ERROR_WIDTH = 70  # characters of an error message shown in the printed summary
+
+
+def record_failure(run_dir: Path, exc: Exception) -> float:
+    """Log a failed job, write ``run_dir/failed.json``; return +inf, the worst score.
+
+    +inf and not NaN: every minimising sweeper ranks +inf last, while a NaN makes
+    Optuna 2's ``study.tell`` raise inside the Optuna sweeper's own error handling,
+    which ends the search.
+    """
+    user_error = isinstance(exc, MarketcastError)
+    if user_error:
+        log.error("job failed: %s", exc)
+    else:
+        log.exception("job failed with an unexpected error")  # the traceback, in the job's log
+    record = {
+        "error": type(exc).__name__,
+        "message": str(exc),
+        "exit_status": USER_ERROR_EXIT if user_error else ERROR_EXIT,
+        "traceback": None if user_error else traceback.format_exc(),
+    }
+    text = json.dumps(record, indent=2) + "\n"
+    atomic_write(run_dir / FAILED_FILE, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    return math.inf
+
+
+def job_dirs(sweep_dir: Path) -> list[Path]:
+    """The job directories under ``sweep_dir`` (each has ``.hydra/overrides.yaml``)."""
+    dirs = [p.parent.parent for p in sweep_dir.rglob(".hydra/overrides.yaml")]
+    return sorted(dirs, key=lambda d: _natural_key(d.relative_to(sweep_dir).as_posix()))
+
+
+def collect(sweep_dir: Path) -> pd.DataFrame:
+    """One row per job, best validation MASE first; failed and unfinished jobs last.
+
+    Columns: ``rank``, ``job`` (its directory under ``sweep_dir``), ``status``
+    (finished, failed, or incomplete: no metrics and no failure recorded), the
+    validation and test MASE and rel_mae of the model, one column per override
+    key, and ``error`` (a failed job's message).
+    """
+    rows = [_job_row(sweep_dir, d) for d in job_dirs(sweep_dir)]
+    columns = list(FIXED_COLUMNS)
+    if not rows:
+        return pd.DataFrame(columns=[*columns, "error"])
+    frame = pd.DataFrame(rows)
+    frame = frame.sort_values("val_mase", na_position="last", kind="stable")
+    finished = (frame["status"] == "finished").to_numpy()
+    frame.insert(0, "rank", pd.array([None] * len(frame), dtype="Int64"))
+    frame.loc[finished, "rank"] = range(1, int(finished.sum()) + 1)
+    return frame[[*columns, *override_columns(frame), "error"]].reset_index(drop=True)
+
+
+def override_columns(frame: pd.DataFrame) -> list[str]:
+    return [c for c in frame.columns if c not in {*FIXED_COLUMNS, "error"}]
+
+
+def format_summary(frame: pd.DataFrame) -> str:
+    """The summary as text: the overrides every job shares on one line, then the table."""
+    shared = [c for c in override_columns(frame) if frame[c].nunique(dropna=False) == 1]
+    shown = frame.drop(columns=shared).astype({"rank": object})
+    shown["rank"] = shown["rank"].fillna("")  # failed and unfinished jobs have no rank
+    if shown["error"].notna().any():  # the full message is in summary.csv and failed.json
+        shown["error"] = shown["error"].fillna("").str.slice(0, ERROR_WIDTH)
+    else:
+        shown = shown.drop(columns="error")
+    lines = [f"sweep summary: {len(frame)} jobs, ranked by validation MASE (lower is better)"]
+    if shared and len(frame):
+        lines.append("shared: " + " ".join(f"{c}={frame[c].iloc[0]}" for c in shared))
+    lines.append(shown.to_string(index=False, float_format=lambda v: f"{v:.4f}", na_rep=""))
+    return "\n".join(lines)
+
+
+def exit_status(frame: pd.DataFrame, sweep_dir: Path) -> int:
+    """0 if every job finished; else 2 if all failures were user errors, 1 otherwise."""
+    statuses = []
+    for job, status in zip(frame["job"], frame["status"], strict=True):
+        if status == "failed":
+            statuses.append(_read_json(sweep_dir / job / FAILED_FILE).get("exit_status", 1))
+        elif status != "finished":
+            statuses.append(ERROR_EXIT)
+    if not statuses:
+        return 0
+    return ERROR_EXIT if ERROR_EXIT in statuses else USER_ERROR_EXIT
+
+
+class SweepSummary(Callback):
+    """Hydra callback (``hydra.callbacks`` in ``conf/train.yaml``): the summary of a multirun.
+
+    At the end of a multirun it prints the summary, writes it to
+    ``<sweep dir>/summary.csv`` and, if jobs failed, exits with the status above.
+    """
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        # Before the sweeper starts: an Optuna study stored in SQLite lives in the sweep dir.
+        Path(config.hydra.sweep.dir).mkdir(parents=True, exist_ok=True)
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        sweep_dir = Path(config.hydra.sweep.dir)
+        frame = collect(sweep_dir)
+        path = sweep_dir / SUMMARY_FILE
+        atomic_write(path, lambda tmp: frame.to_csv(tmp, index=False))
+        print(format_summary(frame))
+        print(f"sweep summary: {path}")
+        status = exit_status(frame, sweep_dir)
+        if status:
+            failed = frame.loc[frame["status"] != "finished", "job"].tolist()
+            log.error("%d of %d jobs failed: %s (see %s)", len(failed), len(frame), failed, path)
+            sys.exit(status)
+
+
+def _job_row(sweep_dir: Path, job_dir: Path) -> dict[str, Any]:
+    row: dict[str, Any] = {"job": job_dir.relative_to(sweep_dir).as_posix()}
+    row.update({c: math.nan for c in SCORE_COLUMNS})
+    row["error"] = None
+    for override in OmegaConf.load(job_dir / ".hydra" / "overrides.yaml"):
+        key, _, value = str(override).partition("=")
+        row[key] = value
+    if (job_dir / FAILED_FILE).is_file():
+        failure = _read_json(job_dir / FAILED_FILE)
+        row["status"] = "failed"
+        row["error"] = f"{failure.get('error')}: {failure.get('message')}"
+    elif (job_dir / METRICS_FILE).is_file():
+        metrics = _read_json(job_dir / METRICS_FILE)
+        row["status"] = "finished"
+        for segment in ("val", "test"):
+            model = metrics.get(segment, {}).get("model", {})
+            row[f"{segment}_mase"] = model.get("mase", math.nan)
+            row[f"{segment}_rel_mae"] = model.get("rel_mae", math.nan)
+    else:
+        row["status"] = "incomplete"
+    return row
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        log.warning("cannot read %s: %s", path, exc)
+        return {}
+
+
+def _natural_key(name: str) -> list:
+    """Job 10 after job 9: digit runs compare as numbers."""
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", name)]
