@@ -12,11 +12,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from conftest import ROOT, synthetic_prices
+from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from marketcast import sweep
 from marketcast.errors import MarketcastError
-from marketcast.runtime import available_cpus
+from marketcast.runtime import available_cpus, launcher_share
 
 TESTS = Path(__file__).resolve().parent
 TINY = {
@@ -148,6 +149,63 @@ def test_ten_jobs_in_one_process_keep_memory_flat(tmp_path, tiny_csv):
     # Before runtime.clear_session dropped TensorFlow's custom-gradient registrations,
     # every job added about 11 MB (about 80 MB from the third job to the tenth).
     assert rss[-1] - rss[2] < 20, rss
+
+
+def test_optuna_search_reports_the_best_parameters(tmp_path, tiny_csv):
+    pytest.importorskip("hydra_plugins.hydra_optuna_sweeper")
+    status, stdout, stderr, _ = multirun(
+        tmp_path, tiny_csv, "hparams_search=optuna", "hydra.sweeper.n_trials=3"
+    )
+    assert status == 0, stderr
+    results = OmegaConf.load(tmp_path / "optimization_results.yaml")
+    # window.size and model.units are fixed on the command line; the rest is searched
+    assert set(results.best_params) == {
+        "model.layers",
+        "model.lstm.dropout",
+        "train.learning_rate",
+        "train.batch_size",
+        "features.columns",
+    }
+    summary = pd.read_csv(tmp_path / sweep.SUMMARY_FILE)
+    assert len(summary) == 3
+    assert results.best_value == pytest.approx(summary["val_mase"].min())
+    assert (tmp_path / "optuna.db").is_file()  # SQLite study storage
+    assert "Best parameters" in stdout + stderr
+
+
+def compose_hydra(*overrides: str):
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        return compose("train", overrides=list(overrides), return_hydra_config=True)
+
+
+def test_optuna_search_config_composes():
+    pytest.importorskip("hydra_plugins.hydra_optuna_sweeper")
+    cfg = compose_hydra("hparams_search=optuna")
+    assert cfg.hydra.sweeper._target_.endswith("OptunaSweeper")
+    assert cfg.hydra.sweeper.direction == "minimize"
+    assert set(cfg.hydra.sweeper.params) == {
+        "model.units",
+        "model.layers",
+        "window.size",
+        "model.lstm.dropout",
+        "train.learning_rate",
+        "train.batch_size",
+        "features.columns",
+    }
+
+
+@pytest.mark.parametrize(
+    ("launcher", "plugin", "target"),
+    [
+        ("slurm", "hydra_plugins.hydra_submitit_launcher", "SlurmLauncher"),
+        ("ray_cluster", "hydra_plugins.hydra_ray_launcher", "RayLauncher"),
+    ],
+)
+def test_cluster_launcher_configs_compose(launcher, plugin, target):
+    pytest.importorskip(plugin)
+    cfg = compose_hydra(f"hydra/launcher={launcher}")
+    assert cfg.hydra.launcher._target_.endswith(target)
+    assert launcher_share(cfg.hydra.launcher, 64) in (2, 4)  # the job's reserved cores
 
 
 # The summary on its own, on hand-made job directories
