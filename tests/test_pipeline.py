@@ -103,15 +103,20 @@ def test_save_load_predict_is_identical(trained):
     np.testing.assert_array_equal(model.predict_on_batch(x), original.predict_on_batch(x))
 
 
+def predict(tmp_path, *overrides) -> pd.DataFrame:
+    """Run predict.py's job; expect every symbol forecast; return the written table."""
+    out = tmp_path / "forecast.csv"
+    assert forecast(compose_predict(*overrides, f"output={out}")) == 0
+    return pd.read_csv(out)
+
+
 def test_predict_writes_the_next_trading_days(trained, tmp_path):
     _, run_dir, _, prices = trained
-    out = tmp_path / "forecast.csv"
-    table = forecast(compose_predict(f"run_dir={run_dir}", f"output={out}"))
-    written = pd.read_csv(out)
+    written = predict(tmp_path, f"run_dir={run_dir}")
     assert list(written.columns) == [
         "symbol",
         "as_of",
-        "date",
+        "target_date",
         "step",
         "forecast",
         "q10",
@@ -123,9 +128,8 @@ def test_predict_writes_the_next_trading_days(trained, tmp_path):
     last = pd.read_csv(prices)["Date"].iloc[-1]
     assert (written["as_of"] == last).all()
     assert list(written["step"]) == [1, 2]
-    dates = pd.to_datetime(written["date"])
+    dates = pd.to_datetime(written["target_date"])
     assert (dates > pd.Timestamp(last)).all() and (dates.dt.day_of_week < 5).all()
-    np.testing.assert_allclose(written["forecast"], table["forecast"], rtol=1e-6)
 
 
 def test_predict_repeats_the_run_forecast_for_the_same_window(trained, tmp_path):
@@ -133,11 +137,7 @@ def test_predict_repeats_the_run_forecast_for_the_same_window(trained, tmp_path)
     _, run_dir, _, _ = trained
     predictions = pd.read_csv(run_dir / "test_predictions.csv")
     row = predictions.iloc[-2]  # the last origin, step 1
-    table = forecast(
-        compose_predict(
-            f"run_dir={run_dir}", f"as_of={row['origin']}", f"output={tmp_path / 'f.csv'}"
-        )
-    )
+    table = predict(tmp_path, f"run_dir={run_dir}", f"as_of={row['origin']}")
     assert table["forecast"].iloc[0] == pytest.approx(row["model"], rel=1e-5)
     assert table["q10"].iloc[0] == pytest.approx(row["q10"], rel=1e-5)
     assert table["q90"].iloc[0] == pytest.approx(row["q90"], rel=1e-5)
@@ -145,9 +145,7 @@ def test_predict_repeats_the_run_forecast_for_the_same_window(trained, tmp_path)
 
 def test_predict_finds_the_latest_run(trained, tmp_path):
     _, run_dir, _, _ = trained
-    table = forecast(
-        compose_predict(f"paths.output_root={run_dir.parent}", f"output={tmp_path / 'f.csv'}")
-    )
+    table = predict(tmp_path, f"paths.output_root={run_dir.parent}")
     assert table["run_dir"].iloc[0] == str(run_dir)
 
 
@@ -162,8 +160,7 @@ def test_sequence_head_trains_and_forecasts(prices_csv, tmp_path):
             "window.horizon=3",
         )
     )
-    table = forecast(compose_predict(f"run_dir={run_dir}", f"output={tmp_path / 'f.csv'}"))
-    assert len(table) == 3
+    assert len(predict(tmp_path, f"run_dir={run_dir}")) == 3
 
 
 def test_run_dir_without_artifacts_is_named(tmp_path):

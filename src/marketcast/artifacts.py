@@ -29,7 +29,7 @@ PREPROCESSING_FILE = "preprocessing.json"
 METRICS_FILE = "metrics.json"
 CONFIG_FILE = "config.yaml"
 PREDICTIONS_FILE = "test_predictions.csv"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -121,6 +121,13 @@ def load_run(run_dir: Path) -> tuple[keras.Model, Preprocessing]:
         ) from None
     model = keras.saving.load_model(run_dir / MODEL_FILE, compile=False, safe_mode=True)
     return model, preprocessing
+
+
+def finished_runs(root: Path) -> list[Path]:
+    """Every finished run under ``root`` (e.g. the jobs of a sweep), in path order."""
+    if not root.is_dir():
+        return []
+    return sorted(p.parent for p in root.rglob(PREPROCESSING_FILE) if is_finished_run(p.parent))
 
 
 def latest_run(output_root: Path) -> Path:

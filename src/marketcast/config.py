@@ -118,7 +118,7 @@ class TrainConfig:
     batch_size: int = 32
     optimizer: str = "adam"
     learning_rate: float = 1e-3
-    loss: str = "mse"  # mse | mae | huber
+    loss: str = "huber"  # huber | mse | mae; huber is robust to the fat tails of daily moves
     patience: int = 8  # EarlyStopping on val_loss; best weights are restored
     seed: int = 42
     shuffle: bool = True
@@ -171,8 +171,21 @@ class TrainJobConfig:
 
 
 @dataclass
+class StoreConfig:
+    dir: str | None = None  # the forecast store; null: no store, only the CSV output
+    format: str = "parquet"  # parquet | csv (one file per as_of partition)
+
+
+@dataclass
 class PredictJobConfig:
     paths: PathsConfig = field(default_factory=PathsConfig)
+    # The universe to forecast; empty: the symbols of the run(s).
+    symbols: list[str] = field(default_factory=list)
+    universe_file: str | None = None
+    refresh: str | None = None  # override the run's data.refresh (never: offline, cache only)
+    max_stale_sessions: int | None = 3  # skip FDR symbols whose data is older; null: no check
+    dry_run: bool = False  # load data and models, forecast, write nothing
+    store: StoreConfig = field(default_factory=StoreConfig)
     # A finished training run; null: the newest under paths.output_root.
     run_dir: str | None = None
     as_of: str | None = None  # forecast from the data up to this date; default: the latest row

@@ -1,67 +1,173 @@
-"""The forecasting job: a finished run + the latest prices -> the next trading days' forecast."""
+"""The forecasting job: finished runs + the latest prices -> the next trading days' forecasts.
+
+One symbol or a whole universe: every symbol's latest window is loaded (from
+the price cache for FinanceDataReader sources, refreshed unless told not to),
+the windows of all symbols that share a model are stacked and forecast in one
+call, and one table is written: to a CSV file, and to the forecast store when
+one is configured. A symbol that cannot be forecast (no data, too little
+history, stale prices, no model) is reported and the others go on; the exit
+status says how it went (see ``EXIT_*``).
+"""
 
 from __future__ import annotations
 
+import json
 import logging
-from dataclasses import replace
+from collections import defaultdict
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from omegaconf import DictConfig
 
-from marketcast import artifacts
+from marketcast import artifacts, store
 from marketcast.config import DataConfig, FeaturesConfig
 from marketcast.dataset import select_columns
 from marketcast.errors import MarketcastError
 from marketcast.evaluation import quantile_column
 from marketcast.model import point_forecast
-from marketcast.sources import load_prices
-from marketcast.trading_days import exchange_for, next_trading_days
+from marketcast.sources import load
+from marketcast.trading_days import (
+    last_completed_session,
+    next_trading_days,
+    resolve_exchange,
+    sessions,
+)
+from marketcast.universe import universe_symbols
 
 log = logging.getLogger(__name__)
 
+EXIT_OK = 0  # every symbol forecast (or, in a dry run, checked)
+EXIT_PARTIAL = 3  # some symbols forecast, the others reported
+EXIT_NONE = 4  # no symbol could be forecast
+EXIT_LOCKED = 5  # another run holds the forecast store's lock; nothing written
 
-def forecast(cfg: DictConfig) -> pd.DataFrame:
-    """Forecast ``horizon`` trading days after the last available (or ``as_of``) date.
 
-    Writes the table to ``cfg.output`` as CSV, prints it and returns it.
+@dataclass(frozen=True, eq=False)  # compared and hashed by identity: one per run directory
+class Run:
+    """A finished training run, loaded."""
+
+    run_dir: Path
+    model: object
+    prep: artifacts.Preprocessing
+
+    @property
+    def symbols(self) -> list[str]:
+        """The symbols the run was trained on (a global model's whole universe)."""
+        data = self.prep.data
+        if data.get("symbols"):
+            return [str(s) for s in data["symbols"]]
+        return [str(data.get("symbol") or Path(data.get("path") or "").stem)]
+
+    @property
+    def is_global(self) -> bool:
+        return bool(self.prep.data.get("symbols"))
+
+
+@dataclass(frozen=True)
+class Window:
+    """One symbol's latest inputs: raw (W + 1, F) prices, history (W,) target, last date."""
+
+    symbol: str
+    run: Run
+    raw: np.ndarray
+    history: np.ndarray
+    as_of: pd.Timestamp
+    exchange: str | None
+
+
+def forecast(cfg: DictConfig) -> int:
+    """Forecast every requested symbol; write the table; return the exit status."""
+    runs = resolve_runs(cfg)
+    symbols = requested_symbols(cfg, runs)
+    log.info("forecasting %d symbols with %d runs", len(symbols), len(set(runs.values())))
+    if cfg.store.dir and not cfg.dry_run:
+        try:
+            with store.locked(Path(cfg.store.dir)):
+                return _forecast(cfg, runs, symbols)
+        except store.StoreLocked as exc:
+            log.error("%s", exc)
+            print(f"error: {exc}")
+            return EXIT_LOCKED
+    return _forecast(cfg, runs, symbols)
+
+
+def _forecast(cfg: DictConfig, runs: dict[str, Run], symbols: list[str]) -> int:
+    now = pd.Timestamp.now(tz="UTC")
+    windows, failed = [], {}
+    for symbol in symbols:
+        try:
+            windows.append(latest_window(symbol, _run_for(symbol, runs), cfg, now))
+        except MarketcastError as exc:
+            failed[symbol] = str(exc)
+            log.warning("%s: not forecast: %s", symbol, exc)
+    table = forecast_windows(windows)
+    if cfg.dry_run:
+        print(f"dry run: {len(windows)} symbols ready, {len(failed)} not; nothing written")
+    elif len(table):
+        output = Path(cfg.output)
+        artifacts.write_csv(output, table)
+        print(table.drop(columns="run_dir").to_string(index=False, max_rows=40))
+        print(f"forecast written to {output}")
+        if cfg.store.dir:
+            written = store.write_forecasts(Path(cfg.store.dir), table, cfg.store.format)
+            print(f"forecast store {cfg.store.dir}: {len(written)} as_of partition(s) updated")
+    return _summary(len(windows), failed)
+
+
+def resolve_runs(cfg: DictConfig) -> dict[str, Run]:
+    """symbol -> the run that forecasts it.
+
+    ``run_dir`` is a finished run, or a directory holding several (a sweep):
+    then each symbol gets its own run, the one with the lowest validation MASE
+    where a sweep trained several for it. Default: the newest finished run.
     """
-    run_dir = (
-        Path(cfg.run_dir) if cfg.run_dir else artifacts.latest_run(Path(cfg.paths.output_root))
-    )
-    model, prep = artifacts.load_run(run_dir)
-    t = prep.transform
-    log.info(
-        "run %s: %s from %s (%s), window %d, horizon %d",
-        run_dir,
-        t.target,
-        t.features,
-        t.representation,
-        t.window,
-        t.horizon,
-    )
-
-    # The run's own source, up to as_of (or today) rather than the run's data.end.
-    data_cfg = replace(DataConfig(**prep.data), end=cfg.as_of)
-    frame = load_prices(data_cfg)
-    table = forecast_frame(model, prep, frame)
-    table["run_dir"] = str(run_dir)
-
-    output = Path(cfg.output)
-    artifacts.write_csv(output, table)
-    print(table.drop(columns="run_dir").to_string(index=False))
-    print(f"forecast written to {output}")
-    return table
+    if cfg.run_dir is None:
+        paths = [artifacts.latest_run(Path(cfg.paths.output_root))]
+    else:
+        root = Path(cfg.run_dir)
+        paths = [root] if artifacts.is_finished_run(root) else artifacts.finished_runs(root)
+        if not paths:
+            artifacts.load_run(root)  # raises the "no finished run" message
+    by_symbol: dict[str, tuple[float, Run]] = {}
+    for path in paths:
+        model, prep = artifacts.load_run(path)
+        run = Run(path, model, prep)
+        score = _val_mase(path)
+        for symbol in run.symbols:
+            if symbol.upper() not in by_symbol or score < by_symbol[symbol.upper()][0]:
+                by_symbol[symbol.upper()] = (score, run)
+    return {symbol: run for symbol, (_, run) in by_symbol.items()}
 
 
-def forecast_frame(model, prep: artifacts.Preprocessing, frame: pd.DataFrame) -> pd.DataFrame:
-    """The forecast table from ``frame``'s last rows (pure apart from the model).
+def requested_symbols(cfg: DictConfig, runs: dict[str, Run]) -> list[str]:
+    """``symbols`` / ``universe_file`` of the predict config, else every run's symbols."""
+    if cfg.symbols or cfg.universe_file:
+        return universe_symbols(
+            DataConfig(symbols=list(cfg.symbols), universe_file=cfg.universe_file)
+        )
+    seen: dict[str, str] = {}
+    for run in dict.fromkeys(runs.values()):
+        for symbol in run.symbols:
+            seen.setdefault(symbol.upper(), symbol)
+    return list(seen.values())
 
-    Columns: symbol, as_of (last observed date), date (forecast date), step,
-    forecast, and one column per interval bound (q10, q90, ...).
-    """
-    t = prep.transform
+
+def latest_window(symbol: str, run: Run, cfg: DictConfig, now: pd.Timestamp) -> Window:
+    """``symbol``'s last ``window + 1`` rows up to ``as_of``, checked for freshness."""
+    t = run.prep.transform
+    data = DataConfig(**{**run.prep.data, "symbols": [], "universe_file": None})
+    data = replace(data, symbol=symbol if data.source == "fdr" else data.symbol, end=cfg.as_of)
+    if cfg.refresh:
+        data = replace(data, refresh=cfg.refresh)
+    exchange = resolve_exchange(data.exchange, symbol)
+    reference = pd.Timestamp(cfg.as_of) if cfg.as_of else None
+    if data.source == "fdr":
+        # Only the recent rows are needed: validating 20 years per symbol every night is waste.
+        since = (reference or now.tz_localize(None)) - pd.Timedelta(days=3 * t.window + 60)
+        data = replace(data, start=str(since.date()))
+    frame = load(data, symbol=symbol, now=now).frame
     selected = select_columns(
         frame,
         FeaturesConfig(
@@ -74,32 +180,101 @@ def forecast_frame(model, prep: artifacts.Preprocessing, frame: pd.DataFrame) ->
     need = t.window + 1  # one row before the window: log returns need it
     if len(selected) < need:
         raise MarketcastError(
-            f"only {len(selected)} rows of data up to {selected.index[-1].date()}; the run needs "
-            f"{need} (window.size={t.window} + 1). Use a later as_of or a run with a smaller "
-            "window."
+            f"only {len(selected)} rows of data up to {selected.index[-1].date()}; the run "
+            f"needs {need} (window.size={t.window} + 1). Use a later as_of, or a run with a "
+            "smaller window."
         )
+    as_of = selected.index[-1]
+    if data.source == "fdr" and cfg.max_stale_sessions is not None:
+        _check_fresh(as_of, reference or last_completed_session(exchange, now), exchange, cfg)
     recent = selected.iloc[-need:]
-    raw = recent[t.features].to_numpy("float64")[None]  # -> (1, W + 1, F)
-    history = recent[t.target].to_numpy("float64")[None, 1:]  # -> (1, W)
-    last = history[:, -1]
-    output = np.asarray(model.predict_on_batch(t.inputs(raw, last)))
-    point = t.prices(point_forecast(output), last)  # -> (1, H)
-    bands = prep.intervals.apply(point, history)  # -> (1, H, L)
-    as_of = recent.index[-1]
-    table = pd.DataFrame(
-        {
-            "symbol": prep.data.get("symbol") or Path(prep.data.get("path") or "").stem,
-            "as_of": as_of.date(),
-            "date": next_trading_days(as_of, t.horizon, _exchange(prep.data)).date,
-            "step": np.arange(1, t.horizon + 1),
-            "forecast": point[0],
-        }
+    return Window(
+        symbol=symbol,
+        run=run,
+        raw=recent[t.features].to_numpy("float64"),
+        history=recent[t.target].to_numpy("float64")[1:],
+        as_of=as_of,
+        exchange=exchange,
     )
-    for j, level in enumerate(prep.intervals.levels):
-        table[quantile_column(level)] = bands[0, :, j]
-    return table
 
 
-def _exchange(data: dict) -> str | None:
-    exchange = data.get("exchange", "auto")
-    return exchange_for(data.get("symbol")) if exchange == "auto" else exchange
+def forecast_windows(windows: list[Window]) -> pd.DataFrame:
+    """The forecast table for ``windows``: one model call per run, all its symbols stacked.
+
+    Columns: symbol, as_of (last observed date), target_date, step, forecast,
+    one column per interval bound (q10, q90, ...), run_dir.
+    """
+    groups: dict[Path, list[Window]] = defaultdict(list)
+    for w in windows:
+        groups[w.run.run_dir].append(w)
+    frames = []
+    for group in groups.values():
+        run = group[0].run
+        t, intervals = run.prep.transform, run.prep.intervals
+        raw = np.stack([w.raw for w in group])  # -> (S, W + 1, F)
+        history = np.stack([w.history for w in group])  # -> (S, W)
+        last = history[:, -1]
+        output = run.model.predict(t.inputs(raw, last), batch_size=4096, verbose=0)
+        point = t.prices(point_forecast(np.asarray(output)), last)  # -> (S, H)
+        bands = intervals.apply(point, history)  # -> (S, H, L)
+        steps = t.horizon
+        frame = pd.DataFrame(
+            {
+                "symbol": np.repeat([w.symbol for w in group], steps),
+                "as_of": np.repeat([w.as_of.date() for w in group], steps),
+                "target_date": np.concatenate(
+                    [next_trading_days(w.as_of, steps, w.exchange).date for w in group]
+                ),
+                "step": np.tile(np.arange(1, steps + 1), len(group)),
+                "forecast": point.ravel(),
+            }
+        )
+        for j, level in enumerate(intervals.levels):
+            frame[quantile_column(level)] = bands[:, :, j].ravel()
+        frame["run_dir"] = str(run.run_dir)
+        frames.append(frame)
+    if not frames:
+        return pd.DataFrame()
+    return pd.concat(frames, ignore_index=True)
+
+
+def _run_for(symbol: str, runs: dict[str, Run]) -> Run:
+    if symbol.upper() in runs:
+        return runs[symbol.upper()]
+    global_runs = [run for run in runs.values() if run.is_global]
+    if global_runs:  # a global model forecasts symbols it was not trained on, too
+        return global_runs[0]
+    raise MarketcastError(
+        f"no run forecasts {symbol}: the runs cover {', '.join(sorted(runs)) or 'nothing'}. "
+        "Train one (python train.py data=fdr data.symbol=...) or a global model."
+    )
+
+
+def _check_fresh(
+    as_of: pd.Timestamp, reference: pd.Timestamp, exchange: str | None, cfg: DictConfig
+) -> None:
+    behind = len(sessions(as_of + pd.Timedelta(days=1), reference, exchange))
+    if behind > cfg.max_stale_sessions:
+        raise MarketcastError(
+            f"stale prices: the last row is {as_of.date()}, {behind} sessions before "
+            f"{reference.date()} (max_stale_sessions={cfg.max_stale_sessions}). "
+            "Refresh the cache (python -m marketcast.fetch) or check the source."
+        )
+
+
+def _val_mase(run_dir: Path) -> float:
+    try:
+        metrics = json.loads((run_dir / artifacts.METRICS_FILE).read_text())
+        return float(metrics["val"]["model"]["mase"])
+    except (OSError, KeyError, TypeError, ValueError):
+        return float("inf")
+
+
+def _summary(done: int, failed: dict[str, str]) -> int:
+    total = done + len(failed)
+    print(f"{done} of {total} symbols forecast")
+    for symbol, message in failed.items():
+        print(f"  {symbol}: {message}")
+    if not failed:
+        return EXIT_OK
+    return EXIT_PARTIAL if done else EXIT_NONE

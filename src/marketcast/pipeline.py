@@ -63,6 +63,16 @@ def train(cfg: DictConfig) -> float:
             "(or evaluation=backtest)."
         )
 
+    if cfg.data.symbols or cfg.data.universe_file:
+        if cfg.evaluation.mode == "backtest":
+            raise MarketcastError(
+                "evaluation=backtest runs on one symbol: set data.symbol (not data.symbols), "
+                "or backtest each symbol in a sweep (-m data.symbol=A,B,C)."
+            )
+        from marketcast.global_model import train_global  # only universes need it
+
+        return train_global(cfg, run_dir)
+
     frame = load_prices(cfg.data)
     if cfg.evaluation.mode == "backtest":
         from marketcast.backtest import run_backtest  # only backtests need it
@@ -97,30 +107,30 @@ def train(cfg: DictConfig) -> float:
     return float(val_mase)
 
 
-def fit_forecaster(prepared: Prepared, cfg: DictConfig) -> Fitted:
+def fit_forecaster(prepared: Prepared | list[Prepared], cfg: DictConfig) -> Fitted:
     """Fit the model, the ridge baseline and the interval calibration on ``prepared``.
 
     The model trains on the training segment with early stopping on the
-    validation segment, which also calibrates the intervals.
+    validation segment, which also calibrates the intervals. A list of
+    prepared symbols (sharing one transform) is pooled into one model.
     """
-    transform = prepared.transform
+    preps = prepared if isinstance(prepared, list) else [prepared]
+    transform = preps[0].transform
     runtime.clear_session()  # a fresh graph per fit: sweeps and backtests do not grow
     seed_everything(cfg.train.seed)
     with runtime.strategy_scope(cfg.train.distribute):  # the model trains where it is built
         model = build_model(cfg.model, transform.window, len(transform.features), transform.horizon)
         compile_model(model, cfg.train)
-    history = fit(
-        model,
-        *_xy(prepared, "train", cfg.model.head),
-        *_xy(prepared, "val", cfg.model.head),
-        cfg.train,
-    )
-    train_part, val_part = prepared.parts["train"], prepared.parts["val"]
-    ridge = fit_ridge(train_part.windows.inputs, train_part.windows.targets)
+    train_xy = _pooled_xy(preps, "train", cfg.model.head)
+    history = fit(model, *train_xy, *_pooled_xy(preps, "val", cfg.model.head), cfg.train)
+    train_inputs = train_xy[0]
+    train_targets = np.concatenate([p.parts["train"].windows.targets for p in preps])
+    ridge = fit_ridge(train_inputs, train_targets)
+    val_parts = [p.parts["val"] for p in preps]
     intervals = Intervals.calibrate(
-        val_part.actual,
-        model_prices(model, transform, val_part),
-        val_part.history,
+        np.concatenate([part.actual for part in val_parts]),
+        np.concatenate([model_prices(model, transform, part) for part in val_parts]),
+        np.concatenate([part.history for part in val_parts]),
         list(cfg.evaluation.interval_levels),
     )
     return Fitted(model, transform, ridge, intervals, history)
@@ -133,12 +143,17 @@ def save(
     dates: pd.DatetimeIndex,
     metrics: dict,
     predictions: pd.DataFrame,
+    symbols: list[str] | None = None,
 ) -> None:
+    """Write the run; ``symbols``: the universe a global model was trained on."""
+    data = OmegaConf.to_container(cfg.data, resolve=True)
+    if symbols is not None:
+        data["symbols"] = list(symbols)
     preprocessing = artifacts.Preprocessing(
         transform=fitted.transform,
         intervals=fitted.intervals,
         head=cfg.model.head,
-        data=OmegaConf.to_container(cfg.data, resolve=True),
+        data=data,
         last_date=str(dates[-1].date()),
     )
     artifacts.save_run(
@@ -158,12 +173,16 @@ def split_for(dates: pd.DatetimeIndex, val_start: int, test_start: int) -> Split
     )
 
 
-def _xy(prepared: Prepared, segment: str, head: str) -> tuple[np.ndarray, np.ndarray]:
+def _pooled_xy(preps: list[Prepared], segment: str, head: str) -> tuple[np.ndarray, np.ndarray]:
     """Model inputs (B, W, F) and targets: (B, H), or (B, W, H) for the sequence head."""
-    windows = prepared.parts[segment].windows
-    if head != "sequence":
-        return windows.inputs, windows.targets
-    return windows.inputs, prepared.sequence_targets(segment)
+    inputs = [p.parts[segment].windows.inputs for p in preps]
+    if head == "sequence":
+        targets = [p.sequence_targets(segment) for p in preps]
+    else:
+        targets = [p.parts[segment].windows.targets for p in preps]
+    if len(preps) == 1:  # no copy in the common single-symbol case
+        return inputs[0], targets[0]
+    return np.concatenate(inputs), np.concatenate(targets)
 
 
 def _print_interval(metrics: dict) -> None:
@@ -181,6 +200,13 @@ def _print_interval(metrics: dict) -> None:
             f"test direction accuracy {d['direction_accuracy']:.3f} "
             f"(95% CI {lo:.3f}..{hi:.3f}, n={d['direction_n']})"
             + ("  -- indistinguishable from a coin flip" if lo <= 0.5 <= hi else "")
+        )
+    dm = d.get("dm_vs_persistence")
+    if dm:
+        print(
+            f"test MAE vs persistence: Diebold-Mariano {dm['statistic']:+.2f}, "
+            f"p = {dm['p_value']:.3f}"
+            + ("  -- no significant difference" if dm["p_value"] >= 0.05 else "")
         )
 
 

@@ -1,0 +1,169 @@
+"""Batch forecasting for a universe: a global model, the store, partial failure and the lock."""
+
+import json
+import multiprocessing
+
+import FinanceDataReader
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import compose_predict, compose_train, synthetic_prices
+from fake_fdr import FakeReader
+
+from marketcast.forecast import EXIT_LOCKED, EXIT_OK, EXIT_PARTIAL, forecast
+from marketcast.pipeline import train
+from marketcast.store import locked, read_store
+
+AS_OF = "2025-10-02"  # a Thursday; KRX then closes for Chuseok until 2025-10-10
+HISTORIES = {
+    # a 20,000-KRW stock, a 400-USD stock and a 100-KRW one: one model for all
+    "005930": synthetic_prices(520, seed=1, start="2023-11-01") * 200,
+    "AAPL": synthetic_prices(520, seed=2, start="2023-11-01") * 4,
+    "000660": synthetic_prices(520, seed=3, start="2023-11-01"),
+}
+
+
+@pytest.fixture(scope="module")
+def global_run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("global")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(FinanceDataReader, "DataReader", FakeReader(HISTORIES))
+        run_dir = tmp / "run"
+        cfg = compose_train(
+            run_dir,
+            "data=fdr",
+            "data.symbol=null",
+            "data.symbols=[005930,AAPL]",
+            f"data.cache_dir={tmp / 'cache'}",
+            f"data.end={AS_OF}",
+            "data.backoff_s=0",
+            "window.horizon=2",
+            "train.epochs=2",
+        )
+        train(cfg)
+        # warm the third symbol's cache too, so that predict runs offline
+        train(
+            compose_train(
+                tmp / "single",
+                "data=fdr",
+                "data.symbol=000660",
+                f"data.cache_dir={tmp / 'cache'}",
+                f"data.end={AS_OF}",
+            )
+        )
+    return tmp, run_dir
+
+
+def predict_overrides(tmp, run_dir, *extra):
+    return [
+        f"run_dir={run_dir}",
+        f"as_of={AS_OF}",
+        "refresh=never",
+        f"output={tmp / 'out' / 'forecast.csv'}",
+        f"store.dir={tmp / 'store'}",
+        *extra,
+    ]
+
+
+def test_global_model_is_scored_per_symbol(global_run):
+    _, run_dir = global_run
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert set(metrics["symbols"]) == {"005930", "AAPL"}
+    for segment in ("val", "test"):
+        per_symbol = [metrics["symbols"][s][segment]["model"]["mase"] for s in ("005930", "AAPL")]
+        assert metrics[segment]["model"]["mase"] == pytest.approx(np.mean(per_symbol))
+    predictions = pd.read_csv(run_dir / "test_predictions.csv", dtype={"symbol": str})
+    assert set(predictions["symbol"]) == {"005930", "AAPL"}
+
+
+def test_global_model_forecasts_each_symbol_in_its_own_units(global_run):
+    tmp, run_dir = global_run
+    cfg = compose_predict(
+        *predict_overrides(tmp / "units", run_dir, "symbols=[005930,AAPL,000660]")
+    )
+    assert forecast(cfg) == EXIT_OK
+    table = pd.read_csv(tmp / "units" / "out" / "forecast.csv", dtype={"symbol": str})
+    for symbol, history in HISTORIES.items():
+        last = history.loc[:AS_OF, "Close"].iloc[-1]
+        rows = table[table["symbol"] == symbol]
+        assert len(rows) == 2  # horizon 2
+        assert np.all(np.abs(rows["forecast"] / last - 1) < 0.2), (symbol, rows, last)
+        assert (rows["q10"] < rows["forecast"]).all() and (rows["forecast"] < rows["q90"]).all()
+    krx = table[table["symbol"] == "005930"]
+    assert list(krx["target_date"]) == ["2025-10-10", "2025-10-13"]  # after Chuseok
+    us = table[table["symbol"] == "AAPL"]
+    assert list(us["target_date"]) == ["2025-10-03", "2025-10-06"]  # NYSE: a weekend only
+
+
+def test_running_twice_for_the_same_day_gives_the_same_store(global_run):
+    tmp, run_dir = global_run
+    cfg = compose_predict(*predict_overrides(tmp / "twice", run_dir))
+    assert forecast(cfg) == EXIT_OK
+    once = read_store(tmp / "twice" / "store", "parquet")
+    assert forecast(cfg) == EXIT_OK
+    pd.testing.assert_frame_equal(read_store(tmp / "twice" / "store", "parquet"), once)
+    assert len(once) == 4 and set(once["symbol"]) == {"005930", "AAPL"}
+
+
+def test_one_bad_symbol_does_not_stop_the_others(global_run, capsys):
+    tmp, run_dir = global_run
+    cfg = compose_predict(
+        *predict_overrides(tmp / "partial", run_dir, "symbols=[005930,999999,AAPL]")
+    )
+    assert forecast(cfg) == EXIT_PARTIAL
+    out = capsys.readouterr().out
+    assert "2 of 3 symbols forecast" in out and "999999" in out
+    stored = read_store(tmp / "partial" / "store", "parquet")
+    assert set(stored["symbol"]) == {"005930", "AAPL"}
+
+
+def test_dry_run_writes_nothing(global_run):
+    tmp, run_dir = global_run
+    cfg = compose_predict(*predict_overrides(tmp / "dry", run_dir, "dry_run=true"))
+    assert forecast(cfg) == EXIT_OK
+    assert not (tmp / "dry").exists()
+
+
+def _hold_lock(path, ready, release):
+    with locked(path):
+        ready.set()
+        release.wait(20)
+
+
+def test_a_second_run_exits_at_once_while_the_store_is_locked(global_run):
+    tmp, run_dir = global_run
+    store_dir = tmp / "locked" / "store"
+    ctx = multiprocessing.get_context("spawn")
+    ready, release = ctx.Event(), ctx.Event()
+    holder = ctx.Process(target=_hold_lock, args=(store_dir, ready, release))
+    holder.start()
+    try:
+        assert ready.wait(30)
+        cfg = compose_predict(*predict_overrides(tmp / "locked", run_dir))
+        assert forecast(cfg) == EXIT_LOCKED
+    finally:
+        release.set()
+        holder.join(20)
+    assert not (tmp / "locked" / "out").exists()
+    assert read_store(store_dir, "parquet").empty
+
+
+def test_a_sweep_directory_gives_each_symbol_its_own_run(global_run, monkeypatch):
+    tmp, _ = global_run
+    monkeypatch.setattr(FinanceDataReader, "DataReader", FakeReader(HISTORIES))
+    sweep = tmp / "sweep"
+    for job, symbol in enumerate(["005930", "000660"]):
+        train(
+            compose_train(
+                sweep / str(job),
+                "data=fdr",
+                f"data.symbol={symbol}",
+                f"data.cache_dir={tmp / 'cache'}",
+                f"data.end={AS_OF}",
+            )
+        )
+    cfg = compose_predict(*predict_overrides(tmp / "per_symbol", sweep))
+    assert forecast(cfg) == EXIT_OK
+    table = pd.read_csv(tmp / "per_symbol" / "out" / "forecast.csv", dtype={"symbol": str})
+    runs = dict(zip(table["symbol"], table["run_dir"], strict=False))
+    assert runs == {"005930": str(sweep / "0"), "000660": str(sweep / "1")}
