@@ -77,33 +77,60 @@ def main() -> int:
 
     started = time.perf_counter()
     symbols, last = synthetic_universe(cache, args.symbols, args.years)
-    print(f"cache: {args.symbols} symbols x {args.years * 252} rows in {cache} "
-          f"({time.perf_counter() - started:.1f}s to build)")
-    data = ["data=fdr", "data.symbol=null", f"data.cache_dir={cache}", "data.refresh=never",
-            "data.start=2023-01-01"]
+    print(
+        f"cache: {args.symbols} symbols x {args.years * 252} rows in {cache} "
+        f"({time.perf_counter() - started:.1f}s to build)"
+    )
+    data = [
+        "data=fdr",
+        "data.symbol=null",
+        f"data.cache_dir={cache}",
+        "data.refresh=never",
+        "data.start=2023-01-01",
+    ]
     run_dir = work / "run"
-    train(compose_cfg("train", [f"paths.run_dir={run_dir}", *data,
-                                f"data.symbols=[{','.join(symbols[:3])}]", "train.epochs=2",
-                                "train.verbose=0", "plots=false"]))
+    train(
+        compose_cfg(
+            "train",
+            [
+                f"paths.run_dir={run_dir}",
+                *data,
+                f"data.symbols=[{','.join(symbols[:3])}]",
+                "train.epochs=2",
+                "train.verbose=0",
+                "plots=false",
+            ],
+        )
+    )
     universe = work / "universe.txt"
     universe.write_text("\n".join(symbols) + "\n")
 
     # 1. The whole predict.py run, as cron would start it.
-    command = [sys.executable, str(ROOT / "predict.py"), f"run_dir={run_dir}",
-               f"universe_file={universe}", "refresh=never", f"as_of={last}",
-               f"store.dir={work / 'store'}", f"hydra.run.dir={work / 'predict'}"]
+    command = [
+        sys.executable,
+        str(ROOT / "predict.py"),
+        f"run_dir={run_dir}",
+        f"universe_file={universe}",
+        "refresh=never",
+        f"as_of={last}",
+        f"store.dir={work / 'store'}",
+        f"hydra.run.dir={work / 'predict'}",
+    ]
     started = time.perf_counter()
     result = subprocess.run(command, capture_output=True, text=True)
     whole = time.perf_counter() - started
     if result.returncode != 0:
         print(result.stdout[-2000:], result.stderr[-4000:], file=sys.stderr)
         return 1
-    print(f"whole predict.py run: {whole:.1f}s for {args.symbols} symbols "
-          f"({1000 * whole / args.symbols:.1f} ms per symbol; target < 30 s)")
+    print(
+        f"whole predict.py run: {whole:.1f}s for {args.symbols} symbols "
+        f"({1000 * whole / args.symbols:.1f} ms per symbol; target < 30 s)"
+    )
 
     # 2. Inference: one batched call vs a model.predict call per symbol, same windows.
-    cfg = compose_cfg("predict", [f"run_dir={run_dir}", "refresh=never", f"as_of={last}",
-                                  "output=/dev/null"])
+    cfg = compose_cfg(
+        "predict", [f"run_dir={run_dir}", "refresh=never", f"as_of={last}", "output=/dev/null"]
+    )
     runs = resolve_runs(cfg)
     run = next(iter(runs.values()))
     now = pd.Timestamp.now(tz="UTC")
@@ -125,14 +152,22 @@ def main() -> int:
         run.model.predict(inputs[i : i + 1], verbose=0)
     per_symbol = (time.perf_counter() - started) / loop_n
     loop_total = per_symbol * len(windows)
-    print(f"loading {len(windows)} windows from the cache: {loading:.1f}s "
-          f"({1000 * loading / len(windows):.1f} ms per symbol)")
-    print(f"forecast_windows (batched model call, prices, intervals, dates): {batched:.2f}s; "
-          f"the model call alone {1000 * batched_model:.0f} ms")
-    print(f"per-symbol model.predict loop: {1000 * per_symbol:.1f} ms per call "
-          f"(timed on {loop_n}), {loop_total:.1f}s for {len(windows)} symbols")
-    print(f"inference speed-up, batched vs loop: {loop_total / batched_model:.0f}x "
-          f"(whole forecast_windows: {loop_total / batched:.0f}x; target >= 50x)")
+    print(
+        f"loading {len(windows)} windows from the cache: {loading:.1f}s "
+        f"({1000 * loading / len(windows):.1f} ms per symbol)"
+    )
+    print(
+        f"forecast_windows (batched model call, prices, intervals, dates): {batched:.2f}s; "
+        f"the model call alone {1000 * batched_model:.0f} ms"
+    )
+    print(
+        f"per-symbol model.predict loop: {1000 * per_symbol:.1f} ms per call "
+        f"(timed on {loop_n}), {loop_total:.1f}s for {len(windows)} symbols"
+    )
+    print(
+        f"inference speed-up, batched vs loop: {loop_total / batched_model:.0f}x "
+        f"(whole forecast_windows: {loop_total / batched:.0f}x; target >= 50x)"
+    )
     return 0
 
 
