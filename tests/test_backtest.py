@@ -12,7 +12,8 @@ from marketcast.config import BacktestConfig
 from marketcast.dataset import prepare
 from marketcast.errors import MarketcastError
 from marketcast.evaluation import model_prices
-from marketcast.pipeline import fit_forecaster, split_for, train
+from marketcast.fitting import fit_forecaster, split_for
+from marketcast.pipeline import train
 
 
 def test_expanding_folds_tile_the_end_of_the_history():

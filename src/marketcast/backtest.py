@@ -28,8 +28,8 @@ from marketcast.evaluation import (
     predictions_table,
     score_segment,
 )
+from marketcast.fitting import Fitted, fit_forecaster, log_data, save, split_for
 from marketcast.metrics import format_table
-from marketcast.pipeline import Fitted, fit_forecaster, log_data, save, split_for
 from marketcast.report import backtest_report
 
 log = logging.getLogger(__name__)

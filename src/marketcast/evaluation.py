@@ -19,6 +19,8 @@ from marketcast.metrics import add_relative_mae, diebold_mariano, score, score_p
 from marketcast.model import point_forecast
 from marketcast.windows import Windows
 
+EVAL_SEGMENTS = ("val", "test")  # the segments a run is scored on
+
 
 @dataclass(frozen=True)
 class SegmentForecasts:

@@ -16,9 +16,15 @@ from omegaconf import DictConfig
 
 from marketcast.dataset import prepare_many
 from marketcast.errors import MarketcastError
-from marketcast.evaluation import forecast_segment, mean_over, predictions_table, score_segment
+from marketcast.evaluation import (
+    EVAL_SEGMENTS,
+    forecast_segment,
+    mean_over,
+    predictions_table,
+    score_segment,
+)
+from marketcast.fitting import fit_forecaster, save
 from marketcast.metrics import format_table
-from marketcast.pipeline import EVAL_SEGMENTS, fit_forecaster, save
 from marketcast.universe import load_universe
 
 log = logging.getLogger(__name__)
