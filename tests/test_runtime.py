@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -11,7 +12,8 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
-from conftest import ROOT
+from conftest import ROOT, synthetic_prices
+from hydra import compose, initialize_config_dir
 
 from marketcast import runtime
 from marketcast.config import TrainConfig
@@ -84,7 +86,7 @@ tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfigur
 sys.path.insert(0, {tests!r})
 from conftest import compose_train, synthetic_prices
 from marketcast.dataset import prepare
-from marketcast.pipeline import fit_forecaster
+from marketcast.fitting import fit_forecaster
 from marketcast.sources import load_prices
 
 synthetic_prices(300).to_csv({csv!r})
@@ -118,3 +120,44 @@ def test_mirrored_strategy_trains_on_two_logical_cpus(tmp_path):
     assert out["replicas"] == 2
     assert out["variable"] == "MirroredVariable"
     assert np.isfinite(out["val_loss"])
+
+
+def compose_hydra(*overrides: str):
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        return compose("train", overrides=list(overrides), return_hydra_config=True)
+
+
+def test_fast_experiment_composes():
+    cfg = compose_hydra("experiment=fast")
+    assert cfg.train.jit_compile is True
+    assert cfg.train.batch_size > TrainConfig().batch_size
+
+
+@pytest.mark.slow
+def test_pipeline_trains_on_the_jax_backend(tmp_path):
+    """The model and training code are public Keras: KERAS_BACKEND=jax runs train.py."""
+    pytest.importorskip("jax")
+    synthetic = tmp_path / "prices.csv"
+    synthetic_prices(300).to_csv(synthetic)
+    run_dir = tmp_path / "run"
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "train.py"),
+            f"hydra.run.dir={run_dir}",
+            "data=csv",
+            f"data.path={synthetic}",
+            "window.size=10",
+            "model.units=4",
+            "train.epochs=1",
+            "train.jit_compile=true",  # false runs JAX op by op (runtime warns)
+            "plots=false",
+        ],
+        cwd=ROOT,
+        env={**os.environ, "KERAS_BACKEND": "jax"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    assert (run_dir / "metrics.json").is_file() and (run_dir / "model.keras").is_file()

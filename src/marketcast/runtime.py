@@ -36,6 +36,11 @@ def check(cfg: TrainConfig) -> None:
             f"train.threads={cfg.threads} must be at least 1 "
             "(or null: the job's share of the cores)."
         )
+    if keras.backend.backend() == "jax" and not cfg.jit_compile:
+        log.warning(
+            "KERAS_BACKEND=jax with train.jit_compile=false runs every operation eagerly, "
+            "one at a time (minutes per epoch): set train.jit_compile=true"
+        )
     if cfg.distribute is None:
         return
     if cfg.distribute not in STRATEGIES:
