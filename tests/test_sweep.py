@@ -266,7 +266,8 @@ def test_record_failure_scores_inf_and_keeps_the_message(tmp_path):
     try:
         raise ZeroDivisionError("boom")
     except ZeroDivisionError as exc:
-        sweep.record_failure(tmp_path, exc)
+        error = exc
+    sweep.record_failure(tmp_path, error)  # outside the except block: the traceback still comes
     record = json.loads((tmp_path / sweep.FAILED_FILE).read_text())
     assert record["exit_status"] == 1 and "ZeroDivisionError: boom" in record["traceback"]
 

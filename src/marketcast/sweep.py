@@ -54,12 +54,12 @@ def record_failure(run_dir: Path, exc: Exception) -> float:
     if user_error:
         log.error("job failed: %s", exc)
     else:
-        log.exception("job failed with an unexpected error")  # the traceback, in the job's log
+        log.error("job failed with an unexpected error", exc_info=exc)  # traceback in the log
     record = {
         "error": type(exc).__name__,
         "message": str(exc),
         "exit_status": USER_ERROR_EXIT if user_error else ERROR_EXIT,
-        "traceback": None if user_error else traceback.format_exc(),
+        "traceback": None if user_error else "".join(traceback.format_exception(exc)),
     }
     text = json.dumps(record, indent=2) + "\n"
     atomic_write(run_dir / FAILED_FILE, lambda tmp: tmp.write_text(text, encoding="utf-8"))
