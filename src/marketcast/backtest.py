@@ -22,7 +22,6 @@ from marketcast.config import BacktestConfig
 from marketcast.dataset import prepare, select_columns
 from marketcast.errors import MarketcastError
 from marketcast.evaluation import (
-    forecast_segment,
     pool_forecasts,
     predictions_table,
     score_segment,
@@ -135,13 +134,7 @@ def run_backtest(frame: pd.DataFrame, cfg: DictConfig, run_dir: Path) -> float:
             "refit": refit,
         }
         for segment in ("val", "test"):
-            f = forecast_segment(
-                fitted.model,
-                fitted.transform,
-                fitted.ridge,
-                fitted.intervals,
-                prepared.parts[segment],
-            )
+            f = fitted.forecast(prepared.parts[segment])
             entry[segment] = score_segment(f, prepared.naive_mae)
             results[segment].append((f, prepared.naive_mae))
         table = predictions_table(results["test"][-1][0], prepared.dates)

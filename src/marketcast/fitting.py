@@ -21,8 +21,8 @@ from sklearn.linear_model import Ridge
 from marketcast import artifacts, runtime
 from marketcast.baselines import fit_ridge
 from marketcast.config import SplitConfig
-from marketcast.dataset import Prepared, Transform
-from marketcast.evaluation import model_prices
+from marketcast.dataset import Prepared, SegmentData, Transform
+from marketcast.evaluation import SegmentForecasts, forecast_segment, model_prices
 from marketcast.intervals import Intervals
 from marketcast.model import build_model
 from marketcast.training import compile_model, fit, seed_everything
@@ -39,6 +39,10 @@ class Fitted:
     ridge: Ridge
     intervals: Intervals
     history: dict[str, list[float]]
+
+    def forecast(self, part: SegmentData) -> SegmentForecasts:
+        """The model's and every baseline's forecasts for one segment, in price units."""
+        return forecast_segment(self.model, self.transform, self.ridge, self.intervals, part)
 
 
 def fit_forecaster(prepared: Prepared | list[Prepared], cfg: DictConfig) -> Fitted:

@@ -18,7 +18,6 @@ from marketcast.dataset import prepare_many
 from marketcast.errors import MarketcastError
 from marketcast.evaluation import (
     EVAL_SEGMENTS,
-    forecast_segment,
     mean_over,
     predictions_table,
     score_segment,
@@ -52,13 +51,7 @@ def train_global(cfg: DictConfig, run_dir: Path) -> float:
     for symbol, prepared in preps.items():
         per_symbol[symbol] = {}
         for segment in EVAL_SEGMENTS:
-            f = forecast_segment(
-                fitted.model,
-                fitted.transform,
-                fitted.ridge,
-                fitted.intervals,
-                prepared.parts[segment],
-            )
+            f = fitted.forecast(prepared.parts[segment])
             per_symbol[symbol][segment] = score_segment(f, prepared.naive_mae)
             if segment == "test":
                 table = predictions_table(f, prepared.dates)

@@ -14,7 +14,7 @@ from marketcast import plots, runtime
 from marketcast.backtest import run_backtest
 from marketcast.dataset import check_features, check_window, prepare
 from marketcast.errors import MarketcastError
-from marketcast.evaluation import EVAL_SEGMENTS, forecast_segment, predictions_table, score_segment
+from marketcast.evaluation import EVAL_SEGMENTS, predictions_table, score_segment
 from marketcast.fitting import fit_forecaster, log_data, save
 from marketcast.global_model import train_global
 from marketcast.metrics import format_table
@@ -55,12 +55,7 @@ def train(cfg: DictConfig) -> float:
     prepared = prepare(frame, cfg.features, cfg.window, cfg.split)
     log_data(prepared, cfg.data.symbol or cfg.data.path)
     fitted = fit_forecaster(prepared, cfg)
-    forecasts = {
-        name: forecast_segment(
-            fitted.model, fitted.transform, fitted.ridge, fitted.intervals, prepared.parts[name]
-        )
-        for name in EVAL_SEGMENTS
-    }
+    forecasts = {name: fitted.forecast(prepared.parts[name]) for name in EVAL_SEGMENTS}
     metrics = {name: score_segment(forecasts[name], prepared.naive_mae) for name in EVAL_SEGMENTS}
     predictions = predictions_table(forecasts["test"], prepared.dates)
 
