@@ -14,10 +14,12 @@ import numpy as np
 import pytest
 from conftest import ROOT, synthetic_prices
 from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
 
 from marketcast import runtime
 from marketcast.config import TrainConfig
 from marketcast.errors import MarketcastError
+from marketcast.training import compile_model
 
 TESTS = Path(__file__).resolve().parent
 JOBLIB = "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher"
@@ -127,10 +129,45 @@ def compose_hydra(*overrides: str):
         return compose("train", overrides=list(overrides), return_hydra_config=True)
 
 
-def test_fast_experiment_composes():
-    cfg = compose_hydra("experiment=fast")
-    assert cfg.train.jit_compile is True
-    assert cfg.train.batch_size > TrainConfig().batch_size
+@pytest.mark.parametrize(
+    ("override", "compiled"),
+    [
+        ([], True),  # the default (null) in a single run on CPU: XLA
+        (["train.jit_compile=false"], False),
+        (["train.jit_compile=true"], True),
+    ],
+)
+def test_jit_compile_setting_reaches_the_model(override, compiled):
+    cfg = compose_hydra(*override)
+    train_cfg = TrainConfig(**OmegaConf.to_container(cfg.train))
+    model = keras.Sequential([keras.Input((5, 2)), keras.layers.LSTM(3), keras.layers.Dense(1)])
+    compile_model(model, train_cfg)
+    assert model.jit_compile is compiled
+
+
+@pytest.mark.parametrize(
+    ("mode", "target", "shared"),
+    [
+        (None, None, False),  # not a Hydra job (a script, a test)
+        ("RUN", "hydra._internal.core_plugins.basic_launcher.BasicLauncher", False),
+        ("MULTIRUN", "hydra._internal.core_plugins.basic_launcher.BasicLauncher", True),
+        ("MULTIRUN", "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher", True),
+        ("MULTIRUN", "hydra_plugins.hydra_ray_launcher.ray_launcher.RayLauncher", True),
+        (
+            "MULTIRUN",
+            "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher",
+            False,
+        ),
+    ],
+)
+def test_which_launchers_run_several_jobs_in_one_process(mode, target, shared):
+    launcher = None if target is None else {"_target_": target}
+    assert runtime.shares_process_with_other_jobs(mode, launcher) is shared
+
+
+def test_xla_stays_off_under_tf_distribute():
+    cfg = TrainConfig(jit_compile=True, distribute="mirrored")
+    assert runtime.keras_jit_compile(cfg) == "auto"  # Keras leaves XLA off under a strategy
 
 
 @pytest.mark.slow
@@ -150,7 +187,6 @@ def test_pipeline_trains_on_the_jax_backend(tmp_path):
             "window.size=10",
             "model.units=4",
             "train.epochs=1",
-            "train.jit_compile=true",  # false runs JAX op by op (runtime warns)
             "plots=false",
         ],
         cwd=ROOT,

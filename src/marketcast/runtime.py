@@ -36,10 +36,10 @@ def check(cfg: TrainConfig) -> None:
             f"train.threads={cfg.threads} must be at least 1 "
             "(or null: the job's share of the cores)."
         )
-    if keras.backend.backend() == "jax" and not cfg.jit_compile:
+    if keras.backend.backend() == "jax" and cfg.jit_compile is False:
         log.warning(
             "KERAS_BACKEND=jax with train.jit_compile=false runs every operation eagerly, "
-            "one at a time (minutes per epoch): set train.jit_compile=true"
+            "one at a time (minutes per epoch): set train.jit_compile=null (the default) or true"
         )
     if cfg.distribute is None:
         return
@@ -62,6 +62,65 @@ def configure(cfg: TrainConfig) -> None:
     threads = cfg.threads or launcher_share(current_launcher(), available_cpus())
     if threads is not None:
         limit_threads(threads)
+
+
+def keras_jit_compile(cfg: TrainConfig) -> bool | str:
+    """The ``jit_compile`` to give ``model.compile`` for ``train.jit_compile``.
+
+    ``null`` (the default) compiles the train step with XLA on a CPU-only TensorFlow,
+    where Keras' own "auto" would not (more samples/s for this LSTM: README, Speed),
+    except in a process that trains job after job: TensorFlow never
+    evicts XLA's compiled programs (about 25 MB per model; tensorflow#64170), so there
+    memory would grow with every job. Elsewhere it is Keras' "auto": cuDNN's LSTM on a
+    GPU, jax.jit on JAX, no XLA under ``tf.distribute`` (which XLA fails in).
+    """
+    tensorflow = keras.backend.backend() == "tensorflow"
+    many_jobs = shares_process_with_other_jobs(*_hydra_mode_and_launcher())
+    if cfg.jit_compile is False:
+        return False
+    if cfg.jit_compile is True:
+        if cfg.distribute is not None:
+            log.info("train.distribute=%s: XLA off (it fails in replicated steps)", cfg.distribute)
+            return "auto"
+        if tensorflow and many_jobs:
+            log.warning(
+                "train.jit_compile=true in a process that runs several jobs: TensorFlow keeps "
+                "every job's XLA programs (about 25 MB each); use null to leave XLA off here"
+            )
+        return True
+    if not tensorflow or cfg.distribute is not None or _tensorflow_sees_a_gpu():
+        return "auto"
+    if many_jobs:
+        log.info("several jobs share this process: XLA off (TensorFlow never frees its programs)")
+        return False
+    return True
+
+
+def shares_process_with_other_jobs(mode: str | None, launcher: Mapping[str, Any] | None) -> bool:
+    """Whether a Hydra ``mode`` / ``hydra.launcher`` may run several jobs in this process.
+
+    A multirun on the basic launcher runs every job in one process; joblib and Ray
+    reuse each worker process for job after job. Submitit starts a process per job.
+    """
+    if mode != "MULTIRUN" or launcher is None:
+        return False
+    return "submitit" not in str(launcher.get("_target_") or "")
+
+
+def _hydra_mode_and_launcher() -> tuple[str | None, Mapping[str, Any] | None]:
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized():
+        return None, None
+    hydra = HydraConfig.get()
+    mode = hydra.mode.name if hydra.mode is not None else None
+    return mode, hydra.launcher
+
+
+def _tensorflow_sees_a_gpu() -> bool:
+    import tensorflow as tf
+
+    return bool(tf.config.list_physical_devices("GPU"))
 
 
 def available_cpus() -> int:
@@ -98,11 +157,7 @@ def launcher_share(launcher: Mapping[str, Any] | None, cpus: int) -> int | None:
 
 def current_launcher() -> Mapping[str, Any] | None:
     """This job's ``hydra.launcher`` node; ``None`` outside a Hydra job (tests, scripts)."""
-    from hydra.core.hydra_config import HydraConfig
-
-    if not HydraConfig.initialized():
-        return None
-    return HydraConfig.get().launcher
+    return _hydra_mode_and_launcher()[1]
 
 
 def limit_threads(threads: int) -> dict[str, Any]:

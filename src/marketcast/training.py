@@ -9,6 +9,7 @@ from collections.abc import Sequence
 import keras
 import numpy as np
 
+from marketcast import runtime
 from marketcast.config import TrainConfig
 from marketcast.errors import MarketcastError
 
@@ -36,7 +37,9 @@ def compile_model(model: keras.Model, cfg: TrainConfig) -> None:
             f"train.optimizer={cfg.optimizer!r} is not a Keras optimizer: "
             "use e.g. adam, adamw, rmsprop or sgd."
         ) from None
-    model.compile(optimizer=optimizer, loss=LOSSES[cfg.loss], jit_compile=cfg.jit_compile)
+    model.compile(
+        optimizer=optimizer, loss=LOSSES[cfg.loss], jit_compile=runtime.keras_jit_compile(cfg)
+    )
 
 
 def check_train_config(cfg: TrainConfig) -> None:
