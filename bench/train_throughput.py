@@ -6,9 +6,15 @@ until EarlyStopping ends it, as a real run does:
 
   tutorial  a plain Keras script with the tutorial's settings: TensorFlow, batch 32,
             no XLA, Adam(1e-3), MSE, EarlyStopping(patience 8, best weights restored)
-  default   the pipeline's fit() with conf/train.yaml's train.* settings
-  fast      the pipeline's fit() with experiment=fast (conf/experiment/fast.yaml)
+  default   the pipeline's fit() with conf/train.yaml's train.* settings (batch 512, XLA)
+  no_xla    the same without XLA (train.jit_compile=false)
+  b32       the pipeline's fit() with the tutorial's settings (batch 32, lr 1e-3, no XLA)
   NAME=OVERRIDES  any other: --config 'b512=train.batch_size=512,train.jit_compile=true'
+
+--synthetic K trains on K synthetic random-walk symbols of the sample's length instead,
+pooled as the global model pools a universe (one transform fitted on all of them): K=64
+gives ~220,000 training windows, enough to time large batches on a GPU. --no-tutorial
+leaves the tutorial out (ratios are then to the first configuration).
 
 Reported per configuration (medians over --repeats, each repeat with seed 42 + i, the
 configurations alternating so that drift in the machine's speed hits all of them):
@@ -19,6 +25,8 @@ train.loss; lower is better). Ratios are to the tutorial.
 
     python bench/train_throughput.py [--repeats 3] [--max-epochs 50] [--config ...]
     KERAS_BACKEND=jax python bench/train_throughput.py   # the same on JAX (needs jax)
+    KERAS_BACKEND=jax python bench/train_throughput.py --synthetic 64 --no-tutorial \
+        --max-epochs 6 --config 'b4096=train.batch_size=4096,train.jit_compile=true'  # GPU
 """
 
 from __future__ import annotations
@@ -36,19 +44,26 @@ os.environ.setdefault("MARKETCAST_ROOT", str(ROOT))
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
 from hydra import compose, initialize_config_dir  # noqa: E402
 from omegaconf import OmegaConf  # noqa: E402
 
 import marketcast.config  # noqa: E402,F401  (registers the schemas)
 from marketcast import runtime  # noqa: E402
 from marketcast.config import DataConfig, TrainConfig  # noqa: E402
-from marketcast.dataset import prepare  # noqa: E402
+from marketcast.dataset import Transform, prepare, prepare_many  # noqa: E402
 from marketcast.model import build_model  # noqa: E402
 from marketcast.sources import load_prices  # noqa: E402
 from marketcast.training import compile_model, fit, seed_everything  # noqa: E402
+from marketcast.windows import Windows  # noqa: E402
 
 TUTORIAL = "tutorial"
-BUILT_IN = {"default": [], "fast": ["experiment=fast"]}
+BUILT_IN = {
+    "default": [],
+    "no_xla": ["train.jit_compile=false"],
+    # the pipeline with the tutorial's settings: what the pipeline itself costs
+    "b32": ["train.batch_size=32", "train.learning_rate=0.001", "train.jit_compile=false"],
+}
 
 
 class EpochTimer(keras.callbacks.Callback):
@@ -61,6 +76,49 @@ class EpochTimer(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         self.times.append(time.perf_counter() - self.start)
+
+
+@dataclass(frozen=True)
+class Data:
+    """The windows every configuration trains on."""
+
+    transform: Transform
+    train: Windows
+    val: Windows
+
+
+def load_data(args, base) -> Data:
+    """The sample (or --csv) as one run prepares it; or --synthetic K pooled symbols."""
+    if not args.synthetic:
+        data_cfg = DataConfig(path=args.csv) if args.csv else base.data
+        prepared = prepare(load_prices(data_cfg), base.features, base.window, base.split)
+        parts = prepared.parts
+        return Data(prepared.transform, parts["train"].windows, parts["val"].windows)
+    rows = len(load_prices(base.data))
+    frames = {f"SYN{k}": synthetic_prices(rows, seed=k) for k in range(args.synthetic)}
+    prepared = prepare_many(frames, base.features, base.window, base.split)
+
+    def pooled(part: str) -> Windows:
+        windows = [p.parts[part].windows for p in prepared.values()]
+        return Windows(
+            *(np.concatenate([getattr(w, f) for w in windows]) for f in Windows.__annotations__)
+        )
+
+    transform = next(iter(prepared.values())).transform
+    return Data(transform, pooled("train"), pooled("val"))
+
+
+def synthetic_prices(rows: int, seed: int) -> pd.DataFrame:
+    """A geometric random walk with daily bars (Open, High, Low, Close, Volume)."""
+    rng = np.random.default_rng(seed)
+    close = 100 * np.exp(np.cumsum(rng.normal(0.0003, 0.015, rows)))
+    open_ = close * np.exp(rng.normal(0, 0.005, rows))
+    high = np.maximum(open_, close) * (1 + rng.uniform(0, 0.01, rows))
+    low = np.minimum(open_, close) * (1 - rng.uniform(0, 0.01, rows))
+    dates = pd.bdate_range("1990-01-02", periods=rows, name="Date")
+    return pd.DataFrame(
+        {"Open": open_, "High": high, "Low": low, "Close": close, "Volume": 1e6}, index=dates
+    )
 
 
 @dataclass
@@ -78,10 +136,10 @@ def measure(model, train_fn, data) -> Result:
     train_fn(timer)
     fit_s = time.perf_counter() - started
     steady = timer.times[1:] or timer.times  # the first epoch traces (and compiles)
-    val = data.parts["val"].windows
-    error = model.predict(val.inputs, batch_size=1024, verbose=0) - val.targets  # -> (B, H)
+    val = data.val
+    error = model.predict(val.inputs, batch_size=4096, verbose=0) - val.targets  # -> (B, H)
     return Result(
-        len(data.parts["train"].windows) / statistics.median(steady),
+        len(data.train) / statistics.median(steady),
         len(timer.times),
         fit_s,
         float(np.mean(np.square(error))),
@@ -97,7 +155,7 @@ def run_pipeline(data, cfg, seed: int) -> Result:
     with runtime.strategy_scope(train_cfg.distribute):
         model = build_model(cfg.model, t.window, len(t.features), t.horizon)
         compile_model(model, train_cfg)
-    train, val = data.parts["train"].windows, data.parts["val"].windows
+    train, val = data.train, data.val
 
     def train_fn(timer):
         fit(model, train.inputs, train.targets, val.inputs, val.targets, train_cfg, [timer])
@@ -118,7 +176,7 @@ def run_tutorial(data, units: int, epochs: int, seed: int) -> Result:
         ]
     )
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mse")
-    train, val = data.parts["train"].windows, data.parts["val"].windows
+    train, val = data.train, data.val
     stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=8, restore_best_weights=True)
 
     def train_fn(timer):
@@ -151,22 +209,23 @@ def parse_config(text: str) -> tuple[str, list[str]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--csv", help="prices to train on (default: the bundled sample)")
+    parser.add_argument("--synthetic", type=int, default=0, metavar="K", help="K synthetic symbols")
+    parser.add_argument("--no-tutorial", action="store_true", help="leave the tutorial out")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--max-epochs", type=int, default=None, help="cap train.epochs")
     parser.add_argument(
         "--config",
         action="append",
-        help="NAME or NAME=override,override (repeatable; default: default and fast)",
+        help="NAME or NAME=override,override (repeatable; default: default and no_xla)",
     )
     args = parser.parse_args()
 
     extra = [f"train.epochs={args.max_epochs}"] if args.max_epochs else []
-    configs = dict(parse_config(c) for c in (args.config or ["default", "fast"]))
+    configs = dict(parse_config(c) for c in (args.config or ["default", "no_xla"]))
     cfgs = {name: compose_train([*overrides, *extra]) for name, overrides in configs.items()}
     base = next(iter(cfgs.values()))
-    data_cfg = DataConfig(path=args.csv) if args.csv else base.data
-    data = prepare(load_prices(data_cfg), base.features, base.window, base.split)
-    n_train = len(data.parts["train"].windows)
+    data = load_data(args, base)
+    n_train = len(data.train)
     epochs = args.max_epochs or TrainConfig().epochs
     print(
         f"{n_train} training windows of {data.transform.window}x{len(data.transform.features)} "
@@ -180,10 +239,13 @@ def main() -> None:
             f"jit_compile {t.jit_compile}, epochs <= {t.epochs}, patience {t.patience}"
         )
 
-    results: dict[str, list[Result]] = {TUTORIAL: [], **{name: [] for name in cfgs}}
+    results: dict[str, list[Result]] = {name: [] for name in cfgs}
+    if not args.no_tutorial:
+        results = {TUTORIAL: [], **results}
     for i in range(args.repeats):
         seed = 42 + i
-        results[TUTORIAL].append(run_tutorial(data, base.model.units, epochs, seed))
+        if not args.no_tutorial:
+            results[TUTORIAL].append(run_tutorial(data, base.model.units, epochs, seed))
         for name, cfg in cfgs.items():
             results[name].append(run_pipeline(data, cfg, seed))
         print(
@@ -198,11 +260,12 @@ def main() -> None:
     def median(name: str, field: str) -> float:
         return statistics.median(getattr(r, field) for r in results[name])
 
-    tutorial_rate = median(TUTORIAL, "samples_per_s")
-    train_targets, val_targets = (data.parts[s].windows.targets for s in ("train", "val"))
+    first = next(iter(results))
+    tutorial_rate = median(first, "samples_per_s")
+    train_targets, val_targets = data.train.targets, data.val.targets
     mean_mse = float(np.mean(np.square(val_targets - train_targets.mean(axis=0))))
     print(
-        f"\n{'config':<12}{'samples/s':>11}{'x tutorial':>12}{'epochs':>8}{'fit s':>8}"
+        f"\n{'config':<12}{'samples/s':>11}{'x ' + first:>12}{'epochs':>8}{'fit s':>8}"
         f"{'val MSE':>10}{'min..max':>22}"
     )
     for name in results:
