@@ -227,3 +227,17 @@ def test_unknown_source_is_named():
 )  # fmt: skip
 def test_source_name_follows_fdr_routing(symbol, source):
     assert source_name(symbol) == source
+
+
+@pytest.mark.parametrize(("name", "gaps"), [("krx_005930.csv", False), ("prices.csv", True)])
+def test_csv_named_after_a_krx_code_is_checked_on_the_krx_calendar(tmp_path, name, gaps):
+    """exchange=auto reads a six-digit code in a CSV's name: Chuseok 2023 is no gap in it."""
+    from marketcast.trading_days import sessions
+
+    days = sessions(pd.Timestamp("2023-08-01"), pd.Timestamp("2023-11-30"), "XKRX")
+    prices = synthetic_prices(len(days))
+    prices.index = pd.DatetimeIndex(days, name="Date")
+    path = tmp_path / name
+    prices.to_csv(path)
+    loaded = load(DataConfig(path=str(path), exchange="auto", max_gap_sessions=2))
+    assert bool(loaded.report.findings) is gaps, loaded.report.summary()

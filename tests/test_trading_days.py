@@ -30,6 +30,9 @@ def test_plain_weekdays_without_an_exchange():
 def test_exchange_for_symbol():
     assert exchange_for("005930") == "XKRX"
     assert exchange_for("AAPL") == "XNYS"
+    assert exchange_for("krx_005380") == "XKRX"  # a CSV file's name: its stem
+    assert exchange_for("us_AAPL") == "XNYS"
+    assert exchange_for("1005930") == "XNYS"  # seven digits: not a KRX code
 
 
 def test_unknown_exchange_is_named():

@@ -102,7 +102,7 @@ def load(cfg: DataConfig, symbol: str | None = None, now: pd.Timestamp | None = 
         missing=cfg.missing,
         halts=cfg.halts,
         max_gap_sessions=cfg.max_gap_sessions,
-        exchange=resolve_exchange(cfg.exchange, symbol),
+        exchange=resolve_exchange(cfg.exchange, label),
     )
     if report.findings:
         quiet = all(f.action == "kept" for f in report.findings)

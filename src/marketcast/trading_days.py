@@ -19,8 +19,12 @@ CALENDAR_START = pd.Timestamp("1980-01-01")  # gap checks before a calendar's fi
 
 
 def exchange_for(symbol: str | None) -> str:
-    """The exchange-calendars code of a symbol: XKRX for six-digit KRX codes, else XNYS."""
-    return "XKRX" if symbol and re.fullmatch(r"\d{6}", str(symbol)) else "XNYS"
+    """The exchange-calendars code of a symbol: XKRX for six-digit KRX codes, else XNYS.
+
+    A CSV file's name serves as its symbol, so a code after an underscore or hyphen
+    counts too (``krx_005380``, ``kospi-000660``).
+    """
+    return "XKRX" if symbol and re.fullmatch(r"(?:.*[_-])?\d{6}", str(symbol)) else "XNYS"
 
 
 def resolve_exchange(setting: str | None, symbol: str | None) -> str | None:
