@@ -129,10 +129,17 @@ def compose_hydra(*overrides: str):
         return compose("train", overrides=list(overrides), return_hydra_config=True)
 
 
+def tensorflow_sees_a_gpu() -> bool:
+    import tensorflow as tf
+
+    return bool(tf.config.list_physical_devices("GPU"))
+
+
+@pytest.mark.skipif(tensorflow_sees_a_gpu(), reason="on a GPU Keras prefers cuDNN to XLA")
 @pytest.mark.parametrize(
     ("override", "compiled"),
     [
-        ([], True),  # the default (null) in a single run on CPU: XLA
+        ([], True),  # the default (null) outside a multirun, on CPU: XLA
         (["train.jit_compile=false"], False),
         (["train.jit_compile=true"], True),
     ],
@@ -165,9 +172,32 @@ def test_which_launchers_run_several_jobs_in_one_process(mode, target, shared):
     assert runtime.shares_process_with_other_jobs(mode, launcher) is shared
 
 
-def test_xla_stays_off_under_tf_distribute():
-    cfg = TrainConfig(jit_compile=True, distribute="mirrored")
+@pytest.mark.parametrize("setting", [True, None])
+def test_xla_stays_off_under_tf_distribute(setting):
+    cfg = TrainConfig(jit_compile=setting, distribute="mirrored")
     assert runtime.keras_jit_compile(cfg) == "auto"  # Keras leaves XLA off under a strategy
+
+
+@pytest.mark.parametrize(
+    ("launcher", "expected"),
+    [("basic", False), ("joblib", False), ("submitit_local", True)],
+)
+def test_default_leaves_xla_off_where_a_multirun_shares_the_process(launcher, expected):
+    """In a Hydra multirun job, null gives no XLA unless each job has its own process."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if launcher == "submitit_local":
+        pytest.importorskip("hydra_plugins.hydra_submitit_launcher")
+    if tensorflow_sees_a_gpu():
+        pytest.skip("on a GPU Keras prefers cuDNN to XLA")
+    cfg = compose_hydra("hydra.mode=MULTIRUN", f"hydra/launcher={launcher}")
+    HydraConfig.instance().set_config(cfg)
+    try:
+        assert runtime.keras_jit_compile(TrainConfig()) is expected
+        assert runtime.keras_jit_compile(TrainConfig(jit_compile=True)) is True  # warns
+    finally:
+        HydraConfig.instance().cfg = None
+    assert runtime.keras_jit_compile(TrainConfig()) is True  # a single run again
 
 
 @pytest.mark.slow

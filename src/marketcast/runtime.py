@@ -65,56 +65,63 @@ def configure(cfg: TrainConfig) -> None:
 
 
 def keras_jit_compile(cfg: TrainConfig) -> bool | str:
-    """The ``jit_compile`` to give ``model.compile`` for ``train.jit_compile``.
+    """The ``jit_compile`` to give ``model.compile`` for ``train.jit_compile``; logged.
 
     ``null`` (the default) compiles the train step with XLA on a CPU-only TensorFlow,
     where Keras' own "auto" would not (more samples/s for this LSTM: README, Speed),
-    except in a process that trains job after job: TensorFlow never
-    evicts XLA's compiled programs (about 25 MB per model; tensorflow#64170), so there
-    memory would grow with every job. Elsewhere it is Keras' "auto": cuDNN's LSTM on a
-    GPU, jax.jit on JAX, no XLA under ``tf.distribute`` (which XLA fails in).
+    except in a process that trains job after job: TensorFlow never evicts XLA's
+    compiled programs (about 25 MB per model; tensorflow#64170), so there memory would
+    grow with every job. Elsewhere it is Keras' "auto": cuDNN's LSTM on a GPU, jax.jit
+    on JAX, no XLA under ``tf.distribute`` (which XLA fails in). ``true`` is XLA except
+    under ``tf.distribute``; ``false`` never.
     """
+    setting = _jit_compile(cfg)
+    log.info("train.jit_compile=%s: compiling with jit_compile=%s", cfg.jit_compile, setting)
+    return setting
+
+
+def _jit_compile(cfg: TrainConfig) -> bool | str:
     tensorflow = keras.backend.backend() == "tensorflow"
-    many_jobs = shares_process_with_other_jobs(*_hydra_mode_and_launcher())
+    many_jobs = tensorflow and shares_process_with_other_jobs(*_hydra_mode_and_launcher())
     if cfg.jit_compile is False:
         return False
+    if cfg.distribute is not None:
+        if cfg.jit_compile:
+            log.warning("train.distribute=%s: no XLA (it fails there)", cfg.distribute)
+        return "auto"
     if cfg.jit_compile is True:
-        if cfg.distribute is not None:
-            log.info("train.distribute=%s: XLA off (it fails in replicated steps)", cfg.distribute)
-            return "auto"
-        if tensorflow and many_jobs:
+        if many_jobs:
             log.warning(
                 "train.jit_compile=true in a process that runs several jobs: TensorFlow keeps "
                 "every job's XLA programs (about 25 MB each); use null to leave XLA off here"
             )
         return True
-    if not tensorflow or cfg.distribute is not None or _tensorflow_sees_a_gpu():
-        return "auto"
-    if many_jobs:
-        log.info("several jobs share this process: XLA off (TensorFlow never frees its programs)")
+    if many_jobs:  # also on a GPU, where Keras' auto may choose XLA if cuDNN cannot run
+        log.info("several jobs share this process: no XLA (TensorFlow never frees its programs)")
         return False
+    if not tensorflow or _tensorflow_sees_a_gpu():
+        return "auto"
     return True
 
 
-def shares_process_with_other_jobs(mode: str | None, launcher: Mapping[str, Any] | None) -> bool:
+def shares_process_with_other_jobs(mode: Any, launcher: Mapping[str, Any] | None) -> bool:
     """Whether a Hydra ``mode`` / ``hydra.launcher`` may run several jobs in this process.
 
     A multirun on the basic launcher runs every job in one process; joblib and Ray
     reuse each worker process for job after job. Submitit starts a process per job.
     """
-    if mode != "MULTIRUN" or launcher is None:
+    if getattr(mode, "name", mode) != "MULTIRUN" or launcher is None:
         return False
     return "submitit" not in str(launcher.get("_target_") or "")
 
 
-def _hydra_mode_and_launcher() -> tuple[str | None, Mapping[str, Any] | None]:
+def _hydra_mode_and_launcher() -> tuple[Any, Mapping[str, Any] | None]:
     from hydra.core.hydra_config import HydraConfig
 
     if not HydraConfig.initialized():
         return None, None
     hydra = HydraConfig.get()
-    mode = hydra.mode.name if hydra.mode is not None else None
-    return mode, hydra.launcher
+    return hydra.mode, hydra.launcher
 
 
 def _tensorflow_sees_a_gpu() -> bool:
