@@ -30,9 +30,10 @@ def test_plain_weekdays_without_an_exchange():
 def test_exchange_for_symbol():
     assert exchange_for("005930") == "XKRX"
     assert exchange_for("AAPL") == "XNYS"
-    assert exchange_for("krx_005380") == "XKRX"  # a CSV file's name: its stem
-    assert exchange_for("us_AAPL") == "XNYS"
-    assert exchange_for("1005930") == "XNYS"  # seven digits: not a KRX code
+    for stem in ("krx_005380", "KOSPI-000660", "005930.KS", "035720.KQ"):  # CSV file names
+        assert exchange_for(stem) == "XKRX", stem
+    for stem in ("us_AAPL", "1005930", "prices_202401", "aapl_20240115_093000", "data-123456"):
+        assert exchange_for(stem) == "XNYS", stem
 
 
 def test_unknown_exchange_is_named():
