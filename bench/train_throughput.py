@@ -9,7 +9,7 @@ until EarlyStopping ends it, as a real run does:
   default   the pipeline's fit() with conf/train.yaml's train.* settings (batch 512, XLA)
   no_xla    the same without XLA (train.jit_compile=false)
   b32       the pipeline's fit() with the tutorial's settings (batch 32, lr 1e-3, no XLA)
-  NAME=OVERRIDES  any other: --config 'b512=train.batch_size=512,train.jit_compile=true'
+  NAME=OVERRIDES  any other: --config 'b2048=train.batch_size=2048,train.learning_rate=0.008'
 
 --synthetic K trains on K synthetic random-walk symbols of the sample's length instead,
 pooled as the global model pools a universe (one transform fitted on all of them): K=64
@@ -26,7 +26,7 @@ train.loss; lower is better). Ratios are to the tutorial.
     python bench/train_throughput.py [--repeats 3] [--max-epochs 50] [--config ...]
     KERAS_BACKEND=jax python bench/train_throughput.py   # the same on JAX (needs jax)
     KERAS_BACKEND=jax python bench/train_throughput.py --synthetic 64 --no-tutorial \
-        --max-epochs 6 --config 'b4096=train.batch_size=4096,train.jit_compile=true'  # GPU
+        --max-epochs 6 --config 'b4096=train.batch_size=4096,train.learning_rate=0.011'  # GPU
 """
 
 from __future__ import annotations
