@@ -31,6 +31,7 @@ import FinanceDataReader
 import numpy as np
 import pandas as pd
 import requests
+from synthetic import random_walk_bars  # bench/synthetic.py
 
 from marketcast.cache import read_cached
 from marketcast.config import DataConfig
@@ -41,14 +42,7 @@ from marketcast.trading_days import last_completed_session
 def synthetic_history(rows: int, seed: int) -> pd.DataFrame:
     """A random walk in Naver's schema: int prices, Volume, Change; index named Date."""
     rng = np.random.default_rng(seed)
-    close = 50_000 * np.exp(np.cumsum(rng.normal(0.0002, 0.02, rows)))
-    open_ = close * np.exp(rng.normal(0, 0.005, rows))
-    high = np.maximum(open_, close) * (1 + rng.uniform(0, 0.01, rows))
-    low = np.minimum(open_, close) * (1 - rng.uniform(0, 0.01, rows))
-    frame = pd.DataFrame(
-        {"Open": open_, "High": high, "Low": low, "Close": close},
-        index=pd.bdate_range("2005-01-03", periods=rows, name="Date"),
-    ).round(0)
+    frame = random_walk_bars(rng, rows, "2005-01-03", 50_000, 0.0002, 0.02).round(0)
     frame = frame.astype("int64")
     frame["Volume"] = rng.integers(100_000, 5_000_000, rows)
     frame["Change"] = frame["Close"].pct_change()

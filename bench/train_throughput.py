@@ -47,6 +47,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from hydra import compose, initialize_config_dir  # noqa: E402
 from omegaconf import OmegaConf  # noqa: E402
+from synthetic import random_walk_bars  # noqa: E402  (bench/synthetic.py)
 
 import marketcast.config  # noqa: E402,F401  (registers the schemas)
 from marketcast import runtime  # noqa: E402
@@ -110,15 +111,8 @@ def load_data(args, base) -> Data:
 
 def synthetic_prices(rows: int, seed: int) -> pd.DataFrame:
     """A geometric random walk with daily bars (Open, High, Low, Close, Volume)."""
-    rng = np.random.default_rng(seed)
-    close = 100 * np.exp(np.cumsum(rng.normal(0.0003, 0.015, rows)))
-    open_ = close * np.exp(rng.normal(0, 0.005, rows))
-    high = np.maximum(open_, close) * (1 + rng.uniform(0, 0.01, rows))
-    low = np.minimum(open_, close) * (1 - rng.uniform(0, 0.01, rows))
-    dates = pd.bdate_range("1990-01-02", periods=rows, name="Date")
-    return pd.DataFrame(
-        {"Open": open_, "High": high, "Low": low, "Close": close, "Volume": 1e6}, index=dates
-    )
+    frame = random_walk_bars(np.random.default_rng(seed), rows, "1990-01-02", 100, 0.0003, 0.015)
+    return frame.assign(Volume=1e6)
 
 
 @dataclass
