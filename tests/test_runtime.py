@@ -129,13 +129,7 @@ def compose_hydra(*overrides: str):
         return compose("train", overrides=list(overrides), return_hydra_config=True)
 
 
-def tensorflow_sees_a_gpu() -> bool:
-    import tensorflow as tf
-
-    return bool(tf.config.list_physical_devices("GPU"))
-
-
-@pytest.mark.skipif(tensorflow_sees_a_gpu(), reason="on a GPU Keras prefers cuDNN to XLA")
+@pytest.mark.skipif(runtime.tensorflow_sees_a_gpu(), reason="on a GPU Keras prefers cuDNN to XLA")
 @pytest.mark.parametrize(
     ("override", "compiled"),
     [
@@ -188,7 +182,7 @@ def test_default_leaves_xla_off_where_a_multirun_shares_the_process(launcher, ex
 
     if launcher == "submitit_local":
         pytest.importorskip("hydra_plugins.hydra_submitit_launcher")
-    if tensorflow_sees_a_gpu():
+    if runtime.tensorflow_sees_a_gpu():
         pytest.skip("on a GPU Keras prefers cuDNN to XLA")
     cfg = compose_hydra("hydra.mode=MULTIRUN", f"hydra/launcher={launcher}")
     HydraConfig.instance().set_config(cfg)

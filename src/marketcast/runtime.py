@@ -81,10 +81,10 @@ def keras_jit_compile(cfg: TrainConfig) -> bool | str:
 
 
 def _jit_compile(cfg: TrainConfig) -> bool | str:
-    tensorflow = keras.backend.backend() == "tensorflow"
-    many_jobs = tensorflow and shares_process_with_other_jobs(*_hydra_mode_and_launcher())
     if cfg.jit_compile is False:
         return False
+    tensorflow = keras.backend.backend() == "tensorflow"
+    many_jobs = tensorflow and shares_process_with_other_jobs(*_hydra_mode_and_launcher())
     if cfg.distribute is not None:
         if cfg.jit_compile:
             log.warning("train.distribute=%s: no XLA (it fails there)", cfg.distribute)
@@ -99,7 +99,7 @@ def _jit_compile(cfg: TrainConfig) -> bool | str:
     if many_jobs:  # also on a GPU, where Keras' auto may choose XLA if cuDNN cannot run
         log.info("several jobs share this process: no XLA (TensorFlow never frees its programs)")
         return False
-    if not tensorflow or _tensorflow_sees_a_gpu():
+    if not tensorflow or tensorflow_sees_a_gpu():
         return "auto"
     return True
 
@@ -124,7 +124,8 @@ def _hydra_mode_and_launcher() -> tuple[Any, Mapping[str, Any] | None]:
     return hydra.mode, hydra.launcher
 
 
-def _tensorflow_sees_a_gpu() -> bool:
+def tensorflow_sees_a_gpu() -> bool:
+    """Whether TensorFlow has a GPU here (call only on the TensorFlow backend)."""
     import tensorflow as tf
 
     return bool(tf.config.list_physical_devices("GPU"))
