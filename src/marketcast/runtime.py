@@ -83,12 +83,12 @@ def keras_jit_compile(cfg: TrainConfig) -> bool | str:
 def _jit_compile(cfg: TrainConfig) -> bool | str:
     if cfg.jit_compile is False:
         return False
-    tensorflow = keras.backend.backend() == "tensorflow"
-    many_jobs = tensorflow and shares_process_with_other_jobs(*_hydra_mode_and_launcher())
     if cfg.distribute is not None:
         if cfg.jit_compile:
             log.warning("train.distribute=%s: no XLA (it fails there)", cfg.distribute)
         return "auto"
+    tensorflow = keras.backend.backend() == "tensorflow"
+    many_jobs = tensorflow and shares_process_with_other_jobs(*_hydra_mode_and_launcher())
     if cfg.jit_compile is True:
         if many_jobs:
             log.warning(
