@@ -23,12 +23,14 @@ from marketcast.atomic import atomic_write
 from marketcast.dataset import Transform
 from marketcast.errors import MarketcastError
 from marketcast.intervals import Intervals
+from marketcast.runfiles import (
+    CONFIG_FILE,
+    METRICS_FILE,
+    MODEL_FILE,
+    PREDICTIONS_FILE,
+    PREPROCESSING_FILE,
+)
 
-MODEL_FILE = "model.keras"
-PREPROCESSING_FILE = "preprocessing.json"
-METRICS_FILE = "metrics.json"
-CONFIG_FILE = "config.yaml"
-PREDICTIONS_FILE = "test_predictions.csv"
 FORMAT_VERSION = 2
 
 

@@ -27,6 +27,7 @@ from marketcast.dataset import select_columns
 from marketcast.errors import MarketcastError
 from marketcast.evaluation import quantile_column
 from marketcast.model import point_forecast
+from marketcast.runfiles import METRICS_FILE
 from marketcast.sources import load
 from marketcast.trading_days import (
     last_completed_session,
@@ -264,7 +265,7 @@ def _check_fresh(
 
 def _val_mase(run_dir: Path) -> float:
     try:
-        metrics = json.loads((run_dir / artifacts.METRICS_FILE).read_text())
+        metrics = json.loads((run_dir / METRICS_FILE).read_text())
         return float(metrics["val"]["model"]["mase"])
     except (OSError, KeyError, TypeError, ValueError):
         return float("inf")

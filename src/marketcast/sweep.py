@@ -30,12 +30,11 @@ from omegaconf import DictConfig, OmegaConf
 
 from marketcast.atomic import atomic_write
 from marketcast.errors import MarketcastError
+from marketcast.runfiles import FAILED_FILE, METRICS_FILE
 
 log = logging.getLogger(__name__)
 
-FAILED_FILE = "failed.json"
 SUMMARY_FILE = "summary.csv"
-METRICS_FILE = "metrics.json"  # = marketcast.artifacts.METRICS_FILE (that module loads Keras)
 SCORE_COLUMNS = ("val_mase", "val_rel_mae", "test_mase", "test_rel_mae")
 FIXED_COLUMNS = ("rank", "job", "status", *SCORE_COLUMNS)
 USER_ERROR_EXIT = 2  # = marketcast.cli.USER_ERROR_EXIT

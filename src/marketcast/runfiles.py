@@ -1,0 +1,12 @@
+"""The names of the files in a run directory, for the modules that write and read them.
+
+Kept apart from ``marketcast.artifacts`` (which loads Keras) so that the multirun
+summary, which runs in Hydra's launching process, can read job directories cheaply.
+"""
+
+MODEL_FILE = "model.keras"
+PREPROCESSING_FILE = "preprocessing.json"
+METRICS_FILE = "metrics.json"
+CONFIG_FILE = "config.yaml"
+PREDICTIONS_FILE = "test_predictions.csv"
+FAILED_FILE = "failed.json"  # written instead of the above when a sweep job fails
