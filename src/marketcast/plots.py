@@ -48,11 +48,8 @@ def plot_forecast(predictions: pd.DataFrame, title: str, path: Path) -> None:
         for origin in pd.to_datetime(first.groupby("fold")["date"].min()):
             ax.axvline(origin, color="grey", linewidth=0.6, linestyle=":")
     ax.set_title(title)
-    ax.set_ylabel("price")
-    ax.legend()
-    ax.grid(alpha=0.3)
     fig.autofmt_xdate()
-    _save(fig, path)
+    _finish(fig, ax, path, xlabel=None, ylabel="price")
 
 
 def plot_loss(history: dict[str, list[float]], path: Path) -> None:
@@ -62,12 +59,8 @@ def plot_loss(history: dict[str, list[float]], path: Path) -> None:
     ax.plot(epochs, history["loss"], label="training loss")
     if "val_loss" in history:
         ax.plot(epochs, history["val_loss"], label="validation loss")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("loss (scaled)")
     ax.set_yscale("log")
-    ax.legend()
-    ax.grid(alpha=0.3)
-    _save(fig, path)
+    _finish(fig, ax, path, xlabel="epoch", ylabel="loss (scaled)")
 
 
 def plot_error_per_step(mae_per_step: dict[str, list[float]], path: Path) -> None:
@@ -75,11 +68,7 @@ def plot_error_per_step(mae_per_step: dict[str, list[float]], path: Path) -> Non
     fig, ax = plt.subplots(figsize=(7, 4))
     for name, values in mae_per_step.items():
         ax.plot(range(1, len(values) + 1), values, marker="o", label=name)
-    ax.set_xlabel("step ahead")
-    ax.set_ylabel("MAE (price units)")
-    ax.legend()
-    ax.grid(alpha=0.3)
-    _save(fig, path)
+    _finish(fig, ax, path, xlabel="step ahead", ylabel="MAE (price units)")
 
 
 def plot_folds(rel_mae: dict[str, list[float]], path: Path) -> None:
@@ -104,6 +93,16 @@ def plot_folds(rel_mae: dict[str, list[float]], path: Path) -> None:
     ax.set_ylabel("MAE / persistence MAE")
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3, axis="y")
+    _save(fig, path)
+
+
+def _finish(fig, ax, path: Path, *, xlabel: str | None, ylabel: str) -> None:
+    """Label the axes, add the legend and grid, and save the figure."""
+    if xlabel:
+        ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.legend()
+    ax.grid(alpha=0.3)
     _save(fig, path)
 
 
