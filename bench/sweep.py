@@ -7,19 +7,25 @@ includes starting Python and TensorFlow, as a user would see it. The basic launc
 the jobs one after another in one process, TensorFlow using every core; joblib runs
 n_jobs worker processes, each limited to its share of the cores (marketcast.runtime).
 --oversubscribe adds a joblib sweep whose jobs each take every core
-(train.threads=<cores>), to show what the limit is worth. Sweeps alternate over
+(train.threads=<cores>), to show what the limit is worth. --largest-first lists the
+grid's values from the costliest down (units 64..8, window 30/20), so that Hydra hands
+out the longest jobs first and the short ones fill the end. Sweeps alternate over
 --repeats; the speed-up is basic / joblib wall time. The "jobs" columns time only the
 span from the first job's first log line to the last job's last one, leaving out
-starting Python and TensorFlow (once, or in every worker).
+starting Python and TensorFlow (once, or in every worker). "CPU" is the user + system
+time of the sweep's processes, and "of ideal" compares the wall time with that CPU time
+spread over every core: what is left is time a core sat idle (a single process's start,
+the last job running alone, shutting down).
 
     python bench/sweep.py [--repeats 3] [--n-jobs 2] [--epochs N] [--oversubscribe]
-    python bench/sweep.py --repeats 2 evaluation=backtest
+    python bench/sweep.py --repeats 2 --largest-first evaluation=backtest
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -31,23 +37,28 @@ from pathlib import Path
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
-JOBS = [
-    "model.units=8,16,32,64",
-    "window.size=20,30",
-    "train.verbose=0",
-    "plots=false",
-]
+GRID = ["model.units=8,16,32,64", "window.size=20,30"]
+GRID_LARGEST_FIRST = ["model.units=64,32,16,8", "window.size=30,20"]
+QUIET = ["train.verbose=0", "plots=false"]
 
 
-def run_sweep(sweep_dir: Path, launcher: list[str], jobs: list[str]) -> float:
-    """Run the sweep; return its wall time in seconds."""
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)  # every waited-for descendant
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_sweep(sweep_dir: Path, launcher: list[str], jobs: list[str]) -> dict[str, float]:
+    """Run the sweep; return its wall and CPU seconds and where the wall time went."""
     command = [sys.executable, str(ROOT / "train.py"), "-m", f"hydra.sweep.dir={sweep_dir}"]
-    started = time.perf_counter()
+    cpu, started_at, started = _children_cpu(), datetime.now(), time.perf_counter()
     result = subprocess.run([*command, *launcher, *jobs], cwd=ROOT, capture_output=True, text=True)
-    elapsed = time.perf_counter() - started
+    wall, cpu = time.perf_counter() - started, _children_cpu() - cpu
     if result.returncode != 0:
         sys.exit(f"sweep failed ({result.returncode}):\n{result.stderr[-3000:]}")
-    return elapsed
+    first, last = job_span(sweep_dir)
+    jobs_s = (last - first).total_seconds()
+    start_s = (first - started_at).total_seconds()
+    return {"wall": wall, "cpu": cpu, "jobs": jobs_s, "start": start_s}
 
 
 def _spin(n: int) -> int:
@@ -76,14 +87,14 @@ def parallel_ceiling(workers: int, n: int = 20_000_000) -> float:
     return workers * one / many
 
 
-def job_span(sweep_dir: Path) -> float:
-    """Seconds from the first job's first log line to the last job's last (train.log)."""
+def job_span(sweep_dir: Path) -> tuple[datetime, datetime]:
+    """The first job's first log line and the last job's last one (train.log)."""
     stamps = []
     for log in sweep_dir.glob("*/train.log"):
         lines = log.read_text().splitlines()
         for line in (lines[0], lines[-1]):  # "[2026-11-26 21:06:34,352][logger][LEVEL] - ..."
             stamps.append(datetime.strptime(line[1:24], "%Y-%m-%d %H:%M:%S,%f"))
-    return (max(stamps) - min(stamps)).total_seconds()
+    return min(stamps), max(stamps)
 
 
 def main() -> None:
@@ -92,42 +103,57 @@ def main() -> None:
     parser.add_argument("--n-jobs", type=int, default=2)
     parser.add_argument("--oversubscribe", action="store_true")
     parser.add_argument(
+        "--largest-first",
+        action="store_true",
+        help="add a joblib sweep of the same jobs, costliest values listed first",
+    )
+    parser.add_argument(
         "--epochs", type=int, default=None, help="cap train.epochs (default: to EarlyStopping)"
     )
     parser.add_argument("overrides", nargs="*", help="more overrides for every job")
     args = parser.parse_intermixed_args()
-    jobs = [*JOBS, *([f"train.epochs={args.epochs}"] if args.epochs else []), *args.overrides]
+    common = [*QUIET, *([f"train.epochs={args.epochs}"] if args.epochs else []), *args.overrides]
 
     cpus = len(os.sched_getaffinity(0))  # as marketcast.runtime.available_cpus counts
     joblib = ["hydra/launcher=joblib", f"hydra.launcher.n_jobs={args.n_jobs}"]
-    sweeps = {"basic": [], f"joblib n_jobs={args.n_jobs}": joblib}
+    sweeps = {"basic": [*GRID], f"joblib n_jobs={args.n_jobs}": [*joblib, *GRID]}
+    if args.largest_first:
+        sweeps["joblib, largest first"] = [*joblib, *GRID_LARGEST_FIRST]
     if args.oversubscribe:
-        sweeps[f"joblib, {cpus} threads/job"] = [*joblib, f"train.threads={cpus}"]
-    print(f"8 jobs, {cpus} cores: {' '.join(jobs)}")
+        sweeps[f"joblib, {cpus} threads/job"] = [*joblib, *GRID, f"train.threads={cpus}"]
+    print(f"8 jobs, {cpus} cores: {' '.join([*GRID, *common])}")
     ceiling = parallel_ceiling(args.n_jobs)
     print(f"{args.n_jobs} processes of pure CPU work: {ceiling:.2f}x one (the machine's ceiling)")
-    times: dict[str, list[float]] = {name: [] for name in sweeps}
-    spans: dict[str, list[float]] = {name: [] for name in sweeps}
+    runs: dict[str, list[dict[str, float]]] = {name: [] for name in sweeps}
     summaries: dict[str, pd.DataFrame] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(args.repeats):
-            for k, (name, launcher) in enumerate(sweeps.items()):
+            for k, (name, sweep) in enumerate(sweeps.items()):
                 sweep_dir = Path(tmp) / f"sweep{i}-{k}"
-                times[name].append(run_sweep(sweep_dir, launcher, jobs))
-                spans[name].append(job_span(sweep_dir))
-                summaries[name] = pd.read_csv(sweep_dir / "summary.csv").set_index("job")
+                run = run_sweep(sweep_dir, sweep, common)
+                runs[name].append(run)
+                summary = pd.read_csv(sweep_dir / "summary.csv")  # job numbers follow the order
+                summaries[name] = summary.set_index(["model.units", "window.size"]).sort_index()
                 print(
-                    f"repeat {i + 1}: {name:<24} {times[name][-1]:6.1f} s "
-                    f"(jobs {spans[name][-1]:.1f} s)",
+                    f"repeat {i + 1}: {name:<24} {run['wall']:6.1f} s (start {run['start']:.1f} s,"
+                    f" jobs {run['jobs']:.1f} s, CPU {run['cpu']:.1f} s)",
                     flush=True,
                 )
 
-    basic, basic_jobs = statistics.median(times["basic"]), statistics.median(spans["basic"])
-    print(f"\n{'launcher':<26}{'median s':>9}{'speed-up':>10}{'jobs s':>9}{'speed-up':>10}")
+    def median(name: str, key: str) -> float:
+        return statistics.median(run[key] for run in runs[name])
+
+    basic, basic_jobs = median("basic", "wall"), median("basic", "jobs")
+    print(
+        f"\n{'launcher':<26}{'median s':>9}{'speed-up':>9}{'start s':>8}{'jobs s':>8}"
+        f"{'speed-up':>9}{'CPU s':>7}{'cores busy':>11}{'of ideal':>9}"
+    )
     for name in sweeps:
-        total, jobs = statistics.median(times[name]), statistics.median(spans[name])
+        wall, jobs, cpu = median(name, "wall"), median(name, "jobs"), median(name, "cpu")
         print(
-            f"{name:<26}{total:>9.1f}{basic / total:>10.2f}{jobs:>9.1f}{basic_jobs / jobs:>10.2f}"
+            f"{name:<26}{wall:>9.1f}{basic / wall:>9.2f}{median(name, 'start'):>8.1f}"
+            f"{jobs:>8.1f}{basic_jobs / jobs:>9.2f}{cpu:>7.1f}{cpu / wall:>11.2f}"
+            f"{cpu / cpus / wall:>9.0%}"
         )
     print(f"machine ceiling, {args.n_jobs} processes of pure CPU work: {ceiling:.2f}x")
     first = summaries["basic"]["val_mase"]
