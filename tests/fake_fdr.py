@@ -63,3 +63,15 @@ class FakeReader:
     @property
     def starts(self) -> list[str | None]:
         return [start for _, start, _ in self.calls]
+
+
+class FailingReader:
+    """``DataReader`` that raises ``error`` on every call (a source down or broken)."""
+
+    def __init__(self, error: Exception):
+        self.error = error
+        self.calls: list[tuple] = []
+
+    def __call__(self, *args, **kwargs):
+        self.calls.append(args)
+        raise self.error

@@ -1,7 +1,6 @@
 """Batch forecasting for a universe: a global model, the store, partial failure and the lock."""
 
 import json
-import multiprocessing
 
 import FinanceDataReader
 import numpy as np
@@ -9,10 +8,11 @@ import pandas as pd
 import pytest
 from conftest import compose_predict, compose_train, synthetic_prices
 from fake_fdr import FakeReader
+from lock_holder import lock_held_elsewhere
 
 from marketcast.forecast import EXIT_LOCKED, EXIT_OK, EXIT_PARTIAL, forecast
 from marketcast.pipeline import train
-from marketcast.store import locked, read_store
+from marketcast.store import read_store
 
 AS_OF = "2025-10-02"  # a Thursday; KRX then closes for Chuseok until 2025-10-10
 HISTORIES = {
@@ -124,26 +124,12 @@ def test_dry_run_writes_nothing(global_run):
     assert not (tmp / "dry").exists()
 
 
-def _hold_lock(path, ready, release):
-    with locked(path):
-        ready.set()
-        release.wait(20)
-
-
 def test_a_second_run_exits_at_once_while_the_store_is_locked(global_run):
     tmp, run_dir = global_run
     store_dir = tmp / "locked" / "store"
-    ctx = multiprocessing.get_context("spawn")
-    ready, release = ctx.Event(), ctx.Event()
-    holder = ctx.Process(target=_hold_lock, args=(store_dir, ready, release))
-    holder.start()
-    try:
-        assert ready.wait(30)
+    with lock_held_elsewhere(store_dir):
         cfg = compose_predict(*predict_overrides(tmp / "locked", run_dir))
         assert forecast(cfg) == EXIT_LOCKED
-    finally:
-        release.set()
-        holder.join(20)
     assert not (tmp / "locked" / "out").exists()
     assert read_store(store_dir, "parquet").empty
 

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import synthetic_prices
-from fake_fdr import FakeReader
+from fake_fdr import FailingReader, FakeReader
 
 from marketcast.cache import DamagedCache, cache_path, read_cached, write_cached
 from marketcast.config import DataConfig
@@ -43,14 +43,9 @@ def fake(monkeypatch):
 
 
 def offline(monkeypatch):
-    calls = []
-
-    def unreachable(*args, **kwargs):
-        calls.append(args)
-        raise ConnectionError("Max retries exceeded")
-
-    monkeypatch.setattr(FinanceDataReader, "DataReader", unreachable)
-    return calls
+    reader = FailingReader(ConnectionError("Max retries exceeded"))
+    monkeypatch.setattr(FinanceDataReader, "DataReader", reader)
+    return reader.calls
 
 
 def test_first_load_caches_the_whole_history_and_the_next_reads_it(tmp_path, fake):

@@ -9,7 +9,7 @@ import FinanceDataReader
 import pandas as pd
 import pytest
 from conftest import ROOT, compose_train, synthetic_prices
-from fake_fdr import FakeReader
+from fake_fdr import FailingReader, FakeReader
 
 from marketcast.config import DataConfig
 from marketcast.errors import MarketcastError
@@ -32,14 +32,9 @@ def warm_cache(tmp_path, monkeypatch):
 
 @pytest.fixture
 def network_down(monkeypatch):
-    calls = []
-
-    def unreachable(*args, **kwargs):
-        calls.append(args)
-        raise ConnectionError("Failed to resolve 'fchart.stock.naver.com'")
-
-    monkeypatch.setattr(FinanceDataReader, "DataReader", unreachable)
-    return calls
+    reader = FailingReader(ConnectionError("Failed to resolve 'fchart.stock.naver.com'"))
+    monkeypatch.setattr(FinanceDataReader, "DataReader", reader)
+    return reader.calls
 
 
 def fdr_overrides(cache_dir):

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import ROOT, synthetic_prices
-from fake_fdr import FakeReader, http_error, naver_frame, yahoo_frame
+from fake_fdr import FailingReader, FakeReader, http_error, naver_frame, yahoo_frame
 
 from marketcast import sources
 from marketcast.config import DataConfig
@@ -126,16 +126,11 @@ def test_yahoo_404_names_the_symbol_and_source(monkeypatch):
 
 
 def test_other_source_failures_are_not_retried(monkeypatch):
-    calls = []
-
-    def broken(*args, **kwargs):
-        calls.append(args)
-        raise KeyError("timestamp")
-
+    broken = FailingReader(KeyError("timestamp"))
     monkeypatch.setattr(FinanceDataReader, "DataReader", broken)
     with pytest.raises(MarketcastError, match=r"the source failed \(KeyError: 'timestamp'\)"):
         load_prices(fdr_config(symbol="AAPL", retries=3), now=NOW)
-    assert len(calls) == 1
+    assert len(broken.calls) == 1
 
 
 @pytest.mark.parametrize(
@@ -143,16 +138,11 @@ def test_other_source_failures_are_not_retried(monkeypatch):
     [ConnectionError("Max retries exceeded"), OSError("Network is unreachable"), http_error(503)],
 )
 def test_fdr_unreachable_without_cache_says_so(monkeypatch, error):
-    calls = []
-
-    def offline(*args, **kwargs):
-        calls.append(args)
-        raise error
-
+    offline = FailingReader(error)
     monkeypatch.setattr(FinanceDataReader, "DataReader", offline)
     with pytest.raises(MarketcastError, match="could not be reached: 3 tries.*no cached copy"):
         load_prices(fdr_config(symbol="AAPL", retries=2), now=NOW)
-    assert len(calls) == 3
+    assert len(offline.calls) == 3
 
 
 def test_retries_back_off_exponentially(monkeypatch):

@@ -1,10 +1,10 @@
 """The forecast store: idempotent, all-or-nothing writes, and a lock."""
 
 import datetime as dt
-import multiprocessing
 
 import pandas as pd
 import pytest
+from lock_holder import lock_held_elsewhere
 
 from marketcast import store as store_module
 from marketcast.store import StoreLocked, locked, read_store, write_forecasts
@@ -93,23 +93,12 @@ def test_an_interrupted_write_leaves_the_before_or_after_state(tmp_path, monkeyp
     assert not list(tmp_path.glob("as_of=*/.*.tmp"))
 
 
-def _hold_lock(path, ready, release):
-    with locked(path):
-        ready.set()
-        release.wait(10)
-
-
 def test_a_second_run_cannot_take_the_lock(tmp_path):
-    ctx = multiprocessing.get_context("spawn")
-    ready, release = ctx.Event(), ctx.Event()
-    holder = ctx.Process(target=_hold_lock, args=(tmp_path, ready, release))
-    holder.start()
-    try:
-        assert ready.wait(30)
-        with pytest.raises(StoreLocked, match="another forecast run"), locked(tmp_path):
-            pass
-    finally:
-        release.set()
-        holder.join(10)
+    with (
+        lock_held_elsewhere(tmp_path),
+        pytest.raises(StoreLocked, match="another forecast run"),
+        locked(tmp_path),
+    ):
+        pass
     with locked(tmp_path):  # released when its holder finished
         pass
