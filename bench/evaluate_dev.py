@@ -27,6 +27,7 @@ from hydra import compose, initialize_config_dir  # noqa: E402
 
 import marketcast.config  # noqa: E402,F401  (registers the schemas)
 from marketcast.pipeline import train  # noqa: E402
+from marketcast.runfiles import METRICS_FILE  # noqa: E402
 
 
 def run(run_dir: Path, overrides: list[str]) -> dict:
@@ -34,7 +35,7 @@ def run(run_dir: Path, overrides: list[str]) -> dict:
         cfg = compose("train", overrides=[f"paths.run_dir={run_dir}", *overrides])
     started = time.perf_counter()
     train(cfg)
-    metrics = json.loads((run_dir / "metrics.json").read_text())
+    metrics = json.loads((run_dir / METRICS_FILE).read_text())
     metrics["seconds"] = time.perf_counter() - started
     return metrics
 

@@ -12,10 +12,12 @@ grid's values from the costliest down (units 64..8, window 30/20), so that Hydra
 out the longest jobs first and the short ones fill the end. Sweeps alternate over
 --repeats; the speed-up is basic / joblib wall time. The "jobs" columns time only the
 span from the first job's first log line to the last job's last one, leaving out
-starting Python and TensorFlow (once, or in every worker). "CPU" is the user + system
-time of the sweep's processes, and "of ideal" compares the wall time with that CPU time
-spread over every core: what is left is time a core sat idle (a single process's start,
-the last job running alone, shutting down).
+starting Python and TensorFlow (once, or in every worker), which "start" times: from
+launching train.py to the first job's first log line. "CPU" is the user + system time of
+the sweep's processes, "cores busy" that CPU time over the wall time, and "of ideal"
+compares the wall time with that CPU time spread over every core: what is left is time a
+core sat idle (a single process's start, the last job running alone, shutting down). At
+the end the basic launcher's seconds per job show which override drives the cost.
 
     python bench/sweep.py [--repeats 3] [--n-jobs 2] [--epochs N] [--oversubscribe]
     python bench/sweep.py --repeats 2 --largest-first evaluation=backtest
@@ -36,6 +38,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from marketcast.sweep import SUMMARY_FILE
+
 ROOT = Path(__file__).resolve().parents[1]
 GRID = ["model.units=8,16,32,64", "window.size=20,30"]
 GRID_LARGEST_FIRST = ["model.units=64,32,16,8", "window.size=30,20"]
@@ -47,11 +51,11 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def run_sweep(sweep_dir: Path, launcher: list[str], jobs: list[str]) -> dict[str, float]:
+def run_sweep(sweep_dir: Path, sweep: list[str], common: list[str]) -> dict[str, float]:
     """Run the sweep; return its wall and CPU seconds and where the wall time went."""
     command = [sys.executable, str(ROOT / "train.py"), "-m", f"hydra.sweep.dir={sweep_dir}"]
     cpu, started_at, started = _children_cpu(), datetime.now(), time.perf_counter()
-    result = subprocess.run([*command, *launcher, *jobs], cwd=ROOT, capture_output=True, text=True)
+    result = subprocess.run([*command, *sweep, *common], cwd=ROOT, capture_output=True, text=True)
     wall, cpu = time.perf_counter() - started, _children_cpu() - cpu
     if result.returncode != 0:
         sys.exit(f"sweep failed ({result.returncode}):\n{result.stderr[-3000:]}")
@@ -87,14 +91,20 @@ def parallel_ceiling(workers: int, n: int = 20_000_000) -> float:
     return workers * one / many
 
 
+def log_bounds(job_dir: Path) -> tuple[datetime, datetime]:
+    """The times of a job's first and last log lines (train.log)."""
+    lines = (job_dir / "train.log").read_text().splitlines()
+    # "[2026-11-26 21:06:34,352][logger][LEVEL] - ..."
+    first, last = (
+        datetime.strptime(line[1:24], "%Y-%m-%d %H:%M:%S,%f") for line in (lines[0], lines[-1])
+    )
+    return first, last
+
+
 def job_span(sweep_dir: Path) -> tuple[datetime, datetime]:
-    """The first job's first log line and the last job's last one (train.log)."""
-    stamps = []
-    for log in sweep_dir.glob("*/train.log"):
-        lines = log.read_text().splitlines()
-        for line in (lines[0], lines[-1]):  # "[2026-11-26 21:06:34,352][logger][LEVEL] - ..."
-            stamps.append(datetime.strptime(line[1:24], "%Y-%m-%d %H:%M:%S,%f"))
-    return min(stamps), max(stamps)
+    """The first job's first log line and the last job's last one."""
+    bounds = [log_bounds(log.parent) for log in sweep_dir.glob("*/train.log")]
+    return min(first for first, _ in bounds), max(last for _, last in bounds)
 
 
 def main() -> None:
@@ -132,7 +142,11 @@ def main() -> None:
                 sweep_dir = Path(tmp) / f"sweep{i}-{k}"
                 run = run_sweep(sweep_dir, sweep, common)
                 runs[name].append(run)
-                summary = pd.read_csv(sweep_dir / "summary.csv")  # job numbers follow the order
+                summary = pd.read_csv(sweep_dir / SUMMARY_FILE)  # job numbers follow the order
+                summary["seconds"] = [
+                    (last - first).total_seconds()
+                    for first, last in (log_bounds(sweep_dir / str(job)) for job in summary["job"])
+                ]
                 summaries[name] = summary.set_index(["model.units", "window.size"]).sort_index()
                 print(
                     f"repeat {i + 1}: {name:<24} {run['wall']:6.1f} s (start {run['start']:.1f} s,"
@@ -160,6 +174,8 @@ def main() -> None:
     for name, summary in summaries.items():
         diff = (summary["val_mase"] - first).abs().max()
         print(f"{name}: {len(summary)} jobs, largest val MASE difference to basic {diff:.2e}")
+    seconds = summaries["basic"]["seconds"].unstack("window.size")
+    print(f"\nseconds per job on the basic launcher (last repeat), window.size across:\n{seconds}")
 
 
 if __name__ == "__main__":

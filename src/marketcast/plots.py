@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from marketcast.artifacts import atomic_write
+from marketcast.atomic import atomic_write
 
 
 def plot_forecast(predictions: pd.DataFrame, title: str, path: Path) -> None:
@@ -49,7 +49,7 @@ def plot_forecast(predictions: pd.DataFrame, title: str, path: Path) -> None:
             ax.axvline(origin, color="grey", linewidth=0.6, linestyle=":")
     ax.set_title(title)
     fig.autofmt_xdate()
-    _finish(fig, ax, path, xlabel=None, ylabel="price")
+    _finish(fig, ax, path, ylabel="price")
 
 
 def plot_loss(history: dict[str, list[float]], path: Path) -> None:
@@ -96,7 +96,7 @@ def plot_folds(rel_mae: dict[str, list[float]], path: Path) -> None:
     _save(fig, path)
 
 
-def _finish(fig, ax, path: Path, *, xlabel: str | None, ylabel: str) -> None:
+def _finish(fig, ax, path: Path, *, ylabel: str, xlabel: str | None = None) -> None:
     """Label the axes, add the legend and grid, and save the figure."""
     if xlabel:
         ax.set_xlabel(xlabel)
