@@ -6,8 +6,10 @@ until EarlyStopping ends it, as a real run does:
 
   tutorial  a plain Keras script with the tutorial's settings: TensorFlow, batch 32,
             no XLA, Adam(1e-3), MSE, EarlyStopping(patience 8, best weights restored)
-  default   the pipeline's fit() with conf/train.yaml's train.* settings (batch 512, XLA)
-  no_xla    the same without XLA (train.jit_compile=false)
+  default   the pipeline's fit() with conf/train.yaml's train.* settings (batch 512; XLA
+            only if the fit is long enough to pay for its compile: runtime.XLA_MIN_SAMPLES)
+  xla       the same, always with XLA (train.jit_compile=true)
+  no_xla    the same, never with XLA (train.jit_compile=false)
   b32       the pipeline's fit() with the tutorial's settings (batch 32, lr 1e-3, no XLA)
   NAME=OVERRIDES  any other: --config 'b2048=train.batch_size=2048,train.learning_rate=0.008'
 
@@ -61,6 +63,7 @@ from marketcast.windows import Windows  # noqa: E402
 TUTORIAL = "tutorial"
 BUILT_IN = {
     "default": [],
+    "xla": ["train.jit_compile=true"],
     "no_xla": ["train.jit_compile=false"],
     # the pipeline with the tutorial's settings: what the pipeline itself costs
     "b32": ["train.batch_size=32", "train.learning_rate=0.001", "train.jit_compile=false"],
@@ -148,7 +151,7 @@ def run_pipeline(data, cfg, seed: int) -> Result:
     t = data.transform
     with runtime.strategy_scope(train_cfg.distribute):
         model = build_model(cfg.model, t.window, len(t.features), t.horizon)
-        compile_model(model, train_cfg)
+        compile_model(model, train_cfg, len(data.train.inputs))
     train, val = data.train, data.val
 
     def train_fn(timer):
@@ -210,12 +213,12 @@ def main() -> None:
     parser.add_argument(
         "--config",
         action="append",
-        help="NAME or NAME=override,override (repeatable; default: default and no_xla)",
+        help="NAME or NAME=override,override (repeatable; default: default, xla and no_xla)",
     )
     args = parser.parse_args()
 
     extra = [f"train.epochs={args.max_epochs}"] if args.max_epochs else []
-    configs = dict(parse_config(c) for c in (args.config or ["default", "no_xla"]))
+    configs = dict(parse_config(c) for c in (args.config or ["default", "xla", "no_xla"]))
     cfgs = {name: compose_train([*overrides, *extra]) for name, overrides in configs.items()}
     base = next(iter(cfgs.values()))
     data = load_data(args, base)

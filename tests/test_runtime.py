@@ -129,20 +129,26 @@ def compose_hydra(*overrides: str):
         return compose("train", overrides=list(overrides), return_hydra_config=True)
 
 
+BIG = 20_000  # training windows: x (patience 8 + 1) epochs > runtime.XLA_MIN_SAMPLES
+SMALL = 3_500  # one daily history of 20 years: 31,500 samples at the least
+
+
 @pytest.mark.skipif(runtime.tensorflow_sees_a_gpu(), reason="on a GPU Keras prefers cuDNN to XLA")
 @pytest.mark.parametrize(
-    ("override", "compiled"),
+    ("override", "windows", "compiled"),
     [
-        ([], True),  # the default (null) outside a multirun, on CPU: XLA
-        (["train.jit_compile=false"], False),
-        (["train.jit_compile=true"], True),
+        ([], BIG, True),  # the default (null) outside a multirun, on CPU: XLA for a long fit
+        ([], SMALL, False),  # ... and none where the compile would cost more than it saves
+        (["train.patience=1"], 40_000, False),  # EarlyStopping may end it after 2 epochs
+        (["train.jit_compile=false"], BIG, False),
+        (["train.jit_compile=true"], SMALL, True),
     ],
 )
-def test_jit_compile_setting_reaches_the_model(override, compiled):
+def test_jit_compile_setting_reaches_the_model(override, windows, compiled):
     cfg = compose_hydra(*override)
     train_cfg = TrainConfig(**OmegaConf.to_container(cfg.train))
     model = keras.Sequential([keras.Input((5, 2)), keras.layers.LSTM(3), keras.layers.Dense(1)])
-    compile_model(model, train_cfg)
+    compile_model(model, train_cfg, windows)
     assert model.jit_compile is compiled
 
 
@@ -169,7 +175,7 @@ def test_which_launchers_run_several_jobs_in_one_process(mode, target, shared):
 @pytest.mark.parametrize("setting", [True, None])
 def test_xla_stays_off_under_tf_distribute(setting):
     cfg = TrainConfig(jit_compile=setting, distribute="mirrored")
-    assert runtime.keras_jit_compile(cfg) == "auto"  # Keras leaves XLA off under a strategy
+    assert runtime.keras_jit_compile(cfg, BIG) == "auto"  # Keras leaves XLA off under a strategy
 
 
 @pytest.mark.parametrize(
@@ -187,11 +193,11 @@ def test_default_leaves_xla_off_where_a_multirun_shares_the_process(launcher, ex
     cfg = compose_hydra("hydra.mode=MULTIRUN", f"hydra/launcher={launcher}")
     HydraConfig.instance().set_config(cfg)
     try:
-        assert runtime.keras_jit_compile(TrainConfig()) is expected
-        assert runtime.keras_jit_compile(TrainConfig(jit_compile=True)) is True  # warns
+        assert runtime.keras_jit_compile(TrainConfig(), BIG) is expected
+        assert runtime.keras_jit_compile(TrainConfig(jit_compile=True), BIG) is True  # warns
     finally:
         HydraConfig.instance().cfg = None
-    assert runtime.keras_jit_compile(TrainConfig()) is True  # a single run again
+    assert runtime.keras_jit_compile(TrainConfig(), BIG) is True  # a single run again
 
 
 @pytest.mark.slow

@@ -123,9 +123,10 @@ class TrainConfig:
     seed: int = 42
     shuffle: bool = True
     verbose: int = 2  # Keras progress: 0 silent, 1 progress bar, 2 one line per epoch
-    # Compile the train step. null: XLA on a CPU-only TensorFlow unless several jobs share
-    # the process (TensorFlow never frees XLA programs), else Keras' auto (cuDNN on a GPU,
-    # jax.jit on JAX); true: XLA / jax.jit; false: a plain tf.function graph (JAX: eager).
+    # Compile the train step. null: XLA on a CPU-only TensorFlow when the fit is long enough
+    # to repay the compile (runtime.XLA_MIN_SAMPLES) and no other jobs share the process
+    # (TensorFlow never frees XLA programs), else Keras' auto (cuDNN on a GPU, jax.jit on
+    # JAX); true: XLA / jax.jit; false: a plain tf.function graph (JAX: eager).
     jit_compile: bool | None = None
     # Threads of this job's CPU pools (TensorFlow intra/inter-op, BLAS/OpenMP); null: the
     # launcher's share of the cores (joblib: cores / n_jobs), all of them in a single run.

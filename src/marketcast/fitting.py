@@ -54,12 +54,12 @@ def fit_forecaster(prepared: Prepared | list[Prepared], cfg: DictConfig) -> Fitt
     """
     preps = prepared if isinstance(prepared, list) else [prepared]
     transform = preps[0].transform
+    train_xy = _pooled_xy(preps, "train", cfg.model.head)
     runtime.clear_session()  # a fresh graph per fit: sweeps and backtests do not grow
     seed_everything(cfg.train.seed)
     with runtime.strategy_scope(cfg.train.distribute):  # the model trains where it is built
         model = build_model(cfg.model, transform.window, len(transform.features), transform.horizon)
-        compile_model(model, cfg.train)
-    train_xy = _pooled_xy(preps, "train", cfg.model.head)
+        compile_model(model, cfg.train, len(train_xy[0]))
     history = fit(model, *train_xy, *_pooled_xy(preps, "val", cfg.model.head), cfg.train)
     train_inputs = train_xy[0]
     train_targets = np.concatenate([p.parts["train"].windows.targets for p in preps])

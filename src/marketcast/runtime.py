@@ -64,23 +64,30 @@ def configure(cfg: TrainConfig) -> None:
         limit_threads(threads)
 
 
-def keras_jit_compile(cfg: TrainConfig) -> bool | str:
+# Training samples (windows x epochs) before XLA's compile pays for itself on a CPU: XLA
+# costs ~5 s more in the first epoch and then saves ~5e-5 s a sample (README, Speed).
+XLA_MIN_SAMPLES = 100_000
+
+
+def keras_jit_compile(cfg: TrainConfig, train_windows: int) -> bool | str:
     """The ``jit_compile`` to give ``model.compile`` for ``train.jit_compile``; logged.
 
     ``null`` (the default) compiles the train step with XLA on a CPU-only TensorFlow,
-    where Keras' own "auto" would not (more samples/s for this LSTM: README, Speed),
-    except in a process that trains job after job: TensorFlow never evicts XLA's
+    where Keras' own "auto" would not, when the fit is long enough for the compile to pay
+    off: ``train_windows`` times the fewest epochs EarlyStopping allows (patience + 1)
+    reaches ``XLA_MIN_SAMPLES`` (a universe, a long intraday history; not one daily
+    history). Never in a process that trains job after job: TensorFlow never evicts XLA's
     compiled programs (about 25 MB per model; tensorflow#64170), so there memory would
     grow with every job. Elsewhere it is Keras' "auto": cuDNN's LSTM on a GPU, jax.jit
     on JAX, no XLA under ``tf.distribute`` (which XLA fails in). ``true`` is XLA except
     under ``tf.distribute``; ``false`` never.
     """
-    setting = _jit_compile(cfg)
+    setting = _jit_compile(cfg, train_windows)
     log.info("train.jit_compile=%s: compiling with jit_compile=%s", cfg.jit_compile, setting)
     return setting
 
 
-def _jit_compile(cfg: TrainConfig) -> bool | str:
+def _jit_compile(cfg: TrainConfig, train_windows: int) -> bool | str:
     if cfg.jit_compile is False:
         return False
     if cfg.distribute is not None:
@@ -101,6 +108,16 @@ def _jit_compile(cfg: TrainConfig) -> bool | str:
         return False
     if not tensorflow or tensorflow_sees_a_gpu():
         return "auto"
+    epochs = min(cfg.epochs, cfg.patience + 1)
+    if train_windows * epochs < XLA_MIN_SAMPLES:
+        log.info(
+            "%d training windows x at least %d epochs < %d samples: no XLA (its compile "
+            "would take longer than it saves)",
+            train_windows,
+            epochs,
+            XLA_MIN_SAMPLES,
+        )
+        return False
     return True
 
 

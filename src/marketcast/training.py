@@ -23,7 +23,8 @@ def seed_everything(seed: int) -> None:
     keras.utils.set_random_seed(seed)
 
 
-def compile_model(model: keras.Model, cfg: TrainConfig) -> None:
+def compile_model(model: keras.Model, cfg: TrainConfig, train_windows: int) -> None:
+    """Compile for training on ``train_windows`` windows (which decides XLA: runtime)."""
     if cfg.loss not in LOSSES:
         raise MarketcastError(f"train.loss={cfg.loss!r} is not known: use one of {list(LOSSES)}.")
     if cfg.learning_rate <= 0:
@@ -38,7 +39,9 @@ def compile_model(model: keras.Model, cfg: TrainConfig) -> None:
             "use e.g. adam, adamw, rmsprop or sgd."
         ) from None
     model.compile(
-        optimizer=optimizer, loss=LOSSES[cfg.loss], jit_compile=runtime.keras_jit_compile(cfg)
+        optimizer=optimizer,
+        loss=LOSSES[cfg.loss],
+        jit_compile=runtime.keras_jit_compile(cfg, train_windows),
     )
 
 
