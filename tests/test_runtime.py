@@ -19,7 +19,7 @@ from omegaconf import OmegaConf
 from marketcast import runtime
 from marketcast.config import TrainConfig
 from marketcast.errors import MarketcastError
-from marketcast.training import compile_model
+from marketcast.training import check_train_config, compile_model
 
 TESTS = Path(__file__).resolve().parent
 JOBLIB = "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher"
@@ -150,6 +150,32 @@ def test_jit_compile_setting_reaches_the_model(override, windows, compiled):
     model = keras.Sequential([keras.Input((5, 2)), keras.layers.LSTM(3), keras.layers.Dense(1)])
     compile_model(model, train_cfg, windows)
     assert model.jit_compile is compiled
+
+
+@pytest.mark.parametrize(
+    ("overrides", "windows", "compiled"),
+    [
+        ({"patience": 9}, 10_000, True),  # 10 epochs at the least: exactly the threshold
+        ({"patience": 9}, 9_999, False),
+        ({"epochs": 2}, BIG, False),  # the fit cannot run long enough
+        ({"patience": 0}, 50_000, True),  # EarlyStopping never stops after the first epoch
+    ],
+)
+def test_default_weighs_xla_compile_against_the_fewest_epochs(overrides, windows, compiled):
+    if runtime.tensorflow_sees_a_gpu():
+        pytest.skip("on a GPU Keras prefers cuDNN to XLA")
+    assert runtime.keras_jit_compile(TrainConfig(**overrides), windows) is compiled
+
+
+def test_default_is_keras_auto_on_a_gpu_whatever_the_size(monkeypatch):
+    monkeypatch.setattr(runtime, "tensorflow_sees_a_gpu", lambda: True)
+    assert runtime.keras_jit_compile(TrainConfig(), SMALL) == "auto"  # cuDNN's LSTM
+    assert runtime.keras_jit_compile(TrainConfig(), BIG) == "auto"
+
+
+def test_negative_patience_is_refused():
+    with pytest.raises(MarketcastError, match=r"train.patience=-1 must be 0 or more"):
+        check_train_config(TrainConfig(patience=-1))
 
 
 @pytest.mark.parametrize(

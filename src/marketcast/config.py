@@ -124,7 +124,7 @@ class TrainConfig:
     shuffle: bool = True
     verbose: int = 2  # Keras progress: 0 silent, 1 progress bar, 2 one line per epoch
     # Compile the train step. null: XLA on a CPU-only TensorFlow when the fit is long enough
-    # to repay the compile (runtime.XLA_MIN_SAMPLES) and no other jobs share the process
+    # to repay the compile (runtime.keras_jit_compile) and no other jobs share the process
     # (TensorFlow never frees XLA programs), else Keras' auto (cuDNN on a GPU, jax.jit on
     # JAX); true: XLA / jax.jit; false: a plain tf.function graph (JAX: eager).
     jit_compile: bool | None = None

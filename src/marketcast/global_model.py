@@ -40,7 +40,7 @@ def train_global(cfg: DictConfig, run_dir: Path) -> float:
     preps = prepare_many(universe.frames, cfg.features, cfg.window, cfg.split)
     symbols = list(preps)
     log.info(
-        "global model on %d symbols (%s); %d training samples in all",
+        "global model on %d symbols (%s); %d training windows in all",
         len(symbols),
         ", ".join(symbols),
         sum(len(p.parts["train"].windows) for p in preps.values()),

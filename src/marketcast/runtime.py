@@ -65,7 +65,8 @@ def configure(cfg: TrainConfig) -> None:
 
 
 # Training samples (windows x epochs) before XLA's compile pays for itself on a CPU: XLA
-# costs ~5 s more in the first epoch and then saves ~5e-5 s a sample (README, Speed).
+# costs a few seconds more in the first epoch and then saves ~5e-5 s a sample for the
+# default LSTM(64) over 60 days (README, Speed); a rough, conservative threshold.
 XLA_MIN_SAMPLES = 100_000
 
 
@@ -74,16 +75,17 @@ def keras_jit_compile(cfg: TrainConfig, train_windows: int) -> bool | str:
 
     ``null`` (the default) compiles the train step with XLA on a CPU-only TensorFlow,
     where Keras' own "auto" would not, when the fit is long enough for the compile to pay
-    off: ``train_windows`` times the fewest epochs EarlyStopping allows (patience + 1)
-    reaches ``XLA_MIN_SAMPLES`` (a universe, a long intraday history; not one daily
-    history). Never in a process that trains job after job: TensorFlow never evicts XLA's
-    compiled programs (about 25 MB per model; tensorflow#64170), so there memory would
-    grow with every job. Elsewhere it is Keras' "auto": cuDNN's LSTM on a GPU, jax.jit
-    on JAX, no XLA under ``tf.distribute`` (which XLA fails in). ``true`` is XLA except
-    under ``tf.distribute``; ``false`` never.
+    off: ``train_windows`` times the fewest epochs a fit can run (``fewest_epochs``)
+    reaches ``XLA_MIN_SAMPLES`` (at the default patience about 11,000 windows: a universe
+    of several symbols, not one daily history). Never in a process that trains job after
+    job: TensorFlow never evicts XLA's compiled programs (about 25 MB per model;
+    tensorflow#64170), so there memory would grow with every job. Elsewhere it is Keras'
+    "auto": cuDNN's LSTM on a GPU, jax.jit on JAX, no XLA under ``tf.distribute`` (which
+    XLA fails in). ``true`` is XLA except under ``tf.distribute``; ``false`` never.
     """
     setting = _jit_compile(cfg, train_windows)
-    log.info("train.jit_compile=%s: compiling with jit_compile=%s", cfg.jit_compile, setting)
+    chosen = {None: "null", True: "true", False: "false"}[cfg.jit_compile]
+    log.info("train.jit_compile=%s: compiling with jit_compile=%s", chosen, setting)
     return setting
 
 
@@ -108,17 +110,26 @@ def _jit_compile(cfg: TrainConfig, train_windows: int) -> bool | str:
         return False
     if not tensorflow or tensorflow_sees_a_gpu():
         return "auto"
-    epochs = min(cfg.epochs, cfg.patience + 1)
-    if train_windows * epochs < XLA_MIN_SAMPLES:
+    epochs = fewest_epochs(cfg)
+    samples = train_windows * epochs
+    if samples < XLA_MIN_SAMPLES:
         log.info(
-            "%d training windows x at least %d epochs < %d samples: no XLA (its compile "
-            "would take longer than it saves)",
-            train_windows,
+            "%s training windows x at least %d epochs = %s samples < %s: no XLA, its compile "
+            "would take longer than it saves (train.jit_compile=true forces it)",
+            f"{train_windows:,}",
             epochs,
-            XLA_MIN_SAMPLES,
+            f"{samples:,}",
+            f"{XLA_MIN_SAMPLES:,}",
         )
         return False
+    log.info("%s training windows: XLA repays its compile", f"{train_windows:,}")
     return True
+
+
+def fewest_epochs(cfg: TrainConfig) -> int:
+    """The fewest epochs a fit can run: EarlyStopping stops no sooner than patience + 1
+    (and never after the first epoch), train.epochs caps it."""
+    return min(cfg.epochs, max(cfg.patience, 1) + 1)
 
 
 def shares_process_with_other_jobs(mode: Any, launcher: Mapping[str, Any] | None) -> bool:

@@ -49,6 +49,11 @@ def check_train_config(cfg: TrainConfig) -> None:
     for key in ("epochs", "batch_size"):
         if getattr(cfg, key) < 1:
             raise MarketcastError(f"train.{key}={getattr(cfg, key)} must be at least 1.")
+    if cfg.patience < 0:
+        raise MarketcastError(
+            f"train.patience={cfg.patience} must be 0 or more (epochs without improvement "
+            "before EarlyStopping ends the fit)."
+        )
 
 
 def fit(
