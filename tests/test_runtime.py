@@ -131,9 +131,12 @@ def compose_hydra(*overrides: str):
 
 BIG = 20_000  # training windows: x (patience 8 + 1) epochs > runtime.XLA_MIN_SAMPLES
 SMALL = 3_500  # one daily history of 20 years: 31,500 samples at the least
+CPU_ONLY = pytest.mark.skipif(
+    runtime.tensorflow_sees_a_gpu(), reason="on a GPU Keras prefers cuDNN to XLA"
+)
 
 
-@pytest.mark.skipif(runtime.tensorflow_sees_a_gpu(), reason="on a GPU Keras prefers cuDNN to XLA")
+@CPU_ONLY
 @pytest.mark.parametrize(
     ("override", "windows", "compiled"),
     [
@@ -152,6 +155,7 @@ def test_jit_compile_setting_reaches_the_model(override, windows, compiled):
     assert model.jit_compile is compiled
 
 
+@CPU_ONLY
 @pytest.mark.parametrize(
     ("overrides", "windows", "compiled"),
     [
@@ -162,8 +166,6 @@ def test_jit_compile_setting_reaches_the_model(override, windows, compiled):
     ],
 )
 def test_default_weighs_xla_compile_against_the_fewest_epochs(overrides, windows, compiled):
-    if runtime.tensorflow_sees_a_gpu():
-        pytest.skip("on a GPU Keras prefers cuDNN to XLA")
     assert runtime.keras_jit_compile(TrainConfig(**overrides), windows) is compiled
 
 
@@ -204,6 +206,7 @@ def test_xla_stays_off_under_tf_distribute(setting):
     assert runtime.keras_jit_compile(cfg, BIG) == "auto"  # Keras leaves XLA off under a strategy
 
 
+@CPU_ONLY
 @pytest.mark.parametrize(
     ("launcher", "expected"),
     [("basic", False), ("joblib", False), ("submitit_local", True)],
@@ -214,8 +217,6 @@ def test_default_leaves_xla_off_where_a_multirun_shares_the_process(launcher, ex
 
     if launcher == "submitit_local":
         pytest.importorskip("hydra_plugins.hydra_submitit_launcher")
-    if runtime.tensorflow_sees_a_gpu():
-        pytest.skip("on a GPU Keras prefers cuDNN to XLA")
     cfg = compose_hydra("hydra.mode=MULTIRUN", f"hydra/launcher={launcher}")
     HydraConfig.instance().set_config(cfg)
     try:
