@@ -1,0 +1,1 @@
+"""Stage 1, prices: the sources (CSV, FinanceDataReader), the cache, validation, calendars."""

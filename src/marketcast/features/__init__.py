@@ -1,0 +1,1 @@
+"""Stage 2, features: columns, chronological split, representation, scaling, windows (pure)."""

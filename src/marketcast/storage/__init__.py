@@ -1,0 +1,1 @@
+"""Stage 5, storage: run artifacts and the forecast store."""
