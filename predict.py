@@ -22,7 +22,7 @@ import marketcast.config  # noqa: E402,F401  (registers the config schemas)
 @hydra.main(version_base="1.3", config_path="conf", config_name="predict")
 @user_errors
 def main(cfg: DictConfig) -> int:
-    from marketcast.forecast import forecast  # imports Keras: after the environment is set
+    from marketcast.jobs.predict import forecast  # imports Keras: after the environment is set
 
     status = forecast(cfg)
     if status:

@@ -15,7 +15,7 @@ import marketcast.config  # noqa: E402,F401  (registers the config schemas)
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
 @user_errors
 def main(cfg: DictConfig) -> float:
-    from marketcast.pipeline import train  # imports Keras: after the environment is set
+    from marketcast.jobs.train import train  # imports Keras: after the environment is set
 
     return train(cfg)
 

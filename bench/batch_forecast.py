@@ -34,9 +34,9 @@ import pandas as pd  # noqa: E402
 from hydra import compose, initialize_config_dir  # noqa: E402
 
 import marketcast.config  # noqa: E402,F401  (registers the schemas)
-from marketcast.cache import write_cached  # noqa: E402
-from marketcast.forecast import forecast_windows, latest_window, resolve_runs  # noqa: E402
-from marketcast.pipeline import train  # noqa: E402
+from marketcast.data.cache import write_cached  # noqa: E402
+from marketcast.jobs.predict import forecast_windows, latest_window, resolve_runs  # noqa: E402
+from marketcast.jobs.train import train  # noqa: E402
 
 
 def synthetic_universe(cache_dir: Path, n_symbols: int, years: int) -> tuple[list[str], str]:

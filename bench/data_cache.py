@@ -33,10 +33,10 @@ import pandas as pd
 import requests
 from synthetic import random_walk_bars  # bench/synthetic.py
 
-from marketcast.cache import read_cached
 from marketcast.config import DataConfig
-from marketcast.sources import load
-from marketcast.trading_days import last_completed_session
+from marketcast.data.cache import read_cached
+from marketcast.data.sources import load
+from marketcast.data.trading_days import last_completed_session
 
 
 def synthetic_history(rows: int, seed: int) -> pd.DataFrame:

@@ -26,8 +26,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from hydra import compose, initialize_config_dir  # noqa: E402
 
 import marketcast.config  # noqa: E402,F401  (registers the schemas)
-from marketcast.pipeline import train  # noqa: E402
-from marketcast.runfiles import METRICS_FILE  # noqa: E402
+from marketcast.jobs.train import train  # noqa: E402
+from marketcast.storage.runfiles import METRICS_FILE  # noqa: E402
 
 
 def run(run_dir: Path, overrides: list[str]) -> dict:

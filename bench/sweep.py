@@ -5,7 +5,7 @@ EarlyStopping; --epochs N caps them; extra overrides apply to every job, e.g.
 evaluation=backtest for 5-fold backtests) run as one `train.py -m` each way; wall time
 includes starting Python and TensorFlow, as a user would see it. The basic launcher runs
 the jobs one after another in one process, TensorFlow using every core; joblib runs
-n_jobs worker processes, each limited to its share of the cores (marketcast.runtime).
+n_jobs worker processes, each limited to its share of the cores (marketcast.model.runtime).
 --oversubscribe adds a joblib sweep whose jobs each take every core
 (train.threads=<cores>), to show what the limit is worth. --largest-first lists the
 grid's values from the costliest down (units 64..8, window 30/20), so that Hydra hands
@@ -38,7 +38,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from marketcast.sweep import SUMMARY_FILE
+from marketcast.jobs.sweep import SUMMARY_FILE
 
 ROOT = Path(__file__).resolve().parents[1]
 GRID = ["model.units=8,16,32,64", "window.size=20,30"]
@@ -124,7 +124,7 @@ def main() -> None:
     args = parser.parse_intermixed_args()
     common = [*QUIET, *([f"train.epochs={args.epochs}"] if args.epochs else []), *args.overrides]
 
-    cpus = len(os.sched_getaffinity(0))  # as marketcast.runtime.available_cpus counts
+    cpus = len(os.sched_getaffinity(0))  # as marketcast.model.runtime.available_cpus counts
     joblib = ["hydra/launcher=joblib", f"hydra.launcher.n_jobs={args.n_jobs}"]
     sweeps = {"basic": [*GRID], f"joblib n_jobs={args.n_jobs}": [*joblib, *GRID]}
     if args.largest_first:

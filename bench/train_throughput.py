@@ -52,13 +52,13 @@ from omegaconf import OmegaConf  # noqa: E402
 from synthetic import random_walk_bars  # noqa: E402  (bench/synthetic.py)
 
 import marketcast.config  # noqa: E402,F401  (registers the schemas)
-from marketcast import runtime  # noqa: E402
 from marketcast.config import DataConfig, TrainConfig  # noqa: E402
-from marketcast.dataset import Transform, prepare, prepare_many  # noqa: E402
-from marketcast.model import build_model  # noqa: E402
-from marketcast.sources import load_prices  # noqa: E402
-from marketcast.training import compile_model, fit, seed_everything  # noqa: E402
-from marketcast.windows import Windows  # noqa: E402
+from marketcast.data.sources import load_prices  # noqa: E402
+from marketcast.features.dataset import Transform, prepare, prepare_many  # noqa: E402
+from marketcast.features.windows import Windows  # noqa: E402
+from marketcast.model import runtime  # noqa: E402
+from marketcast.model.network import build_model  # noqa: E402
+from marketcast.model.training import compile_model, fit, seed_everything  # noqa: E402
 
 TUTORIAL = "tutorial"
 BUILT_IN = {

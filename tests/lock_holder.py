@@ -7,7 +7,7 @@ import multiprocessing
 from collections.abc import Iterator
 from pathlib import Path
 
-from marketcast.store import locked
+from marketcast.storage.parquet_store import locked
 
 
 def _hold(path: Path, ready, release) -> None:

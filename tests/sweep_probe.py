@@ -27,7 +27,7 @@ def resident_mb() -> float:
 
 class JobProbe(Callback):
     def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
-        from marketcast.runtime import thread_settings
+        from marketcast.model.runtime import thread_settings
 
         probe = {"pid": os.getpid(), "rss_mb": resident_mb(), **thread_settings()}
         path = Path(config.hydra.runtime.output_dir) / "probe.json"

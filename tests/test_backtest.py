@@ -7,13 +7,13 @@ import pandas as pd
 import pytest
 from conftest import compose_train, synthetic_prices
 
-from marketcast.backtest import plan_folds
 from marketcast.config import BacktestConfig
-from marketcast.dataset import prepare
 from marketcast.errors import MarketcastError
-from marketcast.evaluation import model_prices
-from marketcast.fitting import fit_forecaster, split_for
-from marketcast.pipeline import train
+from marketcast.evaluation.forecasts import model_prices
+from marketcast.features.dataset import prepare
+from marketcast.jobs.backtest import plan_folds
+from marketcast.jobs.forecaster import fit_forecaster, split_for
+from marketcast.jobs.train import train
 
 
 def test_expanding_folds_tile_the_end_of_the_history():

@@ -10,9 +10,9 @@ from conftest import compose_predict, compose_train, synthetic_prices
 from fake_fdr import FakeReader
 from lock_holder import lock_held_elsewhere
 
-from marketcast.forecast import EXIT_LOCKED, EXIT_OK, EXIT_PARTIAL, forecast
-from marketcast.pipeline import train
-from marketcast.store import read_store
+from marketcast.jobs.predict import EXIT_LOCKED, EXIT_OK, EXIT_PARTIAL, forecast
+from marketcast.jobs.train import train
+from marketcast.storage.parquet_store import read_store
 
 AS_OF = "2025-10-02"  # a Thursday; KRX then closes for Chuseok until 2025-10-10
 HISTORIES = {

@@ -11,11 +11,11 @@ import pytest
 from conftest import synthetic_prices
 from fake_fdr import FailingReader, FakeReader
 
-from marketcast.cache import DamagedCache, cache_path, read_cached, write_cached
 from marketcast.config import DataConfig
+from marketcast.data.cache import DamagedCache, cache_path, read_cached, write_cached
+from marketcast.data.sources import load, load_prices
+from marketcast.data.validation import schema_problem
 from marketcast.errors import MarketcastError
-from marketcast.sources import load, load_prices
-from marketcast.validation import schema_problem
 
 SYMBOL = "005930"  # KRX: Naver's schema, XKRX calendar
 # 2024-03-04 is a Monday; XKRX closes at 06:30 UTC.

@@ -2,11 +2,11 @@ import numpy as np
 import pytest
 from conftest import synthetic_prices
 
-from marketcast import representation as rep
 from marketcast.config import FeaturesConfig, SplitConfig, WindowConfig
-from marketcast.dataset import prepare, select_columns
 from marketcast.errors import MarketcastError
-from marketcast.scaling import Scaler
+from marketcast.features import representation as rep
+from marketcast.features.dataset import prepare, select_columns
+from marketcast.features.scaling import Scaler
 
 FEATURES = FeaturesConfig()
 WINDOW = WindowConfig(size=10, horizon=2)

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, compose_train
 
-from marketcast.pipeline import train
+from marketcast.jobs.train import train
 
 EXPERIMENTS = sorted(p.stem for p in (ROOT / "conf" / "experiment").glob("*.yaml"))
 

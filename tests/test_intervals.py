@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from marketcast.errors import MarketcastError
-from marketcast.intervals import Intervals, coverage, mean_width, window_volatility
+from marketcast.evaluation.intervals import Intervals, coverage, mean_width, window_volatility
 
 
 def test_coverage_on_known_quantiles():

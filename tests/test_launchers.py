@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from test_sweep import PROBE, multirun, probes, tiny_csv  # noqa: F401  (tiny_csv: a fixture)
 
-from marketcast import sweep
+from marketcast.jobs import sweep
 
 pytestmark = pytest.mark.slow
 

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from marketcast.baselines import drift, persistence, window_mean
-from marketcast.metrics import (
+from marketcast.evaluation.baselines import drift, persistence, window_mean
+from marketcast.evaluation.metrics import (
     add_relative_mae,
     diebold_mariano,
     format_table,

@@ -6,7 +6,7 @@ import pytest
 
 from marketcast.config import LSTMConfig, ModelConfig
 from marketcast.errors import MarketcastError
-from marketcast.model import build_model, lstm_layer, point_forecast
+from marketcast.model.network import build_model, lstm_layer, point_forecast
 
 X = np.random.default_rng(0).normal(size=(32, 25, 1)).astype("float32")
 

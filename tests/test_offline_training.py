@@ -12,9 +12,9 @@ from conftest import ROOT, compose_train, synthetic_prices
 from fake_fdr import FailingReader, FakeReader
 
 from marketcast.config import DataConfig
+from marketcast.data.sources import load_prices
 from marketcast.errors import MarketcastError
-from marketcast.pipeline import train
-from marketcast.sources import load_prices
+from marketcast.jobs.train import train
 
 SYMBOL = "005930"
 HISTORY = synthetic_prices(400, seed=5) * 500  # 2015-01-02..2016-07-14, Naver's schema
@@ -92,6 +92,6 @@ def test_train_cli_offline(tmp_path, warm_cache):
     cold = run_train(*common, f"data.cache_dir={tmp_path / 'none'}", f"hydra.run.dir={cold_dir}")
     assert cold.returncode == 2
     assert f"error: {SYMBOL}: data.refresh=never and no cached prices at" in cold.stderr
-    assert "python -m marketcast.fetch symbols=[005930]" in cold.stderr
+    assert "marketcast fetch symbols=[005930]" in cold.stderr
     assert "Traceback" not in cold.stderr
     assert not cold_dir.exists()  # nothing half-written

@@ -10,10 +10,10 @@ import pandas as pd
 import pytest
 from conftest import ROOT, compose_predict, compose_train
 
-from marketcast import artifacts
 from marketcast.errors import MarketcastError
-from marketcast.forecast import forecast
-from marketcast.pipeline import train
+from marketcast.jobs.predict import forecast
+from marketcast.jobs.train import train
+from marketcast.storage import artifacts
 
 RUN_FILES = {
     "model.keras",

@@ -16,10 +16,10 @@ from conftest import ROOT, synthetic_prices
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from marketcast import runtime
 from marketcast.config import TrainConfig
 from marketcast.errors import MarketcastError
-from marketcast.training import check_train_config, compile_model
+from marketcast.model import runtime
+from marketcast.model.training import check_train_config, compile_model
 
 TESTS = Path(__file__).resolve().parent
 JOBLIB = "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher"
@@ -87,9 +87,9 @@ tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfigur
 
 sys.path.insert(0, {tests!r})
 from conftest import compose_train, synthetic_prices
-from marketcast.dataset import prepare
-from marketcast.fitting import fit_forecaster
-from marketcast.sources import load_prices
+from marketcast.features.dataset import prepare
+from marketcast.jobs.forecaster import fit_forecaster
+from marketcast.data.sources import load_prices
 
 synthetic_prices(300).to_csv({csv!r})
 cfg = compose_train(

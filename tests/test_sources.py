@@ -10,11 +10,11 @@ import pytest
 from conftest import ROOT, synthetic_prices
 from fake_fdr import FailingReader, FakeReader, http_error, naver_frame, yahoo_frame
 
-from marketcast import sources
 from marketcast.config import DataConfig
+from marketcast.data import sources
+from marketcast.data.sources import PRICE_COLUMNS, load, load_prices, source_name
+from marketcast.data.validation import schema_problem
 from marketcast.errors import MarketcastError
-from marketcast.sources import PRICE_COLUMNS, load, load_prices, source_name
-from marketcast.validation import schema_problem
 
 NOW = pd.Timestamp("2016-06-01 12:00", tz="UTC")  # after every synthetic session below
 
@@ -222,7 +222,7 @@ def test_source_name_follows_fdr_routing(symbol, source):
 @pytest.mark.parametrize(("name", "gaps"), [("krx_005930.csv", False), ("prices.csv", True)])
 def test_csv_named_after_a_krx_code_is_checked_on_the_krx_calendar(tmp_path, name, gaps):
     """exchange=auto reads a six-digit code in a CSV's name: Chuseok 2023 is no gap in it."""
-    from marketcast.trading_days import sessions
+    from marketcast.data.trading_days import sessions
 
     days = sessions(pd.Timestamp("2023-08-01"), pd.Timestamp("2023-11-30"), "XKRX")
     prices = synthetic_prices(len(days))

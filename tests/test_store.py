@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 from lock_holder import lock_held_elsewhere
 
-from marketcast import store as store_module
-from marketcast.store import StoreLocked, locked, read_store, write_forecasts
+from marketcast.storage import parquet_store as store_module
+from marketcast.storage.parquet_store import StoreLocked, locked, read_store, write_forecasts
 
 
 def forecasts(symbols, as_of, value=1.0, horizon=2):

@@ -15,9 +15,9 @@ from conftest import ROOT, synthetic_prices
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from marketcast import sweep
 from marketcast.errors import MarketcastError
-from marketcast.runtime import available_cpus, launcher_share
+from marketcast.jobs import sweep
+from marketcast.model.runtime import available_cpus, launcher_share
 
 TESTS = Path(__file__).resolve().parent
 TINY = {

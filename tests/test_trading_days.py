@@ -1,14 +1,14 @@
 import pandas as pd
 import pytest
 
-from marketcast.errors import MarketcastError
-from marketcast.trading_days import (
+from marketcast.data.trading_days import (
     exchange_for,
     last_completed_session,
     next_trading_days,
     resolve_exchange,
     sessions,
 )
+from marketcast.errors import MarketcastError
 
 
 def test_krx_skips_weekend_and_chuseok():

@@ -1,4 +1,4 @@
-"""Many symbols at once, and the cache-warming command `python -m marketcast.fetch`."""
+"""Many symbols at once, and the cache-warming command `marketcast fetch`."""
 
 import subprocess
 import sys
@@ -11,9 +11,9 @@ from fake_fdr import FakeReader
 from hydra import compose, initialize_config_dir
 
 from marketcast.config import DataConfig
+from marketcast.data.universe import load_universe, universe_symbols
 from marketcast.errors import MarketcastError
-from marketcast.fetch import SYMBOL_FAILED_EXIT, fetch
-from marketcast.universe import load_universe, universe_symbols
+from marketcast.jobs.fetch import SYMBOL_FAILED_EXIT, fetch
 
 NOW = pd.Timestamp("2016-06-01 12:00", tz="UTC")
 HISTORIES = {
@@ -122,7 +122,7 @@ def test_fetch_prints_one_line_per_symbol(tmp_path, fake, capsys):
 
 def run_fetch(*args):
     return subprocess.run(
-        [sys.executable, "-m", "marketcast.fetch", *args],
+        [sys.executable, "-m", "marketcast.jobs.fetch", *args],
         cwd=ROOT,
         capture_output=True,
         text=True,

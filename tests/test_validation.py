@@ -7,7 +7,7 @@ from conftest import synthetic_prices
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from marketcast.validation import PRICE_COLUMNS, PRICES, schema_problem, validate
+from marketcast.data.validation import PRICE_COLUMNS, PRICES, schema_problem, validate
 
 
 def frame_of(rows: list[tuple], start="2024-01-02") -> pd.DataFrame:

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from marketcast.errors import MarketcastError
-from marketcast.windows import make_windows, sequence_targets
+from marketcast.features.windows import make_windows, sequence_targets
 
 
 def naive_windows(values, target, start, stop, window, horizon):

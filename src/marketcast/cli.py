@@ -31,7 +31,7 @@ def user_errors(task: Callable) -> Callable:
     A run directory that holds nothing but Hydra's own files is removed, so a
     failed start leaves nothing behind. In a multirun any failed job is logged,
     recorded in its directory and scored +inf, and the sweep goes on
-    (``marketcast.sweep``); with ``sweep.fail_fast=true`` the error is raised
+    (``marketcast.jobs.sweep``); with ``sweep.fail_fast=true`` the error is raised
     and stops the sweep.
     """
 
@@ -41,7 +41,7 @@ def user_errors(task: Callable) -> Callable:
             return task(cfg)
         except Exception as exc:
             if _is_multirun() and not _fail_fast(cfg):
-                from marketcast.sweep import record_failure
+                from marketcast.jobs.sweep import record_failure
 
                 return record_failure(Path(cfg.paths.run_dir), exc)
             if _is_multirun() or not isinstance(exc, MarketcastError):

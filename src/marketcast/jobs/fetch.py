@@ -1,7 +1,7 @@
 """Warm or refresh the price cache for a universe, for use before a sweep or from cron.
 
-    python -m marketcast.fetch symbols=[005930,000660]
-    python -m marketcast.fetch universe_file=universe.txt data.refresh=always
+    marketcast fetch symbols=[005930,000660]
+    marketcast fetch universe_file=universe.txt data.refresh=always
 
 Prints one line per symbol: rows, first and last date, where the rows came
 from, and what validation found (README, "Data"). Exit status: 0 every
@@ -22,9 +22,9 @@ from omegaconf import DictConfig
 
 from marketcast.cli import prepare_environment, user_errors
 from marketcast.config import FetchJobConfig
-from marketcast.universe import UniverseLoad, load_universe
+from marketcast.data.universe import UniverseLoad, load_universe
 
-ROOT = Path(__file__).resolve().parents[2]  # the repository (src layout, editable install)
+ROOT = Path(__file__).resolve().parents[3]  # the repository (src layout, editable install)
 SYMBOL_FAILED_EXIT = 3
 
 ConfigStore.instance().store(name="fetch_schema", node=FetchJobConfig)

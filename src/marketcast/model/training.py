@@ -9,9 +9,9 @@ from collections.abc import Sequence
 import keras
 import numpy as np
 
-from marketcast import runtime
 from marketcast.config import TrainConfig
 from marketcast.errors import MarketcastError
+from marketcast.model import runtime
 
 log = logging.getLogger(__name__)
 

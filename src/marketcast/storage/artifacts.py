@@ -20,10 +20,10 @@ import keras
 import pandas as pd
 
 from marketcast.atomic import atomic_write
-from marketcast.dataset import Transform
 from marketcast.errors import MarketcastError
-from marketcast.intervals import Intervals
-from marketcast.runfiles import (
+from marketcast.evaluation.intervals import Intervals
+from marketcast.features.dataset import Transform
+from marketcast.storage.runfiles import (
     CONFIG_FILE,
     METRICS_FILE,
     MODEL_FILE,

@@ -30,7 +30,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from marketcast.atomic import atomic_write
 from marketcast.errors import MarketcastError
-from marketcast.runfiles import FAILED_FILE, METRICS_FILE
+from marketcast.storage.runfiles import FAILED_FILE, METRICS_FILE
 
 log = logging.getLogger(__name__)
 

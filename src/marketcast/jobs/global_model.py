@@ -14,17 +14,17 @@ from pathlib import Path
 import pandas as pd
 from omegaconf import DictConfig
 
-from marketcast.dataset import prepare_many
+from marketcast.data.universe import load_universe
 from marketcast.errors import MarketcastError
-from marketcast.evaluation import (
+from marketcast.evaluation.forecasts import (
     EVAL_SEGMENTS,
     mean_over,
     predictions_table,
     score_segment,
 )
-from marketcast.fitting import fit_forecaster, save
-from marketcast.metrics import format_table
-from marketcast.universe import load_universe
+from marketcast.evaluation.metrics import format_table
+from marketcast.features.dataset import prepare_many
+from marketcast.jobs.forecaster import fit_forecaster, save
 
 log = logging.getLogger(__name__)
 

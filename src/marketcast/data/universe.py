@@ -9,8 +9,8 @@ from pathlib import Path
 import pandas as pd
 
 from marketcast.config import DataConfig
+from marketcast.data.sources import Loaded, check_config, load
 from marketcast.errors import MarketcastError
-from marketcast.sources import Loaded, check_config, load
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """The names of the files in a run directory, for the modules that write and read them.
 
-Kept apart from ``marketcast.artifacts`` (which loads Keras) so that the multirun
+Kept apart from ``marketcast.storage.artifacts`` (which loads Keras) so that the multirun
 summary, which runs in Hydra's launching process, can read job directories cheaply.
 """
 

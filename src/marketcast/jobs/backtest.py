@@ -16,19 +16,19 @@ from pathlib import Path
 import pandas as pd
 from omegaconf import DictConfig
 
-from marketcast import plots
-from marketcast.artifacts import write_text
 from marketcast.config import BacktestConfig
-from marketcast.dataset import prepare, select_columns
 from marketcast.errors import MarketcastError
-from marketcast.evaluation import (
+from marketcast.evaluation import plots
+from marketcast.evaluation.forecasts import (
     pool_forecasts,
     predictions_table,
     score_segment,
 )
-from marketcast.fitting import Fitted, fit_forecaster, log_data, save, split_for
-from marketcast.metrics import format_table
-from marketcast.report import backtest_report
+from marketcast.evaluation.metrics import format_table
+from marketcast.evaluation.report import backtest_report
+from marketcast.features.dataset import prepare, select_columns
+from marketcast.jobs.forecaster import Fitted, fit_forecaster, log_data, save, split_for
+from marketcast.storage.artifacts import write_text
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from urllib.parse import quote
 import pandas as pd
 
 from marketcast.atomic import atomic_write
-from marketcast.validation import schema_problem
+from marketcast.data.validation import schema_problem
 
 
 class DamagedCache(Exception):

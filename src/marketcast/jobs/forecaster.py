@@ -18,14 +18,15 @@ import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 from sklearn.linear_model import Ridge
 
-from marketcast import artifacts, runtime
-from marketcast.baselines import fit_ridge
 from marketcast.config import SplitConfig
-from marketcast.dataset import Prepared, SegmentData, Transform
-from marketcast.evaluation import SegmentForecasts, forecast_segment, model_prices
-from marketcast.intervals import Intervals
-from marketcast.model import build_model
-from marketcast.training import compile_model, fit, seed_everything
+from marketcast.evaluation.baselines import fit_ridge
+from marketcast.evaluation.forecasts import SegmentForecasts, forecast_segment, model_prices
+from marketcast.evaluation.intervals import Intervals
+from marketcast.features.dataset import Prepared, SegmentData, Transform
+from marketcast.model import runtime
+from marketcast.model.network import build_model
+from marketcast.model.training import compile_model, fit, seed_everything
+from marketcast.storage import artifacts
 
 log = logging.getLogger(__name__)
 

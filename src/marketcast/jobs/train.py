@@ -10,16 +10,17 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from marketcast import plots, runtime
-from marketcast.backtest import run_backtest
-from marketcast.dataset import check_features, check_window, prepare
+from marketcast.data.sources import load_prices
 from marketcast.errors import MarketcastError
-from marketcast.evaluation import EVAL_SEGMENTS, predictions_table, score_segment
-from marketcast.fitting import fit_forecaster, log_data, save
-from marketcast.global_model import train_global
-from marketcast.metrics import format_table
-from marketcast.sources import load_prices
-from marketcast.training import check_train_config
+from marketcast.evaluation import plots
+from marketcast.evaluation.forecasts import EVAL_SEGMENTS, predictions_table, score_segment
+from marketcast.evaluation.metrics import format_table
+from marketcast.features.dataset import check_features, check_window, prepare
+from marketcast.jobs.backtest import run_backtest
+from marketcast.jobs.forecaster import fit_forecaster, log_data, save
+from marketcast.jobs.global_model import train_global
+from marketcast.model import runtime
+from marketcast.model.training import check_train_config
 
 log = logging.getLogger(__name__)
 

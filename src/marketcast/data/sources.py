@@ -1,8 +1,8 @@
 """Where daily prices come from: a CSV file, or FinanceDataReader through a local cache.
 
 This is the only module that reads price files or talks to FinanceDataReader
-(FDR); the Parquet cache is read and written through ``marketcast.cache``.
-Every source returns the common schema of ``marketcast.validation``, checked
+(FDR); the Parquet cache is read and written through ``marketcast.data.cache``.
+Every source returns the common schema of ``marketcast.data.validation``, checked
 and cleaned by ``validation.validate`` under the ``data.*`` policies.
 
 FDR and the cache (``data.cache_dir``; null: no cache):
@@ -33,17 +33,17 @@ from urllib.parse import urlsplit
 import numpy as np
 import pandas as pd
 
-from marketcast.cache import DamagedCache, cache_path, read_cached, write_cached
 from marketcast.config import DataConfig
-from marketcast.errors import MarketcastError
-from marketcast.trading_days import last_completed_session, resolve_exchange, sessions
-from marketcast.validation import (
+from marketcast.data.cache import DamagedCache, cache_path, read_cached, write_cached
+from marketcast.data.trading_days import last_completed_session, resolve_exchange, sessions
+from marketcast.data.validation import (
     HALT_POLICIES,
     MISSING_POLICIES,
     PRICE_COLUMNS,
     ValidationReport,
     validate,
 )
+from marketcast.errors import MarketcastError
 
 log = logging.getLogger(__name__)
 
@@ -260,7 +260,7 @@ def _fdr_history(cfg: DataConfig, symbol: str, now: pd.Timestamp) -> tuple[pd.Da
             where = cache_path(cache_dir, symbol) if cache_dir else "(data.cache_dir is not set)"
             raise MarketcastError(
                 f"{symbol}: data.refresh=never and no cached prices at {where}. Fetch them "
-                f"first (python -m marketcast.fetch symbols=[{symbol}]) or drop data.refresh=never."
+                f"first (marketcast fetch symbols=[{symbol}]) or drop data.refresh=never."
             )
         return cached, "cache"
     if cfg.refresh == "if_stale" and cached is not None:

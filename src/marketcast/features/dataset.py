@@ -12,13 +12,13 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
-from marketcast import representation as rep
 from marketcast.config import FeaturesConfig, SplitConfig, WindowConfig
+from marketcast.data.sources import PRICE_COLUMNS
 from marketcast.errors import MarketcastError
-from marketcast.scaling import Scaler
-from marketcast.sources import PRICE_COLUMNS
-from marketcast.split import SEGMENTS, Segments, split_rows
-from marketcast.windows import Windows, make_windows, sequence_targets
+from marketcast.features import representation as rep
+from marketcast.features.scaling import Scaler
+from marketcast.features.split import SEGMENTS, Segments, split_rows
+from marketcast.features.windows import Windows, make_windows, sequence_targets
 
 log = logging.getLogger(__name__)
 

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from marketcast import trading_days
+from marketcast.data import trading_days
 
 PRICE_COLUMNS = ("Open", "High", "Low", "Close", "Volume")
 PRICES = ("Open", "High", "Low", "Close")

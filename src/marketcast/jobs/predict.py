@@ -21,21 +21,22 @@ import numpy as np
 import pandas as pd
 from omegaconf import DictConfig
 
-from marketcast import artifacts, store
 from marketcast.config import DataConfig, FeaturesConfig
-from marketcast.dataset import select_columns
-from marketcast.errors import MarketcastError
-from marketcast.evaluation import quantile_column
-from marketcast.model import point_forecast
-from marketcast.runfiles import METRICS_FILE
-from marketcast.sources import load
-from marketcast.trading_days import (
+from marketcast.data.sources import load
+from marketcast.data.trading_days import (
     last_completed_session,
     next_trading_days,
     resolve_exchange,
     sessions,
 )
-from marketcast.universe import universe_symbols
+from marketcast.data.universe import universe_symbols
+from marketcast.errors import MarketcastError
+from marketcast.evaluation.forecasts import quantile_column
+from marketcast.features.dataset import select_columns
+from marketcast.model.network import point_forecast
+from marketcast.storage import artifacts
+from marketcast.storage import parquet_store as store
+from marketcast.storage.runfiles import METRICS_FILE
 
 log = logging.getLogger(__name__)
 
@@ -259,7 +260,7 @@ def _check_fresh(
         raise MarketcastError(
             f"stale prices: the last row is {as_of.date()}, {behind} sessions before "
             f"{reference.date()} (max_stale_sessions={cfg.max_stale_sessions}). "
-            "Refresh the cache (python -m marketcast.fetch) or check the source."
+            "Refresh the cache (marketcast fetch) or check the source."
         )
 
 

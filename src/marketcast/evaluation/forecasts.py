@@ -12,12 +12,12 @@ import numpy as np
 import pandas as pd
 from sklearn.linear_model import Ridge
 
-from marketcast.baselines import BASELINES, ridge_output
-from marketcast.dataset import SegmentData, Transform
-from marketcast.intervals import Intervals, coverage, mean_width
-from marketcast.metrics import add_relative_mae, diebold_mariano, score, score_per_step
-from marketcast.model import point_forecast
-from marketcast.windows import Windows
+from marketcast.evaluation.baselines import BASELINES, ridge_output
+from marketcast.evaluation.intervals import Intervals, coverage, mean_width
+from marketcast.evaluation.metrics import add_relative_mae, diebold_mariano, score, score_per_step
+from marketcast.features.dataset import SegmentData, Transform
+from marketcast.features.windows import Windows
+from marketcast.model.network import point_forecast
 
 EVAL_SEGMENTS = ("val", "test")  # the segments a run is scored on
 
