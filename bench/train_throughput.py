@@ -42,7 +42,6 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 ROOT = Path(__file__).resolve().parents[1]
-os.environ.setdefault("MARKETCAST_ROOT", str(ROOT))
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402

@@ -11,10 +11,12 @@ import pytest
 from hydra import compose, initialize_config_dir
 
 ROOT = Path(__file__).resolve().parents[1]
-os.environ.setdefault("MARKETCAST_ROOT", str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import marketcast.config  # noqa: E402,F401  (registers the schemas)
+from marketcast.cli import config_dir  # noqa: E402
+
+CONF = config_dir()
 
 
 def synthetic_prices(n: int = 400, seed: int = 0, start: str = "2015-01-02") -> pd.DataFrame:
@@ -40,22 +42,18 @@ def prices_csv(tmp_path: Path) -> Path:
 
 def compose_train(run_dir: Path, *overrides: str):
     """The real training config, with tiny-run overrides and a temporary run directory."""
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         return compose(
             "train",
             overrides=[
                 f"paths.run_dir={run_dir}",
                 f"paths.output_root={run_dir.parent}",
-                "window.size=10",
-                "model.units=8",
-                "train.epochs=1",
-                "train.verbose=0",
-                "plots=false",
+                "debug=default",
                 *overrides,
             ],
         )
 
 
 def compose_predict(*overrides: str):
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         return compose("predict", overrides=list(overrides))

@@ -11,8 +11,8 @@ from marketcast.config import BacktestConfig
 from marketcast.errors import MarketcastError
 from marketcast.evaluation.forecasts import model_prices
 from marketcast.features.dataset import prepare
-from marketcast.jobs.backtest import plan_folds
-from marketcast.jobs.forecaster import fit_forecaster, split_for
+from marketcast.features.folds import plan_folds
+from marketcast.jobs.forecaster import fit_forecaster
 from marketcast.jobs.train import train
 
 
@@ -31,18 +31,9 @@ def test_rolling_folds_keep_a_fixed_training_length():
     assert [(f.start, f.origin) for f in folds] == [(400, 700), (500, 800), (600, 900)]
 
 
-@pytest.mark.parametrize(
-    ("cfg", "message"),
-    [
-        (BacktestConfig(folds=0), "folds=0"),
-        (BacktestConfig(folds=50, test_size=30), "rows before the first origin"),
-        (BacktestConfig(scheme="sliding"), "scheme='sliding'"),
-        (BacktestConfig(refit_every=0), "refit_every=0"),
-    ],
-)
-def test_bad_backtest_settings_are_named(cfg, message):
-    with pytest.raises(MarketcastError, match=message):
-        plan_folds(1000, cfg, min_rows=100)
+def test_folds_that_leave_too_little_history_are_named():
+    with pytest.raises(MarketcastError, match="rows before the first origin"):
+        plan_folds(1000, BacktestConfig(folds=50, test_size=30), min_rows=100)
 
 
 def test_a_fold_never_sees_data_after_its_origin(tmp_path):
@@ -54,9 +45,10 @@ def test_a_fold_never_sees_data_after_its_origin(tmp_path):
 
     def fit_fold(prices):
         rows = prices.iloc[fold.start : fold.stop]
-        split = split_for(rows.index, fold.val_start - fold.start, fold.origin - fold.start)
-        prepared = prepare(rows, cfg.features, cfg.window, split)
-        fitted = fit_forecaster(prepared, cfg)
+        prepared = prepare(rows, cfg.features, cfg.window, fold.segments())
+        fitted = fit_forecaster(
+            [prepared], cfg.model, cfg.train, list(cfg.evaluation.interval_levels)
+        )
         first = prepared.parts["test"]
         return fitted, model_prices(fitted.model, fitted.transform, first)[0]
 

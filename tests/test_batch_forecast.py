@@ -10,7 +10,8 @@ from conftest import compose_predict, compose_train, synthetic_prices
 from fake_fdr import FakeReader
 from lock_holder import lock_held_elsewhere
 
-from marketcast.jobs.predict import EXIT_LOCKED, EXIT_OK, EXIT_PARTIAL, forecast
+from marketcast.errors import EXIT_LOCKED, EXIT_OK, EXIT_PARTIAL
+from marketcast.jobs.predict import forecast
 from marketcast.jobs.train import train
 from marketcast.storage.parquet_store import read_store
 

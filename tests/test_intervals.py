@@ -1,7 +1,6 @@
 import numpy as np
 import pytest
 
-from marketcast.errors import MarketcastError
 from marketcast.evaluation.intervals import Intervals, coverage, mean_width, window_volatility
 
 
@@ -45,9 +44,3 @@ def test_calibrated_intervals_cover_their_nominal_share_out_of_sample():
 
 def test_width_in_percent():
     assert mean_width(np.array([99.0]), np.array([101.0]), np.array([100.0])) == pytest.approx(2)
-
-
-def test_bad_levels_are_named():
-    history = np.ones((3, 5)) * np.arange(1, 6)
-    with pytest.raises(MarketcastError, match="interval_levels"):
-        Intervals.calibrate(np.ones((3, 1)), np.ones((3, 1)), history, [0.1, 1.5])

@@ -91,11 +91,6 @@ def test_default_recurrent_activation_is_keras3_sigmoid():
     assert lstm_layer(LSTMConfig(), 4).get_config()["recurrent_activation"] == "sigmoid"
 
 
-def test_stateful_is_a_clear_error():
-    with pytest.raises(MarketcastError, match=r"stateful=true is not supported"):
-        lstm_layer(LSTMConfig(stateful=True), 4)
-
-
 def test_bad_lstm_option_is_a_clear_error():
     with pytest.raises(MarketcastError, match="model.lstm"):
         lstm_layer(LSTMConfig(kernel_regularizer="no_such_regularizer"), 4)

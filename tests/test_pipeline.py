@@ -181,8 +181,7 @@ def run_cli(*args, cwd=ROOT):
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        (["features.columns=[Close,Opn]"], "unknown feature 'Opn'"),
-        (["window.size=0"], "window.size=0 must be at least 1"),
+        (["window.size=0"], "window.size=0 must be at least 3"),
         (["data=csv", "data.path=/nonexistent/prices.csv"], "does not exist"),
     ],
 )
@@ -204,7 +203,15 @@ def test_predict_cli_without_runs_exits_cleanly(tmp_path):
     assert not (tmp_path / "p").exists()
 
 
-def test_train_cli_typo_in_key_fails_at_start(tmp_path):
-    result = run_cli(str(ROOT / "train.py"), f"hydra.run.dir={tmp_path / 'r'}", "train.epoch=3")
-    assert result.returncode != 0
-    assert "epoch" in result.stderr
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("train.epoch=3", "Key 'epoch' not in 'TrainConfig'"),
+        ("features.columns=[Close,Opn]", "Invalid value 'Opn', expected one of"),
+    ],
+)
+def test_train_cli_typo_fails_at_composition_naming_the_key(tmp_path, override, message):
+    result = run_cli(str(ROOT / "train.py"), f"hydra.run.dir={tmp_path / 'r'}", override)
+    assert result.returncode == 2
+    assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "r").exists()

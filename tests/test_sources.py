@@ -184,16 +184,6 @@ def test_a_hanging_source_times_out(monkeypatch):
 @pytest.mark.parametrize(
     ("override", "message"),
     [
-        (
-            {"refresh": "sometimes"},
-            "data.refresh='sometimes' is not one of if_stale, always, never: e.g. data.refresh=if",
-        ),
-        ({"missing": "zero"}, "data.missing='zero' is not one of drop, ffill"),
-        ({"halts": "fill"}, "data.halts='fill' is not one of keep, drop"),
-        ({"timeout_s": 0}, "data.timeout_s=0 must be positive"),
-        ({"retries": -1}, "data.retries=-1"),
-        ({"max_gap_sessions": -2}, "data.max_gap_sessions=-2"),
-        ({"start": "soon"}, "data.start='soon' is not a date"),
         ({"symbol": None}, "data.symbol is not set"),
     ],
 )
@@ -203,11 +193,6 @@ def test_bad_data_values_are_named_before_any_fetch(monkeypatch, override, messa
     with pytest.raises(MarketcastError, match=message):
         load_prices(fdr_config(**override), now=NOW)
     assert fake.calls == []
-
-
-def test_unknown_source_is_named():
-    with pytest.raises(MarketcastError, match="data.source='yahoo'"):
-        load_prices(DataConfig(source="yahoo"))
 
 
 @pytest.mark.parametrize(

@@ -1,8 +1,19 @@
-"""What the command-line entry points share: the project root and user-error handling."""
+"""The ``marketcast`` command: ``marketcast train|predict|fetch [Hydra overrides]``.
+
+Each subcommand is a Hydra application over its own config (``conf/train.yaml``,
+``conf/predict.yaml``, ``conf/fetch.yaml``) and takes exactly the overrides, ``-m``,
+``--help``, ``--cfg`` and ``--shell-completion`` that Hydra gives it. ``python train.py``
+and ``python predict.py`` in a checkout are wrappers of the same.
+
+Before a job starts, its config is range-checked (``marketcast.config``) and only then
+is the job's module imported, so a bad value is reported before TensorFlow loads. A
+``MarketcastError`` becomes one message on stderr and exit status 2, and a run
+directory that holds nothing but Hydra's own files is removed.
+"""
 
 from __future__ import annotations
 
-import functools
+import importlib
 import logging
 import os
 import shutil
@@ -10,35 +21,122 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from marketcast.errors import MarketcastError
+from marketcast import __version__
+from marketcast.errors import EXIT_USER_ERROR, MarketcastError
 
 log = logging.getLogger("marketcast")
 
-USER_ERROR_EXIT = 2
+# subcommand -> (config name, config check, job function, what it does)
+COMMANDS: dict[str, tuple[str, str, str, str]] = {
+    "train": ("train", "check_train_job", "marketcast.jobs.train:train", "train and evaluate"),
+    "predict": (
+        "predict",
+        "check_predict_job",
+        "marketcast.jobs.predict:forecast",
+        "forecast the next trading days from trained runs",
+    ),
+    "fetch": (
+        "fetch",
+        "check_fetch_job",
+        "marketcast.jobs.fetch:fetch",
+        "warm or refresh the price cache for a universe",
+    ),
+}
+USAGE = (
+    "usage: marketcast [-v] {train,predict,fetch} [OVERRIDES ...]\n"
+    "\n" + "\n".join(f"  {name:<8} {spec[3]}" for name, spec in COMMANDS.items()) + "\n\n"
+    "  marketcast train                    # the bundled S&P 500 sample, offline\n"
+    "  marketcast predict                  # forecast from the newest run\n"
+    "  marketcast COMMAND --help           # every option of a command, with its value\n"
+    "  -v, --verbose                       # also TensorFlow's own start-up lines\n"
+)
 
 
-def prepare_environment(root: Path) -> None:
-    """Set what must be set before Hydra composes and before Keras is imported."""
-    os.environ.setdefault("MARKETCAST_ROOT", str(root))
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ warnings
-    # Backtests and sweeps build one model after another; TensorFlow warns of "retracing".
-    logging.getLogger("tensorflow").setLevel(logging.ERROR)
+def config_dir() -> Path:
+    """The configs: packaged with marketcast (a wheel), else the checkout's ``conf/``."""
+    packaged = Path(__file__).resolve().parent / "_conf"
+    if (packaged / "train.yaml").is_file():
+        return packaged
+    return Path(__file__).resolve().parents[2] / "conf"
 
 
-def user_errors(task: Callable) -> Callable:
-    """Turn a ``MarketcastError`` into one message on stderr and exit status 2.
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``marketcast`` console script."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args and args[0] in ("-v", "--verbose"):
+        os.environ["MARKETCAST_VERBOSE"] = "1"
+        args = args[1:]
+    if not args or args[0] in ("-h", "--help"):
+        print(USAGE, end="")
+        sys.exit(0 if args else EXIT_USER_ERROR)
+    if args[0] == "--version":
+        print(f"marketcast {__version__}")
+        sys.exit(0)
+    command, rest = args[0], args[1:]
+    if command not in COMMANDS:
+        print(
+            f"error: {command!r} is not a marketcast command: use one of "
+            f"{', '.join(COMMANDS)} (marketcast --help).",
+            file=sys.stderr,
+        )
+        sys.exit(EXIT_USER_ERROR)
+    run_command(command, rest)
 
-    A run directory that holds nothing but Hydra's own files is removed, so a
-    failed start leaves nothing behind. In a multirun any failed job is logged,
-    recorded in its directory and scored +inf, and the sweep goes on
-    (``marketcast.jobs.sweep``); with ``sweep.fail_fast=true`` the error is raised
-    and stops the sweep.
+
+def run_command(command: str, overrides: list[str]) -> None:
+    """Run one subcommand as a Hydra application over ``overrides``."""
+    import hydra
+    from hydra.errors import HydraException
+
+    import marketcast.config  # registers the schemas and the run_id resolver  # noqa: F401
+
+    config_name, check, job, _ = COMMANDS[command]
+    app = hydra.main(version_base="1.3", config_path=str(config_dir()), config_name=config_name)(
+        user_errors(check, job)
+    )
+    sys.argv = [f"marketcast {command}", *overrides]
+    # Hydra reports a config that does not compose in several lines and exits 1; with
+    # HYDRA_FULL_ERROR it raises instead, and the error becomes one line and exit 2 here.
+    os.environ["HYDRA_FULL_ERROR"] = "1"
+    try:
+        app()
+    except HydraException as exc:
+        print(
+            f"error: {composition_message(exc)} (marketcast {command} --help lists every "
+            "key and group)",
+            file=sys.stderr,
+        )
+        sys.exit(EXIT_USER_ERROR)
+
+
+def composition_message(exc: Exception) -> str:
+    """A Hydra / OmegaConf composition error in one line: what was wrong, and where."""
+    parts = [" ".join(str(exc).split("Config search path")[0].split())]
+    cause = exc.__cause__
+    if cause is not None:
+        lines = [line.strip() for line in str(cause).splitlines() if line.strip()]
+        detail = lines[0] if lines else type(cause).__name__
+        key = next((ln.split(":", 1)[1].strip() for ln in lines if ln.startswith("full_key:")), "")
+        parts.append(detail + (f" (key {key})" if key and key not in detail else ""))
+    return ": ".join(parts)
+
+
+def user_errors(check: str, job: str) -> Callable:
+    """The Hydra task: check the config, import and run ``job``; turn user errors into exit 2.
+
+    In a multirun any failed job is logged, recorded in its directory and scored +inf,
+    and the sweep goes on (``marketcast.jobs.sweep``); with ``sweep.fail_fast=true`` the
+    error is raised and stops the sweep. A job that returns a non-zero int (predict,
+    fetch) exits with it.
     """
 
-    @functools.wraps(task)
-    def wrapper(cfg):
+    def task(cfg):
         try:
-            return task(cfg)
+            from marketcast import config
+
+            getattr(config, check)(cfg)
+            module, _, name = job.partition(":")
+            result = getattr(importlib.import_module(module), name)(cfg)
         except Exception as exc:
             if _is_multirun() and not _fail_fast(cfg):
                 from marketcast.jobs.sweep import record_failure
@@ -46,16 +144,18 @@ def user_errors(task: Callable) -> Callable:
                 return record_failure(Path(cfg.paths.run_dir), exc)
             if _is_multirun() or not isinstance(exc, MarketcastError):
                 raise
-            log.error("%s", exc)
             print(f"error: {exc}", file=sys.stderr)
             _remove_if_empty(Path(cfg.paths.run_dir))
-            sys.exit(USER_ERROR_EXIT)
+            sys.exit(EXIT_USER_ERROR)
+        if isinstance(result, int) and not isinstance(result, bool) and result:
+            sys.exit(result)
+        return result
 
-    return wrapper
+    return task
 
 
 def _fail_fast(cfg) -> bool:
-    """``sweep.fail_fast``; configs without a ``sweep`` section (predict.py) always raise."""
+    """``sweep.fail_fast``; configs without a ``sweep`` section (predict) always raise."""
     return "sweep" not in cfg or cfg.sweep.fail_fast
 
 

@@ -1,30 +1,143 @@
-"""Typed config schemas, registered in Hydra's ConfigStore.
+"""Typed config schemas, registered in Hydra's ConfigStore, and their range checks.
 
-The YAML files under ``conf/`` fill these dataclasses in. Because every node is
-typed, a misspelt key or a value of the wrong type stops the run at start-up
-with the key named, before any data is read.
+The schemas below are the one home of every default. The YAML files under ``conf/``
+name the group's schema in their defaults list and hold only what differs, with the
+comments that document a key. Every choice is an ``Enum``, so ``store.format=xml``
+fails when Hydra composes the config, naming the key and the allowed values; the
+numeric ranges are checked by ``check_*`` below, before any data is read and before
+TensorFlow is imported (``marketcast.cli`` calls them).
+
+This module imports no part of the pipeline: it is the bottom of the package.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import itertools
+import math
+import os
+import secrets
+import time
+from dataclasses import dataclass, field, fields, is_dataclass
+from enum import Enum, StrEnum
+from pathlib import Path
 from typing import Any
 
+import pandas as pd
 from hydra.core.config_store import ConfigStore
-from omegaconf import MISSING
+from omegaconf import DictConfig, ListConfig, OmegaConf
+
+from marketcast.errors import MarketcastError
+
+# --- choices ---------------------------------------------------------------------------------
+
+
+class Source(StrEnum):
+    csv = "csv"
+    fdr = "fdr"
+
+
+class Refresh(StrEnum):
+    if_stale = "if_stale"  # fetch what the cache lacks, since its last day
+    always = "always"  # the whole history again
+    never = "never"  # the cache only (offline)
+
+
+OnError = StrEnum("OnError", {"skip": "skip", "raise": "raise"})  # "raise" is a keyword
+
+
+class Missing(StrEnum):
+    drop = "drop"
+    ffill = "ffill"
+
+
+class Halts(StrEnum):
+    keep = "keep"
+    drop = "drop"
+
+
+class PriceColumn(StrEnum):
+    Open = "Open"
+    High = "High"
+    Low = "Low"
+    Close = "Close"
+    Volume = "Volume"
+
+
+class Representation(StrEnum):
+    relative = "relative"
+    log_return = "log_return"
+    level = "level"
+
+
+class ScalerKind(StrEnum):
+    standard = "standard"
+    minmax = "minmax"
+
+
+class Head(StrEnum):
+    dense = "dense"
+    sequence = "sequence"
+
+
+class Loss(StrEnum):
+    huber = "huber"
+    mse = "mse"
+    mae = "mae"
+
+
+class Optimizer(StrEnum):
+    """Keras 3's optimizers, by the names ``keras.optimizers.get`` takes."""
+
+    adam = "adam"
+    adamw = "adamw"
+    adamax = "adamax"
+    nadam = "nadam"
+    rmsprop = "rmsprop"
+    sgd = "sgd"
+    adagrad = "adagrad"
+    adadelta = "adadelta"
+    adafactor = "adafactor"
+    ftrl = "ftrl"
+    lion = "lion"
+    lamb = "lamb"
+
+
+class Distribute(StrEnum):
+    mirrored = "mirrored"  # tf.distribute.MirroredStrategy
+
+
+class Mode(StrEnum):
+    single = "single"  # one chronological train / validation / test split
+    backtest = "backtest"  # walk-forward folds
+
+
+class Scheme(StrEnum):
+    expanding = "expanding"
+    rolling = "rolling"
+
+
+class StoreFormat(StrEnum):
+    parquet = "parquet"
+    csv = "csv"
+
+
+# --- schemas ---------------------------------------------------------------------------------
 
 
 @dataclass
 class PathsConfig:
-    root_dir: str = MISSING  # the repository root; set from MARKETCAST_ROOT by the entry points
-    data_dir: str = MISSING  # bundled data and the default cache
-    output_root: str = MISSING  # where run directories are created
-    run_dir: str = MISSING  # this run's directory (Hydra's run directory by default)
+    data_dir: str = "${sample_dir:}"  # the bundled sample (inside the package, or data/)
+    # Run directories: ./outputs under the directory the command runs in, or
+    # $MARKETCAST_OUTPUT_ROOT; never the package or the checkout.
+    output_root: str = "${oc.env:MARKETCAST_OUTPUT_ROOT,${cwd:}/outputs}"
+    # The price cache (data=fdr): ./data/cache, or $MARKETCAST_CACHE_DIR.
+    cache_dir: str = "${oc.env:MARKETCAST_CACHE_DIR,${cwd:}/data/cache}"
+    run_dir: str = "${hydra:runtime.output_dir}"  # this run's directory
 
 
 @dataclass
 class DataConfig:
-    source: str = "csv"  # csv | fdr
+    source: Source = Source.csv
     path: str | None = None  # csv only: the file to read
     symbol: str | None = None  # fdr: ticker or KRX code; csv: a label for reports
     start: str | None = None  # first date kept (YYYY-MM-DD), inclusive
@@ -32,30 +145,33 @@ class DataConfig:
     # exchange-calendars code (XNYS, XKRX, ...) for forecast dates, staleness and gap checks;
     # "auto": XKRX for six-digit symbols, else XNYS; null: plain weekdays.
     exchange: str | None = "auto"
-    # A universe (the data layer and `python -m marketcast.fetch`; training uses data.symbol):
-    # symbols inline, and/or a file with one symbol per line ('#' starts a comment).
+    # A universe (the data layer and `marketcast fetch`; a global model when data.symbol is
+    # null): symbols inline, and/or a file with one symbol per line ('#' starts a comment).
     symbols: list[str] = field(default_factory=list)
     universe_file: str | None = None
-    on_error: str = "skip"  # a universe symbol that fails: skip (reported) | raise (stop all)
-    # fdr: one Parquet file per symbol; null: no cache (every run fetches the whole history)
+    on_error: OnError = OnError.skip  # a universe symbol that fails: skip | raise (stop all)
+    # fdr: one Parquet file per symbol (data=fdr: paths.cache_dir); null: no cache (every
+    # run fetches the whole history)
     cache_dir: str | None = None
-    refresh: str = "if_stale"  # if_stale | always (whole history again) | never (offline)
+    refresh: Refresh = Refresh.if_stale
     timeout_s: float = 30.0  # deadline of each fetch attempt, seconds
     retries: int = 2  # further attempts after a network failure
     backoff_s: float = 1.0  # wait before retry k: backoff_s * 2**(k-1) seconds
-    # Validation, every source (marketcast.validation):
-    missing: str = "drop"  # rows with missing values: drop | ffill (previous row's values)
-    halts: str = "keep"  # trading-halt rows (Volume 0, flat prices): keep | drop
+    # Validation, every source (marketcast.data.validation):
+    missing: Missing = Missing.drop  # rows with missing values: drop | ffill
+    halts: Halts = Halts.keep  # trading-halt rows (Volume 0, flat prices): keep | drop
     max_gap_sessions: int | None = 5  # warn about holes of more missing sessions; null: no check
 
 
 @dataclass
 class FeaturesConfig:
-    columns: list[str] = field(default_factory=lambda: ["Close", "Open", "High"])
-    target: str = "Close"
+    columns: list[PriceColumn] = field(
+        default_factory=lambda: [PriceColumn.Close, PriceColumn.Open, PriceColumn.High]
+    )
+    target: PriceColumn = PriceColumn.Close
     # How prices are shown to the model: relative (to the window's last value), log_return, level
-    representation: str = "relative"
-    scaler: str = "standard"  # standard | minmax (scikit-learn), fitted on the training segment
+    representation: Representation = Representation.relative
+    scaler: ScalerKind = ScalerKind.standard  # fitted on the training segment only
 
 
 @dataclass
@@ -108,23 +224,24 @@ class LSTMConfig:
 class ModelConfig:
     units: int = 64  # units of each LSTM layer
     layers: int = 1  # stacked LSTM layers; all but the last return sequences
-    head: str = "dense"  # dense: LSTM -> Dense(horizon); sequence: TimeDistributed(Dense(horizon))
+    head: Head = Head.dense  # dense: LSTM -> Dense(horizon); sequence: TimeDistributed(Dense)
     lstm: LSTMConfig = field(default_factory=LSTMConfig)
 
 
 @dataclass
 class TrainConfig:
     epochs: int = 50
-    batch_size: int = 512
-    optimizer: str = "adam"
-    learning_rate: float = 4e-3  # with the square root of the batch: 1e-3 at 32
-    loss: str = "huber"  # huber | mse | mae; huber is robust to the fat tails of daily moves
+    batch_size: int = 512  # ~2.4x the samples/s of batch 32 on CPU (README, Speed)
+    optimizer: Optimizer = Optimizer.adam
+    learning_rate: float = 4e-3  # with the square root of the batch: 1e-3 at 32, 4e-3 at 512
+    loss: Loss = Loss.huber  # huber is robust to the fat tails of daily moves
     patience: int = 8  # EarlyStopping on val_loss; best weights are restored
-    seed: int = 42
+    seed: int = 42  # same seed, same metrics on CPU
     shuffle: bool = True
-    verbose: int = 2  # Keras progress: 0 silent, 1 progress bar, 2 one line per epoch
+    # Keras' own progress (0: none; marketcast logs one line per epoch), 1 a bar, 2 a line
+    verbose: int = 0
     # Compile the train step. null: XLA on a CPU-only TensorFlow when the fit is long enough
-    # to repay the compile (runtime.keras_jit_compile) and no other jobs share the process
+    # to repay the compile (marketcast.model.runtime) and no other jobs share the process
     # (TensorFlow never frees XLA programs), else Keras' auto (cuDNN on a GPU, jax.jit on
     # JAX); true: XLA / jax.jit; false: a plain tf.function graph (JAX: eager).
     jit_compile: bool | None = None
@@ -133,14 +250,14 @@ class TrainConfig:
     threads: int | None = None
     # null: one device; mirrored: tf.distribute.MirroredStrategy over every GPU (or every
     # logical CPU device where there is no GPU). TensorFlow backend only.
-    distribute: str | None = None
+    distribute: Distribute | None = None
 
 
 @dataclass
 class BacktestConfig:
     folds: int = 5  # forecast origins, evenly spaced over the end of the history
     test_size: int | None = None  # rows forecast per fold; null: 15% of the rows / folds
-    scheme: str = "expanding"  # expanding: all rows before the origin; rolling: train_size rows
+    scheme: Scheme = Scheme.expanding  # expanding: all earlier rows; rolling: train_size rows
     train_size: int | None = None  # rolling only: rows (train + validation) before each origin
     val_fraction: float = 0.15  # share of a fold's pre-origin rows for early stopping/calibration
     refit_every: int = 1  # refit scaler and model every k folds (1: every fold)
@@ -148,7 +265,7 @@ class BacktestConfig:
 
 @dataclass
 class EvaluationConfig:
-    mode: str = "single"  # single: one train/val/test split; backtest: walk-forward folds
+    mode: Mode = Mode.single
     interval_levels: list[float] = field(default_factory=lambda: [0.1, 0.9])
     backtest: BacktestConfig = field(default_factory=BacktestConfig)
 
@@ -171,34 +288,35 @@ class TrainJobConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
     sweep: SweepConfig = field(default_factory=SweepConfig)
-    plots: bool = True
+    plots: bool = True  # PNG plots in the run directory
 
 
 @dataclass
 class StoreConfig:
     dir: str | None = None  # the forecast store; null: no store, only the CSV output
-    format: str = "parquet"  # parquet | csv (one file per as_of partition)
+    format: StoreFormat = StoreFormat.parquet  # one file per as_of partition
 
 
 @dataclass
 class PredictJobConfig:
     paths: PathsConfig = field(default_factory=PathsConfig)
+    # A finished training run, or a directory of runs (a sweep: each symbol its own run, the
+    # best by validation MASE); null: the newest finished run under paths.output_root.
+    run_dir: str | None = None
     # The universe to forecast; empty: the symbols of the run(s).
     symbols: list[str] = field(default_factory=list)
     universe_file: str | None = None
-    refresh: str | None = None  # override the run's data.refresh (never: offline, cache only)
+    as_of: str | None = None  # forecast from the data up to this date; null: the latest row
+    refresh: Refresh | None = None  # override the runs' data.refresh (never: offline)
     max_stale_sessions: int | None = 3  # skip FDR symbols whose data is older; null: no check
     dry_run: bool = False  # load data and models, forecast, write nothing
+    output: str = "${paths.run_dir}/forecast.csv"  # the CSV of this run's forecasts
     store: StoreConfig = field(default_factory=StoreConfig)
-    # A finished training run; null: the newest under paths.output_root.
-    run_dir: str | None = None
-    as_of: str | None = None  # forecast from the data up to this date; default: the latest row
-    output: str = MISSING  # CSV file the forecast is written to
 
 
 @dataclass
 class FetchJobConfig:
-    """`python -m marketcast.fetch`: warm or refresh the price cache for a universe."""
+    """`marketcast fetch`: warm or refresh the price cache for a universe."""
 
     paths: PathsConfig = field(default_factory=PathsConfig)
     data: DataConfig = field(default_factory=DataConfig)
@@ -206,11 +324,282 @@ class FetchJobConfig:
     universe_file: str | None = None  # shorthand for data.universe_file
 
 
+# The schemas each config group's files extend (`defaults: [<name>]`), by group.
+GROUP_SCHEMAS = {
+    "paths": ("base_paths", PathsConfig),
+    "data": ("base_data", DataConfig),
+    "model": ("base_model", ModelConfig),
+    "evaluation": ("base_evaluation", EvaluationConfig),
+}
+JOB_SCHEMAS = {
+    "train_schema": TrainJobConfig,
+    "predict_schema": PredictJobConfig,
+    "fetch_schema": FetchJobConfig,
+}
+
+
+_RUN_COUNT = itertools.count()
+
+
+def run_id() -> str:
+    """A run directory's name: the start time to the millisecond, the process id, a count of
+    the names this process made (after the first), and 4 random hex digits.
+
+    Two runs started in the same millisecond on one host differ by process id, two in one
+    process by the count, two hosts on a shared file system (SLURM) by the random digits.
+    The resolver is cached, so every use in one run gives the same name.
+    """
+    now = time.time()
+    stamp = time.strftime("%Y-%m-%d_%H-%M-%S", time.localtime(now))
+    count = next(_RUN_COUNT)
+    serial = f"-{count}" if count else ""
+    return f"{stamp}.{int(now * 1000) % 1000:03d}-{os.getpid()}{serial}-{secrets.token_hex(2)}"
+
+
+def sample_dir() -> str:
+    """The bundled sample's directory: packaged with marketcast (a wheel), else ``data/``."""
+    package = Path(__file__).resolve().parent
+    packaged = package / "_sample"
+    return str(packaged if packaged.is_dir() else package.parents[1] / "data")
+
+
 def register_configs() -> None:
-    """Register the schemas that ``conf/train.yaml`` and ``conf/predict.yaml`` extend."""
+    """Register the job and group schemas, and the resolvers the defaults use, with Hydra."""
     cs = ConfigStore.instance()
-    cs.store(name="train_schema", node=TrainJobConfig)
-    cs.store(name="predict_schema", node=PredictJobConfig)
+    for name, node in JOB_SCHEMAS.items():
+        cs.store(name=name, node=node)
+    for group, (name, node) in GROUP_SCHEMAS.items():
+        cs.store(group=group, name=name, node=node)
+    resolvers = {"run_id": run_id, "sample_dir": sample_dir, "cwd": lambda: str(Path.cwd())}
+    for name, resolver in resolvers.items():
+        if not OmegaConf.has_resolver(name):
+            OmegaConf.register_new_resolver(name, resolver, use_cache=name == "run_id")
 
 
 register_configs()
+
+
+# --- range checks ----------------------------------------------------------------------------
+
+
+def check_train_job(cfg: DictConfig) -> None:
+    """Every value of a training config that the types cannot check; raises MarketcastError."""
+    refuse_unknown_keys(cfg, TrainJobConfig)
+    check_data(cfg.data)
+    check_features(cfg.features)
+    check_window(cfg.window)
+    check_split(cfg.split)
+    check_model(cfg.model)
+    check_train(cfg.train)
+    check_evaluation(cfg.evaluation)
+    if cfg.evaluation.mode == Mode.backtest and not cfg.data.symbol and _universe(cfg.data):
+        raise MarketcastError(
+            "evaluation=backtest runs on one symbol: set data.symbol (not data.symbols), "
+            "or backtest each symbol in a sweep (-m data.symbol=A,B,C)."
+        )
+
+
+def check_predict_job(cfg: DictConfig) -> None:
+    refuse_unknown_keys(cfg, PredictJobConfig)
+    _at_least("max_stale_sessions", cfg.max_stale_sessions, 0, optional=True)
+    if cfg.as_of is not None:
+        _date("as_of", cfg.as_of)
+    output = Path(cfg.output)
+    if output.is_dir() or str(cfg.output).endswith("/"):
+        raise MarketcastError(
+            f"output={cfg.output!r} is a directory: name the CSV file to write, "
+            "e.g. output=/srv/forecasts/today.csv."
+        )
+
+
+def check_fetch_job(cfg: DictConfig) -> None:
+    refuse_unknown_keys(cfg, FetchJobConfig)
+    check_data(cfg.data)
+
+
+def check_data(cfg: DataConfig) -> None:
+    if not (isinstance(cfg.timeout_s, int | float) and cfg.timeout_s > 0):
+        raise MarketcastError(f"data.timeout_s={cfg.timeout_s} must be positive (e.g. 30).")
+    if cfg.retries < 0 or cfg.backoff_s < 0:
+        raise MarketcastError(
+            f"data.retries={cfg.retries} and data.backoff_s={cfg.backoff_s} must not be "
+            "negative (0 turns retries off)."
+        )
+    _at_least("data.max_gap_sessions", cfg.max_gap_sessions, 0, optional=True)
+    start = _date("data.start", cfg.start) if cfg.start is not None else None
+    end = _date("data.end", cfg.end) if cfg.end is not None else None
+    if start is not None and end is not None and start > end:
+        raise MarketcastError(
+            f"data.start={cfg.start} is after data.end={cfg.end}: swap them or drop one."
+        )
+
+
+def check_features(cfg: FeaturesConfig) -> None:
+    if not cfg.columns:
+        raise MarketcastError("features.columns is empty: name at least one, e.g. [Close].")
+    if len(set(cfg.columns)) != len(cfg.columns):
+        raise MarketcastError(
+            f"features.columns={[str(c) for c in cfg.columns]} names a column twice."
+        )
+    if cfg.target == PriceColumn.Volume:
+        raise MarketcastError(
+            "features.target=Volume is not supported: forecast a price column "
+            "(Open, High, Low or Close)."
+        )
+
+
+def check_window(cfg: WindowConfig) -> None:
+    _at_least("window.size", cfg.size, 3, "prediction intervals need 3 days of returns")
+    _at_least("window.horizon", cfg.horizon, 1, "1 forecasts the next day")
+
+
+def check_split(cfg: SplitConfig) -> None:
+    for key in ("val_start", "test_start"):
+        if getattr(cfg, key) is not None:
+            _date(f"split.{key}", getattr(cfg, key))
+    if cfg.val_start is not None and cfg.test_start is not None:
+        if pd.Timestamp(cfg.val_start) >= pd.Timestamp(cfg.test_start):
+            raise MarketcastError(
+                f"split.val_start={cfg.val_start} must come before "
+                f"split.test_start={cfg.test_start}."
+            )
+        return
+    fractions = {"train": cfg.train, "val": cfg.val, "test": cfg.test}
+    outside = {k: v for k, v in fractions.items() if not 0 < v < 1}
+    if outside:
+        raise MarketcastError(
+            "split fractions must each lie between 0 and 1: "
+            + ", ".join(f"split.{k}={v:g}" for k, v in outside.items())
+            + " (e.g. split.train=0.7 split.val=0.15 split.test=0.15)."
+        )
+    total = sum(fractions.values())
+    if abs(total - 1.0) > 1e-6:
+        raise MarketcastError(
+            f"split fractions train={cfg.train:g}, val={cfg.val:g}, test={cfg.test:g} add up "
+            f"to {total:.6g}, not 1: change them so that they do "
+            "(e.g. split.train=0.7 split.val=0.15 split.test=0.15)."
+        )
+
+
+def check_model(cfg: ModelConfig) -> None:
+    _at_least("model.units", cfg.units, 1)
+    _at_least("model.layers", cfg.layers, 1)
+    for key in ("dropout", "recurrent_dropout"):
+        value = getattr(cfg.lstm, key)
+        if not (math.isfinite(value) and 0 <= value < 1):
+            raise MarketcastError(
+                f"model.lstm.{key}={value} must lie in [0, 1): it is the fraction of units "
+                "dropped (e.g. 0.1)."
+            )
+    if cfg.lstm.stateful:
+        raise MarketcastError(
+            "model.lstm.stateful=true is not supported: training shuffles independent windows "
+            "and forecasts with any batch size, so state carried between batches would mix "
+            "unrelated samples. Set model.lstm.stateful=false (a longer window.size gives "
+            "the model more memory instead)."
+        )
+
+
+def check_train(cfg: TrainConfig) -> None:
+    _at_least("train.epochs", cfg.epochs, 1)
+    _at_least("train.batch_size", cfg.batch_size, 1)
+    _at_least("train.patience", cfg.patience, 0, "epochs without improvement before stopping")
+    _at_least("train.threads", cfg.threads, 1, "or null: the job's share of the cores", True)
+    if not (math.isfinite(cfg.learning_rate) and cfg.learning_rate > 0):
+        raise MarketcastError(
+            f"train.learning_rate={cfg.learning_rate} must be a finite number above 0 (e.g. 4e-3)."
+        )
+
+
+def check_evaluation(cfg: EvaluationConfig) -> None:
+    levels = list(cfg.interval_levels)
+    if len(levels) < 2 or any(not 0 < q < 1 for q in levels) or len(set(levels)) < len(levels):
+        raise MarketcastError(
+            f"evaluation.interval_levels={levels} must be two or more distinct quantile levels "
+            "in (0, 1), e.g. [0.1, 0.9]."
+        )
+    bt = cfg.backtest
+    _at_least("evaluation.backtest.folds", bt.folds, 1)
+    _at_least("evaluation.backtest.refit_every", bt.refit_every, 1)
+    _at_least("evaluation.backtest.test_size", bt.test_size, 1, optional=True)
+    _at_least("evaluation.backtest.train_size", bt.train_size, 1, optional=True)
+    if not 0 < bt.val_fraction < 1:
+        raise MarketcastError(
+            f"evaluation.backtest.val_fraction={bt.val_fraction} must lie between 0 and 1."
+        )
+
+
+def refuse_unknown_keys(cfg: DictConfig, schema: type) -> None:
+    """Refuse keys the schema does not have, also those added with ``+key=value``.
+
+    Hydra lets ``+`` add a key to a typed node, so ``+train.epoch=3`` (a typo Hydra's
+    own error message suggests) would otherwise be ignored without a word.
+    """
+    for path in _unknown_keys(cfg, schema, ""):
+        section = path.rpartition(".")[0]
+        known = _field_names(_schema_at(schema, section))
+        raise MarketcastError(
+            f"{path} is not a config key (a typo?): {section or 'the top level'} has "
+            f"{', '.join(sorted(known))}."
+        )
+
+
+def _unknown_keys(node: Any, schema: Any, prefix: str) -> list[str]:
+    if not (isinstance(node, DictConfig) and is_dataclass(schema)):
+        return []
+    types = {f.name: f.type for f in fields(schema)}
+    defaults = schema()
+    found = []
+    for key in node:
+        path = f"{prefix}{key}"
+        if key not in types:
+            found.append(path)
+            continue
+        child = getattr(defaults, key)
+        if is_dataclass(child):
+            found += _unknown_keys(node[key], type(child), f"{path}.")
+    return found
+
+
+def _schema_at(schema: type, dotted: str) -> type:
+    for part in [p for p in dotted.split(".") if p]:
+        schema = type(getattr(schema(), part))
+    return schema
+
+
+def _field_names(schema: type) -> list[str]:
+    return [f.name for f in fields(schema)]
+
+
+def _universe(cfg: DataConfig) -> bool:
+    return bool(cfg.symbols) or bool(cfg.universe_file)
+
+
+def _at_least(
+    key: str, value: int | None, minimum: int, why: str = "", optional: bool = False
+) -> None:
+    if value is None and optional:
+        return
+    if value is None or value < minimum:
+        raise MarketcastError(
+            f"{key}={value} must be at least {minimum}" + (f" ({why})." if why else ".")
+        )
+
+
+def _date(key: str, value: Any) -> pd.Timestamp:
+    try:
+        when = pd.Timestamp(str(value))
+    except (ValueError, TypeError, OverflowError):
+        raise MarketcastError(f"{key}={value!r} is not a date: use YYYY-MM-DD.") from None
+    if when is pd.NaT or pd.isna(when):
+        raise MarketcastError(f"{key}={value!r} is not a date: use YYYY-MM-DD.")
+    return when
+
+
+def plain(node: Any) -> Any:
+    """A config node as plain Python (enums as their string values), for JSON and YAML."""
+    if isinstance(node, DictConfig | ListConfig):
+        return OmegaConf.to_container(node, resolve=True, enum_to_str=True)
+    if isinstance(node, Enum):
+        return node.value
+    return node

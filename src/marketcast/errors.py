@@ -1,9 +1,16 @@
-"""The one exception type for problems a user can fix."""
+"""The one exception type for problems a user can fix, and every exit status of the commands."""
+
+EXIT_OK = 0
+EXIT_ERROR = 1  # anything else: a bug or an environment failure (the traceback is logged)
+EXIT_USER_ERROR = 2  # a bad input, config value or missing artifact: one message on stderr
+EXIT_PARTIAL = 3  # predict / fetch: some symbols failed, the others were written
+EXIT_NONE = 4  # predict: no symbol could be forecast
+EXIT_LOCKED = 5  # predict: another run holds the forecast store's lock; nothing written
 
 
 class MarketcastError(Exception):
     """A bad input, config value or missing artifact.
 
     The message names the bad value and says what to do; the command-line
-    entry points print it without a traceback and exit with status 2.
+    entry points print it without a traceback and exit with ``EXIT_USER_ERROR``.
     """

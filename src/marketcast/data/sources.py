@@ -37,8 +37,6 @@ from marketcast.config import DataConfig
 from marketcast.data.cache import DamagedCache, cache_path, read_cached, write_cached
 from marketcast.data.trading_days import last_completed_session, resolve_exchange, sessions
 from marketcast.data.validation import (
-    HALT_POLICIES,
-    MISSING_POLICIES,
     PRICE_COLUMNS,
     ValidationReport,
     validate,
@@ -49,7 +47,6 @@ log = logging.getLogger(__name__)
 
 __all__ = ["PRICE_COLUMNS", "Loaded", "load", "load_prices", "normalise", "source_name"]
 
-REFRESH_POLICIES = ("if_stale", "always", "never")  # the first is the default
 _KRX_INDICES = {"KS11", "KOSPI", "KQ11", "KOSDAQ", "KS200", "KPI200"}
 _KRX_CODE = re.compile(r"\d{4}[0-9A-HJ-NP-TV-Z][0-9KLMN]")  # as FDR routes codes to Naver
 _OVERLAP_RTOL = 1e-6  # a re-fetched cached day whose prices differ more was re-adjusted
@@ -80,7 +77,6 @@ def load_prices(cfg: DataConfig, now: pd.Timestamp | None = None) -> pd.DataFram
 
 def load(cfg: DataConfig, symbol: str | None = None, now: pd.Timestamp | None = None) -> Loaded:
     """Like ``load_prices``, with the validation report; ``symbol`` overrides ``cfg.symbol``."""
-    check_config(cfg)
     symbol = symbol or cfg.symbol
     if cfg.source == "csv":
         history = _read_csv(cfg.path)
@@ -113,39 +109,6 @@ def load(cfg: DataConfig, symbol: str | None = None, now: pd.Timestamp | None = 
             "Check the data, or change data.missing / data.halts."
         )
     return Loaded(label, frame, report, origin)
-
-
-def check_config(cfg: DataConfig) -> None:
-    """Reject bad ``data.*`` values before any data is read."""
-    choices = {
-        "refresh": REFRESH_POLICIES,
-        "missing": MISSING_POLICIES,
-        "halts": HALT_POLICIES,
-    }
-    for key, allowed in choices.items():
-        value = getattr(cfg, key)
-        if value not in allowed:
-            raise MarketcastError(
-                f"data.{key}={value!r} is not one of {', '.join(allowed)}: "
-                f"e.g. data.{key}={allowed[0]}."
-            )
-    if not cfg.timeout_s > 0:
-        raise MarketcastError(f"data.timeout_s={cfg.timeout_s} must be positive (e.g. 30).")
-    if cfg.retries < 0 or cfg.backoff_s < 0:
-        raise MarketcastError(
-            f"data.retries={cfg.retries} and data.backoff_s={cfg.backoff_s} must not be "
-            "negative (0 turns retries off)."
-        )
-    if cfg.max_gap_sessions is not None and cfg.max_gap_sessions < 0:
-        raise MarketcastError(
-            f"data.max_gap_sessions={cfg.max_gap_sessions} must be >= 0 (null: no gap check)."
-        )
-    for key, value in (("data.start", cfg.start), ("data.end", cfg.end)):
-        if value is not None:
-            try:
-                pd.Timestamp(value)
-            except ValueError:
-                raise MarketcastError(f"{key}={value!r} is not a date: use YYYY-MM-DD.") from None
 
 
 def source_name(symbol: str) -> str:

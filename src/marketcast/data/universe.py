@@ -9,12 +9,10 @@ from pathlib import Path
 import pandas as pd
 
 from marketcast.config import DataConfig
-from marketcast.data.sources import Loaded, check_config, load
+from marketcast.data.sources import Loaded, load
 from marketcast.errors import MarketcastError
 
 log = logging.getLogger(__name__)
-
-ON_ERROR = ("skip", "raise")
 
 
 @dataclass(frozen=True)
@@ -59,17 +57,11 @@ def load_universe(cfg: DataConfig, now: pd.Timestamp | None = None) -> UniverseL
     ``failed``, and the others still load; with ``raise`` the first failure
     stops the load. Config errors stop it either way, before any fetch.
     """
-    if cfg.on_error not in ON_ERROR:
-        raise MarketcastError(
-            f"data.on_error={cfg.on_error!r} is not one of {', '.join(ON_ERROR)}: "
-            "skip loads the other symbols, raise stops at the first failure."
-        )
     if cfg.source != "fdr":
         raise MarketcastError(
             f"a universe is loaded from FinanceDataReader, not data.source={cfg.source!r}: "
             "use data=fdr."
         )
-    check_config(cfg)
     result = UniverseLoad()
     for symbol in universe_symbols(cfg):
         try:

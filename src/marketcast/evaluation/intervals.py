@@ -45,11 +45,6 @@ class Intervals:
         cls, actual: np.ndarray, forecast: np.ndarray, history: np.ndarray, levels: list[float]
     ) -> Intervals:
         """From a held-out segment: actual, forecast (B, H) prices; history (B, W)."""
-        if not levels or any(not 0 < q < 1 for q in levels):
-            raise MarketcastError(
-                f"evaluation.interval_levels={list(levels)} must be quantile levels in (0, 1), "
-                "e.g. [0.1, 0.9]."
-            )
         scaled = (actual / forecast - 1.0) / window_volatility(history)[:, None]  # -> (B, H)
         quantiles = np.quantile(scaled, sorted(levels), axis=0, method="higher").T  # -> (H, L)
         return cls(sorted(float(q) for q in levels), quantiles.tolist())

@@ -2,22 +2,22 @@
 
 from __future__ import annotations
 
-from omegaconf import DictConfig
 
-
-def backtest_report(metrics: dict, cfg: DictConfig, label: str) -> str:
-    bt = cfg.evaluation.backtest
+def backtest_report(metrics: dict, settings: dict, label: str) -> str:
+    """``settings``: representation, features, window, horizon, units, layers, scheme,
+    refit_every (``jobs.outputs.describe``)."""
     folds = metrics["folds"]
     test = metrics["test"]
     model = test["model"]
     lines = [
         f"# Walk-forward backtest: {label}",
         "",
-        f"{len(folds)} folds ({bt.scheme} training window, refit every {bt.refit_every}), "
+        f"{len(folds)} folds ({settings['scheme']} training window, refit every "
+        f"{settings['refit_every']}), "
         f"first origin {folds[0]['origin']}, last forecast {folds[-1]['test_end']}. "
-        f"Representation `{cfg.features.representation}`, features {list(cfg.features.columns)}, "
-        f"window {cfg.window.size}, horizon {cfg.window.horizon}, "
-        f"LSTM({cfg.model.units}) x {cfg.model.layers}.",
+        f"Representation `{settings['representation']}`, features {settings['features']}, "
+        f"window {settings['window']}, horizon {settings['horizon']}, "
+        f"LSTM({settings['units']}) x {settings['layers']}.",
         "",
         "## All folds together (test blocks)",
         "",

@@ -13,7 +13,6 @@ import numpy as np
 import pandas as pd
 
 from marketcast.config import FeaturesConfig, SplitConfig, WindowConfig
-from marketcast.data.sources import PRICE_COLUMNS
 from marketcast.errors import MarketcastError
 from marketcast.features import representation as rep
 from marketcast.features.scaling import Scaler
@@ -116,10 +115,9 @@ class Prepared:
         return self.transform.targets(actual, last)
 
 
-def select_columns(frame: pd.DataFrame, cfg: FeaturesConfig) -> pd.DataFrame:
-    """The feature and target columns, rows with missing values dropped (and logged)."""
-    check_features(cfg)
-    columns = list(dict.fromkeys([*cfg.columns, cfg.target]))
+def select_columns(frame: pd.DataFrame, columns: list[str], target: str) -> pd.DataFrame:
+    """The feature ``columns`` and the ``target``, rows with missing values dropped (and logged)."""
+    columns = [str(c) for c in dict.fromkeys([*columns, target])]
     missing = [c for c in columns if c not in frame.columns]
     if missing:
         raise MarketcastError(
@@ -134,42 +132,17 @@ def select_columns(frame: pd.DataFrame, cfg: FeaturesConfig) -> pd.DataFrame:
     return selected
 
 
-def check_features(cfg: FeaturesConfig) -> None:
-    unknown = [c for c in [*cfg.columns, cfg.target] if c not in PRICE_COLUMNS]
-    if unknown:
-        raise MarketcastError(
-            f"unknown feature {', '.join(map(repr, unknown))}: features.columns and "
-            f"features.target take {', '.join(PRICE_COLUMNS)} (case-sensitive)."
-        )
-    if not cfg.columns:
-        raise MarketcastError("features.columns is empty: name at least one, e.g. [Close].")
-    if cfg.target == "Volume":
-        raise MarketcastError(
-            "features.target=Volume is not supported: forecast a price column "
-            "(Open, High, Low or Close)."
-        )
-    rep.check(cfg.representation)
-
-
-def check_window(cfg: WindowConfig) -> None:
-    if cfg.size < 1:
-        raise MarketcastError(f"window.size={cfg.size} must be at least 1 (e.g. window.size=60).")
-    if cfg.horizon < 1:
-        raise MarketcastError(
-            f"window.horizon={cfg.horizon} must be at least 1 (1 forecasts the next day)."
-        )
-
-
 def prepare(
     frame: pd.DataFrame,
     features: FeaturesConfig,
     window: WindowConfig,
-    split: SplitConfig,
+    split: SplitConfig | Segments,
     transform: Transform | None = None,
 ) -> Prepared:
     """Split ``frame`` chronologically, fit the scalers on training samples, window each segment.
 
-    A given ``transform`` (from an earlier fit) is used as it is instead of fitting one.
+    ``split``: fractions or dates (``SplitConfig``), or row ranges (``Segments``, a
+    backtest fold). A given ``transform`` (from an earlier fit) is used as it is.
     """
     raw = _raw_segments(frame, features, window, split)
     if transform is None:
@@ -181,7 +154,8 @@ def prepare_many(
     frames: dict[str, pd.DataFrame],
     features: FeaturesConfig,
     window: WindowConfig,
-    split: SplitConfig,
+    split: SplitConfig | Segments,
+    transform: Transform | None = None,
 ) -> dict[str, Prepared]:
     """``prepare`` for each symbol, with one transform fitted on all their training samples.
 
@@ -190,7 +164,7 @@ def prepare_many(
     scale-free representation (a 20,000-KRW stock and a 400-USD stock differ
     only in level).
     """
-    if features.representation == "level":
+    if len(frames) > 1 and features.representation == "level":
         raise MarketcastError(
             "a model shared by several symbols needs a scale-free representation: set "
             "features.representation=relative or log_return (level mixes price levels)."
@@ -200,8 +174,11 @@ def prepare_many(
         try:
             raws[symbol] = _raw_segments(frame, features, window, split)
         except MarketcastError as exc:
+            if len(frames) == 1:
+                raise
             raise MarketcastError(f"{symbol}: {exc}") from None
-    transform = _fit_transform(list(raws.values()), features, window)
+    if transform is None:
+        transform = _fit_transform(list(raws.values()), features, window)
     return {symbol: _assemble(raw, transform) for symbol, raw in raws.items()}
 
 
@@ -217,13 +194,15 @@ class _RawSegments:
 
 
 def _raw_segments(
-    frame: pd.DataFrame, features: FeaturesConfig, window: WindowConfig, split: SplitConfig
+    frame: pd.DataFrame,
+    features: FeaturesConfig,
+    window: WindowConfig,
+    split: SplitConfig | Segments,
 ) -> _RawSegments:
-    check_window(window)
-    selected = select_columns(frame, features)
+    selected = select_columns(frame, features.columns, features.target)
     _check_positive(selected, features)
     dates = pd.DatetimeIndex(selected.index)
-    segments = split_rows(dates, split)
+    segments = split if isinstance(split, Segments) else split_rows(dates, split)
     raw = selected[list(features.columns)].to_numpy(dtype="float64")  # (N, F)
     raw_target = selected[features.target].to_numpy(dtype="float64")  # (N,)
     windows, history = {}, {}

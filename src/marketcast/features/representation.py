@@ -21,18 +21,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from marketcast.errors import MarketcastError
-
-REPRESENTATIONS = ("level", "relative", "log_return")
-
-
-def check(name: str) -> None:
-    if name not in REPRESENTATIONS:
-        raise MarketcastError(
-            f"features.representation={name!r} is not known: use one of "
-            f"{', '.join(REPRESENTATIONS)}."
-        )
-
 
 def encode_inputs(raw: np.ndarray, last: np.ndarray, columns: list[str], name: str) -> np.ndarray:
     """Model inputs from raw windows.

@@ -35,14 +35,6 @@ def split_rows(dates: pd.DatetimeIndex, cfg: SplitConfig) -> Segments:
     the first days of their segments (the next trading day if not one).
     """
     n = len(dates)
-    fractions = (cfg.train, cfg.val, cfg.test)
-    uses_fractions = cfg.val_start is None or cfg.test_start is None
-    if uses_fractions and (any(f < 0 for f in fractions) or abs(sum(fractions) - 1.0) > 1e-6):
-        raise MarketcastError(
-            f"split fractions train={cfg.train}, val={cfg.val}, test={cfg.test} add up to "
-            f"{sum(fractions):g}, not 1: change them so that they do "
-            "(e.g. split.train=0.7 split.val=0.15 split.test=0.15)."
-        )
     val_start = (
         _date_row(dates, cfg.val_start, "split.val_start")
         if cfg.val_start is not None

@@ -13,21 +13,10 @@ stderr); 1 anything else.
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-import hydra
-from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig
 
-from marketcast.cli import prepare_environment, user_errors
-from marketcast.config import FetchJobConfig
 from marketcast.data.universe import UniverseLoad, load_universe
-
-ROOT = Path(__file__).resolve().parents[3]  # the repository (src layout, editable install)
-SYMBOL_FAILED_EXIT = 3
-
-ConfigStore.instance().store(name="fetch_schema", node=FetchJobConfig)
+from marketcast.errors import EXIT_OK, EXIT_PARTIAL
 
 
 def fetch(cfg: DictConfig) -> int:
@@ -35,7 +24,7 @@ def fetch(cfg: DictConfig) -> int:
     result = load_universe(cfg.data)
     for line in summary_lines(result):
         print(line)
-    return SYMBOL_FAILED_EXIT if result.failed else 0
+    return EXIT_PARTIAL if result.failed else EXIT_OK
 
 
 def summary_lines(result: UniverseLoad) -> list[str]:
@@ -53,16 +42,3 @@ def summary_lines(result: UniverseLoad) -> list[str]:
         lines.append(f"{symbol:<{width}}  FAILED  {message}")
     lines.append(f"{len(result.loaded)} of {len(symbols)} symbols loaded")
     return lines
-
-
-@hydra.main(version_base="1.3", config_path=str(ROOT / "conf"), config_name="fetch")
-@user_errors
-def main(cfg: DictConfig) -> None:
-    status = fetch(cfg)
-    if status:
-        sys.exit(status)
-
-
-if __name__ == "__main__":
-    prepare_environment(ROOT)
-    main()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 from collections import defaultdict
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -21,7 +22,7 @@ import numpy as np
 import pandas as pd
 from omegaconf import DictConfig
 
-from marketcast.config import DataConfig, FeaturesConfig
+from marketcast.config import DataConfig
 from marketcast.data.sources import load
 from marketcast.data.trading_days import (
     last_completed_session,
@@ -30,8 +31,8 @@ from marketcast.data.trading_days import (
     sessions,
 )
 from marketcast.data.universe import universe_symbols
-from marketcast.errors import MarketcastError
-from marketcast.evaluation.forecasts import quantile_column
+from marketcast.errors import EXIT_LOCKED, EXIT_NONE, EXIT_OK, EXIT_PARTIAL, MarketcastError
+from marketcast.evaluation.predictions import quantile_column
 from marketcast.features.dataset import select_columns
 from marketcast.model.network import point_forecast
 from marketcast.storage import artifacts
@@ -39,11 +40,6 @@ from marketcast.storage import parquet_store as store
 from marketcast.storage.runfiles import METRICS_FILE
 
 log = logging.getLogger(__name__)
-
-EXIT_OK = 0  # every symbol forecast (or, in a dry run, checked)
-EXIT_PARTIAL = 3  # some symbols forecast, the others reported
-EXIT_NONE = 4  # no symbol could be forecast
-EXIT_LOCKED = 5  # another run holds the forecast store's lock; nothing written
 
 
 @dataclass(frozen=True, eq=False)  # compared and hashed by identity: one per run directory
@@ -83,14 +79,18 @@ def forecast(cfg: DictConfig) -> int:
     """Forecast every requested symbol; write the table; return the exit status."""
     runs = resolve_runs(cfg)
     symbols = requested_symbols(cfg, runs)
-    log.info("forecasting %d symbols with %d runs", len(symbols), len(set(runs.values())))
+    n_runs = len(set(runs.values()))
+    log.info(
+        "forecasting %s with %s",
+        _count(len(symbols), "symbol"),
+        _count(n_runs, "run"),
+    )
     if cfg.store.dir and not cfg.dry_run:
         try:
             with store.locked(Path(cfg.store.dir)):
                 return _forecast(cfg, runs, symbols)
         except store.StoreLocked as exc:
-            log.error("%s", exc)
-            print(f"error: {exc}")
+            print(f"error: {exc}", file=sys.stderr)
             return EXIT_LOCKED
     return _forecast(cfg, runs, symbols)
 
@@ -170,15 +170,7 @@ def latest_window(symbol: str, run: Run, cfg: DictConfig, now: pd.Timestamp) -> 
         since = (reference or now.tz_localize(None)) - pd.Timedelta(days=3 * t.window + 60)
         data = replace(data, start=str(since.date()))
     frame = load(data, symbol=symbol, now=now).frame
-    selected = select_columns(
-        frame,
-        FeaturesConfig(
-            columns=t.features,
-            target=t.target,
-            representation=t.representation,
-            scaler=t.input_scaler.method,
-        ),
-    )
+    selected = select_columns(frame, t.features, t.target)
     need = t.window + 1  # one row before the window: log returns need it
     if len(selected) < need:
         raise MarketcastError(
@@ -280,3 +272,7 @@ def _summary(done: int, failed: dict[str, str]) -> int:
     if not failed:
         return EXIT_OK
     return EXIT_PARTIAL if done else EXIT_NONE
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")

@@ -29,7 +29,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from marketcast.atomic import atomic_write
-from marketcast.errors import MarketcastError
+from marketcast.errors import EXIT_ERROR, EXIT_USER_ERROR, MarketcastError
 from marketcast.storage.runfiles import FAILED_FILE, METRICS_FILE
 
 log = logging.getLogger(__name__)
@@ -37,8 +37,6 @@ log = logging.getLogger(__name__)
 SUMMARY_FILE = "summary.csv"
 SCORE_COLUMNS = ("val_mase", "val_rel_mae", "test_mase", "test_rel_mae")
 FIXED_COLUMNS = ("rank", "job", "status", *SCORE_COLUMNS)
-USER_ERROR_EXIT = 2  # = marketcast.cli.USER_ERROR_EXIT
-ERROR_EXIT = 1
 ERROR_WIDTH = 70  # characters of an error message shown in the printed summary
 
 
@@ -57,7 +55,7 @@ def record_failure(run_dir: Path, exc: Exception) -> float:
     record = {
         "error": type(exc).__name__,
         "message": str(exc),
-        "exit_status": USER_ERROR_EXIT if user_error else ERROR_EXIT,
+        "exit_status": EXIT_USER_ERROR if user_error else EXIT_ERROR,
         "traceback": None if user_error else "".join(traceback.format_exception(exc)),
     }
     text = json.dumps(record, indent=2) + "\n"
@@ -118,10 +116,10 @@ def exit_status(frame: pd.DataFrame, sweep_dir: Path) -> int:
         if status == "failed":
             statuses.append(_read_json(sweep_dir / job / FAILED_FILE).get("exit_status", 1))
         elif status != "finished":
-            statuses.append(ERROR_EXIT)
+            statuses.append(EXIT_ERROR)
     if not statuses:
         return 0
-    return ERROR_EXIT if ERROR_EXIT in statuses else USER_ERROR_EXIT
+    return EXIT_ERROR if EXIT_ERROR in statuses else EXIT_USER_ERROR
 
 
 class SweepSummary(Callback):

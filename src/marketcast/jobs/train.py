@@ -1,101 +1,210 @@
-"""The training job: data -> windows -> model -> evaluation -> run artifacts.
+"""The training job, one flow for every kind of run: data -> fits -> scores -> run directory.
 
-Only this module and ``forecast`` read the whole config; each stage gets its own slice.
+A run is a list of fits ("folds") over one or more symbols:
+
+- a single split: one fit of one symbol, split by ``split.*``;
+- a walk-forward backtest: one fit per fold of one symbol (``evaluation=backtest``);
+- a global model: one fit pooling the windows of a universe (``data.symbols``).
+
+Each fit goes through the same steps: prepare the windows, fit the forecaster (model,
+ridge, interval calibration), forecast validation and test with the model and every
+baseline. Then, once for the run: score each symbol over all its folds, average over
+symbols, tabulate the predictions, write the run directory, print the report, and
+return the validation MASE for a sweeper.
+
+This is the only module of the training job that reads the whole config; every step
+below it takes its own slice. Keras is imported only after the data has loaded, so a
+bad input is reported before TensorFlow starts.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from omegaconf import DictConfig
+import pandas as pd
+from omegaconf import DictConfig, OmegaConf
 
-from marketcast.data.sources import load_prices
+from marketcast.config import DataConfig, Mode, plain
+from marketcast.data.sources import load
+from marketcast.data.universe import load_universe
 from marketcast.errors import MarketcastError
-from marketcast.evaluation import plots
-from marketcast.evaluation.forecasts import EVAL_SEGMENTS, predictions_table, score_segment
-from marketcast.evaluation.metrics import format_table
-from marketcast.features.dataset import check_features, check_window, prepare
-from marketcast.jobs.backtest import run_backtest
-from marketcast.jobs.forecaster import fit_forecaster, log_data, save
-from marketcast.jobs.global_model import train_global
-from marketcast.model import runtime
-from marketcast.model.training import check_train_config
+from marketcast.features.dataset import Prepared, prepare_many, select_columns
+from marketcast.features.folds import Fold, min_fold_rows, plan_folds
 
 log = logging.getLogger(__name__)
 
-MODES = ("single", "backtest")
+SEGMENTS = ("val", "test")  # the segments a run is scored on
+
+
+@dataclass
+class RunData:
+    """What a run trains on: each symbol's prices, and the symbols that failed to load."""
+
+    label: str  # the run's name in logs, plots and reports
+    frames: dict[str, pd.DataFrame]
+    failed: dict[str, str] = field(default_factory=dict)
+    universe: bool = False  # a global model over several symbols
+
+
+def run_label(data: DataConfig) -> str:
+    """The run's label: the symbol, else the CSV file's name, else "universe"."""
+    if data.symbol:
+        return str(data.symbol)
+    if data.path:
+        return Path(str(data.path)).stem
+    return "universe"
+
+
+def is_universe(data: DataConfig) -> bool:
+    return bool(data.symbols) or bool(data.universe_file)
+
+
+def load_run_data(data: DataConfig) -> RunData:
+    label = run_label(data)
+    if not is_universe(data):
+        loaded = load(data)
+        return RunData(label, {str(loaded.symbol): loaded.frame})
+    universe = load_universe(data)
+    if not universe.loaded:
+        raise MarketcastError(
+            "no symbol of the universe could be loaded: "
+            + "; ".join(f"{s}: {m}" for s, m in universe.failed.items())
+        )
+    return RunData(label, universe.frames, universe.failed, universe=True)
 
 
 def train(cfg: DictConfig) -> float:
     """Run one training job; return the validation MASE (lower is better) for sweepers."""
     run_dir = Path(cfg.paths.run_dir)
-    # Cheap checks first, so a bad value stops the run before any data is read.
-    check_features(cfg.features)
-    check_window(cfg.window)
-    check_train_config(cfg.train)
-    runtime.configure(cfg.train)  # threads: before TensorFlow starts in this process
-    if cfg.evaluation.mode not in MODES:
-        raise MarketcastError(
-            f"evaluation.mode={cfg.evaluation.mode!r} is not known: use single or backtest "
-            "(or evaluation=backtest)."
-        )
+    data = load_run_data(cfg.data)
+    folds = _plan(data, cfg)
 
-    if cfg.data.symbols or cfg.data.universe_file:
-        if cfg.evaluation.mode == "backtest":
-            raise MarketcastError(
-                "evaluation=backtest runs on one symbol: set data.symbol (not data.symbols), "
-                "or backtest each symbol in a sweep (-m data.symbol=A,B,C)."
+    from marketcast.model import backend  # Keras and TensorFlow start here, after the data
+
+    backend.load_quietly()
+    from marketcast.jobs import outputs
+    from marketcast.jobs.forecaster import fit_forecaster
+    from marketcast.model import runtime
+
+    runtime.configure(cfg.train)  # threads: before TensorFlow runs its first operation
+    fits = []
+    fitted = None
+    for k, fold in enumerate(folds):
+        refit = fitted is None or k % cfg.evaluation.backtest.refit_every == 0
+        preps = _prepare(data, fold, cfg, None if refit else fitted.transform)
+        if len(folds) > 1:
+            log.info(
+                "fold %d/%d: origin %s%s",
+                k + 1,
+                len(folds),
+                _origin(preps),
+                "" if refit else " (model of an earlier fold)",
             )
-        return train_global(cfg, run_dir)
+        if refit:
+            _log_data(preps, data.label)
+            fitted = fit_forecaster(
+                list(preps.values()), cfg.model, cfg.train, list(cfg.evaluation.interval_levels)
+            )
+        forecasts = {
+            symbol: {s: fitted.forecast(prep.parts[s]) for s in SEGMENTS}
+            for symbol, prep in preps.items()
+        }
+        fits.append(outputs.FitResult(k + 1, refit, preps, forecasts))
+        if len(folds) > 1:
+            outputs.print_fold(fits[-1], len(folds))
 
-    frame = load_prices(cfg.data)
-    if cfg.evaluation.mode == "backtest":
-        return run_backtest(frame, cfg, run_dir)
-
-    prepared = prepare(frame, cfg.features, cfg.window, cfg.split)
-    log_data(prepared, cfg.data.symbol or cfg.data.path)
-    fitted = fit_forecaster(prepared, cfg)
-    forecasts = {name: fitted.forecast(prepared.parts[name]) for name in EVAL_SEGMENTS}
-    metrics = {name: score_segment(forecasts[name], prepared.naive_mae) for name in EVAL_SEGMENTS}
-    predictions = predictions_table(forecasts["test"], prepared.dates)
-
-    if cfg.plots:  # before save_run, whose last file marks the run finished
-        label = cfg.data.symbol or Path(cfg.data.path or "").stem
-        plots.plot_forecast(
-            predictions, f"{label}: test segment, one step ahead", run_dir / "test_forecast.png"
-        )
-        plots.plot_loss(fitted.history, run_dir / "loss.png")
-    save(run_dir, cfg, fitted, prepared.dates, metrics, predictions)
-
-    print(format_table(metrics))
-    _print_interval(metrics)
+    result = outputs.tabulate(fits, backtest=cfg.evaluation.mode == Mode.backtest)
+    result.metrics["failed"] = data.failed if data.universe else None
+    if result.metrics["failed"] is None:
+        del result.metrics["failed"]
+    outputs.write_run(
+        run_dir,
+        result,
+        fitted,
+        data=_saved_data(cfg.data, data),
+        config_yaml=OmegaConf.to_yaml(cfg, resolve=True),
+        label=data.label,
+        plots_on=cfg.plots,
+        description=outputs.describe(cfg),
+    )
+    outputs.print_report(result, data.failed)
     print(f"run directory: {run_dir}")
-    val_mase = metrics["val"]["model"]["mase"]
-    log.info("validation MASE %.4f, test MASE %.4f", val_mase, metrics["test"]["model"]["mase"])
+    val_mase = result.metrics["val"]["model"]["mase"]
+    log.info("validation MASE %s, test MASE %s", val_mase, result.metrics["test"]["model"]["mase"])
     return float(val_mase)
 
 
-def _print_interval(metrics: dict) -> None:
-    for segment in EVAL_SEGMENTS:
-        interval = metrics[segment]["model"].get("interval")
-        if interval:
-            print(
-                f"{segment}: {interval['nominal']:.0%} interval covers "
-                f"{interval['coverage']:.1%} of outcomes, mean width {interval['width_pct']:.2f}%"
-            )
-    d = metrics["test"]["model"]
-    if d["direction_accuracy"] is not None:
-        lo, hi = d["direction_ci"]
-        print(
-            f"test direction accuracy {d['direction_accuracy']:.3f} "
-            f"(95% CI {lo:.3f}..{hi:.3f}, n={d['direction_n']})"
-            + ("  -- indistinguishable from a coin flip" if lo <= 0.5 <= hi else "")
+def _plan(data: RunData, cfg: DictConfig) -> list[Fold | None]:
+    """The fits of the run: ``None`` for one fit split by ``split.*``, else backtest folds."""
+    if cfg.evaluation.mode != Mode.backtest:
+        return [None]
+    bt = cfg.evaluation.backtest
+    (frame,) = data.frames.values()  # config.check_train_job refuses a universe backtest
+    rows = select_columns(frame, cfg.features.columns, cfg.features.target)
+    min_rows = min_fold_rows(cfg.window.size, cfg.window.horizon, bt.val_fraction)
+    folds = plan_folds(len(rows), bt, min_rows)
+    dates = pd.DatetimeIndex(rows.index)
+    log.info(
+        "backtest: %d folds of %d rows, %s, refit every %d; first origin %s",
+        len(folds),
+        folds[0].stop - folds[0].origin,
+        bt.scheme,
+        bt.refit_every,
+        dates[folds[0].origin - 1].date(),
+    )
+    data.frames = {symbol: rows for symbol in data.frames}
+    return folds
+
+
+def _prepare(data: RunData, fold: Fold | None, cfg: DictConfig, transform) -> dict[str, Prepared]:
+    if fold is None:
+        return prepare_many(data.frames, cfg.features, cfg.window, cfg.split, transform)
+    frames = {s: f.iloc[fold.start : fold.stop] for s, f in data.frames.items()}
+    return prepare_many(frames, cfg.features, cfg.window, fold.segments(), transform)
+
+
+def _origin(preps: dict[str, Prepared]) -> str:
+    prep = next(iter(preps.values()))
+    return str(prep.dates[prep.segments.test_start - 1].date())
+
+
+def _saved_data(cfg: DataConfig, data: RunData) -> dict:
+    """The data config saved with the run: where the forecaster reads fresh prices."""
+    saved = plain(cfg)
+    if data.universe:
+        saved["symbols"] = list(data.frames)
+    return saved
+
+
+def _log_data(preps: dict[str, Prepared], label: str) -> None:
+    if len(preps) > 1:
+        log.info(
+            "global model on %d symbols (%s); %d training windows in all",
+            len(preps),
+            ", ".join(preps),
+            sum(len(p.parts["train"].windows) for p in preps.values()),
         )
-    dm = d.get("dm_vs_persistence")
-    if dm:
-        print(
-            f"test MAE vs persistence: Diebold-Mariano {dm['statistic']:+.2f}, "
-            f"p = {dm['p_value']:.3f}"
-            + ("  -- no significant difference" if dm["p_value"] >= 0.05 else "")
+        return
+    prepared = next(iter(preps.values()))
+    dates, t = prepared.dates, prepared.transform
+    log.info(
+        "data %s: %d rows, %s..%s; features %s, target %s, representation %s",
+        label,
+        len(dates),
+        dates[0].date(),
+        dates[-1].date(),
+        [str(c) for c in t.features],
+        t.target,
+        t.representation,
+    )
+    for name, part in prepared.parts.items():
+        start, stop = prepared.segments.bounds(name)
+        log.info(
+            "  %-5s rows %s..%s: %d samples",
+            name,
+            dates[start].date(),
+            dates[stop - 1].date(),
+            len(part.windows),
         )

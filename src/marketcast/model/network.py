@@ -16,8 +16,6 @@ from omegaconf import DictConfig, OmegaConf
 from marketcast.config import LSTMConfig, ModelConfig
 from marketcast.errors import MarketcastError
 
-HEADS = ("dense", "sequence")
-
 
 def lstm_layer(
     cfg: LSTMConfig,
@@ -28,15 +26,7 @@ def lstm_layer(
 ) -> keras.layers.LSTM:
     """A ``keras.layers.LSTM`` with every option of ``cfg``."""
     options = _plain(cfg)
-    if options.pop("stateful"):
-        raise MarketcastError(
-            "model.lstm.stateful=true is not supported: training shuffles independent windows "
-            "and forecasts with any batch size, so state carried between batches would mix "
-            "unrelated samples. Set model.lstm.stateful=false (a longer window.size gives "
-            "the model more memory instead)."
-        )
-    if units < 1:
-        raise MarketcastError(f"model.units={units} must be at least 1.")
+    options.pop("stateful")  # refused by config.check_model: windows are independent samples
     try:
         return keras.layers.LSTM(
             units,
@@ -55,10 +45,6 @@ def build_model(cfg: ModelConfig, window: int, n_features: int, horizon: int) ->
     Output: (B, horizon) for the dense head; (B, window, horizon) for the
     sequence head, whose last step is the forecast (see ``point_forecast``).
     """
-    if cfg.head not in HEADS:
-        raise MarketcastError(f"model.head={cfg.head!r} is not known: use one of {HEADS}.")
-    if cfg.layers < 1:
-        raise MarketcastError(f"model.layers={cfg.layers} must be at least 1.")
     inputs = keras.Input(shape=(window, n_features), name="window")
     x = inputs
     for i in range(cfg.layers):

@@ -26,16 +26,9 @@ from marketcast.errors import MarketcastError
 
 log = logging.getLogger(__name__)
 
-STRATEGIES = ("mirrored",)
-
 
 def check(cfg: TrainConfig) -> None:
-    """Refuse bad ``train.threads`` / ``train.distribute`` values before any data is read."""
-    if cfg.threads is not None and cfg.threads < 1:
-        raise MarketcastError(
-            f"train.threads={cfg.threads} must be at least 1 "
-            "(or null: the job's share of the cores)."
-        )
+    """Refuse what this Keras backend cannot do (``train.distribute`` needs TensorFlow)."""
     if keras.backend.backend() == "jax" and cfg.jit_compile is False:
         log.warning(
             "KERAS_BACKEND=jax with train.jit_compile=false runs every operation eagerly, "
@@ -43,11 +36,6 @@ def check(cfg: TrainConfig) -> None:
         )
     if cfg.distribute is None:
         return
-    if cfg.distribute not in STRATEGIES:
-        raise MarketcastError(
-            f"train.distribute={cfg.distribute!r} is not known: use mirrored, or null for one "
-            "device."
-        )
     if keras.backend.backend() != "tensorflow":
         raise MarketcastError(
             f"train.distribute={cfg.distribute} uses tf.distribute and needs the TensorFlow "

@@ -25,10 +25,6 @@ def seed_everything(seed: int) -> None:
 
 def compile_model(model: keras.Model, cfg: TrainConfig, train_windows: int) -> None:
     """Compile for training on ``train_windows`` windows (which decides XLA: runtime)."""
-    if cfg.loss not in LOSSES:
-        raise MarketcastError(f"train.loss={cfg.loss!r} is not known: use one of {list(LOSSES)}.")
-    if cfg.learning_rate <= 0:
-        raise MarketcastError(f"train.learning_rate={cfg.learning_rate} must be positive.")
     try:
         optimizer = keras.optimizers.get(
             {"class_name": cfg.optimizer, "config": {"learning_rate": cfg.learning_rate}}
@@ -45,17 +41,6 @@ def compile_model(model: keras.Model, cfg: TrainConfig, train_windows: int) -> N
     )
 
 
-def check_train_config(cfg: TrainConfig) -> None:
-    for key in ("epochs", "batch_size"):
-        if getattr(cfg, key) < 1:
-            raise MarketcastError(f"train.{key}={getattr(cfg, key)} must be at least 1.")
-    if cfg.patience < 0:
-        raise MarketcastError(
-            f"train.patience={cfg.patience} must be 0 or more (epochs without improvement "
-            "before EarlyStopping ends the fit)."
-        )
-
-
 def fit(
     model: keras.Model,
     x_train: np.ndarray,
@@ -70,10 +55,11 @@ def fit(
     EarlyStopping watches the validation loss and restores the best weights.
     ``extra_callbacks`` run after the pipeline's own (timers, sweep pruners).
     """
+    stopping = keras.callbacks.EarlyStopping(
+        monitor="val_loss", patience=cfg.patience, restore_best_weights=True
+    )
     callbacks = [
-        keras.callbacks.EarlyStopping(
-            monitor="val_loss", patience=cfg.patience, restore_best_weights=True
-        ),
+        stopping,
         keras.callbacks.TerminateOnNaN(),
         _EpochLog(cfg.epochs),
         *extra_callbacks,
@@ -88,7 +74,25 @@ def fit(
         verbose=cfg.verbose,
         callbacks=callbacks,
     )
-    return {k: [float(v) for v in vs] for k, vs in history.history.items()}
+    losses = {k: [float(v) for v in vs] for k, vs in history.history.items()}
+    _log_stop(stopping, losses, cfg.epochs)
+    return losses
+
+
+def restored_epoch(history: dict[str, list[float]]) -> int:
+    """The epoch (from 1) whose weights EarlyStopping kept: the lowest validation loss."""
+    return int(np.argmin(history["val_loss"])) + 1 if history.get("val_loss") else 0
+
+
+def _log_stop(stopping: keras.callbacks.EarlyStopping, history: dict, epochs: int) -> None:
+    ran = len(history.get("loss", []))
+    best = stopping.best_epoch + 1
+    val = history.get("val_loss", [float("nan")] * best)[best - 1]
+    if stopping.stopped_epoch > 0:
+        how = f"EarlyStopping stopped at epoch {ran} of {epochs}"
+    else:
+        how = f"trained all {ran} epochs"
+    log.info("%s; restored the weights of epoch %d, val_loss %.6f", how, best, val)
 
 
 class _EpochLog(keras.callbacks.Callback):

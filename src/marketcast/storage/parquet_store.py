@@ -29,7 +29,6 @@ import pandas as pd
 from marketcast.atomic import atomic_write
 from marketcast.errors import MarketcastError
 
-FORMATS = ("parquet", "csv")
 KEY = ["symbol", "as_of", "step"]
 _JOURNAL = "_commit.json"
 _LOCK = ".lock"
@@ -67,8 +66,6 @@ def write_forecasts(store: Path, table: pd.DataFrame, fmt: str) -> list[Path]:
     Call it while holding ``locked(store)``. Rows of the store with the same
     as_of and a symbol in ``table`` are replaced by ``table``'s rows.
     """
-    if fmt not in FORMATS:
-        raise MarketcastError(f"store.format={fmt!r} is not known: use parquet or csv.")
     recover(store)
     staged: list[tuple[Path, Path]] = []
     try:

@@ -10,3 +10,4 @@ METRICS_FILE = "metrics.json"
 CONFIG_FILE = "config.yaml"
 PREDICTIONS_FILE = "test_predictions.csv"
 FAILED_FILE = "failed.json"  # written instead of the above when a sweep job fails
+REPORT_FILE = "report.md"  # a backtest's Markdown report

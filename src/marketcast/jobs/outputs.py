@@ -1,0 +1,200 @@
+"""What a training run leaves: its scores over every fold and symbol, its run directory, its
+printed report. Written once for the single split, the backtest and the global model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+from omegaconf import DictConfig
+
+from marketcast.evaluation import plots
+from marketcast.evaluation.forecasts import SegmentForecasts
+from marketcast.evaluation.metrics import format_table
+from marketcast.evaluation.predictions import predictions_table
+from marketcast.evaluation.report import backtest_report
+from marketcast.evaluation.scoring import mean_over, pool_forecasts, score_segment
+from marketcast.features.dataset import Prepared
+from marketcast.storage import artifacts
+from marketcast.storage.runfiles import REPORT_FILE
+
+SEGMENTS = ("val", "test")
+
+
+@dataclass(frozen=True)
+class FitResult:
+    """One fit (a fold) and its forecasts: symbol -> segment -> forecasts."""
+
+    fold: int
+    refit: bool
+    preps: dict[str, Prepared]
+    forecasts: dict[str, dict[str, SegmentForecasts]]
+
+
+@dataclass(frozen=True)
+class RunResult:
+    metrics: dict  # val, test (means over symbols), and folds / symbols where there are several
+    predictions: pd.DataFrame  # every test forecast beside the actual value
+    backtest: bool
+    universe: bool
+    last_date: pd.Timestamp  # the last date the run saw
+
+
+def tabulate(fits: list[FitResult], backtest: bool) -> RunResult:
+    """Score each symbol over all its folds (pooled), then average over symbols."""
+    symbols = list(fits[0].preps)
+    universe = len(symbols) > 1
+    per_symbol = {}
+    for symbol in symbols:
+        per_symbol[symbol] = {
+            segment: score_segment(
+                *pool_forecasts(
+                    [(fit.forecasts[symbol][segment], fit.preps[symbol].naive_mae) for fit in fits]
+                )
+            )
+            for segment in SEGMENTS
+        }
+    if universe:
+        metrics = {s: mean_over([per_symbol[sym][s] for sym in symbols]) for s in SEGMENTS}
+        metrics["symbols"] = per_symbol
+    else:
+        metrics = dict(per_symbol[symbols[0]])
+    if backtest:
+        metrics["folds"] = [_fold_entry(fit) for fit in fits]
+
+    tables = []
+    for fit in fits:
+        for symbol, prep in fit.preps.items():
+            table = predictions_table(fit.forecasts[symbol]["test"], prep.dates)
+            if universe:
+                table.insert(0, "symbol", symbol)
+            if backtest:
+                table.insert(0, "fold", fit.fold)
+            tables.append(table)
+    last = max(prep.dates[-1] for prep in fits[-1].preps.values())
+    return RunResult(metrics, pd.concat(tables, ignore_index=True), backtest, universe, last)
+
+
+def _fold_entry(fit: FitResult) -> dict:
+    (symbol, prep), *_ = fit.preps.items()
+    dates, test_start = prep.dates, prep.segments.test_start
+    entry = {
+        "fold": fit.fold,
+        "train_start": str(dates[0].date()),
+        "origin": str(dates[test_start - 1].date()),  # the last day the fold's fit sees
+        "test_start": str(dates[test_start].date()),
+        "test_end": str(dates[-1].date()),
+        "refit": fit.refit,
+    }
+    for segment in SEGMENTS:
+        entry[segment] = score_segment(fit.forecasts[symbol][segment], prep.naive_mae)
+    return entry
+
+
+def describe(cfg: DictConfig) -> dict:
+    """The settings a report names."""
+    return {
+        "representation": str(cfg.features.representation),
+        "features": [str(c) for c in cfg.features.columns],
+        "window": cfg.window.size,
+        "horizon": cfg.window.horizon,
+        "units": cfg.model.units,
+        "layers": cfg.model.layers,
+        "head": str(cfg.model.head),
+        "scheme": str(cfg.evaluation.backtest.scheme),
+        "refit_every": cfg.evaluation.backtest.refit_every,
+    }
+
+
+def write_run(
+    run_dir: Path,
+    result: RunResult,
+    fitted,
+    data: dict,
+    config_yaml: str,
+    label: str,
+    plots_on: bool,
+    description: dict,
+) -> None:
+    """Plots and report first, then the artifacts, whose last file marks the run finished."""
+    metrics, predictions = result.metrics, result.predictions
+    if plots_on and result.backtest:
+        plots.plot_forecast(
+            predictions,
+            f"{label}: walk-forward backtest, one step ahead",
+            run_dir / "backtest_forecast.png",
+        )
+        names = [n for n in metrics["test"] if n != "model"]
+        plots.plot_folds(
+            {n: [f["test"][n]["rel_mae"] for f in metrics["folds"]] for n in ["model", *names]},
+            run_dir / "folds.png",
+        )
+        per_step = {
+            name: [s["mae"] for s in row.get("per_step", [row])]
+            for name, row in metrics["test"].items()
+        }
+        plots.plot_error_per_step(per_step, run_dir / "error_per_step.png")
+    elif plots_on and not result.universe:
+        plots.plot_forecast(
+            predictions, f"{label}: test segment, one step ahead", run_dir / "test_forecast.png"
+        )
+    if plots_on:
+        plots.plot_loss(fitted.history, run_dir / "loss.png")
+    if result.backtest:
+        artifacts.write_text(run_dir / REPORT_FILE, backtest_report(metrics, description, label))
+    preprocessing = artifacts.Preprocessing(
+        transform=fitted.transform,
+        intervals=fitted.intervals,
+        head=description["head"],
+        data=data,
+        last_date=str(result.last_date.date()),
+    )
+    # The last fold's model is the newest: the forecaster uses it.
+    artifacts.save_run(run_dir, fitted.model, preprocessing, metrics, predictions, config_yaml)
+
+
+def print_fold(fit: FitResult, folds: int) -> None:
+    (symbol, prep), *_ = fit.preps.items()
+    row = score_segment(fit.forecasts[symbol]["test"], prep.naive_mae)["model"]
+    origin = prep.dates[prep.segments.test_start - 1].date()
+    print(
+        f"fold {fit.fold}/{folds} origin {origin}: test rel_mae {row['rel_mae']:.4f}, "
+        f"MASE {row['mase']:.4f}"
+    )
+
+
+def print_report(result: RunResult, failed: dict[str, str]) -> None:
+    metrics = result.metrics
+    table = format_table({s: metrics[s] for s in SEGMENTS})
+    print(table + ("   (means over symbols)" if result.universe else ""))
+    if result.universe:
+        for symbol, rows in metrics["symbols"].items():
+            row = rows["test"]["model"]
+            print(f"  {symbol:<10} test rel_mae {row['rel_mae']:.4f}  MASE {row['mase']:.4f}")
+        for symbol, message in failed.items():
+            print(f"  {symbol:<10} skipped: {message}")
+        return
+    for segment in SEGMENTS:
+        interval = metrics[segment]["model"].get("interval")
+        if interval:
+            print(
+                f"{segment}: {interval['nominal']:.0%} interval covers "
+                f"{interval['coverage']:.1%} of outcomes, mean width {interval['width_pct']:.2f}%"
+            )
+    d = metrics["test"]["model"]
+    if d["direction_accuracy"] is not None:
+        lo, hi = d["direction_ci"]
+        print(
+            f"test direction accuracy {d['direction_accuracy']:.3f} "
+            f"(95% CI {lo:.3f}..{hi:.3f}, n={d['direction_n']})"
+            + ("  -- indistinguishable from a coin flip" if lo <= 0.5 <= hi else "")
+        )
+    dm = d.get("dm_vs_persistence")
+    if dm:
+        print(
+            f"test MAE vs persistence: Diebold-Mariano {dm['statistic']:+.2f}, "
+            f"p = {dm['p_value']:.3f}"
+            + ("  -- no significant difference" if dm["p_value"] >= 0.05 else "")
+        )

@@ -1,0 +1,157 @@
+"""The typed config: every choice fails at composition, every range before any data is read."""
+
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import CONF, compose_predict, compose_train
+from hydra.errors import ConfigCompositionException
+
+from marketcast import config
+from marketcast.errors import MarketcastError
+
+
+@pytest.mark.parametrize(
+    ("override", "key"),
+    [
+        ("features.representation=diff", "representation"),
+        ("features.columns=[Close,Opn]", "columns"),
+        ("features.target=close", "target"),
+        ("features.scaler=robust", "scaler"),
+        ("model.head=attention", "head"),
+        ("train.loss=hinge", "loss"),
+        ("train.optimizer=adamm", "optimizer"),
+        ("train.distribute=tpu", "distribute"),
+        ("evaluation.mode=kfold", "mode"),
+        ("evaluation.backtest.scheme=sliding", "scheme"),
+        ("data.source=yahoo", "source"),
+        ("data.refresh=sometimes", "refresh"),
+        ("data.on_error=ignore", "on_error"),
+        ("data.missing=zero", "missing"),
+        ("data.halts=fill", "halts"),
+        ("train.epochs=many", "epochs"),
+        ("train.epoch=3", "epoch"),
+    ],
+)
+def test_a_bad_choice_or_type_fails_at_composition_naming_the_key(tmp_path, override, key):
+    with pytest.raises(ConfigCompositionException) as caught:
+        compose_train(tmp_path / "run", override)
+    assert key in str(caught.value.__cause__ or caught.value)
+
+
+def test_a_bad_store_format_fails_at_composition():
+    with pytest.raises(ConfigCompositionException) as caught:
+        compose_predict("store.format=xml")
+    assert "format" in str(caught.value.__cause__)
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("window.size=0", r"window.size=0 must be at least 3"),
+        ("window.horizon=0", r"window.horizon=0 must be at least 1"),
+        ("split.train=0.7 split.val=0.2 split.test=0.2", r"add up to 1.1, not 1"),
+        ("split.train=1.2 split.val=-0.1 split.test=-0.1", r"each lie between 0 and 1"),
+        ("split.val_start=2016-01-01 split.test_start=2015-01-01", "must come before"),
+        ("train.learning_rate=nan", r"learning_rate=nan must be a finite number above 0"),
+        ("train.learning_rate=inf", r"learning_rate=inf"),
+        ("train.learning_rate=0", r"learning_rate=0.0"),
+        ("train.patience=-1", r"train.patience=-1 must be at least 0"),
+        ("train.epochs=0", r"train.epochs=0 must be at least 1"),
+        ("train.threads=0", r"train.threads=0"),
+        ("model.units=0", r"model.units=0 must be at least 1"),
+        ("model.layers=0", r"model.layers=0"),
+        ("model.lstm.dropout=1.5", r"model.lstm.dropout=1.5 must lie in \[0, 1\)"),
+        ("model.lstm.recurrent_dropout=-0.1", r"recurrent_dropout=-0.1"),
+        ("model.lstm.stateful=true", r"stateful=true is not supported"),
+        ("evaluation.interval_levels=[0.1,1.5]", r"interval_levels"),
+        ("evaluation.interval_levels=[0.5]", r"two or more"),
+        ("evaluation.backtest.folds=0", r"folds=0 must be at least 1"),
+        ("evaluation.backtest.refit_every=0", r"refit_every=0"),
+        ("evaluation.backtest.val_fraction=1.0", r"val_fraction=1.0"),
+        ("features.target=Volume", r"target=Volume is not supported"),
+        ("features.columns=[]", r"features.columns is empty"),
+        ("features.columns=[Close,Close]", r"names a column twice"),
+        ("data.timeout_s=0", r"data.timeout_s=0.0 must be positive"),
+        ("data.retries=-1", r"data.retries=-1"),
+        ("data.max_gap_sessions=-2", r"data.max_gap_sessions=-2"),
+        ("data.start=soon", r"data.start='soon' is not a date"),
+        ("data.start=2020-01-01 data.end=2019-01-01", r"is after data.end"),
+        ("+train.epoch=3", r"train.epoch is not a config key"),
+        ("+surprise=1", r"surprise is not a config key"),
+    ],
+)
+def test_a_value_out_of_range_is_named_before_any_data_is_read(tmp_path, override, message):
+    cfg = compose_train(tmp_path / "run", *override.split())
+    with pytest.raises(MarketcastError, match=message):
+        config.check_train_job(cfg)
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("max_stale_sessions=-1", r"max_stale_sessions=-1 must be at least 0"),
+        ("as_of=notadate", r"as_of='notadate' is not a date"),
+        ("+store.path=x", r"store.path is not a config key"),
+    ],
+)
+def test_bad_predict_values_are_named(override, message):
+    with pytest.raises(MarketcastError, match=message):
+        config.check_predict_job(compose_predict(override))
+
+
+def test_an_output_that_is_a_directory_is_refused(tmp_path):
+    with pytest.raises(MarketcastError, match="is a directory"):
+        config.check_predict_job(compose_predict(f"output={tmp_path}"))
+
+
+def test_the_defaults_pass_their_own_checks(tmp_path):
+    config.check_train_job(compose_train(tmp_path / "run"))
+    config.check_predict_job(compose_predict(f"paths.run_dir={tmp_path}"))
+
+
+def test_no_yaml_restates_a_schema_default():
+    """One home for each default: a group file holds only what differs from its schema."""
+    schemas = {"data": config.DataConfig, "model": config.ModelConfig}
+    for group, schema in schemas.items():
+        defaults = dataclasses.asdict(schema())
+        for path in (CONF / group).glob("*.yaml"):
+            values = yaml.safe_load(path.read_text()) or {}
+            restated = [
+                k
+                for k, v in values.items()
+                if k != "defaults" and k in defaults and defaults[k] == v
+            ]
+            assert not restated, f"{path.name} restates {restated}"
+
+
+def test_run_directories_are_unique_within_a_millisecond():
+    names = {config.run_id() for _ in range(2000)}
+    assert len(names) == 2000
+
+
+def test_a_bad_value_exits_2_with_one_message_and_without_tensorflow(tmp_path):
+    """The CLI checks the config before the job's module (and TensorFlow) is imported."""
+    probe = (
+        "import sys, runpy\n"
+        "sys.argv = ['marketcast', 'train', 'train.learning_rate=-1', "
+        f"'paths.output_root={tmp_path}']\n"
+        "try:\n"
+        "    runpy.run_module('marketcast', run_name='__main__')\n"
+        "except SystemExit as exit:\n"
+        "    print('tensorflow' in sys.modules, exit.code)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, cwd=tmp_path
+    )
+    assert done.stdout.split()[-2:] == ["False", "2"], done.stdout + done.stderr
+    errors = [line for line in done.stderr.splitlines() if line.strip()]
+    assert errors == [
+        "error: train.learning_rate=-1.0 must be a finite number above 0 (e.g. 4e-3)."
+    ]
+    assert not list(Path(tmp_path).rglob("*.log")), "a failed start leaves nothing behind"
