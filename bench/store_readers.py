@@ -117,7 +117,6 @@ def read_loop(location: str, writes: int, symbols: int, ready, stop, results) ->
     import duckdb
     import polars as pl
     from deltalake import DeltaTable
-    from deltalake.exceptions import TableNotFoundError
 
     from marketcast.storage.forecast_store import open_store
 
@@ -137,12 +136,13 @@ def read_loop(location: str, writes: int, symbols: int, ready, stop, results) ->
         for name, read in readers.items():
             try:
                 frame = read()
-            except TableNotFoundError:
-                frame = pd.DataFrame()  # before the first commit
             except Exception as exc:  # a reader failing is a finding, not a crash
-                counts[name]["errors"] += 1
-                print(f"reader {name}: {type(exc).__name__}: {exc}", file=sys.stderr)
-                continue
+                if not DeltaTable.is_deltatable(location):
+                    frame = pd.DataFrame()  # before the first commit: no table yet
+                else:
+                    counts[name]["errors"] += 1
+                    print(f"reader {name}: {type(exc).__name__}: {exc}", file=sys.stderr)
+                    continue
             counts[name]["reads"] += 1
             state = states.get(fingerprint(frame))
             if state is None:
