@@ -171,6 +171,15 @@ def test_a_sql_write_outside_locked_is_refused_while_another_writer_holds_it(sql
     assert sql_store.read().empty
 
 
+def test_a_sql_read_during_a_write_sees_the_last_commit(sql_store):
+    write(sql_store, forecasts(["A", "B"], DAY1), "r1")
+    committed = sql_store.read()
+    with sql_store.engine.connect() as writer, writer.begin():  # a write, not yet committed
+        writer.execute(text("DELETE FROM forecasts WHERE symbol = 'A'"))
+        pd.testing.assert_frame_equal(sql_store.read(), committed)
+        assert len(sql_store.history()) == 1
+
+
 def test_history_lists_each_run_with_its_run_info(store):
     for run_id, table in RUNS:
         write(store, table(), run_id)

@@ -146,7 +146,7 @@ class DeltaForecastStore:
             )
         target = self._table()
         if target is None:
-            return {"compacted": None, "vacuumed": []}
+            return {"version": None, "files_added": 0, "files_removed": 0, "vacuumed": []}
         compacted = target.optimize.compact()
         vacuumed = target.vacuum(
             retention_hours=retention_hours, enforce_retention_duration=False, dry_run=False

@@ -16,7 +16,9 @@ session lock on its own connection; each write takes
 ``pg_try_advisory_xact_lock`` inside its transaction, which the same session
 re-enters), on SQLite with an flock beside the database file for ``locked()``
 and ``BEGIN IMMEDIATE`` with a zero busy timeout for each write. Either way a
-second writer gets StoreLocked at once instead of waiting.
+second writer gets StoreLocked at once instead of waiting. The SQLite file is
+switched to WAL mode, so readers neither wait for a writer nor block it (WAL
+needs a local disk: not for a database on NFS).
 """
 
 from __future__ import annotations
@@ -88,7 +90,10 @@ class SqlForecastStore:
                 f"{self.dialect}."
             )
         self.database = parsed.database
-        self.engine = _engine(url, self.dialect)
+        self.engine = _engine(url, self.dialect)  # writes
+        # reads: on SQLite a plain engine, since the writers' one begins every transaction
+        # with BEGIN IMMEDIATE (a write lock); WAL lets it read while a writer works
+        self.reader = create_engine(url) if self.dialect == "sqlite" else self.engine
         self._held: Connection | None = None  # the connection holding locked()'s lock
 
     @contextlib.contextmanager
@@ -131,7 +136,7 @@ class SqlForecastStore:
                 "time travel needs store.format=delta: the SQL store keeps only the latest "
                 "forecasts (its history() lists the runs)."
             )
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             if not inspect(conn).has_table("forecasts"):
                 return empty_table()
             forecasts = _tables(conn)[0]
@@ -142,7 +147,7 @@ class SqlForecastStore:
 
     def history(self) -> pd.DataFrame:
         """One row per committed write, oldest first."""
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             if not inspect(conn).has_table("forecast_runs"):
                 return empty_history()
             runs = _tables(conn)[1]
@@ -216,6 +221,8 @@ def _engine(url: str, dialect: str) -> Engine:
     @event.listens_for(engine, "connect")
     def _no_implicit_begin(dbapi_connection, _record):
         dbapi_connection.isolation_level = None  # let the "begin" hook below issue BEGIN
+        # WAL: readers never wait for the writer (nor it for them); it stays set in the file
+        dbapi_connection.execute("PRAGMA journal_mode=WAL")
 
     @event.listens_for(engine, "begin")
     def _begin_immediate(conn):
