@@ -3,7 +3,8 @@
 One table of S symbols x 5 steps (default 1,000 x 5), written the way a
 nightly run writes it, to both stores in the same process:
 - ``new day``: a new as_of into a store that already holds D earlier days;
-- ``re-run``: the same as_of again (every row of that day replaced).
+- ``re-run``: the same as_of again (every row of that day replaced);
+- ``partial``: a re-run of half of that day's symbols (the others kept).
 Each is repeated R times (fresh stores per repeat, the store's first write
 excluded from timing); the median is printed, and the Delta / Parquet ratio.
 
@@ -27,28 +28,32 @@ from store_readers import night  # bench/store_readers.py: the same tables
 from marketcast import store as parquet_store
 from marketcast.storage.forecast_store import RunInfo, open_store
 
+CASES = ("new day", "re-run", "partial")
+
 
 def day_table(symbols: int, day: int) -> pd.DataFrame:
     """Night 2 * day's table (all symbols, 5 steps) for as_of FIRST_DAY + day."""
     return night(2 * day, symbols)
 
 
-def time_delta(root: Path, tables: list[pd.DataFrame], new: pd.DataFrame) -> tuple[float, float]:
+def time_delta(root: Path, tables: list[pd.DataFrame], new: pd.DataFrame) -> list[float]:
     store = open_store("delta", str(root))
     for table in tables:
         store.write(table, RunInfo.for_table(table))
-    return (_timed(lambda: _delta_write(store, new)), _timed(lambda: _delta_write(store, new)))
+    half = new[new["symbol"].isin(new["symbol"].unique()[::2])]
+    return [_timed(lambda t=t: _delta_write(store, t)) for t in (new, new, half)]
 
 
-def time_parquet(root: Path, tables: list[pd.DataFrame], new: pd.DataFrame) -> tuple[float, float]:
+def time_parquet(root: Path, tables: list[pd.DataFrame], new: pd.DataFrame) -> list[float]:
     for table in tables:
         parquet_store.write_forecasts(root, table, "parquet")
 
-    def write() -> None:
+    def write(table: pd.DataFrame) -> None:
         with parquet_store.locked(root):
-            parquet_store.write_forecasts(root, new, "parquet")
+            parquet_store.write_forecasts(root, table, "parquet")
 
-    return (_timed(write), _timed(write))
+    half = new[new["symbol"].isin(new["symbol"].unique()[::2])]
+    return [_timed(lambda t=t: write(t)) for t in (new, new, half)]
 
 
 def _delta_write(store, table: pd.DataFrame) -> None:
@@ -74,14 +79,14 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="store-speed-") as tmp:
         for repeat in range(args.repeats):
             for name, timer in (("delta", time_delta), ("parquet", time_parquet)):
-                new_day, rerun = timer(Path(tmp, f"{name}-{repeat}"), history, new)
-                times.setdefault((name, "new day"), []).append(new_day)
-                times.setdefault((name, "re-run"), []).append(rerun)
+                seconds = timer(Path(tmp, f"{name}-{repeat}"), history, new)
+                for case, value in zip(CASES, seconds, strict=True):
+                    times.setdefault((name, case), []).append(value)
     print(
         f"{args.symbols} symbols x 5 steps, store holding {args.days} days, "
         f"median of {args.repeats} repeats (ms)"
     )
-    for case in ("new day", "re-run"):
+    for case in CASES:
         delta = statistics.median(times[("delta", case)]) * 1000
         parquet = statistics.median(times[("parquet", case)]) * 1000
         print(

@@ -330,3 +330,14 @@ def test_readers_see_only_committed_versions_while_the_writer_is_killed(monkeypa
     assert set(figures["reader_errors"].values()) == {0}
     assert figures["rows_lost"] == figures["rows_duplicated"] == 0
     assert figures["equals_clean_run"] and figures["maintain_kept_table"]
+
+
+def test_the_delta_predicate_names_whole_days_only_where_the_write_covers_them():
+    from marketcast.storage.delta_store import replace_predicate
+
+    frame = pd.concat([forecasts(["A", "B"], DAY1), forecasts(["O'K"], DAY2)])
+    stored = {DAY1: {"A"}, DAY2: {"O'K", "Z"}}  # DAY3 not stored: no term
+    assert replace_predicate(frame, stored) == (
+        "(as_of = '2024-05-02') OR (as_of = '2024-05-03' AND symbol IN ('O''K'))"
+    )
+    assert replace_predicate(frame, {}) is None  # nothing to replace: an append

@@ -3,7 +3,8 @@
 A write is one Delta commit: ``write_deltalake(mode="overwrite",
 predicate=...)`` removes the files holding the written (symbol, as_of) pairs,
 adds their replacements (the untouched rows of those files rewritten beside
-the new ones) and the commit's metadata (the RunInfo) in one log entry,
+the new ones) and the commit's metadata (the RunInfo) in one log entry
+(a write of days the table does not hold yet is a plain append),
 ``_delta_log/<version>.json``, which is created atomically (put-if-absent).
 A writer killed before that entry exists leaves only unreferenced Parquet
 files, which no reader sees and ``maintain()`` vacuums. Every reader (this
@@ -25,6 +26,7 @@ from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.dataset as ds
 from deltalake import CommitProperties, DeltaTable, write_deltalake
 from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
 
@@ -79,11 +81,12 @@ class DeltaForecastStore:
                     commit_properties=commit,
                 )
                 return self._table().version()
+            predicate = replace_predicate(frame, stored_symbols(target, frame["as_of"].unique()))
             write_deltalake(
                 target,
                 data,
-                mode="overwrite",
-                predicate=replace_predicate(frame),
+                mode="append" if predicate is None else "overwrite",
+                predicate=predicate,
                 schema_mode="merge",  # a run with other interval levels adds its q columns
                 commit_properties=commit,
             )
@@ -192,17 +195,40 @@ class DeltaForecastStore:
             ) from exc
 
 
-def replace_predicate(frame: pd.DataFrame) -> str:
-    """The SQL predicate matching exactly ``frame``'s (symbol, as_of) pairs, one term per day.
+def stored_symbols(target: DeltaTable, days) -> dict:
+    """as_of -> the set of symbols the table holds for that day (only those days' files read)."""
+    dates = pa.array(list(days), pa.date32())
+    held = target.to_pyarrow_dataset().to_table(
+        columns=["as_of", "symbol"], filter=ds.field("as_of").isin(dates)
+    )
+    stored: dict = {}
+    for as_of, symbol in zip(
+        held.column("as_of").to_pylist(), held.column("symbol").to_pylist(), strict=True
+    ):
+        stored.setdefault(as_of, set()).add(symbol)
+    return stored
 
-    e.g. ``(as_of = '2024-05-02' AND symbol IN ('A', 'B')) OR (as_of = ...)``;
-    as_of is the partition column, so only that day's files are read.
+
+def replace_predicate(frame: pd.DataFrame, stored: dict) -> str | None:
+    """The SQL predicate matching exactly ``frame``'s (symbol, as_of) pairs; None: no such rows.
+
+    One term per day the table already holds: ``as_of = '2024-05-02'`` where the
+    write covers every symbol stored for that day (a whole-partition replace, the
+    common nightly case and much faster), else ``(as_of = ... AND symbol IN (...))``.
+    Days the table does not hold need no term; ``stored`` is ``stored_symbols()``.
     """
     terms = []
     for as_of, rows in frame.groupby("as_of", sort=True):
-        symbols = ", ".join(_literal(s) for s in sorted(rows["symbol"].unique()))
-        terms.append(f"(as_of = '{as_of.isoformat()}' AND symbol IN ({symbols}))")
-    return " OR ".join(terms)
+        written = set(rows["symbol"])
+        if not stored.get(as_of):
+            continue
+        day = f"as_of = '{as_of.isoformat()}'"
+        if stored[as_of] <= written:
+            terms.append(f"({day})")
+        else:
+            symbols = ", ".join(_literal(s) for s in sorted(written))
+            terms.append(f"({day} AND symbol IN ({symbols}))")
+    return " OR ".join(terms) or None
 
 
 def _literal(text: str) -> str:
