@@ -341,3 +341,22 @@ def test_the_delta_predicate_names_whole_days_only_where_the_write_covers_them()
         "(as_of = '2024-05-02') OR (as_of = '2024-05-03' AND symbol IN ('O''K'))"
     )
     assert replace_predicate(frame, {}) is None  # nothing to replace: an append
+
+
+def test_a_delta_writer_that_lost_a_race_gets_store_locked(tmp_path):
+    """Without the flock (object stores), delta-rs's commit check refuses the later writer."""
+    from marketcast.storage.delta_store import DeltaForecastStore
+
+    store = open_store("delta", str(tmp_path))
+    write(store, forecasts(["A", "B"], DAY1), "r1")
+    snapshot = DeltaTable(str(tmp_path))  # what a second writer loaded before the first commit
+
+    class LateWriter(DeltaForecastStore):
+        def _table(self, version=None):
+            return snapshot
+
+    write(store, forecasts(["A"], DAY1, value=5.0), "winner")
+    late = forecasts(["A"], DAY1, value=9.0)
+    with pytest.raises(StoreLocked, match="another writer committed"):
+        LateWriter(str(tmp_path)).write(late, RunInfo.for_table(late, run_id="loser"))
+    assert set(store.read()["run_id"]) == {"r1", "winner"}
