@@ -1,0 +1,249 @@
+"""The forecast store as a Delta Lake table (delta-rs), partitioned by ``as_of``.
+
+A write is one Delta commit: ``write_deltalake(mode="overwrite",
+predicate=...)`` removes the files holding the written (symbol, as_of) pairs,
+adds their replacements (the untouched rows of those files rewritten beside
+the new ones) and the commit's metadata (the RunInfo) in one log entry
+(a write of days the table does not hold yet is a plain append),
+``_delta_log/<version>.json``, which is created atomically (put-if-absent).
+A writer killed before that entry exists leaves only unreferenced Parquet
+files, which no reader sees and ``maintain()`` vacuums. Every reader (this
+module's ``read``, ``DeltaTable(uri).to_pandas()``, ``polars.read_delta``,
+DuckDB over ``DeltaTable(uri).to_pyarrow_dataset()``) sees one committed version.
+
+Writers on a local filesystem serialise on an flock (``locked()``); on object
+stores (s3://, gs://, az://) there is no flock: delta-rs's own commit
+protocol (conditional put of the log entry) lets one of two racing writers win
+and fails the other, which ``write`` reports as StoreLocked.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.dataset as ds
+from deltalake import CommitProperties, DeltaTable, write_deltalake
+from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
+
+from marketcast.errors import MarketcastError
+from marketcast.storage.forecast_store import (
+    HISTORY_COLUMNS,
+    LOCK_FILE,
+    RunInfo,
+    StoreLocked,
+    empty_history,
+    empty_table,
+    file_lock,
+    prepare,
+    quantile_columns,
+    tidy,
+)
+
+_REMOTE = ("s3://", "s3a://", "gs://", "gcs://", "az://", "abfs://", "abfss://", "azure://")
+
+
+class DeltaForecastStore:
+    """The forecast table at ``location`` (a directory, or an object-store URI)."""
+
+    def __init__(self, location: str | Path, storage_options: dict[str, str] | None = None):
+        self.location = str(location)
+        self.storage_options = storage_options
+        self.remote = self.location.startswith(_REMOTE)
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        """An flock on ``<table>/.marketcast.lock`` (vacuum leaves it); none on object stores."""
+        if self.remote:
+            yield  # delta-rs's conditional-put commit is the arbiter there
+            return
+        with file_lock(Path(self.location) / LOCK_FILE):
+            yield
+
+    def write(self, table: pd.DataFrame, info: RunInfo) -> int:
+        """Replace ``table``'s (symbol, as_of) pairs in one commit; the new table version."""
+        frame = prepare(table, info)
+        data = pa.Table.from_pandas(frame, schema=_schema(frame), preserve_index=False)
+        commit = CommitProperties(custom_metadata=info.to_metadata())
+        target = self._table()
+        try:
+            if target is None:
+                write_deltalake(
+                    self.location,
+                    data,
+                    mode="error",
+                    partition_by=["as_of"],
+                    storage_options=self.storage_options,
+                    commit_properties=commit,
+                )
+                return self._table().version()
+            predicate = replace_predicate(frame, stored_symbols(target, frame["as_of"].unique()))
+            write_deltalake(
+                target,
+                data,
+                mode="append" if predicate is None else "overwrite",
+                predicate=predicate,
+                schema_mode="merge",  # a run with other interval levels adds its q columns
+                commit_properties=commit,
+            )
+        except CommitFailedError as exc:
+            raise StoreLocked(
+                f"another writer committed to {self.location} while this run wrote; this run "
+                f"wrote nothing ({exc}). Re-run it."
+            ) from exc
+        return target.version()
+
+    def read(
+        self, version: int | None = None, timestamp: str | datetime | None = None
+    ) -> pd.DataFrame:
+        """The table now, at ``version``, or as it was at ``timestamp`` (ISO string or datetime)."""
+        if version is not None and timestamp is not None:
+            raise MarketcastError("read at a version or at a timestamp, not both.")
+        if timestamp is not None:
+            version = self._version_at(timestamp)
+        target = self._table(version)
+        if target is None:
+            return empty_table()
+        return tidy(target.to_pyarrow_table().to_pandas())
+
+    def history(self) -> pd.DataFrame:
+        """One row per committed run, oldest first (compactions and vacuums left out)."""
+        target = self._table()
+        if target is None:
+            return empty_history()
+        rows = []
+        for commit in target.history():
+            info = RunInfo.from_metadata(commit)
+            if info is None:
+                continue
+            rows.append(
+                {
+                    "version": int(commit["version"]),
+                    "timestamp": pd.Timestamp(commit["timestamp"], unit="ms", tz="UTC"),
+                    "run_id": info.run_id,
+                    "run_dirs": info.run_dirs,
+                    "as_of": info.as_of,
+                    "symbols": info.symbols,
+                }
+            )
+        if not rows:
+            return empty_history()
+        return pd.DataFrame(rows, columns=HISTORY_COLUMNS).sort_values("version", ignore_index=True)
+
+    def maintain(self, retention_hours: int) -> dict:
+        """Compact small files, then delete files unreferenced for ``retention_hours``.
+
+        ``retention_hours`` bounds time travel and must exceed the longest read:
+        a reader still on an older version loses files vacuumed under it. Delta's
+        7-day floor is not enforced, so a nightly store can keep a shorter window.
+        Call it while holding ``locked()``.
+        """
+        if retention_hours < 0:
+            raise MarketcastError(
+                f"store.retention_hours={retention_hours} is negative: give the hours of "
+                "history to keep (e.g. 168)."
+            )
+        target = self._table()
+        if target is None:
+            return {"version": None, "files_added": 0, "files_removed": 0, "vacuumed": []}
+        compacted = target.optimize.compact()
+        vacuumed = target.vacuum(
+            retention_hours=retention_hours, enforce_retention_duration=False, dry_run=False
+        )
+        return {
+            "version": target.version(),
+            "files_added": compacted["numFilesAdded"],
+            "files_removed": compacted["numFilesRemoved"],
+            "vacuumed": sorted(vacuumed),
+        }
+
+    def _version_at(self, timestamp: str | datetime) -> int | None:
+        """The last version committed at or before ``timestamp`` (naive: UTC)."""
+        moment = pd.Timestamp(timestamp)
+        moment = moment.tz_localize("UTC") if moment.tzinfo is None else moment.tz_convert("UTC")
+        target = self._table()
+        if target is None:
+            return None
+        committed = [
+            int(c["version"])
+            for c in target.history()
+            if pd.Timestamp(c["timestamp"], unit="ms", tz="UTC") <= moment
+        ]
+        if not committed:
+            raise MarketcastError(
+                f"the forecast store {self.location} did not exist yet at {moment}: read at a "
+                "later timestamp (see its history)."
+            )
+        return max(committed)
+
+    def _table(self, version: int | None = None) -> DeltaTable | None:
+        """The table (at ``version``), or None where none has been written yet."""
+        try:
+            return DeltaTable(self.location, version=version, storage_options=self.storage_options)
+        except TableNotFoundError:
+            return None
+        except DeltaError as exc:
+            if version is None:
+                raise
+            raise MarketcastError(
+                f"the forecast store {self.location} has no version {version} ({exc}); see "
+                "its history for the versions kept."
+            ) from exc
+
+
+def stored_symbols(target: DeltaTable, days) -> dict:
+    """as_of -> the set of symbols the table holds for that day (only those days' files read)."""
+    dates = pa.array(list(days), pa.date32())
+    held = target.to_pyarrow_dataset().to_table(
+        columns=["as_of", "symbol"], filter=ds.field("as_of").isin(dates)
+    )
+    stored: dict = {}
+    for as_of, symbol in zip(
+        held.column("as_of").to_pylist(), held.column("symbol").to_pylist(), strict=True
+    ):
+        stored.setdefault(as_of, set()).add(symbol)
+    return stored
+
+
+def replace_predicate(frame: pd.DataFrame, stored: dict) -> str | None:
+    """The SQL predicate matching exactly ``frame``'s (symbol, as_of) pairs; None: no such rows.
+
+    One term per day the table already holds: ``as_of = '2024-05-02'`` where the
+    write covers every symbol stored for that day (a whole-partition replace, the
+    common nightly case and much faster), else ``(as_of = ... AND symbol IN (...))``.
+    Days the table does not hold need no term; ``stored`` is ``stored_symbols()``.
+    """
+    terms = []
+    for as_of, rows in frame.groupby("as_of", sort=True):
+        written = set(rows["symbol"])
+        if not stored.get(as_of):
+            continue
+        day = f"as_of = '{as_of.isoformat()}'"
+        if stored[as_of] <= written:
+            terms.append(f"({day})")
+        else:
+            symbols = ", ".join(_literal(s) for s in sorted(written))
+            terms.append(f"({day} AND symbol IN ({symbols}))")
+    return " OR ".join(terms) or None
+
+
+def _literal(text: str) -> str:
+    return "'" + str(text).replace("'", "''") + "'"
+
+
+def _schema(frame: pd.DataFrame) -> pa.Schema:
+    floats = ["forecast", *quantile_columns(frame.columns)]
+    types = {
+        "symbol": pa.string(),
+        "as_of": pa.date32(),
+        "target_date": pa.date32(),
+        "step": pa.int64(),
+        **dict.fromkeys(floats, pa.float64()),
+        "run_dir": pa.string(),
+        "run_id": pa.string(),
+    }
+    return pa.schema([(c, types[c]) for c in frame.columns])

@@ -1,0 +1,251 @@
+"""The forecast store's interface: what every format does, the run it records, and the factory.
+
+The forecast table (one row per symbol, as_of and step) has the columns
+symbol (str), as_of (date), target_date (date), step (int), forecast (float),
+one float column per interval bound (q10, q90, ... : the names follow the
+run's levels), run_dir (str) and run_id (str, added by the store). Its key is
+(symbol, as_of, step). A write replaces exactly the rows of the (symbol,
+as_of) pairs it holds, steps that no longer exist included, and touches
+nothing else, so re-running a night changes nothing twice.
+
+Formats: ``delta`` (Delta Lake, the default: atomic commits, history, time
+travel), ``sql`` (SQLAlchemy: SQLite or PostgreSQL) and ``csv`` (a flat
+export, one file per as_of, not transactional across days).
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import json
+import re
+import uuid
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Protocol
+
+import pandas as pd
+
+from marketcast.errors import MarketcastError
+
+FORMATS = ("delta", "sql", "csv")
+KEY = ["symbol", "as_of", "step"]
+PAIR = ["symbol", "as_of"]  # what a write replaces
+LEADING = ["symbol", "as_of", "target_date", "step", "forecast"]
+TRAILING = ["run_dir", "run_id"]
+HISTORY_COLUMNS = ["version", "timestamp", "run_id", "run_dirs", "as_of", "symbols"]
+LOCK_FILE = ".marketcast.lock"  # a hidden name: Delta's vacuum skips names starting with . or _
+_QUANTILE = re.compile(r"^q\d+(\.\d+)?$")  # marketcast.evaluation.quantile_column: q10, q2.5
+_METADATA_PREFIX = "marketcast."
+
+
+class StoreLocked(MarketcastError):
+    """Another run holds the store's lock; this one wrote nothing."""
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """What a write records about the run that made it (Delta commit metadata, SQL run row)."""
+
+    run_dirs: list[str]
+    as_of: list[str]  # ISO dates, YYYY-MM-DD
+    symbols: int
+    marketcast_version: str
+    run_id: str
+
+    @classmethod
+    def for_table(cls, table: pd.DataFrame, run_id: str | None = None) -> RunInfo:
+        """The RunInfo of writing ``table`` (a new random run_id unless one is given)."""
+        from marketcast import __version__
+
+        return cls(
+            run_dirs=sorted(str(d) for d in table["run_dir"].unique()),
+            as_of=sorted(str(pd.Timestamp(d).date()) for d in table["as_of"].unique()),
+            symbols=int(table["symbol"].nunique()),
+            marketcast_version=__version__,
+            run_id=run_id or uuid.uuid4().hex,
+        )
+
+    def to_metadata(self) -> dict[str, str]:
+        """Flat string metadata (lists as JSON), keys prefixed ``marketcast.``."""
+        return {
+            f"{_METADATA_PREFIX}run_id": self.run_id,
+            f"{_METADATA_PREFIX}run_dirs": json.dumps(self.run_dirs),
+            f"{_METADATA_PREFIX}as_of": json.dumps(self.as_of),
+            f"{_METADATA_PREFIX}symbols": str(self.symbols),
+            f"{_METADATA_PREFIX}version": self.marketcast_version,
+        }
+
+    @classmethod
+    def from_metadata(cls, metadata: dict) -> RunInfo | None:
+        """The inverse of ``to_metadata``; None where ``metadata`` names no marketcast run."""
+        p = _METADATA_PREFIX
+        if f"{p}run_id" not in metadata:
+            return None
+        return cls(
+            run_dirs=list(json.loads(metadata[f"{p}run_dirs"])),
+            as_of=list(json.loads(metadata[f"{p}as_of"])),
+            symbols=int(metadata[f"{p}symbols"]),
+            marketcast_version=str(metadata[f"{p}version"]),
+            run_id=str(metadata[f"{p}run_id"]),
+        )
+
+
+class ForecastStore(Protocol):
+    """One forecast table with all-or-nothing writes; see the module docstring."""
+
+    def locked(self) -> AbstractContextManager[None]:
+        """Hold the writer's lock, or raise StoreLocked at once if another writer holds it."""
+        ...
+
+    def write(self, table: pd.DataFrame, info: RunInfo) -> int | str:
+        """Replace the (symbol, as_of) pairs of ``table`` in one transaction; the new version."""
+        ...
+
+    def read(
+        self, version: int | None = None, timestamp: str | datetime | None = None
+    ) -> pd.DataFrame:
+        """The table (at ``version`` or ``timestamp`` where supported), sorted by as_of, symbol,
+        step; as_of and target_date as datetime.date."""
+        ...
+
+    def history(self) -> pd.DataFrame:
+        """One row per committed run: version, timestamp, run_id, run_dirs, as_of, symbols."""
+        ...
+
+    def maintain(self, retention_hours: int) -> dict:
+        """Compact and vacuum where the format has it; what was done."""
+        ...
+
+
+def open_store(fmt: str, location: str) -> ForecastStore:
+    """The store of format ``fmt`` (delta | sql | csv) at ``location`` (a path, URI or URL)."""
+    if fmt == "delta":
+        from marketcast.storage.delta_store import DeltaForecastStore
+
+        return DeltaForecastStore(location)
+    if fmt == "sql":
+        from marketcast.storage.sql_store import SqlForecastStore
+
+        return SqlForecastStore(location)
+    if fmt == "csv":
+        from marketcast.storage.csv_export import CsvForecastExport
+
+        return CsvForecastExport(location)
+    raise MarketcastError(
+        f"store.format={fmt!r} is not known: use one of {', '.join(FORMATS)} "
+        "(delta is the default)."
+    )
+
+
+def quantile_columns(columns) -> list[str]:
+    """The interval-bound columns among ``columns``, by level (q2.5 before q10 before q90)."""
+    return sorted((c for c in columns if _QUANTILE.match(str(c))), key=lambda c: float(c[1:]))
+
+
+def prepare(table: pd.DataFrame, info: RunInfo) -> pd.DataFrame:
+    """``table`` checked and typed for writing, with ``run_id`` set to ``info.run_id``.
+
+    Raises MarketcastError for an empty table, a missing or unknown column, or
+    a key (symbol, as_of, step) that appears twice.
+    """
+    if not len(table):
+        raise MarketcastError("the forecast table is empty: there is nothing to write.")
+    missing = [c for c in [*LEADING, "run_dir"] if c not in table]
+    if missing:
+        raise MarketcastError(
+            f"the forecast table lacks the column(s) {', '.join(missing)}; it has "
+            f"{', '.join(map(str, table.columns))}. Write a table from forecast_windows()."
+        )
+    quantiles = quantile_columns(table.columns)
+    unknown = [c for c in table.columns if c not in {*LEADING, *TRAILING, *quantiles}]
+    if unknown:
+        raise MarketcastError(
+            f"the forecast table has unknown column(s) {', '.join(map(str, unknown))}: the store "
+            "holds symbol, as_of, target_date, step, forecast, q<level> bounds and run_dir."
+        )
+    frame = table.assign(run_id=info.run_id)[[*LEADING, *quantiles, *TRAILING]]
+    frame = frame.astype({"symbol": str, "step": "int64", "forecast": "float64", "run_dir": str})
+    frame = frame.astype(dict.fromkeys(quantiles, "float64"))
+    for column in ("as_of", "target_date"):
+        frame[column] = _dates(frame[column])
+    duplicated = frame.duplicated(KEY, keep=False)
+    if duplicated.any():
+        first = frame[duplicated].iloc[0]
+        raise MarketcastError(
+            f"the forecast table holds {int(duplicated.sum())} rows with a repeated key, e.g. "
+            f"symbol={first['symbol']} as_of={first['as_of']} step={first['step']}: each "
+            "(symbol, as_of, step) may appear once. Forecast each symbol with one run."
+        )
+    return frame.reset_index(drop=True)
+
+
+def tidy(frame: pd.DataFrame) -> pd.DataFrame:
+    """A read-back table in the one shape every format returns.
+
+    Columns in the order symbol, as_of, target_date, step, forecast, q columns
+    by level, run_dir, run_id; dates as datetime.date; sorted by as_of, symbol, step.
+    """
+    if frame is None or not len(frame.columns):
+        return empty_table()
+    quantiles = quantile_columns(frame.columns)
+    frame = frame[[*LEADING, *quantiles, *TRAILING]].copy()
+    for column in ("as_of", "target_date"):
+        frame[column] = _dates(frame[column])
+    frame = frame.astype(
+        {"symbol": object, "step": "int64", "forecast": "float64", "run_dir": object}
+    )
+    frame["run_id"] = frame["run_id"].astype(object)
+    frame = frame.astype(dict.fromkeys(quantiles, "float64"))
+    return frame.sort_values(["as_of", "symbol", "step"], kind="stable").reset_index(drop=True)
+
+
+def empty_table() -> pd.DataFrame:
+    """A forecast table with no rows (and no interval columns)."""
+    return pd.DataFrame({c: pd.Series(dtype=object) for c in [*LEADING, *TRAILING]}).astype(
+        {"step": "int64", "forecast": "float64"}
+    )
+
+
+def empty_history() -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype=object) for c in HISTORY_COLUMNS})
+
+
+@contextmanager
+def file_lock(path: Path) -> Iterator[None]:
+    """Hold an ``flock`` on the file ``path`` (made if missing), or raise StoreLocked at once.
+
+    The kernel releases an flock when its holder exits, however it exits, so a
+    killed run never leaves the store locked. A filesystem without flock
+    (some Lustre or NFS mounts: ENOSYS, EOPNOTSUPP, ENOLCK) raises MarketcastError.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise StoreLocked(
+                f"another forecast run is writing to {path.parent} (it holds {path}); this run "
+                "wrote nothing. Let it finish, or schedule runs further apart."
+            ) from None
+        except OSError as exc:
+            if exc.errno not in (errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOTSUP, errno.ENOLCK):
+                raise
+            raise MarketcastError(
+                f"cannot lock the forecast store: flock on {path} failed "
+                f"({errno.errorcode.get(exc.errno, exc.errno)}: {exc.strerror}); this filesystem "
+                "does not support file locks. Put store.dir on a local disk or one mounted with "
+                "flock support, or use store.format=sql with a PostgreSQL URL."
+            ) from exc
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _dates(values: pd.Series) -> pd.Series:
+    """datetime.date values from dates, timestamps or ISO strings."""
+    return pd.Series(pd.to_datetime(values).dt.date, index=values.index, dtype=object)

@@ -1,0 +1,288 @@
+"""The forecast store in a SQL database (SQLAlchemy 2): SQLite or PostgreSQL.
+
+Two tables. ``forecasts``: primary key (symbol, as_of, step), one DOUBLE
+column per interval bound. The bound columns follow the data, as in the Delta
+table: a write whose table has a bound the database lacks adds that column
+(``ALTER TABLE ... ADD COLUMN``, inside the write's transaction), and rows
+written before hold NULL there. Fixing the set to q10/q90 would refuse a run
+trained with other interval levels; the names are checked (``q<level>``) before
+they reach DDL. ``forecast_runs``: one row per write (version, run_id,
+committed_at, run_dirs, as_of, symbols, marketcast_version), for ``history()``.
+
+A write is one transaction: add any new bound column, delete every row of the
+written (symbol, as_of) pairs, insert the new rows, record the run. Writers
+exclude each other: on PostgreSQL with an advisory lock (``locked()`` holds a
+session lock on its own connection; each write takes
+``pg_try_advisory_xact_lock`` inside its transaction, which the same session
+re-enters), on SQLite with an flock beside the database file for ``locked()``
+and ``BEGIN IMMEDIATE`` with a zero busy timeout for each write. Either way a
+second writer gets StoreLocked at once instead of waiting. The SQLite file is
+switched to WAL mode, so readers neither wait for a writer nor block it (WAL
+needs a local disk: not for a database on NFS).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pandas as pd
+from sqlalchemy import (
+    Column,
+    Connection,
+    Date,
+    DateTime,
+    Double,
+    Engine,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    event,
+    func,
+    inspect,
+    select,
+    text,
+)
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, OperationalError
+
+from marketcast.errors import MarketcastError
+from marketcast.storage.forecast_store import (
+    HISTORY_COLUMNS,
+    PAIR,
+    RunInfo,
+    StoreLocked,
+    empty_history,
+    empty_table,
+    file_lock,
+    prepare,
+    quantile_columns,
+    tidy,
+)
+
+# pg advisory lock key: any constant shared by all marketcast writers ("mcst" in ASCII)
+ADVISORY_KEY = 0x6D637374
+_CHUNK = 500  # symbols per DELETE ... IN (...): under every driver's parameter limit
+
+
+class SqlForecastStore:
+    """The forecast table in the database at ``url`` (a SQLAlchemy URL)."""
+
+    def __init__(self, url: str):
+        try:
+            parsed = make_url(url)
+        except ArgumentError as exc:
+            raise MarketcastError(
+                f"store.dir={url!r} is not a database URL: give one like "
+                "sqlite:////srv/forecasts.db or postgresql+psycopg://user@host/db."
+            ) from exc
+        self.url = url
+        self.dialect = parsed.get_backend_name()
+        if self.dialect not in ("sqlite", "postgresql"):
+            raise MarketcastError(
+                f"store.dir={url!r}: the SQL store supports sqlite and postgresql, not "
+                f"{self.dialect}."
+            )
+        self.database = parsed.database
+        self.engine = _engine(url, self.dialect)  # writes
+        # reads: on SQLite a plain engine, since the writers' one begins every transaction
+        # with BEGIN IMMEDIATE (a write lock); WAL lets it read while a writer works
+        self.reader = create_engine(url) if self.dialect == "sqlite" else self.engine
+        self._held: Connection | None = None  # the connection holding locked()'s lock
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        """Hold the writers' lock for the block, or raise StoreLocked at once."""
+        if self.dialect == "sqlite":
+            if not self.database or self.database == ":memory:":
+                yield  # an in-memory database has one connection: nothing to exclude
+                return
+            with file_lock(Path(f"{self.database}.lock")):
+                yield
+            return
+        with self.engine.connect() as conn:
+            acquired = conn.execute(select(_pg_fn("pg_try_advisory_lock"))).scalar()
+            conn.commit()
+            if not acquired:
+                raise StoreLocked(self._locked_message())
+            self._held = conn
+            try:
+                yield
+            finally:
+                self._held = None
+                conn.execute(select(_pg_fn("pg_advisory_unlock")))
+                conn.commit()
+
+    def write(self, table: pd.DataFrame, info: RunInfo) -> int:
+        """Replace ``table``'s (symbol, as_of) pairs in one transaction; the run's version."""
+        frame = prepare(table, info)
+        if self._held is not None:
+            return self._write(self._held, frame, info)
+        with self.engine.connect() as conn:
+            return self._write(conn, frame, info)
+
+    def read(
+        self, version: int | None = None, timestamp: str | datetime | None = None
+    ) -> pd.DataFrame:
+        """Every forecast, sorted by as_of, symbol, step (no time travel: that is Delta's)."""
+        if version is not None or timestamp is not None:
+            raise MarketcastError(
+                "time travel needs store.format=delta: the SQL store keeps only the latest "
+                "forecasts (its history() lists the runs)."
+            )
+        with self.reader.connect() as conn:
+            if not inspect(conn).has_table("forecasts"):
+                return empty_table()
+            forecasts = _tables(conn)[0]
+            rows = conn.execute(select(forecasts)).all()
+        if not rows:
+            return empty_table()
+        return tidy(pd.DataFrame(rows, columns=[c.name for c in forecasts.columns]))
+
+    def history(self) -> pd.DataFrame:
+        """One row per committed write, oldest first."""
+        with self.reader.connect() as conn:
+            if not inspect(conn).has_table("forecast_runs"):
+                return empty_history()
+            runs = _tables(conn)[1]
+            rows = conn.execute(select(runs).order_by(runs.c.version)).mappings().all()
+        if not rows:
+            return empty_history()
+        return pd.DataFrame(
+            [
+                {
+                    "version": r["version"],
+                    "timestamp": pd.Timestamp(r["committed_at"], tz="UTC"),
+                    "run_id": r["run_id"],
+                    "run_dirs": json.loads(r["run_dirs"]),
+                    "as_of": json.loads(r["as_of"]),
+                    "symbols": r["symbols"],
+                }
+                for r in rows
+            ],
+            columns=HISTORY_COLUMNS,
+        )
+
+    def maintain(self, retention_hours: int) -> dict:
+        """Nothing to compact: the database reclaims space itself (autovacuum, SQLite reuse)."""
+        return {}
+
+    def _write(self, conn: Connection, frame: pd.DataFrame, info: RunInfo) -> int:
+        try:
+            with conn.begin():
+                if self.dialect == "postgresql" and not _try_xact_lock(conn):
+                    raise StoreLocked(self._locked_message())
+                forecasts, runs = _ensure_tables(conn, quantile_columns(frame.columns))
+                for as_of, rows in frame[PAIR].drop_duplicates().groupby("as_of"):
+                    symbols = list(rows["symbol"])
+                    for start in range(0, len(symbols), _CHUNK):
+                        chunk = symbols[start : start + _CHUNK]
+                        conn.execute(
+                            forecasts.delete().where(
+                                forecasts.c.as_of == as_of, forecasts.c.symbol.in_(chunk)
+                            )
+                        )
+                conn.execute(forecasts.insert(), frame.to_dict("records"))
+                return conn.execute(
+                    runs.insert().returning(runs.c.version),
+                    {
+                        "run_id": info.run_id,
+                        "committed_at": datetime.now(UTC).replace(tzinfo=None),
+                        "run_dirs": json.dumps(info.run_dirs),
+                        "as_of": json.dumps(info.as_of),
+                        "symbols": info.symbols,
+                        "marketcast_version": info.marketcast_version,
+                    },
+                ).scalar_one()
+        except OperationalError as exc:
+            if self.dialect == "sqlite" and "locked" in str(exc.orig):
+                raise StoreLocked(self._locked_message()) from None
+            raise
+
+    def _locked_message(self) -> str:
+        return (
+            f"another forecast run is writing to {self.engine.url.render_as_string()} ; this run "
+            "wrote nothing. Let it finish, or schedule runs further apart."
+        )
+
+
+def _engine(url: str, dialect: str) -> Engine:
+    if dialect != "sqlite":
+        return create_engine(url)
+    # busy timeout 0: a second writer fails at once (StoreLocked) instead of waiting 5 s
+    engine = create_engine(url, connect_args={"timeout": 0})
+
+    @event.listens_for(engine, "connect")
+    def _no_implicit_begin(dbapi_connection, _record):
+        dbapi_connection.isolation_level = None  # let the "begin" hook below issue BEGIN
+        # WAL: readers never wait for the writer (nor it for them); it stays set in the file
+        dbapi_connection.execute("PRAGMA journal_mode=WAL")
+
+    @event.listens_for(engine, "begin")
+    def _begin_immediate(conn):
+        conn.exec_driver_sql("BEGIN IMMEDIATE")  # take the write lock first, not at the DELETE
+
+    return engine
+
+
+def _pg_fn(name: str):
+    return getattr(func, name)(ADVISORY_KEY)
+
+
+def _try_xact_lock(conn: Connection) -> bool:
+    """Take the writers' advisory lock until the transaction ends; False if another holds it."""
+    return bool(conn.execute(select(_pg_fn("pg_try_advisory_xact_lock"))).scalar())
+
+
+def _tables(conn: Connection, quantiles: list[str] = ()) -> tuple[Table, Table]:
+    """The two tables, with the bound columns the database has plus ``quantiles``."""
+    metadata = MetaData()
+    have = []
+    if inspect(conn).has_table("forecasts"):
+        have = quantile_columns(c["name"] for c in inspect(conn).get_columns("forecasts"))
+    forecasts = Table(
+        "forecasts",
+        metadata,
+        Column("symbol", String(64), primary_key=True),
+        Column("as_of", Date, primary_key=True),
+        Column("target_date", Date, nullable=False),
+        Column("step", Integer, primary_key=True),
+        Column("forecast", Double, nullable=False),
+        *[Column(q, Double) for q in quantile_columns({*have, *quantiles})],
+        Column("run_dir", Text, nullable=False),
+        Column("run_id", String(64), nullable=False),
+    )
+    runs = Table(
+        "forecast_runs",
+        metadata,
+        Column("version", Integer, primary_key=True, autoincrement=True),
+        Column("run_id", String(64), nullable=False),
+        Column("committed_at", DateTime, nullable=False),  # UTC
+        Column("run_dirs", Text, nullable=False),
+        Column("as_of", Text, nullable=False),
+        Column("symbols", Integer, nullable=False),
+        Column("marketcast_version", String(32), nullable=False),
+    )
+    return forecasts, runs
+
+
+def _ensure_tables(conn: Connection, quantiles: list[str]) -> tuple[Table, Table]:
+    """Create the tables, or add the bound columns ``quantiles`` the database lacks."""
+    inspector = inspect(conn)
+    if inspector.has_table("forecasts"):
+        have = {c["name"] for c in inspector.get_columns("forecasts")}
+        preparer = conn.dialect.identifier_preparer
+        for q in quantiles:
+            if q not in have:
+                conn.execute(
+                    text(f"ALTER TABLE forecasts ADD COLUMN {preparer.quote(q)} DOUBLE PRECISION")
+                )
+    forecasts, runs = _tables(conn, quantiles)
+    forecasts.metadata.create_all(conn)
+    return forecasts, runs
