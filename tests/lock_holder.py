@@ -7,11 +7,11 @@ import multiprocessing
 from collections.abc import Iterator
 from pathlib import Path
 
-from marketcast.storage.parquet_store import locked
+from marketcast.storage.forecast_store import open_store
 
 
 def _hold(path: Path, ready, release) -> None:
-    with locked(path):
+    with open_store("delta", str(path)).locked():
         ready.set()
         release.wait(30)
 

@@ -13,7 +13,7 @@ from lock_holder import lock_held_elsewhere
 from marketcast.errors import EXIT_LOCKED, EXIT_OK, EXIT_PARTIAL
 from marketcast.jobs.predict import forecast
 from marketcast.jobs.train import train
-from marketcast.storage.parquet_store import read_store
+from marketcast.storage.forecast_store import open_store
 
 AS_OF = "2025-10-02"  # a Thursday; KRX then closes for Chuseok until 2025-10-10
 HISTORIES = {
@@ -100,9 +100,9 @@ def test_running_twice_for_the_same_day_gives_the_same_store(global_run):
     tmp, run_dir = global_run
     cfg = compose_predict(*predict_overrides(tmp / "twice", run_dir))
     assert forecast(cfg) == EXIT_OK
-    once = read_store(tmp / "twice" / "store", "parquet")
+    once = read_store(tmp / "twice" / "store")
     assert forecast(cfg) == EXIT_OK
-    pd.testing.assert_frame_equal(read_store(tmp / "twice" / "store", "parquet"), once)
+    pd.testing.assert_frame_equal(read_store(tmp / "twice" / "store"), once)
     assert len(once) == 4 and set(once["symbol"]) == {"005930", "AAPL"}
 
 
@@ -114,7 +114,7 @@ def test_one_bad_symbol_does_not_stop_the_others(global_run, capsys):
     assert forecast(cfg) == EXIT_PARTIAL
     out = capsys.readouterr().out
     assert "2 of 3 symbols forecast" in out and "999999" in out
-    stored = read_store(tmp / "partial" / "store", "parquet")
+    stored = read_store(tmp / "partial" / "store")
     assert set(stored["symbol"]) == {"005930", "AAPL"}
 
 
@@ -132,7 +132,7 @@ def test_a_second_run_exits_at_once_while_the_store_is_locked(global_run):
         cfg = compose_predict(*predict_overrides(tmp / "locked", run_dir))
         assert forecast(cfg) == EXIT_LOCKED
     assert not (tmp / "locked" / "out").exists()
-    assert read_store(store_dir, "parquet").empty
+    assert read_store(store_dir).empty
 
 
 def test_a_sweep_directory_gives_each_symbol_its_own_run(global_run, monkeypatch):
@@ -154,3 +154,10 @@ def test_a_sweep_directory_gives_each_symbol_its_own_run(global_run, monkeypatch
     table = pd.read_csv(tmp / "per_symbol" / "out" / "forecast.csv", dtype={"symbol": str})
     runs = dict(zip(table["symbol"], table["run_dir"], strict=False))
     assert runs == {"005930": str(sweep / "0"), "000660": str(sweep / "1")}
+
+
+def read_store(path):
+    """What a dashboard reading the store sees (without the run id each write sets)."""
+    if not path.exists():
+        return pd.DataFrame()
+    return open_store("delta", str(path)).read().drop(columns="run_id")

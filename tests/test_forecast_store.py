@@ -238,7 +238,7 @@ def test_maintain_after_many_writes_leaves_read_unchanged(store):
     with store.locked():
         done = store.maintain(retention_hours=0)
     pd.testing.assert_frame_equal(store.read(), before)
-    if hasattr(store, "location"):  # delta: the replaced files deleted, one left per as_of
+    if "vacuumed" in done:  # delta: the replaced files deleted, one left per as_of
         assert len(done["vacuumed"]) == 8 - 3  # 8 writes of one file each, 3 days left
         assert len(list(Path(store.location).rglob("*.parquet"))) == 3
         assert Path(store.location, LOCK_FILE).exists()  # vacuum leaves the lock file

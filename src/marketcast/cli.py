@@ -41,9 +41,15 @@ COMMANDS: dict[str, tuple[str, str, str, str]] = {
         "marketcast.jobs.fetch:fetch",
         "warm or refresh the price cache for a universe",
     ),
+    "store": (
+        "store",
+        "check_store_job",
+        "marketcast.jobs.store:store",
+        "the forecast store: history | show | maintain",
+    ),
 }
 USAGE = (
-    "usage: marketcast [-v] {train,predict,fetch} [OVERRIDES ...]\n"
+    "usage: marketcast [-v] {train,predict,fetch,store} [OVERRIDES ...]\n"
     "\n" + "\n".join(f"  {name:<8} {spec[3]}" for name, spec in COMMANDS.items()) + "\n\n"
     "  marketcast train                    # the bundled S&P 500 sample, offline\n"
     "  marketcast predict                  # forecast from the newest run\n"
@@ -73,6 +79,8 @@ def main(argv: list[str] | None = None) -> None:
         print(f"marketcast {__version__}")
         sys.exit(0)
     command, rest = args[0], args[1:]
+    if command == "store" and rest and not rest[0].startswith("-") and "=" not in rest[0]:
+        rest = [f"action={rest[0]}", *rest[1:]]  # marketcast store history ...
     if command not in COMMANDS:
         print(
             f"error: {command!r} is not a marketcast command: use one of "

@@ -117,8 +117,9 @@ class Scheme(StrEnum):
 
 
 class StoreFormat(StrEnum):
-    parquet = "parquet"
-    csv = "csv"
+    delta = "delta"  # Delta Lake: one transaction per run, history, time travel
+    sql = "sql"  # SQLAlchemy: SQLite or PostgreSQL, one transaction per run
+    csv = "csv"  # a flat export, one file per as_of (not transactional across days)
 
 
 # --- schemas ---------------------------------------------------------------------------------
@@ -293,8 +294,11 @@ class TrainJobConfig:
 
 @dataclass
 class StoreConfig:
-    dir: str | None = None  # the forecast store; null: no store, only the CSV output
-    format: StoreFormat = StoreFormat.parquet  # one file per as_of partition
+    format: StoreFormat = StoreFormat.delta
+    # delta / csv: the store's directory (delta also s3://bucket/path); null: no store
+    dir: str | None = None
+    url: str | None = None  # sql: a SQLAlchemy URL (sqlite:///f.db, postgresql+psycopg://...)
+    retention_hours: int = 168  # `marketcast store maintain`: how far back time travel reaches
 
 
 @dataclass
@@ -312,6 +316,24 @@ class PredictJobConfig:
     dry_run: bool = False  # load data and models, forecast, write nothing
     output: str = "${paths.run_dir}/forecast.csv"  # the CSV of this run's forecasts
     store: StoreConfig = field(default_factory=StoreConfig)
+
+
+class StoreAction(StrEnum):
+    history = "history"  # the runs that wrote to the store, newest first
+    show = "show"  # the table (at a version or time: time travel, delta only)
+    maintain = "maintain"  # compaction and vacuum (delta), keeping retention_hours of history
+
+
+@dataclass
+class StoreJobConfig:
+    """`marketcast store history|show|maintain`: look after a forecast store."""
+
+    paths: PathsConfig = field(default_factory=PathsConfig)
+    action: StoreAction = StoreAction.history
+    store: StoreConfig = field(default_factory=StoreConfig)
+    version: int | None = None  # show: this version of the table (delta)
+    timestamp: str | None = None  # show: the table as it was at this time (delta), ISO 8601
+    output: str | None = None  # show: write the table to this CSV file instead of printing it
 
 
 @dataclass
@@ -335,6 +357,7 @@ JOB_SCHEMAS = {
     "train_schema": TrainJobConfig,
     "predict_schema": PredictJobConfig,
     "fetch_schema": FetchJobConfig,
+    "store_schema": StoreJobConfig,
 }
 
 
@@ -401,6 +424,7 @@ def check_train_job(cfg: DictConfig) -> None:
 
 def check_predict_job(cfg: DictConfig) -> None:
     refuse_unknown_keys(cfg, PredictJobConfig)
+    check_store(cfg.store)
     _at_least("max_stale_sessions", cfg.max_stale_sessions, 0, optional=True)
     if cfg.as_of is not None:
         _date("as_of", cfg.as_of)
@@ -409,6 +433,35 @@ def check_predict_job(cfg: DictConfig) -> None:
         raise MarketcastError(
             f"output={cfg.output!r} is a directory: name the CSV file to write, "
             "e.g. output=/srv/forecasts/today.csv."
+        )
+
+
+def check_store_job(cfg: DictConfig) -> None:
+    refuse_unknown_keys(cfg, StoreJobConfig)
+    check_store(cfg.store)
+    if not (cfg.store.url if cfg.store.format == StoreFormat.sql else cfg.store.dir):
+        raise MarketcastError(
+            "name the store: store.dir=DIR (delta, csv) or store.format=sql store.url=URL."
+        )
+    if cfg.timestamp is not None:
+        _date("timestamp", cfg.timestamp)
+    _at_least("version", cfg.version, 0, optional=True)
+
+
+def check_store(cfg: StoreConfig) -> None:
+    if cfg.format == StoreFormat.sql and cfg.dir and not cfg.url:
+        raise MarketcastError(
+            f"store.format=sql takes store.url (a SQLAlchemy URL), not store.dir={cfg.dir!r}: "
+            "e.g. store.url=sqlite:///forecasts.db or postgresql+psycopg://user@host/db."
+        )
+    if cfg.format != StoreFormat.sql and cfg.url and not cfg.dir:
+        raise MarketcastError(
+            f"store.url is for store.format=sql; store.format={cfg.format} takes store.dir."
+        )
+    _at_least("store.retention_hours", cfg.retention_hours, 0)
+    if cfg.format == StoreFormat.sql and cfg.url and "://" not in cfg.url:
+        raise MarketcastError(
+            f"store.url={cfg.url!r} is not a SQLAlchemy URL: e.g. sqlite:///forecasts.db."
         )
 
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import keras
 import numpy as np
 from sklearn.linear_model import Ridge
 
 from marketcast.evaluation.baselines import BASELINES, ridge_output
 from marketcast.evaluation.intervals import Intervals
 from marketcast.features.dataset import SegmentData, Transform
+from marketcast.model.backend import keras
 from marketcast.model.network import point_forecast
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-import keras
 import numpy as np
 from sklearn.linear_model import Ridge
 
@@ -20,6 +19,7 @@ from marketcast.evaluation.forecasts import SegmentForecasts, forecast_segment, 
 from marketcast.evaluation.intervals import Intervals
 from marketcast.features.dataset import Prepared, SegmentData, Transform
 from marketcast.model import runtime
+from marketcast.model.backend import keras
 from marketcast.model.network import build_model
 from marketcast.model.training import compile_model, fit, seed_everything
 

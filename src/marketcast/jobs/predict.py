@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from marketcast.config import DataConfig
 from marketcast.data.sources import load
@@ -36,7 +36,7 @@ from marketcast.evaluation.predictions import quantile_column
 from marketcast.features.dataset import select_columns
 from marketcast.model.network import point_forecast
 from marketcast.storage import artifacts
-from marketcast.storage import parquet_store as store
+from marketcast.storage.forecast_store import ForecastStore, RunInfo, StoreLocked, from_config
 from marketcast.storage.runfiles import METRICS_FILE
 
 log = logging.getLogger(__name__)
@@ -85,17 +85,20 @@ def forecast(cfg: DictConfig) -> int:
         _count(len(symbols), "symbol"),
         _count(n_runs, "run"),
     )
-    if cfg.store.dir and not cfg.dry_run:
-        try:
-            with store.locked(Path(cfg.store.dir)):
-                return _forecast(cfg, runs, symbols)
-        except store.StoreLocked as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return EXIT_LOCKED
-    return _forecast(cfg, runs, symbols)
+    target = None if cfg.dry_run else from_config(cfg.store)
+    if target is None:
+        return _forecast(cfg, runs, symbols, None)
+    try:
+        with target.locked():
+            return _forecast(cfg, runs, symbols, target)
+    except StoreLocked as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_LOCKED
 
 
-def _forecast(cfg: DictConfig, runs: dict[str, Run], symbols: list[str]) -> int:
+def _forecast(
+    cfg: DictConfig, runs: dict[str, Run], symbols: list[str], target: ForecastStore | None
+) -> int:
     now = pd.Timestamp.now(tz="UTC")
     windows, failed = [], {}
     for symbol in symbols:
@@ -112,9 +115,15 @@ def _forecast(cfg: DictConfig, runs: dict[str, Run], symbols: list[str]) -> int:
         artifacts.write_csv(output, table)
         print(table.drop(columns="run_dir").to_string(index=False, max_rows=40))
         print(f"forecast written to {output}")
-        if cfg.store.dir:
-            written = store.write_forecasts(Path(cfg.store.dir), table, cfg.store.format)
-            print(f"forecast store {cfg.store.dir}: {len(written)} as_of partition(s) updated")
+        if target is not None:
+            run_dir = OmegaConf.select(cfg, "paths.run_dir", throw_on_resolution_failure=False)
+            info = RunInfo.for_table(table, run_id=Path(run_dir).name if run_dir else None)
+            version = target.write(table, info)
+            days = ", ".join(info.as_of)
+            print(
+                f"forecast store {target.location}: version {version}, "
+                f"{_count(info.symbols, 'symbol')} for {days}"
+            )
     return _summary(len(windows), failed)
 
 

@@ -81,9 +81,7 @@ def train(cfg: DictConfig) -> float:
     data = load_run_data(cfg.data)
     folds = _plan(data, cfg)
 
-    from marketcast.model import backend  # Keras and TensorFlow start here, after the data
-
-    backend.load_quietly()
+    # Keras and TensorFlow start here (quietly: marketcast.model.backend), after the data.
     from marketcast.jobs import outputs
     from marketcast.jobs.forecaster import fit_forecaster
     from marketcast.model import runtime

@@ -1,4 +1,5 @@
-"""Starting Keras and its backend without TensorFlow's start-up noise.
+"""Keras, started without TensorFlow's start-up noise: ``from marketcast.model.backend import
+keras`` is the package's one import of Keras.
 
 TensorFlow's C++ side logs through absl straight to file descriptor 2 while it is
 imported and while it first looks for devices: oneDNN notices, "could not find cuda
@@ -19,18 +20,14 @@ import tempfile
 from collections.abc import Iterator
 
 VERBOSE_ENV = "MARKETCAST_VERBOSE"
-_loaded = False
 
 
 def verbose() -> bool:
     return os.environ.get(VERBOSE_ENV, "") not in ("", "0")
 
 
-def load_quietly() -> None:
+def _load():
     """Import Keras (and TensorFlow, where it is the backend) and let it find its devices."""
-    global _loaded
-    if _loaded:
-        return
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     with _quiet_stderr():
         import keras
@@ -40,7 +37,7 @@ def load_quietly() -> None:
 
             tf.config.list_physical_devices()  # CUDA's probe (cuInit) logs here, once
             logging.getLogger("tensorflow").setLevel(logging.ERROR)  # "retracing" warnings
-    _loaded = True
+    return keras
 
 
 @contextlib.contextmanager
@@ -62,3 +59,6 @@ def _quiet_stderr() -> Iterator[None]:
         finally:
             os.dup2(saved, 2)
             os.close(saved)
+
+
+keras = _load()

@@ -9,12 +9,12 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-import keras
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from marketcast.config import LSTMConfig, ModelConfig
 from marketcast.errors import MarketcastError
+from marketcast.model.backend import keras
 
 
 def lstm_layer(

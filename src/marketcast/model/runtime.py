@@ -18,11 +18,11 @@ import os
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-import keras
 from threadpoolctl import threadpool_info, threadpool_limits
 
 from marketcast.config import TrainConfig
 from marketcast.errors import MarketcastError
+from marketcast.model.backend import keras
 
 log = logging.getLogger(__name__)
 

@@ -6,12 +6,12 @@ import logging
 import time
 from collections.abc import Sequence
 
-import keras
 import numpy as np
 
 from marketcast.config import TrainConfig
 from marketcast.errors import MarketcastError
 from marketcast.model import runtime
+from marketcast.model.backend import keras
 
 log = logging.getLogger(__name__)
 

@@ -16,13 +16,13 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-import keras
 import pandas as pd
 
 from marketcast.atomic import atomic_write
 from marketcast.errors import MarketcastError
 from marketcast.evaluation.intervals import Intervals
 from marketcast.features.dataset import Transform
+from marketcast.model.backend import keras
 from marketcast.storage.runfiles import (
     CONFIG_FILE,
     METRICS_FILE,

@@ -39,6 +39,7 @@ class CsvForecastExport:
 
     def __init__(self, location: str | Path):
         self.root = Path(location)
+        self.location = str(location)
 
     @contextmanager
     def locked(self) -> Iterator[None]:

@@ -97,6 +97,8 @@ class RunInfo:
 class ForecastStore(Protocol):
     """One forecast table with all-or-nothing writes; see the module docstring."""
 
+    location: str  # where it is, for messages (a SQL URL without its password)
+
     def locked(self) -> AbstractContextManager[None]:
         """Hold the writer's lock, or raise StoreLocked at once if another writer holds it."""
         ...
@@ -139,6 +141,12 @@ def open_store(fmt: str, location: str) -> ForecastStore:
         f"store.format={fmt!r} is not known: use one of {', '.join(FORMATS)} "
         "(delta is the default)."
     )
+
+
+def from_config(cfg) -> ForecastStore | None:
+    """The store a ``StoreConfig`` names (``dir`` for delta and csv, ``url`` for sql), if any."""
+    location = cfg.url if str(cfg.format) == "sql" else cfg.dir
+    return open_store(str(cfg.format), str(location)) if location else None
 
 
 def quantile_columns(columns) -> list[str]:

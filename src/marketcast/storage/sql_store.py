@@ -79,10 +79,11 @@ class SqlForecastStore:
             parsed = make_url(url)
         except ArgumentError as exc:
             raise MarketcastError(
-                f"store.dir={url!r} is not a database URL: give one like "
+                f"store.url={url!r} is not a database URL: give one like "
                 "sqlite:////srv/forecasts.db or postgresql+psycopg://user@host/db."
             ) from exc
         self.url = url
+        self.location = parsed.render_as_string(hide_password=True)
         self.dialect = parsed.get_backend_name()
         if self.dialect not in ("sqlite", "postgresql"):
             raise MarketcastError(

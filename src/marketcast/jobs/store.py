@@ -1,0 +1,42 @@
+"""`marketcast store`: the forecast store's history, its table at a version, and its upkeep."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pandas as pd
+from omegaconf import DictConfig
+
+from marketcast.atomic import atomic_write
+from marketcast.config import StoreAction
+from marketcast.errors import EXIT_LOCKED, EXIT_OK
+from marketcast.storage.forecast_store import StoreLocked, from_config
+
+
+def store(cfg: DictConfig) -> int:
+    target = from_config(cfg.store)
+    if cfg.action == StoreAction.history:
+        history = target.history()
+        if history.empty:
+            print(f"{target.location}: no runs recorded")
+        else:
+            print(history.to_string(index=False, max_colwidth=60))
+        return EXIT_OK
+    if cfg.action == StoreAction.show:
+        table = target.read(version=cfg.version, timestamp=cfg.timestamp)
+        if cfg.output:
+            atomic_write(Path(cfg.output), lambda tmp: table.to_csv(tmp, index=False))
+            print(f"{len(table)} rows written to {cfg.output}")
+        else:
+            with pd.option_context("display.width", 200):
+                print(table.to_string(index=False, max_rows=60))
+        return EXIT_OK
+    try:
+        with target.locked():
+            done = target.maintain(cfg.store.retention_hours)
+    except StoreLocked as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_LOCKED
+    print(f"{target.location}: " + ", ".join(f"{k} {v}" for k, v in done.items()))
+    return EXIT_OK
