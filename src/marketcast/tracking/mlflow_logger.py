@@ -180,7 +180,15 @@ def client(tracking_uri: str | None):
         raise MarketcastError(
             "logger=mlflow needs MLflow, which is not installed: pip install -e '.[mlflow]'."
         ) from None
-    return MlflowClient(tracking_uri=tracking_uri)
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return MlflowClient(tracking_uri=tracking_uri)
+    except MlflowException as exc:  # e.g. MLflow 3 refuses a file: store unless told
+        raise MarketcastError(
+            f"logger.mlflow.tracking_uri={tracking_uri!r} cannot be used: {exc.message} "
+            "Use e.g. sqlite:///PATH/mlflow.db or a tracking server (http://HOST:PORT)."
+        ) from None
 
 
 def experiment(mlflow_client, options: MlflowLoggerConfig) -> str:
