@@ -11,7 +11,6 @@ import os
 import socket
 import subprocess
 import sys
-import textwrap
 import time
 import urllib.request
 from pathlib import Path
@@ -63,10 +62,16 @@ def finished_run_dir(run_dir: Path, model: keras.Model) -> Path:
     return run_dir
 
 
-def run_job(spec: dict, run_dir: Path, **mlflow_kwargs) -> None:
+def run_job(spec: dict, run_dir: Path) -> None:
+    """One training job's logging, on a tiny model and a config with a too-long value."""
     loggers = make_loggers(spec, run_dir)
-    loggers.start({"train": {"learning_rate": 0.004, "epochs": 2}, "features": {"columns": ["Close"]},
-                   "note": "x" * 7000, "data": {"path": None}})  # fmt: skip
+    config = {
+        "train": {"learning_rate": 0.004, "epochs": 2},
+        "features": {"columns": ["Close"]},
+        "data": {"path": None},
+        "note": "x" * 7000,
+    }
+    loggers.start(config)
     model = tiny_fit(loggers.callbacks())
     loggers.finish(METRICS, finished_run_dir(run_dir, model))
 
@@ -281,7 +286,7 @@ def test_multirun_is_one_parent_run_with_a_child_per_job(tmp_path, mlflow_server
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
-    client, runs = only_run(mlflow_server, "sweep")
+    _, runs = only_run(mlflow_server, "sweep")
     parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
     children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
     assert len(parents) == 1 and len(children) == 2
