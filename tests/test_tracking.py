@@ -8,20 +8,26 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import keras
 import numpy as np
 import pandas as pd
 import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING, OmegaConf
 
 from marketcast.errors import MarketcastError
 from marketcast.tracking import mlflow_logger
+from marketcast.tracking.config import LoggerConfig
 from marketcast.tracking.loggers import check_available, make_loggers
 
 SRC = Path(__file__).resolve().parents[1] / "src"
@@ -298,3 +304,52 @@ def test_multirun_is_one_parent_run_with_a_child_per_job(tmp_path, mlflow_server
     assert sorted(r.data.metrics["val.model.mase"] for r in children) == [0.01, 0.02]
     recorded = json.loads((sweep_dir / mlflow_logger.PARENT_RUN_FILE).read_text())
     assert recorded["run_id"] == parent.info.run_id
+
+
+@dataclass
+class _Paths:
+    output_root: str = MISSING
+
+
+@dataclass
+class _LoggerJob:
+    """A job schema with the proposed ``logger`` node, as TrainJobConfig would hold it."""
+
+    paths: _Paths = field(default_factory=_Paths)
+    logger: LoggerConfig = field(default_factory=LoggerConfig)
+
+
+@pytest.fixture
+def logger_conf(tmp_path):
+    """A config dir with the proposed ``logger`` group over a schema typed by LoggerConfig."""
+    ConfigStore.instance().store(name="tracking_test_schema", node=_LoggerJob)
+    conf = tmp_path / "conf"
+    shutil.copytree(SRC.parent / "proposed_conf" / "logger", conf / "logger")
+    (conf / "job.yaml").write_text(
+        f"defaults:\n  - tracking_test_schema\n  - logger: null\n"
+        f"paths:\n  output_root: {tmp_path}/outputs\n"
+    )
+    return conf
+
+
+def compose_logger(conf: Path, *overrides: str):
+    with initialize_config_dir(config_dir=str(conf), version_base="1.3"):
+        return compose("job", overrides=list(overrides))
+
+
+def test_proposed_logger_configs_fill_the_schema(logger_conf, tmp_path, monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    cfg = compose_logger(logger_conf)
+    assert OmegaConf.to_container(cfg.logger) == {"csv": None, "tensorboard": None, "mlflow": None}
+    cfg = compose_logger(logger_conf, "logger=mlflow")
+    assert cfg.logger.mlflow.tracking_uri == f"sqlite:///{tmp_path}/outputs/mlflow.db"
+    assert cfg.logger.mlflow.experiment_name == "marketcast"
+    assert cfg.logger.csv is None
+    cfg = compose_logger(logger_conf, "logger=mlflow", "logger.mlflow.tracking_uri=http://h:1")
+    assert cfg.logger.mlflow.tracking_uri == "http://h:1"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5000")
+    cfg = compose_logger(logger_conf, "logger=many_loggers")
+    assert cfg.logger.mlflow.tracking_uri == "http://127.0.0.1:5000"
+    assert cfg.logger.csv.filename == "history.csv"
+    assert cfg.logger.tensorboard.subdir == "tensorboard"
+    check_available({"csv": cfg.logger.csv, "mlflow": cfg.logger.mlflow})  # a DictConfig spec
