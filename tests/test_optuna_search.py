@@ -147,9 +147,9 @@ def test_search_prunes_diverging_trials_and_resumes(tmp_path):
     best = min((t for t in study.get_trials() if t.state == TrialState.COMPLETE),
                key=lambda t: t.value)  # fmt: skip
     assert summary["best"]["number"] == best.number
-    assert summary["best"]["params"]["train.learning_rate"] == str(
-        best.params["train.learning_rate"]
-    )
+    assert summary["best"]["params"] == best.params
+    lr = best.params["train.learning_rate"]
+    assert f"train.learning_rate={lr}" in summary["best"]["overrides"]
 
 
 def test_failed_trial_is_failed_not_pruned(tmp_path):
@@ -175,6 +175,7 @@ def test_study_report_writes_best_params_and_importances(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "\x1b[" not in printed  # not a terminal: no colour codes
     assert f"validation MASE {saved.best.value:.4g}" in printed
+    assert f"train.learning_rate={saved.best.params['train.learning_rate']:.4g}" in printed
     if saved.importances:
         assert set(saved.importances) <= set(SPACE)
         assert math.isclose(sum(saved.importances.values()), 1.0, rel_tol=1e-6)

@@ -326,7 +326,7 @@ def logger_conf(tmp_path):
     conf = tmp_path / "conf"
     shutil.copytree(SRC.parent / "proposed_conf" / "logger", conf / "logger")
     (conf / "job.yaml").write_text(
-        f"defaults:\n  - tracking_test_schema\n  - logger: null\n"
+        f"defaults:\n  - tracking_test_schema\n  - logger: null\n  - _self_\n"
         f"paths:\n  output_root: {tmp_path}/outputs\n"
     )
     return conf

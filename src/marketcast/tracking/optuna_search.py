@@ -286,7 +286,7 @@ def _overrides(values: Mapping[str, Any]) -> str:
 
 
 def study_summary(study: optuna.Study, dims: Mapping[str, Dimension] | None = None) -> dict:
-    """Trial counts by state, the best trial (its values as overrides), the importances.
+    """Trial counts by state, the best trial (values, and as overrides), the importances.
 
     Importances (``optuna.importance.get_param_importances``, fANOVA) need two or more
     finished trials whose values differ; otherwise ``importances`` is empty and
@@ -308,7 +308,8 @@ def study_summary(study: optuna.Study, dims: Mapping[str, Dimension] | None = No
     summary["best"] = {
         "number": best.number,
         "value": float(best.value),
-        "params": {k: override_text(v) for k, v in params.items()},
+        "params": params,
+        "overrides": [f"{k}={override_text(v)}" for k, v in params.items()],  # full precision
         "run_dir": best.user_attrs.get("run_dir"),
     }
     try:
@@ -329,7 +330,7 @@ def format_summary(summary: Mapping[str, Any]) -> str:
         lines.append("no finished trial yet")
         return "\n".join(lines)
     lines.append(f"best trial {best['number']}: validation MASE {best['value']:.4g}")
-    lines.append("  " + " ".join(f"{k}={v}" for k, v in best["params"].items()))
+    lines.append("  " + " ".join(f"{k}={_short(v)}" for k, v in best["params"].items()))
     if best.get("run_dir"):
         lines.append(f"  run directory: {best['run_dir']}")
     importances = summary.get("importances") or {}
@@ -340,6 +341,10 @@ def format_summary(summary: Mapping[str, Any]) -> str:
     elif summary.get("importance_note"):
         lines.append(f"parameter importances: none ({summary['importance_note']})")
     return "\n".join(lines)
+
+
+def _short(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else override_text(value)
 
 
 def write_summary(summary: Mapping[str, Any], path: Path) -> None:
