@@ -353,3 +353,39 @@ def test_proposed_logger_configs_fill_the_schema(logger_conf, tmp_path, monkeypa
     assert cfg.logger.csv.filename == "history.csv"
     assert cfg.logger.tensorboard.subdir == "tensorboard"
     check_available({"csv": cfg.logger.csv, "mlflow": cfg.logger.mlflow})  # a DictConfig spec
+
+
+def test_sweep_callback_makes_a_parent_run_for_the_jobs(tmp_path):
+    """The Hydra callback's hooks called directly; jobs nest under the id it records."""
+    from marketcast.tracking.config import MlflowLoggerConfig
+
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    mlflow = {"tracking_uri": uri, "artifact_location": str(tmp_path / "artifacts")}
+    sweep_dir = tmp_path / "sweep"
+    config = OmegaConf.create(
+        {
+            "logger": {"mlflow": mlflow},
+            "hydra": {"sweep": {"dir": str(sweep_dir)}, "overrides": {"task": ["lr=1,2"]}},
+        }
+    )
+    callback = mlflow_logger.MlflowSweepRun()
+    callback.on_multirun_start(config)
+    parent_id = json.loads((sweep_dir / mlflow_logger.PARENT_RUN_FILE).read_text())["run_id"]
+    for job in ("0", "1"):
+        run = mlflow_logger.MlflowLogger(MlflowLoggerConfig(**mlflow), sweep_dir / job, parent_id)
+        run.start({"job": job})
+        run.finish(METRICS, sweep_dir / job, failed=False)
+    callback.on_multirun_end(config)
+    _, runs = only_run(uri)
+    parent = next(r for r in runs if r.info.run_id == parent_id)
+    assert parent.info.status == "FINISHED" and parent.data.params == {"overrides": "lr=1,2"}
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent_id]
+    assert sorted(r.info.run_name for r in children) == ["0", "1"]
+
+
+def test_sweep_callback_does_nothing_without_mlflow(tmp_path):
+    config = OmegaConf.create({"logger": {"mlflow": None}, "hydra": {"sweep": {"dir": "x"}}})
+    callback = mlflow_logger.MlflowSweepRun()
+    callback.on_multirun_start(config)
+    callback.on_multirun_end(config)
+    assert callback.run_id is None

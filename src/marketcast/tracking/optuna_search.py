@@ -25,7 +25,15 @@ from typing import Any
 
 import keras
 import numpy as np
-import optuna
+
+from marketcast.errors import MarketcastError
+
+try:
+    import optuna
+except ImportError:  # Hydra shows this message when it cannot load StudyReport
+    raise MarketcastError(
+        "hparams_search=optuna needs Optuna, which is not installed: pip install -e '.[sweep]'."
+    ) from None
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import ChoiceSweep, IntervalSweep, RangeSweep
 from hydra.errors import HydraException
@@ -40,7 +48,6 @@ from optuna.distributions import (
 from optuna.trial import TrialState
 
 from marketcast.atomic import atomic_write
-from marketcast.errors import MarketcastError
 from marketcast.tracking.pruning import OptunaPruning
 
 log = logging.getLogger(__name__)
