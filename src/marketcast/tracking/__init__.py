@@ -1,0 +1,1 @@
+"""Experiment tracking (CSV, TensorBoard, MLflow loggers) and the Optuna hyperparameter search."""

@@ -1,0 +1,148 @@
+"""Experiment loggers of one training run: which are on, and the three points they hook into.
+
+The ``logger`` config group says which backends are on (name -> options; several at once, as
+in lightning-hydra-template). The training job calls, in order::
+
+    check_available(cfg.logger)              # before any data is read
+    loggers = make_loggers(cfg.logger, run_dir)
+    loggers.start(OmegaConf.to_container(cfg, resolve=True))
+    fit(..., extra_callbacks=loggers.callbacks())
+    loggers.finish(metrics, run_dir, failed=False)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import keras
+from omegaconf import DictConfig, OmegaConf
+
+from marketcast.errors import MarketcastError
+from marketcast.tracking.config import (
+    CsvLoggerConfig,
+    MlflowLoggerConfig,
+    TensorboardLoggerConfig,
+)
+
+log = logging.getLogger(__name__)
+
+# name -> (options schema, the module that must import, the command that installs it)
+REQUIREMENTS: dict[str, tuple[type, str | None, str | None]] = {
+    "csv": (CsvLoggerConfig, None, None),
+    "tensorboard": (TensorboardLoggerConfig, "tensorboard", "pip install tensorboard"),
+    "mlflow": (MlflowLoggerConfig, "mlflow", "pip install -e '.[mlflow]'"),
+}
+
+
+class Backend(Protocol):
+    def start(self, params: dict[str, Any]) -> None: ...
+    def callbacks(self) -> list[keras.callbacks.Callback]: ...
+    def finish(self, metrics: dict[str, Any], run_dir: Path, failed: bool) -> None: ...
+
+
+@dataclass
+class Loggers:
+    """The backends that are on, called together; an empty ``Loggers`` does nothing."""
+
+    backends: dict[str, Backend] = field(default_factory=dict)
+
+    def start(self, params: Mapping[str, Any]) -> None:
+        """Open each backend's run; ``params``: the resolved config as a nested dict."""
+        for backend in self.backends.values():
+            backend.start(dict(params))
+
+    def callbacks(self) -> list[keras.callbacks.Callback]:
+        """Keras callbacks that log every epoch of every fit of the run."""
+        return [cb for backend in self.backends.values() for cb in backend.callbacks()]
+
+    def finish(self, metrics: Mapping[str, Any], run_dir: Path, failed: bool = False) -> None:
+        """Log the final ``metrics`` (metrics.json's content) and the run's files; close.
+
+        A backend that fails here is logged and skipped: the model is trained and saved,
+        and the others still record the run.
+        """
+        for name, backend in self.backends.items():
+            try:
+                backend.finish(dict(metrics), Path(run_dir), failed)
+            except Exception:
+                log.warning("logger %s could not record the end of the run", name, exc_info=True)
+
+
+def enabled(spec: Mapping[str, Any] | None) -> dict[str, dict[str, Any]]:
+    """The backends that are on in ``spec`` (entries set to null are off), as plain dicts."""
+    if spec is None:
+        return {}
+    if isinstance(spec, DictConfig):
+        spec = OmegaConf.to_container(spec, resolve=True)
+    return {name: dict(options or {}) for name, options in spec.items() if options is not None}
+
+
+def check_available(spec: Mapping[str, Any] | None) -> None:
+    """Raise ``MarketcastError`` for an unknown backend, option, or one not installed."""
+    for name, options in enabled(spec).items():
+        _options(name, options)
+        module, install = REQUIREMENTS[name][1:]
+        if module is None:
+            continue
+        try:
+            __import__(module)
+        except ImportError:
+            raise MarketcastError(
+                f"logger={name} needs the {module} package, which is not installed: "
+                f"{install} (or leave logger.{name} out)."
+            ) from None
+
+
+def make_loggers(spec: Mapping[str, Any] | None, run_dir: Path) -> Loggers:
+    """The loggers ``spec`` (the ``logger`` config group: name -> options) asks for."""
+    check_available(spec)
+    makers: dict[str, Callable[[Any, Path], Backend]] = {
+        "csv": _csv,
+        "tensorboard": _tensorboard,
+        "mlflow": _mlflow,
+    }
+    return Loggers(
+        {
+            name: makers[name](_options(name, options), Path(run_dir))
+            for name, options in enabled(spec).items()
+        }
+    )
+
+
+def _options(name: str, options: dict[str, Any]) -> Any:
+    if name not in REQUIREMENTS:
+        raise MarketcastError(
+            f"logger.{name} is not a known logger: use any of {sorted(REQUIREMENTS)}."
+        )
+    schema = REQUIREMENTS[name][0]
+    known = {f.name for f in dataclasses.fields(schema)}
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise MarketcastError(
+            f"logger.{name}.{unknown[0]} is not an option of logger {name}: "
+            f"use any of {sorted(known)}."
+        )
+    return schema(**options)
+
+
+def _csv(options: CsvLoggerConfig, run_dir: Path) -> Backend:
+    from marketcast.tracking.csv_logger import CsvLogger
+
+    return CsvLogger(options, run_dir)
+
+
+def _tensorboard(options: TensorboardLoggerConfig, run_dir: Path) -> Backend:
+    from marketcast.tracking.tensorboard_logger import TensorboardLogger
+
+    return TensorboardLogger(options, run_dir)
+
+
+def _mlflow(options: MlflowLoggerConfig, run_dir: Path) -> Backend:
+    from marketcast.tracking.mlflow_logger import MlflowLogger  # imports mlflow: lazily
+
+    return MlflowLogger(options, run_dir)

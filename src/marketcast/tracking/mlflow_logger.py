@@ -1,0 +1,269 @@
+"""The ``mlflow`` logger: one MLflow run per training job, nested under its multirun's run.
+
+A job's run holds the resolved config as parameters (dotted keys), ``loss`` and
+``val_loss`` per epoch (step: epochs counted over every fit of the run, so the folds
+of a backtest follow each other), every scalar of ``metrics.json`` as a final metric
+(``test.model.mase``), and the run's plots, report, metrics, config and model as artifacts.
+
+A multirun is one parent run (``MlflowSweepRun``, a Hydra callback running in the
+launching process) with one child run per job. The parent's id is written to
+``<sweep dir>/mlflow_parent_run.json``; each job finds it there through Hydra's sweep
+directory, whatever the launcher (in process, joblib, Ray, SLURM: the sweep directory is
+on a file system the jobs share, as their run directories are).
+
+MLflow is an optional extra, imported only when this logger is on.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import keras
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig, OmegaConf
+
+from marketcast.errors import MarketcastError
+from marketcast.tracking.config import MlflowLoggerConfig
+
+log = logging.getLogger(__name__)
+
+PARENT_RUN_FILE = "mlflow_parent_run.json"
+PARENT_TAG = "mlflow.parentRunId"  # what the MLflow UI nests runs by
+# = mlflow.utils.validation's limits (MLflow 3; tests compare), kept here so that flattening
+# needs no MLflow import
+MAX_PARAM_VAL_LENGTH = 6000
+MAX_KEY_LENGTH = 250
+
+
+def flatten_params(params: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
+    """Nested config -> ``{"train.learning_rate": "0.004", ...}``, values as text.
+
+    Lists and null are written as JSON (``["Close", "Open"]``, ``null``); a value longer
+    than MLflow's limit is cut to it, ending in ``...``.
+    """
+    flat: dict[str, str] = {}
+    for key, value in params.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping) and value:
+            flat.update(flatten_params(value, f"{name}."))
+            continue
+        text = value if isinstance(value, str) else json.dumps(value, default=str)
+        if len(text) > MAX_PARAM_VAL_LENGTH:
+            text = text[: MAX_PARAM_VAL_LENGTH - 3] + "..."
+        if len(name) > MAX_KEY_LENGTH:
+            log.warning("config key %s... is too long for an MLflow parameter: left out", name[:40])
+            continue
+        flat[name] = text
+    return flat
+
+
+def flatten_metrics(metrics: Mapping[str, Any], prefix: str = "") -> dict[str, float]:
+    """``{segment: {forecaster: {metric: value}}}`` -> ``{"test.model.mae": 1.2, ...}``.
+
+    Only numbers are kept: lists (a confidence interval), text, null and booleans are not
+    metrics. Nested dicts of any depth are flattened the same way.
+    """
+    flat: dict[str, float] = {}
+    for key, value in metrics.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(flatten_metrics(value, f"{name}."))
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            flat[name] = float(value)
+    return flat
+
+
+def parent_run_file(sweep_dir: Path) -> Path:
+    return Path(sweep_dir) / PARENT_RUN_FILE
+
+
+def sweep_parent_run_id() -> str | None:
+    """The multirun's parent run id, when this process runs a job of a multirun with one."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
+        return None
+    path = parent_run_file(Path(HydraConfig.get().sweep.dir))
+    if not path.is_file():
+        return None
+    return json.loads(path.read_text(encoding="utf-8"))["run_id"]
+
+
+class MlflowLogger:
+    """One job's MLflow run; ``parent_run_id`` (default: the multirun's) nests it."""
+
+    def __init__(
+        self, options: MlflowLoggerConfig, run_dir: Path, parent_run_id: str | None = None
+    ):
+        self.options = options
+        self.run_dir = Path(run_dir)
+        self.client = client(options.tracking_uri)
+        self.parent_run_id = parent_run_id if parent_run_id is not None else sweep_parent_run_id()
+        self.run_id: str | None = None
+
+    def start(self, params: dict[str, Any]) -> None:
+        from mlflow.entities import Param
+
+        experiment_id = experiment(self.client, self.options)
+        tags = {"marketcast.run_dir": str(self.run_dir), **self.options.tags}
+        if self.parent_run_id:
+            tags[PARENT_TAG] = self.parent_run_id
+        run = self.client.create_run(
+            experiment_id, run_name=self.options.run_name or self.run_dir.name, tags=tags
+        )
+        self.run_id = run.info.run_id
+        flat = flatten_params(params)
+        self.client.log_batch(self.run_id, params=[Param(k, v) for k, v in flat.items()])
+        log.info("MLflow run %s in experiment %s", self.run_id, self.options.experiment_name)
+
+    def callbacks(self) -> list[keras.callbacks.Callback]:
+        return [EpochMetrics(self.client, self._require_run())]
+
+    def finish(self, metrics: dict[str, Any], run_dir: Path, failed: bool) -> None:
+        from mlflow.entities import Metric
+
+        run_id = self._require_run()
+        now = int(time.time() * 1000)
+        final = [Metric(k, v, now, 0) for k, v in flatten_metrics(metrics).items()]
+        self.client.log_batch(run_id, metrics=final)
+        for path in artifact_files(Path(run_dir), self.options.artifacts):
+            self.client.log_artifact(run_id, str(path))
+        self.client.set_terminated(run_id, status="FAILED" if failed else "FINISHED")
+
+    def _require_run(self) -> str:
+        if self.run_id is None:
+            raise RuntimeError("MlflowLogger.start must be called first")
+        return self.run_id
+
+
+class EpochMetrics(keras.callbacks.Callback):
+    """Every number of the epoch's Keras logs (loss, val_loss, ...) as step metrics."""
+
+    def __init__(self, mlflow_client, run_id: str):
+        super().__init__()
+        self.client = mlflow_client
+        self.run_id = run_id
+        self.step = 0  # across fits: a backtest's folds follow each other
+
+    def on_epoch_end(self, epoch, logs=None):
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        values = {k: float(v) for k, v in (logs or {}).items() if _is_number(v)}
+        self.client.log_batch(
+            self.run_id, metrics=[Metric(k, v, now, self.step) for k, v in values.items()]
+        )
+        self.step += 1
+
+
+def artifact_files(run_dir: Path, patterns: list[str]) -> list[Path]:
+    """The files of ``run_dir`` (top level) matching ``patterns``, each once, in order."""
+    found: dict[Path, None] = {}
+    for pattern in patterns:
+        for path in sorted(run_dir.glob(pattern)):
+            if path.is_file():
+                found[path] = None
+    return list(found)
+
+
+def client(tracking_uri: str | None):
+    """An ``MlflowClient`` for ``tracking_uri`` (null: MLflow's default)."""
+    try:
+        from mlflow import MlflowClient
+    except ImportError:
+        raise MarketcastError(
+            "logger=mlflow needs MLflow, which is not installed: pip install -e '.[mlflow]'."
+        ) from None
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return MlflowClient(tracking_uri=tracking_uri)
+    except MlflowException as exc:  # e.g. MLflow 3 refuses a file: store unless told
+        raise MarketcastError(
+            f"logger.mlflow.tracking_uri={tracking_uri!r} cannot be used: {exc.message} "
+            "Use e.g. sqlite:///PATH/mlflow.db or a tracking server (http://HOST:PORT)."
+        ) from None
+
+
+def experiment(mlflow_client, options: MlflowLoggerConfig) -> str:
+    """The id of ``options.experiment_name``, created if missing (parallel jobs may race)."""
+    from mlflow.exceptions import MlflowException
+
+    name = options.experiment_name
+    found = mlflow_client.get_experiment_by_name(name)
+    if found is not None:
+        return found.experiment_id
+    uri = str(mlflow_client.tracking_uri)
+    local = not uri.startswith(("http://", "https://", "databricks"))
+    location = options.artifact_location if local and options.artifact_location else None
+    if location and "://" not in location:
+        location = Path(location).resolve().as_uri()
+    try:
+        return mlflow_client.create_experiment(name, artifact_location=location)
+    except MlflowException:
+        found = mlflow_client.get_experiment_by_name(name)  # another job created it first
+        if found is None:
+            raise
+        return found.experiment_id
+
+
+class MlflowSweepRun(Callback):
+    """Hydra callback: a multirun with ``logger.mlflow`` on is one parent MLflow run.
+
+    Runs in the launching process: ``on_multirun_start`` creates the parent run and
+    writes its id to ``<sweep dir>/mlflow_parent_run.json``, where every job looks for
+    it; ``on_multirun_end`` ends it. Does nothing when ``logger.mlflow`` is off.
+    """
+
+    def __init__(self) -> None:
+        self.run_id: str | None = None
+        self.client = None
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        options = _sweep_options(config)
+        if options is None:
+            return
+        from marketcast.tracking.loggers import check_available
+
+        check_available({"mlflow": OmegaConf.to_container(config.logger.mlflow, resolve=True)})
+        sweep_dir = Path(config.hydra.sweep.dir)
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        self.client = client(options.tracking_uri)
+        experiment_id = experiment(self.client, options)
+        tags = {"marketcast.sweep_dir": str(sweep_dir), **options.tags}
+        run = self.client.create_run(experiment_id, run_name=sweep_dir.name, tags=tags)
+        self.run_id = run.info.run_id
+        overrides = " ".join(config.hydra.overrides.task)
+        if overrides:
+            self.client.log_param(self.run_id, "overrides", overrides[:MAX_PARAM_VAL_LENGTH])
+        record = {"run_id": self.run_id, "experiment_id": experiment_id}
+        parent_run_file(sweep_dir).write_text(json.dumps(record) + "\n", encoding="utf-8")
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        if self.run_id is None:
+            return
+        self.client.set_terminated(self.run_id, status="FINISHED")
+        self.run_id = None
+
+
+def _sweep_options(config: DictConfig) -> MlflowLoggerConfig | None:
+    spec = config.get("logger")
+    if spec is None or spec.get("mlflow") is None:
+        return None
+    from marketcast.tracking.loggers import _options
+
+    return _options("mlflow", OmegaConf.to_container(spec.mlflow, resolve=True))
+
+
+def _is_number(value: Any) -> bool:
+    try:
+        float(value)
+    except (TypeError, ValueError):
+        return False
+    return True

@@ -1,0 +1,314 @@
+"""Optuna search: space from Hydra's grammar, per-epoch pruning, a shared journal storage,
+resumed studies, and the best parameters with their importances.
+
+Trials train a tiny Keras model; the storage, the pruning callback and the study are real.
+One learning rate in the space makes SGD diverge, and a threshold pruner stops such trials.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import keras
+import numpy as np
+import optuna
+import pytest
+from omegaconf import OmegaConf
+from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+from optuna.trial import TrialState
+
+from marketcast.errors import MarketcastError
+from marketcast.tracking import optuna_search as search
+from marketcast.tracking.config import PrunerConfig, SamplerConfig, SearchConfig
+from marketcast.tracking.pruning import OptunaPruning
+
+ROOT = Path(__file__).resolve().parents[1]
+SRC = ROOT / "src"
+# SGD on a linear model of standardised data: lr 0.01..0.1 converges, 10 or more diverges
+SPACE = {"train.learning_rate": "choice(0.01, 0.1, 10.0, 100.0)", "model.units": "choice(2, 4)"}
+
+
+def fit_tiny(cfg, callbacks) -> float:
+    """The objective: 4 epochs of SGD at cfg.train.learning_rate; the last val_loss."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, cfg.model.units))
+    y = x.sum(axis=1, keepdims=True)
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((cfg.model.units,)), keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.SGD(cfg.train.learning_rate), loss="mse")
+    history = model.fit(x[:48], y[:48], validation_data=(x[48:], y[48:]), epochs=4,
+                        batch_size=16, verbose=0, callbacks=callbacks)  # fmt: skip
+    return float(history.history["val_loss"][-1])
+
+
+def job_config(storage: Path | str, trial: int, **search_options):
+    """A training job's config as Hydra hands it over: typed, struct, one search job."""
+    options = {
+        "storage": str(storage),
+        "space": SPACE,
+        "trial": trial,
+        "sampler": SamplerConfig(name="random", seed=3),
+        "pruner": PrunerConfig(name="threshold", upper=1e3),
+        **search_options,
+    }
+    cfg = OmegaConf.create(
+        {
+            "search": OmegaConf.structured(SearchConfig(**options)),
+            "train": {"learning_rate": 0.004},
+            "model": {"units": 8},
+        }
+    )
+    OmegaConf.set_struct(cfg, True)
+    return cfg
+
+
+def run_search(storage: Path | str, out: Path, jobs: range) -> list[float]:
+    values = []
+    for job in jobs:
+        run_dir = out / str(job)
+        run_dir.mkdir(parents=True)
+        values.append(search.run_trial(job_config(storage, job), fit_tiny, run_dir))
+    return values
+
+
+def test_space_from_hydra_sweep_grammar():
+    dims = search.search_space(
+        {
+            "model.units": "choice(16, 32)",
+            "features.columns": "choice([Close], [Close,Open])",
+            "model.lstm.dropout": "interval(0.0, 0.3)",
+            "train.learning_rate": "tag(log, interval(1e-4, 1e-2))",
+            "model.layers": "range(1, 4)",
+            "window.size": "tag(int, interval(10, 90))",
+        }
+    )
+    assert dims["model.units"].distribution == CategoricalDistribution([16, 32])
+    columns = dims["features.columns"]
+    assert columns.distribution == CategoricalDistribution(["[Close]", "[Close,Open]"])
+    assert columns.value("[Close,Open]") == ["Close", "Open"]
+    assert dims["model.lstm.dropout"].distribution == FloatDistribution(0.0, 0.3)
+    assert dims["train.learning_rate"].distribution == FloatDistribution(1e-4, 1e-2, log=True)
+    assert dims["model.layers"].distribution == IntDistribution(1, 3)
+    assert dims["window.size"].distribution == IntDistribution(10, 90)
+
+
+def test_space_errors_name_the_key():
+    with pytest.raises(MarketcastError, match=r"search\.space\.model\.units='16' is one value"):
+        search.search_space({"model.units": "16"})
+    with pytest.raises(MarketcastError, match=r"search\.space\.model\.units='choice\(16' is not"):
+        search.search_space({"model.units": "choice(16"})
+    with pytest.raises(MarketcastError, match="search.space is empty"):
+        search.search_space({})
+
+
+def test_pruning_callback_reports_each_epoch_and_prunes(tmp_path):
+    study = optuna.create_study(pruner=optuna.pruners.ThresholdPruner(upper=1e3))
+    trial = study.ask()
+    cfg = OmegaConf.create({"train": {"learning_rate": 100.0}, "model": {"units": 2}})
+    with pytest.raises(optuna.TrialPruned, match=r"pruned after epoch 1: val_loss"):
+        fit_tiny(cfg, [OptunaPruning(trial)])
+    good = study.ask()
+    cfg.train.learning_rate = 0.05
+    fit_tiny(cfg, [OptunaPruning(good)])
+    reported = study._storage.get_trial(good._trial_id).intermediate_values
+    assert sorted(reported) == [0, 1, 2, 3]
+
+
+def test_search_prunes_diverging_trials_and_resumes(tmp_path):
+    storage = tmp_path / "optuna.journal"
+    values = run_search(storage, tmp_path / "first", range(4))
+    study = optuna.load_study(study_name="marketcast", storage=search.open_storage(str(storage)))
+    trials = study.get_trials()
+    assert len(trials) == 4
+    states = {t.number: t.state for t in trials}
+    pruned = [t for t in trials if t.state == TrialState.PRUNED]
+    assert pruned, f"no trial pruned: {[(t.params, t.state) for t in trials]}"
+    assert all(t.params["train.learning_rate"] >= 10 for t in pruned)
+    assert set(states.values()) <= {TrialState.PRUNED, TrialState.COMPLETE}
+    assert sum(math.isinf(v) for v in values) == len(pruned)
+    # every job drew its own values, recorded with its run directory
+    records = [json.loads((tmp_path / "first" / str(j) / search.TRIAL_FILE).read_text())
+               for j in range(4)]  # fmt: skip
+    assert sorted(r["number"] for r in records) == [0, 1, 2, 3]
+    assert {r["state"] for r in records} == {s.name for s in states.values()}
+
+    run_search(storage, tmp_path / "again", range(2))  # same study name and storage
+    assert len(study.get_trials()) == 6
+
+    summary = search.study_summary(study, search.search_space(SPACE))
+    assert summary["trials"]["COMPLETE"] + summary["trials"]["PRUNED"] == 6
+    best = min((t for t in study.get_trials() if t.state == TrialState.COMPLETE),
+               key=lambda t: t.value)  # fmt: skip
+    assert summary["best"]["number"] == best.number
+    assert summary["best"]["params"] == best.params
+    lr = best.params["train.learning_rate"]
+    assert f"train.learning_rate={lr}" in summary["best"]["overrides"]
+
+
+def test_failed_trial_is_failed_not_pruned(tmp_path):
+    def broken(cfg, callbacks):
+        raise MarketcastError("window.size=5000 exceeds the history")
+
+    cfg = job_config(tmp_path / "optuna.journal", 0)
+    with pytest.raises(MarketcastError):
+        search.run_trial(cfg, broken, tmp_path)
+    study = search.load_study(cfg.search)
+    assert [t.state for t in study.get_trials()] == [TrialState.FAIL]
+
+
+def test_study_report_writes_best_params_and_importances(tmp_path, capsys):
+    storage = tmp_path / "optuna.journal"
+    run_search(storage, tmp_path / "jobs", range(4))
+    config = OmegaConf.create(
+        {"search": job_config(storage, 0).search, "hydra": {"sweep": {"dir": str(tmp_path)}}}
+    )
+    search.StudyReport().on_multirun_end(config)
+    saved = OmegaConf.load(tmp_path / search.BEST_FILE)
+    assert saved.best.number is not None
+    printed = capsys.readouterr().out
+    assert "\x1b[" not in printed  # not a terminal: no colour codes
+    assert f"validation MASE {saved.best.value:.4g}" in printed
+    assert f"train.learning_rate={saved.best.params['train.learning_rate']:.4g}" in printed
+    if saved.importances:
+        assert set(saved.importances) <= set(SPACE)
+        assert math.isclose(sum(saved.importances.values()), 1.0, rel_tol=1e-6)
+    else:
+        assert saved.importance_note
+
+
+def test_rdb_storage_works_with_sqlalchemy_2(tmp_path):
+    url = f"sqlite:///{tmp_path}/optuna.db"
+    run_search(url, tmp_path / "jobs", range(2))
+    assert len(optuna.load_study(study_name="marketcast", storage=url).get_trials()) == 2
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_optuna_dashboard_reads_the_journal(tmp_path):
+    storage = tmp_path / "optuna.journal"
+    run_search(storage, tmp_path / "jobs", range(2))
+    port = free_port()
+    dashboard = subprocess.Popen(
+        [str(Path(sys.executable).parent / "optuna-dashboard"), str(storage),
+         "--host", "127.0.0.1", "--port", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        studies = None
+        for _ in range(60):
+            try:
+                url = f"http://127.0.0.1:{port}/api/studies"
+                with urllib.request.urlopen(url, timeout=2) as response:
+                    studies = json.loads(response.read())["study_summaries"]
+                break
+            except OSError:
+                time.sleep(0.5)
+        assert studies is not None, "optuna-dashboard did not answer"
+        assert [s["study_name"] for s in studies] == ["marketcast"]
+    finally:
+        dashboard.terminate()
+        dashboard.wait(timeout=30)
+
+
+APP = """
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import hydra
+from hydra.core.config_store import ConfigStore
+from hydra.core.hydra_config import HydraConfig
+
+from marketcast.tracking.config import SearchConfig
+from marketcast.tracking.optuna_search import run_trial
+from test_optuna_search import fit_tiny
+
+
+@dataclass
+class AppConfig:
+    paths: Any = None
+    train: Any = None
+    model: Any = None
+    window: Any = None
+    features: Any = None
+    search: SearchConfig = field(default_factory=SearchConfig)
+
+
+ConfigStore.instance().store(name="app_schema", node=AppConfig)
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="app")
+def main(cfg):
+    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    return run_trial(cfg, fit_tiny, run_dir)
+
+
+main()
+"""
+
+APP_CONF = """
+defaults:
+  - app_schema
+  - _self_
+  - hparams_search: null
+paths:
+  output_root: OUTPUT_ROOT
+train: {learning_rate: 0.01, batch_size: 16, seed: 7}
+model: {units: 2, layers: 1, lstm: {dropout: 0.0}}
+window: {size: 20}
+features: {columns: [Close]}
+"""
+
+
+@pytest.mark.slow
+def test_hydra_multirun_with_parallel_jobs_fills_and_resumes_one_study(tmp_path):
+    """The proposed conf/hparams_search/optuna.yaml, run by joblib two trials at a time."""
+    (tmp_path / "conf" / "hparams_search").mkdir(parents=True)
+    proposed = ROOT / "proposed_conf" / "hparams_search" / "optuna.yaml"
+    (tmp_path / "conf" / "hparams_search" / "optuna.yaml").write_text(proposed.read_text())
+    conf = APP_CONF.replace("OUTPUT_ROOT", str(tmp_path / "outputs"))
+    (tmp_path / "conf" / "app.yaml").write_text(conf)
+    (tmp_path / "app.py").write_text(APP)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(SRC), str(ROOT / "tests")]),
+           "TF_CPP_MIN_LOG_LEVEL": "2"}  # fmt: skip
+
+    def search_run(sweep: str, n_trials: int) -> str:
+        command = [sys.executable, "app.py", "hparams_search=optuna",
+                   f"search.n_trials={n_trials}", f"hydra.sweep.dir={tmp_path / sweep}",
+                   "hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]  # fmt: skip
+        done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True,
+                              timeout=600)  # fmt: skip
+        assert done.returncode == 0, done.stderr[-3000:]
+        return done.stdout
+
+    printed = search_run("first", 3)
+    storage = tmp_path / "outputs" / "optuna" / "marketcast.journal"
+    study = optuna.load_study(study_name="marketcast", storage=search.open_storage(str(storage)))
+    trials = study.get_trials()
+    assert len(trials) == 3
+    assert len({tuple(sorted(t.params.items())) for t in trials}) == 3  # each job its own draw
+    numbers = {json.loads((tmp_path / "first" / str(j) / search.TRIAL_FILE).read_text())["number"]
+               for j in range(3)}  # fmt: skip
+    assert numbers == {0, 1, 2}
+    assert "best trial" in printed and "\x1b[" not in printed
+    best = OmegaConf.load(tmp_path / "first" / search.BEST_FILE)
+    assert best.best.value == pytest.approx(study.best_value)
+
+    search_run("again", 2)
+    assert len(study.get_trials()) == 5
+    counts = OmegaConf.load(tmp_path / "again" / search.BEST_FILE).trials
+    assert sum(counts.values()) == 5

@@ -1,0 +1,391 @@
+"""Experiment loggers: CSV history, TensorBoard, MLflow (local store and a real server).
+
+The MLflow runs are read back through ``mlflow.MlflowClient``; the multirun test runs a
+real tiny Hydra multirun app in a subprocess against a real ``mlflow server``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING, OmegaConf
+
+from marketcast.errors import MarketcastError
+from marketcast.tracking import mlflow_logger
+from marketcast.tracking.config import LoggerConfig
+from marketcast.tracking.loggers import check_available, make_loggers
+
+SRC = Path(__file__).resolve().parents[1] / "src"
+METRICS = {
+    "val": {"model": {"mase": 0.9, "direction_ci": [0.4, 0.6]}, "persistence": {"mase": 1.0}},
+    "test": {"model": {"mae": 1.25, "mase": 0.95, "direction_n": 40, "dm": None}},
+}
+FLAT_METRICS = {
+    "val.model.mase": 0.9,
+    "val.persistence.mase": 1.0,
+    "test.model.mae": 1.25,
+    "test.model.mase": 0.95,
+    "test.model.direction_n": 40.0,
+}
+ARTIFACTS = ["config.yaml", "loss.png", "metrics.json", "model.keras"]
+
+
+def tiny_fit(callbacks, epochs: int = 2) -> keras.Model:
+    """Fit a one-layer model on 32 random rows for ``epochs`` epochs with ``callbacks``."""
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(32, 3)), rng.normal(size=(32, 1))
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    model.compile(optimizer="adam", loss="mse")
+    model.fit(x[:24], y[:24], validation_data=(x[24:], y[24:]), epochs=epochs, verbose=0,
+              callbacks=callbacks)  # fmt: skip
+    return model
+
+
+def finished_run_dir(run_dir: Path, model: keras.Model) -> Path:
+    """A run directory as the training job leaves it: a plot, metrics, config and model."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "loss.png").write_bytes(b"\x89PNG\r\n\x1a\n")  # signature only: a file to ship
+    (run_dir / "metrics.json").write_text(json.dumps(METRICS))
+    (run_dir / "config.yaml").write_text("train:\n  epochs: 2\n")
+    (run_dir / "preprocessing.json").write_text("{}")  # not an artifact pattern: stays out
+    model.save(run_dir / "model.keras")
+    return run_dir
+
+
+def run_job(spec: dict, run_dir: Path) -> None:
+    """One training job's logging, on a tiny model and a config with a too-long value."""
+    loggers = make_loggers(spec, run_dir)
+    config = {
+        "train": {"learning_rate": 0.004, "epochs": 2},
+        "features": {"columns": ["Close"]},
+        "data": {"path": None},
+        "note": "x" * 7000,
+    }
+    loggers.start(config)
+    model = tiny_fit(loggers.callbacks())
+    loggers.finish(METRICS, finished_run_dir(run_dir, model))
+
+
+def only_run(tracking_uri: str, experiment: str = "marketcast"):
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri)
+    exp = client.get_experiment_by_name(experiment)
+    runs = client.search_runs([exp.experiment_id])
+    return client, runs
+
+
+def assert_recorded(client, run) -> None:
+    params = run.data.params
+    assert params["train.learning_rate"] == "0.004"
+    assert params["features.columns"] == '["Close"]'
+    assert params["data.path"] == "null"
+    assert len(params["note"]) == mlflow_logger.MAX_PARAM_VAL_LENGTH
+    assert params["note"].endswith("...")
+    history = client.get_metric_history(run.info.run_id, "val_loss")
+    assert [m.step for m in history] == [0, 1]
+    assert all(np.isfinite(m.value) for m in history)
+    assert {k: run.data.metrics[k] for k in FLAT_METRICS} == FLAT_METRICS
+    assert "val.model.direction_ci" not in run.data.metrics
+    assert sorted(a.path for a in client.list_artifacts(run.info.run_id)) == ARTIFACTS
+    assert run.info.status == "FINISHED"
+
+
+def test_flatten_limits_are_mlflows():
+    from mlflow.utils import validation
+
+    assert mlflow_logger.MAX_PARAM_VAL_LENGTH == validation.MAX_PARAM_VAL_LENGTH
+    assert mlflow_logger.MAX_KEY_LENGTH == validation.MAX_ENTITY_KEY_LENGTH
+
+
+def test_flatten_metrics_keeps_numbers_only():
+    assert mlflow_logger.flatten_metrics(METRICS) == FLAT_METRICS
+
+
+def test_csv_history_has_one_row_per_epoch_of_every_fit(tmp_path):
+    loggers = make_loggers({"csv": {}}, tmp_path)
+    loggers.start({})
+    callbacks = loggers.callbacks()
+    tiny_fit(callbacks, epochs=2)
+    tiny_fit(callbacks, epochs=1)  # a backtest's second fold
+    loggers.finish({}, tmp_path)
+    history = pd.read_csv(tmp_path / "history.csv")
+    assert list(history.columns) == ["fit", "epoch", "loss", "val_loss", "seconds"]
+    assert history[["fit", "epoch"]].values.tolist() == [[0, 1], [0, 2], [1, 1]]
+    assert (history["seconds"] > 0).all() and history["val_loss"].notna().all()
+
+
+def test_no_loggers_do_nothing(tmp_path):
+    loggers = make_loggers({"csv": None}, tmp_path)
+    assert loggers.callbacks() == []
+    loggers.finish({}, tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_unknown_logger_or_option_stops_at_start_up(tmp_path):
+    with pytest.raises(MarketcastError, match=r"logger\.wandb is not a known logger"):
+        check_available({"wandb": {}})
+    with pytest.raises(MarketcastError, match=r"logger\.mlflow\.uri is not an option"):
+        make_loggers({"mlflow": {"uri": "sqlite:///x.db"}}, tmp_path)
+
+
+def test_mlflow_missing_names_the_install_command(monkeypatch):
+    monkeypatch.setitem(sys.modules, "mlflow", None)  # what an environment without it sees
+    with pytest.raises(MarketcastError, match=r"pip install -e '\.\[mlflow\]'"):
+        check_available({"csv": {}, "mlflow": {}})
+
+
+def test_tensorboard_writes_event_files_or_names_its_package(tmp_path):
+    try:
+        import tensorboard  # noqa: F401
+    except ImportError:
+        with pytest.raises(MarketcastError, match="pip install tensorboard"):
+            check_available({"tensorboard": {}})
+        return
+    loggers = make_loggers({"tensorboard": {}}, tmp_path)
+    loggers.start({})
+    tiny_fit(loggers.callbacks())
+    assert list((tmp_path / "tensorboard").rglob("events.out.tfevents.*"))
+
+
+def test_mlflow_local_store_records_a_run(tmp_path):
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    spec = {"mlflow": {"tracking_uri": uri, "artifact_location": str(tmp_path / "artifacts")}}
+    run_job(spec, tmp_path / "run")
+    client, runs = only_run(uri)
+    assert len(runs) == 1
+    assert_recorded(client, runs[0])
+    assert runs[0].info.run_name == "run"
+    assert (tmp_path / "artifacts").is_dir()  # not ./mlruns in the working directory
+
+
+def test_mlflow_file_store_is_refused_unless_allowed(tmp_path, monkeypatch):
+    uri = (tmp_path / "mlruns").as_uri()
+    monkeypatch.delenv("MLFLOW_ALLOW_FILE_STORE", raising=False)
+    with pytest.raises(MarketcastError, match=r"tracking_uri='file:.*sqlite:///"):
+        run_job({"mlflow": {"tracking_uri": uri}}, tmp_path / "refused")
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")  # MLflow 3's opt-in
+    run_job({"mlflow": {"tracking_uri": uri}}, tmp_path / "run")
+    client, runs = only_run(uri)
+    assert_recorded(client, runs[0])
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def mlflow_server(tmp_path_factory):
+    """A real ``mlflow server`` on 127.0.0.1 (SQLite backend, proxied artifacts); its URI."""
+    root = tmp_path_factory.mktemp("mlflow_server")
+    port = free_port()
+    command = [
+        str(Path(sys.executable).parent / "mlflow"), "server", "--host", "127.0.0.1",
+        "--port", str(port), "--workers", "1",
+        "--backend-store-uri", f"sqlite:///{root}/mlflow.db",
+        "--artifacts-destination", str(root / "artifacts"),
+    ]  # fmt: skip
+    log = (root / "server.log").open("w")
+    server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=root)
+    uri = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    while True:
+        try:
+            with urllib.request.urlopen(f"{uri}/health", timeout=2) as response:
+                if response.status == 200:
+                    break
+        except OSError:
+            pass
+        if server.poll() is not None or time.monotonic() > deadline:
+            server.kill()
+            pytest.fail(f"mlflow server did not start: {(root / 'server.log').read_text()}")
+        time.sleep(0.5)
+    yield uri
+    server.terminate()
+    server.wait(timeout=30)
+    log.close()
+
+
+@pytest.mark.slow
+def test_mlflow_server_records_a_run(tmp_path, mlflow_server):
+    spec = {"mlflow": {"tracking_uri": mlflow_server, "experiment_name": "server_single"}}
+    run_job(spec, tmp_path / "run")
+    client, runs = only_run(mlflow_server, "server_single")
+    assert len(runs) == 1
+    assert_recorded(client, runs[0])
+    assert runs[0].info.artifact_uri.startswith("mlflow-artifacts:")  # through the server
+
+
+SWEEP_APP = """
+import json
+from pathlib import Path
+
+import hydra
+import keras
+import numpy as np
+from omegaconf import OmegaConf
+
+from marketcast.tracking.loggers import make_loggers
+
+
+@hydra.main(version_base="1.3", config_path=".", config_name="app")
+def main(cfg):
+    run_dir = Path(cfg.run_dir)
+    loggers = make_loggers(cfg.logger, run_dir)
+    loggers.start(OmegaConf.to_container(cfg, resolve=True))
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.Adam(cfg.lr), loss="mse")
+    x = np.linspace(0, 1, 16).reshape(8, 2)
+    model.fit(x, x[:, :1], validation_data=(x, x[:, :1]), epochs=2, verbose=0,
+              callbacks=loggers.callbacks())
+    metrics = {"val": {"model": {"mase": float(cfg.lr)}}}
+    (run_dir / "metrics.json").write_text(json.dumps(metrics))
+    loggers.finish(metrics, run_dir)
+
+
+main()
+"""
+
+SWEEP_CONF = """
+lr: 0.01
+run_dir: ${hydra:runtime.output_dir}
+logger:
+  mlflow:
+    tracking_uri: TRACKING_URI
+    experiment_name: sweep
+hydra:
+  sweep:
+    dir: SWEEP_DIR
+  callbacks:
+    mlflow_sweep:
+      _target_: marketcast.tracking.mlflow_logger.MlflowSweepRun
+"""
+
+
+@pytest.mark.slow
+def test_multirun_is_one_parent_run_with_a_child_per_job(tmp_path, mlflow_server):
+    sweep_dir = tmp_path / "sweep"
+    (tmp_path / "app.py").write_text(SWEEP_APP)
+    conf = SWEEP_CONF.replace("TRACKING_URI", mlflow_server).replace("SWEEP_DIR", str(sweep_dir))
+    (tmp_path / "app.yaml").write_text(conf)
+    env = {**os.environ, "PYTHONPATH": str(SRC), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    done = subprocess.run(
+        [sys.executable, "app.py", "-m", "lr=0.01,0.02"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    _, runs = only_run(mlflow_server, "sweep")
+    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    assert len(parents) == 1 and len(children) == 2
+    parent = parents[0]
+    assert parent.info.status == "FINISHED"
+    assert parent.info.run_name == "sweep"
+    assert {r.data.tags["mlflow.parentRunId"] for r in children} == {parent.info.run_id}
+    assert sorted(r.data.params["lr"] for r in children) == ["0.01", "0.02"]
+    assert sorted(r.data.metrics["val.model.mase"] for r in children) == [0.01, 0.02]
+    recorded = json.loads((sweep_dir / mlflow_logger.PARENT_RUN_FILE).read_text())
+    assert recorded["run_id"] == parent.info.run_id
+
+
+@dataclass
+class _Paths:
+    output_root: str = MISSING
+
+
+@dataclass
+class _LoggerJob:
+    """A job schema with the proposed ``logger`` node, as TrainJobConfig would hold it."""
+
+    paths: _Paths = field(default_factory=_Paths)
+    logger: LoggerConfig = field(default_factory=LoggerConfig)
+
+
+@pytest.fixture
+def logger_conf(tmp_path):
+    """A config dir with the proposed ``logger`` group over a schema typed by LoggerConfig."""
+    ConfigStore.instance().store(name="tracking_test_schema", node=_LoggerJob)
+    conf = tmp_path / "conf"
+    shutil.copytree(SRC.parent / "proposed_conf" / "logger", conf / "logger")
+    (conf / "job.yaml").write_text(
+        f"defaults:\n  - tracking_test_schema\n  - logger: null\n  - _self_\n"
+        f"paths:\n  output_root: {tmp_path}/outputs\n"
+    )
+    return conf
+
+
+def compose_logger(conf: Path, *overrides: str):
+    with initialize_config_dir(config_dir=str(conf), version_base="1.3"):
+        return compose("job", overrides=list(overrides))
+
+
+def test_proposed_logger_configs_fill_the_schema(logger_conf, tmp_path, monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    cfg = compose_logger(logger_conf)
+    assert OmegaConf.to_container(cfg.logger) == {"csv": None, "tensorboard": None, "mlflow": None}
+    cfg = compose_logger(logger_conf, "logger=mlflow")
+    assert cfg.logger.mlflow.tracking_uri == f"sqlite:///{tmp_path}/outputs/mlflow.db"
+    assert cfg.logger.mlflow.experiment_name == "marketcast"
+    assert cfg.logger.csv is None
+    cfg = compose_logger(logger_conf, "logger=mlflow", "logger.mlflow.tracking_uri=http://h:1")
+    assert cfg.logger.mlflow.tracking_uri == "http://h:1"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5000")
+    cfg = compose_logger(logger_conf, "logger=many_loggers")
+    assert cfg.logger.mlflow.tracking_uri == "http://127.0.0.1:5000"
+    assert cfg.logger.csv.filename == "history.csv"
+    assert cfg.logger.tensorboard.subdir == "tensorboard"
+    check_available({"csv": cfg.logger.csv, "mlflow": cfg.logger.mlflow})  # a DictConfig spec
+
+
+def test_sweep_callback_makes_a_parent_run_for_the_jobs(tmp_path):
+    """The Hydra callback's hooks called directly; jobs nest under the id it records."""
+    from marketcast.tracking.config import MlflowLoggerConfig
+
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    mlflow = {"tracking_uri": uri, "artifact_location": str(tmp_path / "artifacts")}
+    sweep_dir = tmp_path / "sweep"
+    config = OmegaConf.create(
+        {
+            "logger": {"mlflow": mlflow},
+            "hydra": {"sweep": {"dir": str(sweep_dir)}, "overrides": {"task": ["lr=1,2"]}},
+        }
+    )
+    callback = mlflow_logger.MlflowSweepRun()
+    callback.on_multirun_start(config)
+    parent_id = json.loads((sweep_dir / mlflow_logger.PARENT_RUN_FILE).read_text())["run_id"]
+    for job in ("0", "1"):
+        run = mlflow_logger.MlflowLogger(MlflowLoggerConfig(**mlflow), sweep_dir / job, parent_id)
+        run.start({"job": job})
+        run.finish(METRICS, sweep_dir / job, failed=False)
+    callback.on_multirun_end(config)
+    _, runs = only_run(uri)
+    parent = next(r for r in runs if r.info.run_id == parent_id)
+    assert parent.info.status == "FINISHED" and parent.data.params == {"overrides": "lr=1,2"}
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent_id]
+    assert sorted(r.info.run_name for r in children) == ["0", "1"]
+
+
+def test_sweep_callback_does_nothing_without_mlflow(tmp_path):
+    config = OmegaConf.create({"logger": {"mlflow": None}, "hydra": {"sweep": {"dir": "x"}}})
+    callback = mlflow_logger.MlflowSweepRun()
+    callback.on_multirun_start(config)
+    callback.on_multirun_end(config)
+    assert callback.run_id is None
