@@ -27,6 +27,7 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from marketcast.errors import MarketcastError
+from marketcast.tracking.config import LoggerConfig, SearchConfig
 
 # --- choices ---------------------------------------------------------------------------------
 
@@ -289,6 +290,8 @@ class TrainJobConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
     sweep: SweepConfig = field(default_factory=SweepConfig)
+    logger: LoggerConfig = field(default_factory=LoggerConfig)  # conf/logger: all off by default
+    search: SearchConfig = field(default_factory=SearchConfig)  # hparams_search=optuna fills it
     plots: bool = True  # PNG plots in the run directory
 
 
@@ -407,7 +410,10 @@ register_configs()
 
 def check_train_job(cfg: DictConfig) -> None:
     """Every value of a training config that the types cannot check; raises MarketcastError."""
+    from marketcast.tracking.loggers import check_available  # an optional package missing
+
     refuse_unknown_keys(cfg, TrainJobConfig)
+    check_available(cfg.logger)
     check_data(cfg.data)
     check_features(cfg.features)
     check_window(cfg.window)

@@ -46,12 +46,14 @@ def fit_forecaster(
     model_cfg: ModelConfig,
     train_cfg: TrainConfig,
     interval_levels: list[float],
+    callbacks: list | tuple = (),
 ) -> Fitted:
     """Fit the model, the ridge baseline and the interval calibration on ``preps``.
 
     The model trains on the training segment with early stopping on the
     validation segment, which also calibrates the intervals. Several prepared
-    symbols (sharing one transform) are pooled into one model.
+    symbols (sharing one transform) are pooled into one model. ``callbacks`` (loggers,
+    an Optuna pruner) join the fit.
     """
     transform = preps[0].transform
     train_xy = _pooled_xy(preps, "train", model_cfg.head)
@@ -60,7 +62,8 @@ def fit_forecaster(
     with runtime.strategy_scope(train_cfg.distribute):  # the model trains where it is built
         model = build_model(model_cfg, transform.window, len(transform.features), transform.horizon)
         compile_model(model, train_cfg, len(train_xy[0]))
-    history = fit(model, *train_xy, *_pooled_xy(preps, "val", model_cfg.head), train_cfg)
+    val_xy = _pooled_xy(preps, "val", model_cfg.head)
+    history = fit(model, *train_xy, *val_xy, train_cfg, extra_callbacks=callbacks)
     train_inputs = train_xy[0]
     train_targets = np.concatenate([p.parts["train"].windows.targets for p in preps])
     ridge = fit_ridge(train_inputs, train_targets)

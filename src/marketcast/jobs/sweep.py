@@ -30,7 +30,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from marketcast.atomic import atomic_write
 from marketcast.errors import EXIT_ERROR, EXIT_USER_ERROR, MarketcastError
-from marketcast.storage.runfiles import FAILED_FILE, METRICS_FILE
+from marketcast.storage.runfiles import FAILED_FILE, METRICS_FILE, TRIAL_FILE
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +115,7 @@ def exit_status(frame: pd.DataFrame, sweep_dir: Path) -> int:
     for job, status in zip(frame["job"], frame["status"], strict=True):
         if status == "failed":
             statuses.append(_read_json(sweep_dir / job / FAILED_FILE).get("exit_status", 1))
-        elif status != "finished":
+        elif status not in ("finished", "pruned"):
             statuses.append(EXIT_ERROR)
     if not statuses:
         return 0
@@ -154,7 +154,11 @@ def _job_row(sweep_dir: Path, job_dir: Path) -> dict[str, Any]:
     for override in OmegaConf.load(job_dir / ".hydra" / "overrides.yaml"):
         key, _, value = str(override).partition("=")
         row[key] = value
-    if (job_dir / FAILED_FILE).is_file():
+    trial = _read_json(job_dir / TRIAL_FILE) if (job_dir / TRIAL_FILE).is_file() else {}
+    row.update(trial.get("params", {}))  # an Optuna trial's sampled values, as overrides
+    if trial.get("state") == "PRUNED":  # stopped early by the Optuna pruner: not a failure
+        row["status"] = "pruned"
+    elif (job_dir / FAILED_FILE).is_file():
         failure = _read_json(job_dir / FAILED_FILE)
         row["status"] = "failed"
         row["error"] = f"{failure.get('error')}: {failure.get('message')}"

@@ -76,8 +76,34 @@ def load_run_data(data: DataConfig) -> RunData:
 
 
 def train(cfg: DictConfig) -> float:
-    """Run one training job; return the validation MASE (lower is better) for sweepers."""
+    """Run one training job; return the validation MASE (lower is better) for sweepers.
+
+    A job of an Optuna search (``search.trial`` set) is one trial of its study.
+    """
+    if cfg.search.trial is not None:
+        from marketcast.tracking.optuna_search import run_trial
+
+        return run_trial(cfg, train_with, Path(cfg.paths.run_dir))
+    return train_with(cfg, [])
+
+
+def train_with(cfg: DictConfig, callbacks: list) -> float:
+    """``train``, with extra Keras ``callbacks`` (a pruner) in every fit; loggers around it."""
+    from marketcast.tracking.loggers import make_loggers
+
     run_dir = Path(cfg.paths.run_dir)
+    loggers = make_loggers(cfg.logger, run_dir)
+    loggers.start(plain(cfg))
+    try:
+        val_mase, metrics = _train(cfg, run_dir, [*loggers.callbacks(), *callbacks])
+    except BaseException:
+        loggers.finish({}, run_dir, failed=True)
+        raise
+    loggers.finish(metrics, run_dir)
+    return val_mase
+
+
+def _train(cfg: DictConfig, run_dir: Path, callbacks: list) -> tuple[float, dict]:
     data = load_run_data(cfg.data)
     folds = _plan(data, cfg)
 
@@ -103,7 +129,11 @@ def train(cfg: DictConfig) -> float:
         if refit:
             _log_data(preps, data.label)
             fitted = fit_forecaster(
-                list(preps.values()), cfg.model, cfg.train, list(cfg.evaluation.interval_levels)
+                list(preps.values()),
+                cfg.model,
+                cfg.train,
+                list(cfg.evaluation.interval_levels),
+                callbacks,
             )
         forecasts = {
             symbol: {s: fitted.forecast(prep.parts[s]) for s in SEGMENTS}
@@ -131,7 +161,7 @@ def train(cfg: DictConfig) -> float:
     print(f"run directory: {run_dir}")
     val_mase = result.metrics["val"]["model"]["mase"]
     log.info("validation MASE %s, test MASE %s", val_mase, result.metrics["test"]["model"]["mase"])
-    return float(val_mase)
+    return float(val_mase), result.metrics
 
 
 def _plan(data: RunData, cfg: DictConfig) -> list[Fold | None]:

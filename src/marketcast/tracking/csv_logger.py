@@ -7,8 +7,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-import keras
-
+from marketcast.model.backend import keras
 from marketcast.tracking.config import CsvLoggerConfig
 
 COLUMNS = ("fit", "epoch", "loss", "val_loss", "seconds")

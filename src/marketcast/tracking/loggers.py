@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-import keras
 from omegaconf import DictConfig, OmegaConf
 
 from marketcast.errors import MarketcastError
+from marketcast.model.backend import keras
 from marketcast.tracking.config import (
     CsvLoggerConfig,
     MlflowLoggerConfig,
@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 # name -> (options schema, the module that must import, the command that installs it)
 REQUIREMENTS: dict[str, tuple[type, str | None, str | None]] = {
     "csv": (CsvLoggerConfig, None, None),
-    "tensorboard": (TensorboardLoggerConfig, "tensorboard", "pip install tensorboard"),
+    "tensorboard": (TensorboardLoggerConfig, "tensorboard", "pip install -e '.[tensorboard]'"),
     "mlflow": (MlflowLoggerConfig, "mlflow", "pip install -e '.[mlflow]'"),
 }
 

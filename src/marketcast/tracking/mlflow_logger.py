@@ -23,7 +23,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import keras
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
@@ -122,7 +121,9 @@ class MlflowLogger:
         self.client.log_batch(self.run_id, params=[Param(k, v) for k, v in flat.items()])
         log.info("MLflow run %s in experiment %s", self.run_id, self.options.experiment_name)
 
-    def callbacks(self) -> list[keras.callbacks.Callback]:
+    def callbacks(self) -> list:
+        from marketcast.tracking.mlflow_epochs import EpochMetrics  # Keras: only in a job
+
         return [EpochMetrics(self.client, self._require_run())]
 
     def finish(self, metrics: dict[str, Any], run_dir: Path, failed: bool) -> None:
@@ -140,26 +141,6 @@ class MlflowLogger:
         if self.run_id is None:
             raise RuntimeError("MlflowLogger.start must be called first")
         return self.run_id
-
-
-class EpochMetrics(keras.callbacks.Callback):
-    """Every number of the epoch's Keras logs (loss, val_loss, ...) as step metrics."""
-
-    def __init__(self, mlflow_client, run_id: str):
-        super().__init__()
-        self.client = mlflow_client
-        self.run_id = run_id
-        self.step = 0  # across fits: a backtest's folds follow each other
-
-    def on_epoch_end(self, epoch, logs=None):
-        from mlflow.entities import Metric
-
-        now = int(time.time() * 1000)
-        values = {k: float(v) for k, v in (logs or {}).items() if _is_number(v)}
-        self.client.log_batch(
-            self.run_id, metrics=[Metric(k, v, now, self.step) for k, v in values.items()]
-        )
-        self.step += 1
 
 
 def artifact_files(run_dir: Path, patterns: list[str]) -> list[Path]:
@@ -261,7 +242,7 @@ def _sweep_options(config: DictConfig) -> MlflowLoggerConfig | None:
     return _options("mlflow", OmegaConf.to_container(spec.mlflow, resolve=True))
 
 
-def _is_number(value: Any) -> bool:
+def is_number(value: Any) -> bool:
     try:
         float(value)
     except (TypeError, ValueError):

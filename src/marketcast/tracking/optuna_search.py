@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import keras
 import numpy as np
 
 from marketcast.errors import MarketcastError
@@ -48,14 +47,13 @@ from optuna.distributions import (
 from optuna.trial import TrialState
 
 from marketcast.atomic import atomic_write
-from marketcast.tracking.pruning import OptunaPruning
+from marketcast.storage.runfiles import TRIAL_FILE
 
 log = logging.getLogger(__name__)
 
-TRIAL_FILE = "optuna_trial.json"  # in each job's run directory: study, number, state, params
 BEST_FILE = "optuna_best.yaml"  # in the sweep directory: best trial, importances, counts
 
-Objective = Callable[[DictConfig, list[keras.callbacks.Callback]], float]
+Objective = Callable[[DictConfig, list], float]  # (config, Keras callbacks) -> score
 
 
 @dataclass(frozen=True)
@@ -237,6 +235,8 @@ def run_trial(cfg: DictConfig, objective: Objective, run_dir: Path) -> float:
     trial.set_user_attr("run_dir", str(run_dir))
     log.info("trial %d of study %s: %s", trial.number, study.study_name, _overrides(values))
     try:
+        from marketcast.tracking.pruning import OptunaPruning  # Keras: only in a job
+
         value = float(objective(cfg, [OptunaPruning(trial, search.monitor)]))
     except optuna.TrialPruned as exc:
         log.info("%s", exc)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import math
 
-import keras
 import optuna
+
+from marketcast.model.backend import keras
 
 
 class OptunaPruning(keras.callbacks.Callback):

@@ -9,8 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import keras
-
+from marketcast.model.backend import keras
 from marketcast.tracking.config import TensorboardLoggerConfig
 
 

@@ -1,0 +1,32 @@
+"""The Keras callback that sends each epoch's losses to an MLflow run.
+
+Apart from ``mlflow_logger`` so that its Hydra callback (which runs in the launching
+process of every multirun) does not import Keras.
+"""
+
+from __future__ import annotations
+
+import time
+
+from marketcast.model.backend import keras
+from marketcast.tracking.mlflow_logger import is_number
+
+
+class EpochMetrics(keras.callbacks.Callback):
+    """Every number of the epoch's Keras logs (loss, val_loss, ...) as step metrics."""
+
+    def __init__(self, mlflow_client, run_id: str):
+        super().__init__()
+        self.client = mlflow_client
+        self.run_id = run_id
+        self.step = 0  # across fits: a backtest's folds follow each other
+
+    def on_epoch_end(self, epoch, logs=None):
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        values = {k: float(v) for k, v in (logs or {}).items() if is_number(v)}
+        self.client.log_batch(
+            self.run_id, metrics=[Metric(k, v, now, self.step) for k, v in values.items()]
+        )
+        self.step += 1
