@@ -6,11 +6,16 @@ so that the data layer does not import Keras.
 
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from marketcast.errors import MarketcastError
+
+# Disk full, over quota, no permission, read-only: the user can fix these, not a bug.
+_USER_FIXABLE = {errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS}
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 
@@ -23,13 +28,24 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     complete file (the last to rename wins). A failed ``write`` leaves ``path``
     untouched and removes the temporary file.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
-    os.close(fd)
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
+        os.close(fd)
         write(Path(tmp))
         os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes files private; give them the usual mode
         os.replace(tmp, path)
+    except OSError as exc:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+        if exc.errno in _USER_FIXABLE:
+            raise MarketcastError(
+                f"cannot write {path}: {exc.strerror} ({errno.errorcode[exc.errno]}); nothing "
+                "was left half-written. Free some space, or choose a writable location."
+            ) from None
+        raise
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
         raise

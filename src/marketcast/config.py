@@ -27,6 +27,7 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from marketcast.errors import MarketcastError
+from marketcast.storage.runfiles import DONE_FILE
 from marketcast.tracking.config import LoggerConfig, SearchConfig
 
 # --- choices ---------------------------------------------------------------------------------
@@ -293,6 +294,9 @@ class TrainJobConfig:
     logger: LoggerConfig = field(default_factory=LoggerConfig)  # conf/logger: all off by default
     search: SearchConfig = field(default_factory=SearchConfig)  # hparams_search=optuna fills it
     plots: bool = True  # PNG plots in the run directory
+    # A run directory that already holds a finished run (hydra.run.dir=DIR twice) is
+    # refused; true: replace it (the old run stops counting as finished at once).
+    overwrite: bool = False
 
 
 @dataclass
@@ -414,6 +418,12 @@ def check_train_job(cfg: DictConfig) -> None:
 
     refuse_unknown_keys(cfg, TrainJobConfig)
     check_available(cfg.logger)
+    run_dir = OmegaConf.select(cfg, "paths.run_dir", throw_on_resolution_failure=False)
+    if run_dir and (Path(run_dir) / DONE_FILE).exists() and not cfg.overwrite:
+        raise MarketcastError(
+            f"{run_dir} already holds a finished run: choose another hydra.run.dir, or pass "
+            "overwrite=true to replace it."
+        )
     check_data(cfg.data)
     check_features(cfg.features)
     check_window(cfg.window)

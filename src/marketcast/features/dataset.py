@@ -229,6 +229,13 @@ def _assemble(raw: _RawSegments, transform: Transform) -> Prepared:
         )
         parts[segment] = SegmentData(scaled, raw.history[segment], np.array(w.targets))
     naive_mae = float(np.mean(np.abs(np.diff(raw.raw_target[: raw.segments.val_start]))))
+    if not naive_mae > 0:  # MASE divides by it: a flat history cannot be scored
+        first, last = raw.dates[0].date(), raw.dates[raw.segments.val_start - 1].date()
+        raise MarketcastError(
+            f"the target never changes in the training segment ({first}..{last}): "
+            "persistence is exact there, so MASE is undefined and nothing can be learnt. "
+            "Check the data (a halted or delisted symbol?), or train on a longer range."
+        )
     return Prepared(raw.dates, transform, raw.segments, parts, raw.raw_target, naive_mae)
 
 

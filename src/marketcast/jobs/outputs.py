@@ -4,6 +4,7 @@ printed report. Written once for the single split, the backtest and the global m
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -150,6 +151,7 @@ def write_run(
         head=description["head"],
         data=data,
         last_date=str(result.last_date.date()),
+        run_id=uuid.uuid4().hex,
     )
     # The last fold's model is the newest: the forecaster uses it.
     artifacts.save_run(run_dir, fitted.model, preprocessing, metrics, predictions, config_yaml)

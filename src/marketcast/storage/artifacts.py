@@ -2,36 +2,47 @@
 
 A finished run directory holds:
   model.keras           the trained Keras model (loaded with safe_mode, no code runs)
-  preprocessing.json    what the forecaster needs to rebuild the inputs (written last:
-                        its presence marks the run finished)
+  preprocessing.json    what the forecaster needs to rebuild the inputs
   metrics.json          validation and test metrics of the model and the baselines
   config.yaml           the resolved config of the run
   test_predictions.csv  every test-set forecast next to the actual value and the baselines
+  run.json              the completion marker, written last: the run id, and the size and
+                        SHA-256 of each file above
 Every file is written to a temporary name and renamed, so a reader never sees half a file.
+A run counts as finished only while run.json names the run id that preprocessing.json and
+metrics.json carry and every file still has the recorded size and digest: re-training into
+a directory removes the old marker first, so a run killed half-way is never picked up with
+a mix of old and new files. Loading checks every file and names the file and the problem.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import math
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
 from marketcast.atomic import atomic_write
+from marketcast.config import Head, PriceColumn, Representation, ScalerKind
 from marketcast.errors import MarketcastError
 from marketcast.evaluation.intervals import Intervals
 from marketcast.features.dataset import Transform
 from marketcast.model.backend import keras
 from marketcast.storage.runfiles import (
     CONFIG_FILE,
+    DONE_FILE,
     METRICS_FILE,
     MODEL_FILE,
     PREDICTIONS_FILE,
     PREPROCESSING_FILE,
 )
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
+_CHECKED = (MODEL_FILE, PREPROCESSING_FILE, METRICS_FILE, CONFIG_FILE, PREDICTIONS_FILE)
 
 
 @dataclass(frozen=True)
@@ -43,10 +54,12 @@ class Preprocessing:
     head: str
     data: dict  # the run's data config: where the forecaster reads fresh prices
     last_date: str  # the last date of the data the run trained and evaluated on
+    run_id: str = ""  # the run these files belong to (run.json names it too)
 
     def to_dict(self) -> dict:
         return {
             "format_version": FORMAT_VERSION,
+            "run_id": self.run_id,
             "transform": self.transform.to_dict(),
             "intervals": self.intervals.to_dict(),
             "head": self.head,
@@ -61,12 +74,14 @@ class Preprocessing:
                 f"{PREPROCESSING_FILE} has format_version={state.get('format_version')!r}; "
                 f"this marketcast reads version {FORMAT_VERSION}. Retrain the run."
             )
+        check_preprocessing(state)
         return cls(
             transform=Transform.from_dict(state["transform"]),
             intervals=Intervals.from_dict(state["intervals"]),
             head=state["head"],
             data=state["data"],
             last_date=state["last_date"],
+            run_id=state["run_id"],
         )
 
 
@@ -90,16 +105,39 @@ def save_run(
     predictions: pd.DataFrame,
     config_yaml: str,
 ) -> None:
-    """Write a finished run; ``preprocessing.json`` goes last and marks it complete."""
+    """Write a finished run; ``run.json`` goes last and marks it complete.
+
+    An earlier run's marker in ``run_dir`` is removed first: until the new marker is
+    written, the directory holds no finished run.
+    """
+    (run_dir / DONE_FILE).unlink(missing_ok=True)
     atomic_write(run_dir / MODEL_FILE, lambda tmp: model.save(tmp))
-    write_json(run_dir / METRICS_FILE, metrics)
+    write_json(run_dir / METRICS_FILE, {"run_id": preprocessing.run_id, **metrics})
     write_text(run_dir / CONFIG_FILE, config_yaml)
     write_csv(run_dir / PREDICTIONS_FILE, predictions)
     write_json(run_dir / PREPROCESSING_FILE, preprocessing.to_dict())
+    files = {name: _fingerprint(run_dir / name) for name in _CHECKED}
+    write_json(run_dir / DONE_FILE, {"run_id": preprocessing.run_id, "files": files})
+
+
+def _fingerprint(path: Path) -> dict:
+    return {"size": path.stat().st_size, "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+
+
+def finished_run_id(path: Path) -> str | None:
+    """The run id of the finished run in ``path``, or None: no marker, or a file changed."""
+    try:
+        marker = json.loads((path / DONE_FILE).read_text(encoding="utf-8"))
+        for name, expected in marker["files"].items():
+            if (path / name).stat().st_size != expected["size"]:
+                return None
+        return str(marker["run_id"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def is_finished_run(path: Path) -> bool:
-    return (path / PREPROCESSING_FILE).is_file() and (path / MODEL_FILE).is_file()
+    return finished_run_id(path) is not None
 
 
 def load_run(run_dir: Path) -> tuple[keras.Model, Preprocessing]:
@@ -109,39 +147,178 @@ def load_run(run_dir: Path) -> tuple[keras.Model, Preprocessing]:
             f"run_dir={str(run_dir)!r} does not exist: pass a training "
             "run directory (it holds model.keras and preprocessing.json)."
         )
-    if not is_finished_run(run_dir):
+    run_id = finished_run_id(run_dir)
+    if run_id is None:
         raise MarketcastError(
-            f"run_dir={str(run_dir)!r} has no finished run ({MODEL_FILE} and "
-            f"{PREPROCESSING_FILE} missing): point run_dir at a directory written by train.py."
+            f"run_dir={str(run_dir)!r} has no finished run (no {DONE_FILE}, or a file changed "
+            "since it was written): point run_dir at a directory written by marketcast train, "
+            "or train again."
+        )
+    marker = json.loads((run_dir / DONE_FILE).read_text(encoding="utf-8"))
+    for name in (PREPROCESSING_FILE, MODEL_FILE):
+        if _fingerprint(run_dir / name)["sha256"] != marker["files"][name]["sha256"]:
+            raise MarketcastError(
+                f"{run_dir / name} was changed after the run finished (its digest differs "
+                f"from {DONE_FILE}'s): train again rather than edit run files."
+            )
+    path = run_dir / PREPROCESSING_FILE
+    try:
+        state = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(state, dict):
+            raise ValueError("not a JSON object")
+        preprocessing = Preprocessing.from_dict(state)
+    except MarketcastError as exc:
+        raise MarketcastError(f"{path}: {exc}; train again.") from None
+    except (ValueError, KeyError, TypeError, IndexError) as exc:
+        raise MarketcastError(
+            f"{path} is damaged ({type(exc).__name__}: {exc}); train again."
+        ) from None
+    if preprocessing.run_id != run_id:
+        raise MarketcastError(
+            f"{path} belongs to run {preprocessing.run_id!r}, not to {run_id!r} ({DONE_FILE}): "
+            "the directory mixes two runs; train again."
+        )
+    model = _load_model(run_dir / MODEL_FILE)
+    _check_shapes(model, preprocessing, run_dir / MODEL_FILE)
+    return model, preprocessing
+
+
+def _load_model(path: Path) -> keras.Model:
+    """``model.keras`` loaded with safe_mode; each way it can fail is one clear message."""
+    if path.stat().st_size == 0:
+        raise MarketcastError(f"{path} is empty: the run did not save its model; train again.")
+    if not zipfile.is_zipfile(path):
+        raise MarketcastError(
+            f"{path} is not a Keras model file (a .keras file is a zip archive); train again."
         )
     try:
-        state = json.loads((run_dir / PREPROCESSING_FILE).read_text(encoding="utf-8"))
-        preprocessing = Preprocessing.from_dict(state)
-    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        return keras.saving.load_model(path, compile=False, safe_mode=True)
+    except ValueError as exc:
+        if "safe_mode" in str(exc) or "lambda" in str(exc).lower():
+            raise MarketcastError(
+                f"{path} holds code (a Lambda layer or a custom object) that marketcast does "
+                "not run (Keras safe_mode): use a model written by marketcast train."
+            ) from None
+        raise MarketcastError(f"{path} cannot be loaded ({exc}); train again.") from None
+    except Exception as exc:  # truncated archives and bad weights raise many types
         raise MarketcastError(
-            f"{run_dir / PREPROCESSING_FILE} is damaged ({type(exc).__name__}: {exc}); retrain."
+            f"{path} cannot be loaded ({type(exc).__name__}: {exc}); train again."
         ) from None
-    model = keras.saving.load_model(run_dir / MODEL_FILE, compile=False, safe_mode=True)
-    return model, preprocessing
+
+
+def _check_shapes(model: keras.Model, prep: Preprocessing, path: Path) -> None:
+    t = prep.transform
+    expected_in = (t.window, len(t.features))
+    got_in = tuple(model.input_shape[1:])
+    if got_in != expected_in:
+        raise MarketcastError(
+            f"{path} takes windows of shape {got_in} but {PREPROCESSING_FILE} describes "
+            f"{expected_in} (window.size, features): the files do not belong together; "
+            "train again."
+        )
+    out = tuple(model.output_shape[1:])
+    if out[-1] != t.horizon or len(out) != (2 if prep.head == Head.sequence else 1):
+        raise MarketcastError(
+            f"{path} forecasts shape {out} but {PREPROCESSING_FILE} describes horizon "
+            f"{t.horizon} with the {prep.head} head: the files do not belong together; "
+            "train again."
+        )
+
+
+def check_preprocessing(state: dict) -> None:
+    """Refuse a preprocessing.json whose values could not have come from marketcast train."""
+    for key in ("run_id", "transform", "intervals", "head", "data", "last_date"):
+        if key not in state:
+            raise MarketcastError(f"it has no {key!r} entry")
+    t = state["transform"]
+    _expect(isinstance(t, dict), "transform is not an object")
+    features = t.get("features")
+    _expect(
+        isinstance(features, list)
+        and features
+        and all(f in PriceColumn.__members__ for f in features),
+        f"transform.features={features!r} is not a list of price columns",
+    )
+    _expect(t.get("target") in PriceColumn.__members__, f"transform.target={t.get('target')!r}")
+    for key in ("window", "horizon"):
+        value = t.get(key)
+        _expect(
+            isinstance(value, int) and not isinstance(value, bool) and value >= 1,
+            f"transform.{key}={value!r} is not a positive whole number",
+        )
+    _expect(
+        t.get("representation") in Representation.__members__,
+        f"transform.representation={t.get('representation')!r} is not one of "
+        f"{', '.join(Representation.__members__)}",
+    )
+    for name, columns in (("input_scaler", features), ("target_scaler", [t.get("target")])):
+        scaler = t.get(name)
+        _expect(isinstance(scaler, dict), f"transform.{name} is not an object")
+        _expect(
+            scaler.get("method") in ScalerKind.__members__,
+            f"transform.{name}.method={scaler.get('method')!r}",
+        )
+        _expect(
+            scaler.get("columns") == columns,
+            f"transform.{name}.columns={scaler.get('columns')!r} do not match {columns!r}",
+        )
+        for key in ("offset", "scale"):
+            values = scaler.get(key)
+            _expect(
+                isinstance(values, list)
+                and len(values) == len(columns)
+                and all(_finite(v) for v in values),
+                f"transform.{name}.{key}={values!r} is not {len(columns)} finite numbers",
+            )
+        _expect(all(v != 0 for v in scaler["scale"]), f"transform.{name}.scale has a zero")
+    intervals = state["intervals"]
+    levels = intervals.get("levels") if isinstance(intervals, dict) else None
+    _expect(
+        isinstance(levels, list)
+        and len(levels) >= 2
+        and all(_finite(q) and 0 < q < 1 for q in levels),
+        f"intervals.levels={levels!r} are not quantile levels in (0, 1)",
+    )
+    quantiles = intervals.get("quantiles")
+    _expect(
+        isinstance(quantiles, list)
+        and len(quantiles) == t["horizon"]
+        and all(
+            isinstance(r, list) and len(r) == len(levels) and all(map(_finite, r))
+            for r in quantiles
+        ),
+        f"intervals.quantiles is not {t['horizon']} rows of {len(levels)} finite numbers",
+    )
+    _expect(state["head"] in Head.__members__, f"head={state['head']!r}")
+    _expect(isinstance(state["data"], dict), "data is not an object")
+
+
+def _expect(condition: bool, problem: str) -> None:
+    if not condition:
+        raise MarketcastError(f"it is not a valid run file: {problem}")
+
+
+def _finite(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def finished_runs(root: Path) -> list[Path]:
     """Every finished run under ``root`` (e.g. the jobs of a sweep), in path order."""
     if not root.is_dir():
         return []
-    return sorted(p.parent for p in root.rglob(PREPROCESSING_FILE) if is_finished_run(p.parent))
+    return sorted(p.parent for p in root.rglob(DONE_FILE) if is_finished_run(p.parent))
 
 
 def latest_run(output_root: Path) -> Path:
     """The most recently finished run under ``output_root``."""
     marks = (
-        [p for p in output_root.rglob(PREPROCESSING_FILE) if is_finished_run(p.parent)]
+        [p for p in output_root.rglob(DONE_FILE) if is_finished_run(p.parent)]
         if output_root.is_dir()
         else []
     )
     if not marks:
         raise MarketcastError(
-            f"no finished training run under {output_root}: run `python train.py` first, "
+            f"no finished training run under {output_root}: run `marketcast train` first, "
             "or pass run_dir=DIR."
         )
     return max(marks, key=lambda p: p.stat().st_mtime).parent

@@ -10,5 +10,6 @@ METRICS_FILE = "metrics.json"
 CONFIG_FILE = "config.yaml"
 PREDICTIONS_FILE = "test_predictions.csv"
 TRIAL_FILE = "optuna_trial.json"  # a job of an Optuna search: its trial number, state, params
+DONE_FILE = "run.json"  # the completion marker, written last (storage.artifacts)
 FAILED_FILE = "failed.json"  # written instead of the above when a sweep job fails
 REPORT_FILE = "report.md"  # a backtest's Markdown report

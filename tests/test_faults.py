@@ -1,0 +1,242 @@
+"""The fault battery: damaged, hostile or mismatched run files, half-finished and colliding
+runs, flat prices and full disks. Every case is one clear MarketcastError naming the file
+and the problem (the CLI turns it into one line on stderr and exit 2), nothing is
+half-written, and no run that is not whole is ever used to forecast."""
+
+from __future__ import annotations
+
+import errno
+import json
+import math
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import compose_predict, compose_train, synthetic_prices
+
+from marketcast import atomic, config
+from marketcast.errors import MarketcastError
+from marketcast.jobs.train import train
+from marketcast.model.backend import keras
+from marketcast.storage import artifacts
+from marketcast.storage.runfiles import DONE_FILE, MODEL_FILE, PREPROCESSING_FILE
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("faults")
+    csv = root / "prices.csv"
+    synthetic_prices(300).to_csv(csv)
+    run_dir = root / "run"
+    train(compose_train(run_dir, "data=csv", f"data.path={csv}", "model.units=4"))
+    return run_dir
+
+
+@pytest.fixture
+def run_copy(finished_run, tmp_path) -> Path:
+    copy = tmp_path / "run"
+    shutil.copytree(finished_run, copy)
+    return copy
+
+
+def refingerprint(run_dir: Path) -> None:
+    """Make run.json agree with the files again, as a hand-edited run would be made to."""
+    marker = json.loads((run_dir / DONE_FILE).read_text())
+    for name in marker["files"]:
+        marker["files"][name] = artifacts._fingerprint(run_dir / name)
+    (run_dir / DONE_FILE).write_text(json.dumps(marker))
+
+
+def edit_preprocessing(run_dir: Path, edit) -> None:
+    state = json.loads((run_dir / PREPROCESSING_FILE).read_text())
+    edit(state)
+    (run_dir / PREPROCESSING_FILE).write_text(json.dumps(state))
+
+
+def test_the_run_loads(finished_run):
+    model, prep = artifacts.load_run(finished_run)
+    assert prep.run_id == artifacts.finished_run_id(finished_run)
+    assert model.input_shape[1:] == (prep.transform.window, len(prep.transform.features))
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (lambda p: p.write_bytes(b"not a model at all"), "is not a Keras model file"),
+        (lambda p: p.write_bytes(p.read_bytes()[: p.stat().st_size // 2]), "not a Keras model"),
+        (lambda p: p.write_bytes(b""), "is empty"),
+    ],
+    ids=["garbage", "truncated", "empty"],
+)
+def test_a_damaged_model_file_is_named(run_copy, damage, message):
+    damage(run_copy / MODEL_FILE)
+    refingerprint(run_copy)
+    with pytest.raises(MarketcastError, match=message) as caught:
+        artifacts.load_run(run_copy)
+    assert str(run_copy / MODEL_FILE) in str(caught.value)
+
+
+def test_a_missing_model_file_means_no_finished_run(run_copy):
+    (run_copy / MODEL_FILE).unlink()
+    with pytest.raises(MarketcastError, match="has no finished run"):
+        artifacts.load_run(run_copy)
+
+
+def test_a_model_that_holds_code_is_refused(run_copy):
+    inputs = keras.Input(shape=(10, 3))
+    outputs = keras.layers.Lambda(lambda x: x[:, -1, :1] * 2)(inputs)
+    keras.Model(inputs, outputs).save(run_copy / MODEL_FILE)
+    refingerprint(run_copy)
+    with pytest.raises(MarketcastError, match="holds code"):
+        artifacts.load_run(run_copy)
+
+
+def test_a_model_of_another_shape_is_refused(run_copy):
+    inputs = keras.Input(shape=(12, 3))
+    outputs = keras.layers.Dense(1)(keras.layers.LSTM(2)(inputs))
+    keras.Model(inputs, outputs).save(run_copy / MODEL_FILE)
+    refingerprint(run_copy)
+    with pytest.raises(MarketcastError, match=r"takes windows of shape \(12, 3\)"):
+        artifacts.load_run(run_copy)
+
+
+def test_an_edited_file_is_refused_by_its_digest(run_copy):
+    edit_preprocessing(run_copy, lambda s: s["transform"].update(features=["Close"]))
+    with pytest.raises(MarketcastError, match="was changed after the run finished"):
+        artifacts.load_run(run_copy)
+
+
+def _set(path: str, value):
+    def edit(state):
+        node = state
+        *parents, last = path.split(".")
+        for key in parents:
+            node = node[key]
+        node[last] = value
+
+    return edit
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (_set("transform.features", ["Close"]), "input_scaler.columns"),
+        (_set("transform.window", "ten"), "transform.window='ten'"),
+        (_set("transform.horizon", 0), "transform.horizon=0"),
+        (_set("transform.representation", "diff"), "representation='diff'"),
+        (_set("transform.input_scaler.method", "robust"), "method='robust'"),
+        (_set("transform.input_scaler.scale", [1.0, math.nan, 1.0]), "finite numbers"),
+        (_set("transform.input_scaler.scale", [1.0, 0.0, 1.0]), "scale has a zero"),
+        (_set("transform.target_scaler.offset", ["x"]), "finite numbers"),
+        (_set("intervals.levels", [0.1, 1.5]), "intervals.levels"),
+        (_set("intervals.quantiles", [[0.1]]), "intervals.quantiles"),
+        (_set("head", "attention"), "head='attention'"),
+        (lambda s: s.pop("transform"), "no 'transform' entry"),
+        (_set("format_version", 1), "format_version=1"),
+    ],
+)
+def test_a_bad_preprocessing_file_is_named(run_copy, edit, message):
+    edit_preprocessing(run_copy, edit)
+    refingerprint(run_copy)
+    with pytest.raises(MarketcastError, match=message) as caught:
+        artifacts.load_run(run_copy)
+    assert PREPROCESSING_FILE in str(caught.value)
+
+
+@pytest.mark.parametrize("text", ["{not json", "[1, 2]", ""])
+def test_a_preprocessing_file_that_is_not_an_object_is_named(run_copy, text):
+    (run_copy / PREPROCESSING_FILE).write_text(text)
+    refingerprint(run_copy)
+    with pytest.raises(MarketcastError, match="is damaged"):
+        artifacts.load_run(run_copy)
+
+
+def test_a_run_killed_between_two_artifacts_is_not_finished(run_copy, monkeypatch):
+    """A re-train that dies after model.keras leaves no marker: the directory is not used."""
+    model, prep = artifacts.load_run(run_copy)
+
+    def die(*args, **kwargs):
+        raise KeyboardInterrupt  # as a kill would, after model.keras and metrics.json
+
+    monkeypatch.setattr(artifacts, "write_csv", die)
+    with pytest.raises(KeyboardInterrupt):
+        artifacts.save_run(run_copy, model, prep, {"val": {}}, None, "")
+    assert not artifacts.is_finished_run(run_copy)
+    with pytest.raises(MarketcastError, match="has no finished run"):
+        artifacts.load_run(run_copy)
+
+
+def test_retraining_into_a_finished_run_is_refused_without_overwrite(finished_run):
+    cfg = compose_train(finished_run)
+    with pytest.raises(MarketcastError, match="already holds a finished run.*overwrite=true"):
+        config.check_train_job(cfg)
+    config.check_train_job(compose_train(finished_run, "overwrite=true"))
+
+
+def test_overwrite_replaces_the_run_with_a_new_run_id(run_copy, tmp_path):
+    csv = tmp_path / "prices.csv"
+    synthetic_prices(300, seed=3).to_csv(csv)
+    before = artifacts.finished_run_id(run_copy)
+    cfg = compose_train(run_copy, "data=csv", f"data.path={csv}", "overwrite=true")
+    config.check_train_job(cfg)
+    train(cfg)
+    after = artifacts.finished_run_id(run_copy)
+    assert after and after != before
+    assert artifacts.load_run(run_copy)[1].run_id == after
+
+
+def test_flat_training_prices_stop_before_anything_is_written(tmp_path):
+    frame = synthetic_prices(300)
+    frame.loc[:, ["Open", "High", "Low", "Close"]] = 100.0
+    csv = tmp_path / "flat.csv"
+    frame.to_csv(csv)
+    run_dir = tmp_path / "run"
+    with pytest.raises(MarketcastError, match="never changes in the training segment"):
+        train(compose_train(run_dir, "data=csv", f"data.path={csv}"))
+    assert not (run_dir / DONE_FILE).exists() and not (run_dir / MODEL_FILE).exists()
+
+
+def test_a_full_disk_is_one_message_and_leaves_no_partial_file(tmp_path, monkeypatch):
+    target = tmp_path / "out" / "forecast.csv"
+
+    def full(src, dst):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(atomic.os, "replace", full)
+    with pytest.raises(MarketcastError, match=r"cannot write .*forecast.csv.*ENOSPC"):
+        atomic.atomic_write(target, lambda tmp: tmp.write_text("x"))
+    assert list(target.parent.iterdir()) == []
+
+
+def test_a_read_only_directory_is_one_message(tmp_path, monkeypatch):
+    def denied(*args, **kwargs):
+        raise PermissionError(errno.EACCES, "Permission denied")
+
+    monkeypatch.setattr(atomic.tempfile, "mkstemp", denied)
+    with pytest.raises(MarketcastError, match="cannot write .*EACCES"):
+        atomic.atomic_write(tmp_path / "f.json", lambda tmp: tmp.write_text("{}"))
+
+
+def test_predict_never_uses_an_unfinished_run(run_copy, tmp_path):
+    from marketcast.jobs.predict import forecast
+
+    (run_copy / DONE_FILE).unlink()
+    cfg = compose_predict(f"run_dir={run_copy}", f"output={tmp_path / 'f.csv'}")
+    with pytest.raises(MarketcastError, match="has no finished run"):
+        forecast(cfg)
+    assert not (tmp_path / "f.csv").exists()
+
+
+def test_prices_out_of_float_range_are_dropped_by_validation(tmp_path):
+    from marketcast.config import DataConfig
+    from marketcast.data.sources import load_prices
+
+    frame = synthetic_prices(50)
+    frame.iloc[10, frame.columns.get_loc("Close")] = 1e308 * 10  # inf once parsed
+    frame.iloc[11, frame.columns.get_loc("High")] = np.inf
+    csv = tmp_path / "p.csv"
+    frame.to_csv(csv)
+    loaded = load_prices(DataConfig(path=str(csv)))
+    assert np.isfinite(loaded.to_numpy()).all() and len(loaded) == 48
