@@ -109,10 +109,12 @@ def latest_peer_forecasts(histories: dict[str, np.ndarray], horizon: int) -> dic
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="possible convergence problem")
         fc = engine.forecast(df=long_frame, h=horizon)
+    fc = fc.reset_index() if "unique_id" not in fc.columns else fc
+    fc["step"] = fc.groupby("unique_id").cumcount()  # ds differs between unequal histories
     symbols = list(histories)
     out = {}
     for name, column in (("ets", "AutoETS"), ("arima", "AutoARIMA")):
-        table = fc.pivot(index="unique_id", columns="ds", values=column).loc[symbols]
+        table = fc.pivot(index="unique_id", columns="step", values=column).loc[symbols]
         out[name] = np.exp(table.to_numpy())  # -> (S, H)
     return out
 
