@@ -33,7 +33,7 @@ def mae(a, f):
 
 
 def test_zero_weights_reproduce_persistence_exactly():
-    actual, persistence, mean, _ = ar1_samples(50, 0.3, 0)
+    _, persistence, mean, _ = ar1_samples(50, 0.3, 0)
     weights = Weights(("model", "ets"), np.zeros((2, 2)))
     out = weights.apply(persistence, {"model": mean, "ets": mean * 1.01})
     np.testing.assert_array_equal(out, persistence)

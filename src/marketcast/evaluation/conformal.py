@@ -2,7 +2,7 @@
 
 Scores are volatility-scaled relative errors, ``(actual / forecast - 1) / scale``
 (B, H), where ``scale`` (B,) is each origin's volatility in daily log-return
-units: the EWMA window volatility of ``marketcast.intervals.window_volatility``
+units (or (B, H), one per step, e.g. GARCH's cumulative h-step volatility): the EWMA window volatility of ``marketcast.intervals.window_volatility``
 or the GARCH one of ``marketcast.evaluation.peers.garch_volatility``; this module
 takes the array and does not care which. A bound at quantile level ``q`` is
 ``forecast * (1 + Q_q(scores) * scale)``, per step.
@@ -46,8 +46,8 @@ def conformal_quantile(scores: np.ndarray, level: float) -> np.ndarray:
 
 
 def relative_scores(actual: np.ndarray, forecast: np.ndarray, scale: np.ndarray) -> np.ndarray:
-    """(B, H) volatility-scaled relative errors of forecasts (B, H) with scale (B,)."""
-    return (actual / forecast - 1.0) / _check_scale(scale)[:, None]
+    """(B, H) volatility-scaled relative errors of forecasts (B, H) with scale (B,) or (B, H)."""
+    return (actual / forecast - 1.0) / _check_scale(scale)
 
 
 @dataclass(frozen=True)
@@ -81,7 +81,7 @@ class ScaledConformal:
     def apply(self, forecast: np.ndarray, scale: np.ndarray) -> np.ndarray:
         """Bounds (B, H, L) in price units around forecasts (B, H) with scale (B,)."""
         q = np.asarray(self.quantiles)[None]  # -> (1, H, L)
-        return forecast[:, :, None] * (1.0 + q * _check_scale(scale)[:, None, None])
+        return forecast[:, :, None] * (1.0 + q * _check_scale(scale)[:, :, None])
 
     def to_dict(self) -> dict:
         return {"levels": self.levels, "quantiles": self.quantiles, "volatility": self.volatility}
@@ -124,7 +124,7 @@ class AdaptiveState:
         ordered = np.sort(np.asarray(self.scores), axis=0)
         upper = np.asarray(self.levels) >= 0.5
         bounds = _bounds_at(ordered, np.asarray(self.tails), upper)
-        return forecast[:, :, None] * (1.0 + bounds[None] * _check_scale(scale)[:, None, None])
+        return forecast[:, :, None] * (1.0 + bounds[None] * _check_scale(scale)[:, :, None])
 
     def to_dict(self) -> dict:
         return {
@@ -193,7 +193,7 @@ def adaptive_bands(
         for i in range(max(n_origins - h - 1, 0), n_origins):
             learn(i, h)
     final = AdaptiveState(state.levels, state.gamma, tails.tolist(), state.scores)
-    band = forecast[:, :, None] * (1.0 + bounds * _check_scale(scale)[:, None, None])
+    band = forecast[:, :, None] * (1.0 + bounds * _check_scale(scale)[:, :, None])
     return band, final
 
 
@@ -224,7 +224,8 @@ def check_levels(levels: list[float]) -> list[float]:
 
 
 def _check_scale(scale: np.ndarray) -> np.ndarray:
+    """(B, 1) or (B, H): one volatility per origin, or one per origin and step."""
     scale = np.asarray(scale, dtype=float)
-    if scale.ndim != 1 or not np.all(scale > 0):
-        raise MarketcastError("conformal scale must be (B,) positive volatilities.")
-    return scale
+    if scale.ndim not in (1, 2) or not np.all(scale > 0):
+        raise MarketcastError("conformal scale must be (B,) or (B, H) positive volatilities.")
+    return scale[:, None] if scale.ndim == 1 else scale
