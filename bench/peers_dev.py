@@ -50,7 +50,7 @@ from marketcast.windows import first_targets
 
 WINDOW = 60
 LEVELS = [0.1, 0.9]
-GAMMAS = (0.005, 0.01, 0.02)
+GAMMAS = (0.002, 0.005, 0.01, 0.02)
 
 
 def load_close(path: Path) -> np.ndarray:
@@ -66,7 +66,9 @@ def segment_bounds(n: int) -> tuple[int, int]:
     return n - 2 * test, n - test  # val_start, test_start
 
 
-def evaluate_file(prices: np.ndarray, horizon: int, refit_every: int, arima: bool) -> dict:
+def evaluate_file(
+    prices: np.ndarray, horizon: int, refit_every: int, arima: bool, min_gain: float
+) -> dict:
     n = len(prices)
     val_start, test_start = segment_bounds(n)
     tv = first_targets(val_start, test_start, WINDOW + 1, horizon)
@@ -83,7 +85,8 @@ def evaluate_file(prices: np.ndarray, horizon: int, refit_every: int, arima: boo
     pers = fc["persistence"]
     out = {"n_val": len(tv), "n_test": len(tt), "point": {}, "bands": {}}
     for loss in ("mae", "mse"):
-        w = fit_weights(actual[v], pers[v], {"ets": fc["ets"][v], "drift": fc["drift"][v]}, loss)
+        comps = {"ets": fc["ets"][v], "drift": fc["drift"][v]}
+        w = fit_weights(actual[v], pers[v], comps, loss, min_gain)
         fc[f"combo_{loss}"] = w.apply(pers, {"ets": fc["ets"], "drift": fc["drift"]})
         out[f"weights_{loss}"] = w.weights.tolist()
     ref_mae = np.mean(np.abs(actual[t] - pers[t]), axis=0)
@@ -123,12 +126,16 @@ def evaluate_file(prices: np.ndarray, horizon: int, refit_every: int, arima: boo
     return out
 
 
-def dev(data_dir: Path, refit_every: int, arima: bool, json_path: Path | None) -> None:
+def dev(
+    data_dir: Path, refit_every: int, arima: bool, min_gain: float, json_path: Path | None
+) -> None:
     results: dict[str, dict] = {}
     for path in sorted(data_dir.glob("*.csv")):
         prices = load_close(path)
         started = time.perf_counter()
-        results[path.stem] = {f"h{h}": evaluate_file(prices, h, refit_every, arima) for h in (1, 5)}
+        results[path.stem] = {
+            f"h{h}": evaluate_file(prices, h, refit_every, arima, min_gain) for h in (1, 5)
+        }
         print(f"{path.stem}: {len(prices)} rows, {time.perf_counter() - started:.1f} s", flush=True)
     if json_path:
         json_path.write_text(json.dumps(results, indent=1))
@@ -266,12 +273,13 @@ def main() -> None:
     parser.add_argument("--cost", action="store_true")
     parser.add_argument("--refit-every", type=int, default=250)
     parser.add_argument("--no-arima", action="store_true", help="skip AutoARIMA (the slow peer)")
+    parser.add_argument("--min-gain", type=float, default=1e-4, help="see fit_weights")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
     if args.cost:
         cost(args.path)
     else:
-        dev(args.path, args.refit_every, not args.no_arima, args.json)
+        dev(args.path, args.refit_every, not args.no_arima, args.min_gain, args.json)
 
 
 if __name__ == "__main__":

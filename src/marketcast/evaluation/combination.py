@@ -10,7 +10,11 @@ validation loss of relative errors ``(actual - forecast) / persistence``: in
 relative terms every origin counts alike, where price units would let the
 latest, highest-priced part of a trending validation segment dominate.
 ``loss="mae"`` solves the exact linear programme (HiGHS); ``loss="mse"`` the
-constrained least squares (SLSQP).
+constrained least squares (SLSQP). Each unit of weight must lower the
+validation loss by ``min_gain`` (relative, 1e-4 = 0.01%) to be taken: a peer
+that barely moves (AutoETS on log prices is close to persistence) otherwise gets
+an arbitrary weight between 0 and 1 from a flat objective, and ``describe``
+would report trust that validation never showed.
 """
 
 from __future__ import annotations
@@ -81,6 +85,7 @@ def fit_weights(
     persistence: np.ndarray,
     components: dict[str, np.ndarray],
     loss: str = "mae",
+    min_gain: float = 1e-4,
 ) -> Weights:
     """Weights per step minimising the validation ``loss`` of the combined forecast.
 
@@ -99,15 +104,18 @@ def fit_weights(
     target = (actual - persistence) / persistence  # -> (B, H) the move to explain
     moves = np.stack([(components[n] - persistence) / persistence for n in names], axis=-1)
     solve = _weights_mae if loss == "mae" else _weights_mse
-    weights = np.stack([solve(target[:, h], moves[:, h, :]) for h in range(actual.shape[1])])
+    weights = np.stack(
+        [solve(target[:, h], moves[:, h, :], min_gain) for h in range(actual.shape[1])]
+    )
     weights[weights < 1e-9] = 0.0  # solver dust: a weight is either used or exactly zero
     return Weights(names, weights, loss)
 
 
-def _weights_mae(y: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """min_w sum |y - x w|, w >= 0, sum w <= 1, as an LP: variables [w (C), e+ (B), e- (B)]."""
+def _weights_mae(y: np.ndarray, x: np.ndarray, min_gain: float) -> np.ndarray:
+    """min_w sum |y - x w| + g sum w, w >= 0, sum w <= 1: an LP in [w (C), e+ (B), e- (B)]."""
     b, c = x.shape
-    cost = np.concatenate([np.zeros(c), np.ones(2 * b)])
+    penalty = min_gain * np.abs(y).sum()  # g: min_gain of persistence's validation loss
+    cost = np.concatenate([np.full(c, penalty), np.ones(2 * b)])
     eye = sparse.identity(b, format="csr")
     a_eq = sparse.hstack([sparse.csr_matrix(x), eye, -eye], format="csr")  # x w + e+ - e- = y
     a_ub = np.concatenate([np.ones(c), np.zeros(2 * b)])[None, :]
@@ -119,14 +127,14 @@ def _weights_mae(y: np.ndarray, x: np.ndarray) -> np.ndarray:
     return result.x[:c]
 
 
-def _weights_mse(y: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """min_w mean (y - x w)^2, w >= 0, sum w <= 1 (SLSQP; a convex problem of C variables)."""
+def _weights_mse(y: np.ndarray, x: np.ndarray, min_gain: float) -> np.ndarray:
+    """min_w mean (y - x w)^2 + g sum w, w >= 0, sum w <= 1 (SLSQP; convex, C variables)."""
     c = x.shape[1]
     scale = np.mean(y**2) or 1.0  # keeps the objective O(1) for the optimiser's tolerances
     result = minimize(
-        lambda w: np.mean((y - x @ w) ** 2) / scale,
+        lambda w: np.mean((y - x @ w) ** 2) / scale + min_gain * w.sum(),
         np.zeros(c),
-        jac=lambda w: -2 * x.T @ (y - x @ w) / len(y) / scale,
+        jac=lambda w: -2 * x.T @ (y - x @ w) / len(y) / scale + min_gain,
         bounds=[(0.0, 1.0)] * c,
         constraints=[
             {"type": "ineq", "fun": lambda w: 1.0 - w.sum(), "jac": lambda w: -np.ones(c)}
