@@ -124,7 +124,7 @@ def garch_variance(
     first_target: np.ndarray,
     horizon: int,
     train_stop: int,
-    distribution: str = "empirical",
+    distribution: str = "normal",
 ) -> tuple[np.ndarray, object]:
     """Cumulative h-step variance of log returns (B, H) from a GARCH(1,1) fitted on training.
 
@@ -175,15 +175,19 @@ def garch_band(
     horizon: int,
     levels: list[float],
     train_stop: int,
-    distribution: str = "empirical",
+    distribution: str = "normal",
 ) -> np.ndarray:
     """(B, H, L) quantile bounds around persistence in price units, from a GARCH(1,1).
 
     Bound ``l`` at step ``k`` is ``p[t-1] * exp(z_l * sqrt(V_k))`` with ``V_k`` the
-    cumulative variance of ``garch_variance``. ``z_l`` is: "empirical", the
-    quantile of the training samples' standardised k-step log moves (for k = 1 the
-    standardised residuals), per step; "normal", the normal quantile; "t", the
-    unit-variance Student-t quantile at the degrees of freedom fitted on training.
+    cumulative variance of ``garch_variance``. ``z_l`` is: "normal" (the default),
+    the normal quantile; "empirical", the quantile of the training samples'
+    standardised k-step log moves (for k = 1 the standardised residuals), per
+    step; "t", the unit-variance Student-t quantile at the degrees of freedom
+    fitted on training. On the 11 dev files (bench/peers_dev.py) "normal" covers
+    0.800 of an 80% band at h = 1, "empirical" 0.769 and "t" 0.761: in-sample
+    standardised residuals are more peaked than the out-of-sample ones, which
+    also carry the error of the volatility forecast.
     """
     levels = _check_levels(levels)
     t = np.asarray(first_target, dtype=int)
