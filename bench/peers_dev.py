@@ -1,6 +1,6 @@
 """Classical peers, their combination and 80% bands on real daily prices: the evidence for defaults.
 
-    PYTHONPATH=src python bench/peers_dev.py /work/shared/data [--refit-every 250] [--json out.json]
+    PYTHONPATH=src python bench/peers_dev.py /work/shared/data [--refit-every 0] [--json out.json]
     PYTHONPATH=src python bench/peers_dev.py --cost data/sp500.csv
 
 Per CSV (Date, Close; KRX files from 2010 on, US files whole): test = the last
@@ -271,7 +271,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("path", type=Path, help="directory of CSVs, or one CSV with --cost")
     parser.add_argument("--cost", action="store_true")
-    parser.add_argument("--refit-every", type=int, default=250)
+    parser.add_argument("--refit-every", type=int, default=0, help="0: fit once on training")
     parser.add_argument("--no-arima", action="store_true", help="skip AutoARIMA (the slow peer)")
     parser.add_argument("--min-gain", type=float, default=1e-4, help="see fit_weights")
     parser.add_argument("--json", type=Path, default=None)
