@@ -1,0 +1,257 @@
+"""Classical peers of the model, forecast on exactly the samples the model is scored on (pure).
+
+Every function takes the target column in price units, ``series`` (N,), and
+``first_target`` (B,), the row index of each sample's first target (as in
+``Windows.first_target``); the forecast for the sample with first target row
+``t`` uses rows ``< t`` only. Returns are (B, H) prices, or (B, H, L) bands.
+
+The peers model log prices: price moves are multiplicative, so an additive
+model of logs has one error scale over decades of prices, AutoARIMA's drift
+becomes a growth rate, forecasts stay positive, and ``exp`` of a log forecast
+is its median, the point that minimises absolute error (the score used here).
+
+Rolling origin: the first model is fitted on the rows before ``train_stop``
+(the training segment, as the network sees), then refitted every
+``refit_every`` origins on all rows before that origin; between refits the last
+fitted model's parameters are applied to the longer series without
+re-estimation (statsforecast's ``forward``), which costs a filter pass, not a fit.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+
+from marketcast.errors import MarketcastError
+
+GARCH_DISTRIBUTIONS = ("empirical", "normal", "t")
+ARCH_SCALE = 100.0  # arch's optimiser wants returns in percent, not fractions
+
+
+def ets_model():
+    """The AutoETS peer: non-seasonal (daily prices have no season length to give)."""
+    from statsforecast.models import AutoETS
+
+    return AutoETS(season_length=1)
+
+
+def arima_model():
+    """The AutoARIMA peer, restricted to non-seasonal orders p, q <= 3 (see bench/peers_dev.py)."""
+    from statsforecast.models import AutoARIMA
+
+    return AutoARIMA(seasonal=False, max_p=3, max_q=3, max_order=5, season_length=1)
+
+
+def ets_forecasts(
+    series: np.ndarray, first_target: np.ndarray, horizon: int, refit_every: int, train_stop: int
+) -> np.ndarray:
+    """(B, H) rolling-origin AutoETS forecasts in price units (see the module docstring)."""
+    return rolling_forecasts(ets_model, series, first_target, horizon, refit_every, train_stop)
+
+
+def arima_forecasts(
+    series: np.ndarray, first_target: np.ndarray, horizon: int, refit_every: int, train_stop: int
+) -> np.ndarray:
+    """(B, H) rolling-origin AutoARIMA forecasts in price units (see the module docstring)."""
+    return rolling_forecasts(arima_model, series, first_target, horizon, refit_every, train_stop)
+
+
+def rolling_forecasts(
+    make_model: Callable,
+    series: np.ndarray,
+    first_target: np.ndarray,
+    horizon: int,
+    refit_every: int,
+    train_stop: int,
+) -> np.ndarray:
+    """(B, H) forecasts of a statsforecast model, fitted on log prices, refit every k origins.
+
+    ``refit_every`` = 0 never refits: one fit on rows ``< train_stop``, forwarded
+    to every origin. Origins are visited in time order, whatever their order in
+    ``first_target``; the output keeps the input order.
+    """
+    log_price = _log_prices(series)
+    t = np.asarray(first_target, dtype=int)
+    _check_origins(t, horizon, refit_every, train_stop, len(series))
+    out = np.empty((len(t), horizon))
+    model = make_model()
+    with warnings.catch_warnings():
+        # forward() re-runs ARIMA's likelihood at fixed coefficients; its optimiser then
+        # reports "possible convergence problem" for a problem with nothing to optimise.
+        warnings.filterwarnings("ignore", message="possible convergence problem")
+        model.fit(log_price[:train_stop])
+        for k, i in enumerate(np.argsort(t, kind="stable")):
+            if refit_every and k % refit_every == 0 and k > 0:
+                model = make_model().fit(log_price[: t[i]])
+            out[i] = model.forward(log_price[: t[i]], h=horizon)["mean"]
+    return np.exp(out)
+
+
+def latest_peer_forecasts(histories: dict[str, np.ndarray], horizon: int) -> dict[str, np.ndarray]:
+    """Forecasts after the last row of every history, all symbols in one statsforecast call.
+
+    ``histories``: symbol -> (n_s,) prices. Returns ``{"ets": (S, H), "arima": (S, H)}`` in
+    price units, rows in the order of ``histories``.
+    """
+    from statsforecast import StatsForecast
+
+    if not histories:
+        raise MarketcastError("latest_peer_forecasts got no histories: pass at least one symbol.")
+    frames = []
+    for symbol, prices in histories.items():
+        y = _log_prices(np.asarray(prices, dtype=float), what=f"history of {symbol}")
+        frames.append(pd.DataFrame({"unique_id": symbol, "ds": np.arange(len(y)), "y": y}))
+    long_frame = pd.concat(frames, ignore_index=True)  # -> (sum n_s, 3)
+    engine = StatsForecast(models=[ets_model(), arima_model()], freq=1, n_jobs=1)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="possible convergence problem")
+        fc = engine.forecast(df=long_frame, h=horizon)
+    fc = fc.reset_index() if "unique_id" not in fc.columns else fc
+    fc["step"] = fc.groupby("unique_id").cumcount()  # ds differs between unequal histories
+    symbols = list(histories)
+    out = {}
+    for name, column in (("ets", "AutoETS"), ("arima", "AutoARIMA")):
+        table = fc.pivot(index="unique_id", columns="step", values=column).loc[symbols]
+        out[name] = np.exp(table.to_numpy())  # -> (S, H)
+    return out
+
+
+def garch_variance(
+    series: np.ndarray,
+    first_target: np.ndarray,
+    horizon: int,
+    train_stop: int,
+    distribution: str = "normal",
+) -> tuple[np.ndarray, object]:
+    """Cumulative h-step variance of log returns (B, H) from a GARCH(1,1) fitted on training.
+
+    The model (zero mean, GARCH(1,1)) is fitted on the daily log returns between
+    rows ``< train_stop``, then filtered over the whole series at those fixed
+    parameters: entry ``[b, k]`` is the variance of ``log p[t+k] - log p[t-1]``
+    given rows ``< t`` (``t = first_target[b]``), in squared daily log-return units.
+    Also returns arch's fitted training result (its parameters, standardised residuals).
+    """
+    if distribution not in GARCH_DISTRIBUTIONS:
+        raise MarketcastError(
+            f"GARCH distribution {distribution!r} is not one of {GARCH_DISTRIBUTIONS}."
+        )
+    t = np.asarray(first_target, dtype=int)
+    _check_origins(t, horizon, 0, train_stop, len(series))
+    return _garch_variance(_log_prices(series), t, horizon, train_stop, distribution)
+
+
+def _garch_variance(
+    log_price: np.ndarray, t: np.ndarray, horizon: int, train_stop: int, distribution: str
+) -> tuple[np.ndarray, object]:
+    from arch import arch_model
+
+    returns = ARCH_SCALE * np.diff(log_price)  # r[j] = log p[j+1] - log p[j], -> (N - 1,)
+    dist = "t" if distribution == "t" else "normal"
+    spec = {"mean": "Zero", "vol": "GARCH", "p": 1, "q": 1, "dist": dist, "rescale": False}
+    fitted = arch_model(returns[: train_stop - 1], **spec).fit(disp="off")
+    # Forecast row j uses r[0..j], i.e. prices up to row j + 1; the sample with first
+    # target t needs prices up to row t - 1 only, hence row j = t - 2.
+    filtered = arch_model(returns[: t.max() - 1], **spec).fix(fitted.params)
+    variance = filtered.forecast(horizon=horizon, start=int(t.min()) - 2, reindex=False).variance
+    per_step = variance.to_numpy()[t - t.min()]  # -> (B, H) variance of each step's return
+    return np.cumsum(per_step, axis=1) / ARCH_SCALE**2, fitted
+
+
+def garch_volatility(series: np.ndarray, first_target: np.ndarray, train_stop: int) -> np.ndarray:
+    """(B,) GARCH(1,1) one-day volatility (daily log-return units) of the return into row t.
+
+    A drop-in for the EWMA window volatility that scales conformal residuals.
+    """
+    variance, _ = garch_variance(series, first_target, 1, train_stop)
+    return np.sqrt(variance[:, 0])
+
+
+def garch_band(
+    series: np.ndarray,
+    first_target: np.ndarray,
+    horizon: int,
+    levels: list[float],
+    train_stop: int,
+    distribution: str = "normal",
+) -> np.ndarray:
+    """(B, H, L) quantile bounds around persistence in price units, from a GARCH(1,1).
+
+    Bound ``l`` at step ``k`` is ``p[t-1] * exp(z_l * sqrt(V_k))`` with ``V_k`` the
+    cumulative variance of ``garch_variance``. ``z_l`` is: "normal" (the default),
+    the normal quantile; "empirical", the quantile of the training samples'
+    standardised k-step log moves (for k = 1 the standardised residuals), per
+    step; "t", the unit-variance Student-t quantile at the degrees of freedom
+    fitted on training. On the 11 dev files (bench/peers_dev.py) "normal" covers
+    0.800 of an 80% band at h = 1, "empirical" 0.769 and "t" 0.761: in-sample
+    standardised residuals are more peaked than the out-of-sample ones, which
+    also carry the error of the volatility forecast.
+    """
+    levels = _check_levels(levels)
+    t = np.asarray(first_target, dtype=int)
+    variance, fitted = garch_variance(series, t, horizon, train_stop, distribution)
+    log_price = np.log(np.asarray(series, dtype=float))
+    if distribution == "empirical":
+        z = _training_quantiles(series, horizon, train_stop, levels)  # -> (H, L)
+    elif distribution == "normal":
+        from scipy.stats import norm
+
+        z = np.broadcast_to(norm.ppf(levels), (horizon, len(levels)))
+    else:
+        z = np.broadcast_to(
+            fitted.model.distribution.ppf(levels, fitted.params[["nu"]].to_numpy()),
+            (horizon, len(levels)),
+        )
+    last = log_price[t - 1]  # -> (B,)
+    return np.exp(last[:, None, None] + z[None] * np.sqrt(variance)[:, :, None])
+
+
+def _training_quantiles(
+    series: np.ndarray, horizon: int, train_stop: int, levels: list[float]
+) -> np.ndarray:
+    """(H, L) empirical quantiles of standardised k-step log moves over the training samples."""
+    # The first ~75 returns seed arch's backcast: their volatility is not yet filtered.
+    t = np.arange(77, train_stop - horizon + 1)
+    if len(t) < 50:
+        raise MarketcastError(
+            f"a GARCH band needs at least ~130 training rows, got train_stop={train_stop}."
+        )
+    log_price = np.log(np.asarray(series, dtype=float))
+    variance, _ = _garch_variance(log_price, t, horizon, train_stop, "normal")
+    moves = log_price[t[:, None] + np.arange(horizon)] - log_price[t - 1][:, None]  # -> (T, H)
+    z = moves / np.sqrt(variance)
+    return np.quantile(z, levels, axis=0).T  # -> (H, L)
+
+
+def _log_prices(series: np.ndarray, what: str = "price series") -> np.ndarray:
+    series = np.asarray(series, dtype=float)
+    if series.ndim != 1 or not np.all(np.isfinite(series)) or np.any(series <= 0):
+        raise MarketcastError(
+            f"the {what} for the peers must be 1-D, finite and positive; "
+            "drop missing or non-positive rows first."
+        )
+    return np.log(series)
+
+
+def _check_origins(t: np.ndarray, horizon: int, refit_every: int, train_stop: int, n: int) -> None:
+    if horizon < 1 or refit_every < 0:
+        raise MarketcastError(
+            f"horizon={horizon} must be >= 1 and refit_every={refit_every} >= 0 (0: never refit)."
+        )
+    if len(t) == 0:
+        raise MarketcastError("no origins to forecast: first_target is empty.")
+    if t.min() < train_stop or t.max() + horizon > n:
+        raise MarketcastError(
+            f"origins must lie in [train_stop={train_stop}, {n - horizon}] so that the peers "
+            f"train on the training rows only; got first targets {t.min()}..{t.max()}."
+        )
+
+
+def _check_levels(levels: list[float]) -> list[float]:
+    if not levels or any(not 0 < q < 1 for q in levels):
+        raise MarketcastError(
+            f"quantile levels {list(levels)} must lie in (0, 1), e.g. [0.1, 0.9]."
+        )
+    return sorted(float(q) for q in levels)

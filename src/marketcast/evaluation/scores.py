@@ -1,0 +1,163 @@
+"""Scores that do not flatter: interval, quantile, coverage by regime, DM-HLN, direction (pure).
+
+All inputs are prices on the same samples: actual (B, H), forecasts (B, H),
+bounds (B, H) or bands (B, H, L). Results are per step unless said otherwise:
+pooling the H steps of overlapping origins would count one market move H times.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+
+from marketcast.errors import MarketcastError
+
+
+def winkler_score(
+    actual: np.ndarray, lower: np.ndarray, upper: np.ndarray, nominal: float
+) -> np.ndarray:
+    """(H,) mean interval (Winkler) score in % of the actual price, per step.
+
+    Width, plus ``2 / alpha`` times the distance by which the actual falls
+    outside (``alpha = 1 - nominal``): lower is better, and a band cannot win by
+    being narrow and missing.
+    """
+    if not 0 < nominal < 1:
+        raise MarketcastError(f"nominal coverage {nominal} must lie in (0, 1), e.g. 0.8.")
+    alpha = 1.0 - nominal
+    penalty = np.maximum(lower - actual, 0) + np.maximum(actual - upper, 0)
+    score = (upper - lower) + 2.0 / alpha * penalty
+    return 100.0 * np.mean(score / np.abs(actual), axis=0)
+
+
+def pinball_loss(actual: np.ndarray, bands: np.ndarray, levels: list[float]) -> np.ndarray:
+    """(H, L) mean pinball (quantile) loss in % of the actual price, per step and level."""
+    diff = actual[:, :, None] - bands  # -> (B, H, L)
+    q = np.asarray(levels, dtype=float)[None, None, :]
+    loss = np.maximum(q * diff, (q - 1.0) * diff)
+    return 100.0 * np.mean(loss / np.abs(actual)[:, :, None], axis=0)
+
+
+def coverage(actual: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> np.ndarray:
+    """(H,) share of actuals inside [lower, upper], per step."""
+    return np.mean((actual >= lower) & (actual <= upper), axis=0)
+
+
+def coverage_by_tercile(
+    actual: np.ndarray, lower: np.ndarray, upper: np.ndarray, volatility: np.ndarray
+) -> np.ndarray:
+    """(3, H) coverage per step in the calm, middle and turbulent third of origins.
+
+    ``volatility`` (B,) ranks the origins (any measure known at the origin,
+    e.g. the EWMA window volatility); terciles are of this segment's origins.
+    A band that covers 0.80 overall by covering 0.95 when calm and 0.60 when
+    turbulent fails when it matters.
+    """
+    edges = np.quantile(volatility, [1 / 3, 2 / 3])
+    tercile = np.searchsorted(edges, volatility, side="right")  # -> (B,) 0, 1, 2
+    inside = (actual >= lower) & (actual <= upper)
+    return np.stack([inside[tercile == k].mean(axis=0) for k in range(3)])
+
+
+@dataclass(frozen=True)
+class DieboldMariano:
+    """A Diebold-Mariano test of equal mean absolute error at one step."""
+
+    statistic: float  # HLN-corrected; negative: the forecast has the smaller error
+    p_value: float  # two-sided, Student-t with n - 1 degrees of freedom
+    n: int
+    step: int
+    mean_difference: float  # mean |e_forecast| - |e_reference|, price units
+
+
+def diebold_mariano_hln(
+    actual: np.ndarray, forecast: np.ndarray, reference: np.ndarray, step: int
+) -> DieboldMariano | None:
+    """DM test with the Harvey-Leybourne-Newbold correction, at one forecast step.
+
+    actual, forecast, reference: (B,) the ``step``-ahead values of consecutive
+    origins. Loss: absolute error. The long-run variance of the loss
+    differential sums its autocovariances up to lag ``step - 1`` (an h-step
+    error of overlapping origins is MA(h - 1)), falling back to Bartlett weights
+    if that sum is not positive. The statistic is scaled by
+    ``sqrt((n + 1 - 2h + h(h - 1) / n) / n)`` and referred to t(n - 1).
+    ``None`` below 10 origins or when the two forecasts have identical errors.
+    """
+    d = np.abs(forecast - actual) - np.abs(reference - actual)  # -> (B,)
+    n = len(d)
+    if n < 10 or not np.any(d):
+        return None
+    centred = d - d.mean()
+    autocov = [centred @ centred / n] + [
+        centred[k:] @ centred[:-k] / n for k in range(1, min(step, n))
+    ]
+    variance = autocov[0] + 2 * sum(autocov[1:])
+    if variance <= 0:
+        variance = autocov[0] + 2 * sum(
+            (1 - k / step) * g for k, g in enumerate(autocov[1:], start=1)
+        )
+    if variance <= 0:
+        return None
+    dm = d.mean() / math.sqrt(variance / n)
+    correction = math.sqrt((n + 1 - 2 * step + step * (step - 1) / n) / n)
+    statistic = float(dm * correction)
+    p_value = float(2 * stats.t.sf(abs(statistic), df=n - 1))
+    return DieboldMariano(statistic, p_value, n, step, float(d.mean()))
+
+
+def diebold_mariano_per_step(
+    actual: np.ndarray, forecast: np.ndarray, reference: np.ndarray
+) -> list[DieboldMariano | None]:
+    """``diebold_mariano_hln`` for each step 1..H of (B, H) arrays."""
+    return [
+        diebold_mariano_hln(actual[:, h], forecast[:, h], reference[:, h], h + 1)
+        for h in range(actual.shape[1])
+    ]
+
+
+def verdict(dm: DieboldMariano | None, name: str, reference: str, alpha: float = 0.05) -> str:
+    """The test in words, either way: 'ets: significantly worse than persistence, p = 0.01'."""
+    if dm is None:
+        return f"{name}: not testable against {reference} (too few origins or identical errors)"
+    where = f" at step {dm.step}" if dm.step > 1 else ""
+    if dm.p_value < alpha:
+        side = "better" if dm.statistic < 0 else "worse"
+        return f"{name}: significantly {side} than {reference}{where}, p = {dm.p_value:.2g}"
+    return f"{name}: no significant difference from {reference}{where}, p = {dm.p_value:.2f}"
+
+
+@dataclass(frozen=True)
+class Direction:
+    """Share of one step's moves whose sign the forecast got right, with its Wilson interval."""
+
+    step: int
+    accuracy: float | None  # None: the forecast never moved, or the price never did
+    low: float | None
+    high: float | None
+    n: int  # origins where both the forecast and the price moved
+
+
+def direction_accuracy(
+    actual: np.ndarray, forecast: np.ndarray, last: np.ndarray, confidence: float = 0.95
+) -> list[Direction]:
+    """Per step: did the forecast move (vs ``last`` (B,)) in the direction the price did?
+
+    One Wilson interval per step over its B origins (not n x H pooled: the
+    steps of one origin share the same moves).
+    """
+    out = []
+    for h in range(actual.shape[1]):
+        predicted = np.sign(forecast[:, h] - last)
+        realised = np.sign(actual[:, h] - last)
+        counted = (predicted != 0) & (realised != 0)
+        n = int(counted.sum())
+        if n == 0:
+            out.append(Direction(h + 1, None, None, None, 0))
+            continue
+        hits = int((predicted[counted] == realised[counted]).sum())
+        ci = stats.binomtest(hits, n).proportion_ci(confidence, method="wilson")
+        out.append(Direction(h + 1, hits / n, float(ci.low), float(ci.high), n))
+    return out

@@ -1,0 +1,106 @@
+"""Classical peers: no future data, GARCH band coverage, the batched forecast-time call."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from marketcast.errors import MarketcastError
+from marketcast.evaluation import peers
+
+
+def random_walk(n: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return 100 * np.exp(np.cumsum(rng.normal(0.0003, 0.012, n)))
+
+
+def simulated_garch(n: int, seed: int = 0) -> np.ndarray:
+    """Prices whose daily log returns follow GARCH(1,1) with normal innovations (percent)."""
+    omega, alpha, beta = 0.05, 0.08, 0.90
+    rng = np.random.default_rng(seed)
+    z = rng.standard_normal(n)
+    r, s2 = np.empty(n), omega / (1 - alpha - beta)
+    for i in range(n):
+        r[i] = np.sqrt(s2) * z[i]
+        s2 = omega + alpha * r[i] ** 2 + beta * s2
+    return 100 * np.exp(np.cumsum(r / 100))
+
+
+@pytest.mark.parametrize("forecaster", [peers.ets_forecasts, peers.arima_forecasts])
+def test_statistical_peers_use_no_row_at_or_after_the_origin(forecaster):
+    series, train_stop, cut = random_walk(340), 300, 312
+    origins = np.arange(train_stop, 330)
+    before = forecaster(series, origins, 3, 8, train_stop)
+    changed = series.copy()
+    changed[cut:] *= np.exp(np.random.default_rng(1).normal(0, 0.05, len(series) - cut))
+    after = forecaster(changed, origins, 3, 8, train_stop)
+    seen = origins <= cut
+    np.testing.assert_array_equal(after[seen], before[seen])
+    assert not np.allclose(after[~seen], before[~seen])  # the perturbation did reach the model
+    assert before.shape == (len(origins), 3) and np.all(before > 0)
+
+
+def test_refitting_changes_forecasts_and_order_of_origins_does_not():
+    series, train_stop = random_walk(360, seed=3), 300
+    origins = np.arange(train_stop, 357)
+    never = peers.ets_forecasts(series, origins, 2, 0, train_stop)
+    often = peers.ets_forecasts(series, origins, 2, 10, train_stop)
+    np.testing.assert_array_equal(never[:10], often[:10])  # same model until the first refit
+    shuffled = np.random.default_rng(0).permutation(len(origins))
+    again = peers.ets_forecasts(series, origins[shuffled], 2, 10, train_stop)
+    np.testing.assert_allclose(again, often[shuffled])
+
+
+def test_garch_uses_no_row_at_or_after_the_origin():
+    series, train_stop, cut = simulated_garch(700), 500, 560
+    origins = np.arange(train_stop, 600)
+    band = peers.garch_band(series, origins, 3, [0.1, 0.9], train_stop)
+    vol = peers.garch_volatility(series, origins, train_stop)
+    changed = series.copy()
+    changed[cut:] *= np.exp(np.random.default_rng(2).normal(0, 0.05, len(series) - cut))
+    band2 = peers.garch_band(changed, origins, 3, [0.1, 0.9], train_stop)
+    vol2 = peers.garch_volatility(changed, origins, train_stop)
+    seen = origins <= cut
+    np.testing.assert_array_equal(band2[seen], band[seen])
+    np.testing.assert_array_equal(vol2[seen], vol[seen])
+    assert not np.allclose(vol2[~seen], vol[~seen])
+
+
+@pytest.mark.parametrize("distribution", ["empirical", "normal"])
+def test_garch_band_covers_its_nominal_share_on_garch_returns(distribution):
+    series, train_stop = simulated_garch(8000, seed=4), 4000
+    origins = np.arange(train_stop, len(series))
+    band = peers.garch_band(series, origins, 1, [0.1, 0.9], train_stop, distribution)
+    actual = series[origins]
+    covered = np.mean((actual >= band[:, 0, 0]) & (actual <= band[:, 0, 1]))
+    assert abs(covered - 0.80) < 0.03
+    # around persistence: the last price lies inside every band
+    assert np.all((band[:, 0, 0] < series[origins - 1]) & (series[origins - 1] < band[:, 0, 1]))
+
+
+def test_garch_volatility_follows_the_conditional_volatility():
+    series, train_stop = simulated_garch(3000, seed=5), 2000
+    origins = np.arange(train_stop, len(series))
+    vol = peers.garch_volatility(series, origins, train_stop)
+    moves = np.abs(np.diff(np.log(series)))[origins - 1]  # |return into row t|
+    high = vol > np.median(vol)
+    assert moves[high].mean() > 1.3 * moves[~high].mean()
+
+
+def test_latest_forecasts_fit_each_symbol_on_its_own_history():
+    from statsforecast.models import AutoETS
+
+    histories = {"AAA": random_walk(300, seed=6), "BBB": random_walk(250, seed=7)[::-1].copy()}
+    out = peers.latest_peer_forecasts(histories, 4)
+    assert set(out) == {"ets", "arima"} and out["ets"].shape == (2, 4)
+    for row, prices in enumerate(histories.values()):
+        direct = np.exp(AutoETS(season_length=1).forecast(np.log(prices), h=4)["mean"])
+        np.testing.assert_allclose(out["ets"][row], direct, rtol=1e-10)
+
+
+def test_origins_inside_the_training_rows_are_refused():
+    series = random_walk(200)
+    with pytest.raises(MarketcastError, match="train_stop=150"):
+        peers.ets_forecasts(series, np.arange(140, 160), 1, 5, 150)
+    with pytest.raises(MarketcastError, match="positive"):
+        peers.ets_forecasts(-series, np.arange(150, 160), 1, 5, 150)

@@ -1,0 +1,102 @@
+"""Scores: Winkler, pinball, coverage by regime, DM-HLN by hand, verdicts, direction per step."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from marketcast.evaluation.scores import (
+    coverage_by_tercile,
+    diebold_mariano_hln,
+    diebold_mariano_per_step,
+    direction_accuracy,
+    pinball_loss,
+    verdict,
+    winkler_score,
+)
+from marketcast.metrics import wilson_interval
+
+# Forecast errors against an actual of 0 and a reference whose errors are all 1:
+# d = |e| - 1 = [-.5, .5, -.8, -.1, .1, -.7, -.3, .4, -.4, -.2], mean -0.2.
+ERRORS = np.array([0.5, 1.5, 0.2, 0.9, 1.1, 0.3, 0.7, 1.4, 0.6, 0.8])
+
+
+def test_dm_hln_matches_the_hand_computed_value_at_step_one():
+    # gamma_0 = 1.70 / 10 = 0.17; DM = -0.2 / sqrt(0.17 / 10) = -1.533930;
+    # HLN factor sqrt((10 + 1 - 2) / 10) = 0.948683 -> -1.455214, t(9).
+    dm = diebold_mariano_hln(np.zeros(10), ERRORS, np.ones(10), step=1)
+    assert dm.statistic == pytest.approx(-1.455214, abs=1e-6)
+    assert dm.p_value == pytest.approx(2 * stats.t.sf(1.455214, 9), abs=1e-6)
+    assert dm.n == 10 and dm.mean_difference == pytest.approx(-0.2)
+
+
+def test_dm_hln_at_step_two_uses_lag_one_and_bartlett_when_the_sum_is_negative():
+    # gamma_1 = -0.94 / 10: 0.17 + 2 (-0.094) < 0, so Bartlett: 0.17 - 0.094 = 0.076;
+    # DM = -0.2 / sqrt(0.0076) = -2.294157; HLN sqrt((11 - 4 + 0.2) / 10) -> -1.946657.
+    dm = diebold_mariano_hln(np.zeros(10), ERRORS, np.ones(10), step=2)
+    assert dm.statistic == pytest.approx(-1.946657, abs=1e-6)
+    assert dm.p_value == pytest.approx(2 * stats.t.sf(1.946657, 9), abs=1e-6)
+
+
+def test_dm_per_step_and_verdicts_read_both_ways():
+    rng = np.random.default_rng(0)
+    actual = rng.normal(0, 1, (300, 2))
+    good = actual + rng.normal(0, 0.5, actual.shape)
+    bad = actual + rng.normal(0, 2.0, actual.shape)
+    same = actual + rng.normal(0, 1.0, actual.shape)
+    reference = actual + rng.normal(0, 1.0, actual.shape)
+    better, worse = (diebold_mariano_per_step(actual, f, reference) for f in (good, bad))
+    assert len(better) == 2 and better[1].step == 2
+    assert verdict(better[0], "ets", "persistence").startswith(
+        "ets: significantly better than persistence, p = "
+    )
+    assert "significantly worse than persistence at step 2" in verdict(
+        worse[1], "ets", "persistence"
+    )
+    tie = diebold_mariano_hln(actual[:, 0], same[:, 0], reference[:, 0], 1)
+    assert tie.p_value > 0.05
+    assert verdict(tie, "lstm", "persistence") == (
+        f"lstm: no significant difference from persistence, p = {tie.p_value:.2f}"
+    )
+    assert diebold_mariano_hln(actual[:, 0], reference[:, 0], reference[:, 0], 1) is None
+    assert "not testable" in verdict(None, "lstm", "persistence")
+
+
+def test_winkler_score_charges_width_plus_misses():
+    actual = np.array([[100.0], [100.0]])
+    lower, upper = np.array([[99.0], [101.0]]), np.array([[101.0], [103.0]])
+    # inside: width 2; below by 1 at nominal 0.8: 2 + 2 / 0.2 * 1 = 12; mean 7 on a price of 100
+    np.testing.assert_allclose(winkler_score(actual, lower, upper, 0.8), [7.0])
+
+
+def test_pinball_loss_per_level():
+    actual = np.array([[100.0]])
+    bands = np.array([[[98.0, 101.0]]])  # q10 below by 2, q90 above by 1
+    # level 0.1: 0.1 * 2 = 0.2; level 0.9: (0.9 - 1) * (-1) = 0.1; in % of 100
+    np.testing.assert_allclose(pinball_loss(actual, bands, [0.1, 0.9]), [[0.2, 0.1]])
+
+
+def test_coverage_by_tercile_shows_a_band_that_fails_when_turbulent():
+    volatility = np.arange(9.0)
+    actual = np.zeros((9, 1))
+    lower = np.full((9, 1), -1.0)
+    upper = np.array([1, 1, 1, 1, 1, -0.5, -0.5, -0.5, 1.0])[:, None]  # misses 5..7
+    out = coverage_by_tercile(actual, lower, upper, volatility)
+    np.testing.assert_allclose(out[:, 0], [1.0, 2 / 3, 1 / 3])
+
+
+def test_direction_accuracy_has_one_wilson_interval_per_step():
+    last = np.full(6, 10.0)
+    actual = np.array([[11, 12], [9, 8], [11, 9], [9, 11], [10, 12], [11, 12.0]])
+    forecast = np.array([[11, 11], [9, 11], [9, 9], [11, 11], [11, 11], [10, 11.0]])
+    step1, step2 = direction_accuracy(actual, forecast, last)
+    # step 1 counts origins 0..3 (4: price flat; 5: forecast flat): 2 hits of 4
+    assert (step1.n, step1.accuracy) == (4, 0.5)
+    assert (step1.low, step1.high) == pytest.approx(wilson_interval(2, 4))
+    # step 2: all six move; hits at 0, 2, 3, 4, 5 -> 5 of 6
+    assert (step2.n, step2.accuracy) == (6, 5 / 6)
+    assert (step2.low, step2.high) == pytest.approx(wilson_interval(5, 6))
+    assert not math.isclose(step1.low, step2.low)
