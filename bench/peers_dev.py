@@ -35,18 +35,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from marketcast.baselines import drift, persistence
 from marketcast.evaluation import peers
+from marketcast.evaluation.baselines import drift, persistence
 from marketcast.evaluation.combination import fit_weights
 from marketcast.evaluation.conformal import ScaledConformal, adaptive_bands, relative_scores
+from marketcast.evaluation.intervals import window_volatility
 from marketcast.evaluation.scores import (
     coverage,
     coverage_by_tercile,
     diebold_mariano_per_step,
     winkler_score,
 )
-from marketcast.intervals import window_volatility
-from marketcast.windows import first_targets
+from marketcast.features.windows import first_targets
 
 WINDOW = 60
 LEVELS = [0.1, 0.9]

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from marketcast.evaluation.metrics import wilson_interval
 from marketcast.evaluation.scores import (
     coverage_by_tercile,
     diebold_mariano_hln,
@@ -17,7 +18,6 @@ from marketcast.evaluation.scores import (
     verdict,
     winkler_score,
 )
-from marketcast.metrics import wilson_interval
 
 # Forecast errors against an actual of 0 and a reference whose errors are all 1:
 # d = |e| - 1 = [-.5, .5, -.8, -.1, .1, -.7, -.3, .4, -.4, -.2], mean -0.2.

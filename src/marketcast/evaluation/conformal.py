@@ -2,7 +2,7 @@
 
 Scores are volatility-scaled relative errors, ``(actual / forecast - 1) / scale``
 (B, H), where ``scale`` (B,) is each origin's volatility in daily log-return
-units: the EWMA window volatility of ``marketcast.intervals.window_volatility``
+units: the EWMA window volatility of ``marketcast.evaluation.intervals.window_volatility``
 or the GARCH one of ``marketcast.evaluation.peers.garch_volatility`` (or (B, H),
 one per step, e.g. the square root of ``peers.garch_variance``); this module
 takes the array and does not care which. A bound at quantile level ``q`` is
