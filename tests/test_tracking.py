@@ -155,7 +155,7 @@ def test_tensorboard_writes_event_files_or_names_its_package(tmp_path):
     try:
         import tensorboard  # noqa: F401
     except ImportError:
-        with pytest.raises(MarketcastError, match="pip install tensorboard"):
+        with pytest.raises(MarketcastError, match=r"pip install -e .\.\[tensorboard\]."):
             check_available({"tensorboard": {}})
         return
     loggers = make_loggers({"tensorboard": {}}, tmp_path)
@@ -324,7 +324,7 @@ def logger_conf(tmp_path):
     """A config dir with the proposed ``logger`` group over a schema typed by LoggerConfig."""
     ConfigStore.instance().store(name="tracking_test_schema", node=_LoggerJob)
     conf = tmp_path / "conf"
-    shutil.copytree(SRC.parent / "proposed_conf" / "logger", conf / "logger")
+    shutil.copytree(SRC.parent / "conf" / "logger", conf / "logger")
     (conf / "job.yaml").write_text(
         f"defaults:\n  - tracking_test_schema\n  - logger: null\n  - _self_\n"
         f"paths:\n  output_root: {tmp_path}/outputs\n"

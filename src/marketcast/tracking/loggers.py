@@ -22,7 +22,6 @@ from typing import Any, Protocol
 from omegaconf import DictConfig, OmegaConf
 
 from marketcast.errors import MarketcastError
-from marketcast.model.backend import keras
 from marketcast.tracking.config import (
     CsvLoggerConfig,
     MlflowLoggerConfig,
@@ -41,7 +40,7 @@ REQUIREMENTS: dict[str, tuple[type, str | None, str | None]] = {
 
 class Backend(Protocol):
     def start(self, params: dict[str, Any]) -> None: ...
-    def callbacks(self) -> list[keras.callbacks.Callback]: ...
+    def callbacks(self) -> list: ...  # Keras callbacks
     def finish(self, metrics: dict[str, Any], run_dir: Path, failed: bool) -> None: ...
 
 
@@ -56,7 +55,7 @@ class Loggers:
         for backend in self.backends.values():
             backend.start(dict(params))
 
-    def callbacks(self) -> list[keras.callbacks.Callback]:
+    def callbacks(self) -> list:
         """Keras callbacks that log every epoch of every fit of the run."""
         return [cb for backend in self.backends.values() for cb in backend.callbacks()]
 
