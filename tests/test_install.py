@@ -1,0 +1,152 @@
+"""marketcast installed as a library: the wheel in a fresh virtual environment, run from anywhere.
+
+The slow test builds the wheel from a copy of the sources, installs it with
+requirements/lock.txt as constraints into a new venv (pip's cache and the configured
+indexes make that minutes, not an hour), and runs ``marketcast train`` and
+``marketcast predict`` from an empty directory: both must succeed with the packaged
+configs and sample alone, and write nothing outside that directory.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+LOCK = REPO / "requirements" / "lock.txt"
+SUBCOMMANDS = ("train", "predict", "fetch", "store")
+
+# Start-up lines a user should not see: TensorFlow's C++ logging (glog/absl format
+# "W0000 00:00:1700000000.123456 ..."), absl, CUDA probing on a CPU machine, oneDNN notices.
+NOISE = re.compile(r"^[IWEF]\d{4} |absl::|cuda|onednn", re.IGNORECASE | re.MULTILINE)
+
+
+def marketcast_command() -> list[str]:
+    """The ``marketcast`` console script of the running environment, else ``python -m``."""
+    script = Path(sys.executable).parent / "marketcast"
+    return [str(script)] if script.is_file() else [sys.executable, "-m", "marketcast"]
+
+
+def test_help_lists_the_subcommands_and_the_keys(tmp_path):
+    top = subprocess.run(
+        [*marketcast_command(), "--help"], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert top.returncode == 0, top.stderr
+    for name in SUBCOMMANDS:
+        assert re.search(rf"^\s+{name}\s+\S", top.stdout, re.MULTILINE), top.stdout
+
+    train = subprocess.run(
+        [*marketcast_command(), "train", "--help"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert train.returncode == 0, train.stderr
+    assert "== Configuration groups ==" in train.stdout
+    for group in ("data:", "model:", "evaluation:", "logger:"):
+        assert re.search(rf"^{group} \w", train.stdout, re.MULTILINE), group
+    train_section = train.stdout.split("\ntrain:\n", 1)[1]
+    for key in ("epochs:", "learning_rate:", "batch_size:"):
+        assert re.search(rf"^  {key} \S", train_section, re.MULTILINE), key
+    assert list(tmp_path.iterdir()) == [], "--help wrote files"
+
+
+def snapshot(root: Path, skip: tuple[str, ...] = ()) -> dict[str, tuple[int, int]]:
+    """Every file under ``root`` (relative path -> (mtime in ns, size in bytes))."""
+    files = {}
+    for folder, dirs, names in os.walk(root):
+        dirs[:] = [d for d in dirs if d not in skip]
+        for name in names:
+            path = Path(folder, name)
+            try:
+                stat = path.lstat()
+            except FileNotFoundError:  # removed while walking
+                continue
+            files[str(path.relative_to(root))] = (stat.st_mtime_ns, stat.st_size)
+    return files
+
+
+def changed(before: dict, after: dict) -> list[str]:
+    """Files that are new or were modified between two snapshots."""
+    return sorted(path for path, stat in after.items() if before.get(path) != stat)
+
+
+def run(command: list[str], cwd: Path, env: dict, timeout: int) -> subprocess.CompletedProcess:
+    result = subprocess.run(
+        command, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
+    )
+    assert result.returncode == 0, (
+        f"{' '.join(command)} exited {result.returncode}\n"
+        f"stdout:\n{result.stdout[-4000:]}\nstderr:\n{result.stderr[-4000:]}"
+    )
+    return result
+
+
+@pytest.mark.slow
+def test_wheel_runs_from_an_empty_directory_and_writes_only_there(tmp_path):
+    # Build from a copy so that setuptools' build/ and *.egg-info stay out of the checkout.
+    source = tmp_path / "source"
+    source.mkdir()
+    ignore = shutil.ignore_patterns("__pycache__", "*.egg-info", "cache")
+    for name in ("src", "conf", "data"):
+        shutil.copytree(REPO / name, source / name, ignore=ignore)
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy2(REPO / name, source / name)
+    wheels = tmp_path / "wheels"
+    run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(wheels), str(source)],
+        cwd=tmp_path,
+        env=os.environ.copy(),
+        timeout=600,
+    )
+    (wheel,) = wheels.glob("marketcast-*.whl")
+
+    venv = tmp_path / "venv"
+    run([sys.executable, "-m", "venv", str(venv)], cwd=tmp_path, env=os.environ.copy(), timeout=120)
+    python = venv / "bin" / "python"
+    run(
+        [str(python), "-m", "pip", "install", "-q", "-c", str(LOCK), str(wheel)],
+        cwd=tmp_path,
+        env=os.environ.copy(),
+        timeout=1800,
+    )
+
+    # A user's shell: this venv first on PATH, none of the test session's settings (a
+    # TF_CPP_MIN_LOG_LEVEL from conftest would hide the start-up noise checked below).
+    home, work = tmp_path / "home", tmp_path / "work"
+    home.mkdir()
+    work.mkdir()
+    dropped = ("PYTHON", "VIRTUAL_ENV", "MARKETCAST_", "TF_", "KERAS_", "HYDRA_", "PYTEST_")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(dropped)}
+    env.update(HOME=str(home), PATH=f"{venv / 'bin'}{os.pathsep}{os.environ['PATH']}")
+
+    located = run(
+        [
+            str(python),
+            "-c",
+            "import marketcast.cli as c, marketcast.config as f;"
+            "print(c.config_dir()); print(f.sample_dir())",
+        ],
+        cwd=work,
+        env=env,
+        timeout=120,
+    )
+    for folder in located.stdout.split():
+        assert Path(folder).is_relative_to(venv), f"not the packaged copy: {folder}"
+
+    repo_before, venv_before = snapshot(REPO, skip=(".git",)), snapshot(venv)
+    train = run(["marketcast", "train", "train.epochs=1"], cwd=work, env=env, timeout=900)
+    run(["marketcast", "predict"], cwd=work, env=env, timeout=600)
+
+    assert not NOISE.findall(train.stderr), train.stderr
+    assert list(work.glob("outputs/train/*/run.json")), sorted(map(str, work.rglob("*")))
+    assert list(work.glob("outputs/predict/*/forecast.csv")), sorted(map(str, work.rglob("*")))
+    assert changed(venv_before, snapshot(venv)) == []
+    assert changed(repo_before, snapshot(REPO, skip=(".git",))) == []
