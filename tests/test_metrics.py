@@ -4,12 +4,12 @@ import pytest
 from marketcast.evaluation.baselines import drift, persistence, window_mean
 from marketcast.evaluation.metrics import (
     add_relative_mae,
-    diebold_mariano,
     format_table,
     score,
     score_per_step,
     wilson_interval,
 )
+from marketcast.evaluation.scores import diebold_mariano_hln
 
 
 def test_persistence_is_exact_on_a_constant_series():
@@ -84,8 +84,8 @@ def test_diebold_mariano_tells_a_better_forecast_from_noise():
     good = actual + rng.normal(0, 0.5, size=(500, 1))
     bad = actual + rng.normal(0, 1.5, size=(500, 1))
     same = bad + rng.normal(0, 0.01, size=(500, 1))
-    clear = diebold_mariano(actual, good, bad)
-    assert clear["statistic"] < -5 and clear["p_value"] < 1e-6
-    noise = diebold_mariano(actual, same, bad)
-    assert noise["p_value"] > 0.01
-    assert diebold_mariano(actual, bad, bad) is None
+    clear = diebold_mariano_hln(actual[:, 0], good[:, 0], bad[:, 0], step=1)
+    assert clear.statistic < -5 and clear.p_value < 1e-6
+    noise = diebold_mariano_hln(actual[:, 0], same[:, 0], bad[:, 0], step=1)
+    assert noise.p_value > 0.01
+    assert diebold_mariano_hln(actual[:, 0], bad[:, 0], bad[:, 0], step=1) is None

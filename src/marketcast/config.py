@@ -267,10 +267,49 @@ class BacktestConfig:
 
 
 @dataclass
+class PeersConfig:
+    """Classical peers scored beside the model on the same targets (statsforecast, arch)."""
+
+    ets: bool = True  # AutoETS on log prices
+    arima: bool = True  # AutoARIMA on log prices
+    garch: bool = True  # a GARCH(1,1) band around persistence, the intervals' reference
+    # Refit the peers every k origins on all earlier rows; 0: fit once on the training rows
+    # and carry the fitted state forward (refitting cost 10-100x and helped nothing measurable
+    # on the dev files: bench/peers_dev.py).
+    refit_every: int = 0
+
+
+@dataclass
 class EvaluationConfig:
     mode: Mode = Mode.single
     interval_levels: list[float] = field(default_factory=lambda: [0.1, 0.9])
     backtest: BacktestConfig = field(default_factory=BacktestConfig)
+    peers: PeersConfig = field(default_factory=PeersConfig)
+    # Validation rows are shared out in time order: the first stop_share of them decide
+    # early stopping, the rest (which the stopped model never chose on) fit the published
+    # combination and calibrate the intervals, so neither flatters the LSTM.
+    stop_share: float = 0.5
+
+
+class Combine(StrEnum):
+    validated = "validated"  # persistence + validated shares of the LSTM's, ETS' and drift's moves
+    none = "none"  # publish the raw LSTM
+
+
+class CombineLoss(StrEnum):
+    mae = "mae"  # an exact LP; the score the tables rank by
+    mse = "mse"
+
+
+@dataclass
+class ForecastConfig:
+    """What a run publishes (the table's `model` row, predict's forecasts)."""
+
+    combine: Combine = Combine.validated
+    loss: CombineLoss = CombineLoss.mae
+    # A share of a component's move must earn at least this much validation gain (relative
+    # error) per unit of weight: a component that barely differs from persistence gets 0.
+    min_gain: float = 1e-4
 
 
 @dataclass
@@ -290,6 +329,7 @@ class TrainJobConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
+    forecast: ForecastConfig = field(default_factory=ForecastConfig)
     sweep: SweepConfig = field(default_factory=SweepConfig)
     logger: LoggerConfig = field(default_factory=LoggerConfig)  # conf/logger: all off by default
     search: SearchConfig = field(default_factory=SearchConfig)  # hparams_search=optuna fills it
@@ -596,6 +636,12 @@ def check_evaluation(cfg: EvaluationConfig) -> None:
         raise MarketcastError(
             f"evaluation.backtest.val_fraction={bt.val_fraction} must lie between 0 and 1."
         )
+    if not 0 < cfg.stop_share < 1:
+        raise MarketcastError(
+            f"evaluation.stop_share={cfg.stop_share} must lie between 0 and 1 (the share of "
+            "validation rows for early stopping; the rest fit the combination and intervals)."
+        )
+    _at_least("evaluation.peers.refit_every", cfg.peers.refit_every, 0)
 
 
 def refuse_unknown_keys(cfg: DictConfig, schema: type) -> None:

@@ -1,28 +1,34 @@
-"""Forecasts of a fitted model and of every baseline on one segment, in price units and on
-exactly the same targets."""
+"""Forecasts of a fitted model, its published combination, every baseline and every classical
+peer on one segment, in price units and on exactly the same targets."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from sklearn.linear_model import Ridge
 
-from marketcast.evaluation.baselines import BASELINES, ridge_output
+from marketcast.evaluation import peers as peer_models
+from marketcast.evaluation.baselines import BASELINES, drift, ridge_output
+from marketcast.evaluation.combination import Weights
 from marketcast.evaluation.intervals import Intervals
-from marketcast.features.dataset import SegmentData, Transform
+from marketcast.features.dataset import Prepared, SegmentData, Transform
 from marketcast.model.backend import keras
 from marketcast.model.network import point_forecast
+
+COMPONENTS = ("lstm", "ets", "drift")  # what the published combination may move towards
 
 
 @dataclass(frozen=True)
 class SegmentForecasts:
-    """actual: (B, H); forecasts: name -> (B, H), the model first; bands: (B, H, L) or None."""
+    """actual: (B, H); forecasts: name -> (B, H), the published ``model`` first; bands:
+    (B, H, L) around it or None; reference_bands: name -> (B, H, L) (the GARCH band)."""
 
     part: SegmentData
     forecasts: dict[str, np.ndarray]
     bands: np.ndarray | None
     levels: list[float]
+    reference_bands: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def model_prices(model: keras.Model, transform: Transform, part: SegmentData) -> np.ndarray:
@@ -31,18 +37,67 @@ def model_prices(model: keras.Model, transform: Transform, part: SegmentData) ->
     return transform.prices(point_forecast(np.asarray(output)), part.last)
 
 
+def peer_forecasts(
+    prep: Prepared, segment: str, ets: bool, arima: bool, refit_every: int
+) -> dict[str, np.ndarray]:
+    """(B, H) AutoETS / AutoARIMA forecasts for ``segment``'s samples, fitted on the rows
+    before the validation segment (and refitted every ``refit_every`` origins after)."""
+    part = prep.parts[segment]
+    args = (
+        prep.raw_target,
+        part.windows.first_target,
+        prep.transform.horizon,
+        refit_every,
+        prep.segments.val_start,
+    )
+    out = {}
+    if ets:
+        out["ets"] = peer_models.ets_forecasts(*args)
+    if arima:
+        out["arima"] = peer_models.arima_forecasts(*args)
+    return out
+
+
+def garch_reference(prep: Prepared, segment: str, levels: list[float]) -> np.ndarray:
+    """(B, H, L) the GARCH(1,1) band around persistence, fitted on training returns."""
+    return peer_models.garch_band(
+        prep.raw_target,
+        prep.parts[segment].windows.first_target,
+        prep.transform.horizon,
+        levels,
+        prep.segments.val_start,
+    )
+
+
+def publish(
+    lstm: np.ndarray, part: SegmentData, peers: dict[str, np.ndarray], weights: Weights | None
+) -> np.ndarray:
+    """(B, H) the published forecast: the validated combination, or the raw LSTM."""
+    if weights is None:
+        return lstm
+    horizon = lstm.shape[1]
+    components = {"lstm": lstm, "drift": drift(part.history, horizon), **peers}
+    return weights.apply(BASELINES["persistence"](part.history, horizon), components)
+
+
 def forecast_segment(
     model: keras.Model,
     transform: Transform,
     ridge: Ridge,
     intervals: Intervals | None,
+    weights: Weights | None,
     part: SegmentData,
-    model_forecast: np.ndarray | None = None,
+    peers: dict[str, np.ndarray],
+    reference_bands: dict[str, np.ndarray] | None = None,
 ) -> SegmentForecasts:
-    forecast = model_prices(model, transform, part) if model_forecast is None else model_forecast
-    forecasts = {"model": forecast}
+    lstm = model_prices(model, transform, part)
+    published = publish(lstm, part, peers, weights)
+    forecasts = {"model": published, "lstm": lstm}
     for name, baseline in BASELINES.items():
         forecasts[name] = baseline(part.history, transform.horizon)
     forecasts["ridge"] = transform.prices(ridge_output(ridge, part.windows.inputs), part.last)
-    bands = intervals.apply(forecast, part.history) if intervals else None
-    return SegmentForecasts(part, forecasts, bands, intervals.levels if intervals else [])
+    forecasts.update(peers)
+    bands = intervals.apply(published, part.history) if intervals else None
+    return SegmentForecasts(
+        part, forecasts, bands, intervals.levels if intervals else [], reference_bands or {}
+    )

@@ -36,7 +36,8 @@ def score(
         "mape": float(100.0 * np.mean(np.abs(error) / np.abs(actual))),
         "mase": mae / naive_mae if naive_mae > 0 else None,
         "direction_accuracy": hits / n if n else None,
-        "direction_ci": list(wilson_interval(hits, n)) if n else None,
+        # The H steps of one origin share its moves: the interval counts origins, not steps.
+        "direction_ci": list(_origin_interval(hits, n, forecast.shape[1])) if n else None,
         "direction_n": n,
     }
 
@@ -49,6 +50,13 @@ def score_per_step(
         score(actual[:, [h]], forecast[:, [h]], last_observed, naive_mae)
         for h in range(actual.shape[1])
     ]
+
+
+def _origin_interval(hits: int, n: int, horizon: int) -> tuple[float, float]:
+    """Wilson interval of ``hits / n`` over ``n`` moves of ``horizon`` overlapping steps, with
+    the sample size of the origins (n / horizon): steps of one origin are not independent."""
+    effective = max(1, round(n / horizon))
+    return wilson_interval(round(hits / n * effective), effective)
 
 
 def wilson_interval(hits: int, n: int, z: float = 1.959964) -> tuple[float, float]:
@@ -80,29 +88,3 @@ def format_table(metrics: dict[str, dict[str, dict]]) -> str:
             )
             lines.append(f"{segment:<8}{name:<13}{cells}")
     return "\n".join(lines)
-
-
-def diebold_mariano(
-    actual: np.ndarray, forecast: np.ndarray, reference: np.ndarray
-) -> dict[str, float] | None:
-    """Diebold-Mariano test of equal mean absolute error, ``forecast`` vs ``reference``.
-
-    All (B, H); the loss differential is averaged over the steps of each origin,
-    and its variance uses Newey-West weights up to lag H - 1, as overlapping
-    multi-step forecasts need. A negative statistic favours ``forecast``; the
-    p-value is two-sided (normal approximation). ``None`` below 10 origins or
-    when the two forecasts are identical.
-    """
-    d = (np.abs(forecast - actual) - np.abs(reference - actual)).mean(axis=1)  # -> (B,)
-    n = len(d)
-    if n < 10 or not np.any(d):
-        return None
-    centred = d - d.mean()
-    variance = centred @ centred / n
-    for lag in range(1, actual.shape[1]):
-        weight = 1 - lag / actual.shape[1]
-        variance += 2 * weight * (centred[lag:] @ centred[:-lag]) / n
-    if variance <= 0:
-        return None
-    statistic = float(d.mean() / math.sqrt(variance / n))
-    return {"statistic": statistic, "p_value": math.erfc(abs(statistic) / math.sqrt(2))}

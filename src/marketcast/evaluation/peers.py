@@ -90,11 +90,13 @@ def rolling_forecasts(
     return np.exp(out)
 
 
-def latest_peer_forecasts(histories: dict[str, np.ndarray], horizon: int) -> dict[str, np.ndarray]:
+def latest_peer_forecasts(
+    histories: dict[str, np.ndarray], horizon: int, models: tuple[str, ...] = ("ets", "arima")
+) -> dict[str, np.ndarray]:
     """Forecasts after the last row of every history, all symbols in one statsforecast call.
 
-    ``histories``: symbol -> (n_s,) prices. Returns ``{"ets": (S, H), "arima": (S, H)}`` in
-    price units, rows in the order of ``histories``.
+    ``histories``: symbol -> (n_s,) prices. Returns ``{"ets": (S, H), "arima": (S, H)}`` (those
+    of ``models``) in price units, rows in the order of ``histories``.
     """
     from statsforecast import StatsForecast
 
@@ -105,7 +107,8 @@ def latest_peer_forecasts(histories: dict[str, np.ndarray], horizon: int) -> dic
         y = _log_prices(np.asarray(prices, dtype=float), what=f"history of {symbol}")
         frames.append(pd.DataFrame({"unique_id": symbol, "ds": np.arange(len(y)), "y": y}))
     long_frame = pd.concat(frames, ignore_index=True)  # -> (sum n_s, 3)
-    engine = StatsForecast(models=[ets_model(), arima_model()], freq=1, n_jobs=1)
+    makers = {"ets": ets_model, "arima": arima_model}
+    engine = StatsForecast(models=[makers[m]() for m in models], freq=1, n_jobs=1)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="possible convergence problem")
         fc = engine.forecast(df=long_frame, h=horizon)
@@ -114,6 +117,8 @@ def latest_peer_forecasts(histories: dict[str, np.ndarray], horizon: int) -> dic
     symbols = list(histories)
     out = {}
     for name, column in (("ets", "AutoETS"), ("arima", "AutoARIMA")):
+        if name not in models:
+            continue
         table = fc.pivot(index="unique_id", columns="step", values=column).loc[symbols]
         out[name] = np.exp(table.to_numpy())  # -> (S, H)
     return out

@@ -29,19 +29,34 @@ def backtest_report(metrics: dict, settings: dict, label: str) -> str:
             f"| {name} | {row['mae']:.4f} | {row['rmse']:.4f} | {row['mape']:.3f} | "
             f"{_num(row['mase'])} | {_num(row['rel_mae'])} | {_direction(row)} |"
         )
-    verdict = "beats" if model["rel_mae"] < 1 else "does not beat"
+    dm = model.get("dm_vs_persistence")
+    significant = dm is not None and dm["p_value"] < 0.05
+    if significant:  # "beats" only for a difference the test does not call noise
+        verdict = "significantly beats" if dm["statistic"] < 0 else "is significantly worse than"
+    else:
+        verdict = "is not distinguishable from"
     lines += [
         "",
-        f"The model {verdict} persistence on these targets: its MAE is "
+        f"The published model {verdict} persistence on these targets: its MAE is "
         f"{model['rel_mae']:.3f} times persistence's (skill {model['skill']:+.3f}).",
     ]
-    dm = model.get("dm_vs_persistence")
     if dm:
         lines.append(
-            f"Diebold-Mariano test of equal MAE against persistence: statistic "
-            f"{dm['statistic']:+.2f}, p = {dm['p_value']:.3f}"
-            + (" (no significant difference at 5%)." if dm["p_value"] >= 0.05 else ".")
+            "Diebold-Mariano test of equal MAE against persistence (Harvey-Leybourne-Newbold, "
+            f"Student-t): statistic {dm['statistic']:+.2f}, p = {dm['p_value']:.3f}"
+            + (" (no significant difference at 5%)." if not significant else ".")
         )
+    for name in ("lstm", "ets", "arima"):
+        other = test.get(name, {}).get("dm_vs_persistence")
+        if other:
+            side = (
+                ("significantly better" if other["statistic"] < 0 else "significantly worse")
+                if other["p_value"] < 0.05
+                else "no significant difference"
+            )
+            lines.append(f"{name}: {side} against persistence, p = {other['p_value']:.3f}.")
+    if "combination" in metrics:
+        lines.append(f"Published forecast: persistence, and {metrics['combination']['words']}.")
     if model["direction_accuracy"] is not None:
         lo, hi = model["direction_ci"]
         coin = lo <= 0.5 <= hi

@@ -6,33 +6,84 @@ from __future__ import annotations
 import numpy as np
 
 from marketcast.evaluation.forecasts import SegmentForecasts
-from marketcast.evaluation.intervals import coverage, mean_width
-from marketcast.evaluation.metrics import add_relative_mae, diebold_mariano, score, score_per_step
+from marketcast.evaluation.intervals import coverage, mean_width, window_volatility
+from marketcast.evaluation.metrics import add_relative_mae, score, score_per_step
+from marketcast.evaluation.scores import (
+    coverage_by_tercile,
+    diebold_mariano_hln,
+    diebold_mariano_per_step,
+    pinball_loss,
+    winkler_score,
+)
 from marketcast.features.dataset import SegmentData
 from marketcast.features.windows import Windows
 
 
 def score_segment(f: SegmentForecasts, naive_mae: float) -> dict[str, dict]:
-    """``{forecaster: metrics}``; the model's row also holds interval coverage and width."""
+    """``{forecaster: metrics}``.
+
+    Every forecaster but persistence has ``dm_vs_persistence`` (Diebold-Mariano with the
+    Harvey-Leybourne-Newbold correction, Student-t p-value; per step too for H > 1). The
+    published model's row holds its interval's scores, persistence's row those of the
+    GARCH(1,1) band around it (the reference the intervals must beat).
+    """
     actual, last = f.part.actual, f.part.last
+    reference = f.forecasts["persistence"]
     table = {}
     for name, forecast in f.forecasts.items():
         table[name] = score(actual, forecast, last, naive_mae)
         if actual.shape[1] > 1:
             table[name]["per_step"] = score_per_step(actual, forecast, last, naive_mae)
+        if name != "persistence":
+            table[name]["dm_vs_persistence"] = _dm(actual, forecast, reference)
+            if actual.shape[1] > 1:
+                per_step = diebold_mariano_per_step(actual, forecast, reference)
+                for row, dm in zip(table[name]["per_step"], per_step, strict=True):
+                    row["dm_vs_persistence"] = _dm_dict(dm)
     add_relative_mae(table)
-    table["model"]["dm_vs_persistence"] = diebold_mariano(
-        actual, f.forecasts["model"], f.forecasts["persistence"]
-    )
+    volatility = window_volatility(f.part.history)
     if f.bands is not None and len(f.levels) >= 2:
-        lower, upper = f.bands[..., 0], f.bands[..., -1]
-        table["model"]["interval"] = {
-            "levels": [f.levels[0], f.levels[-1]],
-            "nominal": f.levels[-1] - f.levels[0],
-            "coverage": coverage(actual, lower, upper),
-            "width_pct": mean_width(lower, upper, actual),
+        table["model"]["interval"] = interval_scores(actual, f.bands, f.levels, volatility)
+    for name, bands in f.reference_bands.items():
+        table["persistence"]["interval"] = {
+            "band": name,
+            **interval_scores(actual, bands, f.levels, volatility),
         }
     return table
+
+
+def interval_scores(
+    actual: np.ndarray, bands: np.ndarray, levels: list[float], volatility: np.ndarray
+) -> dict:
+    """Coverage, width, interval (Winkler) score and pinball loss of the outermost band."""
+    lower, upper = bands[..., 0], bands[..., -1]
+    nominal = levels[-1] - levels[0]
+    return {
+        "levels": [levels[0], levels[-1]],
+        "nominal": nominal,
+        "coverage": coverage(actual, lower, upper),
+        "width_pct": mean_width(lower, upper, actual),
+        "winkler_pct": float(np.mean(winkler_score(actual, lower, upper, nominal))),
+        "pinball_pct": np.mean(pinball_loss(actual, bands, levels), axis=0).tolist(),
+        # the calm, middle and turbulent third of origins, by the window's volatility
+        "coverage_by_tercile": np.mean(
+            coverage_by_tercile(actual, lower, upper, volatility), axis=1
+        ).tolist(),
+    }
+
+
+def _dm(actual: np.ndarray, forecast: np.ndarray, reference: np.ndarray) -> dict | None:
+    """DM-HLN on each origin's mean absolute error over its H steps (lag H - 1)."""
+    horizon = actual.shape[1]
+    ours = np.abs(forecast - actual).mean(axis=1)
+    theirs = np.abs(reference - actual).mean(axis=1)
+    return _dm_dict(diebold_mariano_hln(np.zeros(len(ours)), ours, theirs, horizon))
+
+
+def _dm_dict(dm) -> dict | None:
+    if dm is None:
+        return None
+    return {"statistic": dm.statistic, "p_value": dm.p_value, "n": dm.n}
 
 
 def pool_forecasts(
@@ -59,8 +110,12 @@ def pool_forecasts(
         name: np.concatenate([f.forecasts[name] for f, _ in results]) for name in first.forecasts
     }
     bands = np.concatenate([f.bands for f, _ in results]) if first.bands is not None else None
+    reference = {
+        name: np.concatenate([f.reference_bands[name] for f, _ in results])
+        for name in first.reference_bands
+    }
     naive = float(np.mean([scale for _, scale in results]))
-    return SegmentForecasts(part, forecasts, bands, first.levels), naive
+    return SegmentForecasts(part, forecasts, bands, first.levels, reference), naive
 
 
 def mean_over(tables: list[dict[str, dict]]) -> dict[str, dict]:
@@ -82,8 +137,10 @@ def mean_over(tables: list[dict[str, dict]]) -> dict[str, dict]:
             out[name]["interval"] = {
                 "levels": intervals[0]["levels"],
                 "nominal": intervals[0]["nominal"],
-                "coverage": _mean([i["coverage"] for i in intervals]),
-                "width_pct": _mean([i["width_pct"] for i in intervals]),
+                **{
+                    key: _mean([i[key] for i in intervals])
+                    for key in ("coverage", "width_pct", "winkler_pct")
+                },
             }
     return out
 

@@ -84,6 +84,12 @@ class SegmentData:
         """(B,) the last observed target value: the forecast origin's price."""
         return self.history[:, -1]
 
+    def take(self, rows: slice) -> SegmentData:
+        """The samples ``rows`` of this segment (in time order)."""
+        w = self.windows
+        windows = Windows(w.inputs[rows], w.targets[rows], w.first_target[rows])
+        return SegmentData(windows, self.history[rows], self.actual[rows])
+
     def target_dates(self, dates: pd.DatetimeIndex) -> np.ndarray:
         """(B, H) dates of the targets."""
         horizon = self.actual.shape[1]

@@ -1,8 +1,9 @@
 """Fitting one forecaster: the model and everything fitted beside it on the same rows.
 
-``fit_forecaster`` trains the model on a segment's windows with early stopping on
-validation, fits the ridge baseline on the same windows, and calibrates the
-prediction intervals on validation.
+``fit_forecaster`` trains the model on the training windows with early stopping on the
+first ``stop_share`` of the validation samples, fits the ridge baseline on the training
+windows, then on the later validation samples (which early stopping never looked at)
+fits the published combination and calibrates the prediction intervals around it.
 """
 
 from __future__ import annotations
@@ -13,9 +14,16 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.linear_model import Ridge
 
-from marketcast.config import ModelConfig, TrainConfig
-from marketcast.evaluation.baselines import fit_ridge
-from marketcast.evaluation.forecasts import SegmentForecasts, forecast_segment, model_prices
+from marketcast.config import Combine, ForecastConfig, ModelConfig, TrainConfig
+from marketcast.evaluation.baselines import drift, fit_ridge, persistence
+from marketcast.evaluation.combination import Weights, fit_weights
+from marketcast.evaluation.forecasts import (
+    COMPONENTS,
+    SegmentForecasts,
+    forecast_segment,
+    model_prices,
+    publish,
+)
 from marketcast.evaluation.intervals import Intervals
 from marketcast.features.dataset import Prepared, SegmentData, Transform
 from marketcast.model import runtime
@@ -35,10 +43,26 @@ class Fitted:
     ridge: Ridge
     intervals: Intervals
     history: dict[str, list[float]]
+    weights: Weights | None = None  # the published combination; None: the raw LSTM
 
-    def forecast(self, part: SegmentData) -> SegmentForecasts:
-        """The model's and every baseline's forecasts for one segment, in price units."""
-        return forecast_segment(self.model, self.transform, self.ridge, self.intervals, part)
+    def forecast(
+        self,
+        part: SegmentData,
+        peers: dict[str, np.ndarray] | None = None,
+        reference_bands: dict[str, np.ndarray] | None = None,
+    ) -> SegmentForecasts:
+        """Every forecaster's forecasts for one segment, in price units; ``peers``: the
+        classical peers' (B, H) forecasts on the same samples."""
+        return forecast_segment(
+            self.model,
+            self.transform,
+            self.ridge,
+            self.intervals,
+            self.weights,
+            part,
+            peers or {},
+            reference_bands,
+        )
 
 
 def fit_forecaster(
@@ -47,13 +71,18 @@ def fit_forecaster(
     train_cfg: TrainConfig,
     interval_levels: list[float],
     callbacks: list | tuple = (),
+    forecast_cfg: ForecastConfig | None = None,
+    val_peers: list[dict[str, np.ndarray]] | None = None,
+    stop_share: float = 0.5,
 ) -> Fitted:
     """Fit the model, the ridge baseline and the interval calibration on ``preps``.
 
     The model trains on the training segment with early stopping on the
-    validation segment, which also calibrates the intervals. Several prepared
-    symbols (sharing one transform) are pooled into one model. ``callbacks`` (loggers,
-    an Optuna pruner) join the fit.
+    first ``stop_share`` of each symbol's validation samples. Several prepared symbols
+    (sharing one transform) are pooled into one model. ``callbacks`` (loggers, an Optuna
+    pruner) join the fit. ``val_peers``: per symbol, the peers' forecasts on its whole
+    validation segment (for the combination); ``forecast_cfg.combine=none`` (or None)
+    publishes the raw LSTM.
     """
     transform = preps[0].transform
     train_xy = _pooled_xy(preps, "train", model_cfg.head)
@@ -62,28 +91,72 @@ def fit_forecaster(
     with runtime.strategy_scope(train_cfg.distribute):  # the model trains where it is built
         model = build_model(model_cfg, transform.window, len(transform.features), transform.horizon)
         compile_model(model, train_cfg, len(train_xy[0]))
-    val_xy = _pooled_xy(preps, "val", model_cfg.head)
+    stop_rows = [_stop_rows(p, stop_share) for p in preps]
+    val_xy = _pooled_xy(preps, "val", model_cfg.head, stop_rows)
     history = fit(model, *train_xy, *val_xy, train_cfg, extra_callbacks=callbacks)
     train_inputs = train_xy[0]
     train_targets = np.concatenate([p.parts["train"].windows.targets for p in preps])
     ridge = fit_ridge(train_inputs, train_targets)
-    val_parts = [p.parts["val"] for p in preps]
+
+    # The later validation samples: the combination and the calibration see only these.
+    later = [slice(rows.stop, None) for rows in stop_rows]
+    parts = [p.parts["val"].take(rows) for p, rows in zip(preps, later, strict=True)]
+    peers = [
+        {name: f[rows] for name, f in (val_peers[i] if val_peers else {}).items()}
+        for i, rows in enumerate(later)
+    ]
+    lstm = [model_prices(model, transform, part) for part in parts]
+    weights = None
+    if forecast_cfg is not None and forecast_cfg.combine == Combine.validated:
+        weights = _fit_weights(parts, lstm, peers, forecast_cfg)
+        log.info("combination: %s", weights.describe())
+    published = [
+        publish(f, part, pe, weights) for f, part, pe in zip(lstm, parts, peers, strict=True)
+    ]
     intervals = Intervals.calibrate(
-        np.concatenate([part.actual for part in val_parts]),
-        np.concatenate([model_prices(model, transform, part) for part in val_parts]),
-        np.concatenate([part.history for part in val_parts]),
+        np.concatenate([part.actual for part in parts]),
+        np.concatenate(published),
+        np.concatenate([part.history for part in parts]),
         list(interval_levels),
     )
-    return Fitted(model, transform, ridge, intervals, history)
+    return Fitted(model, transform, ridge, intervals, history, weights)
 
 
-def _pooled_xy(preps: list[Prepared], segment: str, head: str) -> tuple[np.ndarray, np.ndarray]:
-    """Model inputs (B, W, F) and targets: (B, H), or (B, W, H) for the sequence head."""
-    inputs = [p.parts[segment].windows.inputs for p in preps]
+def _stop_rows(prep: Prepared, share: float) -> slice:
+    """The validation samples that decide early stopping: the first ``share`` of them."""
+    n = len(prep.parts["val"].windows)
+    return slice(0, min(n - 1, max(1, round(n * share))))
+
+
+def _fit_weights(parts, lstm, peers, cfg: ForecastConfig) -> Weights:
+    horizon = lstm[0].shape[1]
+    components: dict[str, list[np.ndarray]] = {"lstm": lstm, "drift": []}
+    for part in parts:
+        components["drift"].append(drift(part.history, horizon))
+    for name in COMPONENTS:
+        if name not in components and all(name in p for p in peers):
+            components[name] = [p[name] for p in peers]
+    ordered = {n: np.concatenate(components[n]) for n in COMPONENTS if n in components}
+    return fit_weights(
+        np.concatenate([part.actual for part in parts]),
+        np.concatenate([persistence(part.history, horizon) for part in parts]),
+        ordered,
+        loss=str(cfg.loss),
+        min_gain=cfg.min_gain,
+    )
+
+
+def _pooled_xy(
+    preps: list[Prepared], segment: str, head: str, rows: list[slice] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Model inputs (B, W, F) and targets: (B, H), or (B, W, H) for the sequence head;
+    ``rows``: per symbol, the samples to take (default all)."""
+    rows = rows or [slice(None)] * len(preps)
+    inputs = [p.parts[segment].windows.inputs[r] for p, r in zip(preps, rows, strict=True)]
     if head == "sequence":
-        targets = [p.sequence_targets(segment) for p in preps]
+        targets = [p.sequence_targets(segment)[r] for p, r in zip(preps, rows, strict=True)]
     else:
-        targets = [p.parts[segment].windows.targets for p in preps]
+        targets = [p.parts[segment].windows.targets[r] for p, r in zip(preps, rows, strict=True)]
     if len(preps) == 1:  # no copy in the common single-symbol case
         return inputs[0], targets[0]
     return np.concatenate(inputs), np.concatenate(targets)

@@ -152,6 +152,7 @@ def write_run(
         data=data,
         last_date=str(result.last_date.date()),
         run_id=uuid.uuid4().hex,
+        combination=fitted.weights.to_dict() if fitted.weights is not None else None,
     )
     # The last fold's model is the newest: the forecaster uses it.
     artifacts.save_run(run_dir, fitted.model, preprocessing, metrics, predictions, config_yaml)
@@ -171,6 +172,8 @@ def print_report(result: RunResult, failed: dict[str, str]) -> None:
     metrics = result.metrics
     table = format_table({s: metrics[s] for s in SEGMENTS})
     print(table + ("   (means over symbols)" if result.universe else ""))
+    if "combination" in metrics:
+        print(f"published forecast (model): persistence, and {metrics['combination']['words']}")
     if result.universe:
         for symbol, rows in metrics["symbols"].items():
             row = rows["test"]["model"]
@@ -181,10 +184,10 @@ def print_report(result: RunResult, failed: dict[str, str]) -> None:
     for segment in SEGMENTS:
         interval = metrics[segment]["model"].get("interval")
         if interval:
-            print(
-                f"{segment}: {interval['nominal']:.0%} interval covers "
-                f"{interval['coverage']:.1%} of outcomes, mean width {interval['width_pct']:.2f}%"
-            )
+            print(f"{segment}: {_interval_words(interval)}")
+        garch = metrics[segment]["persistence"].get("interval")
+        if garch:
+            print(f"{segment}: the GARCH(1,1) band around persistence: {_interval_words(garch)}")
     d = metrics["test"]["model"]
     if d["direction_accuracy"] is not None:
         lo, hi = d["direction_ci"]
@@ -193,10 +196,28 @@ def print_report(result: RunResult, failed: dict[str, str]) -> None:
             f"(95% CI {lo:.3f}..{hi:.3f}, n={d['direction_n']})"
             + ("  -- indistinguishable from a coin flip" if lo <= 0.5 <= hi else "")
         )
-    dm = d.get("dm_vs_persistence")
-    if dm:
-        print(
-            f"test MAE vs persistence: Diebold-Mariano {dm['statistic']:+.2f}, "
-            f"p = {dm['p_value']:.3f}"
-            + ("  -- no significant difference" if dm["p_value"] >= 0.05 else "")
-        )
+    for name, row in metrics["test"].items():
+        if name in ("model", "lstm", "ets", "arima") and row.get("dm_vs_persistence"):
+            print(f"test MAE, {dm_words(row['dm_vs_persistence'], name)}")
+
+
+def _interval_words(interval: dict) -> str:
+    text = (
+        f"{interval['nominal']:.0%} interval covers {interval['coverage']:.1%} of outcomes, "
+        f"mean width {interval['width_pct']:.2f}%"
+    )
+    if "winkler_pct" in interval:
+        text += f", interval score {interval['winkler_pct']:.3f}%"
+    terciles = interval.get("coverage_by_tercile")
+    if terciles:
+        text += " (calm/mid/turbulent " + "/".join(f"{c:.0%}" for c in terciles) + ")"
+    return text
+
+
+def dm_words(dm: dict, name: str, reference: str = "persistence") -> str:
+    """A Diebold-Mariano result in words, either way; 'better' only when significant."""
+    p, stat = dm["p_value"], f"DM {dm['statistic']:+.2f}, p = {dm['p_value']:.3f}"
+    if p < 0.05:
+        side = "better" if dm["statistic"] < 0 else "worse"
+        return f"{name}: significantly {side} than {reference} ({stat})"
+    return f"{name}: no significant difference from {reference} ({stat})"

@@ -32,6 +32,9 @@ from marketcast.data.trading_days import (
 )
 from marketcast.data.universe import universe_symbols
 from marketcast.errors import EXIT_LOCKED, EXIT_NONE, EXIT_OK, EXIT_PARTIAL, MarketcastError
+from marketcast.evaluation.baselines import drift, persistence
+from marketcast.evaluation.combination import Weights
+from marketcast.evaluation.peers import latest_peer_forecasts
 from marketcast.evaluation.predictions import quantile_column
 from marketcast.features.dataset import select_columns
 from marketcast.model.network import point_forecast
@@ -40,6 +43,9 @@ from marketcast.storage.forecast_store import ForecastStore, RunInfo, StoreLocke
 from marketcast.storage.runfiles import METRICS_FILE
 
 log = logging.getLogger(__name__)
+
+HISTORY_DAYS = 730  # calendar days of prices loaded per symbol when the combination uses ETS
+HISTORY_ROWS = 500  # the rows of them ETS is fitted on
 
 
 @dataclass(frozen=True, eq=False)  # compared and hashed by identity: one per run directory
@@ -59,6 +65,12 @@ class Run:
         return [str(data.get("symbol") or Path(data.get("path") or "").stem)]
 
     @property
+    def weights(self) -> Weights | None:
+        """The published combination; None: the raw LSTM."""
+        state = self.prep.combination
+        return Weights.from_dict(state) if state else None
+
+    @property
     def is_global(self) -> bool:
         return bool(self.prep.data.get("symbols"))
 
@@ -73,6 +85,7 @@ class Window:
     history: np.ndarray
     as_of: pd.Timestamp
     exchange: str | None
+    long_history: np.ndarray | None = None  # (n,) the target's recent rows, for ETS
 
 
 def forecast(cfg: DictConfig) -> int:
@@ -176,7 +189,9 @@ def latest_window(symbol: str, run: Run, cfg: DictConfig, now: pd.Timestamp) -> 
     reference = pd.Timestamp(cfg.as_of) if cfg.as_of else None
     if data.source == "fdr":
         # Only the recent rows are needed: validating 20 years per symbol every night is waste.
-        since = (reference or now.tz_localize(None)) - pd.Timedelta(days=3 * t.window + 60)
+        # The combination's ETS needs a history of its own: two years.
+        days = max(3 * t.window + 60, HISTORY_DAYS if _uses_ets(run) else 0)
+        since = (reference or now.tz_localize(None)) - pd.Timedelta(days=days)
         data = replace(data, start=str(since.date()))
     frame = load(data, symbol=symbol, now=now).frame
     selected = select_columns(frame, t.features, t.target)
@@ -198,7 +213,27 @@ def latest_window(symbol: str, run: Run, cfg: DictConfig, now: pd.Timestamp) -> 
         history=recent[t.target].to_numpy("float64")[1:],
         as_of=as_of,
         exchange=exchange,
+        long_history=selected[t.target].to_numpy("float64")[-HISTORY_ROWS:],
     )
+
+
+def _uses_ets(run: Run) -> bool:
+    weights = run.weights
+    return weights is not None and "ets" in weights.names
+
+
+def _published(run: Run, group: list[Window], lstm: np.ndarray, history: np.ndarray) -> np.ndarray:
+    """(S, H) what the run publishes: its validated combination of the LSTM, ETS and drift
+    (ETS fitted on each symbol's recent history, all symbols in one statsforecast call)."""
+    weights = run.weights
+    if weights is None:
+        return lstm
+    horizon = lstm.shape[1]
+    components = {"lstm": lstm, "drift": drift(history, horizon)}
+    if "ets" in weights.names:
+        histories = {f"{i}": w.long_history for i, w in enumerate(group)}
+        components["ets"] = latest_peer_forecasts(histories, horizon, models=("ets",))["ets"]
+    return weights.apply(persistence(history, horizon), components)
 
 
 def forecast_windows(windows: list[Window]) -> pd.DataFrame:
@@ -218,7 +253,8 @@ def forecast_windows(windows: list[Window]) -> pd.DataFrame:
         history = np.stack([w.history for w in group])  # -> (S, W)
         last = history[:, -1]
         output = run.model.predict(t.inputs(raw, last), batch_size=4096, verbose=0)
-        point = t.prices(point_forecast(np.asarray(output)), last)  # -> (S, H)
+        lstm = t.prices(point_forecast(np.asarray(output)), last)  # -> (S, H)
+        point = _published(run, group, lstm, history)
         bands = intervals.apply(point, history)  # -> (S, H, L)
         steps = t.horizon
         frame = pd.DataFrame(

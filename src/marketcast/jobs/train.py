@@ -126,6 +126,7 @@ def _train(cfg: DictConfig, run_dir: Path, callbacks: list) -> tuple[float, dict
                 _origin(preps),
                 "" if refit else " (model of an earlier fold)",
             )
+        peers = {symbol: _peers(prep, cfg.evaluation) for symbol, prep in preps.items()}
         if refit:
             _log_data(preps, data.label)
             fitted = fit_forecaster(
@@ -134,9 +135,15 @@ def _train(cfg: DictConfig, run_dir: Path, callbacks: list) -> tuple[float, dict
                 cfg.train,
                 list(cfg.evaluation.interval_levels),
                 callbacks,
+                forecast_cfg=cfg.forecast,
+                val_peers=[peers[symbol]["val"] for symbol in preps],
+                stop_share=cfg.evaluation.stop_share,
             )
         forecasts = {
-            symbol: {s: fitted.forecast(prep.parts[s]) for s in SEGMENTS}
+            symbol: {
+                s: fitted.forecast(prep.parts[s], peers[symbol][s], peers[symbol][f"{s}_bands"])
+                for s in SEGMENTS
+            }
             for symbol, prep in preps.items()
         }
         fits.append(outputs.FitResult(k + 1, refit, preps, forecasts))
@@ -144,6 +151,11 @@ def _train(cfg: DictConfig, run_dir: Path, callbacks: list) -> tuple[float, dict
             outputs.print_fold(fits[-1], len(folds))
 
     result = outputs.tabulate(fits, backtest=cfg.evaluation.mode == Mode.backtest)
+    if fitted.weights is not None:  # the last fit's: what predict publishes
+        result.metrics["combination"] = {
+            **fitted.weights.to_dict(),
+            "words": fitted.weights.describe(),
+        }
     result.metrics["failed"] = data.failed if data.universe else None
     if result.metrics["failed"] is None:
         del result.metrics["failed"]
@@ -162,6 +174,22 @@ def _train(cfg: DictConfig, run_dir: Path, callbacks: list) -> tuple[float, dict
     val_mase = result.metrics["val"]["model"]["mase"]
     log.info("validation MASE %s, test MASE %s", val_mase, result.metrics["test"]["model"]["mase"])
     return float(val_mase), result.metrics
+
+
+def _peers(prep: Prepared, cfg) -> dict[str, dict]:
+    """The classical peers' forecasts and the GARCH band for each scored segment of ``prep``."""
+    from marketcast.evaluation.forecasts import garch_reference, peer_forecasts
+
+    peers = cfg.peers
+    out = {}
+    for segment in SEGMENTS:
+        out[segment] = peer_forecasts(prep, segment, peers.ets, peers.arima, peers.refit_every)
+        out[f"{segment}_bands"] = (
+            {"garch": garch_reference(prep, segment, list(cfg.interval_levels))}
+            if peers.garch
+            else {}
+        )
+    return out
 
 
 def _plan(data: RunData, cfg: DictConfig) -> list[Fold | None]:

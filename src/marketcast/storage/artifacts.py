@@ -55,6 +55,7 @@ class Preprocessing:
     data: dict  # the run's data config: where the forecaster reads fresh prices
     last_date: str  # the last date of the data the run trained and evaluated on
     run_id: str = ""  # the run these files belong to (run.json names it too)
+    combination: dict | None = None  # the published combination's weights; None: raw LSTM
 
     def to_dict(self) -> dict:
         return {
@@ -65,6 +66,7 @@ class Preprocessing:
             "head": self.head,
             "data": self.data,
             "last_date": self.last_date,
+            "combination": self.combination,
         }
 
     @classmethod
@@ -82,6 +84,7 @@ class Preprocessing:
             data=state["data"],
             last_date=state["last_date"],
             run_id=state["run_id"],
+            combination=state.get("combination"),
         )
 
 
@@ -290,6 +293,22 @@ def check_preprocessing(state: dict) -> None:
         f"intervals.quantiles is not {t['horizon']} rows of {len(levels)} finite numbers",
     )
     _expect(state["head"] in Head.__members__, f"head={state['head']!r}")
+    combination = state.get("combination")
+    if combination is not None:
+        names, weights = combination.get("names"), combination.get("weights")
+        _expect(
+            isinstance(names, list)
+            and set(names) <= {"lstm", "ets", "drift"}
+            and isinstance(weights, list)
+            and len(weights) == t["horizon"]
+            and all(
+                isinstance(r, list)
+                and len(r) == len(names)
+                and all(_finite(w) and w >= 0 for w in r)
+                for r in weights
+            ),
+            f"combination={combination!r} is not {t['horizon']} rows of non-negative weights",
+        )
     _expect(isinstance(state["data"], dict), "data is not an object")
 
 
