@@ -1,36 +1,39 @@
-"""Reproduce the README's accuracy figures on a directory of daily-price CSV files.
+"""The published forecast beside its peers on a directory of daily-price CSV files.
 
-For every ``*.csv`` in DATA_DIR (Date, Open, High, Low, Close, Volume, ...), from
---start on: one single-split run of the default config per target representation,
-and one walk-forward backtest of the default config. Prints a Markdown table of
-the model's test MAE relative to persistence (below 1 beats it) and the 80%
-interval's coverage, and writes every run under --out.
+For every ``*.csv`` in DATA_DIR (Date, Open, High, Low, Close, Volume, ...), from --start
+on (KRX files; US files whole): a single-split run and, unless --no-backtest, a
+walk-forward backtest of the default config, at each horizon of --horizons. Prints, per
+file and on average, test MAE and RMSE relative to persistence (below 1 beats it) of the
+published combination (model), the raw LSTM, AutoETS and AutoARIMA, per step for h > 1,
+with the Diebold-Mariano (HLN) p-value against persistence; and for the 80% interval:
+coverage, coverage per volatility tercile and the interval (Winkler) score, beside the
+GARCH(1,1) band around persistence. Every run is kept under --out, and summary.json.
 
-    python bench/evaluate_dev.py ../shared/data [--start 2010-01-01] [--folds 5]
+    python bench/evaluate_dev.py ../shared/data [--horizons 1,5] [--folds 5] [overrides]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import numpy as np
+from hydra import compose, initialize_config_dir
 
-from hydra import compose, initialize_config_dir  # noqa: E402
+import marketcast.config  # noqa: F401  (registers the schemas)
+from marketcast.cli import config_dir
+from marketcast.jobs.train import train
+from marketcast.storage.runfiles import METRICS_FILE
 
-import marketcast.config  # noqa: E402,F401  (registers the schemas)
-from marketcast.jobs.train import train  # noqa: E402
-from marketcast.storage.runfiles import METRICS_FILE  # noqa: E402
+FORECASTERS = ("model", "lstm", "ets", "arima")
 
 
 def run(run_dir: Path, overrides: list[str]) -> dict:
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
         cfg = compose("train", overrides=[f"paths.run_dir={run_dir}", *overrides])
     started = time.perf_counter()
     train(cfg)
@@ -39,78 +42,160 @@ def run(run_dir: Path, overrides: list[str]) -> dict:
     return metrics
 
 
+def summarise(metrics: dict) -> dict:
+    """The figures of one run's test segment."""
+    test = metrics["test"]
+    out = {"seconds": metrics["seconds"]}
+    for name in FORECASTERS:
+        row = test.get(name)
+        if row is None:
+            continue
+        steps = row.get("per_step", [row])
+        out[name] = {
+            "rel_mae": [s["mae"] / p["mae"] for s, p in zip(steps, _steps(test), strict=True)],
+            "rel_rmse": [s["rmse"] / p["rmse"] for s, p in zip(steps, _steps(test), strict=True)],
+            "dm_p": [
+                (s.get("dm_vs_persistence") or row.get("dm_vs_persistence") or {}).get("p_value")
+                for s in steps
+            ],
+            "dm_stat": [
+                (s.get("dm_vs_persistence") or row.get("dm_vs_persistence") or {}).get("statistic")
+                for s in steps
+            ],
+        }
+    for name, key in (("model", "model"), ("garch", "persistence")):
+        interval = test[key].get("interval")
+        if interval:
+            out[f"{name}_interval"] = {
+                k: interval.get(k)
+                for k in ("coverage", "coverage_by_tercile", "winkler_pct", "width_pct")
+            }
+    out["combination"] = metrics.get("combination", {}).get("words")
+    return out
+
+
+def _steps(test: dict) -> list[dict]:
+    return test["persistence"].get("per_step", [test["persistence"]])
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("data_dir", type=Path)
-    parser.add_argument("--start", default="2010-01-01")
+    parser.add_argument("--start", default="2010-01-01", help="for KRX files; US files whole")
+    parser.add_argument("--horizons", default="1,5")
     parser.add_argument("--folds", type=int, default=5)
-    parser.add_argument(
-        "--representations",
-        default="relative,log_return,level",
-        help="comma-separated; each gets a single-split run",
-    )
     parser.add_argument("--no-backtest", action="store_true")
+    parser.add_argument("--files", default="", help="comma-separated stems (default: all)")
     parser.add_argument("--out", type=Path, default=None, help="default: a temporary directory")
     parser.add_argument("overrides", nargs="*", help="extra config overrides for every run")
-    args = parser.parse_intermixed_args()  # overrides may follow the options
+    args = parser.parse_intermixed_args()
 
     files = sorted(args.data_dir.glob("*.csv"))
+    if args.files:
+        files = [f for f in files if f.stem in args.files.split(",")]
     if not files:
         print(f"no *.csv files in {args.data_dir}", file=sys.stderr)
         return 2
     out = args.out or Path(tempfile.mkdtemp(prefix="marketcast-dev-"))
-    common = [
-        "data=csv",
-        f"data.start={args.start}",
-        "train.verbose=0",
-        "plots=false",
-        *args.overrides,
-    ]
-    rows, summary = [], {}
+    modes = ["single"] + ([] if args.no_backtest else ["backtest"])
+    summary: dict = {}
     for file in files:
-        base = [*common, f"data.path={file}", f"data.symbol={file.stem}"]
-        result = summary[file.stem] = {}
-        for name in args.representations.split(","):
-            m = run(out / file.stem / f"single_{name}", [*base, f"features.representation={name}"])
-            result[f"single_{name}"] = {
-                "val_rel_mae": m["val"]["model"]["rel_mae"],
-                "test_rel_mae": m["test"]["model"]["rel_mae"],
-                "test_coverage": m["test"]["model"]["interval"]["coverage"],
-                "seconds": m["seconds"],
-            }
-            print(f"{file.stem} single {name}: {result[f'single_{name}']}", flush=True)
-        if not args.no_backtest:
-            m = run(
-                out / file.stem / "backtest",
-                [*base, "evaluation=backtest", f"evaluation.backtest.folds={args.folds}"],
-            )
-            result["backtest"] = {
-                "test_rel_mae": m["test"]["model"]["rel_mae"],
-                "test_coverage": m["test"]["model"]["interval"]["coverage"],
-                "fold_rel_mae": [f["test"]["model"]["rel_mae"] for f in m["folds"]],
-                "ridge_rel_mae": m["test"]["ridge"]["rel_mae"],
-                "seconds": m["seconds"],
-            }
-            print(f"{file.stem} backtest: {result['backtest']}", flush=True)
-        rows.append(file.stem)
-
-    names = args.representations.split(",")
-    header = ["file", *[f"single {n} test rel. MAE" for n in names]]
-    if not args.no_backtest:
-        header += [f"backtest ({args.folds} folds) rel. MAE", "backtest 80% coverage"]
-    print("\n| " + " | ".join(header) + " |\n|" + "---|" * len(header))
-    for stem in rows:
-        r = summary[stem]
-        cells = [f"{r[f'single_{n}']['test_rel_mae']:.4f}" for n in names]
-        if "backtest" in r:
-            cells += [
-                f"{r['backtest']['test_rel_mae']:.4f}",
-                f"{r['backtest']['test_coverage']:.1%}",
-            ]
-        print(f"| {stem} | " + " | ".join(cells) + " |")
+        start = [] if file.stem.startswith("us_") else [f"data.start={args.start}"]
+        base = ["data=csv", f"data.path={file}", f"data.symbol={file.stem}", "plots=false"]
+        for horizon in [int(h) for h in args.horizons.split(",")]:
+            for mode in modes:
+                extra = ["evaluation=backtest", f"evaluation.backtest.folds={args.folds}"]
+                overrides = [*base, *start, f"window.horizon={horizon}", *args.overrides]
+                if mode == "backtest":
+                    overrides += extra
+                key = f"{mode}_h{horizon}"
+                metrics = run(out / file.stem / key, overrides)
+                summary.setdefault(key, {})[file.stem] = summarise(metrics)
+                print(f"{file.stem} {key}: {json.dumps(summary[key][file.stem])}", flush=True)
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    for key, by_file in summary.items():
+        print_table(key, by_file)
     print(f"\nruns and summary.json in {out}")
     return 0
+
+
+def print_table(key: str, by_file: dict) -> None:
+    names = [n for n in FORECASTERS if all(n in r for r in by_file.values())]
+    print(f"\n### {key}: test MAE / persistence MAE per step (DM p vs persistence)\n")
+    print(
+        "| file | " + " | ".join(names) + " | 80% coverage (calm/mid/turb) | "
+        "interval score % | GARCH band coverage | GARCH band score % |"
+    )
+    print("|---" * (len(names) + 5) + "|")
+    for stem, r in by_file.items():
+        cells = [_cell(r[n]) for n in names]
+        cells += _interval_cells(r)
+        print(f"| {stem} | " + " | ".join(cells) + " |")
+    means = [
+        " ".join(
+            f"{np.mean([r[n]['rel_mae'][h] for r in by_file.values()]):.4f}"
+            for h in range(len(next(iter(by_file.values()))[n]["rel_mae"]))
+        )
+        for n in names
+    ]
+    worse = [
+        sum(
+            any(
+                p is not None and p < 0.05 and s > 0
+                for p, s in zip(r[n]["dm_p"], r[n]["dm_stat"], strict=True)
+            )
+            for r in by_file.values()
+        )
+        for n in names
+    ]
+    rmse = [
+        " ".join(
+            f"{np.mean([r[n]['rel_rmse'][h] for r in by_file.values()]):.4f}"
+            for h in range(len(next(iter(by_file.values()))[n]["rel_rmse"]))
+        )
+        for n in names
+    ]
+    print(
+        "| **mean MAE ratio** | "
+        + " | ".join(means)
+        + " | "
+        + " | ".join(_mean_interval(by_file))
+        + " |"
+    )
+    print("| mean RMSE ratio | " + " | ".join(rmse) + " | | | | |")
+    print("| files significantly worse (any step) | " + " | ".join(map(str, worse)) + " | | | | |")
+
+
+def _cell(row: dict) -> str:
+    parts = []
+    for rel, p in zip(row["rel_mae"], row["dm_p"], strict=True):
+        parts.append(f"{rel:.4f}" + (f" ({p:.2f})" if p is not None else ""))
+    return " ".join(parts)
+
+
+def _interval_cells(r: dict) -> list[str]:
+    m, g = r.get("model_interval") or {}, r.get("garch_interval") or {}
+    terciles = "/".join(f"{c:.2f}" for c in m.get("coverage_by_tercile") or [])
+    return [
+        f"{m.get('coverage', float('nan')):.3f} ({terciles})",
+        f"{m.get('winkler_pct', float('nan')):.3f}",
+        f"{g.get('coverage', float('nan')):.3f}",
+        f"{g.get('winkler_pct', float('nan')):.3f}",
+    ]
+
+
+def _mean_interval(by_file: dict) -> list[str]:
+    def mean(which, key):
+        values = [r.get(which, {}).get(key) for r in by_file.values()]
+        values = [v for v in values if v is not None]
+        return f"{np.mean(values):.3f}" if values else "n/a"
+
+    return [
+        mean("model_interval", "coverage"),
+        mean("model_interval", "winkler_pct"),
+        mean("garch_interval", "coverage"),
+        mean("garch_interval", "winkler_pct"),
+    ]
 
 
 if __name__ == "__main__":

@@ -292,8 +292,14 @@ class EvaluationConfig:
 
 
 class Combine(StrEnum):
-    validated = "validated"  # persistence + validated shares of the LSTM's, ETS' and drift's moves
+    validated = "validated"  # persistence + validated shares of the components' moves
     none = "none"  # publish the raw LSTM
+
+
+class Component(StrEnum):
+    lstm = "lstm"
+    ets = "ets"
+    drift = "drift"
 
 
 class CombineLoss(StrEnum):
@@ -306,10 +312,20 @@ class ForecastConfig:
     """What a run publishes (the table's `model` row, predict's forecasts)."""
 
     combine: Combine = Combine.validated
+    # What the combination may move towards. Drift is left out by default: validation
+    # gives it weight in trending years and the trend turns in test (significantly worse
+    # than persistence at h=5 on 2 of the 11 dev files; bench/peers_dev.py).
+    components: list[Component] = field(default_factory=lambda: [Component.lstm, Component.ets])
     loss: CombineLoss = CombineLoss.mae
     # A share of a component's move must earn at least this much validation gain (relative
     # error) per unit of weight: a component that barely differs from persistence gets 0.
     min_gain: float = 1e-4
+    # Keep a step's weights only where the combination's validation MAE is at least this
+    # fraction below persistence's; else the step publishes persistence. On a random walk a
+    # fitted share is luck and gains a few tenths of a percent; where returns are
+    # predictable (AR(1), phi 0.3) the LSTM gains several percent (tests/test_forecast_value).
+    # (A significance test has no power here: on 225 rows a 2% MAE gain is far from p < 0.05.)
+    min_improvement: float = 0.005
 
 
 @dataclass
@@ -471,6 +487,18 @@ def check_train_job(cfg: DictConfig) -> None:
     check_model(cfg.model)
     check_train(cfg.train)
     check_evaluation(cfg.evaluation)
+    check_forecast(cfg.forecast)
+    if cfg.forecast.combine == Combine.validated:
+        if not cfg.forecast.components:
+            raise MarketcastError(
+                "forecast.components is empty: name what the combination may use, e.g. "
+                "[lstm,ets], or set forecast.combine=none to publish the raw LSTM."
+            )
+        if Component.ets in cfg.forecast.components and not cfg.evaluation.peers.ets:
+            raise MarketcastError(
+                "forecast.components includes ets, but evaluation.peers.ets=false does not fit "
+                "it: turn the peer on, or drop ets from forecast.components."
+            )
     if cfg.evaluation.mode == Mode.backtest and not cfg.data.symbol and _universe(cfg.data):
         raise MarketcastError(
             "evaluation=backtest runs on one symbol: set data.symbol (not data.symbols), "
@@ -642,6 +670,15 @@ def check_evaluation(cfg: EvaluationConfig) -> None:
             "validation rows for early stopping; the rest fit the combination and intervals)."
         )
     _at_least("evaluation.peers.refit_every", cfg.peers.refit_every, 0)
+
+
+def check_forecast(cfg: ForecastConfig) -> None:
+    if not (math.isfinite(cfg.min_improvement) and 0 <= cfg.min_improvement < 1):
+        raise MarketcastError(
+            f"forecast.min_improvement={cfg.min_improvement} must lie in [0, 1) (e.g. 0.005)."
+        )
+    if not (math.isfinite(cfg.min_gain) and cfg.min_gain >= 0):
+        raise MarketcastError(f"forecast.min_gain={cfg.min_gain} must be 0 or more.")
 
 
 def refuse_unknown_keys(cfg: DictConfig, schema: type) -> None:

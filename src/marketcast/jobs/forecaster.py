@@ -130,20 +130,27 @@ def _stop_rows(prep: Prepared, share: float) -> slice:
 
 def _fit_weights(parts, lstm, peers, cfg: ForecastConfig) -> Weights:
     horizon = lstm[0].shape[1]
-    components: dict[str, list[np.ndarray]] = {"lstm": lstm, "drift": []}
+    components: dict[str, list[np.ndarray]] = {"lstm": lstm, "drift": []}  # ets: peers
     for part in parts:
         components["drift"].append(drift(part.history, horizon))
     for name in COMPONENTS:
         if name not in components and all(name in p for p in peers):
             components[name] = [p[name] for p in peers]
-    ordered = {n: np.concatenate(components[n]) for n in COMPONENTS if n in components}
-    return fit_weights(
-        np.concatenate([part.actual for part in parts]),
-        np.concatenate([persistence(part.history, horizon) for part in parts]),
-        ordered,
-        loss=str(cfg.loss),
-        min_gain=cfg.min_gain,
-    )
+    wanted = [str(c) for c in cfg.components]
+    ordered = {
+        n: np.concatenate(components[n]) for n in COMPONENTS if n in components and n in wanted
+    }
+    actual = np.concatenate([part.actual for part in parts])
+    reference = np.concatenate([persistence(part.history, horizon) for part in parts])
+    weights = fit_weights(actual, reference, ordered, loss=str(cfg.loss), min_gain=cfg.min_gain)
+    # A step whose combination does not beat persistence on these rows by min_improvement
+    # publishes persistence: a share fitted to noise would only add noise.
+    combined = weights.apply(reference, ordered)
+    kept = weights.weights.copy()
+    ours = np.abs(combined - actual).mean(axis=0)  # -> (H,)
+    theirs = np.abs(reference - actual).mean(axis=0)
+    kept[ours > theirs * (1 - cfg.min_improvement)] = 0.0
+    return Weights(weights.names, kept, weights.loss)
 
 
 def _pooled_xy(

@@ -1,0 +1,95 @@
+"""The published forecast earns its place: the validated combination on data with and without
+something to learn, and what predict publishes equals what the run scored."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import compose_predict, compose_train, synthetic_prices
+
+from marketcast.jobs.predict import forecast
+from marketcast.jobs.train import train
+
+
+def ar1_prices(n: int, phi: float, seed: int = 0) -> pd.DataFrame:
+    """Daily bars whose log returns are AR(1) with coefficient ``phi``: a learnable drift."""
+    rng = np.random.default_rng(seed)
+    shocks = rng.normal(0, 0.01, n)
+    returns = np.zeros(n)
+    for t in range(1, n):
+        returns[t] = phi * returns[t - 1] + shocks[t]
+    frame = synthetic_prices(n, seed=seed)
+    close = 100 * np.exp(np.cumsum(returns))
+    frame["Close"] = close
+    frame["Open"] = np.concatenate([[close[0]], close[:-1]])  # the previous close
+    frame["High"] = np.maximum(frame["Open"], close) * 1.002
+    frame["Low"] = np.minimum(frame["Open"], close) * 0.998
+    return frame
+
+
+def train_on(frame: pd.DataFrame, run_dir: Path, *overrides: str) -> dict:
+    csv = run_dir.parent / f"{run_dir.name}.csv"
+    frame.to_csv(csv)
+    cfg = compose_train(
+        run_dir,
+        "data=csv",
+        f"data.path={csv}",
+        "data.exchange=null",
+        "model.units=16",
+        "train.epochs=30",
+        "train.patience=5",
+        "window.size=20",
+        *overrides,
+    )
+    train(cfg)
+    return json.loads((run_dir / "metrics.json").read_text())
+
+
+@pytest.mark.slow
+def test_the_lstm_gets_most_of_the_move_where_returns_are_predictable(tmp_path):
+    metrics = train_on(ar1_prices(3000, phi=0.3), tmp_path / "ar1")
+    weights = dict(zip(metrics["combination"]["names"], metrics["combination"]["weights"][0]))
+    assert weights["lstm"] > 0.5, metrics["combination"]["words"]
+    assert metrics["test"]["model"]["rel_mae"] < 1.0
+    assert metrics["test"]["model"]["dm_vs_persistence"]["statistic"] < 0
+
+
+@pytest.mark.slow
+def test_the_combination_is_persistence_on_a_random_walk(tmp_path):
+    metrics = train_on(ar1_prices(3000, phi=0.0, seed=5), tmp_path / "walk")  # no drift either
+    weights = np.asarray(metrics["combination"]["weights"])
+    assert weights.sum() < 0.3, metrics["combination"]["words"]
+
+
+@pytest.mark.parametrize("combine", ["none", "validated"])
+def test_predict_publishes_what_the_run_scored(tmp_path, combine):
+    """Save -> load -> predict at the last test origin gives the run's own forecast and band.
+
+    Exact wherever the combination does not lean on ETS, which predict refits on each
+    symbol's recent history (here the weights leave ETS out or are all zero).
+    """
+    run_dir = tmp_path / "run"
+    metrics = train_on(
+        synthetic_prices(500, seed=2),
+        run_dir,
+        f"forecast.combine={combine}",
+        "train.epochs=2",
+        "evaluation.peers.ets=false",
+        "forecast.components=[lstm]",
+    )
+    assert ("combination" in metrics) == (combine == "validated")
+    scored = pd.read_csv(run_dir / "test_predictions.csv")
+    last = scored[scored["origin"] == scored["origin"].max()]
+    out = tmp_path / "forecast.csv"
+    cfg = compose_predict(
+        f"run_dir={run_dir}", f"as_of={last['origin'].iloc[0]}", f"output={out}", "refresh=never"
+    )
+    assert forecast(cfg) == 0
+    published = pd.read_csv(out)
+    np.testing.assert_allclose(published["forecast"], last["model"], rtol=1e-6)
+    np.testing.assert_allclose(published["q10"], last["q10"], rtol=1e-6)
+    np.testing.assert_allclose(published["q90"], last["q90"], rtol=1e-6)
