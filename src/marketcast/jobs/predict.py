@@ -218,8 +218,11 @@ def latest_window(symbol: str, run: Run, cfg: DictConfig, now: pd.Timestamp) -> 
 
 
 def _uses_ets(run: Run) -> bool:
+    """Whether the run's combination gives ETS any weight (then ETS is fitted per symbol)."""
     weights = run.weights
-    return weights is not None and "ets" in weights.names
+    if weights is None or "ets" not in weights.names:
+        return False
+    return bool(weights.weights[:, weights.names.index("ets")].any())
 
 
 def _published(run: Run, group: list[Window], lstm: np.ndarray, history: np.ndarray) -> np.ndarray:
@@ -231,6 +234,8 @@ def _published(run: Run, group: list[Window], lstm: np.ndarray, history: np.ndar
     horizon = lstm.shape[1]
     components = {"lstm": lstm, "drift": drift(history, horizon)}
     if "ets" in weights.names:
+        components["ets"] = persistence(history, horizon)  # weight 0: any value will do
+    if _uses_ets(run):
         histories = {f"{i}": w.long_history for i, w in enumerate(group)}
         components["ets"] = latest_peer_forecasts(histories, horizon, models=("ets",))["ets"]
     return weights.apply(persistence(history, horizon), components)
