@@ -94,7 +94,8 @@ def run_plots(
         }
         save("folds.png", plot_folds, rel_mae, f"{label}: test MAE per fold")
     if history.get("loss"):
-        save("loss.png", plot_loss, history, f"{label}: training loss")
+        fit = "training loss of the last fold's fit" if backtest else "training loss"
+        save("loss.png", plot_loss, history, f"{label}: {fit}")
     return written
 
 
@@ -150,12 +151,7 @@ def plot_forecast(table: pd.DataFrame, title: str, path: Path) -> None:
         _date_axis(ax)
         ax.grid(alpha=0.3)
     full.axvspan(zoom["date"].iloc[0], zoom["date"].iloc[-1], color="grey", alpha=0.12)
-    if "fold" in first:
-        for start in first.groupby("fold")["date"].min().iloc[1:]:
-            full.axvline(start, color="grey", linewidth=0.7, linestyle=":")
-        full.text(
-            0.01, 0.02, "dotted: fold starts", transform=full.transAxes, fontsize=8, color="grey"
-        )
+    _fold_starts(full, first)
     full.set_title("whole period (shaded: the zoomed part)", fontsize=10)
     zoom_mae = {n: (zoom[n] - zoom["actual"]).abs().mean() for n in ("model", "persistence")}
     near.set_title(
@@ -248,6 +244,7 @@ def plot_coverage(table: pd.DataFrame, title: str, path: Path) -> None:
     ax.set_ylim(
         max(0, min(100 * p[2] for p in pairs) - 35), 100.5
     )  # room below the nominal for misses
+    _fold_starts(ax, table)
     ax.set_title(f"{title}: rolling {COVERAGE_SESSIONS} sessions (dotted: nominal)")
     _date_axis(ax)
     _finish(fig, ax, path, ylabel="actual inside the interval (%)")
@@ -291,6 +288,7 @@ def plot_cumulative_loss(table: pd.DataFrame, title: str, path: Path) -> None:
             label=f"{name}: {curve.iloc[-1]:+,.1f} at the end",
         )
     ax.axhline(0, color="black", linewidth=0.8)
+    _fold_starts(ax, rows)
     if left_out:
         ax.text(
             0.99,
@@ -406,6 +404,16 @@ def _relative_range(values: np.ndarray) -> tuple[float, float]:
     near = values[np.isfinite(values) & (values <= REL_TOP)]
     near = np.append(near, 1.0)
     return max(0.0, float(near.min()) - 0.03), float(near.max()) + 0.03
+
+
+def _fold_starts(ax, table: pd.DataFrame) -> None:
+    """A dotted line where each fold after the first begins (a backtest's table)."""
+    if "fold" not in table:
+        return
+    for start in table.groupby("fold")["date"].min().iloc[1:]:
+        ax.axvline(start, color="grey", linewidth=0.7, linestyle=":")
+    ax.text(0.01, 0.02, "grey dotted: fold starts", transform=ax.transAxes, fontsize=8,
+            color="grey")  # fmt: skip
 
 
 def _date_axis(ax) -> None:
