@@ -15,7 +15,13 @@ since it is built once per process.
 Real fetches add network time (typically 0.3-2 s per symbol), so the ratios printed here
 are lower bounds of what the cache saves.
 
+Then the fetch pool (``marketcast.data.universe.load_universe``): a universe of
+``--pool-symbols`` symbols fetched into an empty cache from a fake DataReader that waits
+``--latency-ms`` per call, as a request to Naver or Yahoo does, once one at a time
+(data.max_concurrency=1) and once with the default pool (8); the ratio is printed.
+
     python bench/data_cache.py [--symbols 50] [--years 20] [--rounds 5]
+                               [--pool-symbols 200] [--latency-ms 200] [--pool-only]
 """
 
 from __future__ import annotations
@@ -74,6 +80,55 @@ class CannedNaver:
         return SimpleNamespace(text=self.bodies[url.rsplit("=", 1)[1]])
 
 
+class SlowReader(ReadyReader):
+    """ReadyReader that waits ``latency_s`` per call first (the network's share)."""
+
+    def __init__(self, answers: dict[str, pd.DataFrame], latency_s: float):
+        super().__init__(answers)
+        self.latency_s = latency_s
+
+    def __call__(self, symbol, start=None, end=None, exchange=None, data_source=None):
+        time.sleep(self.latency_s)
+        return super().__call__(symbol, start, end)
+
+
+def time_pool(symbols: int, rows: int, latency_s: float, workers: list[int]) -> dict[int, float]:
+    """Seconds to load ``symbols`` fresh symbols through the pool, for each pool size."""
+    from marketcast.data.universe import load_universe
+
+    names = [f"{200000 + 10 * i:06d}" for i in range(symbols)]
+    answers = {s: synthetic_history(rows, seed) for seed, s in enumerate(names)}
+    now = pd.Timestamp(next(iter(answers.values())).index[-1]) + pd.Timedelta(days=1)
+    last_completed_session("XKRX", now)
+    real_reader = FinanceDataReader.DataReader
+    seconds = {}
+    try:
+        FinanceDataReader.DataReader = SlowReader(answers, latency_s)
+        for n in workers:
+            with tempfile.TemporaryDirectory(prefix="marketcast-pool-") as tmp:
+                cfg = DataConfig(source="fdr", symbols=names, cache_dir=str(Path(tmp) / "c"))
+                cfg.max_concurrency = n  # a DataConfig field once the schema has it
+                began = time.perf_counter()
+                result = load_universe(cfg, now=now)
+                seconds[n] = time.perf_counter() - began
+                assert len(result.loaded) == symbols and not result.failed, result.failed
+    finally:
+        FinanceDataReader.DataReader = real_reader
+    return seconds
+
+
+def print_pool(args: argparse.Namespace, rows: int) -> None:
+    seconds = time_pool(args.pool_symbols, rows, args.latency_ms / 1000, [1, 8])
+    print(
+        f"fetch pool: {args.pool_symbols} symbols x {rows} rows, {args.latency_ms:g} ms "
+        "per request, into an empty cache"
+    )
+    for n, s in seconds.items():
+        label = "one at a time (max_concurrency=1)" if n == 1 else f"pool (max_concurrency={n})"
+        print(f"  {label:<36} {s:7.2f} s  {s / args.pool_symbols * 1000:6.1f} ms/symbol")
+    print(f"  speed-up of the pool: {seconds[1] / seconds[8]:.2f}x")
+
+
 def time_round(cfg: DataConfig, symbols: list[str], now: pd.Timestamp) -> tuple[float, dict]:
     began = time.perf_counter()
     frames = {symbol: load(cfg, symbol=symbol, now=now).frame for symbol in symbols}
@@ -85,9 +140,15 @@ def main() -> None:
     parser.add_argument("--symbols", type=int, default=50)
     parser.add_argument("--years", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--pool-symbols", type=int, default=200, help="0: no pool measurement")
+    parser.add_argument("--latency-ms", type=float, default=200.0)
+    parser.add_argument("--pool-only", action="store_true", help="only the pool measurement")
     args = parser.parse_args()
 
     rows = args.years * 261
+    if args.pool_only:
+        print_pool(args, rows)
+        return
     symbols = [f"{100000 + 10 * i:06d}" for i in range(args.symbols)]
     answers = {s: synthetic_history(rows, seed) for seed, s in enumerate(symbols)}
     last_day = next(iter(answers.values())).index[-1]
@@ -143,6 +204,8 @@ def main() -> None:
         f"ratio fetch path / warm cache: {median['ready'] / median['cache']:.2f} (fake "
         f"DataReader), {median['parsed'] / median['cache']:.2f} (FDR parsing)"
     )
+    if args.pool_symbols:
+        print_pool(args, rows)
 
 
 if __name__ == "__main__":

@@ -26,12 +26,16 @@ import logging
 import re
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import numpy as np
 import pandas as pd
+import tenacity
 
 from marketcast.config import DataConfig
 from marketcast.data.cache import DamagedCache, cache_path, read_cached, write_cached
@@ -326,8 +330,10 @@ def _same_prices(new: pd.Series, old: pd.Series) -> bool:
 def _fetch(cfg: DataConfig, symbol: str, since: pd.Timestamp | None) -> pd.DataFrame:
     """Rows of ``symbol`` from ``since`` (None: all) in the common schema; maybe none.
 
-    Network failures are retried with backoff and end in ``_Unreachable``;
-    a symbol the source does not know, or any other failure, is a user error.
+    Network failures are retried (tenacity) ``data.retries`` times, retry k after
+    ``data.backoff_s * 2**(k-1)`` seconds plus the jitter of ``retry_jitter``, and end
+    in ``_Unreachable``; a symbol the source does not know, or any other failure, is a
+    user error and is not retried.
     """
     import FinanceDataReader as fdr  # slow to import, and only fetching needs it
 
@@ -335,42 +341,70 @@ def _fetch(cfg: DataConfig, symbol: str, since: pd.Timestamp | None) -> pd.DataF
     origin = f"FinanceDataReader symbol {symbol!r} ({source})"
     start = None if since is None else str(since.date())
     tries = cfg.retries + 1
-    for attempt in range(1, tries + 1):
-        try:
-            raw = _with_deadline(lambda: fdr.DataReader(symbol, start, None), cfg.timeout_s)
-            break
-        except Exception as exc:
-            kind = _failure_kind(exc)
-            if kind == "missing":
-                raise MarketcastError(
-                    f"{origin}: the source does not know this symbol ({exc}). Check it: KRX "
-                    "codes have six digits (005930), US tickers look like AAPL."
-                ) from None
-            if kind == "failed":
-                raise MarketcastError(
-                    f"{origin}: the source failed ({type(exc).__name__}: {exc}). This is not a "
-                    "network error, so it was not retried: check that the symbol exists; to "
-                    "use cached prices meanwhile, pass data.refresh=never."
-                ) from None
-            log.debug("%s: try %d of %d failed: %r", symbol, attempt, tries, exc)
-            if attempt == tries:
-                raise _Unreachable(
-                    f"the data source ({source}) could not be reached: {tries} "
-                    f"{'try' if tries == 1 else 'tries'}, the last failed with {_brief(exc)}"
-                ) from None
-            delay = cfg.backoff_s * 2 ** (attempt - 1)
-            log.info(
-                "%s: try %d of %d failed (%s); next try in %.1f s",
-                symbol,
-                attempt,
-                tries,
-                _brief(exc),
-                delay,
-            )
-            time.sleep(delay)
+    wait = tenacity.wait_exponential(multiplier=cfg.backoff_s, exp_base=2)
+    jitter = cfg.backoff_s * _retry_jitter.get()
+    if jitter > 0:
+        wait = wait + tenacity.wait_random(0, jitter)
+
+    def before_sleep(state: tenacity.RetryCallState) -> None:
+        log.info(
+            "%s: try %d of %d failed (%s); next try in %.1f s",
+            symbol,
+            state.attempt_number,
+            tries,
+            _brief(state.outcome.exception()),
+            state.next_action.sleep,
+        )
+
+    retrying = tenacity.Retrying(
+        stop=tenacity.stop_after_attempt(tries),
+        wait=wait,
+        retry=tenacity.retry_if_exception(lambda exc: _failure_kind(exc) == "unreachable"),
+        before_sleep=before_sleep,
+        sleep=time.sleep,
+        reraise=True,  # the last error itself, not tenacity's RetryError
+    )
+    try:
+        raw = retrying(_with_deadline, lambda: fdr.DataReader(symbol, start, None), cfg.timeout_s)
+    except Exception as exc:
+        kind = _failure_kind(exc)
+        if kind == "missing":
+            raise MarketcastError(
+                f"{origin}: the source does not know this symbol ({exc}). Check it: KRX "
+                "codes have six digits (005930), US tickers look like AAPL."
+            ) from None
+        if kind == "failed":
+            raise MarketcastError(
+                f"{origin}: the source failed ({type(exc).__name__}: {exc}). This is not a "
+                "network error, so it was not retried: check that the symbol exists; to "
+                "use cached prices meanwhile, pass data.refresh=never."
+            ) from None
+        raise _Unreachable(
+            f"the data source ({source}) could not be reached: {tries} "
+            f"{'try' if tries == 1 else 'tries'}, the last failed with {_brief(exc)}"
+        ) from None
     if raw is None or len(raw) == 0:  # FDR's answer (with a print) for a code it lacks
         return pd.DataFrame(index=pd.DatetimeIndex([], name="Date"))
     return normalise(raw, origin)
+
+
+@contextmanager
+def retry_jitter(fraction: float) -> Iterator[None]:
+    """Within the block (this thread), each retry waits up to ``fraction * data.backoff_s``
+    seconds longer, at random.
+
+    For concurrent fetches (``marketcast.data.universe``): requests that failed together
+    (the source throttled them all) should not all come back in the same instant. A lone
+    fetch has nothing to spread out from, and waits exactly ``backoff_s * 2**(k-1)``.
+    """
+    token = _retry_jitter.set(fraction)
+    try:
+        yield
+    finally:
+        _retry_jitter.reset(token)
+
+
+_retry_jitter: ContextVar[float] = ContextVar("marketcast_retry_jitter", default=0.0)
 
 
 def _with_deadline(call, timeout_s: float):

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
 from marketcast.config import DataConfig
-from marketcast.data.sources import Loaded, load
+from marketcast.data.sources import Loaded, load, retry_jitter
 from marketcast.errors import MarketcastError
+from marketcast.progress import progress
 
 log = logging.getLogger(__name__)
 
@@ -53,24 +56,62 @@ def universe_symbols(cfg: DataConfig) -> list[str]:
 def load_universe(cfg: DataConfig, now: pd.Timestamp | None = None) -> UniverseLoad:
     """Load every symbol of the universe ``cfg`` names (see ``sources.load``).
 
-    With ``data.on_error=skip`` a symbol that fails is logged and listed in
-    ``failed``, and the others still load; with ``raise`` the first failure
-    stops the load. Config errors stop it either way, before any fetch.
+    Up to ``data.max_concurrency`` symbols are fetched at once (threads: a fetch waits
+    on the network, and pandas and pyarrow release the GIL for the rest); each keeps
+    its own deadline and retries, and the results are in universe order. With
+    ``data.on_error=skip`` a symbol that fails is logged and listed in ``failed``, and
+    the others still load; with ``raise`` the first failure stops the load: symbols
+    not yet started are cancelled, those in flight are abandoned. Config errors stop
+    it either way, before any fetch.
     """
     if cfg.source != "fdr":
         raise MarketcastError(
             f"a universe is loaded from FinanceDataReader, not data.source={cfg.source!r}: "
             "use data=fdr."
         )
+    symbols = universe_symbols(cfg)
+    now = pd.Timestamp.now(tz="UTC") if now is None else now  # one "now" for every symbol
+    # The field joins DataConfig with the pool; until then the default applies.
+    workers = max(1, min(int(getattr(cfg, "max_concurrency", 8)), len(symbols)))
+    if cfg.refresh != "never":
+        # Import FDR (slow, and a package of many modules) once here, not in every thread.
+        importlib.import_module("FinanceDataReader")
+
+    def load_one(symbol: str) -> Loaded:
+        if workers == 1:
+            return load(cfg, symbol=symbol, now=now)
+        with retry_jitter(1.0):  # spread the retries of requests that failed together
+            return load(cfg, symbol=symbol, now=now)
+
+    outcomes: dict[str, Loaded | str] = {}
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="marketcast-load")
+    stopped = False
+    try:
+        futures = {pool.submit(load_one, symbol): symbol for symbol in symbols}
+        with progress(as_completed(futures), len(futures), "fetched", "symbol", log) as done:
+            for future in done:
+                symbol = futures[future]
+                try:
+                    outcomes[symbol] = future.result()
+                except MarketcastError as exc:
+                    if cfg.on_error == "raise":
+                        raise
+                    log.warning("%s: skipped: %s", symbol, exc)
+                    done.fail()
+                    outcomes[symbol] = str(exc)
+    except BaseException:
+        stopped = True
+        raise
+    finally:
+        # On a failure, do not wait for the fetches in flight: each ends by its deadline.
+        pool.shutdown(wait=not stopped, cancel_futures=stopped)
     result = UniverseLoad()
-    for symbol in universe_symbols(cfg):
-        try:
-            result.loaded[symbol] = load(cfg, symbol=symbol, now=now)
-        except MarketcastError as exc:
-            if cfg.on_error == "raise":
-                raise
-            log.warning("%s: skipped: %s", symbol, exc)
-            result.failed[symbol] = str(exc)
+    for symbol in symbols:
+        outcome = outcomes[symbol]
+        if isinstance(outcome, str):
+            result.failed[symbol] = outcome
+        else:
+            result.loaded[symbol] = outcome
     return result
 
 

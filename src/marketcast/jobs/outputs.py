@@ -121,28 +121,16 @@ def write_run(
 ) -> None:
     """Plots and report first, then the artifacts, whose last file marks the run finished."""
     metrics, predictions = result.metrics, result.predictions
-    if plots_on and result.backtest:
-        plots.plot_forecast(
-            predictions,
-            f"{label}: walk-forward backtest, one step ahead",
-            run_dir / "backtest_forecast.png",
-        )
-        names = [n for n in metrics["test"] if n != "model"]
-        plots.plot_folds(
-            {n: [f["test"][n]["rel_mae"] for f in metrics["folds"]] for n in ["model", *names]},
-            run_dir / "folds.png",
-        )
-        per_step = {
-            name: [s["mae"] for s in row.get("per_step", [row])]
-            for name, row in metrics["test"].items()
-        }
-        plots.plot_error_per_step(per_step, run_dir / "error_per_step.png")
-    elif plots_on and not result.universe:
-        plots.plot_forecast(
-            predictions, f"{label}: test segment, one step ahead", run_dir / "test_forecast.png"
-        )
     if plots_on:
-        plots.plot_loss(fitted.history, run_dir / "loss.png")
+        plots.run_plots(
+            run_dir,
+            predictions,
+            metrics,
+            fitted.history,
+            label,
+            backtest=result.backtest,
+            universe=result.universe,
+        )
     if result.backtest:
         artifacts.write_text(run_dir / REPORT_FILE, backtest_report(metrics, description, label))
     preprocessing = artifacts.Preprocessing(

@@ -38,6 +38,7 @@ from marketcast.evaluation.peers import latest_peer_forecasts
 from marketcast.evaluation.predictions import quantile_column
 from marketcast.features.dataset import select_columns
 from marketcast.model.network import point_forecast
+from marketcast.progress import progress
 from marketcast.storage import artifacts
 from marketcast.storage.forecast_store import ForecastStore, RunInfo, StoreLocked, from_config
 from marketcast.storage.runfiles import METRICS_FILE
@@ -114,12 +115,14 @@ def _forecast(
 ) -> int:
     now = pd.Timestamp.now(tz="UTC")
     windows, failed = [], {}
-    for symbol in symbols:
-        try:
-            windows.append(latest_window(symbol, _run_for(symbol, runs), cfg, now))
-        except MarketcastError as exc:
-            failed[symbol] = str(exc)
-            log.warning("%s: not forecast: %s", symbol, exc)
+    with progress(symbols, desc="loaded", unit="symbol", logger=log) as items:
+        for symbol in items:
+            try:
+                windows.append(latest_window(symbol, _run_for(symbol, runs), cfg, now))
+            except MarketcastError as exc:
+                items.fail()
+                failed[symbol] = str(exc)
+                log.warning("%s: not forecast: %s", symbol, exc)
     table = forecast_windows(windows)
     if cfg.dry_run:
         print(f"dry run: {len(windows)} symbols ready, {len(failed)} not; nothing written")

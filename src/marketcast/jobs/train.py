@@ -32,6 +32,7 @@ from marketcast.data.universe import load_universe
 from marketcast.errors import MarketcastError
 from marketcast.features.dataset import Prepared, prepare_many, select_columns
 from marketcast.features.folds import Fold, min_fold_rows, plan_folds
+from marketcast.progress import progress
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +116,8 @@ def _train(cfg: DictConfig, run_dir: Path, callbacks: list) -> tuple[float, dict
     runtime.configure(cfg.train)  # threads: before TensorFlow runs its first operation
     fits = []
     fitted = None
-    for k, fold in enumerate(folds):
+    shown = progress(folds, desc="backtest", unit="fold", logger=log) if len(folds) > 1 else folds
+    for k, fold in enumerate(shown):
         refit = fitted is None or k % cfg.evaluation.backtest.refit_every == 0
         preps = _prepare(data, fold, cfg, None if refit else fitted.transform)
         if len(folds) > 1:
