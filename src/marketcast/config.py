@@ -159,7 +159,8 @@ class DataConfig:
     refresh: Refresh = Refresh.if_stale
     timeout_s: float = 30.0  # deadline of each fetch attempt, seconds
     retries: int = 2  # further attempts after a network failure
-    backoff_s: float = 1.0  # wait before retry k: backoff_s * 2**(k-1) seconds
+    backoff_s: float = 1.0  # wait before retry k: backoff_s * 2**(k-1) seconds (+ jitter)
+    max_concurrency: int = 8  # symbols of a universe fetched at once (a thread pool)
     # Validation, every source (marketcast.data.validation):
     missing: Missing = Missing.drop  # rows with missing values: drop | ffill
     halts: Halts = Halts.keep  # trading-halt rows (Volume 0, flat prices): keep | drop
@@ -563,6 +564,7 @@ def check_data(cfg: DataConfig) -> None:
             "negative (0 turns retries off)."
         )
     _at_least("data.max_gap_sessions", cfg.max_gap_sessions, 0, optional=True)
+    _at_least("data.max_concurrency", cfg.max_concurrency, 1)
     start = _date("data.start", cfg.start) if cfg.start is not None else None
     end = _date("data.end", cfg.end) if cfg.end is not None else None
     if start is not None and end is not None and start > end:

@@ -72,7 +72,7 @@ def load_universe(cfg: DataConfig, now: pd.Timestamp | None = None) -> UniverseL
     symbols = universe_symbols(cfg)
     now = pd.Timestamp.now(tz="UTC") if now is None else now  # one "now" for every symbol
     # The field joins DataConfig with the pool; until then the default applies.
-    workers = max(1, min(int(getattr(cfg, "max_concurrency", 8)), len(symbols)))
+    workers = max(1, min(cfg.max_concurrency, len(symbols)))
     if cfg.refresh != "never":
         # Import FDR (slow, and a package of many modules) once here, not in every thread.
         importlib.import_module("FinanceDataReader")
