@@ -52,7 +52,8 @@ def train_on(frame: pd.DataFrame, run_dir: Path, *overrides: str) -> dict:
 @pytest.mark.slow
 def test_the_lstm_gets_most_of_the_move_where_returns_are_predictable(tmp_path):
     metrics = train_on(ar1_prices(3000, phi=0.3), tmp_path / "ar1")
-    weights = dict(zip(metrics["combination"]["names"], metrics["combination"]["weights"][0]))
+    combination = metrics["combination"]
+    weights = dict(zip(combination["names"], combination["weights"][0], strict=True))
     assert weights["lstm"] > 0.5, metrics["combination"]["words"]
     assert metrics["test"]["model"]["rel_mae"] < 1.0
     assert metrics["test"]["model"]["dm_vs_persistence"]["statistic"] < 0
