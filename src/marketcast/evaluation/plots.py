@@ -271,11 +271,14 @@ def plot_cumulative_loss(table: pd.DataFrame, title: str, path: Path) -> None:
         gain = ((rows[name] - rows["actual"]).abs() - persistence_error) / scale
         curves[name] = gain.groupby(rows["date"]).mean().sort_index().cumsum()
     fig, ax = plt.subplots(figsize=(11, 4.2))
-    reach = max(float(np.nanmax(np.abs(curves["model"].to_numpy()))), 1e-9)
+    # The scale is set by the published model and its closest rivals (the raw LSTM and the
+    # classical peers), so a model that is persistence itself (a flat line) still shows them.
+    rivals = [n for n in ("model", "lstm", "ets", "arima") if n in curves]
+    reach = max(max(float(np.nanmax(np.abs(curves[n].to_numpy()))) for n in rivals), 1e-9)
     shown, left_out = [], []
     for i, (name, curve) in enumerate(curves.items()):
         off_scale = float(np.nanmax(np.abs(curve.to_numpy()))) > 4 * reach
-        if name != "model" and off_scale:
+        if name not in rivals and off_scale:
             left_out.append(f"{name} ({curve.iloc[-1]:+,.0f})")
             continue  # a line far off would flatten the model's, the one this chart is for
         shown.append(name)
