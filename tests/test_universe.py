@@ -125,19 +125,16 @@ def test_fetch_command_exit_status(tmp_path, fake, capsys):
     out = capsys.readouterr().out
     assert "005930     300 rows  2015-01-02..2016-02-25  cache; validation: clean" in out
 
-    partly = ["symbols=[005930,000660]", *common, f"hydra.run.dir={tmp_path}/p"]
-    assert run_in_process("fetch", *partly) == EXIT_PARTIAL
-    assert (
-        "000660  FAILED  000660: data.refresh=never and no cached prices" in capsys.readouterr().out
-    )
+    two = ["symbols=[005930,000660]", *common]
+    assert run_in_process("fetch", *two, f"hydra.run.dir={tmp_path}/p") == EXIT_PARTIAL
+    out = capsys.readouterr().out
+    assert "000660  FAILED  000660: data.refresh=never and no cached prices" in out
+    assert (tmp_path / "p" / "fetch.log").is_file()
 
-    raised = [*partly, "data.on_error=raise", f"hydra.run.dir={tmp_path}/r"]
-    assert run_in_process("fetch", *raised) == 2
+    assert run_in_process("fetch", *two, "data.on_error=raise", f"hydra.run.dir={tmp_path}/r") == 2
     err = capsys.readouterr().err
-    assert (
-        err.startswith("error: 000660: data.refresh=never and no cached prices")
-        and err.count("\n") == 1
-    )
+    assert err.startswith("error: 000660: data.refresh=never and no cached prices")
+    assert err.count("\n") == 1  # one message
     assert not (tmp_path / "r").exists()  # nothing but Hydra's own files: removed
     assert fake.calls == []  # data.refresh=never: the source was never asked
 
