@@ -1,8 +1,14 @@
-"""Shared fixtures: small synthetic price files and composed configs."""
+"""Shared fixtures: small synthetic price files, composed configs, the command in a subprocess."""
 
 from __future__ import annotations
 
+import contextlib
+import json
+import logging
 import os
+import subprocess
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +17,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 
 ROOT = Path(__file__).resolve().parents[1]
+TESTS = Path(__file__).resolve().parent
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import marketcast.config  # noqa: E402,F401  (registers the schemas)
@@ -31,6 +38,20 @@ def synthetic_prices(n: int = 400, seed: int = 0, start: str = "2015-01-02") -> 
     return pd.DataFrame(
         {"Open": open_, "High": high, "Low": low, "Close": close, "Volume": volume}, index=dates
     )
+
+
+@pytest.fixture(scope="session")
+def tiny_csv(tmp_path_factory) -> Path:
+    """300 synthetic trading days, shared by every test that only reads them."""
+    path = tmp_path_factory.mktemp("data") / "prices.csv"
+    synthetic_prices(300).to_csv(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tiny_csv) -> list[str]:
+    """Overrides for a tiny training run on ``tiny_csv`` (conf/debug/default.yaml: one epoch)."""
+    return ["data=csv", f"data.path={tiny_csv}", "debug=default"]
 
 
 @pytest.fixture
@@ -57,3 +78,110 @@ def compose_train(run_dir: Path, *overrides: str):
 def compose_predict(*overrides: str):
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         return compose("predict", overrides=list(overrides))
+
+
+def compose_hydra(*overrides: str):
+    """The training config with its ``hydra`` node, as a job sees it (launchers, run mode)."""
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        return compose("train", overrides=list(overrides), return_hydra_config=True)
+
+
+@contextlib.contextmanager
+def hydra_job(cfg) -> Iterator[None]:
+    """Inside, this process is a Hydra job of ``cfg`` (from ``compose_hydra``)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    HydraConfig.instance().set_config(cfg)
+    try:
+        yield
+    finally:
+        HydraConfig.instance().cfg = None
+
+
+def run_marketcast(
+    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess:
+    """``python -m marketcast ARGS`` in a fresh process; its output, status and ``pid``.
+
+    ``tests/`` is on its ``PYTHONPATH`` (Hydra callbacks such as ``sweep_probe.JobProbe``);
+    ``env`` adds to this process's environment. Each call starts Python, and most start
+    TensorFlow: seconds each, so tests that call it are marked slow unless the command
+    stops before the job's module is imported (a bad value, a config that does not compose).
+    """
+    environ = {**os.environ, **(env or {})}
+    environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(TESTS), environ.get("PYTHONPATH")) if p)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "marketcast", *args],
+        cwd=cwd or ROOT,
+        env=environ,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        stdout, stderr = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.communicate()
+        raise
+    result = subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+    result.pid = process.pid  # the driver's pid: a job in another process has another
+    return result
+
+
+def run_in_process(*args: str) -> int:
+    """``marketcast ARGS`` in this process, Hydra and all; its exit status.
+
+    The same path as the command (``marketcast.cli.main``) without a new Python and
+    TensorFlow, so it costs what the job costs. What Hydra leaves behind is undone: the
+    logging handlers it installs on the root logger, ``sys.argv``, ``HYDRA_FULL_ERROR``.
+    Exceptions the command would end with (a traceback, status 1) propagate.
+    """
+    from marketcast import cli
+
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    argv, full_error = list(sys.argv), os.environ.get("HYDRA_FULL_ERROR")
+    # Hydra's logging set-up shuts every handler down, and absl's (imported with
+    # TensorFlow) then closes its stream unless that is the sys.stderr of the moment: it
+    # is the sys.stderr of its import, pytest's capture file, which must stay open.
+    absl = sys.modules.get("absl.logging")
+    absl_handler = absl.get_absl_handler().python_handler if absl else None
+    absl_stream = absl_handler.setStream(sys.stderr) if absl_handler else None
+    try:
+        cli.main(list(args))
+    except SystemExit as exit:
+        return 0 if exit.code is None else int(exit.code)
+    finally:
+        if absl_stream is not None:
+            absl_handler.setStream(absl_stream)
+        for handler in [h for h in root.handlers if h not in handlers]:
+            root.removeHandler(handler)
+            handler.close()
+        for handler in handlers:
+            if handler not in root.handlers:
+                root.addHandler(handler)
+        root.setLevel(level)
+        sys.argv = argv
+        if full_error is None:
+            os.environ.pop("HYDRA_FULL_ERROR", None)
+        else:
+            os.environ["HYDRA_FULL_ERROR"] = full_error
+    return 0
+
+
+PROBE = "+hydra.callbacks.probe._target_=sweep_probe.JobProbe"  # tests/sweep_probe.py
+
+
+def multirun(sweep_dir: Path, tiny_run: list[str], *args: str):
+    """``marketcast train -m`` of a tiny run (LSTM(4)) into ``sweep_dir``, in a subprocess.
+
+    ``args`` come last and win: sweeps (``window.size=10,1000``), groups, ``+`` keys.
+    """
+    return run_marketcast(
+        "train", "-m", f"hydra.sweep.dir={sweep_dir}", *tiny_run, "model.units=4", *args
+    )
+
+
+def probes(sweep_dir: Path) -> dict[str, dict]:
+    return {p.parent.name: json.loads(p.read_text()) for p in sweep_dir.glob("*/probe.json")}

@@ -1,8 +1,9 @@
-"""A Hydra callback for the sweep tests: what each job's process looked like at its end.
+"""Hydra callbacks for the tests that run the command: they run in the job's own process.
 
 Added on the command line (``+hydra.callbacks.probe._target_=sweep_probe.JobProbe``,
-with ``tests/`` on ``PYTHONPATH``); runs in the job's own process, whatever the
-launcher, and writes ``probe.json`` into the job directory.
+with ``tests/`` on ``PYTHONPATH``, as ``conftest.run_marketcast`` has it), whatever the
+launcher. ``JobProbe`` writes what the job's process looked like at its end into
+``probe.json`` in the job directory; ``TwoLogicalCpus`` gives TensorFlow two CPU devices.
 """
 
 from __future__ import annotations
@@ -32,3 +33,17 @@ class JobProbe(Callback):
         probe = {"pid": os.getpid(), "rss_mb": resident_mb(), **thread_settings()}
         path = Path(config.hydra.runtime.output_dir) / "probe.json"
         path.write_text(json.dumps(probe))
+
+
+class TwoLogicalCpus(Callback):
+    """Split the CPU into two logical devices, for ``train.distribute=mirrored`` on a CPU.
+
+    TensorFlow accepts this only before it initialises its devices: the job imports it later.
+    """
+
+    def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
+        import tensorflow as tf
+
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        devices = [tf.config.LogicalDeviceConfiguration()] * 2
+        tf.config.set_logical_device_configuration(cpu, devices)

@@ -2,13 +2,11 @@
 
 import logging
 import math
-import subprocess
-import sys
 
 import FinanceDataReader
 import pandas as pd
 import pytest
-from conftest import ROOT, compose_train, synthetic_prices
+from conftest import compose_train, run_in_process, run_marketcast, synthetic_prices
 from fake_fdr import FailingReader, FakeReader
 
 from marketcast.config import DataConfig
@@ -69,27 +67,41 @@ def test_offline_training_without_a_cache_fails_clearly(tmp_path, network_down):
     assert not (run_dir / "preprocessing.json").exists()
 
 
-def run_train(*args):
-    return subprocess.run(
-        [sys.executable, str(ROOT / "train.py"), *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
+def test_refresh_never_without_a_cache_exits_2_naming_the_fetch_command(
+    tmp_path, network_down, capsys
+):
+    """The command in this process: one message, status 2, no source asked, nothing written."""
+    run_dir = tmp_path / "c"
+    status = run_in_process(
+        "train",
+        *fdr_overrides(tmp_path / "none"),
+        "data.refresh=never",
+        f"hydra.run.dir={run_dir}",
     )
+    assert status == 2
+    assert network_down == []
+    err = capsys.readouterr().err
+    assert f"error: {SYMBOL}: data.refresh=never and no cached prices at" in err
+    assert "marketcast fetch symbols=[005930]" in err
+    assert "Traceback" not in err
+    assert not run_dir.exists()  # Hydra made it; nothing but its own files: removed
 
 
+@pytest.mark.slow
 def test_train_cli_offline(tmp_path, warm_cache):
-    """The real train.py, with data.refresh=never: no fake can reach a subprocess, nor a network."""
-    tiny = ["window.size=10", "model.units=8", "train.epochs=1", "train.verbose=0", "plots=false"]
-    common = ["data=fdr", f"data.symbol={SYMBOL}", "data.refresh=never", *tiny]
+    """The real command, with data.refresh=never: no fake can reach a subprocess, nor a network."""
+    common = ["data=fdr", f"data.symbol={SYMBOL}", "data.refresh=never", "debug=default"]
 
-    warm = run_train(*common, f"data.cache_dir={warm_cache}", f"hydra.run.dir={tmp_path / 'w'}")
+    warm = run_marketcast(
+        "train", *common, f"data.cache_dir={warm_cache}", f"hydra.run.dir={tmp_path / 'w'}"
+    )
     assert warm.returncode == 0, warm.stderr[-3000:]
     assert (tmp_path / "w" / "preprocessing.json").is_file()
 
     cold_dir = tmp_path / "c"
-    cold = run_train(*common, f"data.cache_dir={tmp_path / 'none'}", f"hydra.run.dir={cold_dir}")
+    cold = run_marketcast(
+        "train", *common, f"data.cache_dir={tmp_path / 'none'}", f"hydra.run.dir={cold_dir}"
+    )
     assert cold.returncode == 2
     assert f"error: {SYMBOL}: data.refresh=never and no cached prices at" in cold.stderr
     assert "marketcast fetch symbols=[005930]" in cold.stderr

@@ -1,14 +1,18 @@
 """The composed config, end to end on tiny data: train.py's job, then predict.py's."""
 
 import json
-import subprocess
-import sys
 
 import keras
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import ROOT, compose_predict, compose_train
+from conftest import (
+    compose_predict,
+    compose_train,
+    run_in_process,
+    run_marketcast,
+    synthetic_prices,
+)
 
 from marketcast.errors import MarketcastError
 from marketcast.jobs.predict import forecast
@@ -29,8 +33,6 @@ def trained(tmp_path_factory):
     """One tiny training run shared by the tests below."""
     tmp = tmp_path_factory.mktemp("runs")
     prices = tmp / "prices.csv"
-    from conftest import synthetic_prices
-
     synthetic_prices(400).to_csv(prices)
     run_dir = tmp / "run"
     cfg = compose_train(
@@ -177,12 +179,6 @@ def test_run_dir_without_artifacts_is_named(tmp_path):
         forecast(compose_predict(f"run_dir={tmp_path}", f"output={tmp_path / 'f.csv'}"))
 
 
-def run_cli(*args, cwd=ROOT):
-    return subprocess.run(
-        [sys.executable, *args], cwd=cwd, capture_output=True, text=True, timeout=300
-    )
-
-
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
@@ -190,18 +186,31 @@ def run_cli(*args, cwd=ROOT):
         (["data=csv", "data.path=/nonexistent/prices.csv"], "does not exist"),
     ],
 )
-def test_train_cli_bad_input_exits_cleanly(tmp_path, overrides, message):
+def test_train_cli_bad_input_exits_cleanly(tmp_path, overrides, message, capsys):
     run_dir = tmp_path / "run"
-    result = run_cli(str(ROOT / "train.py"), f"hydra.run.dir={run_dir}", *overrides)
-    assert result.returncode == 2, result.stderr
-    assert message in result.stderr
-    assert "Traceback" not in result.stderr
+    status = run_in_process("train", f"hydra.run.dir={run_dir}", *overrides)
+    err = capsys.readouterr().err
+    assert status == 2, err
+    assert err.startswith("error: ") and message in err
+    assert len(err.strip().splitlines()) == 1  # one message, no traceback
     assert not run_dir.exists()  # nothing half-written
 
 
+def test_predict_without_runs_exits_cleanly(tmp_path, capsys):
+    """The command in this process (a subprocess would start TensorFlow: seconds)."""
+    status = run_in_process(
+        "predict", f"paths.output_root={tmp_path}", f"hydra.run.dir={tmp_path / 'p'}"
+    )
+    err = capsys.readouterr().err
+    assert status == 2
+    assert "no finished training run" in err and "Traceback" not in err
+    assert not (tmp_path / "p").exists()
+
+
+@pytest.mark.slow
 def test_predict_cli_without_runs_exits_cleanly(tmp_path):
-    result = run_cli(
-        str(ROOT / "predict.py"), f"paths.output_root={tmp_path}", f"hydra.run.dir={tmp_path / 'p'}"
+    result = run_marketcast(
+        "predict", f"paths.output_root={tmp_path}", f"hydra.run.dir={tmp_path / 'p'}"
     )
     assert result.returncode == 2
     assert "no finished training run" in result.stderr and "Traceback" not in result.stderr
@@ -215,8 +224,9 @@ def test_predict_cli_without_runs_exits_cleanly(tmp_path):
         ("features.columns=[Close,Opn]", "Invalid value 'Opn', expected one of"),
     ],
 )
-def test_train_cli_typo_fails_at_composition_naming_the_key(tmp_path, override, message):
-    result = run_cli(str(ROOT / "train.py"), f"hydra.run.dir={tmp_path / 'r'}", override)
-    assert result.returncode == 2
-    assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+def test_train_cli_typo_fails_at_composition_naming_the_key(tmp_path, override, message, capsys):
+    status = run_in_process("train", f"hydra.run.dir={tmp_path / 'r'}", override)
+    err = capsys.readouterr().err
+    assert status == 2
+    assert message in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "r").exists()

@@ -3,17 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-import textwrap
-from pathlib import Path
+import logging
 
 import keras
 import numpy as np
 import pytest
-from conftest import ROOT, synthetic_prices
-from hydra import compose, initialize_config_dir
+from conftest import compose_hydra, compose_train, hydra_job, run_marketcast
 from omegaconf import OmegaConf
 
 from marketcast.config import TrainConfig
@@ -21,7 +16,6 @@ from marketcast.errors import MarketcastError
 from marketcast.model import runtime
 from marketcast.model.training import compile_model
 
-TESTS = Path(__file__).resolve().parent
 JOBLIB = "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher"
 
 
@@ -65,56 +59,38 @@ def test_clear_session_drops_the_graphs_keras_leaves_registered():
     assert model.predict(x, verbose=0).shape == (8, 1)  # a fitted model still predicts
 
 
-MIRRORED_SCRIPT = """
-import json, sys
-import tensorflow as tf
+def test_mirrored_strategy_builds_the_model_in_its_scope(tmp_path, tiny_run, caplog):
+    """In this process TensorFlow has started with one CPU device: one replica, still mirrored."""
+    from marketcast.data.sources import load_prices
+    from marketcast.features.dataset import prepare
+    from marketcast.jobs.forecaster import fit_forecaster
 
-# Two logical CPU devices: must be set before TensorFlow initialises.
-cpu = tf.config.list_physical_devices("CPU")[0]
-tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-
-sys.path.insert(0, {tests!r})
-from conftest import compose_train, synthetic_prices
-from marketcast.features.dataset import prepare
-from marketcast.jobs.forecaster import fit_forecaster
-from marketcast.data.sources import load_prices
-
-synthetic_prices(300).to_csv({csv!r})
-cfg = compose_train(
-    __import__("pathlib").Path({run_dir!r}), "data=csv", "data.path={csv}",
-    "train.distribute=mirrored", "train.batch_size=16",
-)
-prepared = prepare(load_prices(cfg.data), cfg.features, cfg.window, cfg.split)
-fitted = fit_forecaster([prepared], cfg.model, cfg.train, list(cfg.evaluation.interval_levels))
-print(json.dumps({{
-    "replicas": fitted.model.distribute_strategy.num_replicas_in_sync,
-    "variable": type(fitted.model.weights[0].value).__name__,
-    "val_loss": fitted.history["val_loss"][-1],
-}}))
-"""
+    cfg = compose_train(tmp_path / "run", *tiny_run, "model.units=4", "train.distribute=mirrored")
+    prepared = prepare(load_prices(cfg.data), cfg.features, cfg.window, cfg.split)
+    with caplog.at_level(logging.WARNING, logger="marketcast"):
+        fitted = fit_forecaster([prepared], cfg.model, cfg.train, [0.8])
+    assert fitted.model.distribute_strategy.num_replicas_in_sync == 1
+    assert type(fitted.model.weights[0].value).__name__ == "MirroredVariable"
+    assert "train.distribute=mirrored with one device" in caplog.text
+    assert np.isfinite(fitted.history["val_loss"][-1])
 
 
-def test_mirrored_strategy_trains_on_two_logical_cpus(tmp_path):
-    script = MIRRORED_SCRIPT.format(
-        tests=str(TESTS), csv=str(tmp_path / "prices.csv"), run_dir=str(tmp_path / "run")
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(script)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
+@pytest.mark.slow
+def test_mirrored_strategy_trains_on_two_logical_cpus(tmp_path, tiny_run):
+    run_dir = tmp_path / "run"
+    result = run_marketcast(
+        "train",
+        f"hydra.run.dir={run_dir}",
+        *tiny_run,
+        "train.distribute=mirrored",
+        "train.batch_size=16",
+        "+hydra.callbacks.cpus._target_=sweep_probe.TwoLogicalCpus",  # before TensorFlow starts
     )
     assert result.returncode == 0, result.stderr
-    out = json.loads(result.stdout.strip().splitlines()[-1])
-    assert out["replicas"] == 2
-    assert out["variable"] == "MirroredVariable"
-    assert np.isfinite(out["val_loss"])
-
-
-def compose_hydra(*overrides: str):
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        return compose("train", overrides=list(overrides), return_hydra_config=True)
+    log = (run_dir / "train.log").read_text()
+    assert "MirroredStrategy over 2 devices" in log, log
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert np.isfinite(metrics["val"]["model"]["mase"])
 
 
 BIG = 20_000  # training windows: x (patience 8 + 1) epochs > runtime.XLA_MIN_SAMPLES
@@ -196,44 +172,21 @@ def test_xla_stays_off_under_tf_distribute(setting):
 )
 def test_default_leaves_xla_off_where_a_multirun_shares_the_process(launcher, expected):
     """In a Hydra multirun job, null gives no XLA unless each job has its own process."""
-    from hydra.core.hydra_config import HydraConfig
-
     if launcher == "submitit_local":
         pytest.importorskip("hydra_plugins.hydra_submitit_launcher")
     cfg = compose_hydra("hydra.mode=MULTIRUN", f"hydra/launcher={launcher}")
-    HydraConfig.instance().set_config(cfg)
-    try:
+    with hydra_job(cfg):
         assert runtime.keras_jit_compile(TrainConfig(), BIG) is expected
         assert runtime.keras_jit_compile(TrainConfig(jit_compile=True), BIG) is True  # warns
-    finally:
-        HydraConfig.instance().cfg = None
     assert runtime.keras_jit_compile(TrainConfig(), BIG) is True  # a single run again
 
 
 @pytest.mark.slow
-def test_pipeline_trains_on_the_jax_backend(tmp_path):
-    """The model and training code are public Keras: KERAS_BACKEND=jax runs train.py."""
+def test_pipeline_trains_on_the_jax_backend(tmp_path, tiny_run):
+    """The model and training code are public Keras: KERAS_BACKEND=jax runs the command."""
     pytest.importorskip("jax")
-    synthetic = tmp_path / "prices.csv"
-    synthetic_prices(300).to_csv(synthetic)
     run_dir = tmp_path / "run"
-    result = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "train.py"),
-            f"hydra.run.dir={run_dir}",
-            "data=csv",
-            f"data.path={synthetic}",
-            "window.size=10",
-            "model.units=4",
-            "train.epochs=1",
-            "plots=false",
-        ],
-        cwd=ROOT,
-        env={**os.environ, "KERAS_BACKEND": "jax"},
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    overrides = [f"hydra.run.dir={run_dir}", *tiny_run, "model.units=4"]
+    result = run_marketcast("train", *overrides, env={"KERAS_BACKEND": "jax"})
     assert result.returncode == 0, result.stderr
     assert (run_dir / "metrics.json").is_file() and (run_dir / "model.keras").is_file()

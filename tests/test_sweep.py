@@ -1,77 +1,64 @@
-"""Multiruns end to end (train.py -m in a subprocess) and the sweep summary on its own."""
+"""Multiruns end to end (in this process, and slow ones in a subprocess), and the summary."""
 
 from __future__ import annotations
 
 import json
 import math
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import ROOT, synthetic_prices
-from hydra import compose, initialize_config_dir
+from conftest import PROBE, compose_hydra, multirun, probes, run_in_process
 from omegaconf import OmegaConf
 
 from marketcast.errors import MarketcastError
 from marketcast.jobs import sweep
 from marketcast.model.runtime import available_cpus, launcher_share
 
-TESTS = Path(__file__).resolve().parent
-TINY = {
-    "data": "csv",
-    "window.size": "10",
-    "model.units": "4",
-    "train.epochs": "1",
-    "train.verbose": "0",
-    "plots": "false",
-}
-PROBE = "+hydra.callbacks.probe._target_=sweep_probe.JobProbe"  # tests/sweep_probe.py
 
-
-@pytest.fixture(scope="module")
-def tiny_csv(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("data") / "prices.csv"
-    synthetic_prices(300).to_csv(path)
-    return path
-
-
-def multirun(sweep_dir: Path, csv: Path, *args: str, **overrides: str):
-    """Run ``train.py -m`` on the tiny data; return (exit status, stdout, stderr, its pid).
-
-    ``overrides`` (dots as double underscores: window__size="10,20") replace the
-    tiny defaults; ``args`` are passed as they are (groups, ``+`` keys, Hydra keys).
-    """
-    values = {**TINY, "data.path": str(csv)}
-    values.update({k.replace("__", "."): v for k, v in overrides.items()})
-    command = [
-        sys.executable,
-        str(ROOT / "train.py"),
+def test_a_multirun_records_the_failed_job_and_ranks_the_others(tmp_path, tiny_run, capsys):
+    """In this process (the basic launcher): job 1's window is longer than the data."""
+    status = run_in_process(
+        "train",
         "-m",
-        f"hydra.sweep.dir={sweep_dir}",
-        *args,
-        *(f"{k}={v}" for k, v in values.items()),
-    ]
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")]),
-    }
-    process = subprocess.Popen(
-        command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        f"hydra.sweep.dir={tmp_path}",
+        *tiny_run,
+        "model.units=4",
+        "window.size=10,1000",
     )
-    stdout, stderr = process.communicate(timeout=300)
-    return process.returncode, stdout, stderr, process.pid
+    assert status == 2  # a user error in one job: the status a single run would have
+    failed = json.loads((tmp_path / "1" / sweep.FAILED_FILE).read_text())
+    assert failed["error"] == "MarketcastError" and "too short" in failed["message"]
+    metrics = json.loads((tmp_path / "0" / "metrics.json").read_text())
+    summary = pd.read_csv(tmp_path / sweep.SUMMARY_FILE)
+    assert list(summary["status"]) == ["finished", "failed"]
+    assert list(summary["window.size"]) == [10, 1000]
+    assert summary["rank"].iloc[0] == 1 and pd.isna(summary["rank"].iloc[1])
+    assert summary["val_mase"].iloc[0] == pytest.approx(metrics["val"]["model"]["mase"])
+    assert summary["test_rel_mae"].iloc[0] == pytest.approx(metrics["test"]["model"]["rel_mae"])
+    assert "too short" in summary["error"].iloc[1]
+    assert "sweep summary: 2 jobs" in capsys.readouterr().out
 
 
-def probes(sweep_dir: Path) -> dict[str, dict]:
-    return {p.parent.name: json.loads(p.read_text()) for p in sweep_dir.glob("*/probe.json")}
+def test_fail_fast_stops_the_sweep_at_the_first_failed_job(tmp_path, tiny_run):
+    with pytest.raises(MarketcastError, match="too short"):  # the command: a traceback, status 1
+        run_in_process(
+            "train",
+            "-m",
+            f"hydra.sweep.dir={tmp_path}",
+            *tiny_run,
+            "sweep.fail_fast=true",
+            "hydra.sweeper.max_batch_size=1",  # the basic sweeper checks after each batch
+            "window.size=1000,10",
+        )
+    assert not (tmp_path / "1").exists()  # the sweep stopped at the first job
+    assert not (tmp_path / sweep.SUMMARY_FILE).exists()
 
 
-def test_multirun_ranks_its_jobs_in_a_summary(tmp_path, tiny_csv):
-    status, stdout, stderr, _ = multirun(tmp_path, tiny_csv, model__units="4,8")
-    assert status == 0, stderr
+@pytest.mark.slow
+def test_multirun_ranks_its_jobs_in_a_summary(tmp_path, tiny_run):
+    result = multirun(tmp_path, tiny_run, "model.units=4,8")
+    assert result.returncode == 0, result.stderr
     jobs = sorted(p.name for p in tmp_path.iterdir() if p.is_dir())
     assert jobs == ["0", "1"]
     summary = pd.read_csv(tmp_path / sweep.SUMMARY_FILE)
@@ -82,29 +69,30 @@ def test_multirun_ranks_its_jobs_in_a_summary(tmp_path, tiny_csv):
         metrics = json.loads((tmp_path / str(row["job"]) / "metrics.json").read_text())
         assert row["val_mase"] == pytest.approx(metrics["val"]["model"]["mase"])
         assert row["test_rel_mae"] == pytest.approx(metrics["test"]["model"]["rel_mae"])
-    assert "sweep summary: 2 jobs" in stdout
+    assert "sweep summary: 2 jobs" in result.stdout
     assert set(summary["status"]) == {"finished"}
 
 
 @pytest.fixture(scope="module")
-def joblib_sweep(tmp_path_factory, tiny_csv):
+def joblib_sweep(tmp_path_factory, tiny_run):
     """Two jobs on the joblib launcher, one of which fails (window longer than the data)."""
     pytest.importorskip("hydra_plugins.hydra_joblib_launcher")
     sweep_dir = tmp_path_factory.mktemp("joblib")
     result = multirun(
         sweep_dir,
-        tiny_csv,
+        tiny_run,
         "hydra/launcher=joblib",
         "hydra.launcher.n_jobs=2",
         PROBE,
-        window__size="10,1000",
+        "window.size=10,1000",
     )
     return sweep_dir, result
 
 
+@pytest.mark.slow
 def test_failed_job_is_recorded_and_the_others_finish(joblib_sweep):
-    sweep_dir, (status, stdout, stderr, _) = joblib_sweep
-    assert status == 2, stderr  # a user error in one job: the status a single run would have
+    sweep_dir, result = joblib_sweep
+    assert result.returncode == 2, result.stderr
     failed = json.loads((sweep_dir / "1" / sweep.FAILED_FILE).read_text())
     assert failed["error"] == "MarketcastError" and "too short" in failed["message"]
     assert (sweep_dir / "0" / "metrics.json").is_file()
@@ -112,86 +100,46 @@ def test_failed_job_is_recorded_and_the_others_finish(joblib_sweep):
     assert list(summary["status"]) == ["finished", "failed"]
     assert summary["rank"].iloc[0] == 1 and pd.isna(summary["rank"].iloc[1])
     assert "too short" in summary["error"].iloc[1]
-    assert "1 of 2 jobs failed" in stderr + stdout
+    assert "1 of 2 jobs failed" in result.stderr + result.stdout
 
 
+@pytest.mark.slow
 def test_thread_limits_apply_inside_joblib_workers(joblib_sweep):
-    sweep_dir, (_, _, stderr, driver_pid) = joblib_sweep
+    sweep_dir, result = joblib_sweep
     share = max(1, available_cpus() // 2)
     found = probes(sweep_dir)
-    assert set(found) == {"0", "1"}, stderr
+    assert set(found) == {"0", "1"}, result.stderr
     for probe in found.values():
-        assert probe["pid"] != driver_pid  # ran in a worker process
+        assert probe["pid"] != result.pid  # ran in a worker process
         assert probe["intra_op"] == probe["inter_op"] == share
         assert probe["blas"] == [share]
 
 
-def test_fail_fast_stops_the_sweep(tmp_path, tiny_csv):
-    status, _, stderr, _ = multirun(
+@pytest.mark.slow
+def test_fail_fast_stops_the_sweep(tmp_path, tiny_run):
+    result = multirun(
         tmp_path,
-        tiny_csv,
+        tiny_run,
         "sweep.fail_fast=true",
         "hydra.sweeper.max_batch_size=1",  # the basic sweeper checks after each batch
-        window__size="1000,10",
+        "window.size=1000,10",
     )
-    assert status == 1
-    assert "too short" in stderr
+    assert result.returncode == 1
+    assert "too short" in result.stderr
     assert not (tmp_path / "1").exists()  # the sweep stopped at the first job
     assert not (tmp_path / sweep.SUMMARY_FILE).exists()
 
 
-def test_ten_jobs_in_one_process_keep_memory_flat(tmp_path, tiny_csv):
-    status, _, stderr, driver_pid = multirun(tmp_path, tiny_csv, PROBE, train__seed="range(10)")
-    assert status == 0, stderr
+@pytest.mark.slow
+def test_ten_jobs_in_one_process_keep_memory_flat(tmp_path, tiny_run):
+    result = multirun(tmp_path, tiny_run, PROBE, "train.seed=range(10)")
+    assert result.returncode == 0, result.stderr
     found = probes(tmp_path)
     rss = [found[str(i)]["rss_mb"] for i in range(10)]
-    assert {p["pid"] for p in found.values()} == {driver_pid}  # the basic launcher: one process
+    assert {p["pid"] for p in found.values()} == {result.pid}  # the basic launcher: one process
     # Before runtime.clear_session dropped TensorFlow's custom-gradient registrations,
     # every job added about 11 MB (about 80 MB from the third job to the tenth).
     assert rss[-1] - rss[2] < 20, rss
-
-
-def test_optuna_search_reports_the_best_parameters(tmp_path, tiny_csv):
-    pytest.importorskip("hydra_plugins.hydra_optuna_sweeper")
-    status, stdout, stderr, _ = multirun(
-        tmp_path, tiny_csv, "hparams_search=optuna", "hydra.sweeper.n_trials=3"
-    )
-    assert status == 0, stderr
-    results = OmegaConf.load(tmp_path / "optimization_results.yaml")
-    # window.size and model.units are fixed on the command line; the rest is searched
-    assert set(results.best_params) == {
-        "model.layers",
-        "model.lstm.dropout",
-        "train.learning_rate",
-        "train.batch_size",
-        "features.columns",
-    }
-    summary = pd.read_csv(tmp_path / sweep.SUMMARY_FILE)
-    assert len(summary) == 3
-    assert results.best_value == pytest.approx(summary["val_mase"].min())
-    assert (tmp_path / "optuna.db").is_file()  # SQLite study storage
-    assert "Best parameters" in stdout + stderr
-
-
-def compose_hydra(*overrides: str):
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        return compose("train", overrides=list(overrides), return_hydra_config=True)
-
-
-def test_optuna_search_config_composes():
-    pytest.importorskip("hydra_plugins.hydra_optuna_sweeper")
-    cfg = compose_hydra("hparams_search=optuna")
-    assert cfg.hydra.sweeper._target_.endswith("OptunaSweeper")
-    assert cfg.hydra.sweeper.direction == "minimize"
-    assert set(cfg.hydra.sweeper.params) == {
-        "model.units",
-        "model.layers",
-        "window.size",
-        "model.lstm.dropout",
-        "train.learning_rate",
-        "train.batch_size",
-        "features.columns",
-    }
 
 
 @pytest.mark.parametrize(

@@ -1,12 +1,9 @@
 """Many symbols at once, and the cache-warming command `marketcast fetch`."""
 
-import subprocess
-import sys
-
 import FinanceDataReader
 import pandas as pd
 import pytest
-from conftest import ROOT, synthetic_prices
+from conftest import CONF, run_in_process, run_marketcast, synthetic_prices
 from fake_fdr import FakeReader
 from hydra import compose, initialize_config_dir
 
@@ -92,7 +89,7 @@ def test_on_error_raise_stops_at_the_first_failure(tmp_path, fake):
 
 
 def compose_fetch(*overrides: str):
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         return compose("fetch", overrides=list(overrides))
 
 
@@ -118,32 +115,54 @@ def test_fetch_prints_one_line_per_symbol(tmp_path, fake, capsys):
     assert lines[2] == "1 of 2 symbols loaded"
 
 
-def run_fetch(*args):
-    return subprocess.run(
-        [sys.executable, "-m", "marketcast.fetch", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-
-
-def test_fetch_command_exit_status(tmp_path, fake):
-    # A warm cache (filled here through the fake), then the real command, offline.
+def test_fetch_command_exit_status(tmp_path, fake, capsys):
+    """The command in this process, on a warm cache (filled here through the fake), offline."""
     load_universe(universe_config(tmp_path, symbols=["005930"]), now=NOW)
     common = [f"data.cache_dir={tmp_path / 'cache'}", "data.refresh=never"]
+    fake.calls.clear()
 
-    ok = run_fetch("symbols=[005930]", *common, f"hydra.run.dir={tmp_path / 'ok'}")
-    assert ok.returncode == 0, ok.stderr
-    assert "005930     300 rows  2015-01-02..2016-02-25  cache; validation: clean" in ok.stdout
+    assert run_in_process("fetch", "symbols=[005930]", *common, f"hydra.run.dir={tmp_path}/ok") == 0
+    out = capsys.readouterr().out
+    assert "005930     300 rows  2015-01-02..2016-02-25  cache; validation: clean" in out
 
-    partly = run_fetch("symbols=[005930,000660]", *common, f"hydra.run.dir={tmp_path / 'p'}")
-    assert partly.returncode == EXIT_PARTIAL
-    assert "000660  FAILED  000660: data.refresh=never and no cached prices" in partly.stdout
+    two = ["symbols=[005930,000660]", *common]
+    assert run_in_process("fetch", *two, f"hydra.run.dir={tmp_path}/p") == EXIT_PARTIAL
+    out = capsys.readouterr().out
+    assert "000660  FAILED  000660: data.refresh=never and no cached prices" in out
+    assert (tmp_path / "p" / "fetch.log").is_file()
 
-    bad = run_fetch("symbols=[005930]", "data.refresh=sometimes", f"hydra.run.dir={tmp_path / 'b'}")
+    assert run_in_process("fetch", *two, "data.on_error=raise", f"hydra.run.dir={tmp_path}/r") == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: 000660: data.refresh=never and no cached prices")
+    assert err.count("\n") == 1  # one message
+    assert not (tmp_path / "r").exists()  # nothing but Hydra's own files: removed
+    assert fake.calls == []  # data.refresh=never: the source was never asked
+
+
+def test_fetch_command_bad_value_exits_2_with_one_message(tmp_path):
+    """A subprocess, cheap: the config does not compose, so nothing is imported or read."""
+    bad = run_marketcast(
+        "fetch", "symbols=[005930]", "data.refresh=sometimes", f"hydra.run.dir={tmp_path / 'b'}"
+    )
     assert bad.returncode == 2
     assert "error: Error merging override data.refresh=sometimes: Invalid value" in bad.stderr
     assert len(bad.stderr.strip().splitlines()) == 1  # one message, once
     assert "Traceback" not in bad.stderr
     assert not (tmp_path / "b").exists()  # nothing half-written
+
+
+@pytest.mark.slow
+def test_fetch_command_exit_status_in_a_new_process(tmp_path, fake):
+    # A warm cache (filled here through the fake), then the real command, offline.
+    load_universe(universe_config(tmp_path, symbols=["005930"]), now=NOW)
+    common = [f"data.cache_dir={tmp_path / 'cache'}", "data.refresh=never"]
+
+    ok = run_marketcast("fetch", "symbols=[005930]", *common, f"hydra.run.dir={tmp_path / 'ok'}")
+    assert ok.returncode == 0, ok.stderr
+    assert "005930     300 rows  2015-01-02..2016-02-25  cache; validation: clean" in ok.stdout
+
+    partly = run_marketcast(
+        "fetch", "symbols=[005930,000660]", *common, f"hydra.run.dir={tmp_path / 'p'}"
+    )
+    assert partly.returncode == EXIT_PARTIAL
+    assert "000660  FAILED  000660: data.refresh=never and no cached prices" in partly.stdout
