@@ -17,31 +17,32 @@ from marketcast.errors import MarketcastError
 
 
 @pytest.mark.parametrize(
-    ("override", "key"),
+    ("override", "message"),
     [
-        ("features.representation=diff", "representation"),
-        ("features.columns=[Close,Opn]", "columns"),
-        ("features.target=close", "target"),
-        ("features.scaler=robust", "scaler"),
-        ("model.head=attention", "head"),
-        ("train.loss=hinge", "loss"),
-        ("train.optimizer=adamm", "optimizer"),
-        ("train.distribute=tpu", "distribute"),
-        ("evaluation.mode=kfold", "mode"),
-        ("evaluation.backtest.scheme=sliding", "scheme"),
-        ("data.source=yahoo", "source"),
-        ("data.refresh=sometimes", "refresh"),
-        ("data.on_error=ignore", "on_error"),
-        ("data.missing=zero", "missing"),
-        ("data.halts=fill", "halts"),
-        ("train.epochs=many", "epochs"),
-        ("train.epoch=3", "epoch"),
+        ("features.representation=diff", "Invalid value 'diff', expected one of [relative"),
+        ("features.columns=[Close,Opn]", "Invalid value 'Opn', expected one of [Open"),
+        ("features.target=close", "Invalid value 'close'"),
+        ("features.scaler=robust", "Invalid value 'robust', expected one of [standard, minmax]"),
+        ("model.head=attention", "Invalid value 'attention', expected one of [dense, sequence]"),
+        ("train.loss=hinge", "Invalid value 'hinge', expected one of [huber, mse, mae]"),
+        ("train.optimizer=adamm", "Invalid value 'adamm'"),
+        ("train.distribute=tpu", "Invalid value 'tpu', expected one of [mirrored]"),
+        ("evaluation.mode=kfold", "Invalid value 'kfold', expected one of [single, backtest]"),
+        ("evaluation.backtest.scheme=sliding", "Invalid value 'sliding'"),
+        ("data.source=yahoo", "Invalid value 'yahoo', expected one of [csv, fdr]"),
+        ("data.refresh=sometimes", "Invalid value 'sometimes', expected one of [if_stale"),
+        ("data.on_error=ignore", "Invalid value 'ignore', expected one of [skip, raise]"),
+        ("data.missing=zero", "Invalid value 'zero', expected one of [drop, ffill]"),
+        ("data.halts=fill", "Invalid value 'fill', expected one of [keep, drop]"),
+        ("train.epochs=many", "Value 'many' of type 'str' could not be converted to Integer"),
+        ("train.epoch=3", "Key 'epoch' not in 'TrainConfig'"),
+        ("forecast.components=[lstm,garch]", "Invalid value 'garch', expected one of [lstm"),
     ],
 )
-def test_a_bad_choice_or_type_fails_at_composition_naming_the_key(tmp_path, override, key):
+def test_a_bad_choice_or_type_fails_at_composition_naming_the_key(tmp_path, override, message):
     with pytest.raises(ConfigCompositionException) as caught:
         compose_train(tmp_path / "run", override)
-    assert key in str(caught.value.__cause__ or caught.value)
+    assert message in str(caught.value.__cause__ or caught.value)
 
 
 def test_a_bad_store_format_fails_at_composition():

@@ -82,10 +82,18 @@ def test_one_bad_symbol_does_not_stop_the_others(tmp_path, fake):
 
 
 def test_on_error_raise_stops_at_the_first_failure(tmp_path, fake):
-    cfg = universe_config(tmp_path, symbols=["005930", "999999", "AAPL"], on_error="raise")
+    """One request at a time, nothing after the failure is asked for; on the pool, symbols
+    already in flight may finish, and the error is still the failed symbol's."""
+    symbols = ["005930", "999999", "AAPL"]
+    cfg = universe_config(tmp_path / "one", symbols=symbols, on_error="raise", max_concurrency=1)
     with pytest.raises(MarketcastError, match="'999999'"):
         load_universe(cfg, now=NOW)
     assert [s for s, _, _ in fake.calls] == ["005930", "999999"]
+    fake.calls.clear()
+    cfg = universe_config(tmp_path / "pool", symbols=symbols, on_error="raise")
+    with pytest.raises(MarketcastError, match="'999999'"):
+        load_universe(cfg, now=NOW)
+    assert "999999" in [s for s, _, _ in fake.calls]
 
 
 def compose_fetch(*overrides: str):
