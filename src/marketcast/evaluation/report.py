@@ -106,8 +106,9 @@ def backtest_report(metrics: dict, settings: dict, label: str) -> str:
     lines += [
         "",
         "Figures: `backtest_forecast.png` (actual vs forecast with the interval band), "
-        "`error_per_step.png`, `folds.png` (model vs baselines per fold). "
-        "Every forecast: `test_predictions.csv`.",
+        "`folds.png` (every forecaster per fold), `coverage.png`, `cumulative_loss.png`"
+        + (", `fan.png`, `error_per_step.png`" if "per_step" in model else "")
+        + ". Every forecast: `test_predictions.csv`.",
         "",
     ]
     return "\n".join(lines)
