@@ -11,7 +11,7 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from marketcast.jobs.train import train
-from marketcast.storage.runfiles import CONFIG_FILE, PREPROCESSING_FILE
+from marketcast.runfiles import CONFIG_FILE, PREPROCESSING_FILE
 
 EXPERIMENTS = sorted((CONF / "experiment").glob("*.yaml"))
 

@@ -20,8 +20,8 @@ from marketcast import atomic, config
 from marketcast.errors import MarketcastError
 from marketcast.jobs.train import train
 from marketcast.model.backend import keras
+from marketcast.runfiles import DONE_FILE, MODEL_FILE, PREPROCESSING_FILE
 from marketcast.storage import artifacts
-from marketcast.storage.runfiles import DONE_FILE, MODEL_FILE, PREPROCESSING_FILE
 
 
 @pytest.fixture(scope="module")

@@ -24,9 +24,9 @@ from omegaconf import OmegaConf
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import TrialState
 
+from marketcast.config import PrunerConfig, SamplerConfig, SearchConfig
 from marketcast.errors import MarketcastError
 from marketcast.tracking import optuna_search as search
-from marketcast.tracking.config import PrunerConfig, SamplerConfig, SearchConfig
 from marketcast.tracking.pruning import OptunaPruning
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -233,7 +233,7 @@ import hydra
 from hydra.core.config_store import ConfigStore
 from hydra.core.hydra_config import HydraConfig
 
-from marketcast.tracking.config import SearchConfig
+from marketcast.config import SearchConfig
 from marketcast.tracking.optuna_search import run_trial
 from test_optuna_search import fit_tiny
 

@@ -25,9 +25,9 @@ from hydra import compose, initialize_config_dir
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, OmegaConf
 
+from marketcast.config import LoggerConfig
 from marketcast.errors import MarketcastError
 from marketcast.tracking import mlflow_logger
-from marketcast.tracking.config import LoggerConfig
 from marketcast.tracking.loggers import check_available, make_loggers
 
 SRC = Path(__file__).resolve().parents[1] / "src"
@@ -357,7 +357,7 @@ def test_proposed_logger_configs_fill_the_schema(logger_conf, tmp_path, monkeypa
 
 def test_sweep_callback_makes_a_parent_run_for_the_jobs(tmp_path):
     """The Hydra callback's hooks called directly; jobs nest under the id it records."""
-    from marketcast.tracking.config import MlflowLoggerConfig
+    from marketcast.config import MlflowLoggerConfig
 
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     mlflow = {"tracking_uri": uri, "artifact_location": str(tmp_path / "artifacts")}

@@ -12,6 +12,7 @@ This module imports no part of the pipeline: it is the bottom of the package.
 
 from __future__ import annotations
 
+import importlib.util
 import itertools
 import math
 import os
@@ -27,8 +28,7 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from marketcast.errors import MarketcastError
-from marketcast.storage.runfiles import DONE_FILE
-from marketcast.tracking.config import LoggerConfig, SearchConfig
+from marketcast.runfiles import DONE_FILE
 
 # --- choices ---------------------------------------------------------------------------------
 
@@ -336,6 +336,89 @@ class SweepConfig:
     fail_fast: bool = False
 
 
+# --- tracking: the ``logger`` group and the Optuna search (``search``) ------------------------
+# Every backend of ``LoggerConfig`` is off (``None``) unless a ``conf/logger/*.yaml`` file (or
+# an override such as ``+logger.csv={}``) fills it in; several may be on at once.
+
+
+@dataclass
+class CsvLoggerConfig:
+    filename: str = "history.csv"  # in the run directory: one row per epoch of every fit
+
+
+@dataclass
+class TensorboardLoggerConfig:
+    subdir: str = "tensorboard"  # event files under <run_dir>/<subdir>
+    histogram_freq: int = 0  # epochs between weight histograms; 0: none
+    update_freq: str = "epoch"  # epoch | batch
+
+
+@dataclass
+class MlflowLoggerConfig:
+    # A store (sqlite:///FILE, file:DIR) or a tracking server (http://HOST:PORT); null:
+    # MLflow's own choice (MLFLOW_TRACKING_URI, else ./mlflow.db in the working directory).
+    tracking_uri: str | None = None
+    experiment_name: str = "marketcast"
+    # Where a new experiment keeps its artifacts with a local store (sqlite, file); a
+    # tracking server decides for itself (its --artifacts-destination) and this is ignored.
+    artifact_location: str | None = None
+    run_name: str | None = None  # null: the run directory's name
+    tags: dict[str, str] = field(default_factory=dict)
+    # Files of the run directory logged as artifacts at the end of the run (glob patterns).
+    artifacts: list[str] = field(
+        default_factory=lambda: ["*.png", "report.md", "metrics.json", "config.yaml", "model.keras"]
+    )
+
+
+@dataclass
+class LoggerConfig:
+    csv: CsvLoggerConfig | None = None
+    tensorboard: TensorboardLoggerConfig | None = None
+    mlflow: MlflowLoggerConfig | None = None
+
+
+@dataclass
+class SamplerConfig:
+    name: str = "tpe"  # tpe | random
+    seed: int | None = None  # null: a different search each time
+    n_startup_trials: int = 10  # tpe: random trials before it models the space
+
+
+@dataclass
+class PrunerConfig:
+    # median | percentile | threshold | none. Steps are epochs; the value is `monitor`.
+    name: str = "median"
+    n_startup_trials: int = 4  # median/percentile: trials finished before any is pruned
+    n_warmup_steps: int = 2  # median/percentile: epochs of each trial before it may be pruned
+    percentile: float = 50.0  # percentile: prune below this percentile of the other trials
+    upper: float | None = None  # threshold: prune once the value exceeds this (or is NaN)
+
+
+@dataclass
+class SearchConfig:
+    study_name: str = "marketcast"
+    # An RDB URL (sqlite:///FILE, postgresql://...), or the path of an Optuna journal file
+    # (JournalStorage, safe for parallel jobs on one machine or on NFS).
+    storage: str = "optuna.journal"
+    direction: str = "minimize"  # the job returns the validation MASE: lower is better
+    n_trials: int = 20  # trials added to the study by one multirun (its jobs)
+    trial: int | None = None  # this job's index in the multirun; null: not a search job
+    # Search space: config key -> Hydra sweep grammar, e.g. choice(16, 32), interval(0, 0.3),
+    # tag(log, interval(1e-4, 1e-2)), range(1, 4), tag(int, interval(8, 128)).
+    space: dict[str, str] = field(default_factory=dict)
+    monitor: str = "val_loss"  # the Keras log value the pruner watches, once per epoch
+    sampler: SamplerConfig = field(default_factory=SamplerConfig)
+    pruner: PrunerConfig = field(default_factory=PrunerConfig)
+
+
+# logger -> (the module it needs, the command that installs it)
+LOGGER_PACKAGES: dict[str, tuple[str | None, str | None]] = {
+    "csv": (None, None),
+    "tensorboard": ("tensorboard", "pip install -e '.[tensorboard]'"),
+    "mlflow": ("mlflow", "pip install -e '.[mlflow]'"),
+}
+
+
 @dataclass
 class TrainJobConfig:
     paths: PathsConfig = field(default_factory=PathsConfig)
@@ -471,10 +554,8 @@ register_configs()
 
 def check_train_job(cfg: DictConfig) -> None:
     """Every value of a training config that the types cannot check; raises MarketcastError."""
-    from marketcast.tracking.loggers import check_available  # an optional package missing
-
     refuse_unknown_keys(cfg, TrainJobConfig)
-    check_available(cfg.logger)
+    check_loggers(cfg.logger)
     run_dir = OmegaConf.select(cfg, "paths.run_dir", throw_on_resolution_failure=False)
     if run_dir and (Path(run_dir) / DONE_FILE).exists() and not cfg.overwrite:
         raise MarketcastError(
@@ -505,6 +586,18 @@ def check_train_job(cfg: DictConfig) -> None:
             "evaluation=backtest runs on one symbol: set data.symbol (not data.symbols), "
             "or backtest each symbol in a sweep (-m data.symbol=A,B,C)."
         )
+
+
+def check_loggers(cfg) -> None:
+    """Each logger that is on has its package installed (looked up, not imported)."""
+    for name, (module, install) in LOGGER_PACKAGES.items():
+        if module is None or cfg is None or cfg.get(name) is None:
+            continue
+        if importlib.util.find_spec(module) is None:
+            raise MarketcastError(
+                f"logger={name} needs the {module} package, which is not installed: "
+                f"{install} (or leave logger.{name} out)."
+            )
 
 
 def check_predict_job(cfg: DictConfig) -> None:

@@ -18,8 +18,8 @@ from marketcast.evaluation.predictions import predictions_table
 from marketcast.evaluation.report import backtest_report
 from marketcast.evaluation.scoring import mean_over, pool_forecasts, score_segment
 from marketcast.features.dataset import Prepared
+from marketcast.runfiles import REPORT_FILE
 from marketcast.storage import artifacts
-from marketcast.storage.runfiles import REPORT_FILE
 
 SEGMENTS = ("val", "test")
 

@@ -39,9 +39,9 @@ from marketcast.evaluation.predictions import quantile_column
 from marketcast.features.dataset import select_columns
 from marketcast.model.network import point_forecast
 from marketcast.progress import progress
+from marketcast.runfiles import METRICS_FILE
 from marketcast.storage import artifacts
 from marketcast.storage.forecast_store import ForecastStore, RunInfo, StoreLocked, from_config
-from marketcast.storage.runfiles import METRICS_FILE
 
 log = logging.getLogger(__name__)
 

@@ -30,7 +30,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from marketcast.atomic import atomic_write
 from marketcast.errors import EXIT_ERROR, EXIT_USER_ERROR, MarketcastError
-from marketcast.storage.runfiles import FAILED_FILE, METRICS_FILE, TRIAL_FILE
+from marketcast.runfiles import FAILED_FILE, METRICS_FILE, TRIAL_FILE
 
 log = logging.getLogger(__name__)
 

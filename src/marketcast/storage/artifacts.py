@@ -32,7 +32,7 @@ from marketcast.errors import MarketcastError
 from marketcast.evaluation.intervals import Intervals
 from marketcast.features.dataset import Transform
 from marketcast.model.backend import keras
-from marketcast.storage.runfiles import (
+from marketcast.runfiles import (
     CONFIG_FILE,
     DONE_FILE,
     METRICS_FILE,

@@ -7,8 +7,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from marketcast.config import CsvLoggerConfig
 from marketcast.model.backend import keras
-from marketcast.tracking.config import CsvLoggerConfig
 
 COLUMNS = ("fit", "epoch", "loss", "val_loss", "seconds")
 

@@ -21,20 +21,21 @@ from typing import Any, Protocol
 
 from omegaconf import DictConfig, OmegaConf
 
-from marketcast.errors import MarketcastError
-from marketcast.tracking.config import (
+from marketcast.config import (
     CsvLoggerConfig,
     MlflowLoggerConfig,
     TensorboardLoggerConfig,
+    check_loggers,
 )
+from marketcast.errors import MarketcastError
 
 log = logging.getLogger(__name__)
 
-# name -> (options schema, the module that must import, the command that installs it)
-REQUIREMENTS: dict[str, tuple[type, str | None, str | None]] = {
-    "csv": (CsvLoggerConfig, None, None),
-    "tensorboard": (TensorboardLoggerConfig, "tensorboard", "pip install -e '.[tensorboard]'"),
-    "mlflow": (MlflowLoggerConfig, "mlflow", "pip install -e '.[mlflow]'"),
+# name -> its options' schema (the packages each needs: marketcast.config.LOGGER_PACKAGES)
+SCHEMAS: dict[str, type] = {
+    "csv": CsvLoggerConfig,
+    "tensorboard": TensorboardLoggerConfig,
+    "mlflow": MlflowLoggerConfig,
 }
 
 
@@ -82,19 +83,10 @@ def enabled(spec: Mapping[str, Any] | None) -> dict[str, dict[str, Any]]:
 
 
 def check_available(spec: Mapping[str, Any] | None) -> None:
-    """Raise ``MarketcastError`` for an unknown backend, option, or one not installed."""
+    """Raise ``MarketcastError`` for an unknown backend or option, or one not installed."""
     for name, options in enabled(spec).items():
         _options(name, options)
-        module, install = REQUIREMENTS[name][1:]
-        if module is None:
-            continue
-        try:
-            __import__(module)
-        except ImportError:
-            raise MarketcastError(
-                f"logger={name} needs the {module} package, which is not installed: "
-                f"{install} (or leave logger.{name} out)."
-            ) from None
+    check_loggers(spec)
 
 
 def make_loggers(spec: Mapping[str, Any] | None, run_dir: Path) -> Loggers:
@@ -114,11 +106,9 @@ def make_loggers(spec: Mapping[str, Any] | None, run_dir: Path) -> Loggers:
 
 
 def _options(name: str, options: dict[str, Any]) -> Any:
-    if name not in REQUIREMENTS:
-        raise MarketcastError(
-            f"logger.{name} is not a known logger: use any of {sorted(REQUIREMENTS)}."
-        )
-    schema = REQUIREMENTS[name][0]
+    if name not in SCHEMAS:
+        raise MarketcastError(f"logger.{name} is not a known logger: use any of {sorted(SCHEMAS)}.")
+    schema = SCHEMAS[name]
     known = {f.name for f in dataclasses.fields(schema)}
     unknown = sorted(set(options) - known)
     if unknown:

@@ -26,8 +26,8 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
+from marketcast.config import MlflowLoggerConfig
 from marketcast.errors import MarketcastError
-from marketcast.tracking.config import MlflowLoggerConfig
 
 log = logging.getLogger(__name__)
 

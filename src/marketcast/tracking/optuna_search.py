@@ -47,7 +47,7 @@ from optuna.distributions import (
 from optuna.trial import TrialState
 
 from marketcast.atomic import atomic_write
-from marketcast.storage.runfiles import TRIAL_FILE
+from marketcast.runfiles import TRIAL_FILE
 
 log = logging.getLogger(__name__)
 

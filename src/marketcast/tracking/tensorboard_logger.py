@@ -9,8 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from marketcast.config import TensorboardLoggerConfig
 from marketcast.model.backend import keras
-from marketcast.tracking.config import TensorboardLoggerConfig
 
 
 class TensorboardLogger:
