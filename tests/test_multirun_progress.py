@@ -48,11 +48,8 @@ def test_job_lines():
 def test_a_multirun_logs_each_job_as_it_ends(tmp_path):
     prices = tmp_path / "prices.csv"
     synthetic_prices(300).to_csv(prices)
-    callback = (
-        "+hydra.callbacks.job_progress._target_=marketcast.jobs.multirun_progress.JobProgress"
-    )
-    run = subprocess.run(
-        [sys.executable, "-m", "marketcast", "train", "-m", callback, "data=csv",
+    run = subprocess.run(  # conf/train.yaml's hydra.callbacks.job_progress logs each job
+        [sys.executable, "-m", "marketcast", "train", "-m", "data=csv",
          f"data.path={prices}", "window.size=10", "model.units=4", "train.epochs=1",
          "train.verbose=0", "plots=false", "train.seed=1,2", f"paths.output_root={tmp_path}"],
         cwd=ROOT, capture_output=True, text=True, timeout=300,

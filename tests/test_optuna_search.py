@@ -276,9 +276,9 @@ features: {columns: [Close]}
 
 @pytest.mark.slow
 def test_hydra_multirun_with_parallel_jobs_fills_and_resumes_one_study(tmp_path):
-    """The proposed conf/hparams_search/optuna.yaml, run by joblib two trials at a time."""
+    """conf/hparams_search/optuna.yaml, run by joblib two trials at a time."""
     (tmp_path / "conf" / "hparams_search").mkdir(parents=True)
-    proposed = ROOT / "proposed_conf" / "hparams_search" / "optuna.yaml"
+    proposed = ROOT / "conf" / "hparams_search" / "optuna.yaml"
     (tmp_path / "conf" / "hparams_search" / "optuna.yaml").write_text(proposed.read_text())
     conf = APP_CONF.replace("OUTPUT_ROOT", str(tmp_path / "outputs"))
     (tmp_path / "conf" / "app.yaml").write_text(conf)
