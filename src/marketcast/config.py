@@ -118,6 +118,23 @@ class Scheme(StrEnum):
     rolling = "rolling"
 
 
+class SamplerName(StrEnum):
+    tpe = "tpe"
+    random = "random"
+
+
+class PrunerName(StrEnum):
+    median = "median"
+    percentile = "percentile"
+    threshold = "threshold"
+    none = "none"
+
+
+class Direction(StrEnum):
+    minimize = "minimize"
+    maximize = "maximize"
+
+
 class StoreFormat(StrEnum):
     delta = "delta"  # Delta Lake: one transaction per run, history, time travel
     sql = "sql"  # SQLAlchemy: SQLite or PostgreSQL, one transaction per run
@@ -379,15 +396,15 @@ class LoggerConfig:
 
 @dataclass
 class SamplerConfig:
-    name: str = "tpe"  # tpe | random
+    name: SamplerName = SamplerName.tpe
     seed: int | None = None  # null: a different search each time
     n_startup_trials: int = 10  # tpe: random trials before it models the space
 
 
 @dataclass
 class PrunerConfig:
-    # median | percentile | threshold | none. Steps are epochs; the value is `monitor`.
-    name: str = "median"
+    # Steps are epochs; the value is `monitor`.
+    name: PrunerName = PrunerName.median
     n_startup_trials: int = 4  # median/percentile: trials finished before any is pruned
     n_warmup_steps: int = 2  # median/percentile: epochs of each trial before it may be pruned
     percentile: float = 50.0  # percentile: prune below this percentile of the other trials
@@ -400,7 +417,7 @@ class SearchConfig:
     # An RDB URL (sqlite:///FILE, postgresql://...), or the path of an Optuna journal file
     # (JournalStorage, safe for parallel jobs on one machine or on NFS).
     storage: str = "optuna.journal"
-    direction: str = "minimize"  # the job returns the validation MASE: lower is better
+    direction: Direction = Direction.minimize  # the job returns the validation MASE
     n_trials: int = 20  # trials added to the study by one multirun (its jobs)
     trial: int | None = None  # this job's index in the multirun; null: not a search job
     # Search space: config key -> Hydra sweep grammar, e.g. choice(16, 32), interval(0, 0.3),
