@@ -27,7 +27,7 @@ from hydra import compose, initialize_config_dir
 import marketcast.config  # noqa: F401  (registers the schemas)
 from marketcast.cli import config_dir
 from marketcast.jobs.train import train
-from marketcast.storage.runfiles import METRICS_FILE
+from marketcast.runfiles import METRICS_FILE
 
 FORECASTERS = ("model", "lstm", "ets", "arima")
 
