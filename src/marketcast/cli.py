@@ -181,3 +181,8 @@ def _remove_if_empty(run_dir: Path) -> None:
     if all(p.name == ".hydra" or p.suffix == ".log" for p in run_dir.iterdir()):
         logging.shutdown()  # release the log file before removing it
         shutil.rmtree(run_dir, ignore_errors=True)
+        for parent in list(run_dir.parents)[:2]:  # outputs/train/, outputs/, if now empty
+            try:
+                parent.rmdir()
+            except OSError:  # not empty (other runs), or not ours to remove
+                break

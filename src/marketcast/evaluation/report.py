@@ -56,7 +56,7 @@ def backtest_report(metrics: dict, settings: dict, label: str) -> str:
             )
             lines.append(f"{name}: {side} against persistence, p = {other['p_value']:.3f}.")
     if "combination" in metrics:
-        lines.append(f"Published forecast: persistence, and {metrics['combination']['words']}.")
+        lines.append(f"Published forecast: {metrics['combination']['words']}.")
     if model["direction_accuracy"] is not None:
         lo, hi = model["direction_ci"]
         coin = lo <= 0.5 <= hi

@@ -161,7 +161,7 @@ def print_report(result: RunResult, failed: dict[str, str]) -> None:
     table = format_table({s: metrics[s] for s in SEGMENTS})
     print(table + ("   (means over symbols)" if result.universe else ""))
     if "combination" in metrics:
-        print(f"published forecast (model): persistence, and {metrics['combination']['words']}")
+        print(f"published forecast (model): {metrics['combination']['words']}")
     if result.universe:
         for symbol, rows in metrics["symbols"].items():
             row = rows["test"]["model"]
