@@ -22,11 +22,12 @@ FDR and the cache (``data.cache_dir``; null: no cache):
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -208,7 +209,9 @@ def _read_csv(path: str | None) -> pd.DataFrame:
 def _fdr_history(cfg: DataConfig, symbol: str, now: pd.Timestamp) -> tuple[pd.DataFrame, str]:
     """The symbol's whole history (common schema, not yet validated) and where it came from."""
     exchange = resolve_exchange(cfg.exchange, symbol)
-    completed = last_completed_session(exchange, now)
+    # Building an exchange's calendar takes seconds (XKRX ~3 s): only when it is needed, so
+    # an unknown symbol or an unreachable source without a cache is reported at once.
+    completed = functools.cache(lambda: last_completed_session(exchange, now))
     cache_dir = Path(cfg.cache_dir) if cfg.cache_dir else None
     cached = None
     if cache_dir is not None:
@@ -231,7 +234,7 @@ def _fdr_history(cfg: DataConfig, symbol: str, now: pd.Timestamp) -> tuple[pd.Da
             )
         return cached, "cache"
     if cfg.refresh == "if_stale" and cached is not None:
-        needed = completed
+        needed = completed()
         if cfg.end is not None:  # a session on `end` has closed by the next midnight, UTC
             end_of_day = pd.Timestamp(cfg.end).normalize() + pd.Timedelta(days=1)
             needed = min(needed, last_completed_session(exchange, end_of_day))
@@ -249,9 +252,9 @@ def _fdr_history(cfg: DataConfig, symbol: str, now: pd.Timestamp) -> tuple[pd.Da
                 "Check the network, or train offline with data=sample or data=csv."
             ) from None
         last = cached.index[-1]
-        behind = len(sessions(last + pd.Timedelta(days=1), completed, exchange))
+        behind = len(sessions(last + pd.Timedelta(days=1), completed(), exchange))
         age = (
-            f"{behind} sessions before the last completed one, {completed.date()}"
+            f"{behind} sessions before the last completed one, {completed().date()}"
             if behind
             else "up to date"
         )
@@ -276,12 +279,13 @@ def _fetch_history(
     symbol: str,
     since: pd.Timestamp | None,
     cached: pd.DataFrame | None,
-    completed: pd.Timestamp,
+    completed: Callable[[], pd.Timestamp],
 ) -> tuple[pd.DataFrame, str]:
-    """Fetch the whole history (``since`` None) or the rows from ``since`` and merge them."""
+    """Fetch the whole history (``since`` None) or the rows from ``since`` and merge them;
+    ``completed()``: the exchange's last completed session (only the rows up to it count)."""
     origin = f"FinanceDataReader symbol {symbol!r} ({source_name(symbol)})"
     if since is None or cached is None:
-        fresh = _fetch(cfg, symbol, None).loc[:completed]
+        fresh = _fetch(cfg, symbol, None).loc[: completed()]
         if fresh.empty:
             raise MarketcastError(
                 f"{origin}: the source returned no rows: the symbol does not exist there, or "
@@ -306,7 +310,7 @@ def _fetch_history(
         )
         history, _ = _fetch_history(cfg, symbol, None, None, completed)
         return history, "fetched (whole history: cached prices had been re-adjusted)"
-    fresh = fresh.loc[:completed]
+    fresh = fresh.loc[: completed()]
     merged = pd.concat([cached, fresh])
     merged = merged[~merged.index.duplicated(keep="last")].sort_index(kind="stable")
     merged = merged[[c for c in PRICE_COLUMNS if c in merged.columns]]
