@@ -54,14 +54,9 @@ def summarise(metrics: dict) -> dict:
         out[name] = {
             "rel_mae": [s["mae"] / p["mae"] for s, p in zip(steps, _steps(test), strict=True)],
             "rel_rmse": [s["rmse"] / p["rmse"] for s, p in zip(steps, _steps(test), strict=True)],
-            "dm_p": [
-                (s.get("dm_vs_persistence") or row.get("dm_vs_persistence") or {}).get("p_value")
-                for s in steps
-            ],
-            "dm_stat": [
-                (s.get("dm_vs_persistence") or row.get("dm_vs_persistence") or {}).get("statistic")
-                for s in steps
-            ],
+            # each step's own test (None where the step equals persistence exactly)
+            "dm_p": [(s.get("dm_vs_persistence") or {}).get("p_value") for s in steps],
+            "dm_stat": [(s.get("dm_vs_persistence") or {}).get("statistic") for s in steps],
         }
     for name, key in (("model", "model"), ("garch", "persistence")):
         interval = test[key].get("interval")
