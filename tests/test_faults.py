@@ -119,6 +119,11 @@ def _set(path: str, value):
     return edit
 
 
+def _band(state: dict) -> dict:
+    """The (only) symbol's interval state in preprocessing.json."""
+    return next(iter(state["intervals"]["symbols"].values()))
+
+
 @pytest.mark.parametrize(
     ("edit", "message"),
     [
@@ -131,7 +136,10 @@ def _set(path: str, value):
         (_set("transform.input_scaler.scale", [1.0, 0.0, 1.0]), "scale has a zero"),
         (_set("transform.target_scaler.offset", ["x"]), "finite numbers"),
         (_set("intervals.levels", [0.1, 1.5]), "intervals.levels"),
-        (_set("intervals.quantiles", [[0.1]]), "intervals.quantiles"),
+        (_set("intervals.volatility", "normal"), "intervals.volatility"),
+        (lambda s: _band(s).update(tails=[[0.7, 0.1]]), r"tails is not 1 rows of 2 tail"),
+        (lambda s: _band(s)["garch"].update(omega=-1.0), "is not GARCH"),
+        (_set("intervals.symbols", {}), "intervals.symbols is not a non-empty object"),
         (_set("head", "attention"), "head='attention'"),
         (lambda s: s.pop("transform"), "no 'transform' entry"),
         (_set("format_version", 1), "format_version=1"),

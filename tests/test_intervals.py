@@ -1,7 +1,23 @@
+"""The published intervals: GARCH- or EWMA-scaled, adaptive, saved and restored exactly."""
+
+from __future__ import annotations
+
+import json
+
 import numpy as np
 import pytest
 
-from marketcast.evaluation.intervals import Intervals, coverage, mean_width, window_volatility
+from marketcast.errors import MarketcastError
+from marketcast.evaluation.intervals import (
+    Intervals,
+    coverage,
+    mean_width,
+    recent_prices,
+    window_volatility,
+)
+from marketcast.evaluation.peers import fit_garch, garch_scale
+
+LEVELS = [0.1, 0.9]
 
 
 def test_coverage_on_known_quantiles():
@@ -17,30 +33,162 @@ def test_coverage_on_known_quantiles():
     ) == pytest.approx(1 / 3)
 
 
-def test_calibrated_intervals_cover_their_nominal_share_out_of_sample():
+def test_width_in_percent():
+    assert mean_width(np.array([99.0]), np.array([101.0]), np.array([100.0])) == pytest.approx(2)
+
+
+def garch_prices(n: int, seed: int, omega=2e-6, alpha=0.08, beta=0.9) -> np.ndarray:
+    """(n,) prices whose daily log returns follow a GARCH(1,1) with normal shocks."""
+    rng = np.random.default_rng(seed)
+    var, returns = omega / (1 - alpha - beta), np.empty(n - 1)
+    for i in range(n - 1):
+        returns[i] = np.sqrt(var) * rng.standard_normal()
+        var = omega + alpha * returns[i] ** 2 + beta * var
+    return 100 * np.exp(np.concatenate([[0.0], np.cumsum(returns)]))
+
+
+def garch_intervals(prices, train_stop, gamma=0.0, horizon=1, symbol="S"):
+    """Intervals with GARCH parameters fitted on ``prices[:train_stop]``, nominal tails."""
+    start = Intervals(LEVELS, horizon, 20, "garch", gamma)
+    return start.with_symbol(symbol, fit_garch(prices, train_stop))
+
+
+def persistence_band(intervals, prices, first, symbol="S"):
+    """Bands around persistence for origins with first targets ``first``, adapted in order."""
+    h = intervals.horizon
+    centre = np.repeat(prices[first - 1][:, None], h, axis=1)
+    actual = prices[first[:, None] + np.arange(h)]
+    scale = intervals.scale(recent_prices(prices, first, intervals.rows), symbol)
+    band, state = intervals.adapt(symbol, centre, scale, actual, [str(t) for t in first])
+    return band, actual, state
+
+
+def test_garch_band_covers_its_level_on_garch_returns():
+    prices = garch_prices(6000, seed=1)
+    intervals = garch_intervals(prices, 3000)
+    band, actual, _ = persistence_band(intervals, prices, np.arange(3000, 5999))
+    assert coverage(actual, band[..., 0], band[..., 1]) == pytest.approx(0.8, abs=0.03)
+    # the band follows the volatility: widest where the filtered volatility is highest
+    scale = garch_scale(
+        intervals.band("S").garch, recent_prices(prices, np.arange(3000, 5999), 251), 1
+    )
+    width = (band[..., 1] - band[..., 0])[:, 0] / actual[:, 0]
+    assert np.corrcoef(width, scale[:, 0])[0, 1] > 0.99
+
+
+def test_garch_scale_is_the_arch_filter_at_fixed_parameters():
+    """The hand-written GARCH(1,1) recursion agrees with arch's own forecast."""
+    from arch import arch_model
+
+    prices = garch_prices(1500, seed=2)
+    params = fit_garch(prices, 1000)
+    returns = 100 * np.diff(np.log(prices))
+    spec = {"mean": "Zero", "vol": "GARCH", "p": 1, "q": 1, "rescale": False}
+    fixed = arch_model(returns, **spec).fix(
+        [params["omega"] * 1e4, params["alpha"], params["beta"]]
+    )
+    arch_var = fixed.forecast(horizon=3, start=1400, reindex=False).variance.to_numpy()
+    first = np.arange(1402, 1497)  # arch's row j uses returns up to j: prices up to j + 1
+    ours = garch_scale(params, recent_prices(prices, first, 251), 3) ** 2
+    np.testing.assert_allclose(ours, np.cumsum(arch_var[: len(first)], axis=1) / 1e4, rtol=1e-3)
+
+
+def test_adaptive_calibration_recovers_after_a_volatility_jump():
+    """A constant-volatility model (GARCH with alpha = beta = 0) and daily volatility
+    jumping from 1% to 1.8%: the frozen band under-covers for good, the adapted one
+    comes back to 80%."""
+    rng = np.random.default_rng(3)
+    vol = np.where(np.arange(5000) < 1000, 0.01, 0.018)
+    prices = 100 * np.exp(np.cumsum(vol * rng.standard_normal(5000)))
+    constant = {"omega": 1e-4, "alpha": 0.0, "beta": 0.0, "start": 1e-4}
+    first = np.arange(1000, 5000)
+
+    def band(gamma):
+        intervals = Intervals(LEVELS, 1, 20, "garch", gamma).with_symbol("S", constant)
+        return persistence_band(intervals, prices, first)
+
+    frozen, actual, _ = band(0.0)
+    adapted, _, state = band(0.01)
+    late = slice(1000, None)  # once the adaptation has had time to act
+
+    def cover(b):
+        return coverage(actual[late], b[late, :, 0], b[late, :, 1])
+
+    assert cover(frozen) < 0.65
+    assert abs(cover(adapted) - 0.8) < 0.05
+    assert np.all(np.asarray(state.band("S").tails) < 0.1)  # both bounds reach further out
+
+
+def test_an_outcome_reaches_a_step_only_once_it_is_realised():
+    prices = garch_prices(1200, seed=5)
+    intervals = garch_intervals(prices, 800, gamma=0.05, horizon=3)
+    first = np.arange(800, 1000)
+    band, actual, _ = persistence_band(intervals, prices, first)
+    centre = np.repeat(prices[first - 1][:, None], 3, axis=1)
+    scale = intervals.scale(recent_prices(prices, first, intervals.rows), "S")
+    i = 100
+    for h in range(3):  # origin i at step h + 1 may see origins <= i - h - 1 only
+        changed = actual.copy()
+        changed[i - h :, h] *= 1.2
+        band2, _ = intervals.adapt("S", centre, scale, changed, list(first))
+        np.testing.assert_array_equal(band2[: i + 1, h], band[: i + 1, h])
+        assert not np.array_equal(band2[i + 1 :, h], band[i + 1 :, h])
+
+
+def test_the_state_continues_where_it_stopped_and_round_trips():
+    """Adapting over two halves equals adapting over the whole: predict can go on from
+    a run's saved state; the state survives JSON exactly."""
+    prices = garch_prices(1500, seed=6)
+    intervals = garch_intervals(prices, 900, gamma=0.02)
+    first = np.arange(900, 1400)
+    whole, _, end = persistence_band(intervals, prices, first)
+    head, _, mid = persistence_band(intervals, prices, first[:250])
+    # the second half starts at the first half's last origin, whose tails the state holds
+    tail, _, end2 = persistence_band(mid, prices, first[249:])
+    np.testing.assert_allclose(np.concatenate([head, tail[1:]]), whole)
+    assert end2 == end and end.band("S").as_of == str(first[-1])
+    again = Intervals.from_dict(json.loads(json.dumps(end.to_dict())))
+    assert again == end
+
+
+def test_ewma_conformal_calibration_covers_and_narrows_in_calm_markets():
     """Relative errors proportional to each window's volatility: the band adapts to it."""
-    rng = np.random.default_rng(1)
+    rng = np.random.default_rng(7)
 
     def sample(n):
         vol = rng.uniform(0.005, 0.04, n)
         steps = rng.normal(0, 1, (n, 30)) * vol[:, None]
         history = 100 * np.exp(np.cumsum(steps, axis=1))
-        forecast = history[:, -1:].repeat(2, axis=1)
-        actual = forecast * (1 + rng.normal(0, 1, (n, 2)) * window_volatility(history)[:, None])
-        return history, forecast, actual
+        centre = history[:, -1:].repeat(2, axis=1)
+        actual = centre * (1 + rng.normal(0, 1, (n, 2)) * window_volatility(history)[:, None])
+        return history, centre, actual
 
-    history, forecast, actual = sample(4000)
-    intervals = Intervals.calibrate(actual, forecast, history, [0.1, 0.9])
-    history, forecast, actual = sample(4000)
-    bands = intervals.apply(forecast, history)  # -> (B, H, 2)
+    history, centre, actual = sample(4000)
+    dates = [str(i) for i in range(4000)]
+    calibration = {"centre": centre, "actual": actual, "recent": history, "garch": None}
+    intervals = Intervals.calibrate(
+        LEVELS, 2, 30, "ewma", 0.0, {"S": {**calibration, "as_of": dates}}
+    )
+    history, centre, actual = sample(4000)
+    bands = intervals.apply(centre, intervals.scale(history, "S"), "S")  # -> (B, H, 2)
     assert bands.shape == (4000, 2, 2)
     assert coverage(actual, bands[..., 0], bands[..., 1]) == pytest.approx(0.8, abs=0.02)
     calm = window_volatility(history) < 0.01
     width = bands[..., 1] - bands[..., 0]
-    assert width[calm].mean() < width[~calm].mean()  # narrower in calm markets
-    restored = Intervals.from_dict(intervals.to_dict())
-    np.testing.assert_array_equal(restored.apply(forecast, history), bands)
+    assert width[calm].mean() < width[~calm].mean()
 
 
-def test_width_in_percent():
-    assert mean_width(np.array([99.0]), np.array([101.0]), np.array([100.0])) == pytest.approx(2)
+def test_too_few_calibration_samples_for_the_levels_are_refused():
+    a = np.ones((4, 1))
+    state = {"centre": a, "actual": a * 1.01, "recent": np.full((4, 5), 100.0), "garch": None}
+    with pytest.raises(MarketcastError, match="too few"):
+        Intervals.calibrate(
+            [0.05, 0.95], 1, 5, "ewma", 0.0, {"S": {**state, "as_of": list("abcd")}}
+        )
+
+
+def test_a_bad_method_or_rate_is_named():
+    with pytest.raises(MarketcastError, match="'normal' is not one of"):
+        Intervals(LEVELS, 1, 20, "normal")
+    with pytest.raises(MarketcastError, match="adapt_rate=1.5"):
+        Intervals(LEVELS, 1, 20, "garch", 1.5)

@@ -11,7 +11,7 @@ from sklearn.linear_model import Ridge
 from marketcast.evaluation import peers as peer_models
 from marketcast.evaluation.baselines import BASELINES, drift, ridge_output
 from marketcast.evaluation.combination import Weights
-from marketcast.evaluation.intervals import Intervals
+from marketcast.evaluation.intervals import Intervals, recent_prices
 from marketcast.features.dataset import Prepared, SegmentData, Transform
 from marketcast.model.backend import keras
 from marketcast.model.network import point_forecast
@@ -84,12 +84,16 @@ def forecast_segment(
     model: keras.Model,
     transform: Transform,
     ridge: Ridge,
-    intervals: Intervals | None,
+    intervals: Intervals,
     weights: Weights | None,
-    part: SegmentData,
+    symbol: str,
+    prep: Prepared,
+    segment: str,
     peers: dict[str, np.ndarray],
     reference_bands: dict[str, np.ndarray] | None = None,
-) -> SegmentForecasts:
+) -> tuple[SegmentForecasts, Intervals]:
+    """The segment's forecasts, and the interval state after adapting through it."""
+    part = prep.parts[segment]
     lstm = model_prices(model, transform, part)
     published = publish(lstm, part, peers, weights)
     forecasts = {"model": published, "lstm": lstm}
@@ -97,7 +101,15 @@ def forecast_segment(
         forecasts[name] = baseline(part.history, transform.horizon)
     forecasts["ridge"] = transform.prices(ridge_output(ridge, part.windows.inputs), part.last)
     forecasts.update(peers)
-    bands = intervals.apply(published, part.history) if intervals else None
-    return SegmentForecasts(
-        part, forecasts, bands, intervals.levels if intervals else [], reference_bands or {}
+    t = part.windows.first_target
+    bands, state = intervals.adapt(
+        symbol,
+        published,
+        intervals.scale(recent_prices(prep.raw_target, t, intervals.rows), symbol),
+        part.actual,
+        [str(d.date()) for d in prep.dates[t - 1]],
     )
+    segment_forecasts = SegmentForecasts(
+        part, forecasts, bands, intervals.levels, reference_bands or {}
+    )
+    return segment_forecasts, state

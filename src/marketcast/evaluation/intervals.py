@@ -1,22 +1,44 @@
-"""Prediction intervals: split-conformal, scaled by each window's volatility (pure).
+"""Prediction intervals around the published forecast: volatility-scaled and adaptive (pure).
 
-Calibration takes a segment the model did not train on (validation): for each
-step ``h`` the relative errors ``actual / forecast - 1`` are divided by the
-volatility of the input window (an exponentially weighted average of its
-squared daily log returns), and their empirical quantiles are kept. An interval for a new window
-is ``forecast * (1 + q * volatility)``: wider in turbulent markets, narrower in
-calm ones, with the coverage measured on recent data rather than assumed.
+Each origin gets a centre (the published forecast) and a scale per step, and each
+bound of the band is ``centre`` moved by a score quantile times that scale:
+
+- ``volatility="garch"`` (the default): the scale is the GARCH(1,1) standard deviation
+  of the log move to each step (``peers.garch_scale``, parameters fitted on the
+  symbol's training returns), and the bound is ``centre * exp(z * scale)``, with ``z``
+  the normal quantile at the bound's tail probability;
+- ``volatility="ewma"``: the scale is the EWMA volatility of the input window, one per
+  origin, and the bound is ``centre * (1 + q * scale)``, with ``q`` the finite-sample
+  conformal quantile (``conformal.conformal_quantile``) of the calibration scores
+  ``(actual / centre - 1) / scale`` at that tail probability.
+
+Adaptive conformal inference (Gibbs & Candès 2021): each bound's tail probability
+``a`` starts at its nominal value (0.1 for the 10% and for the 90% bound) and moves
+after every realised outcome, ``a <- a + gamma * (nominal - miss)``, so a band that
+misses too often widens and one that never misses narrows: coverage holds through a
+change of regime that the volatility model did not see. The outcome of step ``h``
+of an origin is known ``h`` rows later; an origin's band uses only the outcomes known
+at that origin. ``gamma = 0`` freezes the calibration.
+
+The state (``Intervals``) holds, per symbol, the tail probabilities used for the last
+origin seen, that origin's date and the GARCH parameters, so that ``predict`` continues
+from where evaluation stopped and replays the outcomes realised since.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field, replace
 
 import numpy as np
+from scipy.stats import norm
 
 from marketcast.errors import MarketcastError
+from marketcast.evaluation.conformal import check_levels
+from marketcast.evaluation.peers import GARCH_LOOKBACK, garch_scale
 
 EWMA_DECAY = 0.94  # RiskMetrics' daily decay: a shock counts at once, fades in weeks
+VOLATILITIES = ("garch", "ewma")
+MIN_TAIL = 1e-4  # a bound's tail probability stays in [MIN_TAIL, 0.5]
 
 
 def window_volatility(history: np.ndarray) -> np.ndarray:
@@ -34,32 +56,230 @@ def window_volatility(history: np.ndarray) -> np.ndarray:
 
 
 @dataclass(frozen=True)
+class SymbolBand:
+    """One symbol's interval state."""
+
+    tails: list[list[float]]  # (H, L) each bound's tail probability, as used for as_of
+    as_of: str | None = None  # the last observed date of the origin those tails served
+    garch: dict[str, float] | None = None  # omega, alpha, beta, start (volatility=garch)
+
+
+@dataclass(frozen=True)
 class Intervals:
-    """Calibrated quantiles of volatility-scaled relative errors, per step."""
+    """The interval method, its calibration and each symbol's adaptive state."""
 
     levels: list[float]  # e.g. [0.1, 0.9]
-    quantiles: list[list[float]]  # (H, L)
+    horizon: int
+    window: int  # the input window (the EWMA volatility's rows)
+    volatility: str = "garch"
+    gamma: float = 0.0  # the adaptation rate; 0: frozen
+    scores: list[list[float]] | None = None  # (n, H) calibration scores (volatility=ewma)
+    symbols: dict[str, SymbolBand] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.volatility not in VOLATILITIES:
+            raise MarketcastError(
+                f"interval volatility {self.volatility!r} is not one of {VOLATILITIES}."
+            )
+        if not 0 <= self.gamma < 1:
+            raise MarketcastError(f"interval adapt_rate={self.gamma} must lie in [0, 1).")
 
     @classmethod
     def calibrate(
-        cls, actual: np.ndarray, forecast: np.ndarray, history: np.ndarray, levels: list[float]
+        cls,
+        levels: list[float],
+        horizon: int,
+        window: int,
+        volatility: str,
+        gamma: float,
+        symbols: dict[str, dict],
     ) -> Intervals:
-        """From a held-out segment: actual, forecast (B, H) prices; history (B, W)."""
-        scaled = (actual / forecast - 1.0) / window_volatility(history)[:, None]  # -> (B, H)
-        quantiles = np.quantile(scaled, sorted(levels), axis=0, method="higher").T  # -> (H, L)
-        return cls(sorted(float(q) for q in levels), quantiles.tolist())
+        """From each symbol's later validation rows: ``symbols[name]`` holds ``centre``,
+        ``actual`` (B, H) prices, ``recent`` (B, rows) prices up to each origin, ``garch``
+        (the parameters, or None) and ``as_of`` (B,) origin dates.
 
-    def apply(self, forecast: np.ndarray, history: np.ndarray) -> np.ndarray:
-        """Interval bounds (B, H, L) around forecasts (B, H) from windows (B, W)."""
-        vol = window_volatility(history)[:, None, None]
-        return forecast[:, :, None] * (1.0 + np.asarray(self.quantiles)[None] * vol)
+        ewma: the scores of every symbol's rows are the conformal calibration. Both: each
+        symbol's tails are then adapted through its rows, in time order, so the state
+        handed on is the one at the last validation origin.
+        """
+        levels = check_levels(levels)
+        start = cls(levels, horizon, window, volatility, gamma)
+        bands = {
+            name: SymbolBand(start._nominal(), None, s["garch"]) for name, s in symbols.items()
+        }
+        start = replace(start, symbols=bands)
+        if volatility == "ewma":
+            scores = np.concatenate(
+                [
+                    start._scores(s["actual"], s["centre"], start.scale(s["recent"], n))
+                    for n, s in symbols.items()
+                ]
+            )
+            if len(scores) < 1 / min(min(levels), 1 - max(levels)) - 1:
+                raise MarketcastError(
+                    f"{len(scores)} calibration samples are too few for levels {levels}: "
+                    "use more validation rows or wider levels."
+                )
+            start = replace(start, scores=scores.tolist())
+        out = start
+        for name, s in symbols.items():
+            _, out = out.adapt(
+                name, s["centre"], out.scale(s["recent"], name), s["actual"], s["as_of"]
+            )
+        return out
+
+    @property
+    def rows(self) -> int:
+        """The prices up to an origin that its scale needs."""
+        return GARCH_LOOKBACK + 1 if self.volatility == "garch" else self.window
+
+    def scale(self, recent: np.ndarray, symbol: str) -> np.ndarray:
+        """(B, H) each origin's scale from ``recent`` (B, rows) prices up to the origin
+        (NaN before the series' start)."""
+        if self.volatility == "ewma":
+            vol = window_volatility(recent[:, -self.window :])
+            return np.repeat(vol[:, None], self.horizon, axis=1)
+        params = self.band(symbol).garch
+        if params is None:
+            raise MarketcastError(f"no GARCH parameters for {symbol}: call with_symbol first.")
+        return garch_scale(params, recent, self.horizon)
+
+    def band(self, symbol: str) -> SymbolBand:
+        if symbol not in self.symbols:
+            raise MarketcastError(
+                f"the run has no interval state for {symbol!r}; it has "
+                f"{', '.join(sorted(self.symbols)) or 'none'}."
+            )
+        return self.symbols[symbol]
+
+    def with_symbol(self, symbol: str, garch: dict[str, float] | None) -> Intervals:
+        """A symbol the run did not calibrate (a global model's new symbol): nominal tails."""
+        if symbol in self.symbols:
+            return self
+        return replace(
+            self, symbols={**self.symbols, symbol: SymbolBand(self._nominal(), None, garch)}
+        )
+
+    def apply(self, centre: np.ndarray, scale: np.ndarray, symbol: str) -> np.ndarray:
+        """Bounds (B, H, L) around ``centre`` (B, H) at the symbol's current tails."""
+        bounds = self._bounds_at(np.asarray(self.band(symbol).tails))  # -> (H, L)
+        return self._band(centre, scale, np.broadcast_to(bounds, (len(centre), *bounds.shape)))
+
+    def adapt(
+        self,
+        symbol: str,
+        centre: np.ndarray,
+        scale: np.ndarray,
+        actual: np.ndarray,
+        as_of: np.ndarray | list,
+    ) -> tuple[np.ndarray, Intervals]:
+        """Bands (B, H, L) over consecutive origins in time order, each from the outcomes
+        known at it, and the state at the last origin (``as_of[-1]``).
+
+        ``actual`` (B, H) may hold NaN for outcomes not yet known. The symbol's current
+        tails serve the first origin.
+        """
+        tails = np.asarray(self.band(symbol).tails, dtype=float).copy()  # -> (H, L)
+        scores = self._scores(actual, centre, scale)  # -> (B, H)
+        nominal, upper = self._nominal_row(), self._upper()
+        n, horizon = scores.shape
+        bounds = np.empty((n, horizon, len(self.levels)))
+        miss = np.zeros_like(bounds, dtype=bool)
+        known = np.isfinite(scores)
+        for i in range(n):
+            if i and self.gamma:
+                for h in range(horizon):
+                    j = i - h - 1  # origin j at step h + 1 is realised at origin i
+                    if j >= 0 and known[j, h]:
+                        tails[h] += self.gamma * (nominal - miss[j, h])
+                np.clip(tails, MIN_TAIL, 0.5, out=tails)
+            bounds[i] = self._bounds_at(tails)
+            with np.errstate(invalid="ignore"):
+                s = scores[i, :, None]
+                miss[i] = np.where(upper, s > bounds[i], s < bounds[i])
+        band = SymbolBand(
+            tails.tolist(), str(as_of[-1]) if len(as_of) else None, self.band(symbol).garch
+        )
+        return self._band(centre, scale, bounds), replace(
+            self, symbols={**self.symbols, symbol: band}
+        )
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return {
+            "levels": self.levels,
+            "horizon": self.horizon,
+            "window": self.window,
+            "volatility": self.volatility,
+            "gamma": self.gamma,
+            "scores": self.scores,
+            "symbols": {
+                name: {"tails": b.tails, "as_of": b.as_of, "garch": b.garch}
+                for name, b in self.symbols.items()
+            },
+        }
 
     @classmethod
     def from_dict(cls, state: dict) -> Intervals:
-        return cls(list(state["levels"]), [list(r) for r in state["quantiles"]])
+        symbols = {
+            str(name): SymbolBand(
+                [list(map(float, r)) for r in b["tails"]],
+                b.get("as_of"),
+                {k: float(v) for k, v in b["garch"].items()} if b.get("garch") else None,
+            )
+            for name, b in state["symbols"].items()
+        }
+        scores = state.get("scores")
+        return cls(
+            [float(q) for q in state["levels"]],
+            int(state["horizon"]),
+            int(state["window"]),
+            str(state["volatility"]),
+            float(state["gamma"]),
+            [list(map(float, r)) for r in scores] if scores is not None else None,
+            symbols,
+        )
+
+    # -- the two methods' arithmetic ------------------------------------------------------
+
+    def _scores(self, actual: np.ndarray, centre: np.ndarray, scale: np.ndarray) -> np.ndarray:
+        if self.volatility == "garch":
+            return np.log(actual / centre) / scale
+        return (actual / centre - 1.0) / scale
+
+    def _band(self, centre: np.ndarray, scale: np.ndarray, bounds: np.ndarray) -> np.ndarray:
+        moves = bounds * scale[:, :, None]  # -> (B, H, L)
+        if self.volatility == "garch":
+            return centre[:, :, None] * np.exp(moves)
+        return centre[:, :, None] * (1.0 + moves)
+
+    def _bounds_at(self, tails: np.ndarray) -> np.ndarray:
+        """(H, L) score bounds at tail probabilities (H, L)."""
+        upper = self._upper()[None, :]
+        if self.volatility == "garch":
+            return np.where(upper, norm.ppf(1.0 - tails), norm.ppf(tails))
+        ordered = np.sort(np.asarray(self.scores), axis=0)  # -> (n, H)
+        n = ordered.shape[0]
+        k = np.clip(np.ceil((n + 1) * (1.0 - tails) - 1e-9).astype(int), 1, n)  # -> (H, L)
+        rank = np.where(upper, k - 1, n - k)  # the finite-sample conformal rank
+        return np.take_along_axis(ordered, rank.T, axis=0).T
+
+    def _upper(self) -> np.ndarray:
+        return np.asarray(self.levels) >= 0.5
+
+    def _nominal_row(self) -> np.ndarray:
+        q = np.asarray(self.levels)
+        return np.where(q >= 0.5, 1.0 - q, q)  # -> (L,)
+
+    def _nominal(self) -> list[list[float]]:
+        return np.tile(self._nominal_row(), (self.horizon, 1)).tolist()
+
+
+def recent_prices(series: np.ndarray, first_target: np.ndarray, rows: int) -> np.ndarray:
+    """(B, rows) the prices ``series[t - rows : t]`` before each first target ``t``, NaN
+    where that reaches before the series' start."""
+    padded = np.concatenate([np.full(rows, np.nan), np.asarray(series, dtype=float)])
+    t = np.asarray(first_target, dtype=int) + rows
+    return padded[t[:, None] - rows + np.arange(rows)]
 
 
 def coverage(actual: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> float:

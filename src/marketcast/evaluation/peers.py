@@ -260,3 +260,57 @@ def _check_levels(levels: list[float]) -> list[float]:
             f"quantile levels {list(levels)} must lie in (0, 1), e.g. [0.1, 0.9]."
         )
     return sorted(float(q) for q in levels)
+
+
+GARCH_LOOKBACK = 250  # returns a published interval's GARCH variance is filtered over
+
+
+def fit_garch(series: np.ndarray, train_stop: int) -> dict[str, float]:
+    """GARCH(1,1) parameters (zero mean, normal) of the daily log returns of rows
+    ``< train_stop``, in daily log-return units, with ``start``: their sample variance,
+    the variance the filter of ``garch_scale`` starts from."""
+    from arch import arch_model
+
+    returns = ARCH_SCALE * np.diff(_log_prices(series[:train_stop]))
+    if len(returns) < 30:
+        raise MarketcastError(
+            f"a GARCH interval needs at least 30 training returns, got {len(returns)}."
+        )
+    spec = {"mean": "Zero", "vol": "GARCH", "p": 1, "q": 1, "dist": "normal", "rescale": False}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # arch's convergence chatter; the fit is checked below
+        params = arch_model(returns, **spec).fit(disp="off").params
+    out = {
+        "omega": float(params["omega"]) / ARCH_SCALE**2,
+        "alpha": float(params["alpha[1]"]),
+        "beta": float(params["beta[1]"]),
+        "start": float(np.mean(returns**2)) / ARCH_SCALE**2,
+    }
+    if not all(np.isfinite(list(out.values()))) or out["omega"] <= 0:
+        raise MarketcastError(f"the GARCH(1,1) fit on {len(returns)} returns failed: {out}.")
+    return out
+
+
+def garch_scale(params: dict[str, float], recent: np.ndarray, horizon: int) -> np.ndarray:
+    """(B, H) the GARCH(1,1) standard deviation of the log move from each origin's last
+    price to each step, from ``recent`` (B, n) prices up to the origin.
+
+    The variance is filtered over the (up to ``GARCH_LOOKBACK``) returns in ``recent``
+    from ``params["start"]`` at fixed parameters, NaN rows skipped, so evaluation and
+    ``predict`` get the same number from the same prices; the multi-step variance follows
+    the GARCH(1,1) forecast, ``V_k = u + (alpha + beta)^(k-1) (V_1 - u)``, summed over steps.
+    """
+    omega, alpha, beta = params["omega"], params["alpha"], params["beta"]
+    returns = np.diff(np.log(np.asarray(recent, dtype=float)), axis=1)[:, -GARCH_LOOKBACK:]
+    var = np.full(len(returns), params["start"])
+    for r in returns.T:  # var: the variance of the return r, then of the next one
+        known = np.isfinite(r)
+        var = np.where(known, omega + alpha * np.where(known, r, 0.0) ** 2 + beta * var, var)
+    persistence = alpha + beta
+    k = np.arange(horizon)
+    if persistence < 1:
+        long_run = omega / (1 - persistence)
+        steps = long_run + persistence ** k[None] * (var[:, None] - long_run)
+    else:
+        steps = var[:, None] + k[None] * omega
+    return np.sqrt(np.cumsum(steps, axis=1))

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.linear_model import Ridge
 
-from marketcast.config import Combine, ForecastConfig, ModelConfig, TrainConfig
+from marketcast.config import Combine, ForecastConfig, IntervalsConfig, ModelConfig, TrainConfig
 from marketcast.evaluation.baselines import drift, fit_ridge, persistence
 from marketcast.evaluation.combination import Weights, fit_weights
 from marketcast.evaluation.forecasts import (
@@ -24,8 +24,9 @@ from marketcast.evaluation.forecasts import (
     model_prices,
     publish,
 )
-from marketcast.evaluation.intervals import Intervals
-from marketcast.features.dataset import Prepared, SegmentData, Transform
+from marketcast.evaluation.intervals import Intervals, recent_prices
+from marketcast.evaluation.peers import fit_garch
+from marketcast.features.dataset import Prepared, Transform
 from marketcast.model import runtime
 from marketcast.model.backend import keras
 from marketcast.model.network import build_model
@@ -47,19 +48,25 @@ class Fitted:
 
     def forecast(
         self,
-        part: SegmentData,
+        symbol: str,
+        prep: Prepared,
+        segment: str,
         peers: dict[str, np.ndarray] | None = None,
         reference_bands: dict[str, np.ndarray] | None = None,
-    ) -> SegmentForecasts:
-        """Every forecaster's forecasts for one segment, in price units; ``peers``: the
-        classical peers' (B, H) forecasts on the same samples."""
+        intervals: Intervals | None = None,
+    ) -> tuple[SegmentForecasts, Intervals]:
+        """Every forecaster's forecasts for one segment of ``symbol``, in price units, and
+        the interval state after it; ``peers``: the classical peers' (B, H) forecasts on the
+        same samples; ``intervals``: the state to continue from (default: the fitted one)."""
         return forecast_segment(
             self.model,
             self.transform,
             self.ridge,
-            self.intervals,
+            intervals or self.intervals,
             self.weights,
-            part,
+            symbol,
+            prep,
+            segment,
             peers or {},
             reference_bands,
         )
@@ -74,6 +81,8 @@ def fit_forecaster(
     forecast_cfg: ForecastConfig | None = None,
     val_peers: list[dict[str, np.ndarray]] | None = None,
     stop_share: float = 0.5,
+    intervals_cfg: IntervalsConfig | None = None,
+    names: list[str] | None = None,
 ) -> Fitted:
     """Fit the model, the ridge baseline and the interval calibration on ``preps``.
 
@@ -82,8 +91,10 @@ def fit_forecaster(
     (sharing one transform) are pooled into one model. ``callbacks`` (loggers, an Optuna
     pruner) join the fit. ``val_peers``: per symbol, the peers' forecasts on its whole
     validation segment (for the combination); ``forecast_cfg.combine=none`` (or None)
-    publishes the raw LSTM.
+    publishes the raw LSTM. ``names``: the symbols of ``preps`` (their interval states).
     """
+    names = names or [str(i) for i in range(len(preps))]
+    intervals_cfg = intervals_cfg or IntervalsConfig()
     transform = preps[0].transform
     train_xy = _pooled_xy(preps, "train", model_cfg.head)
     runtime.clear_session()  # a fresh graph per fit: sweeps and backtests do not grow
@@ -113,13 +124,30 @@ def fit_forecaster(
     published = [
         publish(f, part, pe, weights) for f, part, pe in zip(lstm, parts, peers, strict=True)
     ]
-    intervals = Intervals.calibrate(
-        np.concatenate([part.actual for part in parts]),
-        np.concatenate(published),
-        np.concatenate([part.history for part in parts]),
-        list(interval_levels),
-    )
+    intervals = _calibrate(preps, names, parts, published, interval_levels, intervals_cfg)
     return Fitted(model, transform, ridge, intervals, history, weights)
+
+
+def _calibrate(preps, names, parts, published, levels, cfg: IntervalsConfig) -> Intervals:
+    """The interval calibration on the later validation samples of every symbol."""
+    transform = preps[0].transform
+    volatility = str(cfg.volatility)
+    rows = Intervals([0.5], 1, transform.window, volatility).rows
+    symbols = {}
+    for name, prep, part, centre in zip(names, preps, parts, published, strict=True):
+        t = part.windows.first_target
+        symbols[name] = {
+            "centre": centre,
+            "actual": part.actual,
+            "recent": recent_prices(prep.raw_target, t, rows),
+            "garch": fit_garch(prep.raw_target, prep.segments.val_start)
+            if volatility == "garch"
+            else None,
+            "as_of": [str(d.date()) for d in prep.dates[t - 1]],
+        }
+    return Intervals.calibrate(
+        list(levels), transform.horizon, transform.window, volatility, cfg.adapt_rate, symbols
+    )
 
 
 def _stop_rows(prep: Prepared, share: float) -> slice:

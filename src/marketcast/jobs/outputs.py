@@ -13,6 +13,7 @@ from omegaconf import DictConfig
 
 from marketcast.evaluation import plots
 from marketcast.evaluation.forecasts import SegmentForecasts
+from marketcast.evaluation.intervals import Intervals
 from marketcast.evaluation.metrics import format_table
 from marketcast.evaluation.predictions import predictions_table
 from marketcast.evaluation.report import backtest_report
@@ -32,6 +33,7 @@ class FitResult:
     refit: bool
     preps: dict[str, Prepared]
     forecasts: dict[str, dict[str, SegmentForecasts]]
+    intervals: Intervals | None = None  # the interval state after the fold's test segment
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,8 @@ from marketcast.data.universe import universe_symbols
 from marketcast.errors import EXIT_LOCKED, EXIT_NONE, EXIT_OK, EXIT_PARTIAL, MarketcastError
 from marketcast.evaluation.baselines import drift, persistence
 from marketcast.evaluation.combination import Weights
-from marketcast.evaluation.peers import latest_peer_forecasts
+from marketcast.evaluation.intervals import Intervals
+from marketcast.evaluation.peers import fit_garch, latest_peer_forecasts
 from marketcast.evaluation.predictions import quantile_column
 from marketcast.features.dataset import select_columns
 from marketcast.model.network import point_forecast
@@ -47,6 +48,9 @@ log = logging.getLogger(__name__)
 
 HISTORY_DAYS = 730  # calendar days of prices loaded per symbol when the combination uses ETS
 HISTORY_ROWS = 500  # the rows of them ETS is fitted on
+INTERVAL_DAYS = 400  # calendar days for the GARCH band's year of returns (GARCH_LOOKBACK)
+MAX_REPLAY = 250  # origins since the run's last one that the interval learns from, at most
+MAX_LOAD_DAYS = 3 * 365  # the most calendar days loaded per symbol for that replay
 
 
 @dataclass(frozen=True, eq=False)  # compared and hashed by identity: one per run directory
@@ -78,15 +82,28 @@ class Run:
 
 @dataclass(frozen=True)
 class Window:
-    """One symbol's latest inputs: raw (W + 1, F) prices, history (W,) target, last date."""
+    """One symbol's recent rows up to its last date: features (n, F), target (n,), dates."""
 
     symbol: str
     run: Run
-    raw: np.ndarray
-    history: np.ndarray
-    as_of: pd.Timestamp
+    features: np.ndarray
+    target: np.ndarray
+    dates: pd.DatetimeIndex
     exchange: str | None
-    long_history: np.ndarray | None = None  # (n,) the target's recent rows, for ETS
+
+    @property
+    def as_of(self) -> pd.Timestamp:
+        return self.dates[-1]
+
+    @property
+    def raw(self) -> np.ndarray:
+        """(W + 1, F) the latest model input rows, one before the window for log returns."""
+        return self.features[-(self.run.prep.transform.window + 1) :]
+
+    @property
+    def history(self) -> np.ndarray:
+        """(W,) the target over the latest input window."""
+        return self.target[-self.run.prep.transform.window :]
 
 
 def forecast(cfg: DictConfig) -> int:
@@ -182,7 +199,7 @@ def requested_symbols(cfg: DictConfig, runs: dict[str, Run]) -> list[str]:
 
 
 def latest_window(symbol: str, run: Run, cfg: DictConfig, now: pd.Timestamp) -> Window:
-    """``symbol``'s last ``window + 1`` rows up to ``as_of``, checked for freshness."""
+    """``symbol``'s recent rows up to ``as_of``, checked for freshness."""
     t = run.prep.transform
     data = DataConfig(**{**run.prep.data, "symbols": [], "universe_file": None})
     data = replace(data, symbol=symbol if data.source == "fdr" else data.symbol, end=cfg.as_of)
@@ -190,11 +207,17 @@ def latest_window(symbol: str, run: Run, cfg: DictConfig, now: pd.Timestamp) -> 
         data = replace(data, refresh=cfg.refresh)
     exchange = resolve_exchange(data.exchange, symbol)
     reference = pd.Timestamp(cfg.as_of) if cfg.as_of else None
+    end = reference or now.tz_localize(None)
     if data.source == "fdr":
-        # Only the recent rows are needed: validating 20 years per symbol every night is waste.
-        # The combination's ETS needs a history of its own: two years.
-        days = max(3 * t.window + 60, HISTORY_DAYS if _uses_ets(run) else 0)
-        since = (reference or now.tz_localize(None)) - pd.Timedelta(days=days)
+        # Only the recent rows are needed: validating 20 years per symbol every night is
+        # waste. The combination's ETS needs two years, the GARCH band a year of returns,
+        # and the interval's replay the rows since the run's last evaluated origin.
+        days = max(3 * t.window + 60, HISTORY_DAYS if _uses_ets(run) else 0, INTERVAL_DAYS)
+        since = end - pd.Timedelta(days=days)
+        band = run.prep.intervals.symbols.get(symbol)
+        if band is not None and band.as_of:
+            replay_from = pd.Timestamp(band.as_of) - pd.Timedelta(days=days)
+            since = max(min(since, replay_from), end - pd.Timedelta(days=MAX_LOAD_DAYS))
         data = replace(data, start=str(since.date()))
     frame = load(data, symbol=symbol, now=now).frame
     selected = select_columns(frame, t.features, t.target)
@@ -208,15 +231,13 @@ def latest_window(symbol: str, run: Run, cfg: DictConfig, now: pd.Timestamp) -> 
     as_of = selected.index[-1]
     if data.source == "fdr" and cfg.max_stale_sessions is not None:
         _check_fresh(as_of, reference or last_completed_session(exchange, now), exchange, cfg)
-    recent = selected.iloc[-need:]
     return Window(
         symbol=symbol,
         run=run,
-        raw=recent[t.features].to_numpy("float64"),
-        history=recent[t.target].to_numpy("float64")[1:],
-        as_of=as_of,
+        features=selected[t.features].to_numpy("float64"),
+        target=selected[t.target].to_numpy("float64"),
+        dates=pd.DatetimeIndex(selected.index),
         exchange=exchange,
-        long_history=selected[t.target].to_numpy("float64")[-HISTORY_ROWS:],
     )
 
 
@@ -228,9 +249,11 @@ def _uses_ets(run: Run) -> bool:
     return bool(weights.weights[:, weights.names.index("ets")].any())
 
 
-def _published(run: Run, group: list[Window], lstm: np.ndarray, history: np.ndarray) -> np.ndarray:
+def _published(
+    run: Run, long_histories: list[np.ndarray], lstm: np.ndarray, history: np.ndarray
+) -> np.ndarray:
     """(S, H) what the run publishes: its validated combination of the LSTM, ETS and drift
-    (ETS fitted on each symbol's recent history, all symbols in one statsforecast call)."""
+    (ETS fitted on each row's recent history, all rows in one statsforecast call)."""
     weights = run.weights
     if weights is None:
         return lstm
@@ -239,13 +262,39 @@ def _published(run: Run, group: list[Window], lstm: np.ndarray, history: np.ndar
     if "ets" in weights.names:
         components["ets"] = persistence(history, horizon)  # weight 0: any value will do
     if _uses_ets(run):
-        histories = {f"{i}": w.long_history for i, w in enumerate(group)}
+        histories = {f"{i}": h for i, h in enumerate(long_histories)}
         components["ets"] = latest_peer_forecasts(histories, horizon, models=("ets",))["ets"]
     return weights.apply(persistence(history, horizon), components)
 
 
+@dataclass(frozen=True)
+class _Origins:
+    """The origins a window's forecast needs: the rows (indices into the window's arrays)
+    from the run's last evaluated origin on, whose realised outcomes the interval learns
+    from, ending with the latest row (the one forecast)."""
+
+    window: Window
+    rows: np.ndarray  # (J,) last observed row of each origin, increasing; rows[-1] = n - 1
+
+
+def _origins(window: Window, intervals: Intervals) -> _Origins:
+    n = len(window.target)
+    band = intervals.symbols.get(window.symbol)
+    first = n - 1
+    if band is not None and band.as_of and intervals.gamma:
+        seen = window.dates.searchsorted(pd.Timestamp(band.as_of))
+        if seen < n and window.dates[seen] == pd.Timestamp(band.as_of):
+            first = seen  # as_of before the run's last origin: no replay, its tails as saved
+    first = max(first, n - 1 - MAX_REPLAY, window.run.prep.transform.window)
+    return _Origins(window, np.arange(first, n))
+
+
 def forecast_windows(windows: list[Window]) -> pd.DataFrame:
     """The forecast table for ``windows``: one model call per run, all its symbols stacked.
+
+    Each symbol's interval first replays the origins since the run's last evaluated one
+    (their forecasts and realised outcomes, one model call with the latest windows), so
+    its adaptive calibration has learned from every outcome since training.
 
     Columns: symbol, as_of (last observed date), target_date, step, forecast,
     one column per interval bound (q10, q90, ...), run_dir.
@@ -257,13 +306,36 @@ def forecast_windows(windows: list[Window]) -> pd.DataFrame:
     for group in groups.values():
         run = group[0].run
         t, intervals = run.prep.transform, run.prep.intervals
-        raw = np.stack([w.raw for w in group])  # -> (S, W + 1, F)
-        history = np.stack([w.history for w in group])  # -> (S, W)
+        for w in group:
+            if w.symbol not in intervals.symbols:  # a global model's symbol it never saw
+                garch = (
+                    fit_garch(w.target, len(w.target)) if intervals.volatility == "garch" else None
+                )
+                intervals = intervals.with_symbol(w.symbol, garch)
+        origins = [_origins(w, intervals) for w in group]
+        rows = [(o.window, r) for o in origins for r in o.rows]
+        raw = np.stack([w.features[r - t.window : r + 1] for w, r in rows])  # -> (J, W + 1, F)
+        history = np.stack([w.target[r - t.window + 1 : r + 1] for w, r in rows])  # -> (J, W)
         last = history[:, -1]
         output = run.model.predict(t.inputs(raw, last), batch_size=4096, verbose=0)
-        lstm = t.prices(point_forecast(np.asarray(output)), last)  # -> (S, H)
-        point = _published(run, group, lstm, history)
-        bands = intervals.apply(point, history)  # -> (S, H, L)
+        lstm = t.prices(point_forecast(np.asarray(output)), last)  # -> (J, H)
+        long = [w.target[max(0, r + 1 - HISTORY_ROWS) : r + 1] for w, r in rows]
+        centre = _published(run, long, lstm, history)
+        points, bands, start = [], [], 0
+        for o in origins:
+            w, stop = o.window, start + len(o.rows)
+            recent = np.stack([_recent(w.target, r, intervals.rows) for r in o.rows])
+            band, _ = intervals.adapt(
+                w.symbol,
+                centre[start:stop],
+                intervals.scale(recent, w.symbol),
+                _realised(w.target, o.rows, t.horizon),
+                [str(d.date()) for d in w.dates[o.rows]],
+            )
+            points.append(centre[stop - 1])
+            bands.append(band[-1])
+            start = stop
+        point, bands = np.stack(points), np.stack(bands)  # -> (S, H), (S, H, L)
         steps = t.horizon
         frame = pd.DataFrame(
             {
@@ -283,6 +355,18 @@ def forecast_windows(windows: list[Window]) -> pd.DataFrame:
     if not frames:
         return pd.DataFrame()
     return pd.concat(frames, ignore_index=True)
+
+
+def _recent(target: np.ndarray, row: int, n: int) -> np.ndarray:
+    """(n,) the target's rows up to ``row``, NaN before the first."""
+    part = target[max(0, row + 1 - n) : row + 1]
+    return np.concatenate([np.full(n - len(part), np.nan), part])
+
+
+def _realised(target: np.ndarray, rows: np.ndarray, horizon: int) -> np.ndarray:
+    """(J, H) the outcomes of origins ``rows`` known by the last row (NaN beyond)."""
+    padded = np.concatenate([target, np.full(horizon, np.nan)])
+    return padded[rows[:, None] + 1 + np.arange(horizon)]
 
 
 def _run_for(symbol: str, runs: dict[str, Run]) -> Run:

@@ -20,7 +20,7 @@ bad input is reported before TensorFlow starts.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pandas as pd
@@ -30,6 +30,7 @@ from marketcast.config import DataConfig, Mode, plain
 from marketcast.data.sources import load
 from marketcast.data.universe import load_universe
 from marketcast.errors import MarketcastError
+from marketcast.evaluation.intervals import Intervals
 from marketcast.features.dataset import Prepared, prepare_many, select_columns
 from marketcast.features.folds import Fold, min_fold_rows, plan_folds
 from marketcast.progress import progress
@@ -115,7 +116,7 @@ def _train(cfg: DictConfig, run_dir: Path, callbacks: list) -> tuple[float, dict
 
     runtime.configure(cfg.train)  # threads: before TensorFlow runs its first operation
     fits = []
-    fitted = None
+    fitted = intervals = None
     shown = progress(folds, desc="backtest", unit="fold", logger=log) if len(folds) > 1 else folds
     for k, fold in enumerate(shown):
         refit = fitted is None or k % cfg.evaluation.backtest.refit_every == 0
@@ -140,15 +141,18 @@ def _train(cfg: DictConfig, run_dir: Path, callbacks: list) -> tuple[float, dict
                 forecast_cfg=cfg.forecast,
                 val_peers=[peers[symbol]["val"] for symbol in preps],
                 stop_share=cfg.evaluation.stop_share,
+                intervals_cfg=cfg.evaluation.intervals,
+                names=list(preps),
             )
-        forecasts = {
-            symbol: {
-                s: fitted.forecast(prep.parts[s], peers[symbol][s], peers[symbol][f"{s}_bands"])
-                for s in SEGMENTS
-            }
-            for symbol, prep in preps.items()
-        }
-        fits.append(outputs.FitResult(k + 1, refit, preps, forecasts))
+        forecasts, intervals = {}, carried(fitted.intervals, intervals)
+        for symbol, prep in preps.items():
+            args = (symbol, prep)
+            val, _ = fitted.forecast(*args, "val", peers[symbol]["val"], peers[symbol]["val_bands"])
+            test, intervals = fitted.forecast(
+                *args, "test", peers[symbol]["test"], peers[symbol]["test_bands"], intervals
+            )
+            forecasts[symbol] = {"val": val, "test": test}
+        fits.append(outputs.FitResult(k + 1, refit, preps, forecasts, intervals))
         if len(folds) > 1:
             outputs.print_fold(fits[-1], len(folds))
 
@@ -158,6 +162,7 @@ def _train(cfg: DictConfig, run_dir: Path, callbacks: list) -> tuple[float, dict
             **fitted.weights.to_dict(),
             "words": fitted.weights.describe(),
         }
+    fitted = replace(fitted, intervals=intervals)  # what predict continues from
     result.metrics["failed"] = data.failed if data.universe else None
     if result.metrics["failed"] is None:
         del result.metrics["failed"]
@@ -176,6 +181,20 @@ def _train(cfg: DictConfig, run_dir: Path, callbacks: list) -> tuple[float, dict
     val_mase = result.metrics["val"]["model"]["mase"]
     log.info("validation MASE %s, test MASE %s", val_mase, result.metrics["test"]["model"]["mase"])
     return float(val_mase), result.metrics
+
+
+def carried(fitted: Intervals, previous: Intervals | None) -> Intervals:
+    """The fitted interval state, with each symbol's adapted tails carried on from the
+    previous fold's test segment (a backtest's intervals keep adapting across folds)."""
+    if previous is None:
+        return fitted
+    symbols = {
+        name: replace(band, tails=previous.symbols[name].tails)
+        if name in previous.symbols
+        else band
+        for name, band in fitted.symbols.items()
+    }
+    return replace(fitted, symbols=symbols)
 
 
 def _peers(prep: Prepared, cfg) -> dict[str, dict]:

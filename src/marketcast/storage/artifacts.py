@@ -29,7 +29,7 @@ import pandas as pd
 from marketcast.atomic import atomic_write
 from marketcast.config import Head, PriceColumn, Representation, ScalerKind
 from marketcast.errors import MarketcastError
-from marketcast.evaluation.intervals import Intervals
+from marketcast.evaluation.intervals import VOLATILITIES, Intervals
 from marketcast.features.dataset import Transform
 from marketcast.model.backend import keras
 from marketcast.runfiles import (
@@ -282,16 +282,50 @@ def check_preprocessing(state: dict) -> None:
         and all(_finite(q) and 0 < q < 1 for q in levels),
         f"intervals.levels={levels!r} are not quantile levels in (0, 1)",
     )
-    quantiles = intervals.get("quantiles")
     _expect(
-        isinstance(quantiles, list)
-        and len(quantiles) == t["horizon"]
-        and all(
-            isinstance(r, list) and len(r) == len(levels) and all(map(_finite, r))
-            for r in quantiles
-        ),
-        f"intervals.quantiles is not {t['horizon']} rows of {len(levels)} finite numbers",
+        intervals.get("volatility") in VOLATILITIES
+        and _finite(intervals.get("gamma"))
+        and 0 <= intervals["gamma"] < 1
+        and intervals.get("horizon") == t["horizon"],
+        f"intervals.volatility/gamma/horizon={intervals.get('volatility')!r}/"
+        f"{intervals.get('gamma')!r}/{intervals.get('horizon')!r} are not an interval method",
     )
+    if intervals["volatility"] == "ewma":
+        scores = intervals.get("scores")
+        _expect(
+            isinstance(scores, list)
+            and scores
+            and all(
+                isinstance(r, list) and len(r) == t["horizon"] and all(map(_finite, r))
+                for r in scores
+            ),
+            f"intervals.scores is not rows of {t['horizon']} finite numbers",
+        )
+    bands = intervals.get("symbols")
+    _expect(isinstance(bands, dict) and bands, "intervals.symbols is not a non-empty object")
+    for name, band in bands.items():
+        tails = band.get("tails") if isinstance(band, dict) else None
+        _expect(
+            isinstance(tails, list)
+            and len(tails) == t["horizon"]
+            and all(
+                isinstance(r, list)
+                and len(r) == len(levels)
+                and all(_finite(a) and 0 < a <= 0.5 for a in r)
+                for r in tails
+            ),
+            f"intervals.symbols.{name}.tails is not {t['horizon']} rows of {len(levels)} "
+            "tail probabilities in (0, 0.5]",
+        )
+        garch = band.get("garch")
+        if intervals["volatility"] == "garch":
+            _expect(
+                isinstance(garch, dict)
+                and all(_finite(garch.get(k)) for k in ("omega", "alpha", "beta", "start"))
+                and garch["omega"] > 0
+                and garch["start"] > 0,
+                f"intervals.symbols.{name}.garch={garch!r} is not GARCH(1,1) parameters",
+            )
     _expect(state["head"] in Head.__members__, f"head={state['head']!r}")
     combination = state.get("combination")
     if combination is not None:
