@@ -94,3 +94,43 @@ def test_default_recurrent_activation_is_keras3_sigmoid():
 def test_bad_lstm_option_is_a_clear_error():
     with pytest.raises(MarketcastError, match="model.lstm"):
         lstm_layer(LSTMConfig(kernel_regularizer="no_such_regularizer"), 4)
+
+
+def test_a_seed_ensemble_is_one_model_averaging_its_members(tmp_path, tiny_run):
+    """model.ensemble=3: three members from consecutive seeds, saved as one model whose
+    forecast is their mean, and loaded back in safe mode."""
+    from conftest import compose_train
+
+    from marketcast.data.sources import load_prices
+    from marketcast.features.dataset import prepare
+    from marketcast.jobs.forecaster import fit_forecaster
+    from marketcast.storage.artifacts import _load_model as load_model
+
+    cfg = compose_train(tmp_path / "run", *tiny_run, "model.units=4", "model.ensemble=3")
+    prepared = prepare(load_prices(cfg.data), cfg.features, cfg.window, cfg.split)
+    fitted = fit_forecaster([prepared], cfg.model, cfg.train, [0.1, 0.9])
+    members = [layer for layer in fitted.model.layers if isinstance(layer, keras.Model)]
+    assert [m.name for m in members] == [
+        "marketcast_lstm_0",
+        "marketcast_lstm_1",
+        "marketcast_lstm_2",
+    ]
+    x = prepared.parts["test"].windows.inputs
+    outputs = [m.predict(x, verbose=0) for m in members]
+    assert not np.allclose(outputs[0], outputs[1])  # different seeds, different models
+    np.testing.assert_allclose(
+        fitted.model.predict(x, verbose=0), np.mean(outputs, axis=0), rtol=1e-5
+    )
+    path = tmp_path / "model.keras"
+    fitted.model.save(path)
+    restored = load_model(path)
+    np.testing.assert_allclose(
+        restored.predict(x, verbose=0), fitted.model.predict(x, verbose=0), rtol=1e-5
+    )
+
+
+def test_an_ensemble_of_none_is_refused():
+    from marketcast.config import check_model
+
+    with pytest.raises(MarketcastError, match="model.ensemble=0 must be at least 1"):
+        check_model(ModelConfig(ensemble=0))

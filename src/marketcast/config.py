@@ -247,6 +247,9 @@ class ModelConfig:
     layers: int = 1  # stacked LSTM layers; all but the last return sequences
     head: Head = Head.dense  # dense: LSTM -> Dense(horizon); sequence: TimeDistributed(Dense)
     lstm: LSTMConfig = field(default_factory=LSTMConfig)
+    # Seed ensemble: N models trained with seeds train.seed .. train.seed + N - 1, each with
+    # its own early stopping, saved as one model that averages them (N x the training time).
+    ensemble: int = 1
 
 
 @dataclass
@@ -751,6 +754,7 @@ def check_split(cfg: SplitConfig) -> None:
 def check_model(cfg: ModelConfig) -> None:
     _at_least("model.units", cfg.units, 1)
     _at_least("model.layers", cfg.layers, 1)
+    _at_least("model.ensemble", cfg.ensemble, 1, "models averaged; 1: a single model")
     for key in ("dropout", "recurrent_dropout"):
         value = getattr(cfg.lstm, key)
         if not (math.isfinite(value) and 0 <= value < 1):

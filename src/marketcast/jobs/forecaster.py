@@ -29,7 +29,7 @@ from marketcast.evaluation.peers import fit_garch
 from marketcast.features.dataset import Prepared, Transform
 from marketcast.model import runtime
 from marketcast.model.backend import keras
-from marketcast.model.network import build_model
+from marketcast.model.network import average, build_model
 from marketcast.model.training import compile_model, fit, seed_everything
 
 log = logging.getLogger(__name__)
@@ -97,14 +97,32 @@ def fit_forecaster(
     intervals_cfg = intervals_cfg or IntervalsConfig()
     transform = preps[0].transform
     train_xy = _pooled_xy(preps, "train", model_cfg.head)
-    runtime.clear_session()  # a fresh graph per fit: sweeps and backtests do not grow
-    seed_everything(train_cfg.seed)
-    with runtime.strategy_scope(train_cfg.distribute):  # the model trains where it is built
-        model = build_model(model_cfg, transform.window, len(transform.features), transform.horizon)
-        compile_model(model, train_cfg, len(train_xy[0]))
     stop_rows = [_stop_rows(p, stop_share) for p in preps]
     val_xy = _pooled_xy(preps, "val", model_cfg.head, stop_rows)
-    history = fit(model, *train_xy, *val_xy, train_cfg, extra_callbacks=callbacks)
+    runtime.clear_session()  # a fresh graph per fit: sweeps and backtests do not grow
+    members, history = [], {}
+    for k in range(model_cfg.ensemble):
+        if model_cfg.ensemble > 1:
+            log.info(
+                "ensemble member %d/%d (seed %d)", k + 1, model_cfg.ensemble, train_cfg.seed + k
+            )
+        seed_everything(train_cfg.seed + k)
+        with runtime.strategy_scope(train_cfg.distribute):  # it trains where it is built
+            member = build_model(
+                model_cfg,
+                transform.window,
+                len(transform.features),
+                transform.horizon,
+                name=f"marketcast_lstm_{k}" if model_cfg.ensemble > 1 else "marketcast_lstm",
+            )
+            compile_model(member, train_cfg, len(train_xy[0]))
+        # loggers and a pruner follow the first member: one curve per run
+        fitted = fit(
+            member, *train_xy, *val_xy, train_cfg, extra_callbacks=callbacks if k == 0 else ()
+        )
+        history = history or fitted
+        members.append(member)
+    model = average(members)
     train_inputs = train_xy[0]
     train_targets = np.concatenate([p.parts["train"].windows.targets for p in preps])
     ridge = fit_ridge(train_inputs, train_targets)

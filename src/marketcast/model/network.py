@@ -39,7 +39,9 @@ def lstm_layer(
         raise MarketcastError(f"a model.lstm option is not valid for Keras' LSTM: {exc}") from None
 
 
-def build_model(cfg: ModelConfig, window: int, n_features: int, horizon: int) -> keras.Model:
+def build_model(
+    cfg: ModelConfig, window: int, n_features: int, horizon: int, name: str = "marketcast_lstm"
+) -> keras.Model:
     """The model for inputs (B, window, n_features).
 
     Output: (B, horizon) for the dense head; (B, window, horizon) for the
@@ -61,7 +63,19 @@ def build_model(cfg: ModelConfig, window: int, n_features: int, horizon: int) ->
         outputs = keras.layers.TimeDistributed(keras.layers.Dense(horizon), name="forecast")(
             x
         )  # -> (B, W, H)
-    return keras.Model(inputs, outputs, name="marketcast_lstm")
+    return keras.Model(inputs, outputs, name=name)
+
+
+def average(members: list[keras.Model]) -> keras.Model:
+    """One model whose output is the mean of ``members``' outputs (a seed ensemble).
+
+    Saved and loaded as one ``.keras`` file, the members nested inside it.
+    """
+    if len(members) == 1:
+        return members[0]
+    inputs = keras.Input(shape=tuple(members[0].inputs[0].shape[1:]), name="window")
+    outputs = keras.layers.Average(name="ensemble_mean")([m(inputs) for m in members])
+    return keras.Model(inputs, outputs, name=f"marketcast_ensemble_{len(members)}")
 
 
 def point_forecast(output: np.ndarray) -> np.ndarray:
