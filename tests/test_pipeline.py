@@ -230,3 +230,36 @@ def test_train_cli_typo_fails_at_composition_naming_the_key(tmp_path, override, 
     assert status == 2
     assert message in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "r").exists()
+
+
+def test_predict_intervals_learn_from_the_outcomes_since_training(tmp_path):
+    """Prices after the run's data that jump far outside every band: the adaptive run's
+    published band widens against a frozen twin's, beyond what it was at training's end."""
+    frame = synthetic_prices(400)
+    end = frame.index[329]
+    wild = frame.copy()
+    rng = np.random.default_rng(1)
+    shocks = np.exp(np.cumsum(rng.choice([-0.06, 0.06], 70)))  # 6% a day, every day
+    wild.iloc[330:, :4] = frame.iloc[[329]].to_numpy()[:, :4] * shocks[:, None]
+    prices = tmp_path / "prices.csv"
+    wild.to_csv(prices)
+
+    def width(rate: float, as_of) -> float:
+        run_dir = tmp_path / f"run-{rate}"
+        if not run_dir.exists():
+            train(
+                compose_train(
+                    run_dir,
+                    "data=csv",
+                    f"data.path={prices}",
+                    f"data.end={end.date()}",
+                    "debug=default",
+                    f"evaluation.intervals.adapt_rate={rate}",
+                )
+            )
+        row = predict(tmp_path, f"run_dir={run_dir}", f"as_of={as_of.date()}").iloc[0]
+        return (row["q90"] - row["q10"]) / row["forecast"]
+
+    at_end = width(0.05, end) / width(0.0, end)
+    later = width(0.05, wild.index[-1]) / width(0.0, wild.index[-1])
+    assert later > 1.2 * at_end
