@@ -35,7 +35,7 @@ from marketcast.errors import EXIT_LOCKED, EXIT_NONE, EXIT_OK, EXIT_PARTIAL, Mar
 from marketcast.evaluation.baselines import drift, persistence
 from marketcast.evaluation.combination import Weights
 from marketcast.evaluation.intervals import Intervals
-from marketcast.evaluation.peers import fit_garch, latest_peer_forecasts
+from marketcast.evaluation.peers import latest_peer_forecasts
 from marketcast.evaluation.predictions import quantile_column
 from marketcast.features.dataset import select_columns
 from marketcast.model.network import point_forecast
@@ -308,10 +308,7 @@ def forecast_windows(windows: list[Window]) -> pd.DataFrame:
         t, intervals = run.prep.transform, run.prep.intervals
         for w in group:
             if w.symbol not in intervals.symbols:  # a global model's symbol it never saw
-                garch = (
-                    fit_garch(w.target, len(w.target)) if intervals.volatility == "garch" else None
-                )
-                intervals = intervals.with_symbol(w.symbol, garch)
+                intervals = intervals.with_symbol(w.symbol, _unseen_garch(intervals, w.target))
         origins = [_origins(w, intervals) for w in group]
         rows = [(o.window, r) for o in origins for r in o.rows]
         raw = np.stack([w.features[r - t.window : r + 1] for w, r in rows])  # -> (J, W + 1, F)
@@ -355,6 +352,25 @@ def forecast_windows(windows: list[Window]) -> pd.DataFrame:
     if not frames:
         return pd.DataFrame()
     return pd.concat(frames, ignore_index=True)
+
+
+def _unseen_garch(intervals: Intervals, target: np.ndarray) -> dict[str, float] | None:
+    """GARCH(1,1) parameters for a symbol the run never saw, without a fit per symbol (a
+    nightly universe has a thousand): the trained symbols' mean alpha and beta, and the
+    symbol's own variance of its loaded returns as the long-run level (variance targeting)."""
+    if intervals.volatility != "garch":
+        return None
+    known = [b.garch for b in intervals.symbols.values() if b.garch]
+    alpha = float(np.mean([g["alpha"] for g in known]))
+    beta = float(np.mean([g["beta"] for g in known]))
+    returns = np.diff(np.log(target))
+    variance = max(float(np.mean(returns**2)), 1e-10)
+    return {
+        "omega": variance * max(1.0 - alpha - beta, 1e-3),
+        "alpha": alpha,
+        "beta": beta,
+        "start": variance,
+    }
 
 
 def _recent(target: np.ndarray, row: int, n: int) -> np.ndarray:
