@@ -9,7 +9,8 @@ with the Diebold-Mariano (HLN) p-value against persistence; and for the 80% inte
 coverage, coverage per volatility tercile and the interval (Winkler) score, beside the
 GARCH(1,1) band around persistence. Every run is kept under --out, and summary.json.
 
-    python bench/evaluate_dev.py ../shared/data [--horizons 1,5] [--folds 5] [overrides]
+    python bench/evaluate_dev.py ../shared/data [--horizons 1,5] [--folds 5]
+        [--no-backtest | --no-single] [--files a,b] [overrides]
 """
 
 from __future__ import annotations
@@ -79,7 +80,8 @@ def main() -> int:
     parser.add_argument("--start", default="2010-01-01", help="for KRX files; US files whole")
     parser.add_argument("--horizons", default="1,5")
     parser.add_argument("--folds", type=int, default=5)
-    parser.add_argument("--no-backtest", action="store_true")
+    parser.add_argument("--no-backtest", action="store_true", help="the single split only")
+    parser.add_argument("--no-single", action="store_true", help="the backtest only")
     parser.add_argument("--files", default="", help="comma-separated stems (default: all)")
     parser.add_argument("--out", type=Path, default=None, help="default: a temporary directory")
     parser.add_argument("overrides", nargs="*", help="extra config overrides for every run")
@@ -92,7 +94,7 @@ def main() -> int:
         print(f"no *.csv files in {args.data_dir}", file=sys.stderr)
         return 2
     out = args.out or Path(tempfile.mkdtemp(prefix="marketcast-dev-"))
-    modes = ["single"] + ([] if args.no_backtest else ["backtest"])
+    modes = ([] if args.no_single else ["single"]) + ([] if args.no_backtest else ["backtest"])
     summary: dict = {}
     for file in files:
         start = [] if file.stem.startswith("us_") else [f"data.start={args.start}"]

@@ -87,3 +87,36 @@ def test_missing_component_and_wrong_horizon_are_named():
         weights.apply(np.ones((3, 1)), {"lstm": np.ones((3, 1))})
     with pytest.raises(MarketcastError, match="'huber'"):
         fit_weights(p, p, {"lstm": p}, loss="huber")
+
+
+def test_only_steps_and_paths_that_earned_their_share_are_kept():
+    """A predictable path keeps its weights; a lone step that barely clears the bar on a
+    five-step path, and a path of noise, publish persistence."""
+    from marketcast.evaluation.combination import keep_earned
+
+    actual, persistence, mean, rng = ar1_samples(2000, 0.3, seed=5, horizon=5)
+    informed = keep_earned(
+        fit_weights(actual, persistence, {"lstm": mean}), actual, persistence, {"lstm": mean}, 0.005
+    )
+    assert informed.weights[0, 0] > 0.5  # step 1 carries the AR(1) signal
+
+    # step 3 alone gains 1% (a step's bar: 0.5%), the others nothing: 1% of one step's
+    # MAE is below 0.5% of the path's summed MAE, so the whole path publishes persistence
+    lone = persistence.copy()
+    lone[:, 2] = persistence[:, 2] + 0.5 * (actual[:, 2] - persistence[:, 2]) * (
+        rng.random(len(actual)) < 0.02
+    )
+    full = Weights(("lstm",), np.array([[0.0], [0.0], [1.0], [0.0], [0.0]]))
+    gain = 1 - mae(actual, lone)[2] / mae(actual, persistence)[2]
+    assert 0.005 < gain < 0.005 * mae(actual, persistence).sum() / mae(actual, persistence)[2]
+    kept = keep_earned(full, actual, persistence, {"lstm": lone}, 0.005)
+    np.testing.assert_array_equal(kept.weights, 0.0)
+    # the same step on a one-step path keeps it
+    one = keep_earned(
+        Weights(("lstm",), np.array([[1.0]])),
+        actual[:, 2:3],
+        persistence[:, 2:3],
+        {"lstm": lone[:, 2:3]},
+        0.005,
+    )
+    assert one.weights[0, 0] == 1.0

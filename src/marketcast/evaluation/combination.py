@@ -111,6 +111,32 @@ def fit_weights(
     return Weights(names, weights, loss)
 
 
+def keep_earned(
+    weights: Weights,
+    actual: np.ndarray,
+    persistence: np.ndarray,
+    components: dict[str, np.ndarray],
+    min_improvement: float,
+) -> Weights:
+    """``weights`` with every step zeroed (persistence) that has not earned its share.
+
+    A step keeps its weights only where, on these rows (actual, persistence (B, H)), the
+    combination's MAE is at least ``min_improvement`` below persistence's: a share fitted
+    to noise would only add noise. And the whole path must earn it too: the kept steps'
+    gains, summed, must reach ``min_improvement`` of persistence's summed MAE, so a lone
+    step that clears the bar while its neighbours do not (more likely luck than a move the
+    model can see) publishes persistence as well.
+    """
+    ours = np.abs(weights.apply(persistence, components) - actual).mean(axis=0)  # -> (H,)
+    theirs = np.abs(persistence - actual).mean(axis=0)
+    kept = weights.weights.copy()
+    kept[ours > theirs * (1 - min_improvement)] = 0.0
+    gain = np.where(kept.any(axis=1), theirs - ours, 0.0).sum()
+    if gain < min_improvement * theirs.sum():
+        kept[:] = 0.0
+    return Weights(weights.names, kept, weights.loss)
+
+
 def _weights_mae(y: np.ndarray, x: np.ndarray, min_gain: float) -> np.ndarray:
     """min_w sum |y - x w| + g sum w, w >= 0, sum w <= 1: an LP in [w (C), e+ (B), e- (B)]."""
     b, c = x.shape

@@ -16,7 +16,7 @@ from sklearn.linear_model import Ridge
 
 from marketcast.config import Combine, ForecastConfig, IntervalsConfig, ModelConfig, TrainConfig
 from marketcast.evaluation.baselines import drift, fit_ridge, persistence
-from marketcast.evaluation.combination import Weights, fit_weights
+from marketcast.evaluation.combination import Weights, fit_weights, keep_earned
 from marketcast.evaluation.forecasts import (
     COMPONENTS,
     SegmentForecasts,
@@ -189,14 +189,7 @@ def _fit_weights(parts, lstm, peers, cfg: ForecastConfig) -> Weights:
     actual = np.concatenate([part.actual for part in parts])
     reference = np.concatenate([persistence(part.history, horizon) for part in parts])
     weights = fit_weights(actual, reference, ordered, loss=str(cfg.loss), min_gain=cfg.min_gain)
-    # A step whose combination does not beat persistence on these rows by min_improvement
-    # publishes persistence: a share fitted to noise would only add noise.
-    combined = weights.apply(reference, ordered)
-    kept = weights.weights.copy()
-    ours = np.abs(combined - actual).mean(axis=0)  # -> (H,)
-    theirs = np.abs(reference - actual).mean(axis=0)
-    kept[ours > theirs * (1 - cfg.min_improvement)] = 0.0
-    return Weights(weights.names, kept, weights.loss)
+    return keep_earned(weights, actual, reference, ordered, cfg.min_improvement)
 
 
 def _pooled_xy(
