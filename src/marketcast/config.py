@@ -338,6 +338,7 @@ class Combine(StrEnum):
 class Component(StrEnum):
     lstm = "lstm"
     ets = "ets"
+    arima = "arima"
     drift = "drift"
 
 
@@ -614,11 +615,13 @@ def check_train_job(cfg: DictConfig) -> None:
                 "forecast.components is empty: name what the combination may use, e.g. "
                 "[lstm,ets], or set forecast.combine=none to publish the raw LSTM."
             )
-        if Component.ets in cfg.forecast.components and not cfg.evaluation.peers.ets:
-            raise MarketcastError(
-                "forecast.components includes ets, but evaluation.peers.ets=false does not fit "
-                "it: turn the peer on, or drop ets from forecast.components."
-            )
+        for peer in (Component.ets, Component.arima):
+            if peer in cfg.forecast.components and not getattr(cfg.evaluation.peers, peer):
+                raise MarketcastError(
+                    f"forecast.components includes {peer}, but evaluation.peers.{peer}=false "
+                    f"does not fit it: turn the peer on, or drop {peer} from "
+                    "forecast.components."
+                )
     if cfg.evaluation.mode == Mode.backtest and not cfg.data.symbol and _universe(cfg.data):
         raise MarketcastError(
             "evaluation=backtest runs on one symbol: set data.symbol (not data.symbols), "

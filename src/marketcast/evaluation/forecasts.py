@@ -16,7 +16,8 @@ from marketcast.features.dataset import Prepared, SegmentData, Transform
 from marketcast.model.backend import keras
 from marketcast.model.network import point_forecast
 
-COMPONENTS = ("lstm", "ets", "drift")  # what the published combination may move towards
+COMPONENTS = ("lstm", "ets", "arima", "drift")  # what the published combination may move towards
+PEER_COMPONENTS = ("ets", "arima")  # the components fitted per symbol at forecast time
 
 
 @dataclass(frozen=True)

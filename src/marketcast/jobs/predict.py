@@ -34,6 +34,7 @@ from marketcast.data.universe import universe_symbols
 from marketcast.errors import EXIT_LOCKED, EXIT_NONE, EXIT_OK, EXIT_PARTIAL, MarketcastError
 from marketcast.evaluation.baselines import drift, persistence
 from marketcast.evaluation.combination import Weights
+from marketcast.evaluation.forecasts import PEER_COMPONENTS
 from marketcast.evaluation.intervals import Intervals
 from marketcast.evaluation.peers import latest_peer_forecasts
 from marketcast.evaluation.predictions import quantile_column
@@ -212,7 +213,7 @@ def latest_window(symbol: str, run: Run, cfg: DictConfig, now: pd.Timestamp) -> 
         # Only the recent rows are needed: validating 20 years per symbol every night is
         # waste. The combination's ETS needs two years, the GARCH band a year of returns,
         # and the interval's replay the rows since the run's last evaluated origin.
-        days = max(3 * t.window + 60, HISTORY_DAYS if _uses_ets(run) else 0, INTERVAL_DAYS)
+        days = max(3 * t.window + 60, HISTORY_DAYS if _peers_used(run) else 0, INTERVAL_DAYS)
         since = end - pd.Timedelta(days=days)
         band = run.prep.intervals.symbols.get(symbol)
         if band is not None and band.as_of:
@@ -241,29 +242,36 @@ def latest_window(symbol: str, run: Run, cfg: DictConfig, now: pd.Timestamp) -> 
     )
 
 
-def _uses_ets(run: Run) -> bool:
-    """Whether the run's combination gives ETS any weight (then ETS is fitted per symbol)."""
+def _peers_used(run: Run) -> tuple[str, ...]:
+    """The classical peers the run's combination gives any weight (fitted per symbol)."""
     weights = run.weights
-    if weights is None or "ets" not in weights.names:
-        return False
-    return bool(weights.weights[:, weights.names.index("ets")].any())
+    if weights is None:
+        return ()
+    return tuple(
+        name
+        for name in PEER_COMPONENTS
+        if name in weights.names and weights.weights[:, weights.names.index(name)].any()
+    )
 
 
 def _published(
     run: Run, long_histories: list[np.ndarray], lstm: np.ndarray, history: np.ndarray
 ) -> np.ndarray:
-    """(S, H) what the run publishes: its validated combination of the LSTM, ETS and drift
-    (ETS fitted on each row's recent history, all rows in one statsforecast call)."""
+    """(S, H) what the run publishes: its validated combination of the LSTM, the peers and
+    drift (each weighted peer fitted on each row's recent history, all rows in one
+    statsforecast call)."""
     weights = run.weights
     if weights is None:
         return lstm
     horizon = lstm.shape[1]
     components = {"lstm": lstm, "drift": drift(history, horizon)}
-    if "ets" in weights.names:
-        components["ets"] = persistence(history, horizon)  # weight 0: any value will do
-    if _uses_ets(run):
+    for name in PEER_COMPONENTS:
+        if name in weights.names:
+            components[name] = persistence(history, horizon)  # weight 0: any value will do
+    used = _peers_used(run)
+    if used:
         histories = {f"{i}": h for i, h in enumerate(long_histories)}
-        components["ets"] = latest_peer_forecasts(histories, horizon, models=("ets",))["ets"]
+        components.update(latest_peer_forecasts(histories, horizon, models=used))
     return weights.apply(persistence(history, horizon), components)
 
 

@@ -29,6 +29,7 @@ import pandas as pd
 from marketcast.atomic import atomic_write
 from marketcast.config import Head, PriceColumn, Representation, ScalerKind
 from marketcast.errors import MarketcastError
+from marketcast.evaluation.forecasts import COMPONENTS
 from marketcast.evaluation.intervals import VOLATILITIES, Intervals
 from marketcast.features.dataset import Transform
 from marketcast.model.backend import keras
@@ -332,7 +333,7 @@ def check_preprocessing(state: dict) -> None:
         names, weights = combination.get("names"), combination.get("weights")
         _expect(
             isinstance(names, list)
-            and set(names) <= {"lstm", "ets", "drift"}
+            and set(names) <= set(COMPONENTS)
             and isinstance(weights, list)
             and len(weights) == t["horizon"]
             and all(
