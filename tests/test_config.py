@@ -37,6 +37,10 @@ from marketcast.errors import MarketcastError
         ("train.epochs=many", "Value 'many' of type 'str' could not be converted to Integer"),
         ("train.epoch=3", "Key 'epoch' not in 'TrainConfig'"),
         ("forecast.components=[lstm,garch]", "Invalid value 'garch', expected one of [lstm"),
+        (
+            "evaluation.intervals.volatility=normal",
+            "Invalid value 'normal', expected one of [garch",
+        ),
     ],
 )
 def test_a_bad_choice_or_type_fails_at_composition_naming_the_key(tmp_path, override, message):
@@ -73,6 +77,13 @@ def test_a_bad_store_format_fails_at_composition():
         ("evaluation.interval_levels=[0.1,1.5]", r"interval_levels"),
         ("evaluation.interval_levels=[0.5]", r"two or more"),
         ("evaluation.backtest.folds=0", r"folds=0 must be at least 1"),
+        ("evaluation.intervals.adapt_rate=0.7", r"adapt_rate=0.7 must lie in \[0, 0.5\)"),
+        ("evaluation.intervals.adapt_rate=nan", r"adapt_rate=nan"),
+        ("model.ensemble=0", r"model.ensemble=0 must be at least 1"),
+        (
+            "forecast.components=[lstm,arima] evaluation.peers.arima=false",
+            r"includes arima, but evaluation.peers.arima=false",
+        ),
         ("evaluation.backtest.refit_every=0", r"refit_every=0"),
         ("evaluation.backtest.val_fraction=1.0", r"val_fraction=1.0"),
         ("features.target=Volume", r"target=Volume is not supported"),
