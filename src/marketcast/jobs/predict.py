@@ -287,7 +287,7 @@ class _Origins:
 
 def _origins(window: Window, intervals: Intervals) -> _Origins:
     n = len(window.target)
-    band = intervals.symbols.get(window.symbol)
+    band = intervals.symbols.get(_state_key(intervals, window.symbol))
     first = n - 1
     if band is not None and band.as_of and intervals.gamma:
         seen = window.dates.searchsorted(pd.Timestamp(band.as_of))
@@ -315,7 +315,7 @@ def forecast_windows(windows: list[Window]) -> pd.DataFrame:
         run = group[0].run
         t, intervals = run.prep.transform, run.prep.intervals
         for w in group:
-            if w.symbol not in intervals.symbols:  # a global model's symbol it never saw
+            if _state_key(intervals, w.symbol) not in intervals.symbols:  # never trained on
                 intervals = intervals.with_symbol(w.symbol, _unseen_garch(intervals, w.target))
         origins = [_origins(w, intervals) for w in group]
         rows = [(o.window, r) for o in origins for r in o.rows]
@@ -329,11 +329,12 @@ def forecast_windows(windows: list[Window]) -> pd.DataFrame:
         points, bands, start = [], [], 0
         for o in origins:
             w, stop = o.window, start + len(o.rows)
+            key = _state_key(intervals, w.symbol)
             recent = np.stack([_recent(w.target, r, intervals.rows) for r in o.rows])
             band, _ = intervals.adapt(
-                w.symbol,
+                key,
                 centre[start:stop],
-                intervals.scale(recent, w.symbol),
+                intervals.scale(recent, key),
                 _realised(w.target, o.rows, t.horizon),
                 [str(d.date()) for d in w.dates[o.rows]],
             )
@@ -360,6 +361,15 @@ def forecast_windows(windows: list[Window]) -> pd.DataFrame:
     if not frames:
         return pd.DataFrame()
     return pd.concat(frames, ignore_index=True)
+
+
+def _state_key(intervals: Intervals, symbol: str) -> str:
+    """The run's name for ``symbol``'s interval state (symbols match case-insensitively,
+    as runs do)."""
+    for name in intervals.symbols:
+        if name.upper() == symbol.upper():
+            return name
+    return symbol
 
 
 def _unseen_garch(intervals: Intervals, target: np.ndarray) -> dict[str, float] | None:
