@@ -192,3 +192,17 @@ def test_a_bad_method_or_rate_is_named():
         Intervals(LEVELS, 1, 20, "normal")
     with pytest.raises(MarketcastError, match="adapt_rate=1.5"):
         Intervals(LEVELS, 1, 20, "garch", 1.5)
+
+
+def test_one_scale_call_for_many_symbols_equals_one_call_each():
+    """predict scales a whole universe's origins at once, each with its own parameters."""
+    a, b = garch_prices(900, seed=8), garch_prices(900, seed=9, alpha=0.2, beta=0.79) * 3
+    intervals = Intervals(LEVELS, 3, 20, "garch").with_symbols(
+        {"A": fit_garch(a, 600), "B": fit_garch(b, 600)}
+    )
+    first = np.arange(600, 650)
+    ra, rb = (recent_prices(p, first, intervals.rows) for p in (a, b))
+    both = intervals.scale(np.concatenate([ra, rb]), ["A"] * 50 + ["B"] * 50)
+    np.testing.assert_allclose(both[:50], intervals.scale(ra, "A"))
+    np.testing.assert_allclose(both[50:], intervals.scale(rb, "B"))
+    assert not np.allclose(intervals.scale(ra, "A"), intervals.scale(ra, "B"))

@@ -36,6 +36,8 @@ from marketcast.errors import MarketcastError
 from marketcast.evaluation.conformal import check_levels
 from marketcast.evaluation.peers import GARCH_LOOKBACK, garch_scale
 
+GARCH_KEYS = ("omega", "alpha", "beta", "start")
+
 EWMA_DECAY = 0.94  # RiskMetrics' daily decay: a shock counts at once, fades in weeks
 VOLATILITIES = ("garch", "ewma")
 MIN_TAIL = 1e-4  # a bound's tail probability stays in [MIN_TAIL, 0.5]
@@ -133,15 +135,21 @@ class Intervals:
         """The prices up to an origin that its scale needs."""
         return GARCH_LOOKBACK + 1 if self.volatility == "garch" else self.window
 
-    def scale(self, recent: np.ndarray, symbol: str) -> np.ndarray:
+    def scale(self, recent: np.ndarray, symbol: str | list[str]) -> np.ndarray:
         """(B, H) each origin's scale from ``recent`` (B, rows) prices up to the origin
-        (NaN before the series' start)."""
+        (NaN before the series' start); ``symbol``: the origins' symbol, or one per origin
+        (all of a universe's origins in one call)."""
         if self.volatility == "ewma":
             vol = window_volatility(recent[:, -self.window :])
             return np.repeat(vol[:, None], self.horizon, axis=1)
-        params = self.band(symbol).garch
-        if params is None:
-            raise MarketcastError(f"no GARCH parameters for {symbol}: call with_symbol first.")
+        names = [symbol] if isinstance(symbol, str) else list(symbol)
+        per_symbol = {name: self.band(name).garch for name in dict.fromkeys(names)}
+        missing = [name for name, params in per_symbol.items() if params is None]
+        if missing:
+            raise MarketcastError(f"no GARCH parameters for {missing[0]}: call with_symbol first.")
+        if isinstance(symbol, str):
+            return garch_scale(per_symbol[symbol], recent, self.horizon)
+        params = {k: np.array([per_symbol[n][k] for n in names]) for k in GARCH_KEYS}
         return garch_scale(params, recent, self.horizon)
 
     def band(self, symbol: str) -> SymbolBand:
@@ -154,11 +162,16 @@ class Intervals:
 
     def with_symbol(self, symbol: str, garch: dict[str, float] | None) -> Intervals:
         """A symbol the run did not calibrate (a global model's new symbol): nominal tails."""
-        if symbol in self.symbols:
-            return self
-        return replace(
-            self, symbols={**self.symbols, symbol: SymbolBand(self._nominal(), None, garch)}
-        )
+        return self.with_symbols({symbol: garch})
+
+    def with_symbols(self, garch: dict[str, dict[str, float] | None]) -> Intervals:
+        """``with_symbol`` for several symbols at once (symbol -> its GARCH parameters)."""
+        new = {
+            name: SymbolBand(self._nominal(), None, params)
+            for name, params in garch.items()
+            if name not in self.symbols
+        }
+        return replace(self, symbols={**self.symbols, **new}) if new else self
 
     def apply(self, centre: np.ndarray, scale: np.ndarray, symbol: str) -> np.ndarray:
         """Bounds (B, H, L) around ``centre`` (B, H) at the symbol's current tails."""

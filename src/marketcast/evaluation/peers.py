@@ -291,26 +291,29 @@ def fit_garch(series: np.ndarray, train_stop: int) -> dict[str, float]:
     return out
 
 
-def garch_scale(params: dict[str, float], recent: np.ndarray, horizon: int) -> np.ndarray:
+def garch_scale(params: dict, recent: np.ndarray, horizon: int) -> np.ndarray:
     """(B, H) the GARCH(1,1) standard deviation of the log move from each origin's last
     price to each step, from ``recent`` (B, n) prices up to the origin.
 
-    The variance is filtered over the (up to ``GARCH_LOOKBACK``) returns in ``recent``
-    from ``params["start"]`` at fixed parameters, NaN rows skipped, so evaluation and
-    ``predict`` get the same number from the same prices; the multi-step variance follows
-    the GARCH(1,1) forecast, ``V_k = u + (alpha + beta)^(k-1) (V_1 - u)``, summed over steps.
+    ``params``: omega, alpha, beta and start, each a number or one per origin (B,). The
+    variance is filtered over the (up to ``GARCH_LOOKBACK``) returns in ``recent`` from
+    ``start`` at fixed parameters, NaN rows skipped, so evaluation and ``predict`` get the
+    same number from the same prices; the multi-step variance follows the GARCH(1,1)
+    forecast, ``V_k = u + (alpha + beta)^(k-1) (V_1 - u)``, summed over steps.
     """
-    omega, alpha, beta = params["omega"], params["alpha"], params["beta"]
     returns = np.diff(np.log(np.asarray(recent, dtype=float)), axis=1)[:, -GARCH_LOOKBACK:]
-    var = np.full(len(returns), params["start"])
+    omega, alpha, beta, start = (
+        np.broadcast_to(np.asarray(params[k], dtype=float), len(returns))
+        for k in ("omega", "alpha", "beta", "start")
+    )
+    var = start.copy()
     for r in returns.T:  # var: the variance of the return r, then of the next one
         known = np.isfinite(r)
         var = np.where(known, omega + alpha * np.where(known, r, 0.0) ** 2 + beta * var, var)
-    persistence = alpha + beta
-    k = np.arange(horizon)
-    if persistence < 1:
-        long_run = omega / (1 - persistence)
-        steps = long_run + persistence ** k[None] * (var[:, None] - long_run)
-    else:
-        steps = var[:, None] + k[None] * omega
-    return np.sqrt(np.cumsum(steps, axis=1))
+    persistence = (alpha + beta)[:, None]  # -> (B, 1)
+    k = np.arange(horizon)[None]
+    stationary = persistence < 1
+    long_run = np.where(stationary, omega[:, None] / np.where(stationary, 1 - persistence, 1), 0)
+    mean_reverting = long_run + persistence**k * (var[:, None] - long_run)
+    integrated = var[:, None] + k * omega[:, None]
+    return np.sqrt(np.cumsum(np.where(stationary, mean_reverting, integrated), axis=1))

@@ -314,9 +314,10 @@ def forecast_windows(windows: list[Window]) -> pd.DataFrame:
     for group in groups.values():
         run = group[0].run
         t, intervals = run.prep.transform, run.prep.intervals
-        for w in group:
-            if _state_key(intervals, w.symbol) not in intervals.symbols:  # never trained on
-                intervals = intervals.with_symbol(w.symbol, _unseen_garch(intervals, w.target))
+        unseen = [w for w in group if _state_key(intervals, w.symbol) not in intervals.symbols]
+        intervals = intervals.with_symbols(  # a global model's symbols it was not trained on
+            {w.symbol: _unseen_garch(intervals, w.target) for w in unseen}
+        )
         origins = [_origins(w, intervals) for w in group]
         rows = [(o.window, r) for o in origins for r in o.rows]
         raw = np.stack([w.features[r - t.window : r + 1] for w, r in rows])  # -> (J, W + 1, F)
@@ -326,15 +327,16 @@ def forecast_windows(windows: list[Window]) -> pd.DataFrame:
         lstm = t.prices(point_forecast(np.asarray(output)), last)  # -> (J, H)
         long = [w.target[max(0, r + 1 - HISTORY_ROWS) : r + 1] for w, r in rows]
         centre = _published(run, long, lstm, history)
+        keys = {w.symbol: _state_key(intervals, w.symbol) for w in group}
+        recent = np.stack([_recent(w.target, r, intervals.rows) for w, r in rows])
+        scale = intervals.scale(recent, [keys[w.symbol] for w, _ in rows])  # -> (J, H)
         points, bands, start = [], [], 0
         for o in origins:
             w, stop = o.window, start + len(o.rows)
-            key = _state_key(intervals, w.symbol)
-            recent = np.stack([_recent(w.target, r, intervals.rows) for r in o.rows])
             band, _ = intervals.adapt(
-                key,
+                keys[w.symbol],
                 centre[start:stop],
-                intervals.scale(recent, key),
+                scale[start:stop],
                 _realised(w.target, o.rows, t.horizon),
                 [str(d.date()) for d in w.dates[o.rows]],
             )
