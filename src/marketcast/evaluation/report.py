@@ -57,11 +57,16 @@ def backtest_report(metrics: dict, settings: dict, label: str) -> str:
             lines.append(f"{name}: {side} against persistence, p = {other['p_value']:.3f}.")
     if "combination" in metrics:
         lines.append(f"Published forecast: {metrics['combination']['words']}.")
-    if model["direction_accuracy"] is not None:
-        lo, hi = model["direction_ci"]
+    # Persistence has no direction; where the published forecast is persistence, the raw
+    # LSTM's direction accuracy is the one to report.
+    named, row = (
+        ("", model) if model["direction_accuracy"] is not None else ("LSTM ", test.get("lstm"))
+    )
+    if row and row.get("direction_accuracy") is not None:
+        lo, hi = row["direction_ci"]
         coin = lo <= 0.5 <= hi
         lines.append(
-            f"Direction accuracy {model['direction_accuracy']:.3f} on {model['direction_n']} "
+            f"{label} {row['direction_accuracy']:.3f} on {row['direction_n']} "
             f"moves; its 95% interval {lo:.3f}..{hi:.3f} "
             + ("contains 0.5: no evidence of directional skill." if coin else "excludes 0.5.")
         )
