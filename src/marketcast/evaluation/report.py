@@ -59,9 +59,10 @@ def backtest_report(metrics: dict, settings: dict, label: str) -> str:
         lines.append(f"Published forecast: {metrics['combination']['words']}.")
     # Persistence has no direction; where the published forecast is persistence, the raw
     # LSTM's direction accuracy is the one to report.
-    named, row = (
-        ("", model) if model["direction_accuracy"] is not None else ("LSTM ", test.get("lstm"))
-    )
+    label, row = "Direction accuracy", model
+    if model["direction_accuracy"] is None:
+        label = "The published forecast is persistence; the raw LSTM's direction accuracy"
+        row = test.get("lstm")
     if row and row.get("direction_accuracy") is not None:
         lo, hi = row["direction_ci"]
         coin = lo <= 0.5 <= hi
