@@ -263,3 +263,11 @@ def test_predict_intervals_learn_from_the_outcomes_since_training(tmp_path):
     at_end = width(0.05, end) / width(0.0, end)
     later = width(0.05, wild.index[-1]) / width(0.0, wild.index[-1])
     assert later > 1.2 * at_end
+
+
+def test_predict_before_the_runs_last_origin_warns_about_its_interval(trained, tmp_path, caplog):
+    _, run_dir, _, _ = trained
+    first = pd.read_csv(run_dir / "test_predictions.csv")["origin"].min()
+    with caplog.at_level("WARNING", logger="marketcast"):
+        predict(tmp_path, f"run_dir={run_dir}", f"as_of={first}")
+    assert "1 symbol forecast before the run's last evaluated origin" in caplog.text

@@ -319,6 +319,7 @@ def forecast_windows(windows: list[Window]) -> pd.DataFrame:
             {w.symbol: _unseen_garch(intervals, w.target) for w in unseen}
         )
         origins = [_origins(w, intervals) for w in group]
+        _warn_if_before_state(group, intervals)
         rows = [(o.window, r) for o in origins for r in o.rows]
         raw = np.stack([w.features[r - t.window : r + 1] for w, r in rows])  # -> (J, W + 1, F)
         history = np.stack([w.target[r - t.window + 1 : r + 1] for w, r in rows])  # -> (J, W)
@@ -363,6 +364,24 @@ def forecast_windows(windows: list[Window]) -> pd.DataFrame:
     if not frames:
         return pd.DataFrame()
     return pd.concat(frames, ignore_index=True)
+
+
+def _warn_if_before_state(group: list[Window], intervals: Intervals) -> None:
+    """One warning for the symbols forecast at an ``as_of`` before the run's last evaluated
+    origin: their interval levels, as saved, have already seen the outcomes after it."""
+    early = []
+    for w in group:
+        band = intervals.symbols.get(_state_key(intervals, w.symbol))
+        seen = band.as_of if band is not None and intervals.gamma else None
+        if seen and w.as_of < pd.Timestamp(seen):
+            early.append(f"{w.symbol} ({w.as_of.date()} < {seen})")
+    if early:
+        log.warning(
+            "%s forecast before the run's last evaluated origin: the interval uses the "
+            "adaptive levels saved at that origin, which have seen later outcomes: %s",
+            _count(len(early), "symbol"),
+            ", ".join(early[:5]) + (", ..." if len(early) > 5 else ""),
+        )
 
 
 def _state_key(intervals: Intervals, symbol: str) -> str:
