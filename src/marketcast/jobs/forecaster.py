@@ -1,9 +1,11 @@
 """Fitting one forecaster: the model and everything fitted beside it on the same rows.
 
-``fit_forecaster`` trains the model on the training windows with early stopping on the
-first ``stop_share`` of the validation samples, fits the ridge baseline on the training
-windows, then on the later validation samples (which early stopping never looked at)
-fits the published combination and calibrates the prediction intervals around it.
+``fit_forecaster`` trains the model (``model.ensemble`` members) on the training windows
+with early stopping on the first ``stop_share`` of the validation samples, fits the ridge
+baseline on the training windows, then on the later validation samples (which early
+stopping never looked at) fits the published combination and calibrates the prediction
+intervals around it: the GARCH(1,1) parameters come from each symbol's training returns,
+and the adaptive levels warm up on those later validation samples.
 """
 
 from __future__ import annotations
