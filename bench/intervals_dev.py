@@ -1,0 +1,146 @@
+"""Interval methods side by side on a directory of daily-price CSV files, no network needed.
+
+For every ``*.csv`` in DATA_DIR (Date, Open, High, Low, Close, ...; KRX files from
+--start, US files whole): the rows are split 70/15/15 as the default config does, and
+80% bands around persistence are scored on the test segment's one-step (or --horizon)
+targets. Every method is fitted on the training rows only, except where its name says:
+
+- ``garch``: the reference, ``peers.garch_band`` (arch's filter, normal quantiles);
+- ``gjr``: GJR-GARCH(1,1,1), the asymmetric variant, normal quantiles;
+- ``garch_trval``: GARCH(1,1) fitted on training and validation;
+- ``range_ewma``: an EWMA (0.94) of the Parkinson high-low variance, scaled on training;
+- ``mix``: the average variance of ``garch`` and ``range_ewma``;
+- ``conformal``: GARCH-standardised moves' conformal quantiles from validation;
+- ``published gamma=G``: marketcast's own ``Intervals`` (volatility=garch) adapting at rate G.
+
+Prints, per method, the mean interval (Winkler) score in % of price, the mean coverage and
+its range over files, and the range of coverage per volatility tercile.
+
+    python bench/intervals_dev.py ../shared/data [--horizon 1] [--start 2010-01-01]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy.stats import norm
+
+from marketcast.evaluation.conformal import conformal_quantile
+from marketcast.evaluation.intervals import Intervals, recent_prices, window_volatility
+from marketcast.evaluation.peers import fit_garch, garch_band
+from marketcast.evaluation.scores import coverage_by_tercile, winkler_score
+
+LEVELS = [0.1, 0.9]
+Z = norm.ppf(LEVELS)
+
+
+def load(path: Path, start: str) -> pd.DataFrame:
+    frame = pd.read_csv(path, parse_dates=["Date"])
+    if not path.name.startswith("us_"):
+        frame = frame[frame["Date"] >= start]
+    return frame[(frame["Close"] > 0) & (frame["Low"] > 0)].reset_index(drop=True)
+
+
+def arch_variance(log_price, fit_stop, first, horizon, **spec):
+    """(B, H) cumulative variance of the log move to each step, arch at fixed parameters."""
+    from arch import arch_model
+
+    spec = {"mean": "Zero", "p": 1, "q": 1, "dist": "normal", "rescale": False, **spec}
+    returns = 100 * np.diff(log_price)
+    fitted = arch_model(returns[: fit_stop - 1], **spec).fit(disp="off")
+    fixed = arch_model(returns[: first.max() - 1], **spec).fix(fitted.params)
+    start = int(first.min()) - 2
+    variance = fixed.forecast(horizon=horizon, start=start, reindex=False).variance
+    return np.cumsum(variance.to_numpy()[first - first.min()], axis=1) / 1e4
+
+
+def ewma(values: np.ndarray, decay: float) -> np.ndarray:
+    out, level = np.empty_like(values), values[:50].mean()
+    for i, v in enumerate(values):
+        level = decay * level + (1 - decay) * v
+        out[i] = level
+    return out
+
+
+def methods(
+    frame: pd.DataFrame, horizon: int
+) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+    close = frame["Close"].to_numpy(float)
+    log_price, n = np.log(close), len(close)
+    val_start, test_start = int(0.7 * n), int(0.85 * n)
+    first = np.arange(test_start, n - horizon + 1)
+    last = close[first - 1]
+    actual = close[first[:, None] + np.arange(horizon)]
+
+    def around(variance):
+        return np.exp(np.log(last)[:, None, None] + Z[None, None] * np.sqrt(variance)[..., None])
+
+    out = {"garch": garch_band(close, first, horizon, LEVELS, val_start)}
+    v_garch = arch_variance(log_price, val_start, first, horizon, vol="GARCH")
+    out["gjr"] = around(arch_variance(log_price, val_start, first, horizon, vol="GARCH", o=1))
+    out["garch_trval"] = around(arch_variance(log_price, test_start, first, horizon, vol="GARCH"))
+    parkinson = np.log(frame["High"].to_numpy(float) / frame["Low"].to_numpy(float)) ** 2
+    smoothed = ewma(parkinson / (4 * np.log(2)), 0.94)  # row j: the range up to row j
+    squared = np.diff(log_price) ** 2
+    factor = squared[60 : val_start - 1].mean() / smoothed[60 : val_start - 1].mean()
+    v_range = factor * smoothed[first - 1][:, None] * np.arange(1, horizon + 1)[None]
+    out["range_ewma"] = around(v_range)
+    out["mix"] = around(0.5 * (v_range + v_garch))
+    val = np.arange(val_start, test_start - horizon + 1)
+    moves = log_price[val[:, None] + np.arange(horizon)] - log_price[val - 1][:, None]
+    z = moves / np.sqrt(arch_variance(log_price, val_start, val, horizon, vol="GARCH"))
+    q = np.stack([conformal_quantile(z, level) for level in LEVELS], axis=1)  # -> (H, L)
+    out["conformal"] = np.exp(np.log(last)[:, None, None] + q[None] * np.sqrt(v_garch)[..., None])
+    params = fit_garch(close, val_start)
+    centre = np.repeat(last[:, None], horizon, axis=1)
+    for gamma in (0.0, 0.002, 0.005, 0.01):
+        intervals = Intervals(LEVELS, horizon, 60, "garch", gamma).with_symbol("s", params)
+        scale = intervals.scale(recent_prices(close, first, intervals.rows), "s")
+        band, _ = intervals.adapt("s", centre, scale, actual, list(first))
+        out[f"published gamma={gamma}"] = band
+    history = recent_prices(close, first, 60)
+    return out, actual, window_volatility(history)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("data_dir", type=Path)
+    parser.add_argument("--horizon", type=int, default=1)
+    parser.add_argument("--start", default="2010-01-01", help="for KRX files; US files whole")
+    args = parser.parse_args()
+    files = sorted(args.data_dir.glob("*.csv"))
+    if not files:
+        print(f"no *.csv files in {args.data_dir}", file=sys.stderr)
+        return 2
+    rows: dict[str, list[tuple[float, float, np.ndarray]]] = {}
+    for path in files:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            bands, actual, vol = methods(load(path, args.start), args.horizon)
+        for name, band in bands.items():
+            lower, upper = band[..., 0], band[..., -1]
+            score = float(np.mean(winkler_score(actual, lower, upper, 0.8)))
+            inside = float(np.mean((actual >= lower) & (actual <= upper)))
+            terciles = coverage_by_tercile(actual, lower, upper, vol).mean(axis=1)
+            rows.setdefault(name, []).append((score, inside, terciles))
+        print(f"{path.stem}: " + ", ".join(f"{n} {r[-1][0]:.3f}" for n, r in rows.items()))
+    print(f"\n80% bands around persistence, h = {args.horizon}, {len(files)} files")
+    print("| method | interval score % | coverage (range over files) | per tercile, min..max |")
+    print("|---|---|---|---|")
+    for name, results in rows.items():
+        scores, covers = [r[0] for r in results], [r[1] for r in results]
+        terciles = np.concatenate([r[2] for r in results])
+        print(
+            f"| {name} | {np.mean(scores):.3f} | {np.mean(covers):.3f} "
+            f"({min(covers):.3f}..{max(covers):.3f}) | {terciles.min():.2f}..{terciles.max():.2f} |"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
