@@ -134,11 +134,14 @@ def read_loop(location: str, writes: int, symbols: int, ready, stop, results) ->
     ready.set()
     while not stop.is_set():
         for name, read in readers.items():
+            existed = DeltaTable.is_deltatable(location)  # before the read starts
             try:
                 frame = read()
             except Exception as exc:  # a reader failing is a finding, not a crash
-                if not DeltaTable.is_deltatable(location):
-                    frame = pd.DataFrame()  # before the first commit: no table yet
+                if not existed or not DeltaTable.is_deltatable(location):
+                    # no table when the read began: the first commit may land mid-read
+                    # ("No files in log segment"), which is not a torn table
+                    frame = pd.DataFrame()
                 else:
                     counts[name]["errors"] += 1
                     print(f"reader {name}: {type(exc).__name__}: {exc}", file=sys.stderr)
