@@ -108,7 +108,7 @@ def forecast_segment(
         published,
         intervals.scale(recent_prices(prep.raw_target, t, intervals.rows), symbol),
         part.actual,
-        [str(d.date()) for d in prep.dates[t - 1]],
+        part.origin_days(prep.dates),
     )
     segment_forecasts = SegmentForecasts(
         part, forecasts, bands, intervals.levels, reference_bands or {}

@@ -133,7 +133,7 @@ class Intervals:
     @property
     def rows(self) -> int:
         """The prices up to an origin that its scale needs."""
-        return GARCH_LOOKBACK + 1 if self.volatility == "garch" else self.window
+        return scale_rows(self.volatility, self.window)
 
     def scale(self, recent: np.ndarray, symbol: str | list[str]) -> np.ndarray:
         """(B, H) each origin's scale from ``recent`` (B, rows) prices up to the origin
@@ -285,6 +285,12 @@ class Intervals:
 
     def _nominal(self) -> list[list[float]]:
         return np.tile(self._nominal_row(), (self.horizon, 1)).tolist()
+
+
+def scale_rows(volatility: str, window: int) -> int:
+    """The prices up to an origin that a ``volatility`` scale needs: a year of returns for
+    GARCH, the input window for the EWMA."""
+    return GARCH_LOOKBACK + 1 if volatility == "garch" else window
 
 
 def recent_prices(series: np.ndarray, first_target: np.ndarray, rows: int) -> np.ndarray:

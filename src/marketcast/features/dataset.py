@@ -99,6 +99,10 @@ class SegmentData:
         """(B,) the last observed date of each sample."""
         return dates.to_numpy()[self.windows.first_target - 1]
 
+    def origin_days(self, dates: pd.DatetimeIndex) -> list[str]:
+        """(B,) ``origin_dates`` as ISO days, as the interval state records them."""
+        return pd.DatetimeIndex(self.origin_dates(dates)).strftime("%Y-%m-%d").tolist()
+
 
 @dataclass(frozen=True)
 class Prepared:

@@ -26,7 +26,7 @@ from marketcast.evaluation.forecasts import (
     model_prices,
     publish,
 )
-from marketcast.evaluation.intervals import Intervals, recent_prices
+from marketcast.evaluation.intervals import Intervals, recent_prices, scale_rows
 from marketcast.evaluation.peers import fit_garch
 from marketcast.features.dataset import Prepared, Transform
 from marketcast.model import runtime
@@ -152,7 +152,7 @@ def _calibrate(preps, names, parts, published, levels, cfg: IntervalsConfig) -> 
     """The interval calibration on the later validation samples of every symbol."""
     transform = preps[0].transform
     volatility = str(cfg.volatility)
-    rows = Intervals([0.5], 1, transform.window, volatility).rows
+    rows = scale_rows(volatility, transform.window)
     symbols = {}
     for name, prep, part, centre in zip(names, preps, parts, published, strict=True):
         t = part.windows.first_target
@@ -163,7 +163,7 @@ def _calibrate(preps, names, parts, published, levels, cfg: IntervalsConfig) -> 
             "garch": fit_garch(prep.raw_target, prep.segments.val_start)
             if volatility == "garch"
             else None,
-            "as_of": [str(d.date()) for d in prep.dates[t - 1]],
+            "as_of": part.origin_days(prep.dates),
         }
     return Intervals.calibrate(
         list(levels), transform.horizon, transform.window, volatility, cfg.adapt_rate, symbols

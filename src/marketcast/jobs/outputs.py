@@ -13,7 +13,6 @@ from omegaconf import DictConfig
 
 from marketcast.evaluation import plots
 from marketcast.evaluation.forecasts import SegmentForecasts
-from marketcast.evaluation.intervals import Intervals
 from marketcast.evaluation.metrics import format_table
 from marketcast.evaluation.predictions import predictions_table
 from marketcast.evaluation.report import backtest_report
@@ -33,7 +32,6 @@ class FitResult:
     refit: bool
     preps: dict[str, Prepared]
     forecasts: dict[str, dict[str, SegmentForecasts]]
-    intervals: Intervals | None = None  # the interval state after the fold's test segment
 
 
 @dataclass(frozen=True)

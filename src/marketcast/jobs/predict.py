@@ -35,7 +35,7 @@ from marketcast.errors import EXIT_LOCKED, EXIT_NONE, EXIT_OK, EXIT_PARTIAL, Mar
 from marketcast.evaluation.baselines import drift, persistence
 from marketcast.evaluation.combination import Weights
 from marketcast.evaluation.forecasts import PEER_COMPONENTS
-from marketcast.evaluation.intervals import Intervals
+from marketcast.evaluation.intervals import Intervals, SymbolBand, recent_prices
 from marketcast.evaluation.peers import latest_peer_forecasts
 from marketcast.evaluation.predictions import quantile_column
 from marketcast.features.dataset import select_columns
@@ -285,14 +285,13 @@ class _Origins:
     rows: np.ndarray  # (J,) last observed row of each origin, increasing; rows[-1] = n - 1
 
 
-def _origins(window: Window, intervals: Intervals) -> _Origins:
+def _origins(window: Window, band: SymbolBand, gamma: float) -> _Origins:
     n = len(window.target)
-    band = intervals.symbols.get(_state_key(intervals, window.symbol))
-    first = n - 1
-    if band is not None and band.as_of and intervals.gamma:
+    first = n - 1  # no replay: frozen levels, a new symbol, or as_of before the run's last origin
+    if band.as_of and gamma:
         seen = window.dates.searchsorted(pd.Timestamp(band.as_of))
         if seen < n and window.dates[seen] == pd.Timestamp(band.as_of):
-            first = seen  # as_of before the run's last origin: no replay, its tails as saved
+            first = seen  # replay from the run's last origin, whose tails the state holds
     first = max(first, n - 1 - MAX_REPLAY, window.run.prep.transform.window)
     return _Origins(window, np.arange(first, n))
 
@@ -314,12 +313,13 @@ def forecast_windows(windows: list[Window]) -> pd.DataFrame:
     for group in groups.values():
         run = group[0].run
         t, intervals = run.prep.transform, run.prep.intervals
-        unseen = [w for w in group if _state_key(intervals, w.symbol) not in intervals.symbols]
+        keys = _state_keys(intervals, group)
+        unseen = [w for w in group if keys[w.symbol] not in intervals.symbols]
         intervals = intervals.with_symbols(  # a global model's symbols it was not trained on
             {w.symbol: _unseen_garch(intervals, w.target) for w in unseen}
         )
-        origins = [_origins(w, intervals) for w in group]
-        _warn_if_before_state(group, intervals)
+        origins = [_origins(w, intervals.symbols[keys[w.symbol]], intervals.gamma) for w in group]
+        _warn_if_before_state(group, intervals, keys)
         rows = [(o.window, r) for o in origins for r in o.rows]
         raw = np.stack([w.features[r - t.window : r + 1] for w, r in rows])  # -> (J, W + 1, F)
         history = np.stack([w.target[r - t.window + 1 : r + 1] for w, r in rows])  # -> (J, W)
@@ -328,8 +328,9 @@ def forecast_windows(windows: list[Window]) -> pd.DataFrame:
         lstm = t.prices(point_forecast(np.asarray(output)), last)  # -> (J, H)
         long = [w.target[max(0, r + 1 - HISTORY_ROWS) : r + 1] for w, r in rows]
         centre = _published(run, long, lstm, history)
-        keys = {w.symbol: _state_key(intervals, w.symbol) for w in group}
-        recent = np.stack([_recent(w.target, r, intervals.rows) for w, r in rows])
+        recent = np.concatenate(
+            [recent_prices(o.window.target, o.rows + 1, intervals.rows) for o in origins]
+        )
         scale = intervals.scale(recent, [keys[w.symbol] for w, _ in rows])  # -> (J, H)
         points, bands, start = [], [], 0
         for o in origins:
@@ -366,13 +367,12 @@ def forecast_windows(windows: list[Window]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def _warn_if_before_state(group: list[Window], intervals: Intervals) -> None:
+def _warn_if_before_state(group: list[Window], intervals: Intervals, keys: dict[str, str]) -> None:
     """One warning for the symbols forecast at an ``as_of`` before the run's last evaluated
     origin: their interval levels, as saved, have already seen the outcomes after it."""
     early = []
     for w in group:
-        band = intervals.symbols.get(_state_key(intervals, w.symbol))
-        seen = band.as_of if band is not None and intervals.gamma else None
+        seen = intervals.symbols[keys[w.symbol]].as_of if intervals.gamma else None
         if seen and w.as_of < pd.Timestamp(seen):
             early.append(f"{w.symbol} ({w.as_of.date()} < {seen})")
     if early:
@@ -384,13 +384,11 @@ def _warn_if_before_state(group: list[Window], intervals: Intervals) -> None:
         )
 
 
-def _state_key(intervals: Intervals, symbol: str) -> str:
-    """The run's name for ``symbol``'s interval state (symbols match case-insensitively,
-    as runs do)."""
-    for name in intervals.symbols:
-        if name.upper() == symbol.upper():
-            return name
-    return symbol
+def _state_keys(intervals: Intervals, group: list[Window]) -> dict[str, str]:
+    """symbol -> the run's name for its interval state (symbols match case-insensitively,
+    as runs do; a symbol the run has no state for keeps its own name)."""
+    names = {name.upper(): name for name in intervals.symbols}
+    return {w.symbol: names.get(w.symbol.upper(), w.symbol) for w in group}
 
 
 def _unseen_garch(intervals: Intervals, target: np.ndarray) -> dict[str, float] | None:
@@ -410,12 +408,6 @@ def _unseen_garch(intervals: Intervals, target: np.ndarray) -> dict[str, float] 
         "beta": beta,
         "start": variance,
     }
-
-
-def _recent(target: np.ndarray, row: int, n: int) -> np.ndarray:
-    """(n,) the target's rows up to ``row``, NaN before the first."""
-    part = target[max(0, row + 1 - n) : row + 1]
-    return np.concatenate([np.full(n - len(part), np.nan), part])
 
 
 def _realised(target: np.ndarray, rows: np.ndarray, horizon: int) -> np.ndarray:

@@ -152,7 +152,7 @@ def _train(cfg: DictConfig, run_dir: Path, callbacks: list) -> tuple[float, dict
                 *args, "test", peers[symbol]["test"], peers[symbol]["test_bands"], intervals
             )
             forecasts[symbol] = {"val": val, "test": test}
-        fits.append(outputs.FitResult(k + 1, refit, preps, forecasts, intervals))
+        fits.append(outputs.FitResult(k + 1, refit, preps, forecasts))
         if len(folds) > 1:
             outputs.print_fold(fits[-1], len(folds))
 
