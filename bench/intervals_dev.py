@@ -6,17 +6,23 @@ For every ``*.csv`` in DATA_DIR (Date, Open, High, Low, Close, ...; KRX files fr
 targets. Every method is fitted on the training rows only, except where its name says:
 
 - ``garch``: the reference, ``peers.garch_band`` (arch's filter, normal quantiles);
-- ``gjr``: GJR-GARCH(1,1,1), the asymmetric variant, normal quantiles;
+- ``gjr``: GJR-GARCH(1,1,1), the asymmetric variant, normal likelihood and quantiles;
+- ``garch_t``, ``gjr_t``: GARCH(1,1) and GJR-GARCH(1,1,1) fitted by Student-t likelihood,
+  normal quantiles of the fitted variance;
 - ``garch_trval``: GARCH(1,1) fitted on training and validation;
 - ``range_ewma``: an EWMA (0.94) of the Parkinson high-low variance, scaled on training;
 - ``mix``: the average variance of ``garch`` and ``range_ewma``;
 - ``conformal``: GARCH-standardised moves' conformal quantiles from validation;
-- ``published gamma=G``: marketcast's own ``Intervals`` (volatility=garch) adapting at rate G.
+- ``published V gamma=G``: marketcast's own ``Intervals`` (volatility=V) adapting at rate G.
 
 Prints, per method, the mean interval (Winkler) score in % of price, the mean coverage and
 its range over files, and the range of coverage per volatility tercile.
 
+--test-end moves the test segment earlier (0.85: test on the 15% of rows before the last
+15%; validation and training before it), to see a method through other years.
+
     python bench/intervals_dev.py ../shared/data [--horizon 1] [--start 2010-01-01]
+        [--test-end 1.0]
 """
 
 from __future__ import annotations
@@ -68,12 +74,12 @@ def ewma(values: np.ndarray, decay: float) -> np.ndarray:
 
 
 def methods(
-    frame: pd.DataFrame, horizon: int
+    frame: pd.DataFrame, horizon: int, test_end: float = 1.0
 ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
     close = frame["Close"].to_numpy(float)
     log_price, n = np.log(close), len(close)
-    val_start, test_start = int(0.7 * n), int(0.85 * n)
-    first = np.arange(test_start, n - horizon + 1)
+    val_start, test_start = int((test_end - 0.3) * n), int((test_end - 0.15) * n)
+    first = np.arange(test_start, int(test_end * n) - horizon + 1)
     last = close[first - 1]
     actual = close[first[:, None] + np.arange(horizon)]
 
@@ -83,6 +89,8 @@ def methods(
     out = {"garch": garch_band(close, first, horizon, LEVELS, val_start)}
     v_garch = arch_variance(log_price, val_start, first, horizon, vol="GARCH")
     out["gjr"] = around(arch_variance(log_price, val_start, first, horizon, vol="GARCH", o=1))
+    out["garch_t"] = around(arch_variance(log_price, val_start, first, horizon, dist="t"))
+    out["gjr_t"] = around(arch_variance(log_price, val_start, first, horizon, o=1, dist="t"))
     out["garch_trval"] = around(arch_variance(log_price, test_start, first, horizon, vol="GARCH"))
     parkinson = np.log(frame["High"].to_numpy(float) / frame["Low"].to_numpy(float)) ** 2
     smoothed = ewma(parkinson / (4 * np.log(2)), 0.94)  # row j: the range up to row j
@@ -96,13 +104,15 @@ def methods(
     z = moves / np.sqrt(arch_variance(log_price, val_start, val, horizon, vol="GARCH"))
     q = np.stack([conformal_quantile(z, level) for level in LEVELS], axis=1)  # -> (H, L)
     out["conformal"] = np.exp(np.log(last)[:, None, None] + q[None] * np.sqrt(v_garch)[..., None])
-    params = fit_garch(close, val_start)
     centre = np.repeat(last[:, None], horizon, axis=1)
-    for gamma in (0.0, 0.002, 0.005, 0.01):
-        intervals = Intervals(LEVELS, horizon, 60, "garch", gamma).with_symbol("s", params)
-        scale = intervals.scale(recent_prices(close, first, intervals.rows), "s")
-        band, _ = intervals.adapt("s", centre, scale, actual, list(first))
-        out[f"published gamma={gamma}"] = band
+    for volatility in ("garch", "gjr"):
+        params = fit_garch(close, val_start, volatility)
+        for gamma in (0.0, 0.002, 0.005, 0.01):
+            intervals = Intervals(LEVELS, horizon, 60, volatility, gamma)
+            intervals = intervals.with_symbol("s", params)
+            scale = intervals.scale(recent_prices(close, first, intervals.rows), "s")
+            band, _ = intervals.adapt("s", centre, scale, actual, list(first))
+            out[f"published {volatility} gamma={gamma}"] = band
     history = recent_prices(close, first, 60)
     return out, actual, window_volatility(history)
 
@@ -112,6 +122,7 @@ def main() -> int:
     parser.add_argument("data_dir", type=Path)
     parser.add_argument("--horizon", type=int, default=1)
     parser.add_argument("--start", default="2010-01-01", help="for KRX files; US files whole")
+    parser.add_argument("--test-end", type=float, default=1.0, help="share of rows (0.45..1]")
     args = parser.parse_args()
     files = sorted(args.data_dir.glob("*.csv"))
     if not files:
@@ -121,7 +132,7 @@ def main() -> int:
     for path in files:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            bands, actual, vol = methods(load(path, args.start), args.horizon)
+            bands, actual, vol = methods(load(path, args.start), args.horizon, args.test_end)
         for name, band in bands.items():
             lower, upper = band[..., 0], band[..., -1]
             score = float(np.mean(winkler_score(actual, lower, upper, 0.8)))
@@ -129,7 +140,10 @@ def main() -> int:
             terciles = coverage_by_tercile(actual, lower, upper, vol).mean(axis=1)
             rows.setdefault(name, []).append((score, inside, terciles))
         print(f"{path.stem}: " + ", ".join(f"{n} {r[-1][0]:.3f}" for n, r in rows.items()))
-    print(f"\n80% bands around persistence, h = {args.horizon}, {len(files)} files")
+    print(
+        f"\n80% bands around persistence, h = {args.horizon}, {len(files)} files, "
+        f"test segment ending at {args.test_end:.0%} of the rows"
+    )
     print("| method | interval score % | coverage (range over files) | per tercile, min..max |")
     print("|---|---|---|---|")
     for name, results in rows.items():

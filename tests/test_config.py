@@ -39,7 +39,7 @@ from marketcast.errors import MarketcastError
         ("forecast.components=[lstm,garch]", "Invalid value 'garch', expected one of [lstm"),
         (
             "evaluation.intervals.volatility=normal",
-            "Invalid value 'normal', expected one of [garch",
+            "Invalid value 'normal', expected one of [gjr, garch",
         ),
     ],
 )

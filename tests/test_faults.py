@@ -153,6 +153,23 @@ def test_a_bad_preprocessing_file_is_named(run_copy, edit, message):
     assert PREPROCESSING_FILE in str(caught.value)
 
 
+def test_a_run_saved_before_the_leverage_term_still_loads(run_copy):
+    """Runs of the release before volatility=gjr saved GARCH(1,1) states without gamma."""
+
+    def old(state):
+        state["intervals"]["volatility"] = "garch"
+        _band(state)["garch"].pop("gamma")
+
+    edit_preprocessing(run_copy, old)
+    refingerprint(run_copy)
+    _, prep = artifacts.load_run(run_copy)
+    name, band = next(iter(prep.intervals.symbols.items()))
+    assert prep.intervals.volatility == "garch" and "gamma" not in band.garch
+    recent = 100 * np.exp(np.cumsum(np.tile([0.01, -0.01], prep.intervals.rows)))
+    scale = prep.intervals.scale(recent[None, : prep.intervals.rows], name)
+    assert np.all(np.isfinite(scale)) and np.all(scale > 0)
+
+
 @pytest.mark.parametrize("text", ["{not json", "[1, 2]", ""])
 def test_a_preprocessing_file_that_is_not_an_object_is_named(run_copy, text):
     (run_copy / PREPROCESSING_FILE).write_text(text)

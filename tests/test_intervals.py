@@ -37,20 +37,21 @@ def test_width_in_percent():
     assert mean_width(np.array([99.0]), np.array([101.0]), np.array([100.0])) == pytest.approx(2)
 
 
-def garch_prices(n: int, seed: int, omega=2e-6, alpha=0.08, beta=0.9) -> np.ndarray:
-    """(n,) prices whose daily log returns follow a GARCH(1,1) with normal shocks."""
+def garch_prices(n: int, seed: int, omega=2e-6, alpha=0.08, beta=0.9, leverage=0.0) -> np.ndarray:
+    """(n,) prices whose daily log returns follow a GJR-GARCH(1,1,1) with normal shocks
+    (``leverage`` = 0: a GARCH(1,1))."""
     rng = np.random.default_rng(seed)
-    var, returns = omega / (1 - alpha - beta), np.empty(n - 1)
+    var, returns = omega / (1 - alpha - leverage / 2 - beta), np.empty(n - 1)
     for i in range(n - 1):
         returns[i] = np.sqrt(var) * rng.standard_normal()
-        var = omega + alpha * returns[i] ** 2 + beta * var
+        var = omega + (alpha + leverage * (returns[i] < 0)) * returns[i] ** 2 + beta * var
     return 100 * np.exp(np.concatenate([[0.0], np.cumsum(returns)]))
 
 
-def garch_intervals(prices, train_stop, gamma=0.0, horizon=1, symbol="S"):
-    """Intervals with GARCH parameters fitted on ``prices[:train_stop]``, nominal tails."""
-    start = Intervals(LEVELS, horizon, 20, "garch", gamma)
-    return start.with_symbol(symbol, fit_garch(prices, train_stop))
+def garch_intervals(prices, train_stop, gamma=0.0, horizon=1, symbol="S", model="garch"):
+    """Intervals with ``model`` parameters fitted on ``prices[:train_stop]``, nominal tails."""
+    start = Intervals(LEVELS, horizon, 20, model, gamma)
+    return start.with_symbol(symbol, fit_garch(prices, train_stop, model))
 
 
 def persistence_band(intervals, prices, first, symbol="S"):
@@ -63,9 +64,10 @@ def persistence_band(intervals, prices, first, symbol="S"):
     return band, actual, state
 
 
-def test_garch_band_covers_its_level_on_garch_returns():
-    prices = garch_prices(6000, seed=1)
-    intervals = garch_intervals(prices, 3000)
+@pytest.mark.parametrize(("model", "leverage"), [("garch", 0.0), ("gjr", 0.0), ("gjr", 0.1)])
+def test_garch_band_covers_its_level_on_garch_returns(model, leverage):
+    prices = garch_prices(6000, seed=1, alpha=0.08 - leverage / 2, leverage=leverage)
+    intervals = garch_intervals(prices, 3000, model=model)
     band, actual, _ = persistence_band(intervals, prices, np.arange(3000, 5999))
     assert coverage(actual, band[..., 0], band[..., 1]) == pytest.approx(0.8, abs=0.03)
     # the band follows the volatility: widest where the filtered volatility is highest
@@ -76,16 +78,20 @@ def test_garch_band_covers_its_level_on_garch_returns():
     assert np.corrcoef(width, scale[:, 0])[0, 1] > 0.99
 
 
-def test_garch_scale_is_the_arch_filter_at_fixed_parameters():
-    """The hand-written GARCH(1,1) recursion agrees with arch's own forecast."""
+@pytest.mark.parametrize("model", ["garch", "gjr"])
+def test_garch_scale_is_the_arch_filter_at_fixed_parameters(model):
+    """The hand-written GARCH(1,1) / GJR-GARCH(1,1,1) recursion agrees with arch's own
+    forecast (the variance forecast does not depend on the shocks' distribution)."""
     from arch import arch_model
 
-    prices = garch_prices(1500, seed=2)
-    params = fit_garch(prices, 1000)
+    prices = garch_prices(1500, seed=2, alpha=0.04, leverage=0.08)
+    params = fit_garch(prices, 1000, model)
+    assert (params["gamma"] > 0.02) == (model == "gjr")  # the leverage is found where fitted
     returns = 100 * np.diff(np.log(prices))
-    spec = {"mean": "Zero", "vol": "GARCH", "p": 1, "q": 1, "rescale": False}
+    o = int(model == "gjr")
+    spec = {"mean": "Zero", "vol": "GARCH", "p": 1, "o": o, "q": 1, "rescale": False}
     fixed = arch_model(returns, **spec).fix(
-        [params["omega"] * 1e4, params["alpha"], params["beta"]]
+        [params["omega"] * 1e4, params["alpha"], *[params["gamma"]] * o, params["beta"]]
     )
     arch_var = fixed.forecast(horizon=3, start=1400, reindex=False).variance.to_numpy()
     first = np.arange(1402, 1497)  # arch's row j uses returns up to j: prices up to j + 1

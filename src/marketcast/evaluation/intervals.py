@@ -3,10 +3,11 @@
 Each origin gets a centre (the published forecast) and a scale per step, and each
 bound of the band is ``centre`` moved by a score quantile times that scale:
 
-- ``volatility="garch"`` (the default): the scale is the GARCH(1,1) standard deviation
-  of the log move to each step (``peers.garch_scale``, parameters fitted on the
-  symbol's training returns), and the bound is ``centre * exp(z * scale)``, with ``z``
-  the normal quantile at the bound's tail probability;
+- ``volatility="gjr"`` or ``"garch"``: the scale is the GJR-GARCH(1,1,1) (Student-t
+  likelihood) or GARCH(1,1) (normal) standard deviation of the log move to each step
+  (``peers.garch_scale``, parameters fitted on the symbol's training returns:
+  ``peers.fit_garch``), and the bound is ``centre * exp(z * scale)``, with ``z`` the
+  normal quantile at the bound's tail probability;
 - ``volatility="ewma"``: the scale is the EWMA volatility of the input window, one per
   origin, and the bound is ``centre * (1 + q * scale)``, with ``q`` the finite-sample
   conformal quantile (``conformal.conformal_quantile``) of the calibration scores
@@ -34,12 +35,12 @@ from scipy.stats import norm
 
 from marketcast.errors import MarketcastError
 from marketcast.evaluation.conformal import check_levels
-from marketcast.evaluation.peers import GARCH_LOOKBACK, garch_scale
+from marketcast.evaluation.peers import GARCH_LOOKBACK, GARCH_MODELS, garch_scale
 
-GARCH_KEYS = ("omega", "alpha", "beta", "start")
+GARCH_KEYS = ("omega", "alpha", "gamma", "beta", "start")  # gamma: 0 where absent
 
 EWMA_DECAY = 0.94  # RiskMetrics' daily decay: a shock counts at once, fades in weeks
-VOLATILITIES = ("garch", "ewma")
+VOLATILITIES = (*GARCH_MODELS, "ewma")  # gjr, garch: peers.GARCH_MODELS
 MIN_TAIL = 1e-4  # a bound's tail probability stays in [MIN_TAIL, 0.5]
 
 
@@ -63,7 +64,7 @@ class SymbolBand:
 
     tails: list[list[float]]  # (H, L) each bound's tail probability, as used for as_of
     as_of: str | None = None  # the last observed date of the origin those tails served
-    garch: dict[str, float] | None = None  # omega, alpha, beta, start (volatility=garch)
+    garch: dict[str, float] | None = None  # GARCH_KEYS (volatility gjr or garch)
 
 
 @dataclass(frozen=True)
@@ -73,7 +74,7 @@ class Intervals:
     levels: list[float]  # e.g. [0.1, 0.9]
     horizon: int
     window: int  # the input window (the EWMA volatility's rows)
-    volatility: str = "garch"
+    volatility: str  # one of VOLATILITIES (the default: config.IntervalsConfig)
     gamma: float = 0.0  # the adaptation rate; 0: frozen
     scores: list[list[float]] | None = None  # (n, H) calibration scores (volatility=ewma)
     symbols: dict[str, SymbolBand] = field(default_factory=dict)
@@ -149,7 +150,7 @@ class Intervals:
             raise MarketcastError(f"no GARCH parameters for {missing[0]}: call with_symbol first.")
         if isinstance(symbol, str):
             return garch_scale(per_symbol[symbol], recent, self.horizon)
-        params = {k: np.array([per_symbol[n][k] for n in names]) for k in GARCH_KEYS}
+        params = {k: np.array([per_symbol[n].get(k, 0.0) for n in names]) for k in GARCH_KEYS}
         return garch_scale(params, recent, self.horizon)
 
     def band(self, symbol: str) -> SymbolBand:
@@ -255,20 +256,20 @@ class Intervals:
     # -- the two methods' arithmetic ------------------------------------------------------
 
     def _scores(self, actual: np.ndarray, centre: np.ndarray, scale: np.ndarray) -> np.ndarray:
-        if self.volatility == "garch":
+        if self.volatility in GARCH_MODELS:
             return np.log(actual / centre) / scale
         return (actual / centre - 1.0) / scale
 
     def _band(self, centre: np.ndarray, scale: np.ndarray, bounds: np.ndarray) -> np.ndarray:
         moves = bounds * scale[:, :, None]  # -> (B, H, L)
-        if self.volatility == "garch":
+        if self.volatility in GARCH_MODELS:
             return centre[:, :, None] * np.exp(moves)
         return centre[:, :, None] * (1.0 + moves)
 
     def _bounds_at(self, tails: np.ndarray) -> np.ndarray:
         """(H, L) score bounds at tail probabilities (H, L)."""
         upper = self._upper()[None, :]
-        if self.volatility == "garch":
+        if self.volatility in GARCH_MODELS:
             return np.where(upper, norm.ppf(1.0 - tails), norm.ppf(tails))
         ordered = np.sort(np.asarray(self.scores), axis=0)  # -> (n, H)
         n = ordered.shape[0]
@@ -290,7 +291,7 @@ class Intervals:
 def scale_rows(volatility: str, window: int) -> int:
     """The prices up to an origin that a ``volatility`` scale needs: a year of returns for
     GARCH, the input window for the EWMA."""
-    return GARCH_LOOKBACK + 1 if volatility == "garch" else window
+    return GARCH_LOOKBACK + 1 if volatility in GARCH_MODELS else window
 
 
 def recent_prices(series: np.ndarray, first_target: np.ndarray, rows: int) -> np.ndarray:

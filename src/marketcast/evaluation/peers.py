@@ -264,53 +264,71 @@ def _check_levels(levels: list[float]) -> list[float]:
 
 GARCH_LOOKBACK = 250  # returns a published interval's GARCH variance is filtered over
 
+# The published interval's volatility models (arch's arch_model arguments), by config name:
+# "garch" is the reference GARCH(1,1) with a normal likelihood (the band every run is scored
+# against); "gjr" adds the leverage term (a fall raises tomorrow's variance more than a rise,
+# Glosten-Jagannathan-Runkle 1993) and fits by Student-t likelihood, which a few extreme
+# days cannot drag to a degenerate fit the way they drag the normal one (bench/intervals_dev.py).
+GARCH_MODELS = {
+    "garch": {"o": 0, "dist": "normal"},
+    "gjr": {"o": 1, "dist": "t"},
+}
 
-def fit_garch(series: np.ndarray, train_stop: int) -> dict[str, float]:
-    """GARCH(1,1) parameters (zero mean, normal) of the daily log returns of rows
-    ``< train_stop``, in daily log-return units, with ``start``: their sample variance,
-    the variance the filter of ``garch_scale`` starts from."""
+
+def fit_garch(series: np.ndarray, train_stop: int, model: str = "garch") -> dict[str, float]:
+    """Parameters of a zero-mean GARCH-family ``model`` (``GARCH_MODELS``) of the daily log
+    returns of rows ``< train_stop``, in daily log-return units: omega, alpha, gamma (the
+    leverage term, 0 for "garch"), beta, and ``start``: the returns' sample variance, the
+    variance the filter of ``garch_scale`` starts from."""
     from arch import arch_model
 
+    if model not in GARCH_MODELS:
+        raise MarketcastError(f"GARCH model {model!r} is not one of {tuple(GARCH_MODELS)}.")
     returns = ARCH_SCALE * np.diff(_log_prices(series[:train_stop]))
     if len(returns) < 30:
         raise MarketcastError(
             f"a GARCH interval needs at least 30 training returns, got {len(returns)}."
         )
-    spec = {"mean": "Zero", "vol": "GARCH", "p": 1, "q": 1, "dist": "normal", "rescale": False}
+    spec = {"mean": "Zero", "vol": "GARCH", "p": 1, "q": 1, "rescale": False}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # arch's convergence chatter; the fit is checked below
-        params = arch_model(returns, **spec).fit(disp="off").params
+        params = arch_model(returns, **spec, **GARCH_MODELS[model]).fit(disp="off").params
     out = {
         "omega": float(params["omega"]) / ARCH_SCALE**2,
         "alpha": float(params["alpha[1]"]),
+        "gamma": float(params.get("gamma[1]", 0.0)),
         "beta": float(params["beta[1]"]),
         "start": float(np.mean(returns**2)) / ARCH_SCALE**2,
     }
     if not all(np.isfinite(list(out.values()))) or out["omega"] <= 0:
-        raise MarketcastError(f"the GARCH(1,1) fit on {len(returns)} returns failed: {out}.")
+        raise MarketcastError(f"the {model} fit on {len(returns)} returns failed: {out}.")
     return out
 
 
 def garch_scale(params: dict, recent: np.ndarray, horizon: int) -> np.ndarray:
-    """(B, H) the GARCH(1,1) standard deviation of the log move from each origin's last
-    price to each step, from ``recent`` (B, n) prices up to the origin.
+    """(B, H) the GARCH standard deviation of the log move from each origin's last price
+    to each step, from ``recent`` (B, n) prices up to the origin.
 
-    ``params``: omega, alpha, beta and start, each a number or one per origin (B,). The
-    variance is filtered over the (up to ``GARCH_LOOKBACK``) returns in ``recent`` from
-    ``start`` at fixed parameters, NaN rows skipped, so evaluation and ``predict`` get the
-    same number from the same prices; the multi-step variance follows the GARCH(1,1)
-    forecast, ``V_k = u + (alpha + beta)^(k-1) (V_1 - u)``, summed over steps.
+    ``params``: omega, alpha, beta, start and (optional, 0 if absent) gamma, each a number
+    or one per origin (B,). The variance is filtered over the (up to ``GARCH_LOOKBACK``)
+    returns in ``recent`` from ``start`` at fixed parameters,
+    ``v <- omega + (alpha + gamma [r < 0]) r^2 + beta v``, NaN rows skipped, so evaluation
+    and ``predict`` get the same number from the same prices. The multi-step variance is
+    the GJR-GARCH(1,1,1) forecast of symmetric innovations,
+    ``V_k = u + p^(k-1) (V_1 - u)`` with ``p = alpha + gamma / 2 + beta``, summed over steps.
     """
     returns = np.diff(np.log(np.asarray(recent, dtype=float)), axis=1)[:, -GARCH_LOOKBACK:]
-    omega, alpha, beta, start = (
-        np.broadcast_to(np.asarray(params[k], dtype=float), len(returns))
-        for k in ("omega", "alpha", "beta", "start")
+    omega, alpha, gamma, beta, start = (
+        np.broadcast_to(np.asarray(params.get(k, 0.0), dtype=float), len(returns))
+        for k in ("omega", "alpha", "gamma", "beta", "start")
     )
     var = start.copy()
     for r in returns.T:  # var: the variance of the return r, then of the next one
         known = np.isfinite(r)
-        var = np.where(known, omega + alpha * np.where(known, r, 0.0) ** 2 + beta * var, var)
-    persistence = (alpha + beta)[:, None]  # -> (B, 1)
+        r = np.where(known, r, 0.0)
+        shock = (alpha + gamma * (r < 0)) * r**2
+        var = np.where(known, omega + shock + beta * var, var)
+    persistence = (alpha + gamma / 2 + beta)[:, None]  # -> (B, 1)
     k = np.arange(horizon)[None]
     stationary = persistence < 1
     long_run = np.where(stationary, omega[:, None] / np.where(stationary, 1 - persistence, 1), 0)

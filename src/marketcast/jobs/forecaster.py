@@ -4,7 +4,7 @@
 with early stopping on the first ``stop_share`` of the validation samples, fits the ridge
 baseline on the training windows, then on the later validation samples (which early
 stopping never looked at) fits the published combination and calibrates the prediction
-intervals around it: the GARCH(1,1) parameters come from each symbol's training returns,
+intervals around it: the GJR-GARCH parameters come from each symbol's training returns,
 and the adaptive levels warm up on those later validation samples.
 """
 
@@ -27,7 +27,7 @@ from marketcast.evaluation.forecasts import (
     publish,
 )
 from marketcast.evaluation.intervals import Intervals, recent_prices, scale_rows
-from marketcast.evaluation.peers import fit_garch
+from marketcast.evaluation.peers import GARCH_MODELS, fit_garch
 from marketcast.features.dataset import Prepared, Transform
 from marketcast.model import runtime
 from marketcast.model.backend import keras
@@ -160,8 +160,8 @@ def _calibrate(preps, names, parts, published, levels, cfg: IntervalsConfig) -> 
             "centre": centre,
             "actual": part.actual,
             "recent": recent_prices(prep.raw_target, t, rows),
-            "garch": fit_garch(prep.raw_target, prep.segments.val_start)
-            if volatility == "garch"
+            "garch": fit_garch(prep.raw_target, prep.segments.val_start, volatility)
+            if volatility in GARCH_MODELS
             else None,
             "as_of": part.origin_days(prep.dates),
         }

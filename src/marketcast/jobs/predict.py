@@ -36,7 +36,7 @@ from marketcast.evaluation.baselines import drift, persistence
 from marketcast.evaluation.combination import Weights
 from marketcast.evaluation.forecasts import PEER_COMPONENTS
 from marketcast.evaluation.intervals import Intervals, SymbolBand, recent_prices
-from marketcast.evaluation.peers import latest_peer_forecasts
+from marketcast.evaluation.peers import GARCH_MODELS, latest_peer_forecasts
 from marketcast.evaluation.predictions import quantile_column
 from marketcast.features.dataset import select_columns
 from marketcast.model.network import point_forecast
@@ -392,19 +392,22 @@ def _state_keys(intervals: Intervals, group: list[Window]) -> dict[str, str]:
 
 
 def _unseen_garch(intervals: Intervals, target: np.ndarray) -> dict[str, float] | None:
-    """GARCH(1,1) parameters for a symbol the run never saw, without a fit per symbol (a
-    nightly universe has a thousand): the trained symbols' mean alpha and beta, and the
-    symbol's own variance of its loaded returns as the long-run level (variance targeting)."""
-    if intervals.volatility != "garch":
+    """GARCH parameters for a symbol the run never saw, without a fit per symbol (a
+    nightly universe has a thousand): the trained symbols' mean alpha, gamma and beta, and
+    the symbol's own variance of its loaded returns as the long-run level (variance
+    targeting)."""
+    if intervals.volatility not in GARCH_MODELS:
         return None
     known = [b.garch for b in intervals.symbols.values() if b.garch]
-    alpha = float(np.mean([g["alpha"] for g in known]))
-    beta = float(np.mean([g["beta"] for g in known]))
+    alpha, gamma, beta = (
+        float(np.mean([g.get(k, 0.0) for g in known])) for k in ("alpha", "gamma", "beta")
+    )
     returns = np.diff(np.log(target))
     variance = max(float(np.mean(returns**2)), 1e-10)
     return {
-        "omega": variance * max(1.0 - alpha - beta, 1e-3),
+        "omega": variance * max(1.0 - alpha - gamma / 2 - beta, 1e-3),
         "alpha": alpha,
+        "gamma": gamma,
         "beta": beta,
         "start": variance,
     }

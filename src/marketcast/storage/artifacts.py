@@ -31,6 +31,7 @@ from marketcast.config import Head, PriceColumn, Representation, ScalerKind
 from marketcast.errors import MarketcastError
 from marketcast.evaluation.forecasts import COMPONENTS
 from marketcast.evaluation.intervals import VOLATILITIES, Intervals
+from marketcast.evaluation.peers import GARCH_MODELS
 from marketcast.features.dataset import Transform
 from marketcast.model.backend import keras
 from marketcast.runfiles import (
@@ -319,13 +320,14 @@ def check_preprocessing(state: dict) -> None:
             "tail probabilities in (0, 0.5]",
         )
         garch = band.get("garch")
-        if intervals["volatility"] == "garch":
+        if intervals["volatility"] in GARCH_MODELS:
             _expect(
                 isinstance(garch, dict)
                 and all(_finite(garch.get(k)) for k in ("omega", "alpha", "beta", "start"))
+                and _finite(garch.get("gamma", 0.0))
                 and garch["omega"] > 0
                 and garch["start"] > 0,
-                f"intervals.symbols.{name}.garch={garch!r} is not GARCH(1,1) parameters",
+                f"intervals.symbols.{name}.garch={garch!r} is not GARCH parameters",
             )
     _expect(state["head"] in Head.__members__, f"head={state['head']!r}")
     combination = state.get("combination")
