@@ -96,6 +96,14 @@ def test_backtest_run_writes_report_and_predictions(tmp_path):
     pooled = (predictions["model"] - predictions["actual"]).abs().mean()
     assert pooled == pytest.approx(metrics["test"]["model"]["mae"], rel=1e-6)
     report = (run_dir / "report.md").read_text()
-    assert "Walk-forward backtest" in report and "covered" in report and "95% interval" in report
+    assert "Walk-forward backtest" in report and "95% interval" in report
+    interval = metrics["test"]["model"]["interval"]
+    reference = metrics["test"]["persistence"]["interval"]
+    assert f"covers {interval['coverage']:.1%}" in report  # the published band's figures
+    assert f"interval score {interval['winkler_pct']:.3f}%" in report
+    assert (
+        f"GARCH(1,1) band around persistence: 80% interval covers {reference['coverage']:.1%}"
+        in (report)
+    )
     for figure in ("backtest_forecast.png", "folds.png", "error_per_step.png"):
         assert (run_dir / figure).stat().st_size > 1000

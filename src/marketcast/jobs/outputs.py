@@ -15,7 +15,7 @@ from marketcast.evaluation import plots
 from marketcast.evaluation.forecasts import SegmentForecasts
 from marketcast.evaluation.metrics import format_table
 from marketcast.evaluation.predictions import predictions_table
-from marketcast.evaluation.report import backtest_report
+from marketcast.evaluation.report import backtest_report, interval_words
 from marketcast.evaluation.scoring import mean_over, pool_forecasts, score_segment
 from marketcast.features.dataset import Prepared
 from marketcast.runfiles import REPORT_FILE
@@ -172,10 +172,10 @@ def print_report(result: RunResult, failed: dict[str, str]) -> None:
     for segment in SEGMENTS:
         interval = metrics[segment]["model"].get("interval")
         if interval:
-            print(f"{segment}: {_interval_words(interval)}")
+            print(f"{segment}: {interval_words(interval)}")
         garch = metrics[segment]["persistence"].get("interval")
         if garch:
-            print(f"{segment}: the GARCH(1,1) band around persistence: {_interval_words(garch)}")
+            print(f"{segment}: the GARCH(1,1) band around persistence: {interval_words(garch)}")
     d = metrics["test"]["model"]
     if d["direction_accuracy"] is not None:
         lo, hi = d["direction_ci"]
@@ -187,19 +187,6 @@ def print_report(result: RunResult, failed: dict[str, str]) -> None:
     for name, row in metrics["test"].items():
         if name in ("model", "lstm", "ets", "arima") and row.get("dm_vs_persistence"):
             print(f"test MAE, {dm_words(row['dm_vs_persistence'], name)}")
-
-
-def _interval_words(interval: dict) -> str:
-    text = (
-        f"{interval['nominal']:.0%} interval covers {interval['coverage']:.1%} of outcomes, "
-        f"mean width {interval['width_pct']:.2f}%"
-    )
-    if "winkler_pct" in interval:
-        text += f", interval score {interval['winkler_pct']:.3f}%"
-    terciles = interval.get("coverage_by_tercile")
-    if terciles:
-        text += " (calm/mid/turbulent " + "/".join(f"{c:.0%}" for c in terciles) + ")"
-    return text
 
 
 def dm_words(dm: dict, name: str, reference: str = "persistence") -> str:
