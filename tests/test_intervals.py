@@ -201,10 +201,12 @@ def test_a_bad_method_or_rate_is_named():
 
 
 def test_one_scale_call_for_many_symbols_equals_one_call_each():
-    """predict scales a whole universe's origins at once, each with its own parameters."""
+    """predict scales a whole universe's origins at once, each with its own parameters
+    (B's as a run saved before the leverage term: no gamma, read as 0)."""
     a, b = garch_prices(900, seed=8), garch_prices(900, seed=9, alpha=0.2, beta=0.79) * 3
-    intervals = Intervals(LEVELS, 3, 20, "garch").with_symbols(
-        {"A": fit_garch(a, 600), "B": fit_garch(b, 600)}
+    old = {k: v for k, v in fit_garch(b, 600, "garch").items() if k != "gamma"}
+    intervals = Intervals(LEVELS, 3, 20, "gjr").with_symbols(
+        {"A": fit_garch(a, 600, "gjr"), "B": old}
     )
     first = np.arange(600, 650)
     ra, rb = (recent_prices(p, first, intervals.rows) for p in (a, b))

@@ -275,7 +275,7 @@ GARCH_MODELS = {
 }
 
 
-def fit_garch(series: np.ndarray, train_stop: int, model: str = "garch") -> dict[str, float]:
+def fit_garch(series: np.ndarray, train_stop: int, model: str) -> dict[str, float]:
     """Parameters of a zero-mean GARCH-family ``model`` (``GARCH_MODELS``) of the daily log
     returns of rows ``< train_stop``, in daily log-return units: omega, alpha, gamma (the
     leverage term, 0 for "garch"), beta, and ``start``: the returns' sample variance, the
