@@ -99,6 +99,19 @@ def test_garch_scale_is_the_arch_filter_at_fixed_parameters(model):
     np.testing.assert_allclose(ours, np.cumsum(arch_var[: len(first)], axis=1) / 1e4, rtol=1e-3)
 
 
+def test_a_fit_that_does_not_converge_falls_back_and_says_so(caplog):
+    """A handful of distinct prices: the GJR-GARCH optimiser gives up; the symbol gets a
+    GARCH(1,1) band and a warning naming it, rather than a broken band or a failed run."""
+    prices = 100 + np.round(np.random.default_rng(1).normal(0, 0.3, 3000))
+    with caplog.at_level("WARNING"):
+        params = fit_garch(prices, 2000, "gjr", "ODD")
+    assert "ODD: the gjr fit on 1999 training returns did not converge" in caplog.text
+    assert "uses a garch fit instead" in caplog.text
+    assert params["gamma"] == 0.0 and params["omega"] > 0
+    with pytest.raises(MarketcastError, match="training prices of FLAT never move"):
+        fit_garch(np.full(500, 50.0), 400, "gjr", "FLAT")
+
+
 def test_adaptive_calibration_recovers_after_a_volatility_jump():
     """A constant-volatility model (GARCH with alpha = beta = 0) and daily volatility
     jumping from 1% to 1.8%: the frozen band under-covers for good, the adapted one

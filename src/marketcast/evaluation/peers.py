@@ -19,6 +19,7 @@ re-estimation (statsforecast's ``forward``), which costs a filter pass, not a fi
 
 from __future__ import annotations
 
+import logging
 import warnings
 from collections.abc import Callable
 
@@ -26,6 +27,8 @@ import numpy as np
 import pandas as pd
 
 from marketcast.errors import MarketcastError
+
+log = logging.getLogger(__name__)
 
 GARCH_DISTRIBUTIONS = ("empirical", "normal", "t")
 ARCH_SCALE = 100.0  # arch's optimiser wants returns in percent, not fractions
@@ -275,13 +278,19 @@ GARCH_MODELS = {
 }
 
 
-def fit_garch(series: np.ndarray, train_stop: int, model: str) -> dict[str, float]:
+def fit_garch(
+    series: np.ndarray, train_stop: int, model: str, what: str = "the series"
+) -> dict[str, float]:
     """Parameters of a zero-mean GARCH-family ``model`` (``GARCH_MODELS``) of the daily log
     returns of rows ``< train_stop``, in daily log-return units: omega, alpha, gamma (the
     leverage term, 0 for "garch"), beta, and ``start``: the returns' sample variance, the
-    variance the filter of ``garch_scale`` starts from."""
-    from arch import arch_model
+    variance the filter of ``garch_scale`` starts from.
 
+    A fit whose optimiser does not converge (long flat stretches, a handful of distinct
+    prices) is not used: it falls back, with a warning naming ``what``, to the GARCH(1,1)
+    and then to a constant variance (the sample variance: alpha = gamma = beta = 0), so one
+    odd symbol gets a plain band rather than stopping a universe's run.
+    """
     if model not in GARCH_MODELS:
         raise MarketcastError(f"GARCH model {model!r} is not one of {tuple(GARCH_MODELS)}.")
     returns = ARCH_SCALE * np.diff(_log_prices(series[:train_stop]))
@@ -289,20 +298,43 @@ def fit_garch(series: np.ndarray, train_stop: int, model: str) -> dict[str, floa
         raise MarketcastError(
             f"a GARCH interval needs at least 30 training returns, got {len(returns)}."
         )
+    variance = float(np.mean(returns**2)) / ARCH_SCALE**2
+    if variance <= 0:
+        raise MarketcastError(
+            f"the training prices of {what} never move ({len(returns)} returns, all 0): "
+            "no interval can be fitted; check the data or drop the symbol."
+        )
+    tried = []
+    for name in dict.fromkeys([model, "garch"]):
+        params, problem = _garch_fit(returns, name)
+        if params is not None:
+            if tried:
+                log.warning("%s: %s; the interval uses a %s fit instead", what, tried[0], name)
+            return {**params, "start": variance}
+        tried.append(f"the {name} fit on {len(returns)} training returns {problem}")
+    log.warning("%s: %s; the interval uses a constant variance", what, "; ".join(tried))
+    return {"omega": variance, "alpha": 0.0, "gamma": 0.0, "beta": 0.0, "start": variance}
+
+
+def _garch_fit(returns: np.ndarray, model: str) -> tuple[dict[str, float] | None, str]:
+    """(omega, alpha, gamma, beta) of one arch fit of percent ``returns``, or None and why."""
+    from arch import arch_model
+
     spec = {"mean": "Zero", "vol": "GARCH", "p": 1, "q": 1, "rescale": False}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # arch's convergence chatter; the fit is checked below
-        params = arch_model(returns, **spec, **GARCH_MODELS[model]).fit(disp="off").params
+    # show_warning=False: arch's convergence chatter (the flag is checked below)
+    fitted = arch_model(returns, **spec, **GARCH_MODELS[model]).fit(disp="off", show_warning=False)
+    params = fitted.params
     out = {
         "omega": float(params["omega"]) / ARCH_SCALE**2,
         "alpha": float(params["alpha[1]"]),
         "gamma": float(params.get("gamma[1]", 0.0)),
         "beta": float(params["beta[1]"]),
-        "start": float(np.mean(returns**2)) / ARCH_SCALE**2,
     }
+    if fitted.convergence_flag != 0:
+        return None, "did not converge"
     if not all(np.isfinite(list(out.values()))) or out["omega"] <= 0:
-        raise MarketcastError(f"the {model} fit on {len(returns)} returns failed: {out}.")
-    return out
+        return None, f"gave unusable parameters {out}"
+    return out, ""
 
 
 def garch_scale(params: dict, recent: np.ndarray, horizon: int) -> np.ndarray:

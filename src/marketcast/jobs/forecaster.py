@@ -160,7 +160,7 @@ def _calibrate(preps, names, parts, published, levels, cfg: IntervalsConfig) -> 
             "centre": centre,
             "actual": part.actual,
             "recent": recent_prices(prep.raw_target, t, rows),
-            "garch": fit_garch(prep.raw_target, prep.segments.val_start, volatility)
+            "garch": fit_garch(prep.raw_target, prep.segments.val_start, volatility, name)
             if volatility in GARCH_MODELS
             else None,
             "as_of": part.origin_days(prep.dates),
