@@ -161,6 +161,31 @@ def print_table(key: str, by_file: dict) -> None:
     )
     print("| mean RMSE ratio | " + " | ".join(rmse) + " | | | | |")
     print("| files significantly worse (any step) | " + " | ".join(map(str, worse)) + " | | | | |")
+    print_targets(by_file)
+
+
+def print_targets(by_file: dict) -> None:
+    """The issue's targets in one line each: the published forecast's cells above
+    persistence, and the interval's coverage ranges and wins over the GARCH band."""
+    cells = [rel for r in by_file.values() for rel in r["model"]["rel_mae"]]
+    above = [c for c in cells if c > 1.0]
+    print(
+        f"\npublished MAE above persistence in {len(above)} of {len(cells)} cells (files x "
+        "steps)" + (f", at most {max(above):.4f}" if above else "")
+    )
+    rows = [r for r in by_file.values() if r.get("model_interval") and r.get("garch_interval")]
+    if not rows:
+        return
+    covers = [r["model_interval"]["coverage"] for r in rows]
+    terciles = [c for r in rows for c in r["model_interval"]["coverage_by_tercile"]]
+    wins = sum(
+        r["model_interval"]["winkler_pct"] < r["garch_interval"]["winkler_pct"] for r in rows
+    )
+    print(
+        f"80% interval: coverage {min(covers):.3f}..{max(covers):.3f} over files (target "
+        f"0.77..0.83), {min(terciles):.2f}..{max(terciles):.2f} per volatility tercile (target "
+        f"0.72..0.88); interval score below the GARCH band's on {wins} of {len(rows)} files"
+    )
 
 
 def _cell(row: dict) -> str:
