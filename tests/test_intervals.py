@@ -189,7 +189,8 @@ def test_ewma_conformal_calibration_covers_and_narrows_in_calm_markets():
         LEVELS, 2, 30, "ewma", 0.0, {"S": {**calibration, "as_of": dates}}
     )
     history, centre, actual = sample(4000)
-    bands = intervals.apply(centre, intervals.scale(history, "S"), "S")  # -> (B, H, 2)
+    # adapt_rate 0: frozen, every origin at the calibrated quantiles
+    bands, _ = intervals.adapt("S", centre, intervals.scale(history, "S"), actual, dates)
     assert bands.shape == (4000, 2, 2)
     assert coverage(actual, bands[..., 0], bands[..., 1]) == pytest.approx(0.8, abs=0.02)
     calm = window_volatility(history) < 0.01

@@ -174,11 +174,6 @@ class Intervals:
         }
         return replace(self, symbols={**self.symbols, **new}) if new else self
 
-    def apply(self, centre: np.ndarray, scale: np.ndarray, symbol: str) -> np.ndarray:
-        """Bounds (B, H, L) around ``centre`` (B, H) at the symbol's current tails."""
-        bounds = self._bounds_at(np.asarray(self.band(symbol).tails))  # -> (H, L)
-        return self._band(centre, scale, np.broadcast_to(bounds, (len(centre), *bounds.shape)))
-
     def adapt(
         self,
         symbol: str,
