@@ -35,9 +35,9 @@ from scipy.stats import norm
 
 from marketcast.errors import MarketcastError
 from marketcast.evaluation.conformal import check_levels
-from marketcast.evaluation.peers import GARCH_LOOKBACK, GARCH_MODELS, garch_scale
+from marketcast.evaluation.peers import GARCH_LOOKBACK, GARCH_MODELS, garch_params, garch_scale
 
-GARCH_KEYS = ("omega", "alpha", "gamma", "beta", "start")  # gamma: 0 where absent
+GARCH_KEYS = ("omega", "alpha", "gamma", "beta", "start")  # peers.garch_params
 
 EWMA_DECAY = 0.94  # RiskMetrics' daily decay: a shock counts at once, fades in weeks
 VOLATILITIES = (*GARCH_MODELS, "ewma")  # gjr, garch: peers.GARCH_MODELS
@@ -150,7 +150,8 @@ class Intervals:
             raise MarketcastError(f"no GARCH parameters for {missing[0]}: call with_symbol first.")
         if isinstance(symbol, str):
             return garch_scale(per_symbol[symbol], recent, self.horizon)
-        params = {k: np.array([per_symbol[n].get(k, 0.0) for n in names]) for k in GARCH_KEYS}
+        full = {name: garch_params(params) for name, params in per_symbol.items()}
+        params = {k: np.array([full[n][k] for n in names]) for k in GARCH_KEYS}
         return garch_scale(params, recent, self.horizon)
 
     def band(self, symbol: str) -> SymbolBand:

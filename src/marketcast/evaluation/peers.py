@@ -32,6 +32,8 @@ log = logging.getLogger(__name__)
 
 GARCH_DISTRIBUTIONS = ("empirical", "normal", "t")
 ARCH_SCALE = 100.0  # arch's optimiser wants returns in percent, not fractions
+# arch_model's arguments shared by every GARCH here: zero mean, one lag of each term
+ARCH_SPEC = {"mean": "Zero", "vol": "GARCH", "p": 1, "q": 1, "rescale": False}
 
 
 def ets_model():
@@ -158,7 +160,7 @@ def _garch_variance(
 
     returns = ARCH_SCALE * np.diff(log_price)  # r[j] = log p[j+1] - log p[j], -> (N - 1,)
     dist = "t" if distribution == "t" else "normal"
-    spec = {"mean": "Zero", "vol": "GARCH", "p": 1, "q": 1, "dist": dist, "rescale": False}
+    spec = {**ARCH_SPEC, "dist": dist}
     fitted = arch_model(returns[: train_stop - 1], **spec).fit(disp="off")
     # Forecast row j uses r[0..j], i.e. prices up to row j + 1; the sample with first
     # target t needs prices up to row t - 1 only, hence row j = t - 2.
@@ -320,9 +322,10 @@ def _garch_fit(returns: np.ndarray, model: str) -> tuple[dict[str, float] | None
     """(omega, alpha, gamma, beta) of one arch fit of percent ``returns``, or None and why."""
     from arch import arch_model
 
-    spec = {"mean": "Zero", "vol": "GARCH", "p": 1, "q": 1, "rescale": False}
     # show_warning=False: arch's convergence chatter (the flag is checked below)
-    fitted = arch_model(returns, **spec, **GARCH_MODELS[model]).fit(disp="off", show_warning=False)
+    fitted = arch_model(returns, **ARCH_SPEC, **GARCH_MODELS[model]).fit(
+        disp="off", show_warning=False
+    )
     params = fitted.params
     out = {
         "omega": float(params["omega"]) / ARCH_SCALE**2,
@@ -335,6 +338,12 @@ def _garch_fit(returns: np.ndarray, model: str) -> tuple[dict[str, float] | None
     if not all(np.isfinite(list(out.values()))) or out["omega"] <= 0:
         return None, f"gave unusable parameters {out}"
     return out, ""
+
+
+def garch_params(params: dict) -> dict:
+    """``params`` with every key ``garch_scale`` reads: runs saved before the leverage term
+    (volatility=garch) have no gamma, which is 0 for them."""
+    return {"gamma": 0.0, **params}
 
 
 def garch_scale(params: dict, recent: np.ndarray, horizon: int) -> np.ndarray:
@@ -350,8 +359,9 @@ def garch_scale(params: dict, recent: np.ndarray, horizon: int) -> np.ndarray:
     ``V_k = u + p^(k-1) (V_1 - u)`` with ``p = alpha + gamma / 2 + beta``, summed over steps.
     """
     returns = np.diff(np.log(np.asarray(recent, dtype=float)), axis=1)[:, -GARCH_LOOKBACK:]
+    params = garch_params(params)
     omega, alpha, gamma, beta, start = (
-        np.broadcast_to(np.asarray(params.get(k, 0.0), dtype=float), len(returns))
+        np.broadcast_to(np.asarray(params[k], dtype=float), len(returns))
         for k in ("omega", "alpha", "gamma", "beta", "start")
     )
     var = start.copy()

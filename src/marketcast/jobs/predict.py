@@ -36,7 +36,7 @@ from marketcast.evaluation.baselines import drift, persistence
 from marketcast.evaluation.combination import Weights
 from marketcast.evaluation.forecasts import PEER_COMPONENTS
 from marketcast.evaluation.intervals import Intervals, SymbolBand, recent_prices
-from marketcast.evaluation.peers import GARCH_MODELS, latest_peer_forecasts
+from marketcast.evaluation.peers import GARCH_MODELS, garch_params, latest_peer_forecasts
 from marketcast.evaluation.predictions import quantile_column
 from marketcast.features.dataset import select_columns
 from marketcast.model.network import point_forecast
@@ -398,10 +398,8 @@ def _unseen_garch(intervals: Intervals, target: np.ndarray) -> dict[str, float] 
     targeting)."""
     if intervals.volatility not in GARCH_MODELS:
         return None
-    known = [b.garch for b in intervals.symbols.values() if b.garch]
-    alpha, gamma, beta = (
-        float(np.mean([g.get(k, 0.0) for g in known])) for k in ("alpha", "gamma", "beta")
-    )
+    known = [garch_params(b.garch) for b in intervals.symbols.values() if b.garch]
+    alpha, gamma, beta = (float(np.mean([g[k] for g in known])) for k in ("alpha", "gamma", "beta"))
     returns = np.diff(np.log(target))
     variance = max(float(np.mean(returns**2)), 1e-10)
     return {

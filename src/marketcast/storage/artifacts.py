@@ -30,8 +30,8 @@ from marketcast.atomic import atomic_write
 from marketcast.config import Head, PriceColumn, Representation, ScalerKind
 from marketcast.errors import MarketcastError
 from marketcast.evaluation.forecasts import COMPONENTS
-from marketcast.evaluation.intervals import VOLATILITIES, Intervals
-from marketcast.evaluation.peers import GARCH_MODELS
+from marketcast.evaluation.intervals import GARCH_KEYS, VOLATILITIES, Intervals
+from marketcast.evaluation.peers import GARCH_MODELS, garch_params
 from marketcast.features.dataset import Transform
 from marketcast.model.backend import keras
 from marketcast.runfiles import (
@@ -323,8 +323,7 @@ def check_preprocessing(state: dict) -> None:
         if intervals["volatility"] in GARCH_MODELS:
             _expect(
                 isinstance(garch, dict)
-                and all(_finite(garch.get(k)) for k in ("omega", "alpha", "beta", "start"))
-                and _finite(garch.get("gamma", 0.0))
+                and all(_finite(garch_params(garch).get(k)) for k in GARCH_KEYS)
                 and garch["omega"] > 0
                 and garch["start"] > 0,
                 f"intervals.symbols.{name}.garch={garch!r} is not GARCH parameters",
