@@ -137,7 +137,8 @@ def _band(state: dict) -> dict:
         (_set("transform.target_scaler.offset", ["x"]), "finite numbers"),
         (_set("intervals.levels", [0.1, 1.5]), "intervals.levels"),
         (_set("intervals.volatility", "normal"), "intervals.volatility"),
-        (lambda s: _band(s).update(tails=[[0.7, 0.1]]), r"tails is not 1 rows of 2 tail"),
+        (lambda s: _band(s).update(tails=[[0.7, 0.1]]), r"\.tails is not 1 rows of 2 tail"),
+        (lambda s: _band(s).update(start_tails=[[0.1]]), r"start_tails is not 1 rows of 2"),
         (lambda s: _band(s)["garch"].update(omega=-1.0), "is not GARCH"),
         (_set("intervals.symbols", {}), "intervals.symbols is not a non-empty object"),
         (_set("head", "attention"), "head='attention'"),
@@ -159,6 +160,8 @@ def test_a_run_saved_before_the_leverage_term_still_loads(run_copy):
     def old(state):
         state["intervals"]["volatility"] = "garch"
         _band(state)["garch"].pop("gamma")
+        _band(state).pop("start_tails")  # nor the tails that served the first test origin
+        _band(state).pop("start_as_of")
 
     edit_preprocessing(run_copy, old)
     refingerprint(run_copy)
@@ -168,6 +171,7 @@ def test_a_run_saved_before_the_leverage_term_still_loads(run_copy):
     recent = 100 * np.exp(np.cumsum(np.tile([0.01, -0.01], prep.intervals.rows)))
     scale = prep.intervals.scale(recent[None, : prep.intervals.rows], name)
     assert np.all(np.isfinite(scale)) and np.all(scale > 0)
+    assert band.state_at("1990-01-01") == (band.tails, None)  # no earlier state to replay
 
 
 @pytest.mark.parametrize("text", ["{not json", "[1, 2]", ""])

@@ -68,7 +68,9 @@ def test_the_combination_is_persistence_on_a_random_walk(tmp_path):
 
 @pytest.mark.parametrize("combine", ["none", "validated"])
 def test_predict_publishes_what_the_run_scored(tmp_path, combine):
-    """Save -> load -> predict at the last test origin gives the run's own forecast and band.
+    """Save -> load -> predict at the last test origin, and at one inside the test segment,
+    gives the run's own forecast and band there: the earlier one replays the adaptive
+    levels from the test segment's start, not from its end (which has seen later outcomes).
 
     Exact wherever the combination does not lean on ETS, which predict refits on each
     symbol's recent history (here the weights leave ETS out or are all zero).
@@ -81,16 +83,23 @@ def test_predict_publishes_what_the_run_scored(tmp_path, combine):
         "train.epochs=2",
         "evaluation.peers.ets=false",
         "forecast.components=[lstm]",
+        "evaluation.intervals.adapt_rate=0.05",  # levels that move visibly within the test
     )
     assert ("combination" in metrics) == (combine == "validated")
     scored = pd.read_csv(run_dir / "test_predictions.csv")
-    last = scored[scored["origin"] == scored["origin"].max()]
-    out = tmp_path / "forecast.csv"
-    cfg = compose_predict(
-        f"run_dir={run_dir}", f"as_of={last['origin'].iloc[0]}", f"output={out}", "refresh=never"
-    )
-    assert forecast(cfg) == 0
-    published = pd.read_csv(out)
-    np.testing.assert_allclose(published["forecast"], last["model"], rtol=1e-6)
-    np.testing.assert_allclose(published["q10"], last["q10"], rtol=1e-6)
-    np.testing.assert_allclose(published["q90"], last["q90"], rtol=1e-6)
+    origins = np.sort(scored["origin"].unique())
+    last = scored[scored["origin"] == origins[-1]]
+    middle = scored[scored["origin"] == origins[len(origins) // 2]]
+    widths = [(o["q90"] - o["q10"]) / o["model"] for o in (middle, last)]
+    assert not np.allclose(*widths, rtol=1e-3)  # the levels did move between the two
+    for i, expected in enumerate((last, middle)):
+        out = tmp_path / f"forecast{i}.csv"
+        as_of = expected["origin"].iloc[0]
+        cfg = compose_predict(
+            f"run_dir={run_dir}", f"as_of={as_of}", f"output={out}", "refresh=never"
+        )
+        assert forecast(cfg) == 0
+        published = pd.read_csv(out)
+        np.testing.assert_allclose(published["forecast"], expected["model"], rtol=1e-6)
+        np.testing.assert_allclose(published["q10"], expected["q10"], rtol=1e-6)
+        np.testing.assert_allclose(published["q90"], expected["q90"], rtol=1e-6)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from marketcast.errors import MarketcastError
@@ -60,8 +61,13 @@ def persistence_band(intervals, prices, first, symbol="S"):
     centre = np.repeat(prices[first - 1][:, None], h, axis=1)
     actual = prices[first[:, None] + np.arange(h)]
     scale = intervals.scale(recent_prices(prices, first, intervals.rows), symbol)
-    band, state = intervals.adapt(symbol, centre, scale, actual, [str(t) for t in first])
+    band, state = intervals.adapt(symbol, centre, scale, actual, days(first))
     return band, actual, state
+
+
+def days(rows) -> list[str]:
+    """Row numbers as the ISO days an interval state records (row 0: 2000-01-01)."""
+    return [str((pd.Timestamp("2000-01-01") + pd.Timedelta(days=int(t))).date()) for t in rows]
 
 
 @pytest.mark.parametrize(("model", "leverage"), [("garch", 0.0), ("gjr", 0.0), ("gjr", 0.1)])
@@ -149,7 +155,7 @@ def test_an_outcome_reaches_a_step_only_once_it_is_realised():
     for h in range(3):  # origin i at step h + 1 may see origins <= i - h - 1 only
         changed = actual.copy()
         changed[i - h :, h] *= 1.2
-        band2, _ = intervals.adapt("S", centre, scale, changed, list(first))
+        band2, _ = intervals.adapt("S", centre, scale, changed, days(first))
         np.testing.assert_array_equal(band2[: i + 1, h], band[: i + 1, h])
         assert not np.array_equal(band2[i + 1 :, h], band[i + 1 :, h])
 
@@ -165,9 +171,35 @@ def test_the_state_continues_where_it_stopped_and_round_trips():
     # the second half starts at the first half's last origin, whose tails the state holds
     tail, _, end2 = persistence_band(mid, prices, first[249:])
     np.testing.assert_allclose(np.concatenate([head, tail[1:]]), whole)
-    assert end2 == end and end.band("S").as_of == str(first[-1])
+    assert end2.band("S").tails == end.band("S").tails
+    assert end.band("S").as_of == days(first[-1:])[0]
     again = Intervals.from_dict(json.loads(json.dumps(end.to_dict())))
     assert again == end
+
+
+def test_an_earlier_forecast_replays_from_the_pass_start_not_from_its_end():
+    """The saved state keeps the tails that served the pass's first origin: an as_of inside
+    the pass replays from there and gets the pass's own band at as_of; one before the
+    pass has no state that has not seen later outcomes (date None)."""
+    prices = garch_prices(1500, seed=6)
+    intervals = garch_intervals(prices, 900, gamma=0.02)
+    first = np.arange(900, 1400)
+    whole, _, end = persistence_band(intervals, prices, first)
+    saved = end.band("S")
+    assert saved.state_at(days([1450])[0]) == (saved.tails, saved.as_of)
+    tails, since = saved.state_at(days([1200])[0])
+    assert since == days(first[:1])[0] and tails == intervals.band("S").tails
+    centre = np.repeat(prices[first - 1][:, None], 1, axis=1)
+    scale = end.scale(recent_prices(prices, first, end.rows), "S")
+    actual = prices[first[:, None]]
+    upto = slice(0, 1200 - 900 + 1)  # origins from the pass's start to as_of
+    replayed, _ = end.adapt("S", centre[upto], scale[upto], actual[upto], days(first[upto]), tails)
+    np.testing.assert_array_equal(replayed[-1], whole[upto][-1])
+    assert not np.allclose(
+        end.adapt("S", centre[upto], scale[upto], actual[upto], days(first[upto]))[0][-1],
+        whole[upto][-1],
+    )
+    assert saved.state_at(days([800])[0]) == (saved.start_tails, None)
 
 
 def test_ewma_conformal_calibration_covers_and_narrows_in_calm_markets():

@@ -265,9 +265,14 @@ def test_predict_intervals_learn_from_the_outcomes_since_training(tmp_path):
     assert later > 1.2 * at_end
 
 
-def test_predict_before_the_runs_last_origin_warns_about_its_interval(trained, tmp_path, caplog):
+def test_predict_before_the_test_segment_warns_about_its_interval(trained, tmp_path, caplog):
     _, run_dir, _, _ = trained
-    first = pd.read_csv(run_dir / "test_predictions.csv")["origin"].min()
+    scored = pd.read_csv(run_dir / "test_predictions.csv")
+    first = scored["origin"].min()
     with caplog.at_level("WARNING", logger="marketcast"):
         predict(tmp_path, f"run_dir={run_dir}", f"as_of={first}")
-    assert "1 symbol forecast before the run's last evaluated origin" in caplog.text
+    assert "before the run's test segment" not in caplog.text  # its levels are saved
+    earlier = (pd.Timestamp(first) - pd.Timedelta(days=30)).date()  # a validation origin
+    with caplog.at_level("WARNING", logger="marketcast"):
+        predict(tmp_path, f"run_dir={run_dir}", f"as_of={earlier}")
+    assert "1 symbol forecast before the run's test segment" in caplog.text

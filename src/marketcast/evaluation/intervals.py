@@ -23,7 +23,10 @@ at that origin. ``gamma = 0`` freezes the calibration.
 
 The state (``Intervals``) holds, per symbol, the tail probabilities used for the last
 origin seen, that origin's date and the GARCH parameters, so that ``predict`` continues
-from where evaluation stopped and replays the outcomes realised since.
+from where evaluation stopped and replays the outcomes realised since. It also keeps the
+tails that served the first origin of the last pass (a run's test segment) and its date:
+a forecast at an ``as_of`` inside the test segment replays from there, so its band has
+seen only the outcomes known at ``as_of``, as the run's own test band did.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 import numpy as np
+import pandas as pd
 from scipy.stats import norm
 
 from marketcast.errors import MarketcastError
@@ -65,6 +69,22 @@ class SymbolBand:
     tails: list[list[float]]  # (H, L) each bound's tail probability, as used for as_of
     as_of: str | None = None  # the last observed date of the origin those tails served
     garch: dict[str, float] | None = None  # GARCH_KEYS (volatility gjr or garch)
+    start_tails: list[list[float]] | None = None  # (H, L) as used for start_as_of
+    start_as_of: str | None = None  # the first origin of the pass that ended at as_of
+
+    def state_at(self, as_of: str) -> tuple[list[list[float]], str | None]:
+        """The saved tails a forecast at ``as_of`` starts from, and the date whose origin
+        they served (replay from there): the last origin's, or, for an ``as_of`` before it,
+        the pass's first origin's, which have seen no outcome after it. Date None: ``as_of``
+        is before every saved state (or there is none); the earliest tails, no replay."""
+        day = pd.Timestamp(as_of)
+        if self.as_of is None or day >= pd.Timestamp(self.as_of):
+            return self.tails, self.as_of
+        if self.start_as_of is None:
+            return self.tails, None
+        if day >= pd.Timestamp(self.start_as_of):
+            return self.start_tails, self.start_as_of
+        return self.start_tails, None
 
 
 @dataclass(frozen=True)
@@ -182,14 +202,17 @@ class Intervals:
         scale: np.ndarray,
         actual: np.ndarray,
         as_of: np.ndarray | list,
+        tails: list[list[float]] | None = None,
     ) -> tuple[np.ndarray, Intervals]:
         """Bands (B, H, L) over consecutive origins in time order, each from the outcomes
-        known at it, and the state at the last origin (``as_of[-1]``).
+        known at it, and the state at the last origin (``as_of[-1]``), which also keeps
+        the tails that served the first (``as_of[0]``).
 
-        ``actual`` (B, H) may hold NaN for outcomes not yet known. The symbol's current
-        tails serve the first origin.
+        ``actual`` (B, H) may hold NaN for outcomes not yet known. ``tails`` (H, L), or
+        else the symbol's current tails, serve the first origin.
         """
-        tails = np.asarray(self.band(symbol).tails, dtype=float).copy()  # -> (H, L)
+        first = self.band(symbol).tails if tails is None else tails
+        tails = np.asarray(first, dtype=float).copy()  # -> (H, L)
         scores = self._scores(actual, centre, scale)  # -> (B, H)
         nominal, upper = self._nominal_row(), self._upper()
         n, horizon = scores.shape
@@ -207,8 +230,14 @@ class Intervals:
             with np.errstate(invalid="ignore"):
                 s = scores[i, :, None]
                 miss[i] = np.where(upper, s > bounds[i], s < bounds[i])
+        if not n:
+            return self._band(centre, scale, bounds), self
         band = SymbolBand(
-            tails.tolist(), str(as_of[-1]) if len(as_of) else None, self.band(symbol).garch
+            tails.tolist(),
+            str(as_of[-1]),
+            self.band(symbol).garch,
+            [list(map(float, r)) for r in first],
+            str(as_of[0]),
         )
         return self._band(centre, scale, bounds), replace(
             self, symbols={**self.symbols, symbol: band}
@@ -223,7 +252,13 @@ class Intervals:
             "gamma": self.gamma,
             "scores": self.scores,
             "symbols": {
-                name: {"tails": b.tails, "as_of": b.as_of, "garch": b.garch}
+                name: {
+                    "tails": b.tails,
+                    "as_of": b.as_of,
+                    "garch": b.garch,
+                    "start_tails": b.start_tails,
+                    "start_as_of": b.start_as_of,
+                }
                 for name, b in self.symbols.items()
             },
         }
@@ -235,6 +270,8 @@ class Intervals:
                 [list(map(float, r)) for r in b["tails"]],
                 b.get("as_of"),
                 {k: float(v) for k, v in b["garch"].items()} if b.get("garch") else None,
+                [list(map(float, r)) for r in b["start_tails"]] if b.get("start_tails") else None,
+                b.get("start_as_of"),  # None in a state saved before the start was kept
             )
             for name, b in state["symbols"].items()
         }

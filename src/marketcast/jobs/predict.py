@@ -212,12 +212,13 @@ def latest_window(symbol: str, run: Run, cfg: DictConfig, now: pd.Timestamp) -> 
     if data.source == "fdr":
         # Only the recent rows are needed: validating 20 years per symbol every night is
         # waste. The combination's ETS needs two years, the GARCH band a year of returns,
-        # and the interval's replay the rows since the run's last evaluated origin.
+        # and the interval's replay the rows since the saved state it starts from.
         days = max(3 * t.window + 60, HISTORY_DAYS if _peers_used(run) else 0, INTERVAL_DAYS)
         since = end - pd.Timedelta(days=days)
         band = run.prep.intervals.symbols.get(symbol)
-        if band is not None and band.as_of:
-            replay_from = pd.Timestamp(band.as_of) - pd.Timedelta(days=days)
+        replay = band.state_at(str(end.date()))[1] if band is not None else None
+        if replay:
+            replay_from = pd.Timestamp(replay) - pd.Timedelta(days=days)
             since = max(min(since, replay_from), end - pd.Timedelta(days=MAX_LOAD_DAYS))
         data = replace(data, start=str(since.date()))
     frame = load(data, symbol=symbol, now=now).frame
@@ -278,22 +279,25 @@ def _published(
 @dataclass(frozen=True)
 class _Origins:
     """The origins a window's forecast needs: the rows (indices into the window's arrays)
-    from the run's last evaluated origin on, whose realised outcomes the interval learns
+    from the saved interval state's origin on (the run's last, or the first of its test
+    segment for an earlier ``as_of``), whose realised outcomes the interval learns
     from, ending with the latest row (the one forecast)."""
 
     window: Window
     rows: np.ndarray  # (J,) last observed row of each origin, increasing; rows[-1] = n - 1
+    tails: list[list[float]]  # (H, L) the saved tails that serve rows[0]
 
 
 def _origins(window: Window, band: SymbolBand, gamma: float) -> _Origins:
     n = len(window.target)
-    first = n - 1  # no replay: frozen levels, a new symbol, or as_of before the run's last origin
-    if band.as_of and gamma:
-        seen = window.dates.searchsorted(pd.Timestamp(band.as_of))
-        if seen < n and window.dates[seen] == pd.Timestamp(band.as_of):
-            first = seen  # replay from the run's last origin, whose tails the state holds
+    first = n - 1  # no replay: frozen levels, a new symbol, or as_of before the test segment
+    tails, replay = band.state_at(str(window.as_of.date()))
+    if replay and gamma:
+        seen = window.dates.searchsorted(pd.Timestamp(replay))
+        if seen < n and window.dates[seen] == pd.Timestamp(replay):
+            first = seen  # replay from the origin whose tails the state holds
     first = max(first, n - 1 - MAX_REPLAY, window.run.prep.transform.window)
-    return _Origins(window, np.arange(first, n))
+    return _Origins(window, np.arange(first, n), tails)
 
 
 def forecast_windows(windows: list[Window]) -> pd.DataFrame:
@@ -341,6 +345,7 @@ def forecast_windows(windows: list[Window]) -> pd.DataFrame:
                 scale[start:stop],
                 _realised(w.target, o.rows, t.horizon),
                 [str(d.date()) for d in w.dates[o.rows]],
+                o.tails,
             )
             points.append(centre[stop - 1])
             bands.append(band[-1])
@@ -368,17 +373,19 @@ def forecast_windows(windows: list[Window]) -> pd.DataFrame:
 
 
 def _warn_if_before_state(group: list[Window], intervals: Intervals, keys: dict[str, str]) -> None:
-    """One warning for the symbols forecast at an ``as_of`` before the run's last evaluated
-    origin: their interval levels, as saved, have already seen the outcomes after it."""
+    """One warning for the symbols forecast at an ``as_of`` before the run's test segment:
+    no saved interval state is older, so their levels have already seen later outcomes
+    (and the model was fitted on those prices)."""
     early = []
     for w in group:
-        seen = intervals.symbols[keys[w.symbol]].as_of if intervals.gamma else None
-        if seen and w.as_of < pd.Timestamp(seen):
-            early.append(f"{w.symbol} ({w.as_of.date()} < {seen})")
+        band = intervals.symbols[keys[w.symbol]]
+        if intervals.gamma and band.as_of and band.state_at(str(w.as_of.date()))[1] is None:
+            early.append(f"{w.symbol} ({w.as_of.date()} < {band.start_as_of or band.as_of})")
     if early:
         log.warning(
-            "%s forecast before the run's last evaluated origin: the interval uses the "
-            "adaptive levels saved at that origin, which have seen later outcomes: %s",
+            "%s forecast before the run's test segment, on prices the model was fitted on: "
+            "the interval uses the earliest adaptive levels the run saved, which have seen "
+            "later outcomes: %s",
             _count(len(early), "symbol"),
             ", ".join(early[:5]) + (", ..." if len(early) > 5 else ""),
         )

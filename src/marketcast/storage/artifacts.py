@@ -306,19 +306,22 @@ def check_preprocessing(state: dict) -> None:
     bands = intervals.get("symbols")
     _expect(isinstance(bands, dict) and bands, "intervals.symbols is not a non-empty object")
     for name, band in bands.items():
-        tails = band.get("tails") if isinstance(band, dict) else None
-        _expect(
-            isinstance(tails, list)
-            and len(tails) == t["horizon"]
-            and all(
-                isinstance(r, list)
-                and len(r) == len(levels)
-                and all(_finite(a) and 0 < a <= 0.5 for a in r)
-                for r in tails
-            ),
-            f"intervals.symbols.{name}.tails is not {t['horizon']} rows of {len(levels)} "
-            "tail probabilities in (0, 0.5]",
-        )
+        for key in ("tails", "start_tails"):  # start_tails: absent in states saved before it
+            tails = band.get(key) if isinstance(band, dict) else None
+            if key == "start_tails" and tails is None:
+                continue
+            _expect(
+                isinstance(tails, list)
+                and len(tails) == t["horizon"]
+                and all(
+                    isinstance(r, list)
+                    and len(r) == len(levels)
+                    and all(_finite(a) and 0 < a <= 0.5 for a in r)
+                    for r in tails
+                ),
+                f"intervals.symbols.{name}.{key} is not {t['horizon']} rows of {len(levels)} "
+                "tail probabilities in (0, 0.5]",
+            )
         garch = band.get("garch")
         if intervals["volatility"] in GARCH_MODELS:
             _expect(
