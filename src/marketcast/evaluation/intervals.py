@@ -219,6 +219,7 @@ class Intervals:
         bounds = np.empty((n, horizon, len(self.levels)))
         miss = np.zeros_like(bounds, dtype=bool)
         known = np.isfinite(scores)
+        ordered = None if self.scores is None else np.sort(np.asarray(self.scores), axis=0)
         for i in range(n):
             if i and self.gamma:
                 for h in range(horizon):
@@ -226,7 +227,7 @@ class Intervals:
                     if j >= 0 and known[j, h]:
                         tails[h] += self.gamma * (nominal - miss[j, h])
                 np.clip(tails, MIN_TAIL, 0.5, out=tails)
-            bounds[i] = self._bounds_at(tails)
+            bounds[i] = self._bounds_at(tails, ordered)
             with np.errstate(invalid="ignore"):
                 s = scores[i, :, None]
                 miss[i] = np.where(upper, s > bounds[i], s < bounds[i])
@@ -299,12 +300,12 @@ class Intervals:
             return centre[:, :, None] * np.exp(moves)
         return centre[:, :, None] * (1.0 + moves)
 
-    def _bounds_at(self, tails: np.ndarray) -> np.ndarray:
-        """(H, L) score bounds at tail probabilities (H, L)."""
+    def _bounds_at(self, tails: np.ndarray, ordered: np.ndarray | None) -> np.ndarray:
+        """(H, L) score bounds at tail probabilities (H, L); ``ordered`` (n, H): the
+        calibration scores sorted per step (volatility=ewma; sorted once per pass)."""
         upper = self._upper()[None, :]
         if self.volatility in GARCH_MODELS:
             return np.where(upper, norm.ppf(1.0 - tails), norm.ppf(tails))
-        ordered = np.sort(np.asarray(self.scores), axis=0)  # -> (n, H)
         n = ordered.shape[0]
         k = np.clip(np.ceil((n + 1) * (1.0 - tails) - 1e-9).astype(int), 1, n)  # -> (H, L)
         rank = np.where(upper, k - 1, n - k)  # the finite-sample conformal rank
