@@ -99,7 +99,8 @@ def expected_states(writes: int, symbols: int) -> dict[tuple[int, int], int]:
 
 def write_nights(location: str, symbols: int) -> None:
     """The writer: read write numbers on stdin, do each under the lock, report on stdout."""
-    from marketcast.storage.forecast_store import RunInfo, open_store
+    from marketcast.storage.forecast_store import RunInfo
+    from marketcast.storage.stores import open_store
 
     store = open_store("delta", location)
     print("ready", flush=True)
@@ -118,7 +119,7 @@ def read_loop(location: str, writes: int, symbols: int, ready, stop, results) ->
     import polars as pl
     from deltalake import DeltaTable
 
-    from marketcast.storage.forecast_store import open_store
+    from marketcast.storage.stores import open_store
 
     states = expected_states(writes, symbols)
     store = open_store("delta", location)
@@ -211,7 +212,8 @@ class Writer:
 
 def run(writes: int = 20, symbols: int = 1000, kills: int = 10, seed: int = 0) -> dict:
     """The whole bench in a temporary directory; returns the figures it prints."""
-    from marketcast.storage.forecast_store import KEY, RunInfo, open_store
+    from marketcast.storage.forecast_store import KEY, RunInfo
+    from marketcast.storage.stores import open_store
 
     rng = random.Random(seed)
     killed_writes = set(rng.sample(range(2, writes), min(kills, writes - 2)))

@@ -28,7 +28,8 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).parent))
 from store_readers import night  # bench/store_readers.py: the same tables
 
-from marketcast.storage.forecast_store import RunInfo, open_store
+from marketcast.storage.forecast_store import RunInfo
+from marketcast.storage.stores import open_store
 
 CASES = ("new day", "re-run", "partial")
 

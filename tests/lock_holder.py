@@ -7,7 +7,7 @@ import multiprocessing
 from collections.abc import Iterator
 from pathlib import Path
 
-from marketcast.storage.forecast_store import open_store
+from marketcast.storage.stores import open_store
 
 
 def _hold(path: Path, ready, release) -> None:

@@ -13,7 +13,7 @@ from lock_holder import lock_held_elsewhere
 from marketcast.errors import EXIT_LOCKED, EXIT_OK, EXIT_PARTIAL
 from marketcast.jobs.predict import forecast
 from marketcast.jobs.train import train
-from marketcast.storage.forecast_store import open_store
+from marketcast.storage.stores import open_store
 
 AS_OF = "2025-10-02"  # a Thursday; KRX then closes for Chuseok until 2025-10-10
 HISTORIES = {

@@ -19,7 +19,8 @@ from postgres import postgres_url  # noqa: F401  (the fixture)
 from sqlalchemy import create_engine, text
 
 from marketcast.errors import MarketcastError
-from marketcast.storage.forecast_store import LOCK_FILE, RunInfo, StoreLocked, open_store
+from marketcast.storage.forecast_store import LOCK_FILE, RunInfo, StoreLocked
+from marketcast.storage.stores import open_store
 
 DAY1, DAY2, DAY3 = dt.date(2024, 5, 2), dt.date(2024, 5, 3), dt.date(2024, 5, 6)
 SQL_KINDS = ["sqlite", "postgres"]

@@ -28,7 +28,8 @@ from omegaconf import MISSING, OmegaConf
 from marketcast.config import LoggerConfig
 from marketcast.errors import MarketcastError
 from marketcast.tracking import mlflow_logger
-from marketcast.tracking.loggers import check_available, make_loggers
+from marketcast.tracking.logger_options import check_available
+from marketcast.tracking.loggers import make_loggers
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 METRICS = {

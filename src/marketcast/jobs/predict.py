@@ -43,7 +43,8 @@ from marketcast.model.network import point_forecast
 from marketcast.progress import progress
 from marketcast.runfiles import METRICS_FILE
 from marketcast.storage import artifacts
-from marketcast.storage.forecast_store import ForecastStore, RunInfo, StoreLocked, from_config
+from marketcast.storage.forecast_store import ForecastStore, RunInfo, StoreLocked
+from marketcast.storage.stores import from_config
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,8 @@ from omegaconf import DictConfig
 from marketcast.atomic import atomic_write
 from marketcast.config import StoreAction
 from marketcast.errors import EXIT_LOCKED, EXIT_OK
-from marketcast.storage.forecast_store import StoreLocked, from_config
+from marketcast.storage.forecast_store import StoreLocked
+from marketcast.storage.stores import from_config
 
 
 def store(cfg: DictConfig) -> int:

@@ -1,4 +1,5 @@
-"""The forecast store's interface: what every format does, the run it records, and the factory.
+"""The forecast store's interface: what every format does, the run it records, and the
+helpers every format shares (the factory that picks one is ``storage.stores``).
 
 The forecast table (one row per symbol, as_of and step) has the columns
 symbol (str), as_of (date), target_date (date), step (int), forecast (float),
@@ -121,32 +122,6 @@ class ForecastStore(Protocol):
     def maintain(self, retention_hours: int) -> dict:
         """Compact and vacuum where the format has it; what was done."""
         ...
-
-
-def open_store(fmt: str, location: str) -> ForecastStore:
-    """The store of format ``fmt`` (delta | sql | csv) at ``location`` (a path, URI or URL)."""
-    if fmt == "delta":
-        from marketcast.storage.delta_store import DeltaForecastStore
-
-        return DeltaForecastStore(location)
-    if fmt == "sql":
-        from marketcast.storage.sql_store import SqlForecastStore
-
-        return SqlForecastStore(location)
-    if fmt == "csv":
-        from marketcast.storage.csv_export import CsvForecastExport
-
-        return CsvForecastExport(location)
-    raise MarketcastError(
-        f"store.format={fmt!r} is not known: use one of {', '.join(FORMATS)} "
-        "(delta is the default)."
-    )
-
-
-def from_config(cfg) -> ForecastStore | None:
-    """The store a ``StoreConfig`` names (``dir`` for delta and csv, ``url`` for sql), if any."""
-    location = cfg.url if str(cfg.format) == "sql" else cfg.dir
-    return open_store(str(cfg.format), str(location)) if location else None
 
 
 def quantile_columns(columns) -> list[str]:

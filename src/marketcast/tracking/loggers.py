@@ -3,7 +3,7 @@
 The ``logger`` config group says which backends are on (name -> options; several at once, as
 in lightning-hydra-template). The training job calls, in order::
 
-    check_available(cfg.logger)              # before any data is read
+    check_available(cfg.logger)              # logger_options: before any data is read
     loggers = make_loggers(cfg.logger, run_dir)
     loggers.start(OmegaConf.to_container(cfg, resolve=True))
     fit(..., extra_callbacks=loggers.callbacks())
@@ -12,31 +12,16 @@ in lightning-hydra-template). The training job calls, in order::
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from omegaconf import DictConfig, OmegaConf
-
-from marketcast.config import (
-    CsvLoggerConfig,
-    MlflowLoggerConfig,
-    TensorboardLoggerConfig,
-    check_loggers,
-)
-from marketcast.errors import MarketcastError
+from marketcast.config import CsvLoggerConfig, MlflowLoggerConfig, TensorboardLoggerConfig
+from marketcast.tracking.logger_options import check_available, enabled, logger_options
 
 log = logging.getLogger(__name__)
-
-# name -> its options' schema (the packages each needs: marketcast.config.LOGGER_PACKAGES)
-SCHEMAS: dict[str, type] = {
-    "csv": CsvLoggerConfig,
-    "tensorboard": TensorboardLoggerConfig,
-    "mlflow": MlflowLoggerConfig,
-}
 
 
 class Backend(Protocol):
@@ -73,22 +58,6 @@ class Loggers:
                 log.warning("logger %s could not record the end of the run", name, exc_info=True)
 
 
-def enabled(spec: Mapping[str, Any] | None) -> dict[str, dict[str, Any]]:
-    """The backends that are on in ``spec`` (entries set to null are off), as plain dicts."""
-    if spec is None:
-        return {}
-    if isinstance(spec, DictConfig):
-        spec = OmegaConf.to_container(spec, resolve=True)
-    return {name: dict(options or {}) for name, options in spec.items() if options is not None}
-
-
-def check_available(spec: Mapping[str, Any] | None) -> None:
-    """Raise ``MarketcastError`` for an unknown backend or option, or one not installed."""
-    for name, options in enabled(spec).items():
-        _options(name, options)
-    check_loggers(spec)
-
-
 def make_loggers(spec: Mapping[str, Any] | None, run_dir: Path) -> Loggers:
     """The loggers ``spec`` (the ``logger`` config group: name -> options) asks for."""
     check_available(spec)
@@ -99,24 +68,10 @@ def make_loggers(spec: Mapping[str, Any] | None, run_dir: Path) -> Loggers:
     }
     return Loggers(
         {
-            name: makers[name](_options(name, options), Path(run_dir))
+            name: makers[name](logger_options(name, options), Path(run_dir))
             for name, options in enabled(spec).items()
         }
     )
-
-
-def _options(name: str, options: dict[str, Any]) -> Any:
-    if name not in SCHEMAS:
-        raise MarketcastError(f"logger.{name} is not a known logger: use any of {sorted(SCHEMAS)}.")
-    schema = SCHEMAS[name]
-    known = {f.name for f in dataclasses.fields(schema)}
-    unknown = sorted(set(options) - known)
-    if unknown:
-        raise MarketcastError(
-            f"logger.{name}.{unknown[0]} is not an option of logger {name}: "
-            f"use any of {sorted(known)}."
-        )
-    return schema(**options)
 
 
 def _csv(options: CsvLoggerConfig, run_dir: Path) -> Backend:

@@ -7,9 +7,9 @@ process of every multirun) does not import Keras.
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from marketcast.model.backend import keras
-from marketcast.tracking.mlflow_logger import is_number
 
 
 class EpochMetrics(keras.callbacks.Callback):
@@ -30,3 +30,11 @@ class EpochMetrics(keras.callbacks.Callback):
             self.run_id, metrics=[Metric(k, v, now, self.step) for k, v in values.items()]
         )
         self.step += 1
+
+
+def is_number(value: Any) -> bool:
+    try:
+        float(value)
+    except (TypeError, ValueError):
+        return False
+    return True

@@ -210,7 +210,7 @@ class MlflowSweepRun(Callback):
         options = _sweep_options(config)
         if options is None:
             return
-        from marketcast.tracking.loggers import check_available
+        from marketcast.tracking.logger_options import check_available
 
         check_available({"mlflow": OmegaConf.to_container(config.logger.mlflow, resolve=True)})
         sweep_dir = Path(config.hydra.sweep.dir)
@@ -237,14 +237,6 @@ def _sweep_options(config: DictConfig) -> MlflowLoggerConfig | None:
     spec = config.get("logger")
     if spec is None or spec.get("mlflow") is None:
         return None
-    from marketcast.tracking.loggers import _options
+    from marketcast.tracking.logger_options import logger_options
 
-    return _options("mlflow", OmegaConf.to_container(spec.mlflow, resolve=True))
-
-
-def is_number(value: Any) -> bool:
-    try:
-        float(value)
-    except (TypeError, ValueError):
-        return False
-    return True
+    return logger_options("mlflow", OmegaConf.to_container(spec.mlflow, resolve=True))
