@@ -138,7 +138,8 @@ def _band(state: dict) -> dict:
         (_set("intervals.levels", [0.1, 1.5]), "intervals.levels"),
         (_set("intervals.volatility", "normal"), "intervals.volatility"),
         (lambda s: _band(s).update(tails=[[0.7, 0.1]]), r"\.tails is not 1 rows of 2 tail"),
-        (lambda s: _band(s).update(start_tails=[[0.1]]), r"start_tails is not 1 rows of 2"),
+        (lambda s: _band(s).update(checkpoints=[["2016-01-04", [[0.1]]]]), r"checkpoints\[0\] is"),
+        (lambda s: _band(s).update(checkpoints=[["first", [[0.1, 0.1]]]]), "ISO date, tails"),
         (lambda s: _band(s)["garch"].update(omega=-1.0), "is not GARCH"),
         (_set("intervals.symbols", {}), "intervals.symbols is not a non-empty object"),
         (_set("head", "attention"), "head='attention'"),
@@ -160,8 +161,7 @@ def test_a_run_saved_before_the_leverage_term_still_loads(run_copy):
     def old(state):
         state["intervals"]["volatility"] = "garch"
         _band(state)["garch"].pop("gamma")
-        _band(state).pop("start_tails")  # nor the tails that served the first test origin
-        _band(state).pop("start_as_of")
+        _band(state).pop("checkpoints")  # nor the test segment's checkpoints
 
     edit_preprocessing(run_copy, old)
     refingerprint(run_copy)

@@ -11,6 +11,8 @@ import pandas as pd
 import pytest
 from conftest import compose_predict, compose_train, synthetic_prices
 
+from marketcast.evaluation import intervals as intervals_module
+from marketcast.jobs import predict as predict_module
 from marketcast.jobs.predict import forecast
 from marketcast.jobs.train import train
 
@@ -67,14 +69,19 @@ def test_the_combination_is_persistence_on_a_random_walk(tmp_path):
 
 
 @pytest.mark.parametrize("combine", ["none", "validated"])
-def test_predict_publishes_what_the_run_scored(tmp_path, combine):
+def test_predict_publishes_what_the_run_scored(tmp_path, monkeypatch, caplog, combine):
     """Save -> load -> predict at the last test origin, and at one inside the test segment,
     gives the run's own forecast and band there: the earlier one replays the adaptive
-    levels from the test segment's start, not from its end (which has seen later outcomes).
+    levels from the test segment's checkpoint before it, not from its end (which has seen
+    later outcomes). Checkpoints every 20 origins and a 25-origin replay cap stand in for
+    the defaults (200, 250) on a test segment this short; with a 5-origin cap the replay
+    falls short and says so.
 
     Exact wherever the combination does not lean on ETS, which predict refits on each
     symbol's recent history (here the weights leave ETS out or are all zero).
     """
+    monkeypatch.setattr(intervals_module, "CHECKPOINT_EVERY", 20)
+    monkeypatch.setattr(predict_module, "MAX_REPLAY", 25)
     run_dir = tmp_path / "run"
     metrics = train_on(
         synthetic_prices(500, seed=2),
@@ -88,18 +95,30 @@ def test_predict_publishes_what_the_run_scored(tmp_path, combine):
     assert ("combination" in metrics) == (combine == "validated")
     scored = pd.read_csv(run_dir / "test_predictions.csv")
     origins = np.sort(scored["origin"].unique())
+    assert len(origins) > 60  # the middle origin is more than MAX_REPLAY from the start
     last = scored[scored["origin"] == origins[-1]]
     middle = scored[scored["origin"] == origins[len(origins) // 2]]
     widths = [(o["q90"] - o["q10"]) / o["model"] for o in (middle, last)]
     assert not np.allclose(*widths, rtol=1e-3)  # the levels did move between the two
-    for i, expected in enumerate((last, middle)):
-        out = tmp_path / f"forecast{i}.csv"
+
+    def publish(expected: pd.DataFrame, name: str) -> pd.DataFrame:
+        out = tmp_path / f"{name}.csv"
         as_of = expected["origin"].iloc[0]
         cfg = compose_predict(
             f"run_dir={run_dir}", f"as_of={as_of}", f"output={out}", "refresh=never"
         )
         assert forecast(cfg) == 0
-        published = pd.read_csv(out)
+        return pd.read_csv(out)
+
+    for name, expected in (("last", last), ("middle", middle)):
+        with caplog.at_level("WARNING", logger="marketcast"):
+            published = publish(expected, name)
         np.testing.assert_allclose(published["forecast"], expected["model"], rtol=1e-6)
         np.testing.assert_allclose(published["q10"], expected["q10"], rtol=1e-6)
         np.testing.assert_allclose(published["q90"], expected["q90"], rtol=1e-6)
+    assert "replays fewer outcomes" not in caplog.text
+    monkeypatch.setattr(predict_module, "MAX_REPLAY", 5)
+    with caplog.at_level("WARNING", logger="marketcast"):
+        capped = publish(middle, "capped")
+    assert "1 symbol: the interval replays fewer outcomes than happened" in caplog.text
+    assert not np.allclose(capped["q10"], middle["q10"], rtol=1e-6)

@@ -10,6 +10,7 @@ import pytest
 
 from marketcast.errors import MarketcastError
 from marketcast.evaluation.intervals import (
+    CHECKPOINT_EVERY,
     Intervals,
     coverage,
     mean_width,
@@ -197,29 +198,33 @@ def test_the_state_continues_where_it_stopped_and_round_trips():
     assert again == end
 
 
-def test_an_earlier_forecast_replays_from_the_pass_start_not_from_its_end():
-    """The saved state keeps the tails that served the pass's first origin: an as_of inside
-    the pass replays from there and gets the pass's own band at as_of; one before the
-    pass has no state that has not seen later outcomes (date None)."""
+def test_an_earlier_forecast_replays_from_the_checkpoint_before_it_not_from_the_end():
+    """The saved state keeps the tails that served every CHECKPOINT_EVERY-th origin of the
+    pass: an as_of anywhere inside the pass replays at most that many origins, from the
+    checkpoint before it, and gets the pass's own band at as_of; one before the pass has
+    no state that has not seen later outcomes (date None)."""
     prices = garch_prices(1500, seed=6)
     intervals = garch_intervals(prices, 900, gamma=0.02)
     first = np.arange(900, 1400)
     whole, _, end = persistence_band(intervals, prices, first)
     saved = end.band("S")
+    assert [d for d, _ in saved.checkpoints] == days(first[::CHECKPOINT_EVERY])
     assert saved.state_at(days([1450])[0]) == (saved.tails, saved.as_of)
-    tails, since = saved.state_at(days([1200])[0])
-    assert since == days(first[:1])[0] and tails == intervals.band("S").tails
-    centre = np.repeat(prices[first - 1][:, None], 1, axis=1)
+    centre = prices[first - 1][:, None]
     scale = end.scale(recent_prices(prices, first, end.rows), "S")
     actual = prices[first[:, None]]
-    upto = slice(0, 1200 - 900 + 1)  # origins from the pass's start to as_of
-    replayed, _ = end.adapt("S", centre[upto], scale[upto], actual[upto], days(first[upto]), tails)
-    np.testing.assert_array_equal(replayed[-1], whole[upto][-1])
-    assert not np.allclose(
-        end.adapt("S", centre[upto], scale[upto], actual[upto], days(first[upto]))[0][-1],
-        whole[upto][-1],
-    )
-    assert saved.state_at(days([800])[0]) == (saved.start_tails, None)
+    for k in (0, 137, 200, 321, 498):  # origins inside the pass
+        tails, since = saved.state_at(days([first[k]])[0])
+        start = days(first).index(since)
+        assert 0 <= k - start < CHECKPOINT_EVERY
+        part = slice(start, k + 1)
+        replayed, _ = end.adapt(
+            "S", centre[part], scale[part], actual[part], days(first[part]), tails
+        )
+        np.testing.assert_array_equal(replayed[-1], whole[k])
+    stale, _ = end.adapt("S", centre[:322], scale[:322], actual[:322], days(first[:322]))
+    assert not np.allclose(stale[-1], whole[321])  # the end's tails have seen later outcomes
+    assert saved.state_at(days([800])[0]) == (intervals.band("S").tails, None)
 
 
 def test_ewma_conformal_calibration_covers_and_narrows_in_calm_markets():

@@ -24,9 +24,10 @@ at that origin. ``gamma = 0`` freezes the calibration.
 The state (``Intervals``) holds, per symbol, the tail probabilities used for the last
 origin seen, that origin's date and the GARCH parameters, so that ``predict`` continues
 from where evaluation stopped and replays the outcomes realised since. It also keeps the
-tails that served the first origin of the last pass (a run's test segment) and its date:
-a forecast at an ``as_of`` inside the test segment replays from there, so its band has
-seen only the outcomes known at ``as_of``, as the run's own test band did.
+tails that served every ``CHECKPOINT_EVERY``-th origin of the last pass (a run's test
+segment), from its first, with their dates: a forecast at an ``as_of`` inside the test
+segment replays from the checkpoint before it, so its band has seen only the outcomes
+known at ``as_of``, as the run's own test band did.
 """
 
 from __future__ import annotations
@@ -46,6 +47,9 @@ GARCH_KEYS = ("omega", "alpha", "gamma", "beta", "start")  # peers.garch_params
 EWMA_DECAY = 0.94  # RiskMetrics' daily decay: a shock counts at once, fades in weeks
 VOLATILITIES = (*GARCH_MODELS, "ewma")  # gjr, garch: peers.GARCH_MODELS
 MIN_TAIL = 1e-4  # a bound's tail probability stays in [MIN_TAIL, 0.5]
+# A pass saves its tails every this many origins, so a forecast at any date inside the
+# run's test segment replays at most this many origins (jobs.predict.MAX_REPLAY: no more).
+CHECKPOINT_EVERY = 200
 
 
 def window_volatility(history: np.ndarray) -> np.ndarray:
@@ -69,22 +73,26 @@ class SymbolBand:
     tails: list[list[float]]  # (H, L) each bound's tail probability, as used for as_of
     as_of: str | None = None  # the last observed date of the origin those tails served
     garch: dict[str, float] | None = None  # GARCH_KEYS (volatility gjr or garch)
-    start_tails: list[list[float]] | None = None  # (H, L) as used for start_as_of
-    start_as_of: str | None = None  # the first origin of the pass that ended at as_of
+    # (date, tails as used for that origin) every CHECKPOINT_EVERY origins of the pass that
+    # ended at as_of (a run's test segment), from its first: None in a state saved before
+    checkpoints: list[tuple[str, list[list[float]]]] | None = None
 
     def state_at(self, as_of: str) -> tuple[list[list[float]], str | None]:
         """The saved tails a forecast at ``as_of`` starts from, and the date whose origin
         they served (replay from there): the last origin's, or, for an ``as_of`` before it,
-        the pass's first origin's, which have seen no outcome after it. Date None: ``as_of``
-        is before every saved state (or there is none); the earliest tails, no replay."""
+        the latest checkpoint's at or before ``as_of``, which has seen no outcome after it.
+        Date None: ``as_of`` is before every saved state (or there is none); the earliest
+        tails, no replay."""
         day = pd.Timestamp(as_of)
         if self.as_of is None or day >= pd.Timestamp(self.as_of):
             return self.tails, self.as_of
-        if self.start_as_of is None:
+        if not self.checkpoints:
             return self.tails, None
-        if day >= pd.Timestamp(self.start_as_of):
-            return self.start_tails, self.start_as_of
-        return self.start_tails, None
+        earlier = [(d, t) for d, t in self.checkpoints if pd.Timestamp(d) <= day]
+        if not earlier:
+            return self.checkpoints[0][1], None
+        date, tails = earlier[-1]
+        return tails, date
 
 
 @dataclass(frozen=True)
@@ -206,13 +214,14 @@ class Intervals:
     ) -> tuple[np.ndarray, Intervals]:
         """Bands (B, H, L) over consecutive origins in time order, each from the outcomes
         known at it, and the state at the last origin (``as_of[-1]``), which also keeps
-        the tails that served the first (``as_of[0]``).
+        the tails that served every ``CHECKPOINT_EVERY``-th origin, from the first.
 
         ``actual`` (B, H) may hold NaN for outcomes not yet known. ``tails`` (H, L), or
         else the symbol's current tails, serve the first origin.
         """
-        first = self.band(symbol).tails if tails is None else tails
-        tails = np.asarray(first, dtype=float).copy()  # -> (H, L)
+        tails = np.asarray(self.band(symbol).tails if tails is None else tails, dtype=float)
+        tails = tails.copy()  # -> (H, L)
+        checkpoints = []
         scores = self._scores(actual, centre, scale)  # -> (B, H)
         nominal, upper = self._nominal_row(), self._upper()
         n, horizon = scores.shape
@@ -227,6 +236,8 @@ class Intervals:
                     if j >= 0 and known[j, h]:
                         tails[h] += self.gamma * (nominal - miss[j, h])
                 np.clip(tails, MIN_TAIL, 0.5, out=tails)
+            if i % CHECKPOINT_EVERY == 0:
+                checkpoints.append((str(as_of[i]), tails.tolist()))
             bounds[i] = self._bounds_at(tails, ordered)
             with np.errstate(invalid="ignore"):
                 s = scores[i, :, None]
@@ -237,8 +248,7 @@ class Intervals:
             tails.tolist(),
             str(as_of[-1]),
             self.band(symbol).garch,
-            [list(map(float, r)) for r in first],
-            str(as_of[0]),
+            checkpoints,
         )
         return self._band(centre, scale, bounds), replace(
             self, symbols={**self.symbols, symbol: band}
@@ -257,8 +267,7 @@ class Intervals:
                     "tails": b.tails,
                     "as_of": b.as_of,
                     "garch": b.garch,
-                    "start_tails": b.start_tails,
-                    "start_as_of": b.start_as_of,
+                    "checkpoints": [[d, t] for d, t in b.checkpoints or []] or None,
                 }
                 for name, b in self.symbols.items()
             },
@@ -271,8 +280,11 @@ class Intervals:
                 [list(map(float, r)) for r in b["tails"]],
                 b.get("as_of"),
                 {k: float(v) for k, v in b["garch"].items()} if b.get("garch") else None,
-                [list(map(float, r)) for r in b["start_tails"]] if b.get("start_tails") else None,
-                b.get("start_as_of"),  # None in a state saved before the start was kept
+                [  # None in a state saved before checkpoints were kept
+                    (str(d), [list(map(float, r)) for r in t]) for d, t in b["checkpoints"]
+                ]
+                if b.get("checkpoints")
+                else None,
             )
             for name, b in state["symbols"].items()
         }

@@ -281,8 +281,8 @@ GARCH_MODELS = {
 # A published fit whose average shock weight alpha + gamma/2 reaches this is degenerate: its
 # variance is mostly yesterday's squared move, so the day after a flat day gets almost no
 # band. A series flat for half its rows gives alpha near 1 and beta near 0, which arch calls
-# converged; the dev files' fits, at training splits of 40 to 90% of the rows, stay below
-# 0.24. (Persistence at 1 is not degenerate: GJR fits with a large leverage term reach it
+# converged; the dev files' fits, at training splits of 30 to 95% of the rows, reach at most
+# 0.26. (Persistence at 1 is not degenerate: GJR fits with a large leverage term reach it
 # and score well.)
 MAX_SHOCK_WEIGHT = 0.5
 

@@ -51,7 +51,9 @@ log = logging.getLogger(__name__)
 HISTORY_DAYS = 730  # calendar days of prices loaded per symbol when the combination uses ETS
 HISTORY_ROWS = 500  # the rows of them ETS is fitted on
 INTERVAL_DAYS = 400  # calendar days for the GARCH band's year of returns (GARCH_LOOKBACK)
-MAX_REPLAY = 250  # origins since the run's last one that the interval learns from, at most
+# origins an interval replays from its saved state, at most (intervals.CHECKPOINT_EVERY, the
+# spacing of the test segment's saved states, is less: a backfill inside it replays fully)
+MAX_REPLAY = 250
 MAX_LOAD_DAYS = 3 * 365  # the most calendar days loaded per symbol for that replay
 
 
@@ -216,7 +218,7 @@ def latest_window(symbol: str, run: Run, cfg: DictConfig, now: pd.Timestamp) -> 
         # and the interval's replay the rows since the saved state it starts from.
         days = max(3 * t.window + 60, HISTORY_DAYS if _peers_used(run) else 0, INTERVAL_DAYS)
         since = end - pd.Timedelta(days=days)
-        band = run.prep.intervals.symbols.get(symbol)
+        band = run.prep.intervals.symbols.get(_state_key(run.prep.intervals, symbol))
         replay = band.state_at(str(end.date()))[1] if band is not None else None
         if replay:
             replay_from = pd.Timestamp(replay) - pd.Timedelta(days=days)
@@ -280,33 +282,39 @@ def _published(
 @dataclass(frozen=True)
 class _Origins:
     """The origins a window's forecast needs: the rows (indices into the window's arrays)
-    from the saved interval state's origin on (the run's last, or the first of its test
-    segment for an earlier ``as_of``), whose realised outcomes the interval learns
+    from the saved interval state's origin on (the run's last, or, for an ``as_of`` inside
+    its test segment, the checkpoint before it), whose realised outcomes the interval learns
     from, ending with the latest row (the one forecast)."""
 
     window: Window
     rows: np.ndarray  # (J,) last observed row of each origin, increasing; rows[-1] = n - 1
     tails: list[list[float]]  # (H, L) the saved tails that serve rows[0]
+    short_of: str | None = None  # the saved origin's date, where the replay starts later
 
 
 def _origins(window: Window, band: SymbolBand, gamma: float) -> _Origins:
     n = len(window.target)
     first = n - 1  # no replay: frozen levels, a new symbol, or as_of before the test segment
     tails, replay = band.state_at(str(window.as_of.date()))
+    short = False
     if replay and gamma:
         seen = window.dates.searchsorted(pd.Timestamp(replay))
         if seen < n and window.dates[seen] == pd.Timestamp(replay):
             first = seen  # replay from the origin whose tails the state holds
-    first = max(first, n - 1 - MAX_REPLAY, window.run.prep.transform.window)
-    return _Origins(window, np.arange(first, n), tails)
+        else:
+            short = True  # that day's row is not among the loaded prices
+    floor = max(n - 1 - MAX_REPLAY, window.run.prep.transform.window)
+    short = short or (bool(replay and gamma) and first < floor)
+    return _Origins(window, np.arange(max(first, floor), n), tails, replay if short else None)
 
 
 def forecast_windows(windows: list[Window]) -> pd.DataFrame:
     """The forecast table for ``windows``: one model call per run, all its symbols stacked.
 
-    Each symbol's interval first replays the origins since the run's last evaluated one
-    (their forecasts and realised outcomes, one model call with the latest windows), so
-    its adaptive calibration has learned from every outcome since training.
+    Each symbol's interval first replays the origins since its saved state (the run's last
+    evaluated origin, or the checkpoint before an ``as_of`` inside the test segment: their
+    forecasts and realised outcomes, one model call with the latest windows), so its
+    adaptive calibration has learned from every outcome known at ``as_of``.
 
     Columns: symbol, as_of (last observed date), target_date, step, forecast,
     one column per interval bound (q10, q90, ...), run_dir.
@@ -325,6 +333,7 @@ def forecast_windows(windows: list[Window]) -> pd.DataFrame:
         )
         origins = [_origins(w, intervals.symbols[keys[w.symbol]], intervals.gamma) for w in group]
         _warn_if_before_state(group, intervals, keys)
+        _warn_if_replay_short(origins)
         rows = [(o.window, r) for o in origins for r in o.rows]
         raw = np.stack([w.features[r - t.window : r + 1] for w, r in rows])  # -> (J, W + 1, F)
         history = np.stack([w.target[r - t.window + 1 : r + 1] for w, r in rows])  # -> (J, W)
@@ -381,7 +390,8 @@ def _warn_if_before_state(group: list[Window], intervals: Intervals, keys: dict[
     for w in group:
         band = intervals.symbols[keys[w.symbol]]
         if intervals.gamma and band.as_of and band.state_at(str(w.as_of.date()))[1] is None:
-            early.append(f"{w.symbol} ({w.as_of.date()} < {band.start_as_of or band.as_of})")
+            first = band.checkpoints[0][0] if band.checkpoints else band.as_of
+            early.append(f"{w.symbol} ({w.as_of.date()} < {first})")
     if early:
         log.warning(
             "%s forecast before the run's test segment, on prices the model was fitted on: "
@@ -392,11 +402,33 @@ def _warn_if_before_state(group: list[Window], intervals: Intervals, keys: dict[
         )
 
 
+def _warn_if_replay_short(origins: list[_Origins]) -> None:
+    """One warning for the symbols whose interval cannot replay from its saved state: that
+    origin's row is not in the loaded prices, or it lies more than MAX_REPLAY origins back."""
+    short = [o for o in origins if o.short_of]
+    if short:
+        log.warning(
+            "%s: the interval replays fewer outcomes than happened since its saved state "
+            "(more than %d origins back, or that day's row is missing), so its band is not "
+            "the one the run would have published: %s",
+            _count(len(short), "symbol"),
+            MAX_REPLAY,
+            ", ".join(f"{o.window.symbol} (saved {o.short_of})" for o in short[:5])
+            + (", ..." if len(short) > 5 else ""),
+        )
+
+
+def _state_key(intervals: Intervals, symbol: str) -> str:
+    """The run's name for ``symbol``'s interval state (symbols match case-insensitively, as
+    runs do); a symbol the run has no state for keeps its own name."""
+    names = {name.upper(): name for name in intervals.symbols}
+    return names.get(symbol.upper(), symbol)
+
+
 def _state_keys(intervals: Intervals, group: list[Window]) -> dict[str, str]:
     """symbol -> the run's name for its interval state (symbols match case-insensitively,
     as runs do; a symbol the run has no state for keeps its own name)."""
-    names = {name.upper(): name for name in intervals.symbols}
-    return {w.symbol: names.get(w.symbol.upper(), w.symbol) for w in group}
+    return {w.symbol: _state_key(intervals, w.symbol) for w in group}
 
 
 def _unseen_garch(intervals: Intervals, target: np.ndarray) -> dict[str, float] | None:

@@ -306,10 +306,18 @@ def check_preprocessing(state: dict) -> None:
     bands = intervals.get("symbols")
     _expect(isinstance(bands, dict) and bands, "intervals.symbols is not a non-empty object")
     for name, band in bands.items():
-        for key in ("tails", "start_tails"):  # start_tails: absent in states saved before it
-            tails = band.get(key) if isinstance(band, dict) else None
-            if key == "start_tails" and tails is None:
-                continue
+        checkpoints = band.get("checkpoints") if isinstance(band, dict) else None
+        _expect(  # absent or null in states saved before checkpoints were kept
+            checkpoints is None
+            or (
+                isinstance(checkpoints, list)
+                and all(isinstance(c, list) and len(c) == 2 and _iso_day(c[0]) for c in checkpoints)
+            ),
+            f"intervals.symbols.{name}.checkpoints is not a list of [ISO date, tails] pairs",
+        )
+        for key, tails in [("tails", band.get("tails") if isinstance(band, dict) else None)] + [
+            (f"checkpoints[{i}]", c[1]) for i, c in enumerate(checkpoints or [])
+        ]:
             _expect(
                 isinstance(tails, list)
                 and len(tails) == t["horizon"]
@@ -358,6 +366,14 @@ def _expect(condition: bool, problem: str) -> None:
 
 def _finite(value) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _iso_day(value) -> bool:
+    """``value`` is a date as the interval state records it: YYYY-MM-DD."""
+    try:
+        return isinstance(value, str) and str(pd.Timestamp(value).date()) == value
+    except ValueError:
+        return False
 
 
 def finished_runs(root: Path) -> list[Path]:
