@@ -135,6 +135,7 @@ def test_a_second_run_exits_at_once_while_the_store_is_locked(global_run):
     assert read_store(store_dir).empty
 
 
+@pytest.mark.slow  # 9-12 s: trains several models
 def test_a_sweep_directory_gives_each_symbol_its_own_run(global_run, monkeypatch):
     tmp, _ = global_run
     monkeypatch.setattr(FinanceDataReader, "DataReader", FakeReader(HISTORIES))

@@ -96,6 +96,7 @@ def test_bad_lstm_option_is_a_clear_error():
         lstm_layer(LSTMConfig(kernel_regularizer="no_such_regularizer"), 4)
 
 
+@pytest.mark.slow  # 9-12 s: trains several models
 def test_a_seed_ensemble_is_one_model_averaging_its_members(tmp_path, tiny_run):
     """model.ensemble=3: three members from consecutive seeds, saved as one model whose
     forecast is their mean, and loaded back in safe mode."""

@@ -232,6 +232,7 @@ def test_train_cli_typo_fails_at_composition_naming_the_key(tmp_path, override, 
     assert not (tmp_path / "r").exists()
 
 
+@pytest.mark.slow  # 9-12 s: trains several models
 def test_predict_intervals_learn_from_the_outcomes_since_training(tmp_path):
     """Prices after the run's data that jump far outside every band: the adaptive run's
     published band widens against a frozen twin's, beyond what it was at training's end."""
