@@ -33,6 +33,7 @@ known at ``as_of``, as the run's own test band did.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -182,6 +183,15 @@ class Intervals:
         params = {k: np.array([full[n][k] for n in names]) for k in GARCH_KEYS}
         return garch_scale(params, recent, self.horizon)
 
+    def state_name(self, symbol: str) -> str:
+        """The run's name for ``symbol``'s state (symbols match case-insensitively, as runs
+        do); a symbol the run has no state for keeps its own name."""
+        return self._names.get(symbol.upper(), symbol)
+
+    @cached_property
+    def _names(self) -> dict[str, str]:
+        return {name.upper(): name for name in self.symbols}
+
     def band(self, symbol: str) -> SymbolBand:
         if symbol not in self.symbols:
             raise MarketcastError(
@@ -219,8 +229,7 @@ class Intervals:
         ``actual`` (B, H) may hold NaN for outcomes not yet known. ``tails`` (H, L), or
         else the symbol's current tails, serve the first origin.
         """
-        tails = np.asarray(self.band(symbol).tails if tails is None else tails, dtype=float)
-        tails = tails.copy()  # -> (H, L)
+        tails = np.array(self.band(symbol).tails if tails is None else tails, dtype=float)
         checkpoints = []
         scores = self._scores(actual, centre, scale)  # -> (B, H)
         nominal, upper = self._nominal_row(), self._upper()

@@ -218,7 +218,7 @@ def latest_window(symbol: str, run: Run, cfg: DictConfig, now: pd.Timestamp) -> 
         # and the interval's replay the rows since the saved state it starts from.
         days = max(3 * t.window + 60, HISTORY_DAYS if _peers_used(run) else 0, INTERVAL_DAYS)
         since = end - pd.Timedelta(days=days)
-        band = run.prep.intervals.symbols.get(_state_key(run.prep.intervals, symbol))
+        band = run.prep.intervals.symbols.get(run.prep.intervals.state_name(symbol))
         replay = band.state_at(str(end.date()))[1] if band is not None else None
         if replay:
             replay_from = pd.Timestamp(replay) - pd.Timedelta(days=days)
@@ -290,12 +290,16 @@ class _Origins:
     rows: np.ndarray  # (J,) last observed row of each origin, increasing; rows[-1] = n - 1
     tails: list[list[float]]  # (H, L) the saved tails that serve rows[0]
     short_of: str | None = None  # the saved origin's date, where the replay starts later
+    early_of: str | None = None  # the earliest saved date, where as_of is before it
 
 
 def _origins(window: Window, band: SymbolBand, gamma: float) -> _Origins:
     n = len(window.target)
     first = n - 1  # no replay: frozen levels, a new symbol, or as_of before the test segment
     tails, replay = band.state_at(str(window.as_of.date()))
+    early = None
+    if gamma and band.as_of and replay is None:
+        early = band.checkpoints[0][0] if band.checkpoints else band.as_of
     short = False
     if replay and gamma:
         seen = window.dates.searchsorted(pd.Timestamp(replay))
@@ -305,7 +309,8 @@ def _origins(window: Window, band: SymbolBand, gamma: float) -> _Origins:
             short = True  # that day's row is not among the loaded prices
     floor = max(n - 1 - MAX_REPLAY, window.run.prep.transform.window)
     short = short or (bool(replay and gamma) and first < floor)
-    return _Origins(window, np.arange(max(first, floor), n), tails, replay if short else None)
+    rows = np.arange(max(first, floor), n)
+    return _Origins(window, rows, tails, replay if short else None, early)
 
 
 def forecast_windows(windows: list[Window]) -> pd.DataFrame:
@@ -326,14 +331,13 @@ def forecast_windows(windows: list[Window]) -> pd.DataFrame:
     for group in groups.values():
         run = group[0].run
         t, intervals = run.prep.transform, run.prep.intervals
-        keys = _state_keys(intervals, group)
+        keys = {w.symbol: intervals.state_name(w.symbol) for w in group}
         unseen = [w for w in group if keys[w.symbol] not in intervals.symbols]
         intervals = intervals.with_symbols(  # a global model's symbols it was not trained on
             {w.symbol: _unseen_garch(intervals, w.target) for w in unseen}
         )
         origins = [_origins(w, intervals.symbols[keys[w.symbol]], intervals.gamma) for w in group]
-        _warn_if_before_state(group, intervals, keys)
-        _warn_if_replay_short(origins)
+        _warn_about_replays(origins)
         rows = [(o.window, r) for o in origins for r in o.rows]
         raw = np.stack([w.features[r - t.window : r + 1] for w, r in rows])  # -> (J, W + 1, F)
         history = np.stack([w.target[r - t.window + 1 : r + 1] for w, r in rows])  # -> (J, W)
@@ -382,30 +386,24 @@ def forecast_windows(windows: list[Window]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def _warn_if_before_state(group: list[Window], intervals: Intervals, keys: dict[str, str]) -> None:
-    """One warning for the symbols forecast at an ``as_of`` before the run's test segment:
-    no saved interval state is older, so their levels have already seen later outcomes
-    (and the model was fitted on those prices)."""
-    early = []
-    for w in group:
-        band = intervals.symbols[keys[w.symbol]]
-        if intervals.gamma and band.as_of and band.state_at(str(w.as_of.date()))[1] is None:
-            first = band.checkpoints[0][0] if band.checkpoints else band.as_of
-            early.append(f"{w.symbol} ({w.as_of.date()} < {first})")
+def _warn_about_replays(origins: list[_Origins]) -> None:
+    """One warning for the symbols forecast at an ``as_of`` before the run's test segment (no
+    saved interval state is older, so their levels have already seen later outcomes, and
+    the model was fitted on those prices), and one for those whose interval cannot replay
+    from its saved state (that origin's row is not in the loaded prices, or it lies more
+    than MAX_REPLAY origins back)."""
+    early = [
+        f"{o.window.symbol} ({o.window.as_of.date()} < {o.early_of})" for o in origins if o.early_of
+    ]
     if early:
         log.warning(
             "%s forecast before the run's test segment, on prices the model was fitted on: "
             "the interval uses the earliest adaptive levels the run saved, which have seen "
             "later outcomes: %s",
             _count(len(early), "symbol"),
-            ", ".join(early[:5]) + (", ..." if len(early) > 5 else ""),
+            _listed(early),
         )
-
-
-def _warn_if_replay_short(origins: list[_Origins]) -> None:
-    """One warning for the symbols whose interval cannot replay from its saved state: that
-    origin's row is not in the loaded prices, or it lies more than MAX_REPLAY origins back."""
-    short = [o for o in origins if o.short_of]
+    short = [f"{o.window.symbol} (saved {o.short_of})" for o in origins if o.short_of]
     if short:
         log.warning(
             "%s: the interval replays fewer outcomes than happened since its saved state "
@@ -413,22 +411,13 @@ def _warn_if_replay_short(origins: list[_Origins]) -> None:
             "the one the run would have published: %s",
             _count(len(short), "symbol"),
             MAX_REPLAY,
-            ", ".join(f"{o.window.symbol} (saved {o.short_of})" for o in short[:5])
-            + (", ..." if len(short) > 5 else ""),
+            _listed(short),
         )
 
 
-def _state_key(intervals: Intervals, symbol: str) -> str:
-    """The run's name for ``symbol``'s interval state (symbols match case-insensitively, as
-    runs do); a symbol the run has no state for keeps its own name."""
-    names = {name.upper(): name for name in intervals.symbols}
-    return names.get(symbol.upper(), symbol)
-
-
-def _state_keys(intervals: Intervals, group: list[Window]) -> dict[str, str]:
-    """symbol -> the run's name for its interval state (symbols match case-insensitively,
-    as runs do; a symbol the run has no state for keeps its own name)."""
-    return {w.symbol: _state_key(intervals, w.symbol) for w in group}
+def _listed(items: list[str], most: int = 5) -> str:
+    """The first ``most`` items, comma-separated, with ", ..." where there are more."""
+    return ", ".join(items[:most]) + (", ..." if len(items) > most else "")
 
 
 def _unseen_garch(intervals: Intervals, target: np.ndarray) -> dict[str, float] | None:
