@@ -160,6 +160,7 @@ def test_predict_finds_the_latest_run(trained, tmp_path):
     assert table["run_dir"].iloc[0] == str(run_dir)
 
 
+@pytest.mark.slow  # 6 s: a whole training run of the sequence head
 def test_sequence_head_trains_and_forecasts(prices_csv, tmp_path):
     run_dir = tmp_path / "seq"
     train(

@@ -16,6 +16,7 @@ from marketcast.jobs import sweep
 from marketcast.model.runtime import available_cpus, launcher_share
 
 
+@pytest.mark.slow  # 6 s: a whole training run (a multirun of three jobs)
 def test_a_multirun_records_the_failed_job_and_ranks_the_others(tmp_path, tiny_run, capsys):
     """In this process (the basic launcher): job 1's window is longer than the data."""
     status = run_in_process(
