@@ -17,7 +17,7 @@ from marketcast.evaluation.intervals import (
     recent_prices,
     window_volatility,
 )
-from marketcast.evaluation.peers import fit_garch, garch_scale
+from marketcast.evaluation.peers import MAX_SHOCK_WEIGHT, fit_garch, fit_problem, garch_scale
 
 LEVELS = [0.1, 0.9]
 
@@ -137,6 +137,28 @@ def test_a_fit_arch_calls_converged_is_still_checked(caplog, seed, flat, problem
         assert f"the {model} fit on 1000 training returns {problem}" in caplog.text
     assert "HALF: " in caplog.text and "uses a constant variance" in caplog.text
     assert params["alpha"] == params["gamma"] == params["beta"] == 0.0
+
+
+@pytest.mark.parametrize(
+    ("alpha", "gamma", "converged", "moved", "problem"),
+    [
+        (0.08, 0.06, True, True, ""),  # a usual equity fit: 0.11 of the variance is the shock
+        (0.1, 0.0, False, True, "did not converge"),
+        (0.1, 0.0, True, False, "stopped at its starting values"),
+        (MAX_SHOCK_WEIGHT - 0.01, 0.0, True, True, ""),
+        (MAX_SHOCK_WEIGHT, 0.0, True, True, "is degenerate (alpha + gamma/2 = 0.500 >= 0.5"),
+        (0.3, 0.5, True, True, "is degenerate (alpha + gamma/2 = 0.550"),
+        (float("nan"), 0.0, True, True, "gave unusable parameters"),
+    ],
+)
+def test_each_fit_check_decides_on_its_own(alpha, gamma, converged, moved, problem):
+    """The checks ``fit_garch`` applies to an arch fit, on parameters made here (the test
+    above reaches them through arch's optimiser, which a new arch may steer elsewhere)."""
+    params = {"omega": 2e-6, "alpha": alpha, "gamma": gamma, "beta": 0.85}
+    start = np.array([0.05, 0.1, 0.0, 0.8])
+    fitted = start + 0.01 if moved else start.copy()
+    verdict = fit_problem(params, fitted, start, converged)
+    assert verdict.startswith(problem) and (verdict == "") == (problem == "")
 
 
 def test_adaptive_calibration_recovers_after_a_volatility_jump():

@@ -342,19 +342,29 @@ def _garch_fit(returns: np.ndarray, model: str) -> tuple[dict[str, float] | None
         "gamma": float(params.get("gamma[1]", 0.0)),
         "beta": float(params["beta[1]"]),
     }
-    if fitted.convergence_flag != 0:
-        return None, "did not converge"
-    if np.allclose(params.to_numpy()[: len(start)], start, rtol=1e-9, atol=0):
-        return None, "stopped at its starting values"  # a flat likelihood: nothing was fitted
-    if not all(np.isfinite(list(out.values()))) or out["omega"] <= 0:
-        return None, f"gave unusable parameters {out}"
-    shock = out["alpha"] + out["gamma"] / 2
+    problem = fit_problem(out, params.to_numpy()[: len(start)], start, fitted.convergence_flag == 0)
+    return (None, problem) if problem else (out, "")
+
+
+def fit_problem(
+    params: dict[str, float], fitted: np.ndarray, start: np.ndarray, converged: bool
+) -> str:
+    """Why a GARCH-family fit is not used, or "" when it is: ``params`` (omega in daily
+    units, alpha, gamma, beta), ``fitted`` and ``start`` the optimiser's raw parameters
+    and where it started from, ``converged`` its own verdict."""
+    if not converged:
+        return "did not converge"
+    if np.allclose(fitted, start, rtol=1e-9, atol=0):
+        return "stopped at its starting values"  # a flat likelihood: nothing was fitted
+    if not all(np.isfinite(list(params.values()))) or params["omega"] <= 0:
+        return f"gave unusable parameters {params}"
+    shock = params["alpha"] + params["gamma"] / 2
     if shock >= MAX_SHOCK_WEIGHT:  # arch calls such a fit converged
-        return None, (
+        return (
             f"is degenerate (alpha + gamma/2 = {shock:.3f} >= {MAX_SHOCK_WEIGHT}: its "
             "variance is mostly yesterday's squared move)"
         )
-    return out, ""
+    return ""
 
 
 def garch_params(params: dict) -> dict:
