@@ -137,6 +137,7 @@ def _band(state: dict) -> dict:
         (_set("transform.target_scaler.offset", ["x"]), "finite numbers"),
         (_set("intervals.levels", [0.1, 1.5]), "intervals.levels"),
         (_set("intervals.volatility", "normal"), "intervals.volatility"),
+        (_set("intervals.shrink", 1.2), r"intervals.shrink=1.2 is not a share"),
         (lambda s: _band(s).update(tails=[[0.7, 0.1]]), r"\.tails is not 1 rows of 2 tail"),
         (lambda s: _band(s).update(checkpoints=[["2016-01-04", [[0.1]]]]), r"checkpoints\[0\] is"),
         (lambda s: _band(s).update(checkpoints=[["first", [[0.1, 0.1]]]]), "ISO date, tails"),
@@ -162,12 +163,14 @@ def test_a_run_saved_before_the_leverage_term_still_loads(run_copy):
         state["intervals"]["volatility"] = "garch"
         _band(state)["garch"].pop("gamma")
         _band(state).pop("checkpoints")  # nor the test segment's checkpoints
+        state["intervals"].pop("shrink")  # nor the trailing year's share
 
     edit_preprocessing(run_copy, old)
     refingerprint(run_copy)
     _, prep = artifacts.load_run(run_copy)
     name, band = next(iter(prep.intervals.symbols.items()))
     assert prep.intervals.volatility == "garch" and "gamma" not in band.garch
+    assert prep.intervals.shrink == 0.0
     recent = 100 * np.exp(np.cumsum(np.tile([0.01, -0.01], prep.intervals.rows)))
     scale = prep.intervals.scale(recent[None, : prep.intervals.rows], name)
     assert np.all(np.isfinite(scale)) and np.all(scale > 0)

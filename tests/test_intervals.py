@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -15,6 +16,7 @@ from marketcast.evaluation.intervals import (
     coverage,
     mean_width,
     recent_prices,
+    shrunk,
     window_volatility,
 )
 from marketcast.evaluation.peers import MAX_SHOCK_WEIGHT, fit_garch, fit_problem, garch_scale
@@ -291,6 +293,49 @@ def test_a_bad_method_or_rate_is_named():
         Intervals(LEVELS, 1, 20, "normal")
     with pytest.raises(MarketcastError, match="adapt_rate=1.5"):
         Intervals(LEVELS, 1, 20, "garch", 1.5)
+    with pytest.raises(MarketcastError, match="shrink=1.5"):
+        Intervals(LEVELS, 1, 20, "garch", shrink=1.5)
+
+
+def test_shrink_pulls_the_garch_variance_toward_the_trailing_year():
+    """share 0: the GARCH scale bit for bit; 1: the year's mean squared return per step;
+    between: the variances mixed. Right after a burst of large moves the band narrows
+    (a GARCH forecast over-reacts to it), after a calm stretch it widens."""
+    rng = np.random.default_rng(11)
+    moves = rng.normal(0, 0.01, 400)
+    moves[240:250] *= 6  # a burst ten days before origin 250
+    moves[330:] *= 0.3  # a calm stretch before origin 400
+    prices = 100 * np.exp(np.concatenate([[0.0], np.cumsum(moves)]))
+    intervals = Intervals(LEVELS, 3, 20, "gjr").with_symbol("S", fit_garch(prices, 240, "gjr"))
+    first = np.array([251, 401])
+    recent = recent_prices(prices, first, intervals.rows)
+    scale = intervals.scale(recent, "S")
+    assert shrunk(scale, recent, 0.0) is scale
+    returns = np.diff(np.log(recent), axis=1)
+    year = np.nanmean(returns**2, axis=1)[:, None] * np.arange(1, 4)
+    np.testing.assert_allclose(shrunk(scale, recent, 1.0) ** 2, year)
+    np.testing.assert_allclose(shrunk(scale, recent, 0.2) ** 2, 0.8 * scale**2 + 0.2 * year)
+    mixed = replace(intervals, shrink=0.2).scale(recent, "S")
+    np.testing.assert_allclose(mixed, shrunk(scale, recent, 0.2))
+    assert mixed[0, 0] < scale[0, 0]  # after the burst
+    assert mixed[1, 0] > scale[1, 0]  # after the calm stretch
+    # an origin with no known return yet keeps its GARCH scale
+    lone = np.full((1, intervals.rows), np.nan)
+    lone[0, -1] = 100.0
+    np.testing.assert_array_equal(shrunk(scale[:1], lone, 0.2), scale[:1])
+
+
+def test_a_state_saved_before_shrink_loads_with_the_garch_scale_alone():
+    prices = garch_prices(900, seed=12)
+    intervals = replace(garch_intervals(prices, 600, model="gjr"), shrink=0.2)
+    state = intervals.to_dict()
+    assert Intervals.from_dict(json.loads(json.dumps(state))) == intervals
+    old = Intervals.from_dict({k: v for k, v in state.items() if k != "shrink"})
+    assert old.shrink == 0.0
+    recent = recent_prices(prices, np.arange(600, 620), intervals.rows)
+    np.testing.assert_array_equal(
+        old.scale(recent, "S"), garch_scale(old.band("S").garch, recent, 1)
+    )
 
 
 def test_one_scale_call_for_many_symbols_equals_one_call_each():

@@ -7,7 +7,10 @@ bound of the band is ``centre`` moved by a score quantile times that scale:
   likelihood) or GARCH(1,1) (normal) standard deviation of the log move to each step
   (``peers.garch_scale``, parameters fitted on the symbol's training returns:
   ``peers.fit_garch``), and the bound is ``centre * exp(z * scale)``, with ``z`` the
-  normal quantile at the bound's tail probability;
+  normal quantile at the bound's tail probability. ``shrink`` (0..1) of each step's
+  variance comes instead from the mean squared daily return of the same year of prices
+  (``shrunk``): a GARCH forecast over-reacts, too narrow on calm days and too wide on
+  turbulent ones, and the trailing year's level pulls it back;
 - ``volatility="ewma"``: the scale is the EWMA volatility of the input window, one per
   origin, and the bound is ``centre * (1 + q * scale)``, with ``q`` the finite-sample
   conformal quantile (``conformal.conformal_quantile``) of the calibration scores
@@ -107,6 +110,7 @@ class Intervals:
     gamma: float = 0.0  # the adaptation rate; 0: frozen
     scores: list[list[float]] | None = None  # (n, H) calibration scores (volatility=ewma)
     symbols: dict[str, SymbolBand] = field(default_factory=dict)
+    shrink: float = 0.0  # gjr/garch: the trailing year's share of the variance (shrunk)
 
     def __post_init__(self) -> None:
         if self.volatility not in VOLATILITIES:
@@ -115,6 +119,8 @@ class Intervals:
             )
         if not 0 <= self.gamma < 1:
             raise MarketcastError(f"interval adapt_rate={self.gamma} must lie in [0, 1).")
+        if not 0 <= self.shrink <= 1:
+            raise MarketcastError(f"interval shrink={self.shrink} must lie in [0, 1].")
 
     @classmethod
     def calibrate(
@@ -125,6 +131,7 @@ class Intervals:
         volatility: str,
         gamma: float,
         symbols: dict[str, dict],
+        shrink: float = 0.0,
     ) -> Intervals:
         """From each symbol's later validation rows: ``symbols[name]`` holds ``centre``,
         ``actual`` (B, H) prices, ``recent`` (B, rows) prices up to each origin, ``garch``
@@ -135,7 +142,7 @@ class Intervals:
         handed on is the one at the last validation origin.
         """
         levels = check_levels(levels)
-        start = cls(levels, horizon, window, volatility, gamma)
+        start = cls(levels, horizon, window, volatility, gamma, shrink=shrink)
         bands = {
             name: SymbolBand(start._nominal(), None, s["garch"]) for name, s in symbols.items()
         }
@@ -178,10 +185,11 @@ class Intervals:
         if missing:
             raise MarketcastError(f"no GARCH parameters for {missing[0]}: call with_symbol first.")
         if isinstance(symbol, str):
-            return garch_scale(per_symbol[symbol], recent, self.horizon)
-        full = {name: garch_params(params) for name, params in per_symbol.items()}
-        params = {k: np.array([full[n][k] for n in names]) for k in GARCH_KEYS}
-        return garch_scale(params, recent, self.horizon)
+            params = per_symbol[symbol]
+        else:
+            full = {name: garch_params(p) for name, p in per_symbol.items()}
+            params = {k: np.array([full[n][k] for n in names]) for k in GARCH_KEYS}
+        return shrunk(garch_scale(params, recent, self.horizon), recent, self.shrink)
 
     def state_name(self, symbol: str) -> str:
         """The run's name for ``symbol``'s state (symbols match case-insensitively, as runs
@@ -270,6 +278,7 @@ class Intervals:
             "window": self.window,
             "volatility": self.volatility,
             "gamma": self.gamma,
+            "shrink": self.shrink,
             "scores": self.scores,
             "symbols": {
                 name: {
@@ -306,6 +315,7 @@ class Intervals:
             float(state["gamma"]),
             [list(map(float, r)) for r in scores] if scores is not None else None,
             symbols,
+            float(state.get("shrink", 0.0)),  # 0: a state saved before shrink was kept
         )
 
     # -- the two methods' arithmetic ------------------------------------------------------
@@ -341,6 +351,22 @@ class Intervals:
 
     def _nominal(self) -> list[list[float]]:
         return np.tile(self._nominal_row(), (self.horizon, 1)).tolist()
+
+
+def shrunk(scale: np.ndarray, recent: np.ndarray, share: float) -> np.ndarray:
+    """(B, H) the GARCH ``scale`` (B, H) with ``share`` of each step's variance replaced by
+    the trailing level: the mean squared daily log return over the (up to
+    ``GARCH_LOOKBACK``) returns of ``recent`` (B, n) prices, times the step. An origin with
+    no known return keeps its GARCH scale."""
+    if not share:
+        return scale
+    returns = np.diff(np.log(np.asarray(recent, dtype=float)), axis=1)[:, -GARCH_LOOKBACK:]
+    squared = returns**2
+    known = np.isfinite(squared).sum(axis=1)
+    level = np.where(known > 0, np.nansum(squared, axis=1) / np.maximum(known, 1), np.nan)
+    trailing = level[:, None] * np.arange(1, scale.shape[1] + 1)[None]  # -> (B, H)
+    mixed = np.sqrt((1 - share) * scale**2 + share * trailing)
+    return np.where(np.isfinite(trailing), mixed, scale)
 
 
 def scale_rows(volatility: str, window: int) -> int:

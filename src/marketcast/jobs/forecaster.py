@@ -166,7 +166,13 @@ def _calibrate(preps, names, parts, published, levels, cfg: IntervalsConfig) -> 
             "as_of": part.origin_days(prep.dates),
         }
     return Intervals.calibrate(
-        list(levels), transform.horizon, transform.window, volatility, cfg.adapt_rate, symbols
+        list(levels),
+        transform.horizon,
+        transform.window,
+        volatility,
+        cfg.adapt_rate,
+        symbols,
+        shrink=cfg.shrink,
     )
 
 

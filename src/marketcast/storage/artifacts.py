@@ -292,6 +292,11 @@ def check_preprocessing(state: dict) -> None:
         f"intervals.volatility/gamma/horizon={intervals.get('volatility')!r}/"
         f"{intervals.get('gamma')!r}/{intervals.get('horizon')!r} are not an interval method",
     )
+    shrink = intervals.get("shrink", 0.0)  # absent in a state saved before it was kept
+    _expect(
+        _finite(shrink) and 0 <= shrink <= 1,
+        f"intervals.shrink={shrink!r} is not a share in [0, 1]",
+    )
     if intervals["volatility"] == "ewma":
         scores = intervals.get("scores")
         _expect(
