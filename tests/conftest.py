@@ -80,6 +80,11 @@ def compose_predict(*overrides: str):
         return compose("predict", overrides=list(overrides))
 
 
+def compose_fetch(*overrides: str):
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        return compose("fetch", overrides=list(overrides))
+
+
 def compose_hydra(*overrides: str):
     """The training config with its ``hydra`` node, as a job sees it (launchers, run mode)."""
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):

@@ -6,11 +6,12 @@ import FinanceDataReader
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import compose_predict, compose_train, synthetic_prices
+from conftest import compose_fetch, compose_predict, compose_train, synthetic_prices
 from fake_fdr import FakeReader
 from lock_holder import lock_held_elsewhere
 
 from marketcast.errors import EXIT_LOCKED, EXIT_OK, EXIT_PARTIAL
+from marketcast.jobs.fetch import fetch
 from marketcast.jobs.predict import forecast
 from marketcast.jobs.train import train
 from marketcast.storage.stores import open_store
@@ -43,15 +44,10 @@ def global_run(tmp_path_factory):
         )
         train(cfg)
         # warm the third symbol's cache too, so that predict runs offline
-        train(
-            compose_train(
-                tmp / "single",
-                "data=fdr",
-                "data.symbol=000660",
-                f"data.cache_dir={tmp / 'cache'}",
-                f"data.end={AS_OF}",
-            )
+        warm = compose_fetch(
+            "symbols=[000660]", f"data.cache_dir={tmp / 'cache'}", f"data.end={AS_OF}"
         )
+        assert fetch(warm) == EXIT_OK
     return tmp, run_dir
 
 

@@ -3,9 +3,8 @@
 import FinanceDataReader
 import pandas as pd
 import pytest
-from conftest import CONF, run_in_process, run_marketcast, synthetic_prices
+from conftest import compose_fetch, run_in_process, run_marketcast, synthetic_prices
 from fake_fdr import FakeReader
-from hydra import compose, initialize_config_dir
 
 from marketcast.config import DataConfig
 from marketcast.data.universe import load_universe, universe_symbols
@@ -95,11 +94,6 @@ def test_on_error_raise_stops_at_the_first_failure(tmp_path, fake):
     with pytest.raises(MarketcastError, match="'999999'"):
         load_universe(cfg, now=NOW)
     assert "999999" in [s for s, _, _ in fake.calls]
-
-
-def compose_fetch(*overrides: str):
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        return compose("fetch", overrides=list(overrides))
 
 
 def test_fetch_prints_one_line_per_symbol(tmp_path, fake, capsys):
