@@ -324,8 +324,8 @@ class IntervalsConfig:
     # over-reacts: its bands under-cover calm days and over-cover turbulent ones. On the 11
     # dev files at nine test periods (bench/intervals_dev.py --test-end 0.6..1.0), 0.2
     # scored below 0 at eight at h=5 (mean 11.001 against 11.044) and the same at h=1
-    # (6.540 against 6.545, noise), but it raises coverage after a turbulent year (0.851 at
-    # most per file at h=1 in 2020-21 KRX runs, against 0.834), so it is not the default.
+    # (6.540 against 6.545, noise), but it raises coverage after a turbulent year (0.858 at
+    # most per file at h=1 in runs tested in 2018-21, against 0.835), so it is not the default.
     shrink: float = 0.0
 
 
