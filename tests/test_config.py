@@ -80,6 +80,10 @@ def test_a_bad_store_format_fails_at_composition():
         ("evaluation.intervals.adapt_rate=0.7", r"adapt_rate=0.7 must lie in \[0, 0.5\)"),
         ("evaluation.intervals.adapt_rate=nan", r"adapt_rate=nan"),
         ("evaluation.intervals.shrink=1.5", r"shrink=1.5 must lie in \[0, 1\]"),
+        (
+            "evaluation.intervals.shrink=0.2 evaluation.intervals.volatility=ewma",
+            r"shrink=0.2 applies to a GARCH variance, not to volatility=ewma",
+        ),
         ("model.ensemble=0", r"model.ensemble=0 must be at least 1"),
         (
             "forecast.components=[lstm,arima] evaluation.peers.arima=false",

@@ -295,6 +295,8 @@ def test_a_bad_method_or_rate_is_named():
         Intervals(LEVELS, 1, 20, "garch", 1.5)
     with pytest.raises(MarketcastError, match="shrink=1.5"):
         Intervals(LEVELS, 1, 20, "garch", shrink=1.5)
+    with pytest.raises(MarketcastError, match="shrink applies to .*not to ewma"):
+        Intervals(LEVELS, 1, 20, "ewma", shrink=0.2)
 
 
 def test_shrink_pulls_the_garch_variance_toward_the_trailing_year():

@@ -833,6 +833,11 @@ def check_evaluation(cfg: EvaluationConfig) -> None:
             f"evaluation.intervals.shrink={shrink} must lie in [0, 1] (e.g. 0.2; 0: the "
             "GARCH variance alone)."
         )
+    if shrink and cfg.intervals.volatility == Volatility.ewma:
+        raise MarketcastError(
+            f"evaluation.intervals.shrink={shrink} applies to a GARCH variance, not to "
+            "volatility=ewma: set evaluation.intervals.volatility=gjr (or garch), or shrink=0."
+        )
 
 
 def check_forecast(cfg: ForecastConfig) -> None:

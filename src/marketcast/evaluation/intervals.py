@@ -121,6 +121,8 @@ class Intervals:
             raise MarketcastError(f"interval adapt_rate={self.gamma} must lie in [0, 1).")
         if not 0 <= self.shrink <= 1:
             raise MarketcastError(f"interval shrink={self.shrink} must lie in [0, 1].")
+        if self.shrink and self.volatility not in GARCH_MODELS:
+            raise MarketcastError(f"interval shrink applies to {tuple(GARCH_MODELS)}, not to ewma.")
 
     @classmethod
     def calibrate(
