@@ -76,7 +76,6 @@ def test_backtest_run_writes_report_and_predictions(tmp_path):
         "evaluation.backtest.folds=3",
         "evaluation.backtest.refit_every=2",
         "model.units=4",
-        "plots=true",
         "window.horizon=2",
     )
     score = train(cfg)
@@ -105,5 +104,14 @@ def test_backtest_run_writes_report_and_predictions(tmp_path):
         f"GARCH(1,1) band around persistence: 80% interval covers {reference['coverage']:.1%}"
         in (report)
     )
+
+
+@pytest.mark.slow  # the figures cost a third of the run (tests/test_plots.py draws each)
+def test_a_backtest_run_with_plots_writes_its_figures(tmp_path):
+    prices = tmp_path / "prices.csv"
+    synthetic_prices(420).to_csv(prices)
+    run_dir = tmp_path / "bt"
+    overrides = ("data=csv", f"data.path={prices}", "evaluation=backtest", "plots=true")
+    train(compose_train(run_dir, *overrides, "evaluation.backtest.folds=3", "window.horizon=2"))
     for figure in ("backtest_forecast.png", "folds.png", "error_per_step.png"):
         assert (run_dir / figure).stat().st_size > 1000
