@@ -68,7 +68,10 @@ def test_the_combination_is_persistence_on_a_random_walk(tmp_path):
     assert weights.sum() < 0.3, metrics["combination"]["words"]
 
 
-@pytest.mark.parametrize("combine", ["none", "validated"])
+@pytest.mark.parametrize(
+    "combine",
+    [pytest.param("none", marks=pytest.mark.slow), "validated"],  # none: slow set
+)
 def test_predict_publishes_what_the_run_scored(tmp_path, monkeypatch, caplog, combine):
     """Save -> load -> predict at the last test origin, and at one inside the test segment,
     gives the run's own forecast and band there: the earlier one replays the adaptive

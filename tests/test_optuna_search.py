@@ -121,6 +121,7 @@ def test_pruning_callback_reports_each_epoch_and_prunes(tmp_path):
     assert sorted(reported) == [0, 1, 2, 3]
 
 
+@pytest.mark.slow  # a whole training run or more; moved out of the 3-minute default suite
 def test_search_prunes_diverging_trials_and_resumes(tmp_path):
     storage = tmp_path / "optuna.journal"
     values = run_search(storage, tmp_path / "first", range(4))

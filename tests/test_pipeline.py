@@ -89,6 +89,7 @@ def test_test_predictions_match_the_reported_metrics(trained):
     assert persistence_mae == pytest.approx(metrics["test"]["persistence"]["mae"], rel=1e-5)
 
 
+@pytest.mark.slow  # a whole training run or more; moved out of the 3-minute default suite
 def test_same_seed_same_metrics(trained, tmp_path):
     _, run_dir, score, prices = trained
     again = compose_train(tmp_path / "again", "data=csv", f"data.path={prices}", "window.horizon=2")

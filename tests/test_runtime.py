@@ -59,6 +59,7 @@ def test_clear_session_drops_the_graphs_keras_leaves_registered():
     assert model.predict(x, verbose=0).shape == (8, 1)  # a fitted model still predicts
 
 
+@pytest.mark.slow  # a whole training run or more; moved out of the 3-minute default suite
 def test_mirrored_strategy_builds_the_model_in_its_scope(tmp_path, tiny_run, caplog):
     """In this process TensorFlow has started with one CPU device: one replica, still mirrored."""
     from marketcast.data.sources import load_prices
