@@ -44,7 +44,13 @@ from scipy.stats import norm
 
 from marketcast.errors import MarketcastError
 from marketcast.evaluation.conformal import check_levels
-from marketcast.evaluation.peers import GARCH_LOOKBACK, GARCH_MODELS, garch_params, garch_scale
+from marketcast.evaluation.peers import (
+    GARCH_LOOKBACK,
+    GARCH_MODELS,
+    garch_params,
+    garch_scale,
+    recent_returns,
+)
 
 GARCH_KEYS = ("omega", "alpha", "gamma", "beta", "start")  # peers.garch_params
 
@@ -362,8 +368,7 @@ def shrunk(scale: np.ndarray, recent: np.ndarray, share: float) -> np.ndarray:
     no known return keeps its GARCH scale."""
     if not share:
         return scale
-    returns = np.diff(np.log(np.asarray(recent, dtype=float)), axis=1)[:, -GARCH_LOOKBACK:]
-    squared = returns**2
+    squared = recent_returns(recent) ** 2
     known = np.isfinite(squared).sum(axis=1)
     level = np.where(known > 0, np.nansum(squared, axis=1) / np.maximum(known, 1), np.nan)
     trailing = level[:, None] * np.arange(1, scale.shape[1] + 1)[None]  # -> (B, H)

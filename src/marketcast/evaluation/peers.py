@@ -373,6 +373,12 @@ def garch_params(params: dict) -> dict:
     return {"gamma": 0.0, **params}
 
 
+def recent_returns(recent: np.ndarray) -> np.ndarray:
+    """(B, <= GARCH_LOOKBACK) the daily log returns of ``recent`` (B, n) prices that a
+    published band reads: the last ``GARCH_LOOKBACK`` (NaN before a series' start)."""
+    return np.diff(np.log(np.asarray(recent, dtype=float)), axis=1)[:, -GARCH_LOOKBACK:]
+
+
 def garch_scale(params: dict, recent: np.ndarray, horizon: int) -> np.ndarray:
     """(B, H) the GARCH standard deviation of the log move from each origin's last price
     to each step, from ``recent`` (B, n) prices up to the origin.
@@ -385,7 +391,7 @@ def garch_scale(params: dict, recent: np.ndarray, horizon: int) -> np.ndarray:
     the GJR-GARCH(1,1,1) forecast of symmetric innovations,
     ``V_k = u + p^(k-1) (V_1 - u)`` with ``p = alpha + gamma / 2 + beta``, summed over steps.
     """
-    returns = np.diff(np.log(np.asarray(recent, dtype=float)), axis=1)[:, -GARCH_LOOKBACK:]
+    returns = recent_returns(recent)
     params = garch_params(params)
     omega, alpha, gamma, beta, start = (
         np.broadcast_to(np.asarray(params[k], dtype=float), len(returns))
