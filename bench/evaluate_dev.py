@@ -64,7 +64,14 @@ def summarise(metrics: dict) -> dict:
         if interval:
             out[f"{name}_interval"] = {
                 k: interval.get(k)
-                for k in ("coverage", "coverage_by_tercile", "winkler_pct", "width_pct")
+                for k in (
+                    "coverage",
+                    "coverage_by_tercile",
+                    "winkler_pct",
+                    "width_pct",
+                    "coverage_test",
+                    "score_vs_reference",
+                )
             }
     out["combination"] = metrics.get("combination", {}).get("words")
     return out
@@ -185,6 +192,16 @@ def print_targets(by_file: dict) -> None:
         f"80% interval: coverage {min(covers):.3f}..{max(covers):.3f} over files (target "
         f"0.77..0.83), {min(terciles):.2f}..{max(terciles):.2f} per volatility tercile (target "
         f"0.72..0.88); interval score below the GARCH band's on {wins} of {len(rows)} files"
+    )
+    tests = [r["model_interval"].get("coverage_test") for r in rows]
+    off = [t for t in tests if t and t["p_value"] < 0.05]
+    duels = [r["model_interval"].get("score_vs_reference") for r in rows]
+    lower = sum(1 for d in duels if d and d["p_value"] < 0.05 and d["statistic"] < 0)
+    higher = sum(1 for d in duels if d and d["p_value"] < 0.05 and d["statistic"] > 0)
+    print(
+        f"coverage significantly off 80% (HAC test, p < 0.05) on {len(off)} of {len(rows)} "
+        f"files ({sum(t['statistic'] > 0 for t in off)} above); interval score significantly "
+        f"below the GARCH band's (DM-HLN) on {lower} files, above it on {higher}"
     )
 
 

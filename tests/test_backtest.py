@@ -10,6 +10,7 @@ from conftest import compose_train, synthetic_prices
 from marketcast.config import BacktestConfig
 from marketcast.errors import MarketcastError
 from marketcast.evaluation.forecasts import model_prices
+from marketcast.evaluation.report import score_test_words
 from marketcast.features.dataset import prepare
 from marketcast.features.folds import plan_folds
 from marketcast.jobs.forecaster import fit_forecaster
@@ -104,6 +105,9 @@ def test_backtest_run_writes_report_and_predictions(tmp_path):
         f"GARCH(1,1) band around persistence: 80% interval covers {reference['coverage']:.1%}"
         in (report)
     )
+    coverage_p = interval["coverage_test"]["p_value"]  # verdicts in words, from the metrics
+    assert f"from 80%, p = {coverage_p:.2f})" in report or f"80%, p = {coverage_p:.2g})" in report
+    assert f"The published band {score_test_words(interval)}." in report
 
 
 @pytest.mark.slow  # the figures cost a third of the run (tests/test_plots.py draws each)

@@ -56,6 +56,11 @@ def test_train_writes_a_complete_run(trained):
     assert score == pytest.approx(metrics["val"]["model"]["mase"])
     assert metrics["test"]["persistence"]["rel_mae"] == 1.0
     predictions = pd.read_csv(run_dir / "test_predictions.csv")
+    interval = metrics["test"]["model"]["interval"]  # each origin counts once in its tests
+    origins = predictions["origin"].nunique()
+    assert interval["coverage_test"]["n"] == origins and interval["coverage_test"]["p_value"] > 0
+    assert interval["score_vs_reference"]["band"] == "garch"
+    assert interval["score_vs_reference"]["n"] == origins
     assert list(predictions.columns) == [
         "origin",
         "date",

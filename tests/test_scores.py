@@ -9,11 +9,14 @@ import pytest
 from scipy import stats
 
 from marketcast.evaluation.metrics import wilson_interval
+from marketcast.evaluation.report import interval_words, score_test_words
 from marketcast.evaluation.scores import (
     coverage_by_tercile,
+    coverage_test,
     diebold_mariano_hln,
     diebold_mariano_per_step,
     direction_accuracy,
+    interval_score_test,
     pinball_loss,
     verdict,
     winkler_score,
@@ -100,3 +103,69 @@ def test_direction_accuracy_has_one_wilson_interval_per_step():
     assert (step2.n, step2.accuracy) == (6, 5 / 6)
     assert (step2.low, step2.high) == pytest.approx(wilson_interval(5, 6))
     assert not math.isclose(step1.low, step2.low)
+
+
+def test_coverage_test_matches_the_hand_computed_value():
+    # 12 origins, h = 1, misses at 3 and 4: hits - 0.8 = +0.2 x 10, -0.8 x 2, mean 1/30.
+    # lags: max(0, floor(4 (0.12) ** (2/9))) = 2, Bartlett weights 2/3 and 1/3.
+    inside = np.ones((12, 1), dtype=bool)
+    inside[[3, 4]] = False
+    c = np.where(inside[:, 0], 0.2, -0.8) - 1 / 30
+    gamma = [c @ c / 12, c[1:] @ c[:-1] / 12, c[2:] @ c[:-2] / 12]
+    variance = gamma[0] + 2 * (2 / 3 * gamma[1] + 1 / 3 * gamma[2])
+    statistic = (1 / 30) / math.sqrt(variance / 12)
+    test = coverage_test(inside, 0.8)
+    assert test.lags == 2 and test.n == 12
+    assert test.statistic == pytest.approx(statistic)
+    assert test.p_value == pytest.approx(2 * stats.t.sf(statistic, 11))
+
+
+def test_coverage_test_tells_a_miscalibrated_band_from_chance():
+    rng = np.random.default_rng(3)
+    calibrated = rng.random((2000, 1)) < 0.8
+    too_wide = rng.random((2000, 1)) < 0.86
+    assert coverage_test(calibrated, 0.8).p_value > 0.05
+    wide = coverage_test(too_wide, 0.8)
+    assert wide.p_value < 0.01 and wide.statistic > 0
+    assert coverage_test(calibrated[:9], 0.8) is None  # too few origins
+
+
+def test_clustered_misses_are_not_counted_as_independent_evidence():
+    # Misses in runs of 10 days (a band that reacts late to a new regime): 0.85 coverage
+    # over 400 origins. The binomial test calls it significant; the same hits, shuffled
+    # to be independent, too; in runs they are 40 pieces of evidence, not 400.
+    runs = np.ones(40, dtype=bool)
+    runs[[2, 9, 16, 23, 30, 37]] = False
+    inside = np.repeat(runs, 10)[:, None]
+    shuffled = np.random.default_rng(0).permutation(inside)
+    assert stats.binomtest(int(inside.sum()), 400, 0.8).pvalue < 0.05
+    assert coverage_test(shuffled, 0.8).p_value < 0.05
+    assert coverage_test(inside, 0.8).p_value > 0.1
+
+
+def test_interval_score_test_prefers_the_calibrated_band_and_reads_both_ways():
+    rng = np.random.default_rng(1)
+    actual = 100 * np.exp(rng.normal(0, 0.01, (500, 1)))
+    z = stats.norm.ppf([0.1, 0.9])
+    calibrated = 100 * np.exp(0.01 * z)[None, None, :].repeat(500, axis=0)
+    too_wide = 100 * np.exp(0.03 * z)[None, None, :].repeat(500, axis=0)
+    dm = interval_score_test(actual, calibrated, too_wide, 0.8)
+    assert dm.statistic < 0 and dm.p_value < 0.01
+    assert interval_score_test(actual, calibrated, calibrated, 0.8) is None
+    better = {"score_vs_reference": {"band": "garch", "statistic": -3.0, "p_value": 0.003}}
+    tie = {"score_vs_reference": {"band": "garch", "statistic": -1.1, "p_value": 0.27}}
+    assert score_test_words(better) == (
+        "scores significantly lower than the GARCH(1,1) band (DM -3.00, p = 0.003)"
+    )
+    assert score_test_words(tie).startswith("shows no significant difference in interval score")
+
+
+def test_interval_words_put_the_coverage_test_in_words_either_way():
+    interval = {"nominal": 0.8, "coverage": 0.866, "width_pct": 2.0}
+    over = {**interval, "coverage_test": {"statistic": 2.5, "p_value": 0.013, "n": 200}}
+    fine = {**interval, "coverage_test": {"statistic": 1.2, "p_value": 0.23, "n": 200}}
+    assert "covers 86.6% of outcomes (significantly more than 80%, p = 0.013)" in (
+        interval_words(over)
+    )
+    assert "(no significant difference from 80%, p = 0.23)" in interval_words(fine)
+    assert "significant" not in interval_words(interval)  # a state without the test

@@ -86,6 +86,8 @@ def backtest_report(metrics: dict, settings: dict, label: str) -> str:
             lines.append(
                 f"The reference, a GARCH(1,1) band around persistence: {interval_words(reference)}."
             )
+        if interval.get("score_vs_reference"):
+            lines.append(f"The published band {score_test_words(interval)}.")
     lines += [
         "",
         "## Per fold (test block)",
@@ -137,11 +139,13 @@ def _direction(row: dict) -> str:
 
 
 def interval_words(interval: dict) -> str:
-    """'80% interval covers 81.2% of outcomes, mean width 2.01%, interval score 2.822%
-    (calm/mid/turbulent 80%/82%/81%)' from an interval's metrics."""
+    """'80% interval covers 81.2% of outcomes (no significant difference from 80%, p = 0.61),
+    mean width 2.01%, interval score 2.822% (calm/mid/turbulent 80%/82%/81%)' from an
+    interval's metrics."""
     text = (
-        f"{interval['nominal']:.0%} interval covers {interval['coverage']:.1%} of outcomes, "
-        f"mean width {interval['width_pct']:.2f}%"
+        f"{interval['nominal']:.0%} interval covers {interval['coverage']:.1%} of outcomes"
+        + _coverage_verdict(interval)
+        + f", mean width {interval['width_pct']:.2f}%"
     )
     if "winkler_pct" in interval:
         text += f", interval score {interval['winkler_pct']:.3f}%"
@@ -149,3 +153,28 @@ def interval_words(interval: dict) -> str:
     if terciles:
         text += " (calm/mid/turbulent " + "/".join(f"{c:.0%}" for c in terciles) + ")"
     return text
+
+
+def _coverage_verdict(interval: dict) -> str:
+    """' (significantly more than 80%, p = 0.01)': the coverage test in words, either way."""
+    test = interval.get("coverage_test")
+    if not test:
+        return ""
+    nominal = f"{interval['nominal']:.0%}"
+    if test["p_value"] < 0.05:
+        side = "more" if test["statistic"] > 0 else "less"
+        return f" (significantly {side} than {nominal}, p = {test['p_value']:.2g})"
+    return f" (no significant difference from {nominal}, p = {test['p_value']:.2f})"
+
+
+def score_test_words(interval: dict) -> str:
+    """'scores significantly lower than the GARCH(1,1) band (DM -2.31, p = 0.021)', or 'no
+    significant difference in interval score from ...': the test either way, 'lower' only
+    when significant."""
+    dm = interval["score_vs_reference"]
+    band = "the GARCH(1,1) band" if dm.get("band") == "garch" else f"the {dm.get('band')} band"
+    stat = f"DM {dm['statistic']:+.2f}, p = {dm['p_value']:.3f}"
+    if dm["p_value"] < 0.05:
+        side = "lower" if dm["statistic"] < 0 else "higher"
+        return f"scores significantly {side} than {band} ({stat})"
+    return f"shows no significant difference in interval score from {band} ({stat})"

@@ -1,4 +1,5 @@
-"""Scores that do not flatter: interval, quantile, coverage by regime, DM-HLN, direction (pure).
+"""Scores that do not flatter: interval, quantile, coverage by regime and its test, DM-HLN,
+direction (pure).
 
 All inputs are prices on the same samples: actual (B, H), forecasts (B, H),
 bounds (B, H) or bands (B, H, L). Results are per step unless said otherwise:
@@ -25,12 +26,19 @@ def winkler_score(
     outside (``alpha = 1 - nominal``): lower is better, and a band cannot win by
     being narrow and missing.
     """
+    return np.mean(winkler_scores(actual, lower, upper, nominal), axis=0)
+
+
+def winkler_scores(
+    actual: np.ndarray, lower: np.ndarray, upper: np.ndarray, nominal: float
+) -> np.ndarray:
+    """(B, H) the interval (Winkler) score of every origin and step, in % of the actual."""
     if not 0 < nominal < 1:
         raise MarketcastError(f"nominal coverage {nominal} must lie in (0, 1), e.g. 0.8.")
     alpha = 1.0 - nominal
     penalty = np.maximum(lower - actual, 0) + np.maximum(actual - upper, 0)
     score = (upper - lower) + 2.0 / alpha * penalty
-    return 100.0 * np.mean(score / np.abs(actual), axis=0)
+    return 100.0 * score / np.abs(actual)
 
 
 def pinball_loss(actual: np.ndarray, bands: np.ndarray, levels: list[float]) -> np.ndarray:
@@ -87,6 +95,13 @@ def diebold_mariano_hln(
     ``None`` below 10 origins or when the two forecasts have identical errors.
     """
     d = np.abs(forecast - actual) - np.abs(reference - actual)  # -> (B,)
+    return loss_difference_test(d, step)
+
+
+def loss_difference_test(d: np.ndarray, step: int) -> DieboldMariano | None:
+    """DM-HLN on a loss differential ``d`` (B,) of consecutive origins (forecast's loss
+    minus the reference's, any loss), ``step`` ahead: ``diebold_mariano_hln`` on absolute
+    errors, ``interval_score_test`` on interval scores."""
     n = len(d)
     if n < 10 or not np.any(d):
         return None
@@ -116,6 +131,54 @@ def diebold_mariano_per_step(
         diebold_mariano_hln(actual[:, h], forecast[:, h], reference[:, h], h + 1)
         for h in range(actual.shape[1])
     ]
+
+
+def interval_score_test(
+    actual: np.ndarray, band: np.ndarray, reference: np.ndarray, nominal: float
+) -> DieboldMariano | None:
+    """DM-HLN of equal interval score: the outermost bounds of ``band`` against those of
+    ``reference`` (both (B, H, L)) on ``actual`` (B, H). Each origin's loss is its mean
+    score over the H steps (lag H - 1, as for overlapping h-step errors); a negative
+    statistic: ``band`` scores lower (better)."""
+    ours = winkler_scores(actual, band[..., 0], band[..., -1], nominal).mean(axis=1)
+    theirs = winkler_scores(actual, reference[..., 0], reference[..., -1], nominal).mean(axis=1)
+    return loss_difference_test(ours - theirs, actual.shape[1])
+
+
+@dataclass(frozen=True)
+class CoverageTest:
+    """A test of an interval's coverage against its nominal share."""
+
+    statistic: float  # (coverage - nominal) / its HAC standard error; > 0: covers more
+    p_value: float  # two-sided, Student-t with n - 1 degrees of freedom
+    n: int  # origins
+    lags: int  # autocovariances in the Newey-West variance
+
+
+def coverage_test(inside: np.ndarray, nominal: float) -> CoverageTest | None:
+    """Is the share of outcomes inside the band (``inside`` (B, H) bool, consecutive
+    origins) different from ``nominal``?
+
+    Each origin counts once, by its share of steps covered. Misses cluster (a band that
+    reacts late misses several days of a new regime in a row, and an origin's H steps
+    share their moves), so the variance is Newey-West's (Bartlett weights) over
+    ``max(H - 1, floor(4 (B / 100) ** (2 / 9)))`` lags rather than the binomial one, which
+    would call too many chance deviations significant. ``None`` below 10 origins or when
+    every origin is covered alike (no variance to test with).
+    """
+    hits = np.asarray(inside, dtype=float).mean(axis=1) - nominal  # -> (B,)
+    n = len(hits)
+    if n < 10:
+        return None
+    lags = min(n - 1, max(inside.shape[1] - 1, math.floor(4 * (n / 100) ** (2 / 9))))
+    centred = hits - hits.mean()
+    variance = centred @ centred / n + 2 * sum(
+        (1 - k / (lags + 1)) * (centred[k:] @ centred[:-k] / n) for k in range(1, lags + 1)
+    )
+    if variance <= 0:
+        return None
+    statistic = float(hits.mean() / math.sqrt(variance / n))
+    return CoverageTest(statistic, float(2 * stats.t.sf(abs(statistic), df=n - 1)), n, lags)
 
 
 def verdict(dm: DieboldMariano | None, name: str, reference: str, alpha: float = 0.05) -> str:

@@ -10,8 +10,10 @@ from marketcast.evaluation.intervals import coverage, mean_width, window_volatil
 from marketcast.evaluation.metrics import add_relative_mae, score, score_per_step
 from marketcast.evaluation.scores import (
     coverage_by_tercile,
+    coverage_test,
     diebold_mariano_hln,
     diebold_mariano_per_step,
+    interval_score_test,
     pinball_loss,
     winkler_score,
 )
@@ -49,19 +51,31 @@ def score_segment(f: SegmentForecasts, naive_mae: float) -> dict[str, dict]:
             "band": name,
             **interval_scores(actual, bands, f.levels, volatility),
         }
+        if "interval" in table["model"]:  # is the published band's score lower than noise?
+            nominal = table["model"]["interval"]["nominal"]
+            dm = interval_score_test(actual, f.bands, bands, nominal)
+            table["model"]["interval"]["score_vs_reference"] = (
+                None if dm is None else {"band": name, **_dm_dict(dm)}
+            )
     return table
 
 
 def interval_scores(
     actual: np.ndarray, bands: np.ndarray, levels: list[float], volatility: np.ndarray
 ) -> dict:
-    """Coverage, width, interval (Winkler) score and pinball loss of the outermost band."""
+    """Coverage (and its test against nominal), width, interval (Winkler) score and pinball
+    loss of the outermost band."""
     lower, upper = bands[..., 0], bands[..., -1]
     nominal = levels[-1] - levels[0]
+    test = coverage_test((actual >= lower) & (actual <= upper), nominal)
     return {
         "levels": [levels[0], levels[-1]],
         "nominal": nominal,
         "coverage": coverage(actual, lower, upper),
+        # coverage against nominal: HAC t-test over origins (scores.coverage_test)
+        "coverage_test": None
+        if test is None
+        else {"statistic": test.statistic, "p_value": test.p_value, "n": test.n},
         "width_pct": mean_width(lower, upper, actual),
         "winkler_pct": float(np.mean(winkler_score(actual, lower, upper, nominal))),
         "pinball_pct": np.mean(pinball_loss(actual, bands, levels), axis=0).tolist(),

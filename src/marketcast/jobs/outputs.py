@@ -15,7 +15,7 @@ from marketcast.evaluation import plots
 from marketcast.evaluation.forecasts import SegmentForecasts
 from marketcast.evaluation.metrics import format_table
 from marketcast.evaluation.predictions import predictions_table
-from marketcast.evaluation.report import backtest_report, interval_words
+from marketcast.evaluation.report import backtest_report, interval_words, score_test_words
 from marketcast.evaluation.scoring import mean_over, pool_forecasts, score_segment
 from marketcast.features.dataset import Prepared
 from marketcast.runfiles import REPORT_FILE
@@ -176,6 +176,8 @@ def print_report(result: RunResult, failed: dict[str, str]) -> None:
         garch = metrics[segment]["persistence"].get("interval")
         if garch:
             print(f"{segment}: the GARCH(1,1) band around persistence: {interval_words(garch)}")
+        if interval and interval.get("score_vs_reference"):
+            print(f"{segment}: the published band {score_test_words(interval)}")
     d = metrics["test"]["model"]
     if d["direction_accuracy"] is not None:
         lo, hi = d["direction_ci"]
