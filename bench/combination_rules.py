@@ -1,0 +1,323 @@
+"""Rules for the published combination, replayed on captured runs over several test periods.
+
+The combination's weights are fitted on a run's later validation rows
+(``jobs.forecaster._fit_weights`` -> ``combination.fit_weights``). ``capture`` trains the
+default config on every ``*.csv`` of DATA_DIR at each period and horizon (single split, and
+with --backtest a walk-forward backtest too), records the arrays every ``fit_weights`` call
+received (actual, persistence and the LSTM, ETS, ARIMA and drift forecasts on those rows,
+one set per fold) and keeps the run's ``test_predictions.csv``. ``replay`` then recomputes
+each rule's published forecast on the test rows from those alone, in seconds, and prints
+per rule, period, mode and horizon: the mean MAE ratio to persistence per step, the cells
+(file x step) above 1 and significantly worse (DM-HLN, p < 0.05), the mean RMSE ratio, and
+the best classical peer's mean beside it.
+
+A period is ``KRX_END/US_END`` (``data.end`` for the files not starting with ``us_`` and for
+those that do), or ``end`` for the whole files.
+
+    python bench/combination_rules.py capture ../shared/data --out DIR
+        [--periods end,2021-09-30/2019-08-30,2018-06-29/2018-06-29] [--horizons 1,5]
+        [--backtest] [--files a,b]
+    python bench/combination_rules.py replay DIR [--rules current,bar2,...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from marketcast.evaluation.combination import Weights, fit_weights, keep_earned
+from marketcast.evaluation.scores import diebold_mariano_per_step
+
+COMPONENTS = ("lstm", "ets", "arima", "drift")
+CAPTURE = "combination_inputs.npz"
+
+
+# -- capture ---------------------------------------------------------------------------------
+
+
+def capture(args: argparse.Namespace) -> int:
+    from evaluate_dev import run  # bench/ is on sys.path when this file runs as a script
+
+    import marketcast.jobs.forecaster as forecaster
+
+    calls: list[dict[str, np.ndarray]] = []
+
+    def recording(actual, persistence, components, **kwargs):
+        calls.append({"actual": actual, "persistence": persistence, **components})
+        return fit_weights(actual, persistence, components, **kwargs)
+
+    forecaster.fit_weights = recording
+    files = sorted(args.data_dir.glob("*.csv"))
+    if args.files:
+        files = [f for f in files if f.stem in args.files.split(",")]
+    if not files:
+        print(f"no *.csv files in {args.data_dir}", file=sys.stderr)
+        return 2
+    modes = ["single"] + (["backtest"] if args.backtest else [])
+    for period in args.periods.split(","):
+        krx_end, us_end = (None, None) if period == "end" else period.split("/")
+        for file in files:
+            us = file.stem.startswith("us_")
+            end = us_end if us else krx_end
+            base = ["data=csv", f"data.path={file}", f"data.symbol={file.stem}", "plots=false"]
+            base += [] if us else [f"data.start={args.start}"]
+            base += [f"data.end={end}"] if end else []
+            base += [f"forecast.components=[{','.join(COMPONENTS)}]"]
+            for horizon in [int(h) for h in args.horizons.split(",")]:
+                for mode in modes:
+                    run_dir = args.out / _label(period) / mode / f"h{horizon}" / file.stem
+                    if (run_dir / CAPTURE).exists():
+                        continue
+                    overrides = [*base, f"window.horizon={horizon}"]
+                    if mode == "backtest":
+                        overrides += ["evaluation=backtest"]
+                        overrides += [f"evaluation.backtest.folds={args.folds}"]
+                    calls.clear()
+                    metrics = run(run_dir, overrides)
+                    arrays = {f"{k}_{i}": v for i, c in enumerate(calls) for k, v in c.items()}
+                    np.savez_compressed(run_dir / CAPTURE, **arrays)
+                    print(
+                        f"{period} {mode} h{horizon} {file.stem}: {len(calls)} fit(s), "
+                        f"{metrics['seconds']:.0f} s",
+                        flush=True,
+                    )
+    return 0
+
+
+def _label(period: str) -> str:
+    return period.replace("/", "_")
+
+
+# -- rules -----------------------------------------------------------------------------------
+
+Rule = Callable[[np.ndarray, np.ndarray, dict[str, np.ndarray]], Weights]
+
+
+def current(components: tuple[str, ...] = ("lstm", "ets"), bar: float = 0.01) -> Rule:
+    """The default: the LP on relative MAE, then keep_earned at ``bar``."""
+
+    def rule(actual, persistence, comps):
+        chosen = {n: comps[n] for n in components}
+        weights = fit_weights(actual, persistence, chosen)
+        return keep_earned(weights, actual, persistence, chosen, bar)
+
+    return rule
+
+
+def scaled(factor: float, **kwargs) -> Rule:
+    """The default's weights times ``factor``."""
+    base = current(**kwargs)
+
+    def rule(actual, persistence, comps):
+        w = base(actual, persistence, comps)
+        return Weights(w.names, w.weights * factor, w.loss)
+
+    return rule
+
+
+def fixed(shares: dict[str, float]) -> Rule:
+    """The same shares at every step, whatever validation says."""
+
+    def rule(actual, persistence, comps):
+        names = tuple(shares)
+        row = np.array([shares[n] for n in names])
+        return Weights(names, np.tile(row, (actual.shape[1], 1)))
+
+    return rule
+
+
+def ets_unless_worse(bar: float = 0.0, **kwargs) -> Rule:
+    """ETS's whole move where its validation MAE is not above persistence's by ``bar``
+    (per step), with the default rule's LSTM share on top where it earned one."""
+    base = current(**kwargs)
+
+    def rule(actual, persistence, comps):
+        w = base(actual, persistence, comps)
+        ets = np.abs(comps["ets"] - actual).mean(axis=0)
+        naive = np.abs(persistence - actual).mean(axis=0)
+        weights = w.weights.copy()
+        j = w.names.index("ets")
+        keep = ets <= naive * (1 + bar)
+        earned = weights.any(axis=1)
+        weights[keep & ~earned, j] = 1.0
+        return Weights(w.names, weights, w.loss)
+
+    return rule
+
+
+def evidence_shrunk(c: float = 1.0, **kwargs) -> Rule:
+    """The default's weights at each step times max(0, 1 - c / t^2), t the DM-HLN statistic
+    of the combination against persistence on the validation rows: the positive-part
+    empirical-Bayes shrinkage of a gain measured with noise (c = 1)."""
+    base = current(**kwargs)
+
+    def rule(actual, persistence, comps):
+        w = base(actual, persistence, comps)
+        combined = w.apply(persistence, {n: comps[n] for n in w.names})
+        factors = np.ones(actual.shape[1])
+        for h, dm in enumerate(diebold_mariano_per_step(actual, combined, persistence)):
+            t = 0.0 if dm is None else dm.statistic
+            factors[h] = max(0.0, 1 - c / t**2) if t < 0 else 0.0
+        return Weights(w.names, w.weights * factors[:, None], w.loss)
+
+    return rule
+
+
+RULES: dict[str, Rule] = {
+    "js c=1": evidence_shrunk(1.0),
+    "js c=2": evidence_shrunk(2.0),
+    "js c=4": evidence_shrunk(4.0),
+    "current": current(),
+    "bar 2%": current(bar=0.02),
+    "bar 0.5%": current(bar=0.005),
+    "x0.5": scaled(0.5),
+    "x0.5 bar 0.5%": scaled(0.5, bar=0.005),
+    "x0.5 +arima": scaled(0.5, components=("lstm", "ets", "arima")),
+    "x0.6": scaled(0.6),
+    "x0.4": scaled(0.4),
+    "x0.7": scaled(0.7),
+    "+arima": current(components=("lstm", "ets", "arima")),
+    "ets unless worse": ets_unless_worse(),
+    "half lstm + half ets": fixed({"lstm": 0.5, "ets": 0.5}),
+    "ets": fixed({"ets": 1.0}),
+    "arima": fixed({"arima": 1.0}),
+    "lstm": fixed({"lstm": 1.0}),
+}
+
+
+# -- replay ----------------------------------------------------------------------------------
+
+
+def replay(args: argparse.Namespace) -> int:
+    names = args.rules.split(",") if args.rules else list(RULES)
+    unknown = [n for n in names if n not in RULES]
+    if unknown:
+        print(f"unknown rules {unknown}; known: {list(RULES)}", file=sys.stderr)
+        return 2
+    runs = sorted(args.dir.glob(f"*/*/h*/*/{CAPTURE}"))
+    if not runs:
+        print(f"no captured runs ({CAPTURE}) under {args.dir}", file=sys.stderr)
+        return 2
+    rows = []
+    for path in runs:
+        period, mode, horizon, stem = path.parts[-5:-1]
+        test, fits = _load(path)
+        for name in names:
+            published = _published(RULES[name], test, fits)
+            rows += _cells(published["published"], published, name, period, mode, horizon, stem)
+    table = pd.DataFrame(rows)
+    summary = _summary(table)
+    pd.set_option("display.width", 200)
+    pd.set_option("display.max_rows", 500)
+    print(summary.to_string())
+    if args.csv:
+        table.to_csv(args.csv, index=False)
+    return 0
+
+
+def _load(path: Path) -> tuple[pd.DataFrame, list[dict[str, np.ndarray]]]:
+    test = pd.read_csv(path.parent / "test_predictions.csv")
+    if "fold" not in test:
+        test.insert(0, "fold", 1)
+    stored = np.load(path)
+    fits: list[dict[str, np.ndarray]] = []
+    for key in stored.files:
+        name, i = key.rsplit("_", 1)
+        while len(fits) <= int(i):
+            fits.append({})
+        fits[int(i)][name] = stored[key]
+    return test, fits
+
+
+def _wide(frame: pd.DataFrame, column: str) -> np.ndarray:
+    """(B, H) one column of the long table, origins in order."""
+    return frame.pivot(index="origin", columns="step", values=column).to_numpy()
+
+
+def _published(rule: Rule, test: pd.DataFrame, fits: list[dict]) -> pd.DataFrame:
+    """Per fold, the rule's weights from that fold's validation arrays, applied to its test."""
+    out = []
+    folds = sorted(test["fold"].unique())
+    if len(folds) != len(fits):
+        raise SystemExit(f"{len(folds)} folds in test_predictions.csv, {len(fits)} captured")
+    for fold, fit in zip(folds, fits, strict=True):
+        comps = {n: fit[n] for n in COMPONENTS if n in fit}
+        weights = rule(fit["actual"], fit["persistence"], comps)
+        rows = test[test["fold"] == fold]
+        wide = {n: _wide(rows, n) for n in ("actual", "persistence", *COMPONENTS)}
+        published = weights.apply(wide["persistence"], {n: wide[n] for n in COMPONENTS})
+        out.append({**wide, "published": published})
+    return {k: np.concatenate([o[k] for o in out]) for k in out[0]}
+
+
+def _cells(forecast, arrays, rule, period, mode, horizon, stem) -> list[dict]:
+    """One row per step: the rule's MAE and RMSE ratios to persistence, DM-HLN verdicts."""
+    actual, naive = arrays["actual"], arrays["persistence"]
+    dms = diebold_mariano_per_step(actual, forecast, naive)
+    rows = []
+    for h in range(actual.shape[1]):
+        error, naive_error = forecast[:, h] - actual[:, h], naive[:, h] - actual[:, h]
+        dm = dms[h]
+        rows.append(
+            {
+                "rule": rule,
+                "period": period,
+                "mode": mode,
+                "horizon": horizon,
+                "file": stem,
+                "step": h + 1,
+                "rel_mae": np.abs(error).mean() / np.abs(naive_error).mean(),
+                "rel_rmse": np.sqrt((error**2).mean() / (naive_error**2).mean()),
+                "worse": bool(dm and dm.p_value < 0.05 and dm.statistic > 0),
+                "better": bool(dm and dm.p_value < 0.05 and dm.statistic < 0),
+            }
+        )
+    return rows
+
+
+def _summary(table: pd.DataFrame) -> pd.DataFrame:
+    """Per period, mode, horizon and rule: cells above 1, the largest, cells significantly
+    worse and better than persistence, and the mean MAE and RMSE ratios per step."""
+    keys = ["period", "mode", "horizon", "rule"]
+    by_step = table.groupby([*keys, "step"])[["rel_mae", "rel_rmse"]].mean().reset_index()
+
+    def steps(column: str) -> pd.Series:
+        return by_step.groupby(keys)[column].agg(lambda s: " ".join(f"{v:.4f}" for v in s))
+
+    per_rule = table.groupby(keys).agg(
+        above_1=("rel_mae", lambda s: int((s > 1 + 1e-12).sum())),
+        max=("rel_mae", "max"),
+        worse=("worse", "sum"),
+        better=("better", "sum"),
+        cells=("rel_mae", "size"),
+    )
+    return per_rule.assign(mae_by_step=steps("rel_mae"), rmse_by_step=steps("rel_rmse")).round(4)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    verbs = parser.add_subparsers(dest="verb", required=True)
+    cap = verbs.add_parser("capture")
+    cap.add_argument("data_dir", type=Path)
+    cap.add_argument("--out", type=Path, required=True)
+    cap.add_argument("--periods", default="end,2021-09-30/2019-08-30,2018-06-29/2018-06-29")
+    cap.add_argument("--horizons", default="1,5")
+    cap.add_argument("--start", default="2010-01-01", help="for KRX files; US files whole")
+    cap.add_argument("--backtest", action="store_true")
+    cap.add_argument("--folds", type=int, default=5)
+    cap.add_argument("--files", default="")
+    rep = verbs.add_parser("replay")
+    rep.add_argument("dir", type=Path)
+    rep.add_argument("--rules", default="", help=f"comma-separated, of: {', '.join(RULES)}")
+    rep.add_argument("--csv", type=Path, default=None, help="every cell, for your own cuts")
+    args = parser.parse_args()
+    return capture(args) if args.verb == "capture" else replay(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
