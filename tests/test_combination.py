@@ -120,3 +120,25 @@ def test_only_steps_and_paths_that_earned_their_share_are_kept():
         0.005,
     )
     assert one.weights[0, 0] == 1.0
+
+
+def test_shrink_publishes_a_share_of_each_fitted_move_and_keeps_the_fit():
+    actual, persistence, mean, _ = ar1_samples(300, 0.3, 6)
+    comps = {"lstm": mean, "ets": persistence * 1.001}
+    fitted = fit_weights(actual, persistence, comps)
+    half = fitted.shrunk(0.5)
+    np.testing.assert_array_equal(half.weights, fitted.weights)  # the fit is what is saved
+    np.testing.assert_allclose(
+        half.apply(persistence, comps) - persistence,
+        0.5 * (fitted.apply(persistence, comps) - persistence),
+    )
+    np.testing.assert_array_equal(fitted.shrunk(1.0).apply(persistence, comps), persistence)
+    assert half.describe().endswith("; published: 50% of each share (shrink 0.5)")
+    again = Weights.from_dict(json.loads(json.dumps(half.to_dict())))
+    np.testing.assert_array_equal(again.apply(persistence, comps), half.apply(persistence, comps))
+    old = {k: v for k, v in half.to_dict().items() if k != "shrink"}  # saved before shrink
+    np.testing.assert_array_equal(
+        Weights.from_dict(old).apply(persistence, comps), fitted.apply(persistence, comps)
+    )
+    with pytest.raises(MarketcastError, match=r"shrink=1.5 must lie in \[0, 1\]"):
+        fitted.shrunk(1.5)

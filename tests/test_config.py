@@ -85,6 +85,7 @@ def test_a_bad_store_format_fails_at_composition():
             r"shrink=0.2 applies to a GARCH variance, not to volatility=ewma",
         ),
         ("model.ensemble=0", r"model.ensemble=0 must be at least 1"),
+        ("forecast.shrink=1.5", r"forecast.shrink=1.5 must lie in \[0, 1\]"),
         (
             "forecast.components=[lstm,arima] evaluation.peers.arima=false",
             r"includes arima, but evaluation.peers.arima=false",

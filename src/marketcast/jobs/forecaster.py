@@ -197,7 +197,8 @@ def _fit_weights(parts, lstm, peers, cfg: ForecastConfig) -> Weights:
     actual = np.concatenate([part.actual for part in parts])
     reference = np.concatenate([persistence(part.history, horizon) for part in parts])
     weights = fit_weights(actual, reference, ordered, loss=str(cfg.loss), min_gain=cfg.min_gain)
-    return keep_earned(weights, actual, reference, ordered, cfg.min_improvement)
+    kept = keep_earned(weights, actual, reference, ordered, cfg.min_improvement)
+    return kept.shrunk(cfg.shrink)  # the gate judges the fitted shares, the forecast moves less
 
 
 def _pooled_xy(

@@ -254,7 +254,7 @@ def _peers_used(run: Run) -> tuple[str, ...]:
     return tuple(
         name
         for name in PEER_COMPONENTS
-        if name in weights.names and weights.weights[:, weights.names.index(name)].any()
+        if name in weights.names and weights.published[:, weights.names.index(name)].any()
     )
 
 

@@ -361,6 +361,11 @@ def check_preprocessing(state: dict) -> None:
             ),
             f"combination={combination!r} is not {t['horizon']} rows of non-negative weights",
         )
+        shrink = combination.get("shrink", 0.0)  # absent in a run saved before it was kept
+        _expect(
+            _finite(shrink) and 0 <= shrink <= 1,
+            f"combination.shrink={shrink!r} is not a share in [0, 1]",
+        )
     _expect(isinstance(state["data"], dict), "data is not an object")
 
 
