@@ -101,7 +101,7 @@ class Weights:
 
     def describe(self) -> str:
         """In words: 'validation gives ets 0.30 of its move, drift 0.00; step 2: ...;
-        published: half of each share'."""
+        published: 50% of each share (shrink 0.5)'."""
         steps = []
         for h, row in enumerate(self.weights):
             shares = [f"{n} {w:.2f}" for n, w in zip(self.names, row, strict=True)]

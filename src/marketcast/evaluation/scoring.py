@@ -51,7 +51,7 @@ def score_segment(f: SegmentForecasts, naive_mae: float) -> dict[str, dict]:
             "band": name,
             **interval_scores(actual, bands, f.levels, volatility),
         }
-        if "interval" in table["model"]:  # is the published band's score lower than noise?
+        if "interval" in table["model"]:  # is the published band's score lower by more than noise?
             nominal = table["model"]["interval"]["nominal"]
             dm = interval_score_test(actual, f.bands, bands, nominal)
             table["model"]["interval"]["score_vs_reference"] = (
