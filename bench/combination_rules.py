@@ -17,7 +17,7 @@ those that do), or ``end`` for the whole files.
     python bench/combination_rules.py capture ../shared/data --out DIR
         [--periods end,2021-09-30/2019-08-30,2018-06-29/2018-06-29] [--horizons 1,5]
         [--backtest] [--files a,b]
-    python bench/combination_rules.py replay DIR [--rules current,bar2,...]
+    python bench/combination_rules.py replay DIR [--rules default,shrink 0,...]
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from marketcast.config import ForecastConfig
 from marketcast.evaluation.combination import Weights, fit_weights, keep_earned
 from marketcast.evaluation.scores import diebold_mariano_per_step
 
@@ -41,7 +42,7 @@ CAPTURE = "combination_inputs.npz"
 
 
 def capture(args: argparse.Namespace) -> int:
-    from evaluate_dev import run  # bench/ is on sys.path when this file runs as a script
+    from evaluate_dev import dev_files, file_overrides, run  # bench/ is on sys.path
 
     import marketcast.jobs.forecaster as forecaster
 
@@ -52,21 +53,15 @@ def capture(args: argparse.Namespace) -> int:
         return fit_weights(actual, persistence, components, **kwargs)
 
     forecaster.fit_weights = recording
-    files = sorted(args.data_dir.glob("*.csv"))
-    if args.files:
-        files = [f for f in files if f.stem in args.files.split(",")]
+    files = dev_files(args.data_dir, args.files)
     if not files:
-        print(f"no *.csv files in {args.data_dir}", file=sys.stderr)
         return 2
     modes = ["single"] + (["backtest"] if args.backtest else [])
     for period in args.periods.split(","):
         krx_end, us_end = (None, None) if period == "end" else period.split("/")
         for file in files:
-            us = file.stem.startswith("us_")
-            end = us_end if us else krx_end
-            base = ["data=csv", f"data.path={file}", f"data.symbol={file.stem}", "plots=false"]
-            base += [] if us else [f"data.start={args.start}"]
-            base += [f"data.end={end}"] if end else []
+            end = us_end if file.stem.startswith("us_") else krx_end
+            base = file_overrides(file, args.start) + ([f"data.end={end}"] if end else [])
             base += [f"forecast.components=[{','.join(COMPONENTS)}]"]
             for horizon in [int(h) for h in args.horizons.split(",")]:
                 for mode in modes:
@@ -98,24 +93,21 @@ def _label(period: str) -> str:
 Rule = Callable[[np.ndarray, np.ndarray, dict[str, np.ndarray]], Weights]
 
 
-def current(components: tuple[str, ...] = ("lstm", "ets"), bar: float = 0.01) -> Rule:
-    """The default: the LP on relative MAE, then keep_earned at ``bar``."""
+DEFAULTS = ForecastConfig()  # the package's defaults: one home, read here
+
+
+def validated(
+    components: tuple[str, ...] = tuple(str(c) for c in DEFAULTS.components),
+    bar: float = DEFAULTS.min_improvement,
+    shrink: float = DEFAULTS.shrink,
+) -> Rule:
+    """What a run publishes (``jobs.forecaster``): the LP on relative MAE, the steps that
+    earned ``bar`` kept, then published at ``1 - shrink`` of each share."""
 
     def rule(actual, persistence, comps):
         chosen = {n: comps[n] for n in components}
         weights = fit_weights(actual, persistence, chosen)
-        return keep_earned(weights, actual, persistence, chosen, bar)
-
-    return rule
-
-
-def scaled(factor: float, **kwargs) -> Rule:
-    """The default's weights times ``factor``."""
-    base = current(**kwargs)
-
-    def rule(actual, persistence, comps):
-        w = base(actual, persistence, comps)
-        return Weights(w.names, w.weights * factor, w.loss)
+        return keep_earned(weights, actual, persistence, chosen, bar).shrunk(shrink)
 
     return rule
 
@@ -133,8 +125,8 @@ def fixed(shares: dict[str, float]) -> Rule:
 
 def ets_unless_worse(bar: float = 0.0, **kwargs) -> Rule:
     """ETS's whole move where its validation MAE is not above persistence's by ``bar``
-    (per step), with the default rule's LSTM share on top where it earned one."""
-    base = current(**kwargs)
+    (per step), with the whole-share rule's LSTM share on top where it earned one."""
+    base = validated(shrink=0.0, **kwargs)
 
     def rule(actual, persistence, comps):
         w = base(actual, persistence, comps)
@@ -151,10 +143,10 @@ def ets_unless_worse(bar: float = 0.0, **kwargs) -> Rule:
 
 
 def evidence_shrunk(c: float = 1.0, **kwargs) -> Rule:
-    """The default's weights at each step times max(0, 1 - c / t^2), t the DM-HLN statistic
-    of the combination against persistence on the validation rows: the positive-part
-    empirical-Bayes shrinkage of a gain measured with noise (c = 1)."""
-    base = current(**kwargs)
+    """The whole-share rule's weights at each step times max(0, 1 - c / t^2), t the DM-HLN
+    statistic of the combination against persistence on the validation rows: the
+    positive-part empirical-Bayes shrinkage of a gain measured with noise (c = 1)."""
+    base = validated(shrink=0.0, **kwargs)
 
     def rule(actual, persistence, comps):
         w = base(actual, persistence, comps)
@@ -169,19 +161,19 @@ def evidence_shrunk(c: float = 1.0, **kwargs) -> Rule:
 
 
 RULES: dict[str, Rule] = {
+    "default": validated(),
+    "shrink 0": validated(shrink=0.0),
+    "shrink 0.3": validated(shrink=0.3),
+    "shrink 0.4": validated(shrink=0.4),
+    "shrink 0.6": validated(shrink=0.6),
+    "bar 2%, shrink 0": validated(bar=0.02, shrink=0.0),
+    "bar 0.5%, shrink 0": validated(bar=0.005, shrink=0.0),
+    "bar 0.5%": validated(bar=0.005),
+    "+arima, shrink 0": validated(components=("lstm", "ets", "arima"), shrink=0.0),
+    "+arima": validated(components=("lstm", "ets", "arima")),
     "js c=1": evidence_shrunk(1.0),
     "js c=2": evidence_shrunk(2.0),
     "js c=4": evidence_shrunk(4.0),
-    "current": current(),
-    "bar 2%": current(bar=0.02),
-    "bar 0.5%": current(bar=0.005),
-    "x0.5": scaled(0.5),
-    "x0.5 bar 0.5%": scaled(0.5, bar=0.005),
-    "x0.5 +arima": scaled(0.5, components=("lstm", "ets", "arima")),
-    "x0.6": scaled(0.6),
-    "x0.4": scaled(0.4),
-    "x0.7": scaled(0.7),
-    "+arima": current(components=("lstm", "ets", "arima")),
     "ets unless worse": ets_unless_worse(),
     "half lstm + half ets": fixed({"lstm": 0.5, "ets": 0.5}),
     "ets": fixed({"ets": 1.0}),
@@ -206,10 +198,10 @@ def replay(args: argparse.Namespace) -> int:
     rows = []
     for path in runs:
         period, mode, horizon, stem = path.parts[-5:-1]
-        test, fits = _load(path)
+        folds = _load(path)
         for name in names:
-            published = _published(RULES[name], test, fits)
-            rows += _cells(published["published"], published, name, period, mode, horizon, stem)
+            arrays = _published(RULES[name], folds)
+            rows += _cells(arrays, name, period, mode, horizon, stem)
     table = pd.DataFrame(rows)
     summary = _summary(table)
     pd.set_option("display.width", 200)
@@ -220,7 +212,12 @@ def replay(args: argparse.Namespace) -> int:
     return 0
 
 
-def _load(path: Path) -> tuple[pd.DataFrame, list[dict[str, np.ndarray]]]:
+Fold = tuple[dict[str, np.ndarray], dict[str, np.ndarray]]  # (validation, test) arrays
+
+
+def _load(path: Path) -> list[Fold]:
+    """Per fold of a captured run: the arrays its combination was fitted on, and its test
+    rows as (B, H) arrays (actual, persistence and each component), origins in order."""
     test = pd.read_csv(path.parent / "test_predictions.csv")
     if "fold" not in test:
         test.insert(0, "fold", 1)
@@ -231,33 +228,34 @@ def _load(path: Path) -> tuple[pd.DataFrame, list[dict[str, np.ndarray]]]:
         while len(fits) <= int(i):
             fits.append({})
         fits[int(i)][name] = stored[key]
-    return test, fits
-
-
-def _wide(frame: pd.DataFrame, column: str) -> np.ndarray:
-    """(B, H) one column of the long table, origins in order."""
-    return frame.pivot(index="origin", columns="step", values=column).to_numpy()
-
-
-def _published(rule: Rule, test: pd.DataFrame, fits: list[dict]) -> pd.DataFrame:
-    """Per fold, the rule's weights from that fold's validation arrays, applied to its test."""
-    out = []
     folds = sorted(test["fold"].unique())
     if len(folds) != len(fits):
-        raise SystemExit(f"{len(folds)} folds in test_predictions.csv, {len(fits)} captured")
+        raise SystemExit(f"{path}: {len(folds)} folds in test_predictions.csv, {len(fits)} fits")
+    out = []
     for fold, fit in zip(folds, fits, strict=True):
-        comps = {n: fit[n] for n in COMPONENTS if n in fit}
-        weights = rule(fit["actual"], fit["persistence"], comps)
         rows = test[test["fold"] == fold]
-        wide = {n: _wide(rows, n) for n in ("actual", "persistence", *COMPONENTS)}
+        wide = {  # -> (B, H) each
+            n: rows.pivot(index="origin", columns="step", values=n).to_numpy()
+            for n in ("actual", "persistence", *COMPONENTS)
+        }
+        out.append((fit, wide))
+    return out
+
+
+def _published(rule: Rule, folds: list[Fold]) -> dict[str, np.ndarray]:
+    """The test arrays of every fold, with ``published``: the rule's weights from that
+    fold's validation arrays, applied to its test rows."""
+    out = []
+    for fit, wide in folds:
+        weights = rule(fit["actual"], fit["persistence"], {n: fit[n] for n in COMPONENTS})
         published = weights.apply(wide["persistence"], {n: wide[n] for n in COMPONENTS})
         out.append({**wide, "published": published})
     return {k: np.concatenate([o[k] for o in out]) for k in out[0]}
 
 
-def _cells(forecast, arrays, rule, period, mode, horizon, stem) -> list[dict]:
+def _cells(arrays, rule, period, mode, horizon, stem) -> list[dict]:
     """One row per step: the rule's MAE and RMSE ratios to persistence, DM-HLN verdicts."""
-    actual, naive = arrays["actual"], arrays["persistence"]
+    actual, naive, forecast = arrays["actual"], arrays["persistence"], arrays["published"]
     dms = diebold_mariano_per_step(actual, forecast, naive)
     rows = []
     for h in range(actual.shape[1]):

@@ -43,6 +43,23 @@ def run(run_dir: Path, overrides: list[str]) -> dict:
     return metrics
 
 
+def dev_files(data_dir: Path, stems: str) -> list[Path]:
+    """The ``*.csv`` files of ``data_dir`` (only ``stems``, comma-separated, if given);
+    says so on stderr where there are none."""
+    files = sorted(data_dir.glob("*.csv"))
+    if stems:
+        files = [f for f in files if f.stem in stems.split(",")]
+    if not files:
+        print(f"no *.csv files in {data_dir}", file=sys.stderr)
+    return files
+
+
+def file_overrides(file: Path, start: str) -> list[str]:
+    """The overrides that train on one file: KRX files from ``start``, US files whole."""
+    overrides = ["data=csv", f"data.path={file}", f"data.symbol={file.stem}", "plots=false"]
+    return overrides + ([] if file.stem.startswith("us_") else [f"data.start={start}"])
+
+
 def summarise(metrics: dict) -> dict:
     """The figures of one run's test segment."""
     test = metrics["test"]
@@ -94,22 +111,18 @@ def main() -> int:
     parser.add_argument("overrides", nargs="*", help="extra config overrides for every run")
     args = parser.parse_intermixed_args()
 
-    files = sorted(args.data_dir.glob("*.csv"))
-    if args.files:
-        files = [f for f in files if f.stem in args.files.split(",")]
+    files = dev_files(args.data_dir, args.files)
     if not files:
-        print(f"no *.csv files in {args.data_dir}", file=sys.stderr)
         return 2
     out = args.out or Path(tempfile.mkdtemp(prefix="marketcast-dev-"))
     modes = ([] if args.no_single else ["single"]) + ([] if args.no_backtest else ["backtest"])
     summary: dict = {}
     for file in files:
-        start = [] if file.stem.startswith("us_") else [f"data.start={args.start}"]
-        base = ["data=csv", f"data.path={file}", f"data.symbol={file.stem}", "plots=false"]
+        base = file_overrides(file, args.start)
         for horizon in [int(h) for h in args.horizons.split(",")]:
             for mode in modes:
                 extra = ["evaluation=backtest", f"evaluation.backtest.folds={args.folds}"]
-                overrides = [*base, *start, f"window.horizon={horizon}", *args.overrides]
+                overrides = [*base, f"window.horizon={horizon}", *args.overrides]
                 if mode == "backtest":
                     overrides += extra
                 key = f"{mode}_h{horizon}"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from marketcast.evaluation.forecasts import SegmentForecasts
-from marketcast.evaluation.intervals import coverage, mean_width, window_volatility
+from marketcast.evaluation.intervals import mean_width, window_volatility
 from marketcast.evaluation.metrics import add_relative_mae, score, score_per_step
 from marketcast.evaluation.scores import (
     coverage_by_tercile,
@@ -67,11 +67,12 @@ def interval_scores(
     loss of the outermost band."""
     lower, upper = bands[..., 0], bands[..., -1]
     nominal = levels[-1] - levels[0]
-    test = coverage_test((actual >= lower) & (actual <= upper), nominal)
+    inside = (actual >= lower) & (actual <= upper)  # -> (B, H)
+    test = coverage_test(inside, nominal)
     return {
         "levels": [levels[0], levels[-1]],
         "nominal": nominal,
-        "coverage": coverage(actual, lower, upper),
+        "coverage": float(inside.mean()),
         # coverage against nominal: HAC t-test over origins (scores.coverage_test)
         "coverage_test": None
         if test is None
