@@ -32,7 +32,7 @@ import pandas as pd
 
 from marketcast.config import ForecastConfig
 from marketcast.evaluation.combination import Weights, fit_weights, keep_earned
-from marketcast.evaluation.scores import diebold_mariano_per_step
+from marketcast.evaluation.scores import diebold_mariano_per_step, significant_side
 
 COMPONENTS = ("lstm", "ets", "arima", "drift")
 CAPTURE = "combination_inputs.npz"
@@ -271,8 +271,8 @@ def _cells(arrays, rule, period, mode, horizon, stem) -> list[dict]:
                 "step": h + 1,
                 "rel_mae": np.abs(error).mean() / np.abs(naive_error).mean(),
                 "rel_rmse": np.sqrt((error**2).mean() / (naive_error**2).mean()),
-                "worse": bool(dm and dm.p_value < 0.05 and dm.statistic > 0),
-                "better": bool(dm and dm.p_value < 0.05 and dm.statistic < 0),
+                "worse": bool(dm and significant_side(dm.statistic, dm.p_value) > 0),
+                "better": bool(dm and significant_side(dm.statistic, dm.p_value) < 0),
             }
         )
     return rows

@@ -27,6 +27,7 @@ from hydra import compose, initialize_config_dir
 
 import marketcast.config  # noqa: F401  (registers the schemas)
 from marketcast.cli import config_dir
+from marketcast.evaluation.scores import ALPHA, significant_side
 from marketcast.jobs.train import train
 from marketcast.runfiles import METRICS_FILE
 
@@ -158,7 +159,7 @@ def print_table(key: str, by_file: dict) -> None:
     worse = [
         sum(
             any(
-                p is not None and p < 0.05 and s > 0
+                significant_side(s, p) > 0
                 for p, s in zip(r[n]["dm_p"], r[n]["dm_stat"], strict=True)
             )
             for r in by_file.values()
@@ -207,12 +208,12 @@ def print_targets(by_file: dict) -> None:
         f"0.72..0.88); interval score below the GARCH band's on {wins} of {len(rows)} files"
     )
     tests = [r["model_interval"].get("coverage_test") for r in rows]
-    off = [t for t in tests if t and t["p_value"] < 0.05]
+    off = [t for t in tests if t and significant_side(t["statistic"], t["p_value"])]
     duels = [r["model_interval"].get("score_vs_reference") for r in rows]
-    lower = sum(1 for d in duels if d and d["p_value"] < 0.05 and d["statistic"] < 0)
-    higher = sum(1 for d in duels if d and d["p_value"] < 0.05 and d["statistic"] > 0)
+    sides = [significant_side(d["statistic"], d["p_value"]) for d in duels if d]
+    lower, higher = sides.count(-1), sides.count(1)
     print(
-        f"coverage significantly off 80% (HAC test, p < 0.05) on {len(off)} of {len(rows)} "
+        f"coverage significantly off 80% (HAC test, p < {ALPHA}) on {len(off)} of {len(rows)} "
         f"files ({sum(t['statistic'] > 0 for t in off)} above); interval score significantly "
         f"below the GARCH band's (DM-HLN) on {lower} files, above it on {higher}"
     )

@@ -44,6 +44,7 @@ from marketcast.evaluation.scores import (
     coverage,
     coverage_by_tercile,
     diebold_mariano_per_step,
+    significant_side,
     winkler_score,
 )
 from marketcast.features.windows import first_targets
@@ -154,16 +155,14 @@ def print_tables(results: dict[str, dict]) -> None:
             for n in names:
                 if f == "mean":
                     r = np.mean([results[g][h]["point"][n]["mae_ratio"][last] for g in files])
-                    below = sum(
-                        (results[g][h]["point"][n]["dm_p"][last] or 1) < 0.05
-                        and results[g][h]["point"][n]["dm_stat"][last] < 0
+                    sides = [
+                        significant_side(
+                            results[g][h]["point"][n]["dm_stat"][last],
+                            results[g][h]["point"][n]["dm_p"][last],
+                        )
                         for g in files
-                    )
-                    above = sum(
-                        (results[g][h]["point"][n]["dm_p"][last] or 1) < 0.05
-                        and results[g][h]["point"][n]["dm_stat"][last] > 0
-                        for g in files
-                    )
+                    ]
+                    below, above = sides.count(-1), sides.count(1)
                     cells.append(f"{r:.4f} +{below}/-{above}")
                 else:
                     row = results[f][h]["point"][n]

@@ -10,7 +10,7 @@ from conftest import compose_train, synthetic_prices
 from marketcast.config import BacktestConfig
 from marketcast.errors import MarketcastError
 from marketcast.evaluation.forecasts import model_prices
-from marketcast.evaluation.report import score_test_words
+from marketcast.evaluation.verdicts import dm_words, p_words, score_test_words
 from marketcast.features.dataset import prepare
 from marketcast.features.folds import plan_folds
 from marketcast.jobs.forecaster import fit_forecaster
@@ -106,8 +106,10 @@ def test_backtest_run_writes_report_and_predictions(tmp_path):
         in (report)
     )
     coverage_p = interval["coverage_test"]["p_value"]  # verdicts in words, from the metrics
-    assert f"from 80%, p = {coverage_p:.2f})" in report or f"80%, p = {coverage_p:.2g})" in report
-    assert f"The published band {score_test_words(interval)}." in report
+    assert f"80%, {p_words(coverage_p)})" in report
+    assert f"Interval score, {score_test_words(interval)}." in report
+    for name in ("model", "lstm", "ets", "arima"):  # each DM verdict, one line
+        assert f"- {dm_words(metrics['test'][name]['dm_vs_persistence'], name)}\n" in report
 
 
 @pytest.mark.slow  # the figures cost a third of the run (tests/test_plots.py draws each)

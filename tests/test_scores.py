@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import math
+from dataclasses import asdict
 
 import numpy as np
 import pytest
 from scipy import stats
 
 from marketcast.evaluation.metrics import wilson_interval
-from marketcast.evaluation.report import interval_words, score_test_words
 from marketcast.evaluation.scores import (
     coverage_by_tercile,
     coverage_test,
@@ -18,9 +18,10 @@ from marketcast.evaluation.scores import (
     direction_accuracy,
     interval_score_test,
     pinball_loss,
-    verdict,
+    significant_side,
     winkler_score,
 )
+from marketcast.evaluation.verdicts import dm_words, interval_words, p_words, score_test_words
 
 # Forecast errors against an actual of 0 and a reference whose errors are all 1:
 # d = |e| - 1 = [-.5, .5, -.8, -.1, .1, -.7, -.3, .4, -.4, -.2], mean -0.2.
@@ -53,19 +54,27 @@ def test_dm_per_step_and_verdicts_read_both_ways():
     reference = actual + rng.normal(0, 1.0, actual.shape)
     better, worse = (diebold_mariano_per_step(actual, f, reference) for f in (good, bad))
     assert len(better) == 2 and better[1].step == 2
-    assert verdict(better[0], "ets", "persistence").startswith(
-        "ets: significantly better than persistence, p = "
+    assert dm_words(asdict(better[0]), "ets").startswith(
+        "ets: significantly better than persistence (DM -"
     )
-    assert "significantly worse than persistence at step 2" in verdict(
-        worse[1], "ets", "persistence"
+    assert "ets: significantly worse than persistence at step 2 (DM +" in dm_words(
+        asdict(worse[1]), "ets"
     )
     tie = diebold_mariano_hln(actual[:, 0], same[:, 0], reference[:, 0], 1)
-    assert tie.p_value > 0.05
-    assert verdict(tie, "lstm", "persistence") == (
-        f"lstm: no significant difference from persistence, p = {tie.p_value:.2f}"
+    assert tie.p_value > 0.05 and significant_side(tie.statistic, tie.p_value) == 0
+    assert dm_words(asdict(tie), "lstm", "ridge") == (
+        f"lstm: no significant difference from ridge (DM {tie.statistic:+.2f}, "
+        f"p = {tie.p_value:.3f})"
     )
     assert diebold_mariano_hln(actual[:, 0], reference[:, 0], reference[:, 0], 1) is None
-    assert "not testable" in verdict(None, "lstm", "persistence")
+    assert "not testable" in dm_words(None, "lstm")
+
+
+def test_one_rule_decides_significance_either_way():
+    assert significant_side(-2.5, 0.012) == -1 and significant_side(2.5, 0.012) == 1
+    assert significant_side(-2.5, 0.05) == 0  # at the threshold: not significant
+    assert significant_side(float("nan"), None) == 0  # not testable
+    assert p_words(0.0004) == "p < 0.001" and p_words(0.0371) == "p = 0.037"
 
 
 def test_winkler_score_charges_width_plus_misses():
@@ -155,9 +164,11 @@ def test_interval_score_test_prefers_the_calibrated_band_and_reads_both_ways():
     better = {"score_vs_reference": {"band": "garch", "statistic": -3.0, "p_value": 0.003}}
     tie = {"score_vs_reference": {"band": "garch", "statistic": -1.1, "p_value": 0.27}}
     assert score_test_words(better) == (
-        "scores significantly lower than the GARCH(1,1) band (DM -3.00, p = 0.003)"
+        "published band: significantly lower than the GARCH(1,1) band's (DM -3.00, p = 0.003)"
     )
-    assert score_test_words(tie).startswith("shows no significant difference in interval score")
+    assert score_test_words(tie) == (
+        "published band: no significant difference from the GARCH(1,1) band's (DM -1.10, p = 0.270)"
+    )
 
 
 def test_interval_words_put_the_coverage_test_in_words_either_way():
@@ -167,5 +178,5 @@ def test_interval_words_put_the_coverage_test_in_words_either_way():
     assert "covers 86.6% of outcomes (significantly more than 80%, p = 0.013)" in (
         interval_words(over)
     )
-    assert "(no significant difference from 80%, p = 0.23)" in interval_words(fine)
+    assert "(no significant difference from 80%, p = 0.230)" in interval_words(fine)
     assert "significant" not in interval_words(interval)  # a state without the test

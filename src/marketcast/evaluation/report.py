@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from marketcast.evaluation.verdicts import dm_words, interval_words, score_test_words
+
 
 def backtest_report(metrics: dict, settings: dict, label: str) -> str:
     """``settings``: representation, features, window, horizon, units, layers, scheme,
@@ -29,32 +31,18 @@ def backtest_report(metrics: dict, settings: dict, label: str) -> str:
             f"| {name} | {row['mae']:.4f} | {row['rmse']:.4f} | {row['mape']:.3f} | "
             f"{_num(row['mase'])} | {_num(row['rel_mae'])} | {_direction(row)} |"
         )
-    dm = model.get("dm_vs_persistence")
-    significant = dm is not None and dm["p_value"] < 0.05
-    if significant:  # "beats" only for a difference the test does not call noise
-        verdict = "significantly beats" if dm["statistic"] < 0 else "is significantly worse than"
-    else:
-        verdict = "is not distinguishable from"
     lines += [
         "",
-        f"The published model {verdict} persistence on these targets: its MAE is "
-        f"{model['rel_mae']:.3f} times persistence's (skill {model['skill']:+.3f}).",
+        f"The published model's MAE on these targets is {model['rel_mae']:.3f} times "
+        f"persistence's (skill {model['skill']:+.3f}).",
+        "Diebold-Mariano tests of equal MAE against persistence (Harvey-Leybourne-Newbold, "
+        "Student-t):",
+        "",
     ]
-    if dm:
-        lines.append(
-            "Diebold-Mariano test of equal MAE against persistence (Harvey-Leybourne-Newbold, "
-            f"Student-t): statistic {dm['statistic']:+.2f}, p = {dm['p_value']:.3f}"
-            + (" (no significant difference at 5%)." if not significant else ".")
-        )
-    for name in ("lstm", "ets", "arima"):
-        other = test.get(name, {}).get("dm_vs_persistence")
-        if other:
-            side = (
-                ("significantly better" if other["statistic"] < 0 else "significantly worse")
-                if other["p_value"] < 0.05
-                else "no significant difference"
-            )
-            lines.append(f"{name}: {side} against persistence, p = {other['p_value']:.3f}.")
+    for name in ("model", "lstm", "ets", "arima"):  # "better" only where it is significant
+        if name in test:
+            lines.append(f"- {dm_words(test[name].get('dm_vs_persistence'), name)}")
+    lines.append("")
     if "combination" in metrics:
         lines.append(f"Published forecast: {metrics['combination']['words']}.")
     # Persistence has no direction; where the published forecast is persistence, the raw
@@ -87,7 +75,7 @@ def backtest_report(metrics: dict, settings: dict, label: str) -> str:
                 f"The reference, a GARCH(1,1) band around persistence: {interval_words(reference)}."
             )
         if interval.get("score_vs_reference"):
-            lines.append(f"The published band {score_test_words(interval)}.")
+            lines.append(f"Interval score, {score_test_words(interval)}.")
     lines += [
         "",
         "## Per fold (test block)",
@@ -136,45 +124,3 @@ def _direction(row: dict) -> str:
         return "n/a"
     lo, hi = row["direction_ci"]
     return f"{row['direction_accuracy']:.3f} ({lo:.3f}..{hi:.3f})"
-
-
-def interval_words(interval: dict) -> str:
-    """'80% interval covers 81.2% of outcomes (no significant difference from 80%, p = 0.61),
-    mean width 2.01%, interval score 2.822% (calm/mid/turbulent 80%/82%/81%)' from an
-    interval's metrics."""
-    text = (
-        f"{interval['nominal']:.0%} interval covers {interval['coverage']:.1%} of outcomes"
-        + _coverage_verdict(interval)
-        + f", mean width {interval['width_pct']:.2f}%"
-    )
-    if "winkler_pct" in interval:
-        text += f", interval score {interval['winkler_pct']:.3f}%"
-    terciles = interval.get("coverage_by_tercile")
-    if terciles:
-        text += " (calm/mid/turbulent " + "/".join(f"{c:.0%}" for c in terciles) + ")"
-    return text
-
-
-def _coverage_verdict(interval: dict) -> str:
-    """' (significantly more than 80%, p = 0.01)': the coverage test in words, either way."""
-    test = interval.get("coverage_test")
-    if not test:
-        return ""
-    nominal = f"{interval['nominal']:.0%}"
-    if test["p_value"] < 0.05:
-        side = "more" if test["statistic"] > 0 else "less"
-        return f" (significantly {side} than {nominal}, p = {test['p_value']:.2g})"
-    return f" (no significant difference from {nominal}, p = {test['p_value']:.2f})"
-
-
-def score_test_words(interval: dict) -> str:
-    """'scores significantly lower than the GARCH(1,1) band (DM -2.31, p = 0.021)', or 'no
-    significant difference in interval score from ...': the test either way, 'lower' only
-    when significant."""
-    dm = interval["score_vs_reference"]
-    band = "the GARCH(1,1) band" if dm.get("band") == "garch" else f"the {dm.get('band')} band"
-    stat = f"DM {dm['statistic']:+.2f}, p = {dm['p_value']:.3f}"
-    if dm["p_value"] < 0.05:
-        side = "lower" if dm["statistic"] < 0 else "higher"
-        return f"scores significantly {side} than {band} ({stat})"
-    return f"shows no significant difference in interval score from {band} ({stat})"

@@ -16,6 +16,19 @@ from scipy import stats
 
 from marketcast.errors import MarketcastError
 
+# A difference is called significant where its test's p-value is below this: every verdict
+# in words (evaluation.verdicts) and every count of significant files (bench/) reads it here.
+ALPHA = 0.05
+
+
+def significant_side(statistic: float, p_value: float | None) -> int:
+    """-1 where a test's statistic is significantly negative (the forecast's loss is the
+    smaller, a band covers less), +1 where significantly positive, 0 where not significant
+    or not testable (``p_value`` None)."""
+    if p_value is None or p_value >= ALPHA:
+        return 0
+    return -1 if statistic < 0 else 1
+
 
 def winkler_score(
     actual: np.ndarray, lower: np.ndarray, upper: np.ndarray, nominal: float
@@ -179,17 +192,6 @@ def coverage_test(inside: np.ndarray, nominal: float) -> CoverageTest | None:
         return None
     statistic = float(hits.mean() / math.sqrt(variance / n))
     return CoverageTest(statistic, float(2 * stats.t.sf(abs(statistic), df=n - 1)), n, lags)
-
-
-def verdict(dm: DieboldMariano | None, name: str, reference: str, alpha: float = 0.05) -> str:
-    """The test in words, either way: 'ets: significantly worse than persistence, p = 0.01'."""
-    if dm is None:
-        return f"{name}: not testable against {reference} (too few origins or identical errors)"
-    where = f" at step {dm.step}" if dm.step > 1 else ""
-    if dm.p_value < alpha:
-        side = "better" if dm.statistic < 0 else "worse"
-        return f"{name}: significantly {side} than {reference}{where}, p = {dm.p_value:.2g}"
-    return f"{name}: no significant difference from {reference}{where}, p = {dm.p_value:.2f}"
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,9 @@ from marketcast.evaluation import plots
 from marketcast.evaluation.forecasts import SegmentForecasts
 from marketcast.evaluation.metrics import format_table
 from marketcast.evaluation.predictions import predictions_table
-from marketcast.evaluation.report import backtest_report, interval_words, score_test_words
+from marketcast.evaluation.report import backtest_report
 from marketcast.evaluation.scoring import mean_over, pool_forecasts, score_segment
+from marketcast.evaluation.verdicts import dm_words, interval_words, score_test_words
 from marketcast.features.dataset import Prepared
 from marketcast.runfiles import REPORT_FILE
 from marketcast.storage import artifacts
@@ -177,7 +178,7 @@ def print_report(result: RunResult, failed: dict[str, str]) -> None:
         if garch:
             print(f"{segment}: the GARCH(1,1) band around persistence: {interval_words(garch)}")
         if interval and interval.get("score_vs_reference"):
-            print(f"{segment}: the published band {score_test_words(interval)}")
+            print(f"{segment} interval score, {score_test_words(interval)}")
     d = metrics["test"]["model"]
     if d["direction_accuracy"] is not None:
         lo, hi = d["direction_ci"]
@@ -189,12 +190,3 @@ def print_report(result: RunResult, failed: dict[str, str]) -> None:
     for name, row in metrics["test"].items():
         if name in ("model", "lstm", "ets", "arima") and row.get("dm_vs_persistence"):
             print(f"test MAE, {dm_words(row['dm_vs_persistence'], name)}")
-
-
-def dm_words(dm: dict, name: str, reference: str = "persistence") -> str:
-    """A Diebold-Mariano result in words, either way; 'better' only when significant."""
-    p, stat = dm["p_value"], f"DM {dm['statistic']:+.2f}, p = {dm['p_value']:.3f}"
-    if p < 0.05:
-        side = "better" if dm["statistic"] < 0 else "worse"
-        return f"{name}: significantly {side} than {reference} ({stat})"
-    return f"{name}: no significant difference from {reference} ({stat})"

@@ -1,0 +1,73 @@
+"""Test results in words, either way (pure): what the printed summary, ``report.md`` and
+the benches say about a difference.
+
+Every verdict reads its side from ``scores.significant_side``, so one rule (p below
+``scores.ALPHA``) decides where a line says "significantly": nothing is called better,
+lower or more for a difference the test calls noise, and a difference that is real is
+named whichever way it goes.
+"""
+
+from __future__ import annotations
+
+from marketcast.evaluation.scores import significant_side
+
+
+def p_words(p_value: float) -> str:
+    """'p = 0.036', or 'p < 0.001' where three decimals would print a zero."""
+    return "p < 0.001" if p_value < 0.001 else f"p = {p_value:.3f}"
+
+
+def compared(
+    statistic: float,
+    p_value: float,
+    reference: str,
+    lower: str = "better",
+    higher: str = "worse",
+) -> str:
+    """'significantly worse than persistence' or 'no significant difference from
+    persistence': ``lower`` where the statistic is significantly negative (a smaller loss),
+    ``higher`` where it is significantly positive."""
+    side = significant_side(statistic, p_value)
+    if side == 0:
+        return f"no significant difference from {reference}"
+    return f"significantly {lower if side < 0 else higher} than {reference}"
+
+
+def dm_words(dm: dict | None, name: str, reference: str = "persistence") -> str:
+    """A Diebold-Mariano result (``{"statistic", "p_value"}``, optionally ``"step"``) in
+    words: 'ets: significantly worse than persistence at step 2 (DM +2.31, p = 0.021)'."""
+    if dm is None:
+        return f"{name}: not testable against {reference} (too few origins or identical errors)"
+    where = f" at step {dm['step']}" if dm.get("step", 1) > 1 else ""
+    stat = f"DM {dm['statistic']:+.2f}, {p_words(dm['p_value'])}"
+    return f"{name}: {compared(dm['statistic'], dm['p_value'], reference + where)} ({stat})"
+
+
+def interval_words(interval: dict) -> str:
+    """'80% interval covers 81.2% of outcomes (no significant difference from 80%,
+    p = 0.610), mean width 2.01%, interval score 2.822% (calm/mid/turbulent 80%/82%/81%)'
+    from an interval's metrics (``scoring.interval_scores``)."""
+    text = f"{interval['nominal']:.0%} interval covers {interval['coverage']:.1%} of outcomes"
+    test = interval.get("coverage_test")
+    if test:  # a positive statistic: the band covers more than nominal
+        nominal = f"{interval['nominal']:.0%}"
+        verdict = compared(test["statistic"], test["p_value"], nominal, "less", "more")
+        text += f" ({verdict}, {p_words(test['p_value'])})"
+    text += f", mean width {interval['width_pct']:.2f}%"
+    if "winkler_pct" in interval:
+        text += f", interval score {interval['winkler_pct']:.3f}%"
+    terciles = interval.get("coverage_by_tercile")
+    if terciles:
+        text += " (calm/mid/turbulent " + "/".join(f"{c:.0%}" for c in terciles) + ")"
+    return text
+
+
+def score_test_words(interval: dict) -> str:
+    """'published band: significantly lower than the GARCH(1,1) band's (DM -2.31,
+    p = 0.021)': the test of the published band's interval score against the reference
+    band's (``score_vs_reference``) in words."""
+    dm = interval["score_vs_reference"]
+    band = "the GARCH(1,1) band's" if dm.get("band") == "garch" else f"the {dm.get('band')} band's"
+    stat = f"DM {dm['statistic']:+.2f}, {p_words(dm['p_value'])}"
+    verdict = compared(dm["statistic"], dm["p_value"], band, "lower", "higher")
+    return f"published band: {verdict} ({stat})"
