@@ -1,0 +1,357 @@
+"""Range checks of a composed config: every value the types cannot check, refused with one
+message naming the key, before any data is read and before TensorFlow is imported
+(``marketcast.cli`` calls them)."""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+from dataclasses import fields, is_dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from omegaconf import DictConfig, OmegaConf
+
+from marketcast.config.schemas import (
+    LOGGER_PACKAGES,
+    Combine,
+    Component,
+    DataConfig,
+    EvaluationConfig,
+    FeaturesConfig,
+    FetchJobConfig,
+    ForecastConfig,
+    Mode,
+    ModelConfig,
+    PredictJobConfig,
+    PriceColumn,
+    SplitConfig,
+    StoreConfig,
+    StoreFormat,
+    StoreJobConfig,
+    TrainConfig,
+    TrainJobConfig,
+    Volatility,
+    WindowConfig,
+)
+from marketcast.errors import MarketcastError
+from marketcast.runfiles import DONE_FILE
+
+# --- range checks ----------------------------------------------------------------------------
+
+
+def check_train_job(cfg: DictConfig) -> None:
+    """Every value of a training config that the types cannot check; raises MarketcastError."""
+    refuse_unknown_keys(cfg, TrainJobConfig)
+    check_loggers(cfg.logger)
+    run_dir = OmegaConf.select(cfg, "paths.run_dir", throw_on_resolution_failure=False)
+    if run_dir and (Path(run_dir) / DONE_FILE).exists() and not cfg.overwrite:
+        raise MarketcastError(
+            f"{run_dir} already holds a finished run: choose another hydra.run.dir, or pass "
+            "overwrite=true to replace it."
+        )
+    check_data(cfg.data)
+    check_features(cfg.features)
+    check_window(cfg.window)
+    check_split(cfg.split)
+    check_model(cfg.model)
+    check_train(cfg.train)
+    check_evaluation(cfg.evaluation)
+    check_forecast(cfg.forecast)
+    if cfg.forecast.combine == Combine.validated:
+        if not cfg.forecast.components:
+            raise MarketcastError(
+                "forecast.components is empty: name what the combination may use, e.g. "
+                "[lstm,ets], or set forecast.combine=none to publish the raw LSTM."
+            )
+        for peer in (Component.ets, Component.arima):
+            if peer in cfg.forecast.components and not getattr(cfg.evaluation.peers, peer):
+                raise MarketcastError(
+                    f"forecast.components includes {peer}, but evaluation.peers.{peer}=false "
+                    f"does not fit it: turn the peer on, or drop {peer} from "
+                    "forecast.components."
+                )
+    if cfg.evaluation.mode == Mode.backtest and not cfg.data.symbol and _universe(cfg.data):
+        raise MarketcastError(
+            "evaluation=backtest runs on one symbol: set data.symbol (not data.symbols), "
+            "or backtest each symbol in a sweep (-m data.symbol=A,B,C)."
+        )
+
+
+def check_loggers(cfg) -> None:
+    """Each logger that is on has its package installed (looked up, not imported)."""
+    for name, (module, install) in LOGGER_PACKAGES.items():
+        if module is None or cfg is None or cfg.get(name) is None:
+            continue
+        if importlib.util.find_spec(module) is None:
+            raise MarketcastError(
+                f"logger={name} needs the {module} package, which is not installed: "
+                f"{install} (or leave logger.{name} out)."
+            )
+
+
+def check_predict_job(cfg: DictConfig) -> None:
+    refuse_unknown_keys(cfg, PredictJobConfig)
+    check_store(cfg.store)
+    _at_least("max_stale_sessions", cfg.max_stale_sessions, 0, optional=True)
+    if cfg.as_of is not None:
+        _date("as_of", cfg.as_of)
+    output = Path(cfg.output)
+    if output.is_dir() or str(cfg.output).endswith("/"):
+        raise MarketcastError(
+            f"output={cfg.output!r} is a directory: name the CSV file to write, "
+            "e.g. output=/srv/forecasts/today.csv."
+        )
+
+
+def check_store_job(cfg: DictConfig) -> None:
+    refuse_unknown_keys(cfg, StoreJobConfig)
+    check_store(cfg.store)
+    if not (cfg.store.url if cfg.store.format == StoreFormat.sql else cfg.store.dir):
+        raise MarketcastError(
+            "name the store: store.dir=DIR (delta, csv) or store.format=sql store.url=URL."
+        )
+    if cfg.timestamp is not None:
+        _date("timestamp", cfg.timestamp)
+    _at_least("version", cfg.version, 0, optional=True)
+
+
+def check_store(cfg: StoreConfig) -> None:
+    if cfg.format == StoreFormat.sql and cfg.dir and not cfg.url:
+        raise MarketcastError(
+            f"store.format=sql takes store.url (a SQLAlchemy URL), not store.dir={cfg.dir!r}: "
+            "e.g. store.url=sqlite:///forecasts.db or postgresql+psycopg://user@host/db."
+        )
+    if cfg.format != StoreFormat.sql and cfg.url and not cfg.dir:
+        raise MarketcastError(
+            f"store.url is for store.format=sql; store.format={cfg.format} takes store.dir."
+        )
+    _at_least("store.retention_hours", cfg.retention_hours, 0)
+    if cfg.format == StoreFormat.sql and cfg.url and "://" not in cfg.url:
+        raise MarketcastError(
+            f"store.url={cfg.url!r} is not a SQLAlchemy URL: e.g. sqlite:///forecasts.db."
+        )
+
+
+def check_fetch_job(cfg: DictConfig) -> None:
+    refuse_unknown_keys(cfg, FetchJobConfig)
+    check_data(cfg.data)
+
+
+def check_data(cfg: DataConfig) -> None:
+    if not (isinstance(cfg.timeout_s, int | float) and cfg.timeout_s > 0):
+        raise MarketcastError(f"data.timeout_s={cfg.timeout_s} must be positive (e.g. 30).")
+    if cfg.retries < 0 or cfg.backoff_s < 0:
+        raise MarketcastError(
+            f"data.retries={cfg.retries} and data.backoff_s={cfg.backoff_s} must not be "
+            "negative (0 turns retries off)."
+        )
+    _at_least("data.max_gap_sessions", cfg.max_gap_sessions, 0, optional=True)
+    _at_least("data.max_concurrency", cfg.max_concurrency, 1)
+    start = _date("data.start", cfg.start) if cfg.start is not None else None
+    end = _date("data.end", cfg.end) if cfg.end is not None else None
+    if start is not None and end is not None and start > end:
+        raise MarketcastError(
+            f"data.start={cfg.start} is after data.end={cfg.end}: swap them or drop one."
+        )
+
+
+def check_features(cfg: FeaturesConfig) -> None:
+    if not cfg.columns:
+        raise MarketcastError("features.columns is empty: name at least one, e.g. [Close].")
+    if len(set(cfg.columns)) != len(cfg.columns):
+        raise MarketcastError(
+            f"features.columns={[str(c) for c in cfg.columns]} names a column twice."
+        )
+    if cfg.target == PriceColumn.Volume:
+        raise MarketcastError(
+            "features.target=Volume is not supported: forecast a price column "
+            "(Open, High, Low or Close)."
+        )
+
+
+def check_window(cfg: WindowConfig) -> None:
+    _at_least("window.size", cfg.size, 3, "prediction intervals need 3 days of returns")
+    _at_least("window.horizon", cfg.horizon, 1, "1 forecasts the next day")
+
+
+def check_split(cfg: SplitConfig) -> None:
+    for key in ("val_start", "test_start"):
+        if getattr(cfg, key) is not None:
+            _date(f"split.{key}", getattr(cfg, key))
+    if cfg.val_start is not None and cfg.test_start is not None:
+        if pd.Timestamp(cfg.val_start) >= pd.Timestamp(cfg.test_start):
+            raise MarketcastError(
+                f"split.val_start={cfg.val_start} must come before "
+                f"split.test_start={cfg.test_start}."
+            )
+        return
+    fractions = {"train": cfg.train, "val": cfg.val, "test": cfg.test}
+    outside = {k: v for k, v in fractions.items() if not 0 < v < 1}
+    if outside:
+        raise MarketcastError(
+            "split fractions must each lie between 0 and 1: "
+            + ", ".join(f"split.{k}={v:g}" for k, v in outside.items())
+            + " (e.g. split.train=0.7 split.val=0.15 split.test=0.15)."
+        )
+    total = sum(fractions.values())
+    if abs(total - 1.0) > 1e-6:
+        raise MarketcastError(
+            f"split fractions train={cfg.train:g}, val={cfg.val:g}, test={cfg.test:g} add up "
+            f"to {total:.6g}, not 1: change them so that they do "
+            "(e.g. split.train=0.7 split.val=0.15 split.test=0.15)."
+        )
+
+
+def check_model(cfg: ModelConfig) -> None:
+    _at_least("model.units", cfg.units, 1)
+    _at_least("model.layers", cfg.layers, 1)
+    _at_least("model.ensemble", cfg.ensemble, 1, "models averaged; 1: a single model")
+    for key in ("dropout", "recurrent_dropout"):
+        value = getattr(cfg.lstm, key)
+        if not (math.isfinite(value) and 0 <= value < 1):
+            raise MarketcastError(
+                f"model.lstm.{key}={value} must lie in [0, 1): it is the fraction of units "
+                "dropped (e.g. 0.1)."
+            )
+    if cfg.lstm.stateful:
+        raise MarketcastError(
+            "model.lstm.stateful=true is not supported: training shuffles independent windows "
+            "and forecasts with any batch size, so state carried between batches would mix "
+            "unrelated samples. Set model.lstm.stateful=false (a longer window.size gives "
+            "the model more memory instead)."
+        )
+
+
+def check_train(cfg: TrainConfig) -> None:
+    _at_least("train.epochs", cfg.epochs, 1)
+    _at_least("train.batch_size", cfg.batch_size, 1)
+    _at_least("train.patience", cfg.patience, 0, "epochs without improvement before stopping")
+    _at_least("train.threads", cfg.threads, 1, "or null: the job's share of the cores", True)
+    if not (math.isfinite(cfg.learning_rate) and cfg.learning_rate > 0):
+        raise MarketcastError(
+            f"train.learning_rate={cfg.learning_rate} must be a finite number above 0 (e.g. 4e-3)."
+        )
+
+
+def check_evaluation(cfg: EvaluationConfig) -> None:
+    levels = list(cfg.interval_levels)
+    if len(levels) < 2 or any(not 0 < q < 1 for q in levels) or len(set(levels)) < len(levels):
+        raise MarketcastError(
+            f"evaluation.interval_levels={levels} must be two or more distinct quantile levels "
+            "in (0, 1), e.g. [0.1, 0.9]."
+        )
+    bt = cfg.backtest
+    _at_least("evaluation.backtest.folds", bt.folds, 1)
+    _at_least("evaluation.backtest.refit_every", bt.refit_every, 1)
+    _at_least("evaluation.backtest.test_size", bt.test_size, 1, optional=True)
+    _at_least("evaluation.backtest.train_size", bt.train_size, 1, optional=True)
+    if not 0 < bt.val_fraction < 1:
+        raise MarketcastError(
+            f"evaluation.backtest.val_fraction={bt.val_fraction} must lie between 0 and 1."
+        )
+    if not 0 < cfg.stop_share < 1:
+        raise MarketcastError(
+            f"evaluation.stop_share={cfg.stop_share} must lie between 0 and 1 (the share of "
+            "validation rows for early stopping; the rest fit the combination and intervals)."
+        )
+    _at_least("evaluation.peers.refit_every", cfg.peers.refit_every, 0)
+    rate = cfg.intervals.adapt_rate
+    if not (math.isfinite(rate) and 0 <= rate < 0.5):
+        raise MarketcastError(
+            f"evaluation.intervals.adapt_rate={rate} must lie in [0, 0.5) (e.g. 0.002; "
+            "0 freezes the interval calibration)."
+        )
+    shrink = cfg.intervals.shrink
+    if not (math.isfinite(shrink) and 0 <= shrink <= 1):
+        raise MarketcastError(
+            f"evaluation.intervals.shrink={shrink} must lie in [0, 1] (e.g. 0.2; 0: the "
+            "GARCH variance alone)."
+        )
+    if shrink and cfg.intervals.volatility == Volatility.ewma:
+        raise MarketcastError(
+            f"evaluation.intervals.shrink={shrink} applies to a GARCH variance, not to "
+            "volatility=ewma: set evaluation.intervals.volatility=gjr (or garch), or shrink=0."
+        )
+
+
+def check_forecast(cfg: ForecastConfig) -> None:
+    if not (math.isfinite(cfg.min_improvement) and 0 <= cfg.min_improvement < 1):
+        raise MarketcastError(
+            f"forecast.min_improvement={cfg.min_improvement} must lie in [0, 1) (e.g. 0.01)."
+        )
+    if not (math.isfinite(cfg.min_gain) and cfg.min_gain >= 0):
+        raise MarketcastError(f"forecast.min_gain={cfg.min_gain} must be 0 or more.")
+    if not (math.isfinite(cfg.shrink) and 0 <= cfg.shrink <= 1):
+        raise MarketcastError(
+            f"forecast.shrink={cfg.shrink} must lie in [0, 1] (0: publish the fitted shares, "
+            "0.5: half of each, 1: persistence)."
+        )
+
+
+def refuse_unknown_keys(cfg: DictConfig, schema: type) -> None:
+    """Refuse keys the schema does not have, also those added with ``+key=value``.
+
+    Hydra lets ``+`` add a key to a typed node, so ``+train.epoch=3`` (a typo Hydra's
+    own error message suggests) would otherwise be ignored without a word.
+    """
+    for path in _unknown_keys(cfg, schema, ""):
+        section = path.rpartition(".")[0]
+        known = _field_names(_schema_at(schema, section))
+        raise MarketcastError(
+            f"{path} is not a config key (a typo?): {section or 'the top level'} has "
+            f"{', '.join(sorted(known))}."
+        )
+
+
+def _unknown_keys(node: Any, schema: Any, prefix: str) -> list[str]:
+    if not (isinstance(node, DictConfig) and is_dataclass(schema)):
+        return []
+    types = {f.name: f.type for f in fields(schema)}
+    defaults = schema()
+    found = []
+    for key in node:
+        path = f"{prefix}{key}"
+        if key not in types:
+            found.append(path)
+            continue
+        child = getattr(defaults, key)
+        if is_dataclass(child):
+            found += _unknown_keys(node[key], type(child), f"{path}.")
+    return found
+
+
+def _schema_at(schema: type, dotted: str) -> type:
+    for part in [p for p in dotted.split(".") if p]:
+        schema = type(getattr(schema(), part))
+    return schema
+
+
+def _field_names(schema: type) -> list[str]:
+    return [f.name for f in fields(schema)]
+
+
+def _universe(cfg: DataConfig) -> bool:
+    return bool(cfg.symbols) or bool(cfg.universe_file)
+
+
+def _at_least(
+    key: str, value: int | None, minimum: int, why: str = "", optional: bool = False
+) -> None:
+    if value is None and optional:
+        return
+    if value is None or value < minimum:
+        raise MarketcastError(
+            f"{key}={value} must be at least {minimum}" + (f" ({why})." if why else ".")
+        )
+
+
+def _date(key: str, value: Any) -> pd.Timestamp:
+    try:
+        when = pd.Timestamp(str(value))
+    except (ValueError, TypeError, OverflowError):
+        raise MarketcastError(f"{key}={value!r} is not a date: use YYYY-MM-DD.") from None
+    if when is pd.NaT or pd.isna(when):
+        raise MarketcastError(f"{key}={value!r} is not a date: use YYYY-MM-DD.")
+    return when

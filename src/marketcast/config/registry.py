@@ -1,0 +1,87 @@
+"""The schemas and the resolvers their defaults use (``run_id``, ``sample_dir``, ``cwd``),
+registered with Hydra; and ``plain``, a composed config as plain Python."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import secrets
+import time
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import DictConfig, ListConfig, OmegaConf
+
+from marketcast.config.schemas import (
+    DataConfig,
+    EvaluationConfig,
+    FetchJobConfig,
+    ModelConfig,
+    PathsConfig,
+    PredictJobConfig,
+    StoreJobConfig,
+    TrainJobConfig,
+)
+
+# The schemas each config group's files extend (`defaults: [<name>]`), by group.
+GROUP_SCHEMAS = {
+    "paths": ("base_paths", PathsConfig),
+    "data": ("base_data", DataConfig),
+    "model": ("base_model", ModelConfig),
+    "evaluation": ("base_evaluation", EvaluationConfig),
+}
+JOB_SCHEMAS = {
+    "train_schema": TrainJobConfig,
+    "predict_schema": PredictJobConfig,
+    "fetch_schema": FetchJobConfig,
+    "store_schema": StoreJobConfig,
+}
+
+
+_RUN_COUNT = itertools.count()
+
+
+def run_id() -> str:
+    """A run directory's name: the start time to the millisecond, the process id, a count of
+    the names this process made (after the first), and 4 random hex digits.
+
+    Two runs started in the same millisecond on one host differ by process id, two in one
+    process by the count, two hosts on a shared file system (SLURM) by the random digits.
+    The resolver is cached, so every use in one run gives the same name.
+    """
+    now = time.time()
+    stamp = time.strftime("%Y-%m-%d_%H-%M-%S", time.localtime(now))
+    count = next(_RUN_COUNT)
+    serial = f"-{count}" if count else ""
+    return f"{stamp}.{int(now * 1000) % 1000:03d}-{os.getpid()}{serial}-{secrets.token_hex(2)}"
+
+
+def sample_dir() -> str:
+    """The bundled sample's directory: packaged with marketcast (a wheel), else ``data/``."""
+    package = Path(__file__).resolve().parents[1]  # marketcast/
+    packaged = package / "_sample"
+    return str(packaged if packaged.is_dir() else package.parents[1] / "data")
+
+
+def register_configs() -> None:
+    """Register the job and group schemas, and the resolvers the defaults use, with Hydra."""
+    cs = ConfigStore.instance()
+    for name, node in JOB_SCHEMAS.items():
+        cs.store(name=name, node=node)
+    for group, (name, node) in GROUP_SCHEMAS.items():
+        cs.store(group=group, name=name, node=node)
+    resolvers = {"run_id": run_id, "sample_dir": sample_dir, "cwd": lambda: str(Path.cwd())}
+    for name, resolver in resolvers.items():
+        if not OmegaConf.has_resolver(name):
+            OmegaConf.register_new_resolver(name, resolver, use_cache=name == "run_id")
+
+
+def plain(node: Any) -> Any:
+    """A config node as plain Python (enums as their string values), for JSON and YAML."""
+    if isinstance(node, DictConfig | ListConfig):
+        return OmegaConf.to_container(node, resolve=True, enum_to_str=True)
+    if isinstance(node, Enum):
+        return node.value
+    return node
