@@ -84,6 +84,10 @@ def test_a_bad_store_format_fails_at_composition():
             "evaluation.intervals.shrink=0.2 evaluation.intervals.volatility=ewma",
             r"shrink=0.2 applies to a GARCH variance, not to volatility=ewma",
         ),
+        (
+            "evaluation.intervals.step_persistence=1.0",
+            r"step_persistence=1.0 must lie in \[0, 1\)",
+        ),
         ("model.ensemble=0", r"model.ensemble=0 must be at least 1"),
         ("forecast.shrink=1.5", r"forecast.shrink=1.5 must lie in \[0, 1\]"),
         (

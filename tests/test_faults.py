@@ -140,6 +140,7 @@ def _band(state: dict) -> dict:
         (_set("intervals.volatility", "normal"), "intervals.volatility"),
         (_set("intervals.shrink", 1.2), r"intervals.shrink=1.2 is not a share"),
         (_set("combination.shrink", 2.0), r"combination.shrink=2.0 is not a share"),
+        (_set("intervals.step_persistence", 1.5), r"step_persistence=1.5 is not a share"),
         (lambda s: _band(s).update(tails=[[0.7, 0.1]]), r"\.tails is not 1 rows of 2 tail"),
         (lambda s: _band(s).update(checkpoints=[["2016-01-04", [[0.1]]]]), r"checkpoints\[0\] is"),
         (lambda s: _band(s).update(checkpoints=[["first", [[0.1, 0.1]]]]), "ISO date, tails"),
@@ -166,6 +167,7 @@ def test_a_run_saved_before_the_leverage_term_still_loads(run_copy):
         _band(state)["garch"].pop("gamma")
         _band(state).pop("checkpoints")  # nor the test segment's checkpoints
         state["intervals"].pop("shrink")  # nor the trailing year's share
+        state["intervals"].pop("step_persistence")  # nor the multi-step reversion
         state["combination"].pop("shrink")  # nor the published share of the weights
 
     edit_preprocessing(run_copy, old)
@@ -173,7 +175,7 @@ def test_a_run_saved_before_the_leverage_term_still_loads(run_copy):
     _, prep = artifacts.load_run(run_copy)
     name, band = next(iter(prep.intervals.symbols.items()))
     assert prep.intervals.volatility == "garch" and "gamma" not in band.garch
-    assert prep.intervals.shrink == 0.0
+    assert prep.intervals.shrink == 0.0 and prep.intervals.step_persistence is None
     assert Weights.from_dict(prep.combination).shrink == 0.0  # it published the fitted shares
     recent = 100 * np.exp(np.cumsum(np.tile([0.01, -0.01], prep.intervals.rows)))
     scale = prep.intervals.scale(recent[None, : prep.intervals.rows], name)

@@ -297,6 +297,37 @@ def test_a_bad_method_or_rate_is_named():
         Intervals(LEVELS, 1, 20, "garch", shrink=1.5)
     with pytest.raises(MarketcastError, match="shrink applies to .*not to ewma"):
         Intervals(LEVELS, 1, 20, "ewma", shrink=0.2)
+    with pytest.raises(MarketcastError, match=r"step_persistence=1.0 must lie in \[0, 1\)"):
+        Intervals(LEVELS, 5, 20, "gjr", step_persistence=1.0)
+    with pytest.raises(MarketcastError, match="step_persistence applies to .*not to ewma"):
+        Intervals(LEVELS, 5, 20, "ewma", step_persistence=0.9)
+
+
+def test_step_persistence_reverts_later_steps_to_the_trailing_year():
+    """Step 1 is the GARCH forecast bit for bit; from step 2 the variance's deviation from
+    the trailing year's mean squared return decays by min(p, rho) a step, so a shock's
+    variance fades within days instead of weeks, towards the recent level rather than the
+    training years'. A horizon-1 band is the GARCH band whatever the setting."""
+    prices = garch_prices(1200, seed=5)
+    prices[900:] = prices[899] * (prices[900:] / prices[899]) ** 0.5  # a calmer last year
+    fitted = garch_intervals(prices, 800, horizon=5, model="gjr")
+    reverting = replace(fitted, step_persistence=0.5)
+    recent = recent_prices(prices, np.arange(1150, 1195), fitted.rows)
+    before, after = fitted.scale(recent, "S"), reverting.scale(recent, "S")
+    np.testing.assert_array_equal(after[:, 0], before[:, 0])
+    returns = np.diff(np.log(recent), axis=1)
+    level = np.nanmean(returns**2, axis=1)[:, None]  # the trailing year's daily variance
+    garch = fitted.band("S").garch
+    p = garch["alpha"] + garch["gamma"] / 2 + garch["beta"]
+    assert p > 0.5
+    by_hand = level + 0.5 ** np.arange(5) * (before[:, :1] ** 2 - level)  # per step
+    np.testing.assert_allclose(after**2, np.cumsum(by_hand, axis=1), rtol=1e-12)
+    # the fitted GARCH reverts towards its training years' level, above this calmer year's
+    assert np.all(after[:, -1] < before[:, -1])
+    one = replace(fitted, horizon=1)
+    np.testing.assert_array_equal(
+        replace(one, step_persistence=0.5).scale(recent, "S"), one.scale(recent, "S")
+    )
 
 
 def test_shrink_pulls_the_garch_variance_toward_the_trailing_year():
@@ -327,13 +358,15 @@ def test_shrink_pulls_the_garch_variance_toward_the_trailing_year():
     np.testing.assert_array_equal(shrunk(scale[:1], lone, 0.2), scale[:1])
 
 
-def test_a_state_saved_before_shrink_loads_with_the_garch_scale_alone():
+def test_a_state_saved_before_shrink_and_step_persistence_loads_with_the_garch_scale():
     prices = garch_prices(900, seed=12)
-    intervals = replace(garch_intervals(prices, 600, model="gjr"), shrink=0.2)
+    intervals = replace(garch_intervals(prices, 600, model="gjr"), shrink=0.2, step_persistence=0.9)
     state = intervals.to_dict()
     assert Intervals.from_dict(json.loads(json.dumps(state))) == intervals
-    old = Intervals.from_dict({k: v for k, v in state.items() if k != "shrink"})
-    assert old.shrink == 0.0
+    old = Intervals.from_dict(
+        {k: v for k, v in state.items() if k not in ("shrink", "step_persistence")}
+    )
+    assert old.shrink == 0.0 and old.step_persistence is None
     recent = recent_prices(prices, np.arange(600, 620), intervals.rows)
     np.testing.assert_array_equal(
         old.scale(recent, "S"), garch_scale(old.band("S").garch, recent, 1)

@@ -284,3 +284,21 @@ def test_predict_before_the_test_segment_warns_about_its_interval(trained, tmp_p
     with caplog.at_level("WARNING", logger="marketcast"):
         predict(tmp_path, f"run_dir={run_dir}", f"as_of={earlier}")
     assert "1 symbol forecast before the run's test segment" in caplog.text
+
+
+def test_an_ewma_band_leaves_the_garch_step_persistence_aside(tmp_path, tiny_run):
+    """The default step_persistence shapes GARCH bands only: volatility=ewma trains and
+    saves no reversion, where the default gjr run saves the configured one."""
+    for volatility, saved in (("ewma", None), ("gjr", 0.9)):
+        run_dir = tmp_path / volatility
+        train(
+            compose_train(
+                run_dir,
+                *tiny_run,
+                "window.horizon=2",
+                f"evaluation.intervals.volatility={volatility}",
+            )
+        )
+        _, prep = artifacts.load_run(run_dir)
+        assert prep.intervals.volatility == volatility
+        assert prep.intervals.step_persistence == saved

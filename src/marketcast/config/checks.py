@@ -274,6 +274,12 @@ def check_evaluation(cfg: EvaluationConfig) -> None:
             f"evaluation.intervals.shrink={shrink} applies to a GARCH variance, not to "
             "volatility=ewma: set evaluation.intervals.volatility=gjr (or garch), or shrink=0."
         )
+    persistence = cfg.intervals.step_persistence
+    if persistence is not None and not (math.isfinite(persistence) and 0 <= persistence < 1):
+        raise MarketcastError(
+            f"evaluation.intervals.step_persistence={persistence} must lie in [0, 1) (e.g. "
+            "0.9; null: the fitted GARCH's own persistence)."
+        )
 
 
 def check_forecast(cfg: ForecastConfig) -> None:

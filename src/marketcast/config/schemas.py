@@ -310,6 +310,18 @@ class IntervalsConfig:
     # (6.540 against 6.545, noise), but it raises coverage after a turbulent year (0.858 at
     # most per file at h=1 in runs tested in 2018-21, against 0.835), so it is not the default.
     shrink: float = 0.0
+    # gjr/garch, horizons above 1: from step 2 on, the variance's deviation from the trailing
+    # year's mean squared daily return carries at most this much from one step to the next
+    # (peers.garch_scale; step 1 is the GARCH forecast, untouched); null: the fitted GARCH's
+    # own persistence (near 1) and its training years' level. A GARCH fitted over years with
+    # shifts in level reads them as persistence (Lamoureux & Lastrapes 1990), so days after a
+    # shock its band still carries the shock, and it reverts to a level the market may have
+    # left. 0.9 (a deviation's half-life of 6.6 trading days) lowered the h=5 interval score
+    # around persistence at each of six test periods of the 11 dev files (bench/intervals_dev.py
+    # --horizon 5 --test-end 0.6,0.7,0.8,0.85,0.9,1.0: mean 11.133 -> 11.094, lower on 52 of
+    # 66 file-periods, higher on 14); 0.8 and 0.7 scored alike (11.078, 11.074), 0 (the
+    # trailing level from step 2) worse (11.147). ewma: ignored (no multi-step variance).
+    step_persistence: float | None = 0.9
 
 
 @dataclass

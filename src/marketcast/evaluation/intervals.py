@@ -50,6 +50,7 @@ from marketcast.evaluation.peers import (
     garch_params,
     garch_scale,
     recent_returns,
+    trailing_variance,
 )
 
 GARCH_KEYS = ("omega", "alpha", "gamma", "beta", "start")  # peers.garch_params
@@ -117,6 +118,9 @@ class Intervals:
     scores: list[list[float]] | None = None  # (n, H) calibration scores (volatility=ewma)
     symbols: dict[str, SymbolBand] = field(default_factory=dict)
     shrink: float = 0.0  # gjr/garch: the trailing year's share of the variance (shrunk)
+    # gjr/garch: the most of a variance deviation that carries from one step to the next,
+    # reverting to the trailing year's level (peers.garch_scale); None: the fit's own
+    step_persistence: float | None = None
 
     def __post_init__(self) -> None:
         if self.volatility not in VOLATILITIES:
@@ -129,6 +133,15 @@ class Intervals:
             raise MarketcastError(f"interval shrink={self.shrink} must lie in [0, 1].")
         if self.shrink and self.volatility not in GARCH_MODELS:
             raise MarketcastError(f"interval shrink applies to {tuple(GARCH_MODELS)}, not to ewma.")
+        if self.step_persistence is not None:
+            if not 0 <= self.step_persistence < 1:
+                raise MarketcastError(
+                    f"interval step_persistence={self.step_persistence} must lie in [0, 1)."
+                )
+            if self.volatility not in GARCH_MODELS:
+                raise MarketcastError(
+                    f"interval step_persistence applies to {tuple(GARCH_MODELS)}, not to ewma."
+                )
 
     @classmethod
     def calibrate(
@@ -140,6 +153,7 @@ class Intervals:
         gamma: float,
         symbols: dict[str, dict],
         shrink: float = 0.0,
+        step_persistence: float | None = None,
     ) -> Intervals:
         """From each symbol's later validation rows: ``symbols[name]`` holds ``centre``,
         ``actual`` (B, H) prices, ``recent`` (B, rows) prices up to each origin, ``garch``
@@ -150,7 +164,15 @@ class Intervals:
         handed on is the one at the last validation origin.
         """
         levels = check_levels(levels)
-        start = cls(levels, horizon, window, volatility, gamma, shrink=shrink)
+        start = cls(
+            levels,
+            horizon,
+            window,
+            volatility,
+            gamma,
+            shrink=shrink,
+            step_persistence=step_persistence,
+        )
         bands = {
             name: SymbolBand(start._nominal(), None, s["garch"]) for name, s in symbols.items()
         }
@@ -197,7 +219,8 @@ class Intervals:
         else:
             full = {name: garch_params(p) for name, p in per_symbol.items()}
             params = {k: np.array([full[n][k] for n in names]) for k in GARCH_KEYS}
-        return shrunk(garch_scale(params, recent, self.horizon), recent, self.shrink)
+        scale = garch_scale(params, recent, self.horizon, self.step_persistence)
+        return shrunk(scale, recent, self.shrink)
 
     def state_name(self, symbol: str) -> str:
         """The run's name for ``symbol``'s state (symbols match case-insensitively, as runs
@@ -287,6 +310,7 @@ class Intervals:
             "volatility": self.volatility,
             "gamma": self.gamma,
             "shrink": self.shrink,
+            "step_persistence": self.step_persistence,
             "scores": self.scores,
             "symbols": {
                 name: {
@@ -324,6 +348,7 @@ class Intervals:
             [list(map(float, r)) for r in scores] if scores is not None else None,
             symbols,
             float(state.get("shrink", 0.0)),  # 0: a state saved before shrink was kept
+            _optional_float(state.get("step_persistence")),  # None: saved before it was kept
         )
 
     # -- the two methods' arithmetic ------------------------------------------------------
@@ -361,6 +386,10 @@ class Intervals:
         return np.tile(self._nominal_row(), (self.horizon, 1)).tolist()
 
 
+def _optional_float(value) -> float | None:
+    return None if value is None else float(value)
+
+
 def shrunk(scale: np.ndarray, recent: np.ndarray, share: float) -> np.ndarray:
     """(B, H) the GARCH ``scale`` (B, H) with ``share`` of each step's variance replaced by
     the trailing level: the mean squared daily log return over the (up to
@@ -368,9 +397,7 @@ def shrunk(scale: np.ndarray, recent: np.ndarray, share: float) -> np.ndarray:
     no known return keeps its GARCH scale."""
     if not share:
         return scale
-    squared = recent_returns(recent) ** 2
-    known = np.isfinite(squared).sum(axis=1)
-    level = np.where(known > 0, np.nansum(squared, axis=1) / np.maximum(known, 1), np.nan)
+    level = trailing_variance(recent_returns(recent))
     trailing = level[:, None] * np.arange(1, scale.shape[1] + 1)[None]  # -> (B, H)
     mixed = np.sqrt((1 - share) * scale**2 + share * trailing)
     return np.where(np.isfinite(trailing), mixed, scale)

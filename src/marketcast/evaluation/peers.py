@@ -379,7 +379,17 @@ def recent_returns(recent: np.ndarray) -> np.ndarray:
     return np.diff(np.log(np.asarray(recent, dtype=float)), axis=1)[:, -GARCH_LOOKBACK:]
 
 
-def garch_scale(params: dict, recent: np.ndarray, horizon: int) -> np.ndarray:
+def trailing_variance(returns: np.ndarray) -> np.ndarray:
+    """(B,) the mean squared daily log return of each row of ``returns`` (B, n), NaN
+    skipped; NaN where a row has no known return."""
+    squared = returns**2
+    known = np.isfinite(squared).sum(axis=1)
+    return np.where(known > 0, np.nansum(squared, axis=1) / np.maximum(known, 1), np.nan)
+
+
+def garch_scale(
+    params: dict, recent: np.ndarray, horizon: int, step_persistence: float | None = None
+) -> np.ndarray:
     """(B, H) the GARCH standard deviation of the log move from each origin's last price
     to each step, from ``recent`` (B, n) prices up to the origin.
 
@@ -390,6 +400,13 @@ def garch_scale(params: dict, recent: np.ndarray, horizon: int) -> np.ndarray:
     and ``predict`` get the same number from the same prices. The multi-step variance is
     the GJR-GARCH(1,1,1) forecast of symmetric innovations,
     ``V_k = u + p^(k-1) (V_1 - u)`` with ``p = alpha + gamma / 2 + beta``, summed over steps.
+
+    ``step_persistence`` (rho, 0..1): from step 2 on the variance reverts instead to the
+    trailing level ``u = trailing_variance`` of the same returns, its deviation carrying at
+    most ``min(p, rho)`` from one step to the next; ``V_1`` is unchanged. A GARCH fitted over
+    years with shifts of level reads them as persistence (p near 1, Lamoureux & Lastrapes
+    1990) and reverts towards the training years' level: days after a shock it keeps the
+    shock's variance, and it reverts to a level the market may have left.
     """
     returns = recent_returns(recent)
     params = garch_params(params)
@@ -409,4 +426,10 @@ def garch_scale(params: dict, recent: np.ndarray, horizon: int) -> np.ndarray:
     long_run = np.where(stationary, omega[:, None] / np.where(stationary, 1 - persistence, 1), 0)
     mean_reverting = long_run + persistence**k * (var[:, None] - long_run)
     integrated = var[:, None] + k * omega[:, None]
-    return np.sqrt(np.cumsum(np.where(stationary, mean_reverting, integrated), axis=1))
+    steps = np.where(stationary, mean_reverting, integrated)  # -> (B, H)
+    if step_persistence is not None:
+        level = trailing_variance(returns)[:, None]  # -> (B, 1)
+        decay = np.minimum(persistence, step_persistence)
+        reverted = np.where(k == 0, steps, level + decay**k * (var[:, None] - level))
+        steps = np.where(np.isfinite(level), reverted, steps)  # step 1 bit for bit
+    return np.sqrt(np.cumsum(steps, axis=1))

@@ -173,6 +173,7 @@ def _calibrate(preps, names, parts, published, levels, cfg: IntervalsConfig) -> 
         cfg.adapt_rate,
         symbols,
         shrink=cfg.shrink,
+        step_persistence=cfg.step_persistence if volatility in GARCH_MODELS else None,
     )
 
 

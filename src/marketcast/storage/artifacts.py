@@ -297,6 +297,12 @@ def check_preprocessing(state: dict) -> None:
         _finite(shrink) and 0 <= shrink <= 1,
         f"intervals.shrink={shrink!r} is not a share in [0, 1]",
     )
+    persistence = intervals.get("step_persistence")  # absent before it was kept: None
+    _expect(
+        persistence is None
+        or (_finite(persistence) and 0 <= persistence < 1 and intervals["volatility"] != "ewma"),
+        f"intervals.step_persistence={persistence!r} is not a share in [0, 1) of a GARCH band",
+    )
     if intervals["volatility"] == "ewma":
         scores = intervals.get("scores")
         _expect(
