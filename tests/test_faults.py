@@ -141,6 +141,10 @@ def _band(state: dict) -> dict:
         (_set("intervals.shrink", 1.2), r"intervals.shrink=1.2 is not a share"),
         (_set("combination.shrink", 2.0), r"combination.shrink=2.0 is not a share"),
         (_set("intervals.step_persistence", 1.5), r"step_persistence=1.5 is not a share"),
+        (
+            lambda s: s["intervals"].update(volatility="ewma", scores=[[0.1]] * 20),
+            r"step_persistence=0.9 is set for volatility 'ewma'",
+        ),
         (lambda s: _band(s).update(tails=[[0.7, 0.1]]), r"\.tails is not 1 rows of 2 tail"),
         (lambda s: _band(s).update(checkpoints=[["2016-01-04", [[0.1]]]]), r"checkpoints\[0\] is"),
         (lambda s: _band(s).update(checkpoints=[["first", [[0.1, 0.1]]]]), "ISO date, tails"),

@@ -11,7 +11,9 @@ import pandas as pd
 import pytest
 from conftest import compose_predict, compose_train, synthetic_prices
 
+from marketcast.config import ForecastConfig
 from marketcast.evaluation import intervals as intervals_module
+from marketcast.evaluation.combination import fit_weights, keep_earned
 from marketcast.jobs import predict as predict_module
 from marketcast.jobs.predict import forecast
 from marketcast.jobs.train import train
@@ -59,6 +61,18 @@ def test_the_lstm_gets_most_of_the_move_where_returns_are_predictable(tmp_path):
     assert weights["lstm"] > 0.5, metrics["combination"]["words"]
     assert metrics["test"]["model"]["rel_mae"] < 1.0
     assert metrics["test"]["model"]["dm_vs_persistence"]["statistic"] < 0
+    # a user can refit the published weights from the run's own validation rows
+    val = pd.read_csv(tmp_path / "ar1" / "val_predictions.csv")
+    rows = val[val["use"] == "fit"]
+
+    def wide(name: str) -> np.ndarray:
+        return rows.pivot(index="origin", columns="step", values=name).to_numpy()
+
+    components = {n: wide(n) for n in combination["names"]}
+    refitted = fit_weights(wide("actual"), wide("persistence"), components)
+    bar = ForecastConfig().min_improvement
+    refitted = keep_earned(refitted, wide("actual"), wide("persistence"), components, bar)
+    np.testing.assert_allclose(refitted.weights, combination["weights"], atol=1e-3)
 
 
 @pytest.mark.slow

@@ -324,6 +324,15 @@ def test_step_persistence_reverts_later_steps_to_the_trailing_year():
     np.testing.assert_allclose(after**2, np.cumsum(by_hand, axis=1), rtol=1e-12)
     # the fitted GARCH reverts towards its training years' level, above this calmer year's
     assert np.all(after[:, -1] < before[:, -1])
+    # where the fit reverts faster than rho it keeps its own speed, towards the recent level
+    assert p < 0.999
+    slower = replace(fitted, step_persistence=0.999).scale(recent, "S")
+    by_hand = level + p ** np.arange(5) * (before[:, :1] ** 2 - level)
+    np.testing.assert_allclose(slower**2, np.cumsum(by_hand, axis=1), rtol=1e-12)
+    # an origin with no known return keeps its GARCH scale
+    lone = np.full((1, fitted.rows), np.nan)
+    lone[0, -1] = 100.0
+    np.testing.assert_array_equal(reverting.scale(lone, "S"), fitted.scale(lone, "S"))
     one = replace(fitted, horizon=1)
     np.testing.assert_array_equal(
         replace(one, step_persistence=0.5).scale(recent, "S"), one.scale(recent, "S")

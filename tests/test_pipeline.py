@@ -78,6 +78,16 @@ def test_train_writes_a_complete_run(trained):
         "q90",
     ]
     assert set(predictions["step"]) == {1, 2}
+    # validation: every forecast, the rows that decided early stopping and those that fitted
+    # the combination and the intervals (evaluation.stop_share 0.5) marked
+    val = pd.read_csv(run_dir / "val_predictions.csv")
+    assert list(val.columns) == ["use", *predictions.columns]
+    uses = val.drop_duplicates("origin")["use"].tolist()
+    assert set(uses) == {"stop", "fit"} and uses == sorted(uses, reverse=True)  # stop first
+    assert abs(uses.count("stop") - uses.count("fit")) <= 1
+    assert (val["model"] - val["actual"]).abs().mean() == pytest.approx(
+        metrics["val"]["model"]["mae"], rel=1e-5
+    )
     assert (predictions["q10"] <= predictions["q90"]).all()
     prep = json.loads((run_dir / "preprocessing.json").read_text())["transform"]
     assert prep["features"] == ["Close", "Open", "High"] and prep["window"] == 10
@@ -153,11 +163,11 @@ def test_predict_repeats_the_run_forecast_for_the_same_window(trained, tmp_path)
     """predict.py rebuilds the inputs exactly as training did: as_of = a test origin."""
     _, run_dir, _, _ = trained
     predictions = pd.read_csv(run_dir / "test_predictions.csv")
-    row = predictions.iloc[-2]  # the last origin, step 1
-    table = predict(tmp_path, f"run_dir={run_dir}", f"as_of={row['origin']}")
-    assert table["forecast"].iloc[0] == pytest.approx(row["model"], rel=1e-5)
-    assert table["q10"].iloc[0] == pytest.approx(row["q10"], rel=1e-5)
-    assert table["q90"].iloc[0] == pytest.approx(row["q90"], rel=1e-5)
+    rows = predictions.iloc[-2:]  # the last origin, steps 1 and 2
+    table = predict(tmp_path, f"run_dir={run_dir}", f"as_of={rows['origin'].iloc[0]}")
+    for step in (0, 1):  # step 2's band: the GARCH variance reverting (step_persistence)
+        for ours, theirs in (("forecast", "model"), ("q10", "q10"), ("q90", "q90")):
+            assert table[ours].iloc[step] == pytest.approx(rows[theirs].iloc[step], rel=1e-5)
 
 
 def test_predict_finds_the_latest_run(trained, tmp_path):
@@ -286,19 +296,13 @@ def test_predict_before_the_test_segment_warns_about_its_interval(trained, tmp_p
     assert "1 symbol forecast before the run's test segment" in caplog.text
 
 
-def test_an_ewma_band_leaves_the_garch_step_persistence_aside(tmp_path, tiny_run):
+def test_an_ewma_band_leaves_the_garch_step_persistence_aside(trained, tmp_path, tiny_run):
     """The default step_persistence shapes GARCH bands only: volatility=ewma trains and
     saves no reversion, where the default gjr run saves the configured one."""
-    for volatility, saved in (("ewma", None), ("gjr", 0.9)):
-        run_dir = tmp_path / volatility
-        train(
-            compose_train(
-                run_dir,
-                *tiny_run,
-                "window.horizon=2",
-                f"evaluation.intervals.volatility={volatility}",
-            )
-        )
-        _, prep = artifacts.load_run(run_dir)
-        assert prep.intervals.volatility == volatility
-        assert prep.intervals.step_persistence == saved
+    _, prep = artifacts.load_run(trained[1])
+    assert prep.intervals.volatility == "gjr" and prep.intervals.step_persistence == 0.9
+    run_dir = tmp_path / "ewma"
+    overrides = ("window.horizon=2", "evaluation.intervals.volatility=ewma")
+    train(compose_train(run_dir, *tiny_run, *overrides))
+    _, prep = artifacts.load_run(run_dir)
+    assert prep.intervals.volatility == "ewma" and prep.intervals.step_persistence is None

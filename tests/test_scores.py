@@ -74,6 +74,8 @@ def test_one_rule_decides_significance_either_way():
     assert significant_side(-2.5, 0.012) == -1 and significant_side(2.5, 0.012) == 1
     assert significant_side(-2.5, 0.05) == 0  # at the threshold: not significant
     assert significant_side(float("nan"), None) == 0  # not testable
+    assert significant_side(2.0, float("nan")) == 0  # degenerate losses: no verdict either
+    assert p_words(float("nan")) == "p undefined"
     assert p_words(0.0004) == "p < 0.001" and p_words(0.0371) == "p = 0.037"
 
 

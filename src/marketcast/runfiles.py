@@ -9,6 +9,8 @@ PREPROCESSING_FILE = "preprocessing.json"
 METRICS_FILE = "metrics.json"
 CONFIG_FILE = "config.yaml"
 PREDICTIONS_FILE = "test_predictions.csv"
+# every validation forecast, with the rows that fitted the combination and intervals marked
+VAL_PREDICTIONS_FILE = "val_predictions.csv"
 TRIAL_FILE = "optuna_trial.json"  # a job of an Optuna search: its trial number, state, params
 DONE_FILE = "run.json"  # the completion marker, written last (storage.artifacts)
 FAILED_FILE = "failed.json"  # written instead of the above when a sweep job fails

@@ -294,7 +294,7 @@ class IntervalsConfig:
 
     # What scales the band. On the 11 dev files (80% band, interval score in % of price, h=1)
     # gjr scored 6.930 against garch's 7.006 and ewma's 7.188 (h=5: 11.15, 11.19, 11.58;
-    # measured with whole combination shares, forecast.shrink=0),
+    # measured with whole combination shares, forecast.shrink=0, and step_persistence=null),
     # and on the earlier test years of bench/intervals_dev.py it was ahead by more: a normal
     # GARCH(1,1) fit can degenerate on a short calm history (Microsoft trained on 2015-2017,
     # tested in 2018: the reference GARCH(1,1) band covered 0.50 of outcomes, gjr's 0.85).
@@ -305,24 +305,27 @@ class IntervalsConfig:
     # gjr/garch: the share of each step's variance taken from the trailing year's mean
     # squared daily return instead of the GARCH forecast (0: GARCH alone). A GARCH fit
     # over-reacts: its bands under-cover calm days and over-cover turbulent ones. On the 11
-    # dev files at nine test periods (bench/intervals_dev.py --test-end 0.6..1.0), 0.2
-    # scored below 0 at eight at h=5 (mean 11.001 against 11.044) and the same at h=1
-    # (6.540 against 6.545, noise), but it raises coverage after a turbulent year (0.858 at
-    # most per file at h=1 in runs tested in 2018-21, against 0.835), so it is not the default.
+    # dev files at nine test periods (bench/intervals_dev.py --test-end 0.6..1.0, with
+    # step_persistence=null), 0.2 scored below 0 at eight at h=5 (mean 11.001 against 11.044)
+    # and the same at h=1 (6.540 against 6.545, noise), but it raises coverage after a
+    # turbulent year (0.858 at most per file at h=1 in runs tested in 2018-21, against
+    # 0.835), so it is not the default.
     shrink: float = 0.0
-    # gjr/garch, horizons above 1: from step 2 on, the variance's deviation from the trailing
-    # year's mean squared daily return carries at most this much from one step to the next
-    # (peers.garch_scale; step 1 is the GARCH forecast, untouched); null: the fitted GARCH's
-    # own persistence (near 1) and its training years' level. A GARCH fitted over years with
-    # shifts in level reads them as persistence (Lamoureux & Lastrapes 1990), so days after a
-    # shock its band still carries the shock, and it reverts to a level the market may have
-    # left. 0.9 (a deviation's half-life of 6.6 trading days) lowered the h=5 interval score
-    # around persistence at each of six test periods of the 11 dev files (bench/intervals_dev.py
-    # --horizon 5 --test-end 0.6,0.7,0.8,0.85,0.9,1.0: mean 11.133 -> 11.094, lower on 52 of
-    # 66 file-periods, higher on 14); 0.8 and 0.7 scored alike (11.078, 11.074), 0 (the
-    # trailing level from step 2) worse (11.147). Whole runs at h=5 (bench/evaluate_dev.py):
-    # 11.150 -> 11.124 single split, 11.173 -> 11.153 backtest, 13.334 -> 13.311 on the 2020
-    # test years (higher there on 5 of 11 files). ewma: ignored (no multi-step variance).
+    # gjr/garch, horizons above 1: from step 2 on, the variance's deviation from the
+    # trailing year's mean squared daily return carries at most this much from one step to
+    # the next (peers.garch_scale; step 1 is the GARCH forecast, untouched);
+    # null: the fitted GARCH's own persistence (near 1) and its training years' level. A
+    # GARCH fitted over years with shifts in level reads them as persistence (Lamoureux &
+    # Lastrapes 1990), so days after a shock its band still carries the shock, and it
+    # reverts to a level the market may have left. 0.9 (a half-life of 6.6 trading days)
+    # lowered the h=5 interval score around persistence at each of six test periods of the
+    # 11 dev files (bench/intervals_dev.py --horizon 5 --test-end 0.6,0.7,0.8,0.85,0.9,1.0:
+    # mean 11.133 -> 11.094, lower on 52 of 66 file-periods, higher on 14); 0.95, 0.8 and
+    # 0.7 also gained at every period (11.109, 11.078, 11.074): 0.9 sits inside that flat
+    # stretch rather than at its best value on these files; 0 (the trailing level from step
+    # 2 on) scored worse (11.147). Whole runs at h=5 (bench/evaluate_dev.py): 11.150 ->
+    # 11.124 single split, 11.173 -> 11.153 backtest, 13.334 -> 13.311 on the 2020 test
+    # years (higher there on 5 of 11 files). ewma: ignored (no multi-step variance).
     step_persistence: float | None = 0.9
 
 

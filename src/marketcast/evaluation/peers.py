@@ -401,12 +401,15 @@ def garch_scale(
     the GJR-GARCH(1,1,1) forecast of symmetric innovations,
     ``V_k = u + p^(k-1) (V_1 - u)`` with ``p = alpha + gamma / 2 + beta``, summed over steps.
 
-    ``step_persistence`` (rho, 0..1): from step 2 on the variance reverts instead to the
-    trailing level ``u = trailing_variance`` of the same returns, its deviation carrying at
-    most ``min(p, rho)`` from one step to the next; ``V_1`` is unchanged. A GARCH fitted over
-    years with shifts of level reads them as persistence (p near 1, Lamoureux & Lastrapes
-    1990) and reverts towards the training years' level: days after a shock it keeps the
-    shock's variance, and it reverts to a level the market may have left.
+    ``step_persistence`` (rho, 0..1): from step 2 on, the variance reverts instead to the
+    trailing level ``u = trailing_variance`` of the same returns, for every fit, its
+    deviation carrying ``min(p, rho)`` from one step to the next; ``V_1`` is unchanged.
+    (A fit's own long-run level is its training years'; a fit with ``p <= rho`` keeps its
+    speed but takes the recent level too, and the constant-variance fallback, ``p = 0``,
+    its training variance at step 1 and the trailing level after.)
+    A GARCH fitted over years with shifts of level reads them as persistence (p near 1,
+    Lamoureux & Lastrapes 1990) and reverts towards the training years' level: days after a
+    shock it keeps the shock's variance, and it reverts to a level the market may have left.
     """
     returns = recent_returns(recent)
     params = garch_params(params)

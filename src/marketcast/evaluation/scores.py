@@ -25,8 +25,8 @@ def significant_side(statistic: float, p_value: float | None) -> int:
     """-1 where a test's statistic is significantly negative (the forecast's loss is the
     smaller, a band covers less), +1 where significantly positive, 0 where not significant
     or not testable (``p_value`` None)."""
-    if p_value is None or p_value >= ALPHA:
-        return 0
+    if p_value is None or not p_value < ALPHA or not math.isfinite(statistic):
+        return 0  # not testable, or a NaN from degenerate losses: no verdict
     return -1 if statistic < 0 else 1
 
 

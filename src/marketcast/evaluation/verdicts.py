@@ -9,11 +9,15 @@ named whichever way it goes.
 
 from __future__ import annotations
 
+import math
+
 from marketcast.evaluation.scores import significant_side
 
 
 def p_words(p_value: float) -> str:
     """'p = 0.036', or 'p < 0.001' where three decimals would print a zero."""
+    if not math.isfinite(p_value):
+        return "p undefined"
     return "p < 0.001" if p_value < 0.001 else f"p = {p_value:.3f}"
 
 
@@ -37,7 +41,10 @@ def dm_words(dm: dict | None, name: str, reference: str = "persistence") -> str:
     """A Diebold-Mariano result (``{"statistic", "p_value"}``, optionally ``"step"``) in
     words: 'ets: significantly worse than persistence at step 2 (DM +2.31, p = 0.021)'."""
     if dm is None:
-        return f"{name}: not testable against {reference} (too few origins or identical errors)"
+        return (
+            f"{name}: not testable against {reference} (identical forecasts, or fewer than "
+            "10 origins)"
+        )
     where = f" at step {dm['step']}" if dm.get("step", 1) > 1 else ""
     stat = f"DM {dm['statistic']:+.2f}, {p_words(dm['p_value'])}"
     return f"{name}: {compared(dm['statistic'], dm['p_value'], reference + where)} ({stat})"

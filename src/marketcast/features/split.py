@@ -61,3 +61,11 @@ def _date_row(dates: pd.DatetimeIndex, value: str, key: str) -> int:
     except ValueError:
         raise MarketcastError(f"{key}={value!r} is not a date: use YYYY-MM-DD.") from None
     return int(dates.searchsorted(when))
+
+
+def stop_samples(n: int, share: float) -> int:
+    """How many of a validation segment's ``n`` samples, the first ones, decide early
+    stopping (``evaluation.stop_share``); the rest, which the stopped model was never
+    chosen on, fit the published combination and calibrate the intervals. At least 1 and
+    at most ``n - 1``, so each side has a sample."""
+    return min(n - 1, max(1, round(n * share)))

@@ -29,6 +29,7 @@ from marketcast.evaluation.forecasts import (
 from marketcast.evaluation.intervals import Intervals, recent_prices, scale_rows
 from marketcast.evaluation.peers import GARCH_MODELS, fit_garch
 from marketcast.features.dataset import Prepared, Transform
+from marketcast.features.split import stop_samples
 from marketcast.model import runtime
 from marketcast.model.backend import keras
 from marketcast.model.network import average, build_model
@@ -179,8 +180,7 @@ def _calibrate(preps, names, parts, published, levels, cfg: IntervalsConfig) -> 
 
 def _stop_rows(prep: Prepared, share: float) -> slice:
     """The validation samples that decide early stopping: the first ``share`` of them."""
-    n = len(prep.parts["val"].windows)
-    return slice(0, min(n - 1, max(1, round(n * share))))
+    return slice(0, stop_samples(len(prep.parts["val"].windows), share))
 
 
 def _fit_weights(parts, lstm, peers, cfg: ForecastConfig) -> Weights:

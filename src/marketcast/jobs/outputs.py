@@ -8,6 +8,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from omegaconf import DictConfig
 
@@ -19,6 +20,7 @@ from marketcast.evaluation.report import backtest_report
 from marketcast.evaluation.scoring import mean_over, pool_forecasts, score_segment
 from marketcast.evaluation.verdicts import dm_words, interval_words, score_test_words
 from marketcast.features.dataset import Prepared
+from marketcast.features.split import stop_samples
 from marketcast.runfiles import REPORT_FILE
 from marketcast.storage import artifacts
 
@@ -39,13 +41,16 @@ class FitResult:
 class RunResult:
     metrics: dict  # val, test (means over symbols), and folds / symbols where there are several
     predictions: pd.DataFrame  # every test forecast beside the actual value
+    val_predictions: pd.DataFrame  # every validation forecast, its use (stop / fit) marked
     backtest: bool
     universe: bool
     last_date: pd.Timestamp  # the last date the run saw
 
 
-def tabulate(fits: list[FitResult], backtest: bool) -> RunResult:
-    """Score each symbol over all its folds (pooled), then average over symbols."""
+def tabulate(fits: list[FitResult], backtest: bool, stop_share: float) -> RunResult:
+    """Score each symbol over all its folds (pooled), then average over symbols.
+    ``stop_share``: the share of each validation segment that decided early stopping
+    (``evaluation.stop_share``), marked in the validation predictions."""
     symbols = list(fits[0].preps)
     universe = len(symbols) > 1
     per_symbol = {}
@@ -66,17 +71,31 @@ def tabulate(fits: list[FitResult], backtest: bool) -> RunResult:
     if backtest:
         metrics["folds"] = [_fold_entry(fit) for fit in fits]
 
-    tables = []
+    tables: dict[str, list[pd.DataFrame]] = {segment: [] for segment in SEGMENTS}
     for fit in fits:
         for symbol, prep in fit.preps.items():
-            table = predictions_table(fit.forecasts[symbol]["test"], prep.dates)
-            if universe:
-                table.insert(0, "symbol", symbol)
-            if backtest:
-                table.insert(0, "fold", fit.fold)
-            tables.append(table)
+            for segment in SEGMENTS:
+                forecasts = fit.forecasts[symbol][segment]
+                table = predictions_table(forecasts, prep.dates)
+                if segment == "val":
+                    table.insert(0, "use", _validation_use(forecasts, stop_share))
+                if universe:
+                    table.insert(0, "symbol", symbol)
+                if backtest:
+                    table.insert(0, "fold", fit.fold)
+                tables[segment].append(table)
     last = max(prep.dates[-1] for prep in fits[-1].preps.values())
-    return RunResult(metrics, pd.concat(tables, ignore_index=True), backtest, universe, last)
+    test, val = (pd.concat(tables[s], ignore_index=True) for s in ("test", "val"))
+    return RunResult(metrics, test, val, backtest, universe, last)
+
+
+def _validation_use(forecasts: SegmentForecasts, stop_share: float) -> np.ndarray:
+    """Per row of a validation predictions table: "stop" for the origins that decided early
+    stopping, "fit" for the later ones, which fitted the combination and calibrated the
+    intervals (``features.split.stop_samples``)."""
+    n, horizon = forecasts.part.actual.shape
+    stop = stop_samples(n, stop_share)
+    return np.repeat(np.where(np.arange(n) < stop, "stop", "fit"), horizon)
 
 
 def _fold_entry(fit: FitResult) -> dict:
@@ -144,7 +163,15 @@ def write_run(
         combination=fitted.weights.to_dict() if fitted.weights is not None else None,
     )
     # The last fold's model is the newest: the forecaster uses it.
-    artifacts.save_run(run_dir, fitted.model, preprocessing, metrics, predictions, config_yaml)
+    artifacts.save_run(
+        run_dir,
+        fitted.model,
+        preprocessing,
+        metrics,
+        predictions,
+        config_yaml,
+        val_predictions=result.val_predictions,
+    )
 
 
 def print_fold(fit: FitResult, folds: int) -> None:
@@ -187,6 +214,6 @@ def print_report(result: RunResult, failed: dict[str, str]) -> None:
             f"(95% CI {lo:.3f}..{hi:.3f}, n={d['direction_n']})"
             + ("  -- indistinguishable from a coin flip" if lo <= 0.5 <= hi else "")
         )
-    for name, row in metrics["test"].items():
-        if name in ("model", "lstm", "ets", "arima") and row.get("dm_vs_persistence"):
-            print(f"test MAE, {dm_words(row['dm_vs_persistence'], name)}")
+    for name, row in metrics["test"].items():  # as report.md lists them
+        if name in ("model", "lstm", "ets", "arima"):
+            print(f"test MAE, {dm_words(row.get('dm_vs_persistence'), name)}")

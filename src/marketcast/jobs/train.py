@@ -156,7 +156,11 @@ def _train(cfg: DictConfig, run_dir: Path, callbacks: list) -> tuple[float, dict
         if len(folds) > 1:
             outputs.print_fold(fits[-1], len(folds))
 
-    result = outputs.tabulate(fits, backtest=cfg.evaluation.mode == Mode.backtest)
+    result = outputs.tabulate(
+        fits,
+        backtest=cfg.evaluation.mode == Mode.backtest,
+        stop_share=cfg.evaluation.stop_share,
+    )
     if fitted.weights is not None:  # the last fit's: what predict publishes
         result.metrics["combination"] = {
             **fitted.weights.to_dict(),

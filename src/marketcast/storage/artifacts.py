@@ -41,6 +41,7 @@ from marketcast.runfiles import (
     MODEL_FILE,
     PREDICTIONS_FILE,
     PREPROCESSING_FILE,
+    VAL_PREDICTIONS_FILE,
 )
 
 FORMAT_VERSION = 3
@@ -109,6 +110,7 @@ def save_run(
     metrics: dict,
     predictions: pd.DataFrame,
     config_yaml: str,
+    val_predictions: pd.DataFrame | None = None,
 ) -> None:
     """Write a finished run; ``run.json`` goes last and marks it complete.
 
@@ -120,8 +122,12 @@ def save_run(
     write_json(run_dir / METRICS_FILE, {"run_id": preprocessing.run_id, **metrics})
     write_text(run_dir / CONFIG_FILE, config_yaml)
     write_csv(run_dir / PREDICTIONS_FILE, predictions)
+    checked = _CHECKED
+    if val_predictions is not None:
+        write_csv(run_dir / VAL_PREDICTIONS_FILE, val_predictions)
+        checked += (VAL_PREDICTIONS_FILE,)
     write_json(run_dir / PREPROCESSING_FILE, preprocessing.to_dict())
-    files = {name: _fingerprint(run_dir / name) for name in _CHECKED}
+    files = {name: _fingerprint(run_dir / name) for name in checked}
     write_json(run_dir / DONE_FILE, {"run_id": preprocessing.run_id, "files": files})
 
 
@@ -299,9 +305,13 @@ def check_preprocessing(state: dict) -> None:
     )
     persistence = intervals.get("step_persistence")  # absent before it was kept: None
     _expect(
-        persistence is None
-        or (_finite(persistence) and 0 <= persistence < 1 and intervals["volatility"] != "ewma"),
-        f"intervals.step_persistence={persistence!r} is not a share in [0, 1) of a GARCH band",
+        persistence is None or (_finite(persistence) and 0 <= persistence < 1),
+        f"intervals.step_persistence={persistence!r} is not a share in [0, 1)",
+    )
+    _expect(
+        persistence is None or intervals["volatility"] != "ewma",
+        f"intervals.step_persistence={persistence!r} is set for volatility 'ewma', which "
+        "has no multi-step variance (it must be null)",
     )
     if intervals["volatility"] == "ewma":
         scores = intervals.get("scores")
