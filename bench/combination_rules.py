@@ -1,15 +1,14 @@
-"""Rules for the published combination, replayed on captured runs over several test periods.
+"""Rules for the published combination, replayed on training runs over several test periods.
 
-The combination's weights are fitted on a run's later validation rows
-(``jobs.forecaster._fit_weights`` -> ``combination.fit_weights``). ``capture`` trains the
-default config on every ``*.csv`` of DATA_DIR at each period and horizon (single split, and
-with --backtest a walk-forward backtest too), records the arrays every ``fit_weights`` call
-received (actual, persistence and the LSTM, ETS, ARIMA and drift forecasts on those rows,
-one set per fold) and keeps the run's ``test_predictions.csv``. ``replay`` then recomputes
-each rule's published forecast on the test rows from those alone, in seconds, and prints
-per rule, period, mode and horizon: the mean MAE ratio to persistence per step, the cells
-(file x step) above 1 and significantly worse (DM-HLN, p < 0.05), the mean RMSE ratio, and
-the best classical peer's mean beside it.
+The combination's weights are fitted on a run's later validation rows, which the run
+writes to ``val_predictions.csv`` (``use == "fit"``) beside every forecaster's forecast.
+``capture`` trains the default config on every ``*.csv`` of DATA_DIR at each period and
+horizon (single split, and with --backtest a walk-forward backtest too) and keeps the run
+directories. ``replay`` then recomputes each rule's published forecast on each run's test
+rows (``test_predictions.csv``) from its own validation rows (per fold), in seconds, and
+prints per rule, period, mode and horizon: the mean MAE ratio to persistence per step, the
+cells (file x step) above 1 and significantly worse (DM-HLN, p < 0.05), the mean RMSE
+ratio, and the best classical peer's mean beside it.
 
 A period is ``KRX_END/US_END`` (``data.end`` for the files not starting with ``us_`` and for
 those that do), or ``end`` for the whole files.
@@ -33,9 +32,10 @@ import pandas as pd
 from marketcast.config import ForecastConfig
 from marketcast.evaluation.combination import Weights, fit_weights, keep_earned
 from marketcast.evaluation.scores import diebold_mariano_per_step, significant_side
+from marketcast.runfiles import PREDICTIONS_FILE, VAL_PREDICTIONS_FILE
+from marketcast.storage.artifacts import is_finished_run
 
 COMPONENTS = ("lstm", "ets", "arima", "drift")
-CAPTURE = "combination_inputs.npz"
 
 
 # -- capture ---------------------------------------------------------------------------------
@@ -44,15 +44,6 @@ CAPTURE = "combination_inputs.npz"
 def capture(args: argparse.Namespace) -> int:
     from evaluate_dev import dev_files, file_overrides, run  # bench/ is on sys.path
 
-    import marketcast.jobs.forecaster as forecaster
-
-    calls: list[dict[str, np.ndarray]] = []
-
-    def recording(actual, persistence, components, **kwargs):
-        calls.append({"actual": actual, "persistence": persistence, **components})
-        return fit_weights(actual, persistence, components, **kwargs)
-
-    forecaster.fit_weights = recording
     files = dev_files(args.data_dir, args.files)
     if not files:
         return 2
@@ -62,23 +53,18 @@ def capture(args: argparse.Namespace) -> int:
         for file in files:
             end = us_end if file.stem.startswith("us_") else krx_end
             base = file_overrides(file, args.start) + ([f"data.end={end}"] if end else [])
-            base += [f"forecast.components=[{','.join(COMPONENTS)}]"]
             for horizon in [int(h) for h in args.horizons.split(",")]:
                 for mode in modes:
                     run_dir = args.out / _label(period) / mode / f"h{horizon}" / file.stem
-                    if (run_dir / CAPTURE).exists():
+                    if is_finished_run(run_dir):
                         continue
                     overrides = [*base, f"window.horizon={horizon}"]
                     if mode == "backtest":
                         overrides += ["evaluation=backtest"]
                         overrides += [f"evaluation.backtest.folds={args.folds}"]
-                    calls.clear()
                     metrics = run(run_dir, overrides)
-                    arrays = {f"{k}_{i}": v for i, c in enumerate(calls) for k, v in c.items()}
-                    np.savez_compressed(run_dir / CAPTURE, **arrays)
                     print(
-                        f"{period} {mode} h{horizon} {file.stem}: {len(calls)} fit(s), "
-                        f"{metrics['seconds']:.0f} s",
+                        f"{period} {mode} h{horizon} {file.stem}: {metrics['seconds']:.0f} s",
                         flush=True,
                     )
     return 0
@@ -191,9 +177,9 @@ def replay(args: argparse.Namespace) -> int:
     if unknown:
         print(f"unknown rules {unknown}; known: {list(RULES)}", file=sys.stderr)
         return 2
-    runs = sorted(args.dir.glob(f"*/*/h*/*/{CAPTURE}"))
+    runs = sorted(d / VAL_PREDICTIONS_FILE for d in args.dir.glob("*/*/h*/*") if is_finished_run(d))
     if not runs:
-        print(f"no captured runs ({CAPTURE}) under {args.dir}", file=sys.stderr)
+        print(f"no finished runs under {args.dir} (capture writes them)", file=sys.stderr)
         return 2
     rows = []
     for path in runs:
@@ -216,30 +202,24 @@ Fold = tuple[dict[str, np.ndarray], dict[str, np.ndarray]]  # (validation, test)
 
 
 def _load(path: Path) -> list[Fold]:
-    """Per fold of a captured run: the arrays its combination was fitted on, and its test
-    rows as (B, H) arrays (actual, persistence and each component), origins in order."""
-    test = pd.read_csv(path.parent / "test_predictions.csv")
-    if "fold" not in test:
-        test.insert(0, "fold", 1)
-    stored = np.load(path)
-    fits: list[dict[str, np.ndarray]] = []
-    for key in stored.files:
-        name, i = key.rsplit("_", 1)
-        while len(fits) <= int(i):
-            fits.append({})
-        fits[int(i)][name] = stored[key]
-    folds = sorted(test["fold"].unique())
-    if len(folds) != len(fits):
-        raise SystemExit(f"{path}: {len(folds)} folds in test_predictions.csv, {len(fits)} fits")
+    """Per fold of a run: its validation rows that fitted the combination and its test rows,
+    each as (B, H) arrays (actual, persistence and each component), origins in order."""
+    tables = {"val": pd.read_csv(path), "test": pd.read_csv(path.parent / PREDICTIONS_FILE)}
+    for table in tables.values():
+        if "fold" not in table:
+            table.insert(0, "fold", 1)
+    val = tables["val"][tables["val"]["use"] == "fit"]
     out = []
-    for fold, fit in zip(folds, fits, strict=True):
-        rows = test[test["fold"] == fold]
-        wide = {  # -> (B, H) each
-            n: rows.pivot(index="origin", columns="step", values=n).to_numpy()
-            for n in ("actual", "persistence", *COMPONENTS)
-        }
-        out.append((fit, wide))
+    for fold in sorted(tables["test"]["fold"].unique()):
+        out.append(tuple(_wide(t[t["fold"] == fold]) for t in (val, tables["test"])))
     return out
+
+
+def _wide(rows: pd.DataFrame) -> dict[str, np.ndarray]:
+    return {  # -> (B, H) each
+        n: rows.pivot(index="origin", columns="step", values=n).to_numpy()
+        for n in ("actual", "persistence", *COMPONENTS)
+    }
 
 
 def _published(rule: Rule, folds: list[Fold]) -> dict[str, np.ndarray]:
