@@ -52,6 +52,7 @@ from marketcast.evaluation.peers import (
     recent_returns,
     trailing_variance,
 )
+from marketcast.evaluation.scores import inside
 
 GARCH_KEYS = ("omega", "alpha", "gamma", "beta", "start")  # peers.garch_params
 
@@ -419,7 +420,7 @@ def recent_prices(series: np.ndarray, first_target: np.ndarray, rows: int) -> np
 
 def coverage(actual: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> float:
     """Share of ``actual`` inside ``[lower, upper]``; any equal shapes."""
-    return float(np.mean((actual >= lower) & (actual <= upper)))
+    return float(np.mean(inside(actual, lower, upper)))
 
 
 def mean_width(lower: np.ndarray, upper: np.ndarray, actual: np.ndarray) -> float:

@@ -62,9 +62,14 @@ def pinball_loss(actual: np.ndarray, bands: np.ndarray, levels: list[float]) -> 
     return 100.0 * np.mean(loss / np.abs(actual)[:, :, None], axis=0)
 
 
+def inside(actual: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> np.ndarray:
+    """Whether each actual lies inside its band, bounds included; any equal shapes."""
+    return (actual >= lower) & (actual <= upper)
+
+
 def coverage(actual: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> np.ndarray:
     """(H,) share of actuals inside [lower, upper], per step."""
-    return np.mean((actual >= lower) & (actual <= upper), axis=0)
+    return np.mean(inside(actual, lower, upper), axis=0)
 
 
 def coverage_by_tercile(
@@ -79,8 +84,8 @@ def coverage_by_tercile(
     """
     edges = np.quantile(volatility, [1 / 3, 2 / 3])
     tercile = np.searchsorted(edges, volatility, side="right")  # -> (B,) 0, 1, 2
-    inside = (actual >= lower) & (actual <= upper)
-    return np.stack([inside[tercile == k].mean(axis=0) for k in range(3)])
+    covered = inside(actual, lower, upper)
+    return np.stack([covered[tercile == k].mean(axis=0) for k in range(3)])
 
 
 @dataclass(frozen=True)

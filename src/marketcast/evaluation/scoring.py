@@ -13,6 +13,7 @@ from marketcast.evaluation.scores import (
     coverage_test,
     diebold_mariano_hln,
     diebold_mariano_per_step,
+    inside,
     interval_score_test,
     pinball_loss,
     winkler_score,
@@ -41,7 +42,7 @@ def score_segment(f: SegmentForecasts, naive_mae: float) -> dict[str, dict]:
             if actual.shape[1] > 1:
                 per_step = diebold_mariano_per_step(actual, forecast, reference)
                 for row, dm in zip(table[name]["per_step"], per_step, strict=True):
-                    row["dm_vs_persistence"] = _dm_dict(dm)
+                    row["dm_vs_persistence"] = _test_dict(dm)
     add_relative_mae(table)
     volatility = window_volatility(f.part.history)
     if f.bands is not None and len(f.levels) >= 2:
@@ -55,7 +56,7 @@ def score_segment(f: SegmentForecasts, naive_mae: float) -> dict[str, dict]:
             nominal = table["model"]["interval"]["nominal"]
             dm = interval_score_test(actual, f.bands, bands, nominal)
             table["model"]["interval"]["score_vs_reference"] = (
-                None if dm is None else {"band": name, **_dm_dict(dm)}
+                None if dm is None else {"band": name, **_test_dict(dm)}
             )
     return table
 
@@ -67,16 +68,14 @@ def interval_scores(
     loss of the outermost band."""
     lower, upper = bands[..., 0], bands[..., -1]
     nominal = levels[-1] - levels[0]
-    inside = (actual >= lower) & (actual <= upper)  # -> (B, H)
-    test = coverage_test(inside, nominal)
+    covered = inside(actual, lower, upper)  # -> (B, H)
+    test = coverage_test(covered, nominal)
     return {
         "levels": [levels[0], levels[-1]],
         "nominal": nominal,
-        "coverage": float(inside.mean()),
+        "coverage": float(covered.mean()),
         # coverage against nominal: HAC t-test over origins (scores.coverage_test)
-        "coverage_test": None
-        if test is None
-        else {"statistic": test.statistic, "p_value": test.p_value, "n": test.n},
+        "coverage_test": _test_dict(test),
         "width_pct": mean_width(lower, upper, actual),
         "winkler_pct": float(np.mean(winkler_score(actual, lower, upper, nominal))),
         "pinball_pct": np.mean(pinball_loss(actual, bands, levels), axis=0).tolist(),
@@ -92,13 +91,14 @@ def _dm(actual: np.ndarray, forecast: np.ndarray, reference: np.ndarray) -> dict
     horizon = actual.shape[1]
     ours = np.abs(forecast - actual).mean(axis=1)
     theirs = np.abs(reference - actual).mean(axis=1)
-    return _dm_dict(diebold_mariano_hln(np.zeros(len(ours)), ours, theirs, horizon))
+    return _test_dict(diebold_mariano_hln(np.zeros(len(ours)), ours, theirs, horizon))
 
 
-def _dm_dict(dm) -> dict | None:
-    if dm is None:
+def _test_dict(test) -> dict | None:
+    """A test's result (``scores.DieboldMariano`` or ``scores.CoverageTest``) as metrics."""
+    if test is None:
         return None
-    return {"statistic": dm.statistic, "p_value": dm.p_value, "n": dm.n}
+    return {"statistic": test.statistic, "p_value": test.p_value, "n": test.n}
 
 
 def pool_forecasts(
