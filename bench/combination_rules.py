@@ -31,7 +31,11 @@ import pandas as pd
 
 from marketcast.config import ForecastConfig
 from marketcast.evaluation.combination import Weights, fit_weights, keep_earned
-from marketcast.evaluation.scores import diebold_mariano_per_step, significant_side
+from marketcast.evaluation.scores import (
+    diebold_mariano_per_step,
+    loss_difference_test,
+    significant_side,
+)
 from marketcast.runfiles import PREDICTIONS_FILE, VAL_PREDICTIONS_FILE
 from marketcast.storage.artifacts import is_finished_run
 
@@ -146,6 +150,53 @@ def evidence_shrunk(c: float = 1.0, **kwargs) -> Rule:
     return rule
 
 
+def evidence_gate(
+    z: float = 2.0,
+    components: tuple[str, ...] = tuple(str(c) for c in DEFAULTS.components),
+    bar: float = DEFAULTS.min_improvement,
+    shrink: float = DEFAULTS.shrink,
+) -> Rule:
+    """The default rule, but a step whose gain missed the bar keeps its fitted shares where
+    their validation gain is at least ``z`` standard errors from zero (DM-HLN statistic of
+    relative absolute errors against persistence's): a gate scaled to how much the fitted
+    moves vary, so that a peer which barely moves (ETS) can earn a share of under 1%."""
+
+    def rule(actual, persistence, comps):
+        chosen = {n: comps[n] for n in components}
+        fitted = fit_weights(actual, persistence, chosen)
+        kept = keep_earned(fitted, actual, persistence, chosen, bar).weights.copy()
+        combined = fitted.apply(persistence, chosen)
+        for h in range(actual.shape[1]):
+            loss = np.abs(combined[:, h] - actual[:, h]) - np.abs(persistence[:, h] - actual[:, h])
+            dm = loss_difference_test(loss / persistence[:, h], h + 1)
+            if not kept[h].any() and dm is not None and dm.statistic <= -z:
+                kept[h] = fitted.weights[h]
+        return Weights(fitted.names, kept, fitted.loss).shrunk(shrink)
+
+    return rule
+
+
+def pooled_steps(
+    components: tuple[str, ...] = tuple(str(c) for c in DEFAULTS.components),
+    bar: float = DEFAULTS.min_improvement,
+    shrink: float = DEFAULTS.shrink,
+) -> Rule:
+    """One share per component for every step, fitted on all steps' validation rows at
+    once (fewer weights from the same rows), then the default gate and shrink."""
+
+    def rule(actual, persistence, comps):
+        chosen = {n: comps[n] for n in components}
+        stacked = fit_weights(  # (B, H) -> (B * H, 1): one programme over every step
+            actual.T.reshape(-1, 1),
+            persistence.T.reshape(-1, 1),
+            {n: c.T.reshape(-1, 1) for n, c in chosen.items()},
+        )
+        tiled = Weights(stacked.names, np.tile(stacked.weights, (actual.shape[1], 1)))
+        return keep_earned(tiled, actual, persistence, chosen, bar).shrunk(shrink)
+
+    return rule
+
+
 RULES: dict[str, Rule] = {
     "default": validated(),
     "shrink 0": validated(shrink=0.0),
@@ -160,6 +211,9 @@ RULES: dict[str, Rule] = {
     "js c=1": evidence_shrunk(1.0),
     "js c=2": evidence_shrunk(2.0),
     "js c=4": evidence_shrunk(4.0),
+    "gate or t 2": evidence_gate(2.0),
+    "gate or t 1.64": evidence_gate(1.64),
+    "one share for all steps": pooled_steps(),
     "ets unless worse": ets_unless_worse(),
     "half lstm + half ets": fixed({"lstm": 0.5, "ets": 0.5}),
     "ets": fixed({"ets": 1.0}),
