@@ -141,6 +141,7 @@ def _band(state: dict) -> dict:
         (_set("intervals.shrink", 1.2), r"intervals.shrink=1.2 is not a share"),
         (_set("combination.shrink", 2.0), r"combination.shrink=2.0 is not a share"),
         (_set("intervals.step_persistence", 1.5), r"step_persistence=1.5 is not a share"),
+        (_set("intervals.step_rates", "sqrt"), r"step_rates='sqrt' is not one of"),
         (
             lambda s: s["intervals"].update(volatility="ewma", scores=[[0.1]] * 20),
             r"step_persistence=0.9 is set for volatility 'ewma'",
@@ -172,6 +173,7 @@ def test_a_run_saved_before_the_leverage_term_still_loads(run_copy):
         _band(state).pop("checkpoints")  # nor the test segment's checkpoints
         state["intervals"].pop("shrink")  # nor the trailing year's share
         state["intervals"].pop("step_persistence")  # nor the multi-step reversion
+        state["intervals"].pop("step_rates")  # nor each step's adaptation rate
         state["combination"].pop("shrink")  # nor the published share of the weights
 
     edit_preprocessing(run_copy, old)
@@ -180,6 +182,7 @@ def test_a_run_saved_before_the_leverage_term_still_loads(run_copy):
     name, band = next(iter(prep.intervals.symbols.items()))
     assert prep.intervals.volatility == "garch" and "gamma" not in band.garch
     assert prep.intervals.shrink == 0.0 and prep.intervals.step_persistence is None
+    assert prep.intervals.step_rates == "flat"  # it adapted every step at the one rate
     assert Weights.from_dict(prep.combination).shrink == 0.0  # it published the fitted shares
     recent = 100 * np.exp(np.cumsum(np.tile([0.01, -0.01], prep.intervals.rows)))
     scale = prep.intervals.scale(recent[None, : prep.intervals.rows], name)

@@ -205,6 +205,26 @@ def test_an_outcome_reaches_a_step_only_once_it_is_realised():
         assert not np.array_equal(band2[i + 1 :, h], band[i + 1 :, h])
 
 
+@pytest.mark.parametrize(("step_rates", "divisor"), [("inverse", [1, 2, 3]), ("flat", [1, 1, 1])])
+def test_each_miss_moves_a_step_by_its_rate(step_rates, divisor):
+    """Every outcome far above the band: the upper bound misses, the lower never does. By
+    the last of n origins step h has seen n - h outcomes, each moving its tails by
+    gamma / h (inverse) or gamma (flat, as runs saved before the choice adapt)."""
+    n, gamma = 8, 0.01
+    prices = garch_prices(1200, seed=7)
+    intervals = replace(garch_intervals(prices, 800, gamma, horizon=3), step_rates=step_rates)
+    first = np.arange(1000, 1000 + n)
+    centre = np.repeat(prices[first - 1][:, None], 3, axis=1)
+    scale = intervals.scale(recent_prices(prices, first, intervals.rows), "S")
+    _, state = intervals.adapt("S", centre, scale, 2 * centre, days(first))
+    rates = gamma / np.asarray(divisor, dtype=float)
+    np.testing.assert_allclose(intervals.rates(), rates)
+    seen = n - np.arange(1, 4)  # -> (H,) outcomes of step h realised by the last origin
+    moved = np.asarray(state.band("S").tails) - 0.1  # -> (H, L): lower, upper
+    np.testing.assert_allclose(moved[:, 0], rates * 0.1 * seen)  # never missed: narrower
+    np.testing.assert_allclose(moved[:, 1], rates * -0.9 * seen)  # always missed: wider
+
+
 def test_the_state_continues_where_it_stopped_and_round_trips():
     """Adapting over two halves equals adapting over the whole: predict can go on from
     a run's saved state; the state survives JSON exactly."""
@@ -301,6 +321,8 @@ def test_a_bad_method_or_rate_is_named():
         Intervals(LEVELS, 5, 20, "gjr", step_persistence=1.0)
     with pytest.raises(MarketcastError, match="step_persistence applies to .*not to ewma"):
         Intervals(LEVELS, 5, 20, "ewma", step_persistence=0.9)
+    with pytest.raises(MarketcastError, match="step_rates 'sqrt' is not one of"):
+        Intervals(LEVELS, 5, 20, "gjr", step_rates="sqrt")
 
 
 def test_step_persistence_reverts_later_steps_to_the_trailing_year():
@@ -369,13 +391,17 @@ def test_shrink_pulls_the_garch_variance_toward_the_trailing_year():
 
 def test_a_state_saved_before_shrink_and_step_persistence_loads_with_the_garch_scale():
     prices = garch_prices(900, seed=12)
-    intervals = replace(garch_intervals(prices, 600, model="gjr"), shrink=0.2, step_persistence=0.9)
+    intervals = replace(
+        garch_intervals(prices, 600, model="gjr"),
+        shrink=0.2,
+        step_persistence=0.9,
+        step_rates="inverse",
+    )
     state = intervals.to_dict()
     assert Intervals.from_dict(json.loads(json.dumps(state))) == intervals
-    old = Intervals.from_dict(
-        {k: v for k, v in state.items() if k not in ("shrink", "step_persistence")}
-    )
-    assert old.shrink == 0.0 and old.step_persistence is None
+    newer = ("shrink", "step_persistence", "step_rates")
+    old = Intervals.from_dict({k: v for k, v in state.items() if k not in newer})
+    assert old.shrink == 0.0 and old.step_persistence is None and old.step_rates == "flat"
     recent = recent_prices(prices, np.arange(600, 620), intervals.rows)
     np.testing.assert_array_equal(
         old.scale(recent, "S"), garch_scale(old.band("S").garch, recent, 1)

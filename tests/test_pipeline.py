@@ -298,11 +298,14 @@ def test_predict_before_the_test_segment_warns_about_its_interval(trained, tmp_p
 
 def test_an_ewma_band_leaves_the_garch_step_persistence_aside(trained, tmp_path, tiny_run):
     """The default step_persistence shapes GARCH bands only: volatility=ewma trains and
-    saves no reversion, where the default gjr run saves the configured one."""
+    saves no reversion, where the default gjr run saves the configured one. Both save the
+    configured step_rates (the adaptation applies to either band)."""
     _, prep = artifacts.load_run(trained[1])
     assert prep.intervals.volatility == "gjr" and prep.intervals.step_persistence == 0.9
+    assert prep.intervals.step_rates == "inverse"
     run_dir = tmp_path / "ewma"
     overrides = ("window.horizon=2", "evaluation.intervals.volatility=ewma")
     train(compose_train(run_dir, *tiny_run, *overrides))
     _, prep = artifacts.load_run(run_dir)
     assert prep.intervals.volatility == "ewma" and prep.intervals.step_persistence is None
+    assert prep.intervals.step_rates == "inverse"

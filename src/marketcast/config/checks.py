@@ -260,7 +260,7 @@ def check_evaluation(cfg: EvaluationConfig) -> None:
     rate = cfg.intervals.adapt_rate
     if not (math.isfinite(rate) and 0 <= rate < 0.5):
         raise MarketcastError(
-            f"evaluation.intervals.adapt_rate={rate} must lie in [0, 0.5) (e.g. 0.002; "
+            f"evaluation.intervals.adapt_rate={rate} must lie in [0, 0.5) (e.g. 0.005; "
             "0 freezes the interval calibration)."
         )
     shrink = cfg.intervals.shrink

@@ -18,11 +18,15 @@ bound of the band is ``centre`` moved by a score quantile times that scale:
 
 Adaptive conformal inference (Gibbs & Candès 2021): each bound's tail probability
 ``a`` starts at its nominal value (0.1 for the 10% and for the 90% bound) and moves
-after every realised outcome, ``a <- a + gamma * (nominal - miss)``, so a band that
+after every realised outcome, ``a <- a + rate * (nominal - miss)``, so a band that
 misses too often widens and one that never misses narrows: coverage holds through a
 change of regime that the volatility model did not see. The outcome of step ``h``
 of an origin is known ``h`` rows later; an origin's band uses only the outcomes known
-at that origin. ``gamma = 0`` freezes the calibration.
+at that origin. ``rate`` is ``gamma`` at step 1; with ``step_rates="inverse"`` step ``h``
+adapts at ``gamma / h``: its outcomes overlap those of the ``h - 1`` origins before, so
+one shock is a miss ``h`` times over, and a step-``h`` band adapting at ``gamma`` swings
+``h`` times as hard as the outcomes warrant (``"flat"``: every step at ``gamma``, as runs
+saved before the choice was kept adapt). ``gamma = 0`` freezes the calibration.
 
 The state (``Intervals``) holds, per symbol, the tail probabilities used for the last
 origin seen, that origin's date and the GARCH parameters, so that ``predict`` continues
@@ -58,6 +62,7 @@ GARCH_KEYS = ("omega", "alpha", "gamma", "beta", "start")  # peers.garch_params
 
 EWMA_DECAY = 0.94  # RiskMetrics' daily decay: a shock counts at once, fades in weeks
 VOLATILITIES = (*GARCH_MODELS, "ewma")  # gjr, garch: peers.GARCH_MODELS
+STEP_RATES = ("inverse", "flat")  # step h adapts at gamma / h, or at gamma
 MIN_TAIL = 1e-4  # a bound's tail probability stays in [MIN_TAIL, 0.5]
 # A pass saves its tails every this many origins, so a forecast at any date inside the
 # run's test segment replays at most this many origins (jobs.predict.MAX_REPLAY: no more).
@@ -122,11 +127,18 @@ class Intervals:
     # gjr/garch: the most of a variance deviation that carries from one step to the next,
     # reverting to the trailing year's level (peers.garch_scale); None: the fit's own
     step_persistence: float | None = None
+    # how the adaptation rate falls with the step (STEP_RATES); "flat": a state saved
+    # before the choice was kept
+    step_rates: str = "flat"
 
     def __post_init__(self) -> None:
         if self.volatility not in VOLATILITIES:
             raise MarketcastError(
                 f"interval volatility {self.volatility!r} is not one of {VOLATILITIES}."
+            )
+        if self.step_rates not in STEP_RATES:
+            raise MarketcastError(
+                f"interval step_rates {self.step_rates!r} is not one of {STEP_RATES}."
             )
         if not 0 <= self.gamma < 1:
             raise MarketcastError(f"interval adapt_rate={self.gamma} must lie in [0, 1).")
@@ -155,6 +167,7 @@ class Intervals:
         symbols: dict[str, dict],
         shrink: float = 0.0,
         step_persistence: float | None = None,
+        step_rates: str = "flat",
     ) -> Intervals:
         """From each symbol's later validation rows: ``symbols[name]`` holds ``centre``,
         ``actual`` (B, H) prices, ``recent`` (B, rows) prices up to each origin, ``garch``
@@ -173,6 +186,7 @@ class Intervals:
             gamma,
             shrink=shrink,
             step_persistence=step_persistence,
+            step_rates=step_rates,
         )
         bands = {
             name: SymbolBand(start._nominal(), None, s["garch"]) for name, s in symbols.items()
@@ -272,7 +286,7 @@ class Intervals:
         tails = np.array(self.band(symbol).tails if tails is None else tails, dtype=float)
         checkpoints = []
         scores = self._scores(actual, centre, scale)  # -> (B, H)
-        nominal, upper = self._nominal_row(), self._upper()
+        nominal, upper, rates = self._nominal_row(), self._upper(), self.rates()
         n, horizon = scores.shape
         bounds = np.empty((n, horizon, len(self.levels)))
         miss = np.zeros_like(bounds, dtype=bool)
@@ -283,7 +297,7 @@ class Intervals:
                 for h in range(horizon):
                     j = i - h - 1  # origin j at step h + 1 is realised at origin i
                     if j >= 0 and known[j, h]:
-                        tails[h] += self.gamma * (nominal - miss[j, h])
+                        tails[h] += rates[h] * (nominal - miss[j, h])
                 np.clip(tails, MIN_TAIL, 0.5, out=tails)
             if i % CHECKPOINT_EVERY == 0:
                 checkpoints.append((str(as_of[i]), tails.tolist()))
@@ -312,6 +326,7 @@ class Intervals:
             "gamma": self.gamma,
             "shrink": self.shrink,
             "step_persistence": self.step_persistence,
+            "step_rates": self.step_rates,
             "scores": self.scores,
             "symbols": {
                 name: {
@@ -350,6 +365,14 @@ class Intervals:
             symbols,
             float(state.get("shrink", 0.0)),  # 0: a state saved before shrink was kept
             _optional_float(state.get("step_persistence")),  # None: saved before it was kept
+            str(state.get("step_rates", "flat")),  # flat: saved before the choice was kept
+        )
+
+    def rates(self) -> np.ndarray:
+        """(H,) the adaptation rate of each step: ``gamma``, over ``h`` where inverse."""
+        steps = np.arange(1, self.horizon + 1, dtype=float)
+        return (
+            self.gamma / steps if self.step_rates == "inverse" else np.full_like(steps, self.gamma)
         )
 
     # -- the two methods' arithmetic ------------------------------------------------------

@@ -175,6 +175,7 @@ def _calibrate(preps, names, parts, published, levels, cfg: IntervalsConfig) -> 
         symbols,
         shrink=cfg.shrink,
         step_persistence=cfg.step_persistence if volatility in GARCH_MODELS else None,
+        step_rates=str(cfg.step_rates),
     )
 
 

@@ -30,7 +30,7 @@ from marketcast.atomic import atomic_write
 from marketcast.config import Head, PriceColumn, Representation, ScalerKind
 from marketcast.errors import MarketcastError
 from marketcast.evaluation.forecasts import COMPONENTS
-from marketcast.evaluation.intervals import GARCH_KEYS, VOLATILITIES, Intervals
+from marketcast.evaluation.intervals import GARCH_KEYS, STEP_RATES, VOLATILITIES, Intervals
 from marketcast.evaluation.peers import GARCH_MODELS, garch_params
 from marketcast.features.dataset import Transform
 from marketcast.model.backend import keras
@@ -302,6 +302,11 @@ def check_preprocessing(state: dict) -> None:
     _expect(
         _finite(shrink) and 0 <= shrink <= 1,
         f"intervals.shrink={shrink!r} is not a share in [0, 1]",
+    )
+    step_rates = intervals.get("step_rates", "flat")  # absent before it was kept: flat
+    _expect(
+        step_rates in STEP_RATES,
+        f"intervals.step_rates={step_rates!r} is not one of {STEP_RATES}",
     )
     persistence = intervals.get("step_persistence")  # absent before it was kept: None
     _expect(
