@@ -296,7 +296,7 @@ def test_predict_before_the_test_segment_warns_about_its_interval(trained, tmp_p
     assert "1 symbol forecast before the run's test segment" in caplog.text
 
 
-def test_an_ewma_band_leaves_the_garch_step_persistence_aside(trained, tmp_path, tiny_run):
+def test_ewma_leaves_step_persistence_aside_and_both_keep_step_rates(trained, tmp_path, tiny_run):
     """The default step_persistence shapes GARCH bands only: volatility=ewma trains and
     saves no reversion, where the default gjr run saves the configured one. Both save the
     configured step_rates (the adaptation applies to either band)."""
