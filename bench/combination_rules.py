@@ -31,11 +31,7 @@ import pandas as pd
 
 from marketcast.config import ForecastConfig
 from marketcast.evaluation.combination import Weights, fit_weights, keep_earned
-from marketcast.evaluation.scores import (
-    diebold_mariano_per_step,
-    loss_difference_test,
-    significant_side,
-)
+from marketcast.evaluation.scores import diebold_mariano_per_step, significant_side
 from marketcast.runfiles import PREDICTIONS_FILE, VAL_PREDICTIONS_FILE
 from marketcast.storage.artifacts import is_finished_run
 
@@ -157,18 +153,16 @@ def evidence_gate(
     shrink: float = DEFAULTS.shrink,
 ) -> Rule:
     """The default rule, but a step whose gain missed the bar keeps its fitted shares where
-    their validation gain is at least ``z`` standard errors from zero (DM-HLN statistic of
-    relative absolute errors against persistence's): a gate scaled to how much the fitted
-    moves vary, so that a peer which barely moves (ETS) can earn a share of under 1%."""
+    their validation gain is at least ``z`` standard errors from zero (the DM-HLN statistic
+    against persistence, as ``evidence_shrunk`` reads it): a gate scaled to how much the
+    fitted moves vary, so that a peer which barely moves (ETS) can earn a share of under 1%."""
 
     def rule(actual, persistence, comps):
         chosen = {n: comps[n] for n in components}
         fitted = fit_weights(actual, persistence, chosen)
         kept = keep_earned(fitted, actual, persistence, chosen, bar).weights.copy()
         combined = fitted.apply(persistence, chosen)
-        for h in range(actual.shape[1]):
-            loss = np.abs(combined[:, h] - actual[:, h]) - np.abs(persistence[:, h] - actual[:, h])
-            dm = loss_difference_test(loss / persistence[:, h], h + 1)
+        for h, dm in enumerate(diebold_mariano_per_step(actual, combined, persistence)):
             if not kept[h].any() and dm is not None and dm.statistic <= -z:
                 kept[h] = fitted.weights[h]
         return Weights(fitted.names, kept, fitted.loss).shrunk(shrink)
