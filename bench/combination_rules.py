@@ -5,7 +5,9 @@ writes to ``val_predictions.csv`` (``use == "fit"``) beside every forecaster's f
 ``capture`` trains the default config on every ``*.csv`` of DATA_DIR at each period and
 horizon (single split, and with --backtest a walk-forward backtest too) and keeps the run
 directories. ``replay`` then recomputes each rule's published forecast on each run's test
-rows (``test_predictions.csv``) from its own validation rows (per fold), in seconds, and
+rows (``test_predictions.csv``) from its own validation rows (per fold, and in a backtest
+the earlier folds' test rows, as runs fit them: ``forecast.past_folds``; a rule wrapped in
+``OwnRows`` from the fold's own rows only), in seconds, and
 prints per rule, period, mode and horizon: the mean MAE ratio to persistence per step, the
 cells (file x step) above 1 and significantly worse (DM-HLN, p < 0.05), the mean RMSE
 ratio, and the best classical peer's mean beside it.
@@ -24,6 +26,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -191,8 +194,17 @@ def pooled_steps(
     return rule
 
 
-RULES: dict[str, Rule] = {
+@dataclass(frozen=True)
+class OwnRows:
+    """``rule`` fitted on each fold's own validation rows only (``forecast.past_folds=false``);
+    every other rule also on the earlier folds' test rows where the package default does."""
+
+    rule: Rule
+
+
+RULES: dict[str, Rule | OwnRows] = {
     "default": validated(),
+    "own fold's rows": OwnRows(validated()),
     "shrink 0": validated(shrink=0.0),
     "shrink 0.3": validated(shrink=0.3),
     "shrink 0.4": validated(shrink=0.4),
@@ -270,12 +282,19 @@ def _wide(rows: pd.DataFrame) -> dict[str, np.ndarray]:
     }
 
 
-def _published(rule: Rule, folds: list[Fold]) -> dict[str, np.ndarray]:
+def _published(rule: Rule | OwnRows, folds: list[Fold]) -> dict[str, np.ndarray]:
     """The test arrays of every fold, with ``published``: the rule's weights from that
-    fold's validation arrays, applied to its test rows."""
+    fold's validation arrays (and the earlier folds' test arrays, as runs fit them by
+    default: ``forecast.past_folds``), applied to its test rows."""
+    past = DEFAULTS.past_folds and not isinstance(rule, OwnRows)
+    fitted = rule.rule if isinstance(rule, OwnRows) else rule
     out = []
-    for fit, wide in folds:
-        weights = rule(fit["actual"], fit["persistence"], {n: fit[n] for n in COMPONENTS})
+    for k, (fit, wide) in enumerate(folds):
+        rows = [fit, *(folds[j][1] for j in range(k))] if past else [fit]
+        pooled = {n: np.concatenate([r[n] for r in rows]) for n in fit}
+        weights = fitted(
+            pooled["actual"], pooled["persistence"], {n: pooled[n] for n in COMPONENTS}
+        )
         published = weights.apply(wide["persistence"], {n: wide[n] for n in COMPONENTS})
         out.append({**wide, "published": published})
     return {k: np.concatenate([o[k] for o in out]) for k in out[0]}

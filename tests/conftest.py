@@ -40,6 +40,22 @@ def synthetic_prices(n: int = 400, seed: int = 0, start: str = "2015-01-02") -> 
     )
 
 
+def ar1_prices(n: int, phi: float, seed: int = 0) -> pd.DataFrame:
+    """Daily bars whose log returns are AR(1) with coefficient ``phi``: a learnable drift."""
+    rng = np.random.default_rng(seed)
+    shocks = rng.normal(0, 0.01, n)
+    returns = np.zeros(n)
+    for t in range(1, n):
+        returns[t] = phi * returns[t - 1] + shocks[t]
+    frame = synthetic_prices(n, seed=seed)
+    close = 100 * np.exp(np.cumsum(returns))
+    frame["Close"] = close
+    frame["Open"] = np.concatenate([[close[0]], close[:-1]])  # the previous close
+    frame["High"] = np.maximum(frame["Open"], close) * 1.002
+    frame["Low"] = np.minimum(frame["Open"], close) * 0.998
+    return frame
+
+
 @pytest.fixture(scope="session")
 def tiny_csv(tmp_path_factory) -> Path:
     """300 synthetic trading days, shared by every test that only reads them."""

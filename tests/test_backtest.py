@@ -5,10 +5,11 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import compose_train, synthetic_prices
+from conftest import ar1_prices, compose_train, synthetic_prices
 
 from marketcast.config import BacktestConfig
 from marketcast.errors import MarketcastError
+from marketcast.evaluation.combination import fit_weights, keep_earned
 from marketcast.evaluation.forecasts import model_prices
 from marketcast.evaluation.verdicts import dm_words, p_words, score_test_words
 from marketcast.features.dataset import prepare
@@ -121,3 +122,54 @@ def test_a_backtest_run_with_plots_writes_its_figures(tmp_path):
     train(compose_train(run_dir, *overrides, "evaluation.backtest.folds=3", "window.horizon=2"))
     for figure in ("backtest_forecast.png", "folds.png", "error_per_step.png"):
         assert (run_dir / figure).stat().st_size > 1000
+
+
+@pytest.mark.parametrize("past_folds", [True, False])
+def test_each_fold_fits_its_combination_on_the_earlier_folds_test_rows(tmp_path, past_folds):
+    """The last fold's weights refit from the run's own files: its later validation rows,
+    and (forecast.past_folds) the test rows of the folds before it. Squared loss and no bar
+    on the gain (min_improvement=0): the weights fit the noise of these rows, off the
+    vertices where the MAE programme's would coincide, so the two row sets tell apart."""
+    prices = tmp_path / "prices.csv"
+    ar1_prices(700, phi=0.4, seed=2).to_csv(prices)  # a move the LSTM can learn a share of
+    run_dir = tmp_path / "bt"
+    cfg = compose_train(
+        run_dir,
+        "data=csv",
+        f"data.path={prices}",
+        "data.exchange=null",
+        "evaluation=backtest",
+        "evaluation.backtest.folds=3",
+        "model.units=8",
+        "train.epochs=8",
+        "window.size=10",
+        "window.horizon=2",
+        "forecast.min_improvement=0",
+        "forecast.loss=mse",
+        f"forecast.past_folds={str(past_folds).lower()}",
+    )
+    train(cfg)
+    combination = json.loads((run_dir / "metrics.json").read_text())["combination"]
+    val = pd.read_csv(run_dir / "val_predictions.csv")
+    test = pd.read_csv(run_dir / "test_predictions.csv")
+    own = val[(val["fold"] == 3) & (val["use"] == "fit")]
+    earlier = test[test["fold"] < 3]
+
+    def refit(rows: pd.DataFrame) -> np.ndarray:
+        def wide(name: str) -> np.ndarray:  # -> (B, H), fold by fold
+            return np.concatenate(
+                [
+                    r.pivot(index="origin", columns="step", values=name).to_numpy()
+                    for _, r in rows.groupby("fold", sort=True)
+                ]
+            )
+
+        actual, naive = wide("actual"), wide("persistence")
+        components = {n: wide(n) for n in combination["names"]}
+        weights = fit_weights(actual, naive, components, loss="mse")
+        return keep_earned(weights, actual, naive, components, 0.0).weights
+
+    with_past, alone = refit(pd.concat([own, earlier])), refit(own)
+    assert not np.allclose(with_past, alone, atol=1e-3)  # the rows tell the two apart
+    expected = with_past if past_folds else alone
+    np.testing.assert_allclose(combination["weights"], expected, atol=1e-3)

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import compose_predict, compose_train, synthetic_prices
+from conftest import ar1_prices, compose_predict, compose_train, synthetic_prices
 
 from marketcast.config import ForecastConfig
 from marketcast.evaluation import intervals as intervals_module
@@ -17,22 +17,6 @@ from marketcast.evaluation.combination import fit_weights, keep_earned
 from marketcast.jobs import predict as predict_module
 from marketcast.jobs.predict import forecast
 from marketcast.jobs.train import train
-
-
-def ar1_prices(n: int, phi: float, seed: int = 0) -> pd.DataFrame:
-    """Daily bars whose log returns are AR(1) with coefficient ``phi``: a learnable drift."""
-    rng = np.random.default_rng(seed)
-    shocks = rng.normal(0, 0.01, n)
-    returns = np.zeros(n)
-    for t in range(1, n):
-        returns[t] = phi * returns[t - 1] + shocks[t]
-    frame = synthetic_prices(n, seed=seed)
-    close = 100 * np.exp(np.cumsum(returns))
-    frame["Close"] = close
-    frame["Open"] = np.concatenate([[close[0]], close[:-1]])  # the previous close
-    frame["High"] = np.maximum(frame["Open"], close) * 1.002
-    frame["Low"] = np.minimum(frame["Open"], close) * 0.998
-    return frame
 
 
 def train_on(frame: pd.DataFrame, run_dir: Path, *overrides: str) -> dict:

@@ -5,7 +5,10 @@ with early stopping on the first ``stop_share`` of the validation samples, fits 
 baseline on the training windows, then on the later validation samples (which early
 stopping never looked at) fits the published combination and calibrates the prediction
 intervals around it: the GJR-GARCH parameters come from each symbol's training returns,
-and the adaptive levels warm up on those later validation samples.
+and the adaptive levels warm up on those later validation samples. In a backtest the
+combination is also fitted on the test forecasts of the folds before (``past``): each was
+made out of sample by its own fold's model, and they give the weights more rows than one
+fold's validation holds.
 """
 
 from __future__ import annotations
@@ -36,6 +39,10 @@ from marketcast.model.network import average, build_model
 from marketcast.model.training import compile_model, fit, seed_everything
 
 log = logging.getLogger(__name__)
+
+# One segment's rows for the combination's fit: "actual", "persistence" and each component
+# it may move towards, (B, H) prices on the same samples.
+FitRows = dict[str, np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -86,6 +93,7 @@ def fit_forecaster(
     stop_share: float = 0.5,
     intervals_cfg: IntervalsConfig | None = None,
     names: list[str] | None = None,
+    past: list[FitRows] | tuple = (),
 ) -> Fitted:
     """Fit the model, the ridge baseline and the interval calibration on ``preps``.
 
@@ -95,6 +103,8 @@ def fit_forecaster(
     pruner) join the fit. ``val_peers``: per symbol, the peers' forecasts on its whole
     validation segment (for the combination); ``forecast_cfg.combine=none`` (or None)
     publishes the raw LSTM. ``names``: the symbols of ``preps`` (their interval states).
+    ``past``: out-of-sample forecasts made before these validation rows' fit (a backtest's
+    earlier folds' test rows, ``fit_rows``), fitted on with them.
     """
     names = names or [str(i) for i in range(len(preps))]
     intervals_cfg = intervals_cfg or IntervalsConfig()
@@ -140,8 +150,16 @@ def fit_forecaster(
     lstm = [model_prices(model, transform, part) for part in parts]
     weights = None
     if forecast_cfg is not None and forecast_cfg.combine == Combine.validated:
-        weights = _fit_weights(parts, lstm, peers, forecast_cfg)
-        log.info("combination: %s", weights.describe())
+        rows = [_validation_rows(*args) for args in zip(parts, lstm, peers, strict=True)]
+        weights = _fit_weights([*rows, *past], forecast_cfg)
+        log.info(
+            "combination, fitted on %d later validation samples%s: %s",
+            sum(len(r["actual"]) for r in rows),
+            f" and {sum(len(r['actual']) for r in past)} test samples of earlier folds"
+            if past
+            else "",
+            weights.describe(),
+        )
     published = [
         publish(f, part, pe, weights) for f, part, pe in zip(lstm, parts, peers, strict=True)
     ]
@@ -184,22 +202,35 @@ def _stop_rows(prep: Prepared, share: float) -> slice:
     return slice(0, stop_samples(len(prep.parts["val"].windows), share))
 
 
-def _fit_weights(parts, lstm, peers, cfg: ForecastConfig) -> Weights:
-    horizon = lstm[0].shape[1]
-    components: dict[str, list[np.ndarray]] = {"lstm": lstm, "drift": []}  # ets: peers
-    for part in parts:
-        components["drift"].append(drift(part.history, horizon))
-    for name in COMPONENTS:
-        if name not in components and all(name in p for p in peers):
-            components[name] = [p[name] for p in peers]
-    wanted = [str(c) for c in cfg.components]
-    ordered = {
-        n: np.concatenate(components[n]) for n in COMPONENTS if n in components and n in wanted
+def fit_rows(forecasts: SegmentForecasts) -> FitRows:
+    """A scored segment's rows for a later fit of the combination (a backtest's next folds)."""
+    names = ("persistence", *COMPONENTS)
+    return {
+        "actual": forecasts.part.actual,
+        **{n: forecasts.forecasts[n] for n in names if n in forecasts.forecasts},
     }
-    actual = np.concatenate([part.actual for part in parts])
-    reference = np.concatenate([persistence(part.history, horizon) for part in parts])
-    weights = fit_weights(actual, reference, ordered, loss=str(cfg.loss), min_gain=cfg.min_gain)
-    kept = keep_earned(weights, actual, reference, ordered, cfg.min_improvement)
+
+
+def _validation_rows(part, lstm: np.ndarray, peers: dict[str, np.ndarray]) -> FitRows:
+    horizon = lstm.shape[1]
+    return {
+        "actual": part.actual,
+        "persistence": persistence(part.history, horizon),
+        "lstm": lstm,
+        "drift": drift(part.history, horizon),
+        **{n: peers[n] for n in COMPONENTS if n in peers},
+    }
+
+
+def _fit_weights(rows: list[FitRows], cfg: ForecastConfig) -> Weights:
+    """The combination fitted on every row set of ``rows`` at once, on the components of
+    ``cfg.components`` that every row set holds."""
+    wanted = [str(c) for c in cfg.components]
+    names = [n for n in COMPONENTS if n in wanted and all(n in r for r in rows)]
+    pooled = {k: np.concatenate([r[k] for r in rows]) for k in ("actual", "persistence", *names)}
+    actual, reference = pooled.pop("actual"), pooled.pop("persistence")
+    weights = fit_weights(actual, reference, pooled, loss=str(cfg.loss), min_gain=cfg.min_gain)
+    kept = keep_earned(weights, actual, reference, pooled, cfg.min_improvement)
     return kept.shrunk(cfg.shrink)  # the gate judges the fitted shares, the forecast moves less
 
 

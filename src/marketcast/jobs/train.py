@@ -111,12 +111,13 @@ def _train(cfg: DictConfig, run_dir: Path, callbacks: list) -> tuple[float, dict
 
     # Keras and TensorFlow start here (quietly: marketcast.model.backend), after the data.
     from marketcast.jobs import outputs
-    from marketcast.jobs.forecaster import fit_forecaster
+    from marketcast.jobs.forecaster import fit_forecaster, fit_rows
     from marketcast.model import runtime
 
     runtime.configure(cfg.train)  # threads: before TensorFlow runs its first operation
     fits = []
     fitted = intervals = None
+    past = []  # the earlier folds' test rows, for the next fits' combination
     shown = progress(folds, desc="backtest", unit="fold", logger=log) if len(folds) > 1 else folds
     for k, fold in enumerate(shown):
         refit = fitted is None or k % cfg.evaluation.backtest.refit_every == 0
@@ -143,6 +144,7 @@ def _train(cfg: DictConfig, run_dir: Path, callbacks: list) -> tuple[float, dict
                 stop_share=cfg.evaluation.stop_share,
                 intervals_cfg=cfg.evaluation.intervals,
                 names=list(preps),
+                past=past if cfg.forecast.past_folds else (),
             )
         forecasts, intervals = {}, carried(fitted.intervals, intervals)
         for symbol, prep in preps.items():
@@ -152,6 +154,7 @@ def _train(cfg: DictConfig, run_dir: Path, callbacks: list) -> tuple[float, dict
                 *args, "test", peers[symbol]["test"], peers[symbol]["test_bands"], intervals
             )
             forecasts[symbol] = {"val": val, "test": test}
+            past.append(fit_rows(test))
         fits.append(outputs.FitResult(k + 1, refit, preps, forecasts))
         if len(folds) > 1:
             outputs.print_fold(fits[-1], len(folds))
