@@ -173,3 +173,8 @@ def test_each_fold_fits_its_combination_on_the_earlier_folds_test_rows(tmp_path,
     assert not np.allclose(with_past, alone, atol=1e-3)  # the rows tell the two apart
     expected = with_past if past_folds else alone
     np.testing.assert_allclose(combination["weights"], expected, atol=1e-3)
+    fitted_on = f"{own['origin'].nunique()} later validation samples"
+    if past_folds:  # the origins of folds 1 and 2 (one row per origin and step)
+        fitted_on += f" and {len(earlier) // 2} test samples of earlier folds"
+    assert combination["fitted_on"] == fitted_on
+    assert f"Published forecast, fitted on {fitted_on}: " in (run_dir / "report.md").read_text()

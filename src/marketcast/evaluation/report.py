@@ -44,7 +44,10 @@ def backtest_report(metrics: dict, settings: dict, label: str) -> str:
             lines.append(f"- {dm_words(test[name].get('dm_vs_persistence'), name)}")
     lines.append("")
     if "combination" in metrics:
-        lines.append(f"Published forecast: {metrics['combination']['words']}.")
+        combination = metrics["combination"]
+        lines.append(
+            f"Published forecast, fitted on {combination['fitted_on']}: {combination['words']}."
+        )
     # Persistence has no direction; where the published forecast is persistence, the raw
     # LSTM's direction accuracy is the one to report.
     label, row = "Direction accuracy", model

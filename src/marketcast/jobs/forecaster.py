@@ -55,6 +55,7 @@ class Fitted:
     intervals: Intervals
     history: dict[str, list[float]]
     weights: Weights | None = None  # the published combination; None: the raw LSTM
+    fitted_on: str = ""  # the samples the weights were fitted on, in words
 
     def forecast(
         self,
@@ -148,23 +149,19 @@ def fit_forecaster(
         for i, rows in enumerate(later)
     ]
     lstm = [model_prices(model, transform, part) for part in parts]
-    weights = None
+    weights, fitted_on = None, ""
     if forecast_cfg is not None and forecast_cfg.combine == Combine.validated:
         rows = [_validation_rows(*args) for args in zip(parts, lstm, peers, strict=True)]
         weights = _fit_weights([*rows, *past], forecast_cfg)
-        log.info(
-            "combination, fitted on %d later validation samples%s: %s",
-            sum(len(r["actual"]) for r in rows),
-            f" and {sum(len(r['actual']) for r in past)} test samples of earlier folds"
-            if past
-            else "",
-            weights.describe(),
-        )
+        fitted_on = f"{sum(len(r['actual']) for r in rows)} later validation samples"
+        if past:
+            fitted_on += f" and {sum(len(r['actual']) for r in past)} test samples of earlier folds"
+        log.info("combination, fitted on %s: %s", fitted_on, weights.describe())
     published = [
         publish(f, part, pe, weights) for f, part, pe in zip(lstm, parts, peers, strict=True)
     ]
     intervals = _calibrate(preps, names, parts, published, interval_levels, intervals_cfg)
-    return Fitted(model, transform, ridge, intervals, history, weights)
+    return Fitted(model, transform, ridge, intervals, history, weights, fitted_on)
 
 
 def _calibrate(preps, names, parts, published, levels, cfg: IntervalsConfig) -> Intervals:

@@ -189,7 +189,11 @@ def print_report(result: RunResult, failed: dict[str, str]) -> None:
     table = format_table({s: metrics[s] for s in SEGMENTS})
     print(table + ("   (means over symbols)" if result.universe else ""))
     if "combination" in metrics:
-        print(f"published forecast (model): {metrics['combination']['words']}")
+        combination = metrics["combination"]
+        print(
+            f"published forecast (model), fitted on {combination['fitted_on']}: "
+            f"{combination['words']}"
+        )
     if result.universe:
         for symbol, rows in metrics["symbols"].items():
             row = rows["test"]["model"]

@@ -168,6 +168,7 @@ def _train(cfg: DictConfig, run_dir: Path, callbacks: list) -> tuple[float, dict
         result.metrics["combination"] = {
             **fitted.weights.to_dict(),
             "words": fitted.weights.describe(),
+            "fitted_on": fitted.fitted_on,
         }
     fitted = replace(fitted, intervals=intervals)  # what predict continues from
     result.metrics["failed"] = data.failed if data.universe else None
