@@ -287,7 +287,7 @@ def test_ewma_conformal_calibration_covers_and_narrows_in_calm_markets():
     dates = [str(i) for i in range(4000)]
     calibration = {"centre": centre, "actual": actual, "recent": history, "garch": None}
     intervals = Intervals.calibrate(
-        LEVELS, 2, 30, "ewma", 0.0, {"S": {**calibration, "as_of": dates}}
+        LEVELS, 2, 30, "ewma", 0.0, {"S": {**calibration, "as_of": dates}}, step_rates="flat"
     )
     history, centre, actual = sample(4000)
     # adapt_rate 0: frozen, every origin at the calibrated quantiles
@@ -304,7 +304,13 @@ def test_too_few_calibration_samples_for_the_levels_are_refused():
     state = {"centre": a, "actual": a * 1.01, "recent": np.full((4, 5), 100.0), "garch": None}
     with pytest.raises(MarketcastError, match="too few"):
         Intervals.calibrate(
-            [0.05, 0.95], 1, 5, "ewma", 0.0, {"S": {**state, "as_of": list("abcd")}}
+            [0.05, 0.95],
+            1,
+            5,
+            "ewma",
+            0.0,
+            {"S": {**state, "as_of": list("abcd")}},
+            step_rates="flat",
         )
 
 

@@ -165,13 +165,16 @@ class Intervals:
         volatility: str,
         gamma: float,
         symbols: dict[str, dict],
+        *,
+        step_rates: str,
         shrink: float = 0.0,
         step_persistence: float | None = None,
-        step_rates: str = "flat",
     ) -> Intervals:
         """From each symbol's later validation rows: ``symbols[name]`` holds ``centre``,
         ``actual`` (B, H) prices, ``recent`` (B, rows) prices up to each origin, ``garch``
-        (the parameters, or None) and ``as_of`` (B,) origin dates.
+        (the parameters, or None) and ``as_of`` (B,) origin dates. ``step_rates`` has no
+        default here: the field's ("flat") is what a state saved before it means, and a
+        new calibration takes the config's (``IntervalsConfig.step_rates``).
 
         ewma: the scores of every symbol's rows are the conformal calibration. Both: each
         symbol's tails are then adapted through its rows, in time order, so the state
