@@ -81,10 +81,6 @@ def test_a_bad_store_format_fails_at_composition():
         ("evaluation.intervals.adapt_rate=nan", r"adapt_rate=nan"),
         ("evaluation.intervals.shrink=1.5", r"shrink=1.5 must lie in \[0, 1\]"),
         (
-            "evaluation.intervals.shrink=0.2 evaluation.intervals.volatility=ewma",
-            r"shrink=0.2 applies to a GARCH variance, not to volatility=ewma",
-        ),
-        (
             "evaluation.intervals.step_persistence=1.0",
             r"step_persistence=1.0 must lie in \[0, 1\)",
         ),

@@ -32,7 +32,6 @@ from marketcast.config.schemas import (
     StoreJobConfig,
     TrainConfig,
     TrainJobConfig,
-    Volatility,
     WindowConfig,
 )
 from marketcast.errors import MarketcastError
@@ -268,11 +267,6 @@ def check_evaluation(cfg: EvaluationConfig) -> None:
         raise MarketcastError(
             f"evaluation.intervals.shrink={shrink} must lie in [0, 1] (e.g. 0.2; 0: the "
             "GARCH variance alone)."
-        )
-    if shrink and cfg.intervals.volatility == Volatility.ewma:
-        raise MarketcastError(
-            f"evaluation.intervals.shrink={shrink} applies to a GARCH variance, not to "
-            "volatility=ewma: set evaluation.intervals.volatility=gjr (or garch), or shrink=0."
         )
     persistence = cfg.intervals.step_persistence
     if persistence is not None and not (math.isfinite(persistence) and 0 <= persistence < 1):

@@ -188,7 +188,7 @@ def _calibrate(preps, names, parts, published, levels, cfg: IntervalsConfig) -> 
         volatility,
         cfg.adapt_rate,
         symbols,
-        shrink=cfg.shrink,
+        shrink=cfg.shrink if volatility in GARCH_MODELS else 0.0,  # ewma: no GARCH variance
         step_persistence=cfg.step_persistence if volatility in GARCH_MODELS else None,
         step_rates=str(cfg.step_rates),
     )
