@@ -117,6 +117,7 @@ def methods(
     settings += [("gjr", 0.002, 0.2, 0.9, "flat")]
     settings += [("gjr", g, 0.0, 0.9, "inverse") for g in (0.002, 0.005, 0.0075, 0.01)]
     settings += [("gjr", 0.005, 0.0, 0.9, "flat")]
+    settings += [("gjr", 0.005, s, 0.9, "inverse") for s in (0.1, 0.2)]  # 0.2: the defaults
     fits = {v: fit_garch(close, val_start, v) for v in ("garch", "gjr")}
     for volatility, gamma, shrink, rho, steps in settings:
         intervals = Intervals(
