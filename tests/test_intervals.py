@@ -22,6 +22,8 @@ from marketcast.evaluation.intervals import (
 from marketcast.evaluation.peers import MAX_SHOCK_WEIGHT, fit_garch, fit_problem, garch_scale
 
 LEVELS = [0.1, 0.9]
+# what a calibration of the ewma band takes beside its data (no GARCH variance to shape)
+EWMA_SETTINGS = {"step_rates": "flat", "shrink": 0.0, "step_persistence": None}
 
 
 def test_coverage_on_known_quantiles():
@@ -287,7 +289,7 @@ def test_ewma_conformal_calibration_covers_and_narrows_in_calm_markets():
     dates = [str(i) for i in range(4000)]
     calibration = {"centre": centre, "actual": actual, "recent": history, "garch": None}
     intervals = Intervals.calibrate(
-        LEVELS, 2, 30, "ewma", 0.0, {"S": {**calibration, "as_of": dates}}, step_rates="flat"
+        LEVELS, 2, 30, "ewma", 0.0, {"S": {**calibration, "as_of": dates}}, **EWMA_SETTINGS
     )
     history, centre, actual = sample(4000)
     # adapt_rate 0: frozen, every origin at the calibrated quantiles
@@ -310,7 +312,7 @@ def test_too_few_calibration_samples_for_the_levels_are_refused():
             "ewma",
             0.0,
             {"S": {**state, "as_of": list("abcd")}},
-            step_rates="flat",
+            **EWMA_SETTINGS,
         )
 
 

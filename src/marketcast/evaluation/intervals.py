@@ -167,14 +167,15 @@ class Intervals:
         symbols: dict[str, dict],
         *,
         step_rates: str,
-        shrink: float = 0.0,
-        step_persistence: float | None = None,
+        shrink: float,
+        step_persistence: float | None,
     ) -> Intervals:
         """From each symbol's later validation rows: ``symbols[name]`` holds ``centre``,
         ``actual`` (B, H) prices, ``recent`` (B, rows) prices up to each origin, ``garch``
-        (the parameters, or None) and ``as_of`` (B,) origin dates. ``step_rates`` has no
-        default here: the field's ("flat") is what a state saved before it means, and a
-        new calibration takes the config's (``IntervalsConfig.step_rates``).
+        (the parameters, or None) and ``as_of`` (B,) origin dates. ``step_rates``,
+        ``shrink`` and ``step_persistence`` have no defaults here: the fields' are what a
+        state saved before each was kept means, and a new calibration takes the config's
+        (``IntervalsConfig``; ewma: shrink 0 and step_persistence None).
 
         ewma: the scores of every symbol's rows are the conformal calibration. Both: each
         symbol's tails are then adapted through its rows, in time order, so the state
