@@ -10,7 +10,7 @@ from conftest import ar1_prices, compose_train, synthetic_prices
 from marketcast.config import BacktestConfig
 from marketcast.errors import MarketcastError
 from marketcast.evaluation.combination import fit_weights, keep_earned
-from marketcast.evaluation.forecasts import model_prices
+from marketcast.evaluation.forecasts import model_prices, peer_forecasts
 from marketcast.evaluation.verdicts import dm_words, p_words, score_test_words
 from marketcast.features.dataset import prepare
 from marketcast.features.folds import plan_folds
@@ -39,8 +39,9 @@ def test_folds_that_leave_too_little_history_are_named():
 
 
 def test_a_fold_never_sees_data_after_its_origin(tmp_path):
-    """Perturb everything after the origin: the fold's fitted state does not change,
-    nor does its forecast made at the origin."""
+    """Perturb everything after the origin: the fold's fitted state (model, ridge, the
+    combination's weights and the intervals) does not change, nor does its forecast made
+    at the origin."""
     frame = synthetic_prices(360)
     cfg = compose_train(tmp_path / "run", "model.units=4", "train.epochs=2")
     fold = plan_folds(len(frame), BacktestConfig(folds=3, test_size=40), min_rows=60)[0]
@@ -48,8 +49,14 @@ def test_a_fold_never_sees_data_after_its_origin(tmp_path):
     def fit_fold(prices):
         rows = prices.iloc[fold.start : fold.stop]
         prepared = prepare(rows, cfg.features, cfg.window, fold.segments())
+        peers = peer_forecasts(prepared, "val", ets=True, arima=False, refit_every=0)
         fitted = fit_forecaster(
-            [prepared], cfg.model, cfg.train, list(cfg.evaluation.interval_levels)
+            [prepared],
+            cfg.model,
+            cfg.train,
+            list(cfg.evaluation.interval_levels),
+            forecast_cfg=cfg.forecast,
+            val_peers=[peers],
         )
         first = prepared.parts["test"]
         return fitted, model_prices(fitted.model, fitted.transform, first)[0]
@@ -60,6 +67,8 @@ def test_a_fold_never_sees_data_after_its_origin(tmp_path):
     after, first_forecast_after = fit_fold(future)
     assert before.transform == after.transform
     assert before.intervals == after.intervals
+    assert before.weights.names == ("lstm", "ets")
+    np.testing.assert_array_equal(before.weights.weights, after.weights.weights)
     for a, b in zip(before.model.get_weights(), after.model.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
     np.testing.assert_array_equal(before.ridge.coef_, after.ridge.coef_)
@@ -125,7 +134,7 @@ def test_a_backtest_run_with_plots_writes_its_figures(tmp_path):
 
 
 @pytest.mark.parametrize("past_folds", [True, False])
-def test_each_fold_fits_its_combination_on_the_earlier_folds_test_rows(tmp_path, past_folds):
+def test_the_last_fold_fits_its_combination_on_the_earlier_folds_test_rows(tmp_path, past_folds):
     """The last fold's weights refit from the run's own files: its later validation rows,
     and (forecast.past_folds) the test rows of the folds before it. Squared loss and no bar
     on the gain (min_improvement=0): the weights fit the noise of these rows, off the
@@ -150,6 +159,7 @@ def test_each_fold_fits_its_combination_on_the_earlier_folds_test_rows(tmp_path,
     )
     train(cfg)
     combination = json.loads((run_dir / "metrics.json").read_text())["combination"]
+    assert combination["names"] == ["lstm", "ets"]  # the default components, none dropped
     val = pd.read_csv(run_dir / "val_predictions.csv")
     test = pd.read_csv(run_dir / "test_predictions.csv")
     own = val[(val["fold"] == 3) & (val["use"] == "fit")]
@@ -175,6 +185,6 @@ def test_each_fold_fits_its_combination_on_the_earlier_folds_test_rows(tmp_path,
     np.testing.assert_allclose(combination["weights"], expected, atol=1e-3)
     fitted_on = f"{own['origin'].nunique()} later validation samples"
     if past_folds:  # the origins of folds 1 and 2 (one row per origin and step)
-        fitted_on += f" and {len(earlier) // 2} test samples of earlier folds"
+        fitted_on += f" and {len(earlier) // 2} test samples that earlier folds' models forecast"
     assert combination["fitted_on"] == fitted_on
-    assert f"Published forecast, fitted on {fitted_on}: " in (run_dir / "report.md").read_text()
+    assert f"which predict uses), fitted on {fitted_on}: " in (run_dir / "report.md").read_text()

@@ -91,6 +91,10 @@ def test_a_bad_store_format_fails_at_composition():
             r"includes arima, but evaluation.peers.arima=false",
         ),
         ("evaluation.backtest.refit_every=0", r"refit_every=0"),
+        (
+            "evaluation=backtest data.symbol=005930 data.symbols=[005930,000660]",
+            r"evaluation=backtest runs on one symbol: set data.symbol and leave data.symbols",
+        ),
         ("evaluation.backtest.val_fraction=1.0", r"val_fraction=1.0"),
         ("features.target=Volume", r"target=Volume is not supported"),
         ("features.columns=[]", r"features.columns is empty"),

@@ -71,10 +71,11 @@ def check_train_job(cfg: DictConfig) -> None:
                     f"does not fit it: turn the peer on, or drop {peer} from "
                     "forecast.components."
                 )
-    if cfg.evaluation.mode == Mode.backtest and not cfg.data.symbol and _universe(cfg.data):
+    if cfg.evaluation.mode == Mode.backtest and _universe(cfg.data):
         raise MarketcastError(
-            "evaluation=backtest runs on one symbol: set data.symbol (not data.symbols), "
-            "or backtest each symbol in a sweep (-m data.symbol=A,B,C)."
+            "evaluation=backtest runs on one symbol: set data.symbol and leave data.symbols "
+            "and data.universe_file empty, or backtest each symbol in a sweep "
+            "(-m data.symbol=A,B,C)."
         )
 
 

@@ -362,7 +362,8 @@ class EvaluationConfig:
     peers: PeersConfig = field(default_factory=PeersConfig)
     # Validation rows are shared out in time order: the first stop_share of them decide
     # early stopping, the rest (which the stopped model never chose on) fit the published
-    # combination and calibrate the intervals, so neither flatters the LSTM.
+    # combination (in a backtest with the earlier folds' test rows: forecast.past_folds) and
+    # calibrate the intervals, so neither flatters the LSTM.
     stop_share: float = 0.5
 
 
@@ -414,10 +415,14 @@ class ForecastConfig:
     # 198 above persistence (0: 12), for a smaller mean gain at h=5 (0.9958 against 0.9942).
     shrink: float = 0.5
     # In a backtest, fit fold k's combination on the test forecasts of folds 1..k-1 too, each
-    # made out of sample by its own fold's model, beside fold k's later validation rows. Over
-    # the 11 dev files' 5-fold backtests at three test periods, h = 1 and 5 (198 file x step
-    # cells, bench/combination_rules.py), it left 19 cells above persistence where the fold's
-    # own rows left 24, none significantly worse (was 1), mean MAE ratio 0.9961 (0.9964).
+    # made out of sample by the model that served that fold, beside fold k's later
+    # validation rows. Those dates mostly lie inside fold k's validation segment, so this
+    # adds few new dates: it judges the LSTM's share on several models' forecasts of the
+    # recent past instead of one model's. Over the 11 dev files' 5-fold backtests at three
+    # test periods, h = 1 and 5 (198 file x step cells, bench/combination_rules.py), it left
+    # 19 cells above persistence where the fold's own rows left 24, none significantly worse
+    # (was 1), mean MAE ratio 0.9961 (0.9964). Keeping only the past rows on dates the fold
+    # has not fitted on did not help (3 cells significantly worse).
     past_folds: bool = True
 
 

@@ -45,8 +45,11 @@ def backtest_report(metrics: dict, settings: dict, label: str) -> str:
     lines.append("")
     if "combination" in metrics:
         combination = metrics["combination"]
+        fitted_on = combination.get("fitted_on")  # absent in a run saved before it was kept
         lines.append(
-            f"Published forecast, fitted on {combination['fitted_on']}: {combination['words']}."
+            "Published forecast (the last fold's weights, which predict uses)"
+            + (f", fitted on {fitted_on}" if fitted_on else "")
+            + f": {combination['words']}."
         )
     # Persistence has no direction; where the published forecast is persistence, the raw
     # LSTM's direction accuracy is the one to report.

@@ -6,9 +6,10 @@ baseline on the training windows, then on the later validation samples (which ea
 stopping never looked at) fits the published combination and calibrates the prediction
 intervals around it: the GJR-GARCH parameters come from each symbol's training returns,
 and the adaptive levels warm up on those later validation samples. In a backtest the
-combination is also fitted on the test forecasts of the folds before (``past``): each was
-made out of sample by its own fold's model, and they give the weights more rows than one
-fold's validation holds.
+combination is also fitted on the test forecasts of the folds before (``past``), each made
+out of sample by the model that served that fold. Their dates mostly fall inside this
+fold's validation segment: they add few new dates, but the LSTM's share is then judged on
+several models' forecasts of the recent past, not on one model's alone.
 """
 
 from __future__ import annotations
@@ -155,7 +156,10 @@ def fit_forecaster(
         weights = _fit_weights([*rows, *past], forecast_cfg)
         fitted_on = f"{sum(len(r['actual']) for r in rows)} later validation samples"
         if past:
-            fitted_on += f" and {sum(len(r['actual']) for r in past)} test samples of earlier folds"
+            fitted_on += (
+                f" and {sum(len(r['actual']) for r in past)} test samples that earlier folds' "
+                "models forecast"
+            )
         log.info("combination, fitted on %s: %s", fitted_on, weights.describe())
     published = [
         publish(f, part, pe, weights) for f, part, pe in zip(lstm, parts, peers, strict=True)
