@@ -311,10 +311,11 @@ class IntervalsConfig:
     # files (bench/intervals_dev.py --test-end 0.6,0.7,0.8,0.85,0.9,1.0, h=1), 0.005
     # left 6 of 66 file-periods' coverage outside 0.77..0.83 where 0.002 left 16 (0.0075:
     # 3), for a mean score of 6.591% against 6.585% (0.0075: 6.602%), below the GARCH(1,1)
-    # reference band's at every period. Whole runs at h=1 (bench/evaluate_dev.py), 0.002 ->
-    # 0.005: single split coverage 0.778..0.826 -> 0.783..0.817, score 6.927% -> 6.949%
-    # (GARCH band 7.007%); backtest 0.774..0.831 -> 0.780..0.823, 6.927% -> 6.947% (7.003%);
-    # the 2020 test years 0.761..0.834 -> 0.784..0.835, 7.51% -> 7.52% (7.57%).
+    # reference band's at every period. Whole runs at h=1 (bench/evaluate_dev.py, with
+    # shrink 0), 0.002 -> 0.005: single split coverage 0.778..0.826 -> 0.783..0.817,
+    # score 6.927% -> 6.949% (GARCH band 7.007%); backtest 0.774..0.831 -> 0.780..0.823,
+    # 6.927% -> 6.947% (7.003%); the 2020 test years 0.761..0.834 -> 0.784..0.835,
+    # 7.51% -> 7.52% (7.57%).
     adapt_rate: float = 0.005
     # How the rate falls with the step. An h-step outcome overlaps the outcomes of the h - 1
     # origins before it, so one shock counts as a miss h times over: inverse (step h at
