@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import ar1_prices, compose_train, synthetic_prices
+from conftest import ar1_prices, compose_predict, compose_train, synthetic_prices
 
 from marketcast.config import BacktestConfig
 from marketcast.errors import MarketcastError
@@ -15,6 +15,7 @@ from marketcast.evaluation.verdicts import dm_words, p_words, score_test_words
 from marketcast.features.dataset import prepare
 from marketcast.features.folds import plan_folds
 from marketcast.jobs.forecaster import fit_forecaster
+from marketcast.jobs.predict import forecast
 from marketcast.jobs.train import train
 
 
@@ -188,3 +189,42 @@ def test_the_last_fold_fits_its_combination_on_the_earlier_folds_test_rows(tmp_p
         fitted_on += f" and {len(earlier) // 2} test samples that earlier folds' models forecast"
     assert combination["fitted_on"] == fitted_on
     assert f"which predict uses), fitted on {fitted_on}: " in (run_dir / "report.md").read_text()
+
+
+def test_predict_publishes_the_last_folds_forecast(tmp_path):
+    """predict from a backtest run, at the last test origin, gives the run's own published
+    forecast and band there: the last fold's model and weights (fitted with the earlier
+    folds' rows), and the interval levels adapted through every fold. The combination
+    leaves ETS out, which predict would refit on recent history."""
+    prices = tmp_path / "prices.csv"
+    ar1_prices(700, phi=0.4, seed=2).to_csv(prices)
+    run_dir = tmp_path / "bt"
+    cfg = compose_train(
+        run_dir,
+        "data=csv",
+        f"data.path={prices}",
+        "data.exchange=null",
+        "evaluation=backtest",
+        "evaluation.backtest.folds=3",
+        "model.units=8",
+        "train.epochs=8",
+        "window.size=10",
+        "window.horizon=2",
+        "evaluation.peers.ets=false",
+        "forecast.components=[lstm]",
+        "forecast.min_improvement=0",  # whatever share the rows give, published
+    )
+    train(cfg)
+    weights = json.loads((run_dir / "metrics.json").read_text())["combination"]["weights"]
+    assert np.asarray(weights).any()  # the forecast moves away from persistence
+    scored = pd.read_csv(run_dir / "test_predictions.csv")
+    last = scored[scored["origin"] == scored["origin"].max()]
+    out = tmp_path / "forecast.csv"
+    as_of = last["origin"].iloc[0]
+    predict_cfg = compose_predict(
+        f"run_dir={run_dir}", f"as_of={as_of}", f"output={out}", "refresh=never"
+    )
+    assert forecast(predict_cfg) == 0
+    published = pd.read_csv(out)
+    for column, expected in (("forecast", "model"), ("q10", "q10"), ("q90", "q90")):
+        np.testing.assert_allclose(published[column], last[expected], rtol=1e-6)
