@@ -134,14 +134,11 @@ def test_a_backtest_run_with_plots_writes_its_figures(tmp_path):
         assert (run_dir / figure).stat().st_size > 1000
 
 
-@pytest.mark.parametrize("past_folds", [True, False])
-def test_the_last_fold_fits_its_combination_on_the_earlier_folds_test_rows(tmp_path, past_folds):
-    """The last fold's weights refit from the run's own files: its later validation rows,
-    and (forecast.past_folds) the test rows of the folds before it. Squared loss and no bar
-    on the gain (min_improvement=0): the weights fit the noise of these rows, off the
-    vertices where the MAE programme's would coincide, so the two row sets tell apart."""
+def train_ar1_backtest(tmp_path, *overrides: str):
+    """A small 3-fold backtest (h = 2) on AR(1) prices, a move the LSTM can learn a share of;
+    returns its run directory."""
     prices = tmp_path / "prices.csv"
-    ar1_prices(700, phi=0.4, seed=2).to_csv(prices)  # a move the LSTM can learn a share of
+    ar1_prices(700, phi=0.4, seed=2).to_csv(prices)
     run_dir = tmp_path / "bt"
     cfg = compose_train(
         run_dir,
@@ -154,11 +151,24 @@ def test_the_last_fold_fits_its_combination_on_the_earlier_folds_test_rows(tmp_p
         "train.epochs=8",
         "window.size=10",
         "window.horizon=2",
+        *overrides,
+    )
+    train(cfg)
+    return run_dir
+
+
+@pytest.mark.parametrize("past_folds", [True, False])
+def test_the_last_fold_fits_its_combination_on_the_earlier_folds_test_rows(tmp_path, past_folds):
+    """The last fold's weights refit from the run's own files: its later validation rows,
+    and (forecast.past_folds) the test rows of the folds before it. Squared loss and no bar
+    on the gain (min_improvement=0): the weights fit the noise of these rows, off the
+    vertices where the MAE programme's would coincide, so the two row sets tell apart."""
+    run_dir = train_ar1_backtest(
+        tmp_path,
         "forecast.min_improvement=0",
         "forecast.loss=mse",
         f"forecast.past_folds={str(past_folds).lower()}",
     )
-    train(cfg)
     combination = json.loads((run_dir / "metrics.json").read_text())["combination"]
     assert combination["names"] == ["lstm", "ets"]  # the default components, none dropped
     val = pd.read_csv(run_dir / "val_predictions.csv")
@@ -196,25 +206,12 @@ def test_predict_publishes_the_last_folds_forecast(tmp_path):
     forecast and band there: the last fold's model and weights (fitted with the earlier
     folds' rows), and the interval levels adapted through every fold. The combination
     leaves ETS out, which predict would refit on recent history."""
-    prices = tmp_path / "prices.csv"
-    ar1_prices(700, phi=0.4, seed=2).to_csv(prices)
-    run_dir = tmp_path / "bt"
-    cfg = compose_train(
-        run_dir,
-        "data=csv",
-        f"data.path={prices}",
-        "data.exchange=null",
-        "evaluation=backtest",
-        "evaluation.backtest.folds=3",
-        "model.units=8",
-        "train.epochs=8",
-        "window.size=10",
-        "window.horizon=2",
+    run_dir = train_ar1_backtest(
+        tmp_path,
         "evaluation.peers.ets=false",
         "forecast.components=[lstm]",
         "forecast.min_improvement=0",  # whatever share the rows give, published
     )
-    train(cfg)
     weights = json.loads((run_dir / "metrics.json").read_text())["combination"]["weights"]
     assert np.asarray(weights).any()  # the forecast moves away from persistence
     scored = pd.read_csv(run_dir / "test_predictions.csv")
