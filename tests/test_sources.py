@@ -37,6 +37,19 @@ def test_csv_in_any_capitalisation_with_extra_columns(tmp_path):
     np.testing.assert_allclose(got["Close"], frame["Close"])
 
 
+def test_an_empty_column_is_left_out_not_every_row(tmp_path, caplog):
+    """An index's file can carry a Volume column without a value in it: the prices load,
+    without Volume, and a warning says so (not 'no rows left after validation')."""
+    frame = synthetic_prices(30)
+    frame["Volume"] = np.nan
+    path = tmp_path / "index.csv"
+    frame.to_csv(path)
+    got = load_prices(DataConfig(source="csv", path=str(path)))
+    assert list(got.columns) == ["Open", "High", "Low", "Close"]
+    assert len(got) == 30
+    assert "column Volume has no values; left out" in caplog.text
+
+
 def test_date_range_is_applied(prices_csv):
     got = load_prices(DataConfig(path=str(prices_csv), start="2015-03-02", end="2015-03-31"))
     assert got.index[0] == pd.Timestamp("2015-03-02")

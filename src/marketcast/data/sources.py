@@ -131,8 +131,10 @@ def normalise(frame: pd.DataFrame, origin: str) -> pd.DataFrame:
 
     Accepts a ``Date`` column or a date index (named or not), column names in
     any capitalisation, and extra columns (``Change``, ``Adj Close``), which are
-    dropped. Rows are sorted by date; for a repeated date the last row wins (a
-    warning says how many).
+    dropped. A column with no value at all (an index's empty Volume) is left out
+    too, with a warning: it carries nothing, and keeping it would drop every row as
+    incomplete. Rows are sorted by date; for a repeated date the last row wins (a warning
+    says how many).
     """
     frame = frame.copy()
     by_lower = {str(c).strip().lower(): c for c in frame.columns}
@@ -155,6 +157,10 @@ def normalise(frame: pd.DataFrame, origin: str) -> pd.DataFrame:
 
     by_lower = {str(c).strip().lower(): c for c in frame.columns}
     present = [c for c in PRICE_COLUMNS if c.lower() in by_lower]
+    empty = [c for c in present if len(frame) and frame[by_lower[c.lower()]].isna().all()]
+    if empty and len(empty) < len(present):
+        log.warning("%s: column %s has no values; left out", origin, ", ".join(empty))
+        present = [c for c in present if c not in empty]
     if not present:
         raise MarketcastError(
             f"{origin} has none of the price columns {', '.join(PRICE_COLUMNS)} "
