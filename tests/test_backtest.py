@@ -39,6 +39,37 @@ def test_folds_that_leave_too_little_history_are_named():
         plan_folds(1000, BacktestConfig(folds=50, test_size=30), min_rows=100)
 
 
+def test_a_combination_component_without_forecasts_is_refused_before_training(
+    tmp_path, monkeypatch
+):
+    """forecast.components asks for ETS, but the past folds' rows have no ETS forecasts: the
+    fit stops, naming ETS, before any model trains (it fitted without ETS before)."""
+    frame = synthetic_prices(360)
+    cfg = compose_train(tmp_path / "run", "model.units=4", "train.epochs=2")
+    fold = plan_folds(len(frame), BacktestConfig(folds=3, test_size=40), min_rows=60)[0]
+    prepared = prepare(
+        frame.iloc[fold.start : fold.stop], cfg.features, cfg.window, fold.segments()
+    )
+    peers = peer_forecasts(prepared, "val", ets=True, arima=False, refit_every=0)
+    part = prepared.parts["val"]
+    no_ets = {"actual": part.actual, "persistence": part.actual, "lstm": part.actual}
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a model was built before the components were checked")
+
+    monkeypatch.setattr("marketcast.jobs.forecaster.build_model", no_training)
+    with pytest.raises(MarketcastError, match="includes ets, but 1 of the 2 row sets"):
+        fit_forecaster(
+            [prepared],
+            cfg.model,
+            cfg.train,
+            list(cfg.evaluation.interval_levels),
+            forecast_cfg=cfg.forecast,
+            val_peers=[peers],
+            past=[no_ets],
+        )
+
+
 def test_a_fold_never_sees_data_after_its_origin(tmp_path):
     """Perturb everything after the origin: the fold's fitted state (model, ridge, the
     combination's weights and the intervals) does not change, nor does its forecast made

@@ -21,10 +21,12 @@ import numpy as np
 from sklearn.linear_model import Ridge
 
 from marketcast.config import Combine, ForecastConfig, IntervalsConfig, ModelConfig, TrainConfig
+from marketcast.errors import MarketcastError
 from marketcast.evaluation.baselines import drift, fit_ridge, persistence
 from marketcast.evaluation.combination import Weights, fit_weights, keep_earned
 from marketcast.evaluation.forecasts import (
     COMPONENTS,
+    PEER_COMPONENTS,
     SegmentForecasts,
     forecast_segment,
     model_prices,
@@ -110,6 +112,8 @@ def fit_forecaster(
     """
     names = names or [str(i) for i in range(len(preps))]
     intervals_cfg = intervals_cfg or IntervalsConfig()
+    if forecast_cfg is not None and forecast_cfg.combine == Combine.validated:
+        _check_components(forecast_cfg, val_peers or [{}] * len(preps), past)
     transform = preps[0].transform
     train_xy = _pooled_xy(preps, "train", model_cfg.head)
     stop_rows = [_stop_rows(p, stop_share) for p in preps]
@@ -166,6 +170,20 @@ def fit_forecaster(
     ]
     intervals = _calibrate(preps, names, parts, published, interval_levels, intervals_cfg)
     return Fitted(model, transform, ridge, intervals, history, weights, fitted_on)
+
+
+def _check_components(cfg: ForecastConfig, val_peers: list[dict], past) -> None:
+    """Refuse, before training, a combination whose peer components some fit rows lack:
+    fitting without them would publish a combination the config did not ask for."""
+    for name in (str(c) for c in cfg.components if str(c) in PEER_COMPONENTS):
+        lacking = sum(name not in rows for rows in [*val_peers, *past])
+        if lacking:
+            raise MarketcastError(
+                f"forecast.components includes {name}, but {lacking} of the "
+                f"{len(val_peers) + len(past)} row sets the combination is fitted on have no "
+                f"{name} forecasts: pass them (val_peers, past) or leave {name} out of "
+                "forecast.components."
+            )
 
 
 def _calibrate(preps, names, parts, published, levels, cfg: IntervalsConfig) -> Intervals:
@@ -225,9 +243,9 @@ def _validation_rows(part, lstm: np.ndarray, peers: dict[str, np.ndarray]) -> Fi
 
 def _fit_weights(rows: list[FitRows], cfg: ForecastConfig) -> Weights:
     """The combination fitted on every row set of ``rows`` at once, on the components of
-    ``cfg.components`` that every row set holds."""
+    ``cfg.components`` (each row set holds them all: ``_check_components``)."""
     wanted = [str(c) for c in cfg.components]
-    names = [n for n in COMPONENTS if n in wanted and all(n in r for r in rows)]
+    names = [n for n in COMPONENTS if n in wanted]
     pooled = {k: np.concatenate([r[k] for r in rows]) for k in ("actual", "persistence", *names)}
     actual, reference = pooled.pop("actual"), pooled.pop("persistence")
     weights = fit_weights(actual, reference, pooled, loss=str(cfg.loss), min_gain=cfg.min_gain)
