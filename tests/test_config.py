@@ -177,3 +177,28 @@ def test_a_bad_value_exits_2_with_one_message_and_without_tensorflow(tmp_path):
         "error: train.learning_rate=-1.0 must be a finite number above 0 (e.g. 4e-3)."
     ]
     assert not list(Path(tmp_path).rglob("*.log")), "a failed start leaves nothing behind"
+
+
+@pytest.mark.parametrize(
+    ("choices", "names"),
+    [
+        ("Volatility", "marketcast.evaluation.intervals:VOLATILITIES"),
+        ("StepRates", "marketcast.evaluation.intervals:STEP_RATES"),
+        ("Component", "marketcast.evaluation.forecasts:COMPONENTS"),
+        ("CombineLoss", "marketcast.evaluation.combination:LOSSES"),
+        ("ScalerKind", "marketcast.features.scaling:SCALERS"),
+        ("StoreFormat", "marketcast.storage.forecast_store:FORMATS"),
+        ("Missing", "marketcast.data.validation:MISSING_POLICIES"),
+        ("Halts", "marketcast.data.validation:HALT_POLICIES"),
+        ("PriceColumn", "marketcast.data.validation:PRICE_COLUMNS"),
+    ],
+)
+def test_each_config_choice_is_what_the_code_it_reaches_accepts(choices, names):
+    """The pure layers keep their own tuple of the names they accept (they do not import
+    the config); each must list exactly the choices the config offers, or a choice the
+    config lets through would fail deep in a run, or one the code accepts could not be set."""
+    import importlib
+
+    module, attribute = names.split(":")
+    accepted = getattr(importlib.import_module(module), attribute)
+    assert sorted(accepted) == sorted(getattr(config.schemas, choices))
