@@ -190,6 +190,12 @@ def _calibrate(preps, names, parts, published, levels, cfg: IntervalsConfig) -> 
     """The interval calibration on the later validation samples of every symbol."""
     transform = preps[0].transform
     volatility = str(cfg.volatility)
+    if volatility not in GARCH_MODELS:
+        log.info(
+            "intervals: volatility=%s scales by the window's EWMA volatility; "
+            "evaluation.intervals.shrink and step_persistence (GARCH scales only) are not used",
+            volatility,
+        )
     rows = scale_rows(volatility, transform.window)
     symbols = {}
     for name, prep, part, centre in zip(names, preps, parts, published, strict=True):
