@@ -144,7 +144,7 @@ def _train(cfg: DictConfig, run_dir: Path, callbacks: list) -> tuple[float, dict
                 stop_share=cfg.evaluation.stop_share,
                 intervals_cfg=cfg.evaluation.intervals,
                 names=list(preps),
-                past=past if cfg.forecast.past_folds else (),
+                past=past,
             )
         forecasts, intervals = {}, carried(fitted.intervals, intervals)
         for symbol, prep in preps.items():
@@ -154,7 +154,8 @@ def _train(cfg: DictConfig, run_dir: Path, callbacks: list) -> tuple[float, dict
                 *args, "test", peers[symbol]["test"], peers[symbol]["test_bands"], intervals
             )
             forecasts[symbol] = {"val": val, "test": test}
-            past.append(fit_rows(test))
+            if cfg.forecast.past_folds and k + 1 < len(folds):  # a later fold fits on them
+                past.append(fit_rows(test))
         fits.append(outputs.FitResult(k + 1, refit, preps, forecasts))
         if len(folds) > 1:
             outputs.print_fold(fits[-1], len(folds))
