@@ -39,6 +39,19 @@ def test_folds_that_leave_too_little_history_are_named():
         plan_folds(1000, BacktestConfig(folds=50, test_size=30), min_rows=100)
 
 
+def fit_with_peers(prepared, cfg, peers, past=()):
+    """``fit_forecaster`` on one prepared fold, as a run fits it (the validated combination)."""
+    return fit_forecaster(
+        [prepared],
+        cfg.model,
+        cfg.train,
+        list(cfg.evaluation.interval_levels),
+        forecast_cfg=cfg.forecast,
+        val_peers=[peers],
+        past=past,
+    )
+
+
 def test_a_combination_component_without_forecasts_is_refused_before_training(
     tmp_path, monkeypatch
 ):
@@ -59,15 +72,7 @@ def test_a_combination_component_without_forecasts_is_refused_before_training(
 
     monkeypatch.setattr("marketcast.jobs.forecaster.build_model", no_training)
     with pytest.raises(MarketcastError, match="includes ets, but 1 of the 2 row sets"):
-        fit_forecaster(
-            [prepared],
-            cfg.model,
-            cfg.train,
-            list(cfg.evaluation.interval_levels),
-            forecast_cfg=cfg.forecast,
-            val_peers=[peers],
-            past=[no_ets],
-        )
+        fit_with_peers(prepared, cfg, peers, past=[no_ets])
 
 
 def test_a_fold_never_sees_data_after_its_origin(tmp_path):
@@ -82,14 +87,7 @@ def test_a_fold_never_sees_data_after_its_origin(tmp_path):
         rows = prices.iloc[fold.start : fold.stop]
         prepared = prepare(rows, cfg.features, cfg.window, fold.segments())
         peers = peer_forecasts(prepared, "val", ets=True, arima=False, refit_every=0)
-        fitted = fit_forecaster(
-            [prepared],
-            cfg.model,
-            cfg.train,
-            list(cfg.evaluation.interval_levels),
-            forecast_cfg=cfg.forecast,
-            val_peers=[peers],
-        )
+        fitted = fit_with_peers(prepared, cfg, peers)
         first = prepared.parts["test"]
         return fitted, model_prices(fitted.model, fitted.transform, first)[0]
 
