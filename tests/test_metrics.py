@@ -89,3 +89,35 @@ def test_diebold_mariano_tells_a_better_forecast_from_noise():
     noise = diebold_mariano_hln(actual[:, 0], same[:, 0], bad[:, 0], step=1)
     assert noise.p_value > 0.01
     assert diebold_mariano_hln(actual[:, 0], bad[:, 0], bad[:, 0], step=1) is None
+
+
+def test_direction_intervals_of_overlapping_moves_hold_their_confidence():
+    """A forecast that always says "up" on a driftless random walk is right half the time at
+    every step. The step-5 moves of consecutive origins share four days, so 500 origins are
+    far fewer than 500 independent calls: an interval that counts them as independent held
+    0.5 in about two runs of three (the pooled one, over origins, in four of five)."""
+    rng = np.random.default_rng(0)
+    held_step, held_pooled, runs = 0, 0, 200
+    for _ in range(runs):
+        prices = 100 + np.cumsum(rng.normal(size=506))
+        last = prices[:500]
+        actual = np.lib.stride_tricks.sliding_window_view(prices[1:], 5)[:500]
+        forecast = np.repeat(last[:, None] + 1, 5, axis=1)
+        lo, hi = score_per_step(actual, forecast, last, naive_mae=1.0)[-1]["direction_ci"]
+        held_step += lo <= 0.5 <= hi
+        lo, hi = score(actual, forecast, last, naive_mae=1.0)["direction_ci"]
+        held_pooled += lo <= 0.5 <= hi
+    assert held_step / runs > 0.9 and held_pooled / runs > 0.9
+
+
+def test_independent_direction_calls_keep_the_plain_wilson_interval():
+    rng = np.random.default_rng(1)
+    last = np.full(400, 100.0)
+    actual = last[:, None] + rng.choice([-1.0, 1.0], size=(400, 1))
+    forecast = last[:, None] + rng.choice([-1.0, 1.0], size=(400, 1))
+    result = score(actual, forecast, last, naive_mae=1.0)
+    hits = round(result["direction_accuracy"] * 400)
+    lo, hi = result["direction_ci"]
+    # close to Wilson's on n calls, and never narrower: the effective size is at most n
+    assert (lo, hi) == pytest.approx(wilson_interval(hits, 400), abs=0.01)
+    assert hi - lo >= wilson_interval(hits, 400)[1] - wilson_interval(hits, 400)[0] - 1e-12

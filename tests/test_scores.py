@@ -1,4 +1,4 @@
-"""Scores: Winkler, pinball, coverage by regime, DM-HLN by hand, verdicts, direction per step."""
+"""Scores: Winkler, pinball, coverage by regime and its test, DM-HLN by hand, verdicts."""
 
 from __future__ import annotations
 
@@ -9,13 +9,11 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from marketcast.evaluation.metrics import wilson_interval
 from marketcast.evaluation.scores import (
     coverage_by_tercile,
     coverage_test,
     diebold_mariano_hln,
     diebold_mariano_per_step,
-    direction_accuracy,
     interval_score_test,
     pinball_loss,
     significant_side,
@@ -102,28 +100,26 @@ def test_coverage_by_tercile_shows_a_band_that_fails_when_turbulent():
     np.testing.assert_allclose(out[:, 0], [1.0, 2 / 3, 1 / 3])
 
 
-def test_direction_accuracy_has_one_wilson_interval_per_step():
-    last = np.full(6, 10.0)
-    actual = np.array([[11, 12], [9, 8], [11, 9], [9, 11], [10, 12], [11, 12.0]])
-    forecast = np.array([[11, 11], [9, 11], [9, 9], [11, 11], [11, 11], [10, 11.0]])
-    step1, step2 = direction_accuracy(actual, forecast, last)
-    # step 1 counts origins 0..3 (4: price flat; 5: forecast flat): 2 hits of 4
-    assert (step1.n, step1.accuracy) == (4, 0.5)
-    assert (step1.low, step1.high) == pytest.approx(wilson_interval(2, 4))
-    # step 2: all six move; hits at 0, 2, 3, 4, 5 -> 5 of 6
-    assert (step2.n, step2.accuracy) == (6, 5 / 6)
-    assert (step2.low, step2.high) == pytest.approx(wilson_interval(5, 6))
-    assert not math.isclose(step1.low, step2.low)
+def test_coverage_by_tercile_splits_tied_volatilities_into_equal_thirds():
+    """Flat windows (a halt) tie at one volatility: the thirds keep equal sizes, in time
+    order among the ties, instead of leaving the calm third empty (NaN coverage)."""
+    volatility = np.r_[np.full(15, 1e-4), np.linspace(0.01, 0.02, 15)]
+    actual = np.zeros((30, 1))
+    upper = np.r_[np.ones(5), -np.ones(25)][:, None]  # the first 5 origins covered
+    out = coverage_by_tercile(actual, np.full((30, 1), -1.0), upper, volatility)
+    np.testing.assert_allclose(out[:, 0], [0.5, 0.0, 0.0])
 
 
 def test_coverage_test_matches_the_hand_computed_value():
     # 12 origins, h = 1, misses at 3 and 4: hits - 0.8 = +0.2 x 10, -0.8 x 2, mean 1/30.
-    # lags: max(0, floor(4 (0.12) ** (2/9))) = 2, Bartlett weights 2/3 and 1/3.
+    # lags: max(0, floor(4 (0.12) ** (2/9))) = 2, the autocovariances summed with equal
+    # weights (their sum is positive here: no Bartlett fallback).
     inside = np.ones((12, 1), dtype=bool)
     inside[[3, 4]] = False
     c = np.where(inside[:, 0], 0.2, -0.8) - 1 / 30
     gamma = [c @ c / 12, c[1:] @ c[:-1] / 12, c[2:] @ c[:-2] / 12]
-    variance = gamma[0] + 2 * (2 / 3 * gamma[1] + 1 / 3 * gamma[2])
+    variance = gamma[0] + 2 * (gamma[1] + gamma[2])
+    assert variance > 0
     statistic = (1 / 30) / math.sqrt(variance / 12)
     test = coverage_test(inside, 0.8)
     assert test.lags == 2 and test.n == 12
@@ -152,6 +148,20 @@ def test_clustered_misses_are_not_counted_as_independent_evidence():
     assert stats.binomtest(int(inside.sum()), 400, 0.8).pvalue < 0.05
     assert coverage_test(shuffled, 0.8).p_value < 0.05
     assert coverage_test(inside, 0.8).p_value > 0.1
+
+
+def test_a_calibrated_week_ahead_band_passes_the_coverage_test_about_as_often_as_it_should():
+    """h = 5 bands that are calibrated by construction (normal moves, exact quantiles): the
+    overlapping steps' hits are strongly autocorrelated, and a taper that down-weights
+    that overlap rejected about twice as often as the 5% the test claims."""
+    rng = np.random.default_rng(8)
+    steps = np.arange(1, 6)
+    rejected = 0
+    for _ in range(300):
+        moves = np.lib.stride_tricks.sliding_window_view(rng.normal(size=505), 5)[:500]
+        inside = np.abs(moves.cumsum(axis=1)) <= stats.norm.ppf(0.9) * np.sqrt(steps)
+        rejected += coverage_test(inside, 0.8).p_value < 0.05
+    assert rejected / 300 < 0.075  # Bartlett weights over 5 lags: about 0.08..0.09
 
 
 def test_interval_score_test_prefers_the_calibrated_band_and_reads_both_ways():

@@ -6,12 +6,18 @@ import math
 
 import numpy as np
 
+from marketcast.evaluation.scores import long_run_variance
+
 METRIC_NAMES = ("mae", "rmse", "mape", "mase", "direction_accuracy", "rel_mae")
 HEADINGS = {"mape": "mape_%", "direction_accuracy": "dir_acc"}
 
 
 def score(
-    actual: np.ndarray, forecast: np.ndarray, last_observed: np.ndarray, naive_mae: float
+    actual: np.ndarray,
+    forecast: np.ndarray,
+    last_observed: np.ndarray,
+    naive_mae: float,
+    step: int | None = None,
 ) -> dict[str, float | None]:
     """Metrics of ``forecast`` against ``actual``, both (B, H) in price units.
 
@@ -20,8 +26,9 @@ def score(
     segment's one-step persistence MAE). ``direction_accuracy`` is the share
     of steps whose forecast move has the sign of the actual move, counted over
     the ``direction_n`` steps where both moved, with its 95% Wilson interval
-    (``direction_ci``); it is ``None`` for a forecast that never moves.
-    ``mape`` is in percent.
+    (``direction_ci``, ``direction_interval``); it is ``None`` for a forecast that never
+    moves. ``step``: the step these H = 1 columns are (``score_per_step``); by default
+    steps 1..H. ``mape`` is in percent.
     """
     error = forecast - actual
     mae = float(np.mean(np.abs(error)))
@@ -29,15 +36,15 @@ def score(
     actual_move = np.sign(actual - last_observed[:, None])
     counted = (predicted_move != 0) & (actual_move != 0)
     n = int(counted.sum())
-    hits = int((predicted_move[counted] == actual_move[counted]).sum())
+    hits = (predicted_move == actual_move) & counted
+    overlap = (step or forecast.shape[1]) - 1  # the step-h move shares h - 1 days
     return {
         "mae": mae,
         "rmse": float(np.sqrt(np.mean(error**2))),
         "mape": float(100.0 * np.mean(np.abs(error) / np.abs(actual))),
         "mase": mae / naive_mae if naive_mae > 0 else None,
-        "direction_accuracy": hits / n if n else None,
-        # The H steps of one origin share its moves: the interval counts origins, not steps.
-        "direction_ci": list(_origin_interval(hits, n, forecast.shape[1])) if n else None,
+        "direction_accuracy": int(hits.sum()) / n if n else None,
+        "direction_ci": list(direction_interval(hits, counted, overlap)) if n else None,
         "direction_n": n,
     }
 
@@ -47,21 +54,37 @@ def score_per_step(
 ) -> list[dict]:
     """``score`` for each step 1..H separately."""
     return [
-        score(actual[:, [h]], forecast[:, [h]], last_observed, naive_mae)
+        score(actual[:, [h]], forecast[:, [h]], last_observed, naive_mae, step=h + 1)
         for h in range(actual.shape[1])
     ]
 
 
-def _origin_interval(hits: int, n: int, horizon: int) -> tuple[float, float]:
-    """Wilson interval of ``hits / n`` over ``n`` moves of ``horizon`` overlapping steps, with
-    the sample size of the origins (n / horizon): steps of one origin are not independent."""
-    effective = max(1, round(n / horizon))
-    return wilson_interval(round(hits / n * effective), effective)
+def direction_interval(hits: np.ndarray, counted: np.ndarray, lags: int) -> tuple[float, float]:
+    """95% Wilson interval of the direction accuracy ``hits.sum() / counted.sum()`` (both
+    (B, H) bool, consecutive origins) at its effective sample size.
+
+    The moves of consecutive origins overlap (the step-h move of origin b shares h - 1
+    days with that of origin b + 1, and one origin's steps share their first days), so
+    the hits are not independent and n of them carry less than n coin flips' evidence:
+    the effective size is n p (1 - p) / (B x the long-run variance of the per-origin
+    hit surplus over ``lags`` origins), at most n. With independent hits it is n.
+    """
+    n = int(counted.sum())
+    p = int(hits.sum()) / n
+    surplus = hits.sum(axis=1) - p * counted.sum(axis=1)  # -> (B,) a ratio's linearisation
+    variance = long_run_variance(surplus.astype(float), lags) * len(surplus)  # of sum(hits)
+    effective = n if variance <= 0 else min(n, n * n * p * (1 - p) / variance)
+    return _wilson(p, max(effective, 1.0))
 
 
 def wilson_interval(hits: int, n: int, z: float = 1.959964) -> tuple[float, float]:
     """95% Wilson score interval of a proportion ``hits / n``."""
-    p = hits / n
+    return _wilson(hits / n, n, z)
+
+
+def _wilson(p: float, n: float, z: float = 1.959964) -> tuple[float, float]:
+    """The Wilson score interval of a proportion ``p`` at sample size ``n`` (may be
+    fractional: an effective size)."""
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
     return centre - half, centre + half

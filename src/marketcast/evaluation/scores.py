@@ -1,5 +1,5 @@
 """Scores that do not flatter: interval, quantile, coverage by regime and its test, DM-HLN,
-direction (pure).
+and the long-run variance they share (pure).
 
 All inputs are prices on the same samples: actual (B, H), forecasts (B, H),
 bounds (B, H) or bands (B, H, L). Results are per step unless said otherwise:
@@ -82,8 +82,10 @@ def coverage_by_tercile(
     A band that covers 0.80 overall by covering 0.95 when calm and 0.60 when
     turbulent fails when it matters.
     """
-    edges = np.quantile(volatility, [1 / 3, 2 / 3])
-    tercile = np.searchsorted(edges, volatility, side="right")  # -> (B,) 0, 1, 2
+    # by rank, not by quantile edges: tied volatilities (flat windows, a halt) fall into
+    # thirds of equal size in time order instead of emptying one
+    rank = np.argsort(np.argsort(volatility, kind="stable"), kind="stable")
+    tercile = 3 * rank // len(rank)  # -> (B,) 0, 1, 2
     covered = inside(actual, lower, upper)
     return np.stack([covered[tercile == k].mean(axis=0) for k in range(3)])
 
@@ -123,15 +125,7 @@ def loss_difference_test(d: np.ndarray, step: int) -> DieboldMariano | None:
     n = len(d)
     if n < 10 or not np.any(d):
         return None
-    centred = d - d.mean()
-    autocov = [centred @ centred / n] + [
-        centred[k:] @ centred[:-k] / n for k in range(1, min(step, n))
-    ]
-    variance = autocov[0] + 2 * sum(autocov[1:])
-    if variance <= 0:
-        variance = autocov[0] + 2 * sum(
-            (1 - k / step) * g for k, g in enumerate(autocov[1:], start=1)
-        )
+    variance = long_run_variance(d, step - 1)
     if variance <= 0:
         return None
     dm = d.mean() / math.sqrt(variance / n)
@@ -139,6 +133,29 @@ def loss_difference_test(d: np.ndarray, step: int) -> DieboldMariano | None:
     statistic = float(dm * correction)
     p_value = float(2 * stats.t.sf(abs(statistic), df=n - 1))
     return DieboldMariano(statistic, p_value, n, step, float(d.mean()))
+
+
+def long_run_variance(x: np.ndarray, lags: int) -> float:
+    """The long-run variance of a series ``x`` (B,) of consecutive origins whose values
+    overlap over ``lags`` origins (an h-step error or hit is MA(h - 1): lags = h - 1).
+
+    Its autocovariances up to ``lags`` summed with equal weights (Bartlett's taper would
+    down-weight exactly the overlap that makes them large, and call too much significant:
+    a calibrated h = 5 band then fails the coverage test about twice as often as it
+    should), falling back to Bartlett weights if that sum is not positive. May still be
+    <= 0 for a degenerate series: the callers then do not test.
+    """
+    n = len(x)
+    centred = x - x.mean()
+    autocov = [centred @ centred / n] + [
+        centred[k:] @ centred[:-k] / n for k in range(1, min(lags, n - 1) + 1)
+    ]
+    variance = autocov[0] + 2 * sum(autocov[1:])
+    if variance <= 0:
+        variance = autocov[0] + 2 * sum(
+            (1 - k / (lags + 1)) * g for k, g in enumerate(autocov[1:], start=1)
+        )
+    return float(variance)
 
 
 def diebold_mariano_per_step(
@@ -170,7 +187,7 @@ class CoverageTest:
     statistic: float  # (coverage - nominal) / its HAC standard error; > 0: covers more
     p_value: float  # two-sided, Student-t with n - 1 degrees of freedom
     n: int  # origins
-    lags: int  # autocovariances in the Newey-West variance
+    lags: int  # autocovariances in the long-run variance
 
 
 def coverage_test(inside: np.ndarray, nominal: float) -> CoverageTest | None:
@@ -179,7 +196,7 @@ def coverage_test(inside: np.ndarray, nominal: float) -> CoverageTest | None:
 
     Each origin counts once, by its share of steps covered. Misses cluster (a band that
     reacts late misses several days of a new regime in a row, and an origin's H steps
-    share their moves), so the variance is Newey-West's (Bartlett weights) over
+    share their moves), so the variance is the long-run one (``long_run_variance``) over
     ``max(H - 1, floor(4 (B / 100) ** (2 / 9)))`` lags rather than the binomial one, which
     would call too many chance deviations significant. ``None`` below 10 origins or when
     every origin is covered alike (no variance to test with).
@@ -189,45 +206,8 @@ def coverage_test(inside: np.ndarray, nominal: float) -> CoverageTest | None:
     if n < 10:
         return None
     lags = min(n - 1, max(inside.shape[1] - 1, math.floor(4 * (n / 100) ** (2 / 9))))
-    centred = hits - hits.mean()
-    variance = centred @ centred / n + 2 * sum(
-        (1 - k / (lags + 1)) * (centred[k:] @ centred[:-k] / n) for k in range(1, lags + 1)
-    )
+    variance = long_run_variance(hits, lags)
     if variance <= 0:
         return None
     statistic = float(hits.mean() / math.sqrt(variance / n))
     return CoverageTest(statistic, float(2 * stats.t.sf(abs(statistic), df=n - 1)), n, lags)
-
-
-@dataclass(frozen=True)
-class Direction:
-    """Share of one step's moves whose sign the forecast got right, with its Wilson interval."""
-
-    step: int
-    accuracy: float | None  # None: the forecast never moved, or the price never did
-    low: float | None
-    high: float | None
-    n: int  # origins where both the forecast and the price moved
-
-
-def direction_accuracy(
-    actual: np.ndarray, forecast: np.ndarray, last: np.ndarray, confidence: float = 0.95
-) -> list[Direction]:
-    """Per step: did the forecast move (vs ``last`` (B,)) in the direction the price did?
-
-    One Wilson interval per step over its B origins (not n x H pooled: the
-    steps of one origin share the same moves).
-    """
-    out = []
-    for h in range(actual.shape[1]):
-        predicted = np.sign(forecast[:, h] - last)
-        realised = np.sign(actual[:, h] - last)
-        counted = (predicted != 0) & (realised != 0)
-        n = int(counted.sum())
-        if n == 0:
-            out.append(Direction(h + 1, None, None, None, 0))
-            continue
-        hits = int((predicted[counted] == realised[counted]).sum())
-        ci = stats.binomtest(hits, n).proportion_ci(confidence, method="wilson")
-        out.append(Direction(h + 1, hits / n, float(ci.low), float(ci.high), n))
-    return out
