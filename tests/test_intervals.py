@@ -301,6 +301,25 @@ def test_ewma_conformal_calibration_covers_and_narrows_in_calm_markets():
     assert width[calm].mean() < width[~calm].mean()
 
 
+def test_an_adapting_ewma_band_widens_past_its_largest_calibration_score():
+    """30 calibration scores, then scores half as wide again: the band must widen beyond
+    the largest of them (where the conformal quantile is infinite) to cover 80% again.
+    Stuck at the calibration's extreme, it covered 0.72."""
+    rng = np.random.default_rng(0)
+    calibration = rng.normal(size=(30, 1))
+    intervals = Intervals(
+        LEVELS, 1, 20, "ewma", 0.005, scores=calibration.tolist(), step_rates="flat"
+    ).with_symbol("S", None)
+    n = 3000
+    centre, scale = np.full((n, 1), 100.0), np.full((n, 1), 0.01)
+    actual = centre * (1 + 1.5 * rng.normal(size=(n, 1)) * scale)
+    bands, _ = intervals.adapt("S", centre, scale, actual, [str(i) for i in range(n)])
+    assert bands[1000:, 0, 1].max() > 100 * (1 + 0.01 * calibration.max())
+    assert coverage(actual[1000:], bands[1000:, :, 0], bands[1000:, :, 1]) == pytest.approx(
+        0.8, abs=0.03
+    )
+
+
 def test_too_few_calibration_samples_for_the_levels_are_refused():
     a = np.ones((4, 1))
     state = {"centre": a, "actual": a * 1.01, "recent": np.full((4, 5), 100.0), "garch": None}

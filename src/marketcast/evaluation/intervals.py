@@ -14,7 +14,9 @@ bound of the band is ``centre`` moved by a score quantile times that scale:
 - ``volatility="ewma"``: the scale is the EWMA volatility of the input window, one per
   origin, and the bound is ``centre * (1 + q * scale)``, with ``q`` the finite-sample
   conformal quantile (``conformal.conformal_quantile``) of the calibration scores
-  ``(actual / centre - 1) / scale`` at that tail probability.
+  ``(actual / centre - 1) / scale`` at that tail probability; below a tail of
+  ``1 / (n + 1)``, where that quantile is infinite, ``q`` goes on past the extreme score
+  as a normal tail would (``Intervals._bounds_at``).
 
 Adaptive conformal inference (Gibbs & Candès 2021): each bound's tail probability
 ``a`` starts at its nominal value (0.1 for the 10% and for the 90% bound) and moves
@@ -399,9 +401,16 @@ class Intervals:
         if self.volatility in GARCH_MODELS:
             return np.where(upper, norm.ppf(1.0 - tails), norm.ppf(tails))
         n = ordered.shape[0]
-        k = np.clip(np.ceil((n + 1) * (1.0 - tails) - 1e-9).astype(int), 1, n)  # -> (H, L)
-        rank = np.where(upper, k - 1, n - k)  # the finite-sample conformal rank
-        return np.take_along_axis(ordered, rank.T, axis=0).T
+        k = np.ceil((n + 1) * (1.0 - tails) - 1e-9).astype(int)  # -> (H, L)
+        kept = np.clip(k, 1, n)
+        rank = np.where(upper, kept - 1, n - kept)  # the finite-sample conformal rank
+        bounds = np.take_along_axis(ordered, rank.T, axis=0).T
+        # Beyond the extreme score (k > n) the conformal bound is infinite; an adapting
+        # band must still widen there, or after a jump in volatility it sticks at the
+        # calibration's extreme and keeps missing. The tail goes on as a normal one from
+        # that extreme: (z(1 - tail) - z(n / (n + 1))) standard deviations of the scores.
+        extra = (norm.ppf(1.0 - tails) - norm.ppf(n / (n + 1))) * ordered.std(axis=0)[:, None]
+        return np.where(k > n, bounds + np.where(upper, extra, -extra), bounds)
 
     def _upper(self) -> np.ndarray:
         return np.asarray(self.levels) >= 0.5
