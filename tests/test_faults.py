@@ -149,6 +149,13 @@ def _band(state: dict) -> dict:
         (lambda s: _band(s).update(tails=[[0.7, 0.1]]), r"\.tails is not 1 rows of 2 tail"),
         (lambda s: _band(s).update(checkpoints=[["2016-01-04", [[0.1]]]]), r"checkpoints\[0\] is"),
         (lambda s: _band(s).update(checkpoints=[["first", [[0.1, 0.1]]]]), "ISO date, tails"),
+        (lambda s: _band(s).update(pending=[[0.1, 0.1]]), r"\.pending is not \(1, 1, 2\)"),
+        (
+            lambda s: _band(s).update(
+                checkpoints=[["2016-01-04", [[0.1, 0.1]], [[[math.nan, 0]]]]]
+            ),
+            r"checkpoints\[0\] pending is not",
+        ),
         (lambda s: _band(s)["garch"].update(omega=-1.0), "is not GARCH"),
         (_set("intervals.symbols", {}), "intervals.symbols is not a non-empty object"),
         (_set("head", "attention"), "head='attention'"),
@@ -171,6 +178,7 @@ def test_a_run_saved_before_the_leverage_term_still_loads(run_copy):
         state["intervals"]["volatility"] = "garch"
         _band(state)["garch"].pop("gamma")
         _band(state).pop("checkpoints")  # nor the test segment's checkpoints
+        _band(state).pop("pending")  # nor the updates still pending after its last origin
         state["intervals"].pop("shrink")  # nor the trailing year's share
         state["intervals"].pop("step_persistence")  # nor the multi-step reversion
         state["intervals"].pop("step_rates")  # nor each step's adaptation rate
@@ -187,7 +195,8 @@ def test_a_run_saved_before_the_leverage_term_still_loads(run_copy):
     recent = 100 * np.exp(np.cumsum(np.tile([0.01, -0.01], prep.intervals.rows)))
     scale = prep.intervals.scale(recent[None, : prep.intervals.rows], name)
     assert np.all(np.isfinite(scale)) and np.all(scale > 0)
-    assert band.state_at("1990-01-01") == (band.tails, None)  # no earlier state to replay
+    assert band.state_at("1990-01-01") is None  # no earlier state to replay
+    assert band.earliest == band.tails and band.pending is None  # saved before either
 
 
 @pytest.mark.parametrize("text", ["{not json", "[1, 2]", ""])

@@ -227,50 +227,61 @@ def test_each_miss_moves_a_step_by_its_rate(step_rates, divisor):
     np.testing.assert_allclose(moved[:, 1], rates * -0.9 * seen)  # always missed: wider
 
 
-def test_the_state_continues_where_it_stopped_and_round_trips():
-    """Adapting over two halves equals adapting over the whole: predict can go on from
-    a run's saved state; the state survives JSON exactly."""
+@pytest.mark.parametrize("horizon", [1, 3])
+def test_the_state_continues_where_it_stopped_and_round_trips(horizon):
+    """Adapting over two halves equals adapting over the whole: predict, the test segment
+    after validation and a backtest's next fold go on from a saved state, and the
+    outcomes of its last origins that are realised after it (h > 1) still count. The
+    state survives JSON exactly."""
     prices = garch_prices(1500, seed=6)
-    intervals = garch_intervals(prices, 900, gamma=0.02)
+    intervals = garch_intervals(prices, 900, gamma=0.02, horizon=horizon)
     first = np.arange(900, 1400)
     whole, _, end = persistence_band(intervals, prices, first)
     head, _, mid = persistence_band(intervals, prices, first[:250])
-    # the second half starts at the first half's last origin, whose tails the state holds
-    tail, _, end2 = persistence_band(mid, prices, first[249:])
-    np.testing.assert_allclose(np.concatenate([head, tail[1:]]), whole)
+    tail, _, end2 = persistence_band(mid, prices, first[250:])  # from the next origin on
+    np.testing.assert_array_equal(np.concatenate([head, tail]), whole)
     assert end2.band("S").tails == end.band("S").tails
+    assert end2.band("S").pending == end.band("S").pending
+    assert np.any(end.band("S").pending)  # at least the last origin's step-1 outcome
     assert end.band("S").as_of == days(first[-1:])[0]
     again = Intervals.from_dict(json.loads(json.dumps(end.to_dict())))
     assert again == end
 
 
-def test_an_earlier_forecast_replays_from_the_checkpoint_before_it_not_from_the_end():
-    """The saved state keeps the tails that served every CHECKPOINT_EVERY-th origin of the
-    pass: an as_of anywhere inside the pass replays at most that many origins, from the
-    checkpoint before it, and gets the pass's own band at as_of; one before the pass has
-    no state that has not seen later outcomes (date None)."""
+@pytest.mark.parametrize("horizon", [1, 3])
+def test_an_earlier_forecast_replays_from_the_checkpoint_before_it_not_from_the_end(horizon):
+    """The saved state keeps the state at every CHECKPOINT_EVERY-th origin of the pass (its
+    tails and the updates still pending from the origins before): an as_of anywhere
+    inside the pass replays at most that many origins, from the one after the checkpoint
+    before it, and gets the pass's own band at as_of exactly; one before the pass has no
+    state that has not seen later outcomes (None)."""
     prices = garch_prices(1500, seed=6)
-    intervals = garch_intervals(prices, 900, gamma=0.02)
+    intervals = garch_intervals(prices, 900, gamma=0.02, horizon=horizon)
     first = np.arange(900, 1400)
-    whole, _, end = persistence_band(intervals, prices, first)
+    whole, actual, end = persistence_band(intervals, prices, first)
     saved = end.band("S")
-    assert [d for d, _ in saved.checkpoints] == days(first[::CHECKPOINT_EVERY])
-    assert saved.state_at(days([1450])[0]) == (saved.tails, saved.as_of)
-    centre = prices[first - 1][:, None]
+    assert [c.as_of for c in saved.checkpoints] == days(first[::CHECKPOINT_EVERY])
+    latest = saved.state_at(days([1450])[0])
+    assert (latest.tails, latest.as_of, latest.pending) == (saved.tails, saved.as_of, saved.pending)
+    centre = np.repeat(prices[first - 1][:, None], horizon, axis=1)
     scale = end.scale(recent_prices(prices, first, end.rows), "S")
-    actual = prices[first[:, None]]
-    for k in (0, 137, 200, 321, 498):  # origins inside the pass
-        tails, since = saved.state_at(days([first[k]])[0])
-        start = days(first).index(since)
+    for k in (0, 137, 200, 201, 321, 498):  # origins inside the pass
+        state = saved.state_at(days([first[k]])[0])
+        start = days(first).index(state.as_of)
         assert 0 <= k - start < CHECKPOINT_EVERY
-        part = slice(start, k + 1)
-        replayed, _ = end.adapt(
-            "S", centre[part], scale[part], actual[part], days(first[part]), tails
-        )
+        if k == start:  # as_of is the checkpoint's own origin: its tails serve as they are
+            band = end._band(centre[[k]], scale[[k]], end._bounds_at(np.array(state.tails), None))
+            np.testing.assert_array_equal(band[0], whole[k])
+            continue
+        part = slice(start + 1, k + 1)
+        known = actual[part].copy()
+        known[np.arange(k - start)[:, None] + np.arange(horizon) + 1 > k - start] = np.nan
+        replayed, _ = end.adapt("S", centre[part], scale[part], known, days(first[part]), state)
         np.testing.assert_array_equal(replayed[-1], whole[k])
-    stale, _ = end.adapt("S", centre[:322], scale[:322], actual[:322], days(first[:322]))
-    assert not np.allclose(stale[-1], whole[321])  # the end's tails have seen later outcomes
-    assert saved.state_at(days([800])[0]) == (intervals.band("S").tails, None)
+    stale, _ = end.adapt("S", centre[:1], scale[:1], actual[:1], days(first[:1]))
+    assert not np.allclose(stale[0], whole[0])  # the end's tails have seen later outcomes
+    assert saved.state_at(days([800])[0]) is None
+    assert saved.earliest == intervals.band("S").tails
 
 
 def test_ewma_conformal_calibration_covers_and_narrows_in_calm_markets():

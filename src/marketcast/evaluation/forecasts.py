@@ -93,7 +93,13 @@ def forecast_segment(
     peers: dict[str, np.ndarray],
     reference_bands: dict[str, np.ndarray] | None = None,
 ) -> tuple[SegmentForecasts, Intervals]:
-    """The segment's forecasts, and the interval state after adapting through it."""
+    """The segment's forecasts, and the interval state after adapting through it.
+
+    The test segment's band goes on from ``intervals`` (the state at the origin before
+    it: the last validation origin, or the earlier fold's last test origin). The
+    validation segment's starts afresh at its first origin, from the nominal levels: the
+    fitted state has seen the later validation outcomes, which its first origins had not.
+    """
     part = prep.parts[segment]
     lstm = model_prices(model, transform, part)
     published = publish(lstm, part, peers, weights)
@@ -109,6 +115,7 @@ def forecast_segment(
         intervals.scale(recent_prices(prep.raw_target, t, intervals.rows), symbol),
         part.actual,
         part.origin_days(prep.dates),
+        intervals.fresh() if segment == "val" else None,
     )
     segment_forecasts = SegmentForecasts(
         part, forecasts, bands, intervals.levels, reference_bands or {}

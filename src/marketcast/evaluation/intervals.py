@@ -85,6 +85,20 @@ def window_volatility(history: np.ndarray) -> np.ndarray:
     return np.maximum(np.sqrt(variance), 1e-4)  # a flat window still gets a band
 
 
+# Outcomes realised after a state's origin, of origins up to it: the tail updates (H, L)
+# they make at each of the next H origins, (H, H, L); None: none (a state saved before).
+Pending = list[list[list[float]]]
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """The adaptive state at one origin of a pass: what a replay from the next one needs."""
+
+    as_of: str  # the origin's last observed date
+    tails: list[list[float]]  # (H, L) the tails that served it
+    pending: Pending | None = None  # None in a state saved before pending updates were kept
+
+
 @dataclass(frozen=True)
 class SymbolBand:
     """One symbol's interval state."""
@@ -92,26 +106,30 @@ class SymbolBand:
     tails: list[list[float]]  # (H, L) each bound's tail probability, as used for as_of
     as_of: str | None = None  # the last observed date of the origin those tails served
     garch: dict[str, float] | None = None  # GARCH_KEYS (volatility gjr or garch)
-    # (date, tails as used for that origin) every CHECKPOINT_EVERY origins of the pass that
-    # ended at as_of (a run's test segment), from its first: None in a state saved before
-    checkpoints: list[tuple[str, list[list[float]]]] | None = None
+    # every CHECKPOINT_EVERY origins of the pass that ended at as_of (a run's test
+    # segment), from its first: None in a state saved before checkpoints were kept
+    checkpoints: list[Checkpoint] | None = None
+    # the updates still to come from outcomes of origins up to as_of (see Pending)
+    pending: Pending | None = None
 
-    def state_at(self, as_of: str) -> tuple[list[list[float]], str | None]:
-        """The saved tails a forecast at ``as_of`` starts from, and the date whose origin
-        they served (replay from there): the last origin's, or, for an ``as_of`` before it,
-        the latest checkpoint's at or before ``as_of``, which has seen no outcome after it.
-        Date None: ``as_of`` is before every saved state (or there is none); the earliest
-        tails, no replay."""
+    def state_at(self, as_of: str) -> Checkpoint | None:
+        """The saved state a forecast at ``as_of`` starts from (replay from the origin after
+        its date): the last origin's, or, for an ``as_of`` before it, the latest
+        checkpoint's at or before ``as_of``, which has seen no outcome after it. None:
+        ``as_of`` is before every saved state (or there is none): ``earliest`` serves, no
+        replay."""
+        if self.as_of is None:
+            return None
         day = pd.Timestamp(as_of)
-        if self.as_of is None or day >= pd.Timestamp(self.as_of):
-            return self.tails, self.as_of
-        if not self.checkpoints:
-            return self.tails, None
-        earlier = [(d, t) for d, t in self.checkpoints if pd.Timestamp(d) <= day]
-        if not earlier:
-            return self.checkpoints[0][1], None
-        date, tails = earlier[-1]
-        return tails, date
+        if day >= pd.Timestamp(self.as_of):
+            return Checkpoint(self.as_of, self.tails, self.pending)
+        earlier = [c for c in self.checkpoints or [] if pd.Timestamp(c.as_of) <= day]
+        return earlier[-1] if earlier else None
+
+    @property
+    def earliest(self) -> list[list[float]]:
+        """The earliest saved tails (the first checkpoint's, else the last origin's)."""
+        return self.checkpoints[0].tails if self.checkpoints else self.tails
 
 
 @dataclass(frozen=True)
@@ -218,6 +236,10 @@ class Intervals:
             )
         return out
 
+    def fresh(self) -> Checkpoint:
+        """The state before a pass that starts anew: nominal levels, nothing pending."""
+        return Checkpoint("", self._nominal())
+
     @property
     def rows(self) -> int:
         """The prices up to an origin that its scale needs."""
@@ -280,44 +302,54 @@ class Intervals:
         scale: np.ndarray,
         actual: np.ndarray,
         as_of: np.ndarray | list,
-        tails: list[list[float]] | None = None,
+        start: Checkpoint | None = None,
     ) -> tuple[np.ndarray, Intervals]:
         """Bands (B, H, L) over consecutive origins in time order, each from the outcomes
         known at it, and the state at the last origin (``as_of[-1]``), which also keeps
-        the tails that served every ``CHECKPOINT_EVERY``-th origin, from the first.
+        the state at every ``CHECKPOINT_EVERY``-th origin, from the first.
 
-        ``actual`` (B, H) may hold NaN for outcomes not yet known. ``tails`` (H, L), or
-        else the symbol's current tails, serve the first origin.
+        ``actual`` (B, H) may hold NaN for outcomes not yet known. ``start``: the state at
+        the origin just before ``as_of[0]`` (default: the symbol's, where this pass goes
+        on from the last one): its tails, and its pending updates, from outcomes of origins
+        up to it that are realised at these origins. Its ``pending`` None: its tails serve
+        the first origin as they are.
         """
-        tails = np.array(self.band(symbol).tails if tails is None else tails, dtype=float)
+        band = self.band(symbol)
+        if start is None:
+            start = Checkpoint(band.as_of or "", band.tails, band.pending)
+        tails = np.array(start.tails, dtype=float)
         checkpoints = []
         scores = self._scores(actual, centre, scale)  # -> (B, H)
         nominal, upper, rates = self._nominal_row(), self._upper(), self.rates()
         n, horizon = scores.shape
         bounds = np.empty((n, horizon, len(self.levels)))
-        miss = np.zeros_like(bounds, dtype=bool)
+        # due[i]: the tail updates realised at origin i (from origins before it, in this
+        # pass or the one before)
+        due = np.zeros((n + horizon, horizon, len(self.levels)))
+        if start.pending is not None and self.gamma:
+            due[:horizon] = np.asarray(start.pending, dtype=float)
         known = np.isfinite(scores)
         ordered = None if self.scores is None else np.sort(np.asarray(self.scores), axis=0)
         for i in range(n):
-            if i and self.gamma:
-                for h in range(horizon):
-                    j = i - h - 1  # origin j at step h + 1 is realised at origin i
-                    if j >= 0 and known[j, h]:
-                        tails[h] += rates[h] * (nominal - miss[j, h])
+            if self.gamma:
+                tails += due[i]
                 np.clip(tails, MIN_TAIL, 0.5, out=tails)
-            if i % CHECKPOINT_EVERY == 0:
-                checkpoints.append((str(as_of[i]), tails.tolist()))
+            served = tails.tolist()
             bounds[i] = self._bounds_at(tails, ordered)
             with np.errstate(invalid="ignore"):
                 s = scores[i, :, None]
-                miss[i] = np.where(upper, s > bounds[i], s < bounds[i])
+                miss = np.where(upper, s > bounds[i], s < bounds[i])  # -> (H, L)
+            if self.gamma:
+                for h in np.flatnonzero(known[i]):  # step h + 1 is realised h + 1 origins on
+                    due[i + h + 1, h] += rates[h] * (nominal - miss[h])
+            if i % CHECKPOINT_EVERY == 0:
+                checkpoints.append(
+                    Checkpoint(str(as_of[i]), served, due[i + 1 : i + 1 + horizon].tolist())
+                )
         if not n:
             return self._band(centre, scale, bounds), self
         band = SymbolBand(
-            tails.tolist(),
-            str(as_of[-1]),
-            self.band(symbol).garch,
-            checkpoints,
+            served, str(as_of[-1]), band.garch, checkpoints, due[n : n + horizon].tolist()
         )
         return self._band(centre, scale, bounds), replace(
             self, symbols={**self.symbols, symbol: band}
@@ -339,7 +371,9 @@ class Intervals:
                     "tails": b.tails,
                     "as_of": b.as_of,
                     "garch": b.garch,
-                    "checkpoints": [[d, t] for d, t in b.checkpoints or []] or None,
+                    "checkpoints": [[c.as_of, c.tails, c.pending] for c in b.checkpoints or []]
+                    or None,
+                    "pending": b.pending,
                 }
                 for name, b in self.symbols.items()
             },
@@ -349,14 +383,16 @@ class Intervals:
     def from_dict(cls, state: dict) -> Intervals:
         symbols = {
             str(name): SymbolBand(
-                [list(map(float, r)) for r in b["tails"]],
+                _table(b["tails"]),
                 b.get("as_of"),
                 {k: float(v) for k, v in b["garch"].items()} if b.get("garch") else None,
                 [  # None in a state saved before checkpoints were kept
-                    (str(d), [list(map(float, r)) for r in t]) for d, t in b["checkpoints"]
+                    Checkpoint(str(c[0]), _table(c[1]), _pending(c[2] if len(c) > 2 else None))
+                    for c in b["checkpoints"]
                 ]
                 if b.get("checkpoints")
                 else None,
+                _pending(b.get("pending")),  # None: saved before pending updates were kept
             )
             for name, b in state["symbols"].items()
         }
@@ -425,6 +461,14 @@ class Intervals:
 
 def _optional_float(value) -> float | None:
     return None if value is None else float(value)
+
+
+def _table(rows) -> list[list[float]]:
+    return [list(map(float, r)) for r in rows]
+
+
+def _pending(value) -> Pending | None:
+    return None if value is None else [_table(rows) for rows in value]
 
 
 def shrunk(scale: np.ndarray, recent: np.ndarray, share: float) -> np.ndarray:

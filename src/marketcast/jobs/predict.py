@@ -35,7 +35,7 @@ from marketcast.errors import EXIT_LOCKED, EXIT_NONE, EXIT_OK, EXIT_PARTIAL, Mar
 from marketcast.evaluation.baselines import drift, persistence
 from marketcast.evaluation.combination import Weights
 from marketcast.evaluation.forecasts import PEER_COMPONENTS
-from marketcast.evaluation.intervals import Intervals, SymbolBand, recent_prices
+from marketcast.evaluation.intervals import Checkpoint, Intervals, SymbolBand, recent_prices
 from marketcast.evaluation.peers import GARCH_MODELS, garch_params, latest_peer_forecasts
 from marketcast.evaluation.predictions import quantile_column
 from marketcast.features.dataset import select_columns
@@ -219,7 +219,8 @@ def latest_window(symbol: str, run: Run, cfg: DictConfig, now: pd.Timestamp) -> 
         days = max(3 * t.window + 60, HISTORY_DAYS if _peers_used(run) else 0, INTERVAL_DAYS)
         since = end - pd.Timedelta(days=days)
         band = run.prep.intervals.symbols.get(run.prep.intervals.state_name(symbol))
-        replay = band.state_at(str(end.date()))[1] if band is not None else None
+        state = band.state_at(str(end.date())) if band is not None else None
+        replay = state.as_of if state is not None else None
         if replay:
             replay_from = pd.Timestamp(replay) - pd.Timedelta(days=days)
             since = max(min(since, replay_from), end - pd.Timedelta(days=MAX_LOAD_DAYS))
@@ -282,35 +283,36 @@ def _published(
 @dataclass(frozen=True)
 class _Origins:
     """The origins a window's forecast needs: the rows (indices into the window's arrays)
-    from the saved interval state's origin on (the run's last, or, for an ``as_of`` inside
+    after the saved interval state's origin (the run's last, or, for an ``as_of`` inside
     its test segment, the checkpoint before it), whose realised outcomes the interval learns
     from, ending with the latest row (the one forecast)."""
 
     window: Window
     rows: np.ndarray  # (J,) last observed row of each origin, increasing; rows[-1] = n - 1
-    tails: list[list[float]]  # (H, L) the saved tails that serve rows[0]
+    start: Checkpoint  # the saved state just before rows[0]
     short_of: str | None = None  # the saved origin's date, where the replay starts later
     early_of: str | None = None  # the earliest saved date, where as_of is before it
 
 
 def _origins(window: Window, band: SymbolBand, gamma: float) -> _Origins:
     n = len(window.target)
-    first = n - 1  # no replay: frozen levels, a new symbol, or as_of before the test segment
-    tails, replay = band.state_at(str(window.as_of.date()))
-    early = None
-    if gamma and band.as_of and replay is None:
-        early = band.checkpoints[0][0] if band.checkpoints else band.as_of
-    short = False
-    if replay and gamma:
-        seen = window.dates.searchsorted(pd.Timestamp(replay))
-        if seen < n and window.dates[seen] == pd.Timestamp(replay):
-            first = seen  # replay from the origin whose tails the state holds
-        else:
-            short = True  # that day's row is not among the loaded prices
+    latest = np.array([n - 1])
+    state = band.state_at(str(window.as_of.date()))
+    if state is None:  # as_of before every saved state (or a new symbol): no replay
+        early = None
+        if gamma and band.as_of:
+            early = band.checkpoints[0].as_of if band.checkpoints else band.as_of
+        return _Origins(window, latest, Checkpoint("", band.earliest), None, early)
+    as_it_is = Checkpoint(state.as_of, state.tails)  # its tails serve, nothing to replay
+    seen = window.dates.searchsorted(pd.Timestamp(state.as_of))
+    found = seen < n and window.dates[seen] == pd.Timestamp(state.as_of)
+    if not gamma or (found and seen == n - 1):  # frozen, or forecast at the state's origin
+        return _Origins(window, latest, as_it_is)
     floor = max(n - 1 - MAX_REPLAY, window.run.prep.transform.window)
-    short = short or (bool(replay and gamma) and first < floor)
-    rows = np.arange(max(first, floor), n)
-    return _Origins(window, rows, tails, replay if short else None, early)
+    if found and seen + 1 >= floor:  # replay every origin since the state's
+        return _Origins(window, np.arange(seen + 1, n), state)
+    # that day's row is not among the loaded prices, or it is too far back
+    return _Origins(window, np.arange(floor, n), as_it_is, state.as_of)
 
 
 def forecast_windows(windows: list[Window]) -> pd.DataFrame:
@@ -359,7 +361,7 @@ def forecast_windows(windows: list[Window]) -> pd.DataFrame:
                 scale[start:stop],
                 _realised(w.target, o.rows, t.horizon),
                 [str(d.date()) for d in w.dates[o.rows]],
-                o.tails,
+                o.start,
             )
             points.append(centre[stop - 1])
             bands.append(band[-1])

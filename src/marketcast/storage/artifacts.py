@@ -337,10 +337,21 @@ def check_preprocessing(state: dict) -> None:
             checkpoints is None
             or (
                 isinstance(checkpoints, list)
-                and all(isinstance(c, list) and len(c) == 2 and _iso_day(c[0]) for c in checkpoints)
+                and all(
+                    isinstance(c, list) and len(c) in (2, 3) and _iso_day(c[0]) for c in checkpoints
+                )
             ),
-            f"intervals.symbols.{name}.checkpoints is not a list of [ISO date, tails] pairs",
+            f"intervals.symbols.{name}.checkpoints is not a list of [ISO date, tails, "
+            "pending] entries",
         )
+        shape = (t["horizon"], t["horizon"], len(levels))
+        for key, pending in [("pending", band.get("pending"))] + [
+            (f"checkpoints[{i}] pending", c[2]) for i, c in enumerate(checkpoints or []) if c[2:]
+        ]:
+            _expect(  # absent or null in states saved before pending updates were kept
+                pending is None or _finite_array(pending, shape),
+                f"intervals.symbols.{name}.{key} is not {shape} finite tail updates",
+            )
         for key, tails in [("tails", band.get("tails") if isinstance(band, dict) else None)] + [
             (f"checkpoints[{i}]", c[1]) for i, c in enumerate(checkpoints or [])
         ]:
@@ -397,6 +408,17 @@ def _expect(condition: bool, problem: str) -> None:
 
 def _finite(value) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _finite_array(value, shape: tuple[int, ...]) -> bool:
+    """``value`` is nested lists of finite numbers of exactly ``shape``."""
+    if not shape:
+        return _finite(value)
+    return (
+        isinstance(value, list)
+        and len(value) == shape[0]
+        and all(_finite_array(v, shape[1:]) for v in value)
+    )
 
 
 def _iso_day(value) -> bool:
