@@ -10,7 +10,7 @@ from conftest import compose_fetch, compose_predict, compose_train, synthetic_pr
 from fake_fdr import FakeReader
 from lock_holder import lock_held_elsewhere
 
-from marketcast.errors import EXIT_LOCKED, EXIT_OK, EXIT_PARTIAL
+from marketcast.errors import EXIT_LOCKED, EXIT_NONE, EXIT_OK, EXIT_PARTIAL, MarketcastError
 from marketcast.jobs.fetch import fetch
 from marketcast.jobs.predict import forecast
 from marketcast.jobs.train import train
@@ -158,3 +158,51 @@ def read_store(path):
     if not path.exists():
         return pd.DataFrame()
     return open_store("delta", str(path)).read().drop(columns="run_id")
+
+
+def test_predict_says_what_is_wrong_in_its_own_keys(global_run, tmp_path, capsys):
+    """Predict's keys are symbols, universe_file, refresh and as_of (not train's data.*),
+    and the range it loads is its own choice: an empty range means stale prices or an
+    as_of before the data, and the message says which."""
+    _, run_dir = global_run
+    empty = tmp_path / "universe.txt"
+    empty.write_text("# nothing tonight\n\n")
+    cfg = compose_predict(*predict_overrides(tmp_path, run_dir, f"universe_file={empty}"))
+    with pytest.raises(MarketcastError, match=r"no symbols to forecast: universe_file='.*universe"):
+        forecast(cfg)
+    cases = {
+        "symbols=[035720]": "035720: refresh=never and no cached prices",  # never cached
+        "as_of=2029-06-01": "005930: the newest price is from 2025-10-28, too old",
+        "as_of=2019-01-02": "005930: as_of=2019-01-02 is before its first price (2023-11-01)",
+    }
+    for override, message in cases.items():
+        symbols = [] if override.startswith("symbols") else ["symbols=[005930]"]
+        overrides = predict_overrides(tmp_path, run_dir, *symbols, override)
+        if override.startswith("as_of"):
+            overrides = [o for o in overrides if not o.startswith("as_of=2025")]
+        assert forecast(compose_predict(*overrides)) == EXIT_NONE
+        out = capsys.readouterr().out
+        assert message in out and "data.refresh" not in out
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_store_that_fails_to_take_the_forecast_leaves_no_forecast_csv(global_run, tmp_path):
+    """The store is written before forecast.csv: where the store refuses the rows (here a
+    Delta table of another schema at store.dir), no CSV says the night went well."""
+    import pyarrow as pa
+    from deltalake import write_deltalake
+
+    _, run_dir = global_run
+    write_deltalake(str(tmp_path / "store"), pa.table({"other": [1, 2]}))
+    cfg = compose_predict(*predict_overrides(tmp_path, run_dir))
+    with pytest.raises(Exception):  # noqa: B017 - whatever the store raises, nothing is written
+        forecast(cfg)
+    assert not (tmp_path / "out" / "forecast.csv").exists()
+
+
+def test_the_store_records_the_run_directory_absolute(global_run, tmp_path, monkeypatch):
+    _, run_dir = global_run
+    monkeypatch.chdir(run_dir.parent)
+    overrides = [o for o in predict_overrides(tmp_path, run_dir) if not o.startswith("run_dir")]
+    assert forecast(compose_predict(*overrides, f"run_dir={run_dir.name}")) == EXIT_OK
+    assert set(read_store(tmp_path / "store")["run_dir"]) == {str(run_dir)}

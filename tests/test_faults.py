@@ -21,7 +21,7 @@ from marketcast.errors import MarketcastError
 from marketcast.evaluation.combination import Weights
 from marketcast.jobs.train import train
 from marketcast.model.backend import keras
-from marketcast.runfiles import DONE_FILE, MODEL_FILE, PREPROCESSING_FILE
+from marketcast.runfiles import DONE_FILE, MODEL_FILE, PREPROCESSING_FILE, VAL_PREDICTIONS_FILE
 from marketcast.storage import artifacts
 
 
@@ -81,7 +81,17 @@ def test_a_damaged_model_file_is_named(run_copy, damage, message):
 
 def test_a_missing_model_file_means_no_finished_run(run_copy):
     (run_copy / MODEL_FILE).unlink()
-    with pytest.raises(MarketcastError, match="has no finished run"):
+    with pytest.raises(MarketcastError, match=r"has no finished run \(model.keras is missing\)"):
+        artifacts.load_run(run_copy)
+
+
+def test_a_changed_run_file_is_named_with_its_size(run_copy):
+    with (run_copy / VAL_PREDICTIONS_FILE).open("a") as file:
+        file.write("extra\n")
+    with pytest.raises(
+        MarketcastError,
+        match=r"val_predictions.csv changed since the run finished: \d+ bytes where run.json",
+    ):
         artifacts.load_run(run_copy)
 
 
@@ -273,12 +283,23 @@ def test_a_read_only_directory_is_one_message(tmp_path, monkeypatch):
         atomic.atomic_write(tmp_path / "f.json", lambda tmp: tmp.write_text("{}"))
 
 
+@pytest.mark.parametrize("where", ["under_a_file", "a_folder"])
+def test_a_path_that_cannot_be_a_file_is_one_message(tmp_path, where):
+    """output=FILE/x.csv under a regular file, or a path that is a folder: the user's to fix."""
+    (tmp_path / "afile").write_text("")
+    (tmp_path / "afolder").mkdir()
+    path = tmp_path / ("afile/x.csv" if where == "under_a_file" else "afolder")
+    with pytest.raises(MarketcastError, match=f"cannot write {path}: .*nothing was left"):
+        atomic.atomic_write(path, lambda tmp: tmp.write_text("x"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile", "afolder"]
+
+
 def test_predict_never_uses_an_unfinished_run(run_copy, tmp_path):
     from marketcast.jobs.predict import forecast
 
     (run_copy / DONE_FILE).unlink()
     cfg = compose_predict(f"run_dir={run_copy}", f"output={tmp_path / 'f.csv'}")
-    with pytest.raises(MarketcastError, match="has no finished run"):
+    with pytest.raises(MarketcastError, match="has no finished run \\(no run.json"):
         forecast(cfg)
     assert not (tmp_path / "f.csv").exists()
 

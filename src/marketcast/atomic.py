@@ -14,10 +14,31 @@ from pathlib import Path
 
 from marketcast.errors import MarketcastError
 
-# Disk full, over quota, no permission, read-only: the user can fix these, not a bug.
-_USER_FIXABLE = {errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS}
+# Disk full, over quota, no permission, read-only, a file where a folder must be, a folder
+# where the file must be: the user can fix these, not a bug.
+_USER_FIXABLE = {
+    errno.ENOSPC,
+    errno.EDQUOT,
+    errno.EACCES,
+    errno.EPERM,
+    errno.EROFS,
+    errno.ENOTDIR,
+    errno.EEXIST,
+    errno.EISDIR,
+}
 _UMASK = os.umask(0)
 os.umask(_UMASK)
+
+
+class Unwritable(MarketcastError):
+    """``path`` cannot be written for a reason the user can fix (``cause``: the OSError)."""
+
+    def __init__(self, path: Path, cause: OSError):
+        self.cause = cause
+        super().__init__(
+            f"cannot write {path}: {cause.strerror} ({errno.errorcode[cause.errno]}); nothing "
+            "was left half-written. Free some space, or choose a writable location."
+        )
 
 
 def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
@@ -40,10 +61,7 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
         if tmp is not None:
             Path(tmp).unlink(missing_ok=True)
         if exc.errno in _USER_FIXABLE:
-            raise MarketcastError(
-                f"cannot write {path}: {exc.strerror} ({errno.errorcode[exc.errno]}); nothing "
-                "was left half-written. Free some space, or choose a writable location."
-            ) from None
+            raise Unwritable(path, exc) from None
         raise
     except BaseException:
         if tmp is not None:

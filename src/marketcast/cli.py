@@ -22,7 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from marketcast import __version__
-from marketcast.errors import EXIT_USER_ERROR, MarketcastError
+from marketcast.errors import EXIT_ERROR, EXIT_USER_ERROR, MarketcastError
 
 log = logging.getLogger("marketcast")
 
@@ -150,8 +150,16 @@ def user_errors(check: str, job: str) -> Callable:
                 from marketcast.jobs.sweep import record_failure
 
                 return record_failure(Path(cfg.paths.run_dir), exc)
-            if _is_multirun() or not isinstance(exc, MarketcastError):
+            if _is_multirun():
                 raise
+            if not isinstance(exc, MarketcastError):  # a bug: its traceback goes to the log
+                logging.getLogger("marketcast").error("unexpected error", exc_info=exc)
+                print(
+                    f"error: unexpected {type(exc).__name__}: {exc} (a bug, not your input: "
+                    f"the traceback is in {_job_log()}; please report it)",
+                    file=sys.stderr,
+                )
+                sys.exit(EXIT_ERROR)
             print(f"error: {exc}", file=sys.stderr)
             _remove_if_empty(Path(cfg.paths.run_dir))
             sys.exit(EXIT_USER_ERROR)
@@ -160,6 +168,16 @@ def user_errors(check: str, job: str) -> Callable:
         return result
 
     return task
+
+
+def _job_log() -> str:
+    """The job's log file (Hydra's job logging writes it in the run's output directory)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized():
+        return "the log"
+    hydra_cfg = HydraConfig.get()
+    return str(Path(hydra_cfg.runtime.output_dir) / f"{hydra_cfg.job.name}.log")
 
 
 def _fail_fast(cfg) -> bool:

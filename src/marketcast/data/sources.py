@@ -38,6 +38,7 @@ import numpy as np
 import pandas as pd
 import tenacity
 
+from marketcast.atomic import Unwritable
 from marketcast.config import DataConfig
 from marketcast.data.cache import DamagedCache, cache_path, read_cached, write_cached
 from marketcast.data.trading_days import last_completed_session, resolve_exchange, sessions
@@ -271,7 +272,8 @@ def _fdr_history(cfg: DataConfig, symbol: str, now: pd.Timestamp) -> tuple[pd.Da
     if cache_dir is not None and history is not cached:
         try:
             write_cached(cache_dir, symbol, history)
-        except OSError as exc:
+        except (OSError, Unwritable) as exc:
+            exc = exc.cause if isinstance(exc, Unwritable) else exc
             raise MarketcastError(
                 f"{symbol}: cannot write the cache file {cache_path(cache_dir, symbol)} "
                 f"({type(exc).__name__}: {exc}). Set data.cache_dir to a writable directory, "
@@ -465,13 +467,23 @@ def _failure_kind(exc: BaseException) -> str:
     return "failed"
 
 
+class NoRowsInRange(MarketcastError):
+    """The prices hold no row between ``start`` and ``end``; ``covers``: their first and
+    last day (a caller that chose the range itself can say what that means)."""
+
+    def __init__(self, message: str, covers: tuple[pd.Timestamp, pd.Timestamp]):
+        super().__init__(message)
+        self.covers = covers
+
+
 def _restrict_dates(
     frame: pd.DataFrame, start: str | None, end: str | None, label: str | None
 ) -> pd.DataFrame:
     kept = frame.loc[start:end] if (start or end) else frame
     if kept.empty:
-        raise MarketcastError(
+        raise NoRowsInRange(
             f"{label}: no rows between data.start={start} and data.end={end} "
-            f"(the data covers {frame.index[0].date()}..{frame.index[-1].date()})."
+            f"(the data covers {frame.index[0].date()}..{frame.index[-1].date()}).",
+            (frame.index[0], frame.index[-1]),
         )
     return kept

@@ -46,11 +46,21 @@ def universe_symbols(cfg: DataConfig) -> list[str]:
         if symbol:
             unique.setdefault(symbol.upper(), symbol)
     if not unique:
-        raise MarketcastError(
-            "no symbols to load: name them with data.symbols=[005930,000660] or "
-            "data.universe_file=FILE (one symbol per line)."
+        empty = (
+            f"data.universe_file={cfg.universe_file!r} holds none (only blank lines or # "
+            "comments); "
+            if cfg.universe_file
+            else ""
+        )
+        raise NoSymbols(
+            f"no symbols to load: {empty}name them with "
+            "data.symbols=[005930,000660] or data.universe_file=FILE (one symbol per line)."
         )
     return list(unique.values())
+
+
+class NoSymbols(MarketcastError):
+    """The symbols and the universe file name no symbol."""
 
 
 def load_universe(cfg: DataConfig, now: pd.Timestamp | None = None) -> UniverseLoad:

@@ -23,14 +23,14 @@ import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
 from marketcast.config import DataConfig
-from marketcast.data.sources import load
+from marketcast.data.sources import NoRowsInRange, load
 from marketcast.data.trading_days import (
     last_completed_session,
     next_trading_days,
     resolve_exchange,
     sessions,
 )
-from marketcast.data.universe import universe_symbols
+from marketcast.data.universe import NoSymbols, universe_symbols
 from marketcast.errors import EXIT_LOCKED, EXIT_NONE, EXIT_OK, EXIT_PARTIAL, MarketcastError
 from marketcast.evaluation.baselines import drift, persistence
 from marketcast.evaluation.combination import Weights
@@ -148,19 +148,22 @@ def _forecast(
     if cfg.dry_run:
         print(f"dry run: {len(windows)} symbols ready, {len(failed)} not; nothing written")
     elif len(table):
-        output = Path(cfg.output)
-        artifacts.write_csv(output, table)
-        print(table.drop(columns="run_dir").to_string(index=False, max_rows=40))
-        print(f"forecast written to {output}")
+        # The store first: where its write fails, no forecast.csv says the night went well.
+        stored = None
         if target is not None:
             run_dir = OmegaConf.select(cfg, "paths.run_dir", throw_on_resolution_failure=False)
             info = RunInfo.for_table(table, run_id=Path(run_dir).name if run_dir else None)
             version = target.write(table, info)
-            days = ", ".join(info.as_of)
-            print(
+            stored = (
                 f"forecast store {target.location}: version {version}, "
-                f"{_count(info.symbols, 'symbol')} for {days}"
+                f"{_count(info.symbols, 'symbol')} for {', '.join(info.as_of)}"
             )
+        output = Path(cfg.output)
+        artifacts.write_csv(output, table)
+        print(table.drop(columns="run_dir").to_string(index=False, max_rows=40))
+        print(f"forecast written to {output}")
+        if stored:
+            print(stored)
     return _summary(len(windows), failed)
 
 
@@ -172,9 +175,9 @@ def resolve_runs(cfg: DictConfig) -> dict[str, Run]:
     where a sweep trained several for it. Default: the newest finished run.
     """
     if cfg.run_dir is None:
-        paths = [artifacts.latest_run(Path(cfg.paths.output_root))]
+        paths = [artifacts.latest_run(Path(cfg.paths.output_root).resolve())]
     else:
-        root = Path(cfg.run_dir)
+        root = Path(cfg.run_dir).resolve()  # the store records it: absolute, not as typed
         paths = [root] if artifacts.is_finished_run(root) else artifacts.finished_runs(root)
         if not paths:
             artifacts.load_run(root)  # raises the "no finished run" message
@@ -192,9 +195,17 @@ def resolve_runs(cfg: DictConfig) -> dict[str, Run]:
 def requested_symbols(cfg: DictConfig, runs: dict[str, Run]) -> list[str]:
     """``symbols`` / ``universe_file`` of the predict config, else every run's symbols."""
     if cfg.symbols or cfg.universe_file:
-        return universe_symbols(
-            DataConfig(symbols=list(cfg.symbols), universe_file=cfg.universe_file)
-        )
+        try:
+            return universe_symbols(
+                DataConfig(symbols=list(cfg.symbols), universe_file=cfg.universe_file)
+            )
+        except NoSymbols:
+            named = f"universe_file={cfg.universe_file!r}" if cfg.universe_file else "symbols"
+            raise MarketcastError(
+                f"no symbols to forecast: {named} holds none (only blank lines or # "
+                "comments). Name them: symbols=[005930,000660] or universe_file=FILE with "
+                "one symbol per line."
+            ) from None
     seen: dict[str, str] = {}
     for run in dict.fromkeys(runs.values()):
         for symbol in run.symbols:
@@ -225,7 +236,21 @@ def latest_window(symbol: str, run: Run, cfg: DictConfig, now: pd.Timestamp) -> 
             replay_from = pd.Timestamp(replay) - pd.Timedelta(days=days)
             since = max(min(since, replay_from), end - pd.Timedelta(days=MAX_LOAD_DAYS))
         data = replace(data, start=str(since.date()))
-    frame = load(data, symbol=symbol, now=now).frame
+    try:
+        frame = load(data, symbol=symbol, now=now).frame
+    except NoRowsInRange as exc:  # the range is predict's own choice: say what it means
+        first, last = (day.date() for day in exc.covers)
+        if last < end.date():
+            raise MarketcastError(
+                f"{symbol}: the newest price is from {last}, too old to forecast from at "
+                f"{end.date()}: the prices are stale. Refresh them (marketcast fetch "
+                f"symbols=[{symbol}], or drop refresh=never), or pass an as_of near {last}."
+            ) from None
+        raise MarketcastError(
+            f"{symbol}: as_of={cfg.as_of} is before its first price ({first}): pass a later as_of."
+        ) from None
+    except MarketcastError as exc:  # the data layer names train's key; predict's is refresh
+        raise MarketcastError(str(exc).replace("data.refresh=", "refresh=")) from None
     selected = select_columns(frame, t.features, t.target)
     need = t.window + 1  # one row before the window: log returns need it
     if len(selected) < need:

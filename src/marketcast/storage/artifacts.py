@@ -137,14 +137,30 @@ def _fingerprint(path: Path) -> dict:
 
 def finished_run_id(path: Path) -> str | None:
     """The run id of the finished run in ``path``, or None: no marker, or a file changed."""
+    return _finished(path)[0]
+
+
+def _finished(path: Path) -> tuple[str | None, str]:
+    """(the run id, "") of the finished run in ``path``, or (None, why it is not one)."""
     try:
         marker = json.loads((path / DONE_FILE).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None, f"no {DONE_FILE}: the run did not finish"
+    except (OSError, ValueError) as exc:
+        return None, f"{DONE_FILE} cannot be read ({exc})"
+    try:
         for name, expected in marker["files"].items():
-            if (path / name).stat().st_size != expected["size"]:
-                return None
-        return str(marker["run_id"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
+            if not (path / name).is_file():
+                return None, f"{name} is missing"
+            size = (path / name).stat().st_size
+            if size != expected["size"]:
+                return None, (
+                    f"{name} changed since the run finished: {size} bytes where {DONE_FILE} "
+                    f"says {expected['size']}"
+                )
+        return str(marker["run_id"]), ""
+    except (OSError, KeyError, TypeError, AttributeError) as exc:
+        return None, f"{DONE_FILE} is damaged ({type(exc).__name__}: {exc})"
 
 
 def is_finished_run(path: Path) -> bool:
@@ -158,12 +174,11 @@ def load_run(run_dir: Path) -> tuple[keras.Model, Preprocessing]:
             f"run_dir={str(run_dir)!r} does not exist: pass a training "
             "run directory (it holds model.keras and preprocessing.json)."
         )
-    run_id = finished_run_id(run_dir)
+    run_id, why = _finished(run_dir)
     if run_id is None:
         raise MarketcastError(
-            f"run_dir={str(run_dir)!r} has no finished run (no {DONE_FILE}, or a file changed "
-            "since it was written): point run_dir at a directory written by marketcast train, "
-            "or train again."
+            f"run_dir={str(run_dir)!r} has no finished run ({why}): point run_dir at a "
+            "directory written by marketcast train, or train again."
         )
     marker = json.loads((run_dir / DONE_FILE).read_text(encoding="utf-8"))
     for name in (PREPROCESSING_FILE, MODEL_FILE):
