@@ -16,7 +16,7 @@ from marketcast.errors import MarketcastError
 
 # Disk full, over quota, no permission, read-only, a file where a folder must be, a folder
 # where the file must be: the user can fix these, not a bug.
-_USER_FIXABLE = {
+USER_FIXABLE = {
     errno.ENOSPC,
     errno.EDQUOT,
     errno.EACCES,
@@ -60,7 +60,7 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     except OSError as exc:
         if tmp is not None:
             Path(tmp).unlink(missing_ok=True)
-        if exc.errno in _USER_FIXABLE:
+        if exc.errno in USER_FIXABLE:
             raise Unwritable(path, exc) from None
         raise
     except BaseException:

@@ -11,7 +11,7 @@ from omegaconf import DictConfig
 from marketcast.atomic import atomic_write
 from marketcast.config import StoreAction
 from marketcast.errors import EXIT_LOCKED, EXIT_OK
-from marketcast.storage.forecast_store import StoreLocked
+from marketcast.storage.forecast_store import StoreLocked, no_store
 from marketcast.storage.stores import from_config
 
 
@@ -33,6 +33,8 @@ def store(cfg: DictConfig) -> int:
             with pd.option_context("display.width", 200):
                 print(table.to_string(index=False, max_rows=60))
         return EXIT_OK
+    if not target.exists():  # before locked(), which makes the lock file (and its directory)
+        raise no_store(target)
     try:
         with target.locked():
             done = target.maintain(cfg.store.retention_hours)

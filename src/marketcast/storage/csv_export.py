@@ -25,8 +25,8 @@ from marketcast.storage.forecast_store import (
     LOCK_FILE,
     RunInfo,
     empty_history,
-    empty_table,
     file_lock,
+    no_store,
     prepare,
     tidy,
 )
@@ -40,11 +40,16 @@ class CsvForecastExport:
     def __init__(self, location: str | Path):
         self.root = Path(location)
         self.location = str(location)
+        self.setting = f"store.dir={self.location}"
+
+    def exists(self) -> bool:
+        """Whether any day's file is there."""
+        return any(self._files())
 
     @contextmanager
     def locked(self) -> Iterator[None]:
         """An flock on ``DIR/.marketcast.lock``, as for the Delta store."""
-        with file_lock(self.root / LOCK_FILE):
+        with file_lock(self.root / LOCK_FILE, self.setting):
             yield
 
     def write(self, table: pd.DataFrame, info: RunInfo) -> str:
@@ -69,18 +74,25 @@ class CsvForecastExport:
                 "time travel needs store.format=delta: the CSV export keeps only the latest "
                 "forecasts."
             )
-        files = sorted(self.root.glob(f"as_of=*/{FILE}"))
+        files = sorted(self._files())
         if not files:
-            return empty_table()
+            raise no_store(self)
         return tidy(pd.concat([_read(f) for f in files], ignore_index=True))
 
     def history(self) -> pd.DataFrame:
         """Always empty: the export records no runs."""
+        if not self.exists():
+            raise no_store(self)
         return empty_history()
 
     def maintain(self, retention_hours: int) -> dict:
         """Nothing to do: the export keeps no old versions."""
+        if not self.exists():
+            raise no_store(self)
         return {}
+
+    def _files(self) -> Iterator[Path]:
+        return self.root.glob(f"as_of=*/{FILE}")
 
 
 def _read(path: Path) -> pd.DataFrame:

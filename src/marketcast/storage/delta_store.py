@@ -20,6 +20,8 @@ and fails the other, which ``write`` reports as StoreLocked.
 from __future__ import annotations
 
 import contextlib
+import functools
+import os
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -37,11 +39,13 @@ from marketcast.storage.forecast_store import (
     RunInfo,
     StoreLocked,
     empty_history,
-    empty_table,
     file_lock,
+    no_store,
+    os_cause,
     prepare,
     quantile_columns,
     tidy,
+    unwritable,
 )
 
 _REMOTE = ("s3://", "s3a://", "gs://", "gcs://", "az://", "abfs://", "abfss://", "azure://")
@@ -52,8 +56,13 @@ class DeltaForecastStore:
 
     def __init__(self, location: str | Path, storage_options: dict[str, str] | None = None):
         self.location = str(location)
+        self.setting = f"store.dir={self.location}"
         self.storage_options = storage_options
         self.remote = self.location.startswith(_REMOTE)
+
+    def exists(self) -> bool:
+        """Whether a Delta table is at ``location`` (a directory without ``_delta_log`` is none)."""
+        return self._table() is not None
 
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:
@@ -61,7 +70,7 @@ class DeltaForecastStore:
         if self.remote:
             yield  # delta-rs's conditional-put commit is the arbiter there
             return
-        with file_lock(Path(self.location) / LOCK_FILE):
+        with file_lock(Path(self.location) / LOCK_FILE, self.setting):
             yield
 
     def write(self, table: pd.DataFrame, info: RunInfo) -> int:
@@ -95,6 +104,11 @@ class DeltaForecastStore:
                 f"another writer committed to {self.location} while this run wrote; this run "
                 f"wrote nothing ({exc}). Re-run it."
             ) from exc
+        except (OSError, DeltaError) as exc:  # a full disk arrives as DeltaError "(os error 28)"
+            cause = os_cause(exc)
+            if cause is None:
+                raise
+            raise unwritable(self.setting, cause) from exc
         return target.version()
 
     def read(
@@ -105,16 +119,28 @@ class DeltaForecastStore:
             raise MarketcastError("read at a version or at a timestamp, not both.")
         if timestamp is not None:
             version = self._version_at(timestamp)
-        target = self._table(version)
-        if target is None:
-            return empty_table()
-        return tidy(target.to_pyarrow_table().to_pandas())
+        target = self._stored(version)
+        try:
+            return tidy(target.to_pyarrow_table().to_pandas())
+        except FileNotFoundError as exc:  # the log still lists files that vacuum deleted
+            read = target.version()
+            asked = f"version {read}'s"
+            if timestamp is not None:
+                asked = f"timestamp={timestamp} reads version {read}, whose"
+            oldest = self._oldest_readable(read)
+            instead = (
+                f"the oldest readable version is {oldest}"
+                if oldest is not None
+                else f"read a later version (marketcast store history {self.setting} lists them)"
+            )
+            raise MarketcastError(
+                f"{self.setting}: {asked} files were vacuumed (store.retention_hours); {instead}. "
+                "A longer store.retention_hours keeps more history."
+            ) from exc
 
     def history(self) -> pd.DataFrame:
         """One row per committed run, oldest first (compactions and vacuums left out)."""
-        target = self._table()
-        if target is None:
-            return empty_history()
+        target = self._stored()
         rows = []
         for commit in target.history():
             info = RunInfo.from_metadata(commit)
@@ -147,9 +173,7 @@ class DeltaForecastStore:
                 f"store.retention_hours={retention_hours} is negative: give the hours of "
                 "history to keep (e.g. 168)."
             )
-        target = self._table()
-        if target is None:
-            return {"version": None, "files_added": 0, "files_removed": 0, "vacuumed": []}
+        target = self._stored()
         compacted = target.optimize.compact()
         vacuumed = target.vacuum(
             retention_hours=retention_hours, enforce_retention_duration=False, dry_run=False
@@ -161,13 +185,24 @@ class DeltaForecastStore:
             "vacuumed": sorted(vacuumed),
         }
 
-    def _version_at(self, timestamp: str | datetime) -> int | None:
+    def _oldest_readable(self, unreadable: int) -> int | None:
+        """The first version after ``unreadable`` whose files all exist; None if none is, or
+        on object stores (not checked there). Each distinct file is looked up once."""
+        if self.remote:
+            return None
+        target = DeltaTable(self.location, storage_options=self.storage_options)
+        exists = functools.cache(os.path.exists)
+        for version in range(unreadable + 1, target.version() + 1):
+            target.load_as_version(version)
+            if all(exists(path) for path in target.file_uris()):
+                return version
+        return None
+
+    def _version_at(self, timestamp: str | datetime) -> int:
         """The last version committed at or before ``timestamp`` (naive: UTC)."""
         moment = pd.Timestamp(timestamp)
         moment = moment.tz_localize("UTC") if moment.tzinfo is None else moment.tz_convert("UTC")
-        target = self._table()
-        if target is None:
-            return None
+        target = self._stored()
         committed = [
             int(c["version"])
             for c in target.history()
@@ -179,6 +214,13 @@ class DeltaForecastStore:
                 "later timestamp (see its history)."
             )
         return max(committed)
+
+    def _stored(self, version: int | None = None) -> DeltaTable:
+        """The table (at ``version``) for a reader; ``no_store()`` where none has been written."""
+        target = self._table(version)
+        if target is None:
+            raise no_store(self)
+        return target
 
     def _table(self, version: int | None = None) -> DeltaTable | None:
         """The table (at ``version``), or None where none has been written yet."""

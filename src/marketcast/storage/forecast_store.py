@@ -19,6 +19,7 @@ from __future__ import annotations
 import errno
 import fcntl
 import json
+import os
 import re
 import uuid
 from collections.abc import Iterator
@@ -30,6 +31,7 @@ from typing import Protocol
 
 import pandas as pd
 
+from marketcast.atomic import USER_FIXABLE
 from marketcast.errors import MarketcastError
 
 FORMATS = ("delta", "sql", "csv")
@@ -41,6 +43,11 @@ HISTORY_COLUMNS = ["version", "timestamp", "run_id", "run_dirs", "as_of", "symbo
 LOCK_FILE = ".marketcast.lock"  # a hidden name: Delta's vacuum skips names starting with . or _
 _QUANTILE = re.compile(r"^q\d+(\.\d+)?$")  # marketcast.evaluation.quantile_column: q10, q2.5
 _METADATA_PREFIX = "marketcast."
+# What atomic.py counts as user-fixable, and a parent that cannot be made (ENOENT: /proc);
+# of them, a file where a folder must be gets a word more
+_NOT_A_FOLDER = {errno.ENOTDIR, errno.EEXIST}
+_UNWRITABLE = {*USER_FIXABLE, errno.ENOENT}
+_OS_ERROR = re.compile(r"\(os error (\d+)\)")  # how delta-rs (Rust) quotes an errno in its messages
 
 
 class StoreLocked(MarketcastError):
@@ -99,6 +106,11 @@ class ForecastStore(Protocol):
     """One forecast table with all-or-nothing writes; see the module docstring."""
 
     location: str  # where it is, for messages (a SQL URL without its password)
+    setting: str  # the config value that names it, for messages: store.dir=... or store.url=...
+
+    def exists(self) -> bool:
+        """Whether a forecast table is there; creates nothing."""
+        ...
 
     def locked(self) -> AbstractContextManager[None]:
         """Hold the writer's lock, or raise StoreLocked at once if another writer holds it."""
@@ -112,16 +124,55 @@ class ForecastStore(Protocol):
         self, version: int | None = None, timestamp: str | datetime | None = None
     ) -> pd.DataFrame:
         """The table (at ``version`` or ``timestamp`` where supported), sorted by as_of, symbol,
-        step; as_of and target_date as datetime.date."""
+        step; as_of and target_date as datetime.date. Raises ``no_store()`` where there is none."""
         ...
 
     def history(self) -> pd.DataFrame:
-        """One row per committed run: version, timestamp, run_id, run_dirs, as_of, symbols."""
+        """One row per committed run: version, timestamp, run_id, run_dirs, as_of, symbols.
+        Raises ``no_store()`` where there is no table."""
         ...
 
     def maintain(self, retention_hours: int) -> dict:
-        """Compact and vacuum where the format has it; what was done."""
+        """Compact and vacuum where the format has it; what was done. Raises ``no_store()``
+        where there is no table (check ``exists()`` before ``locked()``, which creates files)."""
         ...
+
+
+def no_store(store: ForecastStore) -> MarketcastError:
+    """The error of reading or maintaining a store that does not exist (yet)."""
+    return MarketcastError(
+        f"there is no forecast store at {store.setting}: check it for a typo. Only marketcast "
+        "predict creates a store, on its first write."
+    )
+
+
+def unwritable(setting: str, cause: str) -> MarketcastError:
+    """The error of a store the system refuses to write (``cause``: what it said)."""
+    return MarketcastError(
+        f"cannot write to the forecast store {setting}: {cause}; nothing was written to it. "
+        "Free some space, or choose a location this user can write to."
+    )
+
+
+def os_cause(exc: BaseException) -> str | None:
+    """What a user-fixable OS error says (disk full, read-only, a file where a folder must be,
+    no permission, an unreachable parent), as ``strerror (ENAME) at path``; None for any other.
+
+    Reads the errno of an OSError, else the ``(os error N)`` delta-rs writes into the
+    message of its DeltaErrors and OSErrors, which carry no errno.
+    """
+    number = exc.errno if isinstance(exc, OSError) else None
+    if number is None:
+        quoted = _OS_ERROR.findall(str(exc))
+        number = int(quoted[-1]) if quoted else None
+    if number not in _UNWRITABLE:
+        return None
+    cause = f"{os.strerror(number)} ({errno.errorcode[number]})"
+    if getattr(exc, "filename", None):
+        cause += f" at {exc.filename}"
+    if number in _NOT_A_FOLDER:
+        cause += ": a file stands where a folder must be"
+    return cause
 
 
 def quantile_columns(columns) -> list[str]:
@@ -198,15 +249,24 @@ def empty_history() -> pd.DataFrame:
 
 
 @contextmanager
-def file_lock(path: Path) -> Iterator[None]:
+def file_lock(path: Path, setting: str) -> Iterator[None]:
     """Hold an ``flock`` on the file ``path`` (made if missing), or raise StoreLocked at once.
 
     The kernel releases an flock when its holder exits, however it exits, so a
     killed run never leaves the store locked. A filesystem without flock
-    (some Lustre or NFS mounts: ENOSYS, EOPNOTSUPP, ENOLCK) raises MarketcastError.
+    (some Lustre or NFS mounts: ENOSYS, EOPNOTSUPP, ENOLCK), or a lock file that
+    cannot be made (``os_cause``), raises MarketcastError naming ``setting``, the
+    store's config value.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+") as handle:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(path, "a+")  # noqa: SIM115 - closed by the with below
+    except OSError as exc:
+        cause = os_cause(exc)
+        if cause is None:
+            raise
+        raise unwritable(setting, cause) from exc
+    with handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -218,9 +278,9 @@ def file_lock(path: Path) -> Iterator[None]:
             if exc.errno not in (errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOTSUP, errno.ENOLCK):
                 raise
             raise MarketcastError(
-                f"cannot lock the forecast store: flock on {path} failed "
+                f"cannot lock the forecast store {setting}: flock on {path} failed "
                 f"({errno.errorcode.get(exc.errno, exc.errno)}: {exc.strerror}); this filesystem "
-                "does not support file locks. Put store.dir on a local disk or one mounted with "
+                "does not support file locks. Put the store on a local disk or one mounted with "
                 "flock support, or use store.format=sql with a PostgreSQL URL."
             ) from exc
         try:

@@ -18,13 +18,15 @@ re-enters), on SQLite with an flock beside the database file for ``locked()``
 and ``BEGIN IMMEDIATE`` with a zero busy timeout for each write. Either way a
 second writer gets StoreLocked at once instead of waiting. The SQLite file is
 switched to WAL mode, so readers neither wait for a writer nor block it (WAL
-needs a local disk: not for a database on NFS).
+needs a local disk: not for a database on NFS). Readers open a SQLite file read-only
+(``mode=ro``), so a mistyped URL never creates a database.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -49,8 +51,8 @@ from sqlalchemy import (
     select,
     text,
 )
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 
 from marketcast.errors import MarketcastError
 from marketcast.storage.forecast_store import (
@@ -61,14 +63,25 @@ from marketcast.storage.forecast_store import (
     empty_history,
     empty_table,
     file_lock,
+    no_store,
     prepare,
     quantile_columns,
     tidy,
+    unwritable,
 )
 
 # pg advisory lock key: any constant shared by all marketcast writers ("mcst" in ASCII)
 ADVISORY_KEY = 0x6D637374
 _CHUNK = 500  # symbols per DELETE ... IN (...): under every driver's parameter limit
+# SQLite's (primary) result codes a user can fix: a file that is no database, and a database
+# that cannot be written (disk full, read-only, cannot be opened, no permission)
+_NOT_A_DATABASE = {sqlite3.SQLITE_NOTADB, sqlite3.SQLITE_CORRUPT}
+_UNWRITABLE = {
+    sqlite3.SQLITE_FULL,
+    sqlite3.SQLITE_READONLY,
+    sqlite3.SQLITE_CANTOPEN,
+    sqlite3.SQLITE_PERM,
+}
 
 
 class SqlForecastStore:
@@ -84,27 +97,36 @@ class SqlForecastStore:
             ) from exc
         self.url = url
         self.location = parsed.render_as_string(hide_password=True)
+        self.setting = f"store.url={self.location}"
         self.dialect = parsed.get_backend_name()
         if self.dialect not in ("sqlite", "postgresql"):
             raise MarketcastError(
-                f"store.dir={url!r}: the SQL store supports sqlite and postgresql, not "
-                f"{self.dialect}."
+                f"store.url={self.location!r}: the SQL store supports sqlite and postgresql, "
+                f"not {self.dialect}."
             )
         self.database = parsed.database
+        # the SQLite database file; None for PostgreSQL and an in-memory database
+        self.file = (
+            Path(self.database)
+            if self.dialect == "sqlite" and self.database not in (None, "", ":memory:")
+            else None
+        )
         self.engine = _engine(url, self.dialect)  # writes
         # reads: on SQLite a plain engine, since the writers' one begins every transaction
         # with BEGIN IMMEDIATE (a write lock); WAL lets it read while a writer works
-        self.reader = create_engine(url) if self.dialect == "sqlite" else self.engine
+        self.reader = self.engine
+        if self.dialect == "sqlite":
+            self.reader = create_engine(_read_only(parsed) if self.file else url)
         self._held: Connection | None = None  # the connection holding locked()'s lock
 
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:
         """Hold the writers' lock for the block, or raise StoreLocked at once."""
         if self.dialect == "sqlite":
-            if not self.database or self.database == ":memory:":
+            if self.file is None:
                 yield  # an in-memory database has one connection: nothing to exclude
                 return
-            with file_lock(Path(f"{self.database}.lock")):
+            with file_lock(Path(f"{self.file}.lock"), self.setting):
                 yield
             return
         with self.engine.connect() as conn:
@@ -123,10 +145,18 @@ class SqlForecastStore:
     def write(self, table: pd.DataFrame, info: RunInfo) -> int:
         """Replace ``table``'s (symbol, as_of) pairs in one transaction; the run's version."""
         frame = prepare(table, info)
-        if self._held is not None:
-            return self._write(self._held, frame, info)
-        with self.engine.connect() as conn:
-            return self._write(conn, frame, info)
+        with self._reported():
+            if self._held is not None:
+                return self._write(self._held, frame, info)
+            with self.engine.connect() as conn:
+                return self._write(conn, frame, info)
+
+    def exists(self) -> bool:
+        """Whether the database holds the forecast table; creates nothing."""
+        if self.dialect == "sqlite" and not (self.file and self.file.is_file()):
+            return False
+        with self._reported(), self.reader.connect() as conn:
+            return inspect(conn).has_table("forecasts")
 
     def read(
         self, version: int | None = None, timestamp: str | datetime | None = None
@@ -137,9 +167,7 @@ class SqlForecastStore:
                 "time travel needs store.format=delta: the SQL store keeps only the latest "
                 "forecasts (its history() lists the runs)."
             )
-        with self.reader.connect() as conn:
-            if not inspect(conn).has_table("forecasts"):
-                return empty_table()
+        with self._reading() as conn:
             forecasts = _tables(conn)[0]
             rows = conn.execute(select(forecasts)).all()
         if not rows:
@@ -148,7 +176,7 @@ class SqlForecastStore:
 
     def history(self) -> pd.DataFrame:
         """One row per committed write, oldest first."""
-        with self.reader.connect() as conn:
+        with self._reading() as conn:
             if not inspect(conn).has_table("forecast_runs"):
                 return empty_history()
             runs = _tables(conn)[1]
@@ -172,7 +200,36 @@ class SqlForecastStore:
 
     def maintain(self, retention_hours: int) -> dict:
         """Nothing to compact: the database reclaims space itself (autovacuum, SQLite reuse)."""
+        if not self.exists():
+            raise no_store(self)
         return {}
+
+    @contextlib.contextmanager
+    def _reading(self) -> Iterator[Connection]:
+        """A connection that reads the store; ``no_store()`` where there is none."""
+        if not self.exists():
+            raise no_store(self)
+        with self._reported(), self.reader.connect() as conn:
+            yield conn
+
+    @contextlib.contextmanager
+    def _reported(self) -> Iterator[None]:
+        """SQLite errors a user can fix become MarketcastError naming store.url; others pass."""
+        try:
+            yield
+        except DBAPIError as exc:
+            code = getattr(exc.orig, "sqlite_errorcode", None)  # PostgreSQL's errors have none
+            if code is None:
+                raise
+            cause = f"{exc.orig} ({exc.orig.sqlite_errorname})"
+            if code & 0xFF in _NOT_A_DATABASE:
+                raise MarketcastError(
+                    f"{self.setting} is not a forecast store: {cause}. Point store.url at the "
+                    "store's database, or at a new file to start one."
+                ) from exc
+            if code & 0xFF in _UNWRITABLE:
+                raise unwritable(self.setting, cause) from exc
+            raise
 
     def _write(self, conn: Connection, frame: pd.DataFrame, info: RunInfo) -> int:
         try:
@@ -230,6 +287,12 @@ def _engine(url: str, dialect: str) -> Engine:
         conn.exec_driver_sql("BEGIN IMMEDIATE")  # take the write lock first, not at the DELETE
 
     return engine
+
+
+def _read_only(parsed: URL) -> URL:
+    """The SQLite URL ``parsed`` opened read-only: a reader never creates the file."""
+    uri = Path(parsed.database).absolute().as_uri()  # file:///... with %-escapes
+    return parsed.set(database=uri).update_query_dict({"mode": "ro", "uri": "true"})
 
 
 def _pg_fn(name: str):

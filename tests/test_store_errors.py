@@ -1,0 +1,211 @@
+"""What a user can get wrong about the forecast store: a location that cannot be written, a
+version whose files were vacuumed, a misspelt location. Each is one MarketcastError naming
+store.dir or store.url (exit 2), and leaves nothing behind."""
+
+from __future__ import annotations
+
+import errno
+import os
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from conftest import run_in_process
+from deltalake.exceptions import DeltaError
+from test_forecast_store import DAY1, RUNS, forecasts, write
+
+from marketcast.errors import EXIT_USER_ERROR, MarketcastError
+from marketcast.storage import delta_store
+from marketcast.storage.forecast_store import os_cause
+from marketcast.storage.stores import open_store
+
+FORMATS = ["delta", "csv", "sql"]
+
+
+def location(fmt: str, path: Path) -> str:
+    """What names a store of ``fmt`` at ``path``: a directory, or a SQLite URL."""
+    return f"sqlite:///{path}.db" if fmt == "sql" else str(path)
+
+
+def setting(fmt: str, path: Path) -> str:
+    return f"{'store.url' if fmt == 'sql' else 'store.dir'}={location(fmt, path)}"
+
+
+def store_command(tmp_path: Path, *args: str) -> int:
+    """``marketcast store ARGS`` in this process; its exit status."""
+    return run_in_process("store", *args, f"paths.output_root={tmp_path / 'outputs'}")
+
+
+# --- a store that cannot be written ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_a_store_below_a_plain_file_is_refused_naming_it(tmp_path, fmt):
+    (tmp_path / "file").write_text("")
+    where = tmp_path / "file" / "store"
+    store = open_store(fmt, location(fmt, where))
+    with pytest.raises(MarketcastError) as caught, store.locked():
+        pass
+    message = str(caught.value)
+    assert message.startswith(f"cannot write to the forecast store {setting(fmt, where)}: ")
+    # the Delta and CSV directory cannot be made (ENOTDIR); nor the folder of the SQLite
+    # file's lock, tmp/file itself (EEXIST)
+    assert "ENOTDIR" in message or "EEXIST" in message
+    assert "a file stands where a folder must be" in message
+    assert sorted(tmp_path.iterdir()) == [tmp_path / "file"]
+
+
+@pytest.mark.skipif(not Path("/proc/self").exists(), reason="needs /proc")
+def test_a_store_whose_parent_cannot_be_made_is_refused_naming_it():
+    where = "/proc/marketcast-no-such-dir/store"
+    refused = pytest.raises(MarketcastError, match=f"forecast store store.dir={where}: ")
+    with refused, open_store("delta", where).locked():
+        pass
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes through chmod 0o555")
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_a_read_only_directory_is_refused_naming_the_store(tmp_path, fmt):
+    tmp_path.chmod(0o555)
+    try:
+        store = open_store(fmt, location(fmt, tmp_path / "store"))
+        with pytest.raises(MarketcastError, match="EACCES") as caught, store.locked():
+            pass
+        assert setting(fmt, tmp_path / "store") in str(caught.value)
+    finally:
+        tmp_path.chmod(0o755)
+    assert not list(tmp_path.iterdir())
+
+
+FULL = (  # what delta-rs 1.x raises when the disk fills during a write
+    "Failed to parse parquet: External: Generic LocalFileSystem error: Unable to copy data to "
+    "file: No space left on device (os error 28)"
+)
+
+
+def test_a_full_disk_is_one_message_and_the_table_stays_as_it_was(tmp_path, monkeypatch):
+    store = open_store("delta", str(tmp_path))
+    write(store, forecasts(["A"], DAY1), "r1")
+    before = store.read()
+
+    def disk_full(*_args, **_kwargs):
+        raise DeltaError(FULL)
+
+    monkeypatch.setattr(delta_store, "write_deltalake", disk_full)
+    with pytest.raises(MarketcastError) as caught:
+        write(store, forecasts(["A"], DAY1, value=5.0), "r2")
+    assert str(caught.value).startswith(
+        f"cannot write to the forecast store store.dir={tmp_path}: No space left on device "
+        "(ENOSPC); nothing was written to it."
+    )
+    pd.testing.assert_frame_equal(store.read(), before)
+
+
+def test_a_delta_error_without_a_user_fixable_cause_is_not_disguised(tmp_path, monkeypatch):
+    def bug(*_args, **_kwargs):
+        raise DeltaError("Generic DeltaTable error: Schema error: invalid data type")
+
+    monkeypatch.setattr(delta_store, "write_deltalake", bug)
+    with pytest.raises(DeltaError, match="invalid data type") as caught:
+        write(open_store("delta", str(tmp_path)), forecasts(["A"], DAY1), "r1")
+    assert not isinstance(caught.value, MarketcastError)
+
+
+def test_os_cause_reads_an_errno_or_the_one_in_a_delta_rs_message():
+    assert os_cause(DeltaError(FULL)) == "No space left on device (ENOSPC)"
+    read_only = OSError(errno.EROFS, "Read-only file system", "/srv/store")
+    assert os_cause(read_only) == "Read-only file system (EROFS) at /srv/store"
+    assert os_cause(OSError("Permission denied (os error 13)")) == "Permission denied (EACCES)"
+    assert os_cause(OSError(errno.EIO, "Input/output error")) is None  # not the user's to fix
+    assert os_cause(DeltaError("Schema error: invalid data type")) is None
+
+
+def test_a_sqlite_url_at_a_file_that_is_no_database_is_refused(tmp_path):
+    path = tmp_path / "notes.db"
+    path.write_text("not a database\n" * 100)
+    store = open_store("sql", f"sqlite:///{path}")
+    table = forecasts(["A"], DAY1)
+    for use in (lambda: write(store, table, "r1"), store.read, store.history):
+        with pytest.raises(MarketcastError) as caught:
+            use()
+        assert str(caught.value).startswith(
+            f"store.url=sqlite:///{path} is not a forecast store: file is not a database "
+            "(SQLITE_NOTADB)."
+        )
+    assert path.read_text() == "not a database\n" * 100
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.db", "notes.db.lock"]
+
+
+# --- a version whose files were vacuumed -----------------------------------------------------
+
+
+def test_a_vacuumed_version_names_the_oldest_readable_one(tmp_path, capsys):
+    store = open_store("delta", str(tmp_path / "store"))
+    for run_id, table in RUNS[:3]:  # the third replaces the first's day: its file is dropped
+        write(store, table(), run_id)
+    committed = store.history()["timestamp"]
+    with store.locked():
+        store.maintain(retention_hours=0)
+
+    vacuumed = "files were vacuumed (store.retention_hours); the oldest readable version is 2."
+    with pytest.raises(MarketcastError) as caught:
+        store.read(version=1)
+    assert f"store.dir={store.location}: version 1's {vacuumed}" in str(caught.value)
+    with pytest.raises(MarketcastError) as caught:
+        store.read(timestamp=committed.iloc[1].to_pydatetime())  # inside version 1
+    assert "reads version 1, whose " + vacuumed in str(caught.value)
+    assert len(store.read(version=2)) == len(store.read())  # the one it names does read
+
+    status = store_command(tmp_path, "show", f"store.dir={store.location}", "version=0")
+    assert status == EXIT_USER_ERROR
+    assert f"version 0's {vacuumed}" in capsys.readouterr().err
+
+
+# --- a misspelt store ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_a_misspelt_store_is_refused_by_every_reader_and_nothing_is_made(tmp_path, fmt, capsys):
+    where = tmp_path / "typo"
+    store = open_store(fmt, location(fmt, where))
+    missing = f"there is no forecast store at {setting(fmt, where)}: check it for a typo."
+    for use in (store.read, store.history, lambda: store.maintain(168)):
+        with pytest.raises(MarketcastError) as caught:
+            use()
+        assert str(caught.value).startswith(missing)
+    assert not store.exists()
+
+    key = "store.url" if fmt == "sql" else "store.dir"
+    for action in ("show", "history", "maintain"):
+        status = store_command(tmp_path, action, f"store.format={fmt}", f"{key}={store.location}")
+        assert status == EXIT_USER_ERROR
+        assert missing in capsys.readouterr().err
+    assert not [p for p in tmp_path.rglob("*") if p.name.startswith("typo")]
+
+
+def test_a_directory_without_a_delta_table_is_no_store(tmp_path):
+    (tmp_path / "notes.txt").write_text("a folder, not a Delta table")
+    store = open_store("delta", str(tmp_path))
+    for use in (store.read, store.history):
+        with pytest.raises(MarketcastError, match="there is no forecast store at store.dir="):
+            use()
+    assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
+
+
+def test_the_first_write_still_makes_the_store(tmp_path):
+    for fmt in FORMATS:
+        store = open_store(fmt, location(fmt, tmp_path / fmt))
+        assert not store.exists()
+        write(store, forecasts(["A"], DAY1), "r1")
+        assert store.exists() and len(store.read()) == 3
+
+
+# --- the SQL store's own key -----------------------------------------------------------------
+
+
+def test_an_unsupported_database_is_named_by_store_url_without_its_password():
+    with pytest.raises(MarketcastError) as caught:
+        open_store("sql", "mysql://user:secret@host/db")
+    message = str(caught.value)
+    assert message.startswith("store.url='mysql://user:***@host/db': the SQL store supports")
+    assert "secret" not in message
