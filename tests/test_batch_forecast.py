@@ -207,3 +207,21 @@ def test_the_store_records_the_run_directory_absolute(global_run, tmp_path, monk
     overrides = [o for o in predict_overrides(tmp_path, run_dir) if not o.startswith("run_dir")]
     assert forecast(compose_predict(*overrides, f"run_dir={run_dir.name}")) == EXIT_OK
     assert set(read_store(tmp_path / "store")["run_dir"]) == {str(run_dir)}
+
+
+def test_one_damaged_run_of_a_sweep_does_not_stop_the_night(global_run, tmp_path, caplog):
+    """Two runs in a sweep directory, one with a model file changed after it finished: the
+    other forecasts every symbol, and a warning names the damaged one."""
+    import shutil
+
+    _, run_dir = global_run
+    for job in ("0", "1"):
+        shutil.copytree(run_dir, tmp_path / "sweep" / job)
+    model = tmp_path / "sweep" / "1" / "model.keras"
+    data = bytearray(model.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # same size, other digest
+    model.write_bytes(bytes(data))
+    cfg = compose_predict(*predict_overrides(tmp_path, tmp_path / "sweep"))
+    assert forecast(cfg) == EXIT_OK
+    assert f"{tmp_path / 'sweep' / '1'}: skipped: " in caplog.text
+    assert set(read_store(tmp_path / "store")["run_dir"]) == {str(tmp_path / "sweep" / "0")}

@@ -182,13 +182,25 @@ def resolve_runs(cfg: DictConfig) -> dict[str, Run]:
         if not paths:
             artifacts.load_run(root)  # raises the "no finished run" message
     by_symbol: dict[str, tuple[float, Run]] = {}
+    damaged = []
     for path in paths:
-        model, prep = artifacts.load_run(path)
+        try:
+            model, prep = artifacts.load_run(path)
+        except MarketcastError as exc:
+            if len(paths) == 1:
+                raise
+            # one damaged run of a sweep must not stop the night: its symbols fall to the
+            # others, or are reported as not forecast
+            log.warning("%s: skipped: %s", path, exc)
+            damaged.append(exc)
+            continue
         run = Run(path, model, prep)
         score = _val_mase(path)
         for symbol in run.symbols:
             if symbol.upper() not in by_symbol or score < by_symbol[symbol.upper()][0]:
                 by_symbol[symbol.upper()] = (score, run)
+    if damaged and not by_symbol:
+        raise damaged[0]
     return {symbol: run for symbol, (_, run) in by_symbol.items()}
 
 
