@@ -79,12 +79,14 @@ def test_train_writes_a_complete_run(trained):
     ]
     assert set(predictions["step"]) == {1, 2}
     # validation: every forecast, the rows that decided early stopping and those that fitted
-    # the combination and the intervals (evaluation.stop_share 0.5) marked
+    # the combination and the intervals (evaluation.stop_share 0.5) marked, and between
+    # them horizon - 1 = 1 origin whose targets overlap the last stopping origin's
     val = pd.read_csv(run_dir / "val_predictions.csv")
     assert list(val.columns) == ["use", *predictions.columns]
     uses = val.drop_duplicates("origin")["use"].tolist()
-    assert set(uses) == {"stop", "fit"} and uses == sorted(uses, reverse=True)  # stop first
-    assert abs(uses.count("stop") - uses.count("fit")) <= 1
+    stop, fit = uses.count("stop"), uses.count("fit")
+    assert uses == ["stop"] * stop + ["gap"] + ["fit"] * fit
+    assert abs(stop - (fit + 1)) <= 1
     assert (val["model"] - val["actual"]).abs().mean() == pytest.approx(
         metrics["val"]["model"]["mae"], rel=1e-5
     )

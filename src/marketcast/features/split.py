@@ -69,3 +69,11 @@ def stop_samples(n: int, share: float) -> int:
     chosen on, fit the published combination and calibrate the intervals. At least 1 and
     at most ``n - 1``, so each side has a sample."""
     return min(n - 1, max(1, round(n * share)))
+
+
+def fit_start(n: int, share: float, horizon: int) -> int:
+    """The first of a validation segment's ``n`` samples that fit the combination and
+    calibrate the intervals: after the ``stop_samples`` that decided early stopping and the
+    ``horizon - 1`` after them, whose targets overlap theirs (early stopping has seen those
+    prices); at most ``n - 1``, so one sample is left."""
+    return min(n - 1, stop_samples(n, share) + horizon - 1)

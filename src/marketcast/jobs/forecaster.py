@@ -35,7 +35,7 @@ from marketcast.evaluation.forecasts import (
 from marketcast.evaluation.intervals import Intervals, recent_prices, scale_rows
 from marketcast.evaluation.peers import GARCH_MODELS, fit_garch
 from marketcast.features.dataset import Prepared, Transform
-from marketcast.features.split import stop_samples
+from marketcast.features.split import fit_start, stop_samples
 from marketcast.model import runtime
 from marketcast.model.backend import keras
 from marketcast.model.network import average, build_model
@@ -147,7 +147,10 @@ def fit_forecaster(
     ridge = fit_ridge(train_inputs, train_targets)
 
     # The later validation samples: the combination and the calibration see only these.
-    later = [slice(rows.stop, None) for rows in stop_rows]
+    later = [
+        slice(fit_start(len(p.parts["val"].windows), stop_share, transform.horizon), None)
+        for p in preps
+    ]
     parts = [p.parts["val"].take(rows) for p, rows in zip(preps, later, strict=True)]
     peers = [
         {name: f[rows] for name, f in (val_peers[i] if val_peers else {}).items()}

@@ -20,7 +20,7 @@ from marketcast.evaluation.report import backtest_report
 from marketcast.evaluation.scoring import mean_over, pool_forecasts, score_segment
 from marketcast.evaluation.verdicts import dm_words, interval_words, score_test_words
 from marketcast.features.dataset import Prepared
-from marketcast.features.split import stop_samples
+from marketcast.features.split import fit_start, stop_samples
 from marketcast.runfiles import REPORT_FILE
 from marketcast.storage import artifacts
 
@@ -91,11 +91,14 @@ def tabulate(fits: list[FitResult], backtest: bool, stop_share: float) -> RunRes
 
 def _validation_use(forecasts: SegmentForecasts, stop_share: float) -> np.ndarray:
     """Per row of a validation predictions table: "stop" for the origins that decided early
-    stopping, "fit" for the later ones, which fitted the combination and calibrated the
-    intervals (``features.split.stop_samples``)."""
+    stopping, "gap" for the horizon - 1 after them (their targets overlap the stopping
+    ones'), "fit" for the later ones, which fitted the combination and calibrated the
+    intervals (``features.split.stop_samples``, ``fit_start``)."""
     n, horizon = forecasts.part.actual.shape
-    stop = stop_samples(n, stop_share)
-    return np.repeat(np.where(np.arange(n) < stop, "stop", "fit"), horizon)
+    stop, start = stop_samples(n, stop_share), fit_start(n, stop_share, horizon)
+    origin = np.arange(n)
+    use = np.where(origin < stop, "stop", np.where(origin < start, "gap", "fit"))
+    return np.repeat(use, horizon)
 
 
 def _fold_entry(fit: FitResult) -> dict:
