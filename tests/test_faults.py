@@ -13,6 +13,7 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from conftest import compose_predict, compose_train, synthetic_prices
 
@@ -315,3 +316,10 @@ def test_prices_out_of_float_range_are_dropped_by_validation(tmp_path):
     frame.to_csv(csv)
     loaded = load_prices(DataConfig(path=str(csv)))
     assert np.isfinite(loaded.to_numpy()).all() and len(loaded) == 48
+
+
+def test_csv_files_keep_the_significant_digits_of_small_prices(tmp_path):
+    frame = pd.DataFrame({"symbol": ["PENNY", "BIG"], "forecast": [0.000123456789, 1234567.891]})
+    artifacts.write_csv(tmp_path / "f.csv", frame)
+    back = pd.read_csv(tmp_path / "f.csv")
+    np.testing.assert_allclose(back["forecast"], frame["forecast"], rtol=1e-9)

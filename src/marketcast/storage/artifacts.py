@@ -100,7 +100,9 @@ def write_json(path: Path, obj: dict) -> None:
 
 
 def write_csv(path: Path, frame: pd.DataFrame) -> None:
-    atomic_write(path, lambda tmp: frame.to_csv(tmp, index=False, float_format="%.6f"))
+    """``frame`` as CSV, numbers to 10 significant digits: a fixed count of decimals would
+    round a price of 0.0001234 to 0.000123, and the store keeps the full value."""
+    atomic_write(path, lambda tmp: frame.to_csv(tmp, index=False, float_format="%.10g"))
 
 
 def save_run(
