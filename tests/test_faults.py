@@ -323,3 +323,28 @@ def test_csv_files_keep_the_significant_digits_of_small_prices(tmp_path):
     artifacts.write_csv(tmp_path / "f.csv", frame)
     back = pd.read_csv(tmp_path / "f.csv")
     np.testing.assert_allclose(back["forecast"], frame["forecast"], rtol=1e-9)
+
+
+def test_a_run_saved_before_pending_updates_replays_its_own_last_origin(run_copy, tmp_path):
+    """A state without pending updates (saved before they were kept) has not learned from
+    its own origin's outcome: predict replays that origin too, and at h = 1 gets the band
+    the new state gives by applying its pending update."""
+    from marketcast.jobs.predict import forecast
+
+    old = tmp_path / "old"
+    shutil.copytree(run_copy, old)
+
+    def strip(state):
+        for band in state["intervals"]["symbols"].values():
+            band.pop("pending")
+            band["checkpoints"] = [c[:2] for c in band["checkpoints"]]
+
+    edit_preprocessing(old, strip)
+    refingerprint(old)
+    bands = []
+    for run in (run_copy, old):
+        out = tmp_path / f"{run.name}.csv"
+        cfg = compose_predict(f"run_dir={run}", f"output={out}")
+        assert forecast(cfg) == 0
+        bands.append(pd.read_csv(out)[["q10", "q90"]].to_numpy())
+    np.testing.assert_allclose(bands[1], bands[0], rtol=1e-9)

@@ -249,6 +249,34 @@ def test_the_state_continues_where_it_stopped_and_round_trips(horizon):
 
 
 @pytest.mark.parametrize("horizon", [1, 3])
+def test_the_test_segment_goes_on_from_validation_across_the_origins_between_them(horizon):
+    """A run's segments leave horizon - 1 origins between them (their targets straddle the
+    boundary). Resumed ``horizon`` origins on, the validation state's pending updates are all
+    realised: the test band is the one an uninterrupted pass gives where those origins'
+    own outcomes are unknown (NaN)."""
+    prices = garch_prices(1500, seed=6)
+    intervals = garch_intervals(prices, 900, gamma=0.02, horizon=horizon)
+    first = np.arange(900, 1400)
+    centre = np.repeat(prices[first - 1][:, None], horizon, axis=1)
+    scale = intervals.scale(recent_prices(prices, first, intervals.rows), "S")
+    actual = prices[first[:, None] + np.arange(horizon)]
+    between = slice(250, 250 + horizon - 1)
+    unknown = actual.copy()
+    unknown[between] = np.nan
+    whole, _ = intervals.adapt("S", centre, scale, unknown, days(first))
+    val, state = intervals.adapt("S", centre[:250], scale[:250], actual[:250], days(first[:250]))
+    test = slice(250 + horizon - 1, None)
+    resumed = state.resume("S", horizon)
+    bands, _ = state.adapt("S", centre[test], scale[test], actual[test], days(first[test]), resumed)
+    np.testing.assert_allclose(
+        np.concatenate([val, bands]),
+        np.delete(whole, range(250, 250 + horizon - 1), axis=0),
+        rtol=0,
+        atol=1e-12,
+    )
+
+
+@pytest.mark.parametrize("horizon", [1, 3])
 def test_an_earlier_forecast_replays_from_the_checkpoint_before_it_not_from_the_end(horizon):
     """The saved state keeps the state at every CHECKPOINT_EVERY-th origin of the pass (its
     tails and the updates still pending from the origins before): an as_of anywhere

@@ -6,12 +6,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+import pandas as pd
 from sklearn.linear_model import Ridge
 
 from marketcast.evaluation import peers as peer_models
 from marketcast.evaluation.baselines import BASELINES, drift, ridge_output
 from marketcast.evaluation.combination import Weights
-from marketcast.evaluation.intervals import Intervals, recent_prices
+from marketcast.evaluation.intervals import Checkpoint, Intervals, recent_prices
 from marketcast.features.dataset import Prepared, SegmentData, Transform
 from marketcast.model.backend import keras
 from marketcast.model.network import point_forecast
@@ -95,10 +96,11 @@ def forecast_segment(
 ) -> tuple[SegmentForecasts, Intervals]:
     """The segment's forecasts, and the interval state after adapting through it.
 
-    The test segment's band goes on from ``intervals`` (the state at the origin before
-    it: the last validation origin, or the earlier fold's last test origin). The
-    validation segment's starts afresh at its first origin, from the nominal levels: the
-    fitted state has seen the later validation outcomes, which its first origins had not.
+    The test segment's band goes on from ``intervals`` (the state at an origin before
+    it: the last validation origin, or the earlier fold's last test origin, ``horizon``
+    origins before its first). The validation segment's starts afresh at its first
+    origin, from the nominal levels: the fitted state has seen the later validation
+    outcomes, which its first origins had not.
     """
     part = prep.parts[segment]
     lstm = model_prices(model, transform, part)
@@ -109,15 +111,29 @@ def forecast_segment(
     forecasts["ridge"] = transform.prices(ridge_output(ridge, part.windows.inputs), part.last)
     forecasts.update(peers)
     t = part.windows.first_target
+    days = part.origin_days(prep.dates)
     bands, state = intervals.adapt(
         symbol,
         published,
         intervals.scale(recent_prices(prep.raw_target, t, intervals.rows), symbol),
         part.actual,
-        part.origin_days(prep.dates),
-        intervals.fresh() if segment == "val" else None,
+        days,
+        intervals.fresh() if segment == "val" else _resumed(intervals, symbol, prep, days[0]),
     )
     segment_forecasts = SegmentForecasts(
         part, forecasts, bands, intervals.levels, reference_bands or {}
     )
     return segment_forecasts, state
+
+
+def _resumed(intervals: Intervals, symbol: str, prep: Prepared, first: str) -> Checkpoint:
+    """``symbol``'s interval state for a pass whose first origin's last observed day is
+    ``first``: the origins between the state's and it counted on ``prep.dates`` (all its
+    updates applied at once where the state's day is not among them)."""
+    since = intervals.band(symbol).as_of
+    if since is None:
+        return intervals.resume(symbol, 1)
+    days = pd.DatetimeIndex(prep.dates)
+    start, end = days.searchsorted(pd.Timestamp(since)), days.searchsorted(pd.Timestamp(first))
+    found = start < len(days) and days[start] == pd.Timestamp(since)
+    return intervals.resume(symbol, int(end - start) if found else intervals.horizon)

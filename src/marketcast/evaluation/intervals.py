@@ -240,6 +240,21 @@ class Intervals:
         """The state before a pass that starts anew: nominal levels, nothing pending."""
         return Checkpoint("", self._nominal())
 
+    def resume(self, symbol: str, gap: int) -> Checkpoint:
+        """``symbol``'s state for a pass whose first origin comes ``gap`` origins after the
+        state's (1: the next one, as predict replays). The updates pending for the origins
+        skipped in between are all realised by then, so they apply at the first one. (A
+        run's segments leave ``horizon - 1`` origins between them, whose targets straddle
+        the boundary: the state learns nothing from those origins' own outcomes.)"""
+        band = self.band(symbol)
+        if band.pending is None or gap <= 1:
+            return Checkpoint(band.as_of or "", band.tails, band.pending)
+        pending = np.asarray(band.pending, dtype=float)
+        due = np.zeros_like(pending)
+        due[0] = pending[:gap].sum(axis=0)
+        due[1 : len(pending) - gap + 1] = pending[gap:]
+        return Checkpoint(band.as_of or "", band.tails, due.tolist())
+
     @property
     def rows(self) -> int:
         """The prices up to an origin that its scale needs."""

@@ -258,8 +258,14 @@ def latest_window(symbol: str, run: Run, cfg: DictConfig, now: pd.Timestamp) -> 
                 f"{end.date()}: the prices are stale. Refresh them (marketcast fetch "
                 f"symbols=[{symbol}], or drop refresh=never), or pass an as_of near {last}."
             ) from None
+        if first > end.date():
+            raise MarketcastError(
+                f"{symbol}: as_of={cfg.as_of} is before its first price ({first}): pass a "
+                "later as_of."
+            ) from None
         raise MarketcastError(
-            f"{symbol}: as_of={cfg.as_of} is before its first price ({first}): pass a later as_of."
+            f"{symbol}: no prices from {data.start} to {end.date()}, though they run from "
+            f"{first} to {last}: a gap in the data. Check the source, or pass another as_of."
         ) from None
     except MarketcastError as exc:  # the data layer names train's key; predict's is refresh
         raise MarketcastError(str(exc).replace("data.refresh=", "refresh=")) from None
@@ -346,8 +352,11 @@ def _origins(window: Window, band: SymbolBand, gamma: float) -> _Origins:
     if not gamma or (found and seen == n - 1):  # frozen, or forecast at the state's origin
         return _Origins(window, latest, as_it_is)
     floor = max(n - 1 - MAX_REPLAY, window.run.prep.transform.window)
-    if found and seen + 1 >= floor:  # replay every origin since the state's
-        return _Origins(window, np.arange(seen + 1, n), state)
+    # from the origin after the state's; a state saved before pending updates were kept
+    # replays its own origin too, whose outcomes it had not learned from
+    first = seen + 1 if state.pending is not None else seen
+    if found and first >= floor:  # replay every origin since the state's
+        return _Origins(window, np.arange(first, n), state)
     # that day's row is not among the loaded prices, or it is too far back
     return _Origins(window, np.arange(floor, n), as_it_is, state.as_of)
 

@@ -194,14 +194,17 @@ def _train(cfg: DictConfig, run_dir: Path, callbacks: list) -> tuple[float, dict
 
 def carried(fitted: Intervals, previous: Intervals | None) -> Intervals:
     """The fitted interval state, with each symbol's adapted tails (and the updates still
-    pending from its last origins) carried on from the previous fold's test segment, which
-    ends at the origin before this fold's test segment starts (a backtest's intervals keep
-    adapting across folds)."""
+    pending from its last origins, and that origin's date) carried on from the previous
+    fold's test segment, which ends ``horizon`` origins before this fold's test segment
+    starts (a backtest's intervals keep adapting across folds)."""
     if previous is None:
         return fitted
     symbols = {
         name: replace(
-            band, tails=previous.symbols[name].tails, pending=previous.symbols[name].pending
+            band,
+            tails=previous.symbols[name].tails,
+            pending=previous.symbols[name].pending,
+            as_of=previous.symbols[name].as_of,  # the origin they belong to
         )
         if name in previous.symbols
         else band

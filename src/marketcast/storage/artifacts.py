@@ -362,9 +362,9 @@ def check_preprocessing(state: dict) -> None:
             "pending] entries",
         )
         shape = (t["horizon"], t["horizon"], len(levels))
-        for key, pending in [("pending", band.get("pending"))] + [
-            (f"checkpoints[{i}] pending", c[2]) for i, c in enumerate(checkpoints or []) if c[2:]
-        ]:
+        for key, pending in [
+            ("pending", band.get("pending") if isinstance(band, dict) else None)
+        ] + [(f"checkpoints[{i}] pending", c[2]) for i, c in enumerate(checkpoints or []) if c[2:]]:
             _expect(  # absent or null in states saved before pending updates were kept
                 pending is None or _finite_array(pending, shape),
                 f"intervals.symbols.{name}.{key} is not {shape} finite tail updates",
