@@ -125,7 +125,8 @@ def test_a_sqlite_url_at_a_file_that_is_no_database_is_refused(tmp_path):
     path.write_text("not a database\n" * 100)
     store = open_store("sql", f"sqlite:///{path}")
     table = forecasts(["A"], DAY1)
-    for use in (lambda: write(store, table, "r1"), store.read, store.history):
+    # taking the writer's lock already says so: predict takes it before it forecasts
+    for use in (store.locked().__enter__, lambda: write(store, table, "r1"), store.read):
         with pytest.raises(MarketcastError) as caught:
             use()
         assert str(caught.value).startswith(
@@ -134,6 +135,21 @@ def test_a_sqlite_url_at_a_file_that_is_no_database_is_refused(tmp_path):
         )
     assert path.read_text() == "not a database\n" * 100
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.db", "notes.db.lock"]
+
+
+def test_a_postgresql_server_that_cannot_be_reached_is_one_message():
+    """Nothing listens on port 1: the lock (which predict takes first) and the readers say
+    which store.url they could not reach (exit 2), without the password."""
+    store = open_store("sql", "postgresql+psycopg://marketcast:secret@127.0.0.1:1/forecasts")
+    for use in (store.locked().__enter__, store.read):
+        with pytest.raises(MarketcastError) as caught:
+            use()
+        message = str(caught.value)
+        assert message.startswith(
+            "cannot connect to the forecast store store.url=postgresql+psycopg://marketcast:***@"
+            "127.0.0.1:1/forecasts: "
+        )
+        assert "secret" not in message
 
 
 # --- a version whose files were vacuumed -----------------------------------------------------

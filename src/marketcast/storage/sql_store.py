@@ -127,9 +127,11 @@ class SqlForecastStore:
                 yield  # an in-memory database has one connection: nothing to exclude
                 return
             with file_lock(Path(f"{self.file}.lock"), self.setting):
+                if self.file.is_file():
+                    self.exists()  # a file that is no database: said now, not after forecasting
                 yield
             return
-        with self.engine.connect() as conn:
+        with self._connected(self.engine) as conn:
             acquired = conn.execute(select(_pg_fn("pg_try_advisory_lock"))).scalar()
             conn.commit()
             if not acquired:
@@ -148,14 +150,14 @@ class SqlForecastStore:
         with self._reported():
             if self._held is not None:
                 return self._write(self._held, frame, info)
-            with self.engine.connect() as conn:
+            with self._connected(self.engine) as conn:
                 return self._write(conn, frame, info)
 
     def exists(self) -> bool:
         """Whether the database holds the forecast table; creates nothing."""
         if self.dialect == "sqlite" and not (self.file and self.file.is_file()):
             return False
-        with self._reported(), self.reader.connect() as conn:
+        with self._reported(), self._connected(self.reader) as conn:
             return inspect(conn).has_table("forecasts")
 
     def read(
@@ -209,7 +211,24 @@ class SqlForecastStore:
         """A connection that reads the store; ``no_store()`` where there is none."""
         if not self.exists():
             raise no_store(self)
-        with self._reported(), self.reader.connect() as conn:
+        with self._reported(), self._connected(self.reader) as conn:
+            yield conn
+
+    @contextlib.contextmanager
+    def _connected(self, engine) -> Iterator[Connection]:
+        """A connection of ``engine``; a PostgreSQL server that cannot be reached (down, a
+        wrong host, port or password) is one message naming store.url."""
+        try:
+            conn = engine.connect()
+        except OperationalError as exc:
+            if self.dialect != "postgresql":
+                raise
+            reason = (str(exc.orig).strip().splitlines() or [type(exc.orig).__name__])[0]
+            raise MarketcastError(
+                f"cannot connect to the forecast store {self.setting}: {reason}. Check that "
+                "the database server is running and that store.url names it."
+            ) from exc
+        with conn:
             yield conn
 
     @contextlib.contextmanager
