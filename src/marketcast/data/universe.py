@@ -30,6 +30,10 @@ class UniverseLoad:
         return {symbol: item.frame for symbol, item in self.loaded.items()}
 
 
+class NoSymbols(MarketcastError):
+    """The symbols and the universe file name no symbol."""
+
+
 def universe_symbols(cfg: DataConfig) -> list[str]:
     """``data.symbols``, then the symbols of ``data.universe_file``, without repeats.
 
@@ -57,10 +61,6 @@ def universe_symbols(cfg: DataConfig) -> list[str]:
             "data.symbols=[005930,000660] or data.universe_file=FILE (one symbol per line)."
         )
     return list(unique.values())
-
-
-class NoSymbols(MarketcastError):
-    """The symbols and the universe file name no symbol."""
 
 
 def load_universe(cfg: DataConfig, now: pd.Timestamp | None = None) -> UniverseLoad:

@@ -330,8 +330,7 @@ class Intervals:
         the first origin as they are.
         """
         band = self.band(symbol)
-        if start is None:
-            start = Checkpoint(band.as_of or "", band.tails, band.pending)
+        start = start or self.resume(symbol, 1)
         tails = np.array(start.tails, dtype=float)
         checkpoints = []
         scores = self._scores(actual, centre, scale)  # -> (B, H)
@@ -349,7 +348,6 @@ class Intervals:
             if self.gamma:
                 tails += due[i]
                 np.clip(tails, MIN_TAIL, 0.5, out=tails)
-            served = tails.tolist()
             bounds[i] = self._bounds_at(tails, ordered)
             with np.errstate(invalid="ignore"):
                 s = scores[i, :, None]
@@ -357,14 +355,14 @@ class Intervals:
             if self.gamma:
                 for h in np.flatnonzero(known[i]):  # step h + 1 is realised h + 1 origins on
                     due[i + h + 1, h] += rates[h] * (nominal - miss[h])
-            if i % CHECKPOINT_EVERY == 0:
+            if i % CHECKPOINT_EVERY == 0:  # the tails that served origin i (unchanged since)
                 checkpoints.append(
-                    Checkpoint(str(as_of[i]), served, due[i + 1 : i + 1 + horizon].tolist())
+                    Checkpoint(str(as_of[i]), tails.tolist(), due[i + 1 : i + 1 + horizon].tolist())
                 )
         if not n:
             return self._band(centre, scale, bounds), self
         band = SymbolBand(
-            served, str(as_of[-1]), band.garch, checkpoints, due[n : n + horizon].tolist()
+            tails.tolist(), str(as_of[-1]), band.garch, checkpoints, due[n : n + horizon].tolist()
         )
         return self._band(centre, scale, bounds), replace(
             self, symbols={**self.symbols, symbol: band}

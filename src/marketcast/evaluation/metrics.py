@@ -73,18 +73,14 @@ def direction_interval(hits: np.ndarray, counted: np.ndarray, lags: int) -> tupl
     p = int(hits.sum()) / n
     surplus = hits.sum(axis=1) - p * counted.sum(axis=1)  # -> (B,) a ratio's linearisation
     variance = long_run_variance(surplus.astype(float), lags) * len(surplus)  # of sum(hits)
-    effective = n if variance <= 0 else min(n, n * n * p * (1 - p) / variance)
-    return _wilson(p, max(effective, 1.0))
+    effective = max(1.0, n if variance <= 0 else min(n, n * n * p * (1 - p) / variance))
+    return wilson_interval(p * effective, effective)
 
 
-def wilson_interval(hits: int, n: int, z: float = 1.959964) -> tuple[float, float]:
-    """95% Wilson score interval of a proportion ``hits / n``."""
-    return _wilson(hits / n, n, z)
-
-
-def _wilson(p: float, n: float, z: float = 1.959964) -> tuple[float, float]:
-    """The Wilson score interval of a proportion ``p`` at sample size ``n`` (may be
-    fractional: an effective size)."""
+def wilson_interval(hits: float, n: float, z: float = 1.959964) -> tuple[float, float]:
+    """95% Wilson score interval of a proportion ``hits / n`` (``n`` may be an effective,
+    fractional sample size)."""
+    p = hits / n
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
     return centre - half, centre + half
