@@ -317,3 +317,30 @@ def test_ewma_leaves_the_garch_settings_aside_and_both_keep_step_rates(
     assert prep.intervals.volatility == "ewma" and prep.intervals.step_persistence is None
     assert prep.intervals.shrink == 0.0
     assert prep.intervals.step_rates == "inverse"
+
+
+def test_a_bug_is_one_line_naming_the_job_log_which_holds_the_traceback(
+    tmp_path, monkeypatch, capsys
+):
+    """Not a user error: exit 1, one stderr line that says so and names the job's log, and
+    the traceback in that log (README, "Exit status")."""
+    import marketcast.jobs.store
+
+    def broken(cfg):
+        raise ZeroDivisionError("boom")
+
+    monkeypatch.setattr(marketcast.jobs.store, "store", broken)
+    run_dir = tmp_path / "run"
+    status = run_in_process(
+        "store", "history", f"store.dir={tmp_path / 'store'}", f"hydra.run.dir={run_dir}"
+    )
+    err = capsys.readouterr().err.strip()
+    log_file = run_dir / "store.log"
+    assert status == 1, err
+    assert err.splitlines() == [
+        "error: unexpected ZeroDivisionError: boom (a bug, not your input: the traceback is "
+        f"in {log_file}; please report it)"
+    ]
+    logged = log_file.read_text()
+    assert "Traceback (most recent call last)" in logged
+    assert 'raise ZeroDivisionError("boom")' in logged and "ZeroDivisionError: boom" in logged
