@@ -6,7 +6,13 @@ import FinanceDataReader
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import compose_fetch, compose_predict, compose_train, synthetic_prices
+from conftest import (
+    compose_fetch,
+    compose_predict,
+    compose_train,
+    run_in_process,
+    synthetic_prices,
+)
 from fake_fdr import FakeReader
 from lock_holder import lock_held_elsewhere
 
@@ -225,3 +231,20 @@ def test_one_damaged_run_of_a_sweep_does_not_stop_the_night(global_run, tmp_path
     assert forecast(cfg) == EXIT_OK
     assert f"{tmp_path / 'sweep' / '1'}: skipped: " in caplog.text
     assert set(read_store(tmp_path / "store")["run_dir"]) == {str(tmp_path / "sweep" / "0")}
+
+
+def test_each_night_is_its_own_run_in_the_store_history_with_a_fixed_run_directory(global_run):
+    """A cron job's fixed hydra.run.dir: two nights, two run ids (the directory's name was
+    the id of both)."""
+    tmp, run_dir = global_run
+    store_dir = tmp / "nightly" / "store"
+    for _ in range(2):
+        status = run_in_process(
+            "predict",
+            *predict_overrides(tmp / "nightly", run_dir),
+            f"hydra.run.dir={tmp / 'logs' / 'predict'}",
+        )
+        assert status == EXIT_OK
+    history = open_store("delta", str(store_dir)).history()
+    assert len(history) == 2 and history["run_id"].nunique() == 2
+    assert "predict" not in set(history["run_id"])

@@ -155,6 +155,15 @@ def test_no_yaml_restates_a_schema_default():
 def test_run_directories_are_unique_within_a_millisecond():
     names = {config.run_id() for _ in range(2000)}
     assert len(names) == 2000
+    assert all(config.is_run_id(name) for name in names)
+
+
+def test_a_job_in_a_fixed_directory_gets_its_own_id_each_time():
+    made = config.run_id()
+    assert config.job_id(f"/srv/outputs/predict/{made}") == made  # the default run directory
+    fixed = {config.job_id("/srv/logs/predict") for _ in range(3)}  # hydra.run.dir fixed
+    assert len(fixed) == 3 and all(config.is_run_id(name) for name in fixed)
+    assert "predict" not in fixed and config.is_run_id(config.job_id(None))
 
 
 def test_a_bad_value_exits_2_with_one_message_and_without_tensorflow(tmp_path):

@@ -29,6 +29,8 @@ from marketcast.config.checks import (
 from marketcast.config.registry import (
     GROUP_SCHEMAS,
     JOB_SCHEMAS,
+    is_run_id,
+    job_id,
     plain,
     register_configs,
     run_id,
@@ -158,6 +160,8 @@ __all__ = [
     "check_train",
     "check_train_job",
     "check_window",
+    "is_run_id",
+    "job_id",
     "plain",
     "refuse_unknown_keys",
     "register_configs",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
 import secrets
 import time
 from enum import Enum
@@ -56,6 +57,23 @@ def run_id() -> str:
     count = next(_RUN_COUNT)
     serial = f"-{count}" if count else ""
     return f"{stamp}.{int(now * 1000) % 1000:03d}-{os.getpid()}{serial}-{secrets.token_hex(2)}"
+
+
+# What run_id() makes, and nothing a user would type as a fixed run directory.
+_RUN_ID = re.compile(r"\d{4}-\d{2}-\d{2}_\d{2}-\d{2}-\d{2}\.\d{3}-\d+(-\d+)?-[0-9a-f]{4}")
+
+
+def is_run_id(name: str) -> bool:
+    """Whether ``name`` was made by ``run_id`` (so no other run shares it)."""
+    return _RUN_ID.fullmatch(name) is not None
+
+
+def job_id(run_dir: str | Path | None) -> str:
+    """The id of a job that runs in ``run_dir``: the directory's name where ``run_id`` made
+    it (the default ``hydra.run.dir``), else a new ``run_id``: a fixed run directory (a
+    nightly cron job's ``hydra.run.dir=/srv/logs/predict``) would give every night one id."""
+    name = Path(run_dir).name if run_dir else ""
+    return name if is_run_id(name) else run_id()
 
 
 def sample_dir() -> str:

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
-from marketcast.config import DataConfig
+from marketcast.config import DataConfig, job_id
 from marketcast.data.sources import NoRowsInRange, load
 from marketcast.data.trading_days import (
     last_completed_session,
@@ -152,7 +152,7 @@ def _forecast(
         stored = None
         if target is not None:
             run_dir = OmegaConf.select(cfg, "paths.run_dir", throw_on_resolution_failure=False)
-            info = RunInfo.for_table(table, run_id=Path(run_dir).name if run_dir else None)
+            info = RunInfo.for_table(table, run_id=job_id(run_dir))
             version = target.write(table, info)
             stored = (
                 f"forecast store {target.location}: version {version}, "
