@@ -248,3 +248,13 @@ def test_each_night_is_its_own_run_in_the_store_history_with_a_fixed_run_directo
     history = open_store("delta", str(store_dir)).history()
     assert len(history) == 2 and history["run_id"].nunique() == 2
     assert "predict" not in set(history["run_id"])
+
+
+def test_a_symbol_typed_in_lower_case_one_night_is_the_same_store_key(global_run):
+    tmp, run_dir = global_run
+    overrides = predict_overrides(tmp / "spelling", run_dir)
+    assert forecast(compose_predict(*overrides, "symbols=[aapl,005930]")) == EXIT_OK
+    once = read_store(tmp / "spelling" / "store")
+    assert set(once["symbol"]) == {"AAPL", "005930"}
+    assert forecast(compose_predict(*overrides, "symbols=[AAPL]")) == EXIT_OK
+    pd.testing.assert_frame_equal(read_store(tmp / "spelling" / "store"), once)

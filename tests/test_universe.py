@@ -39,6 +39,13 @@ def test_symbols_inline_and_from_a_file_add_up_without_repeats(tmp_path):
     assert universe_symbols(DataConfig(symbol="KS11")) == ["KS11"]
 
 
+def test_each_symbol_has_one_spelling_whichever_was_typed():
+    """aapl is AAPL (as FinanceDataReader reads it): one cache file, one store key."""
+    cfg = DataConfig(symbols=["aapl", " msft ", "MSFT", "005930"])
+    assert universe_symbols(cfg) == ["AAPL", "MSFT", "005930"]
+    assert universe_symbols(DataConfig(symbol=" ks11")) == ["KS11"]
+
+
 @pytest.mark.parametrize(
     ("cfg", "message"),
     [

@@ -15,6 +15,7 @@ from urllib.parse import quote
 import pandas as pd
 
 from marketcast.atomic import atomic_write
+from marketcast.data.symbols import canonical_symbol
 from marketcast.data.validation import schema_problem
 
 
@@ -23,8 +24,8 @@ class DamagedCache(Exception):
 
 
 def cache_path(cache_dir: Path, symbol: str) -> Path:
-    """The file of ``symbol``: upper case (as FinanceDataReader treats symbols), %-escaped."""
-    return Path(cache_dir) / f"{quote(str(symbol).upper(), safe='')}.parquet"
+    """The file of ``symbol``: its canonical spelling (``symbols``), %-escaped."""
+    return Path(cache_dir) / f"{quote(canonical_symbol(symbol), safe='')}.parquet"
 
 
 def read_cached(cache_dir: Path, symbol: str) -> pd.DataFrame | None:

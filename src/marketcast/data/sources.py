@@ -41,6 +41,7 @@ import tenacity
 from marketcast.atomic import Unwritable
 from marketcast.config import DataConfig
 from marketcast.data.cache import DamagedCache, cache_path, read_cached, write_cached
+from marketcast.data.symbols import canonical_symbol
 from marketcast.data.trading_days import last_completed_session, resolve_exchange, sessions
 from marketcast.data.validation import (
     PRICE_COLUMNS,
@@ -91,7 +92,7 @@ def load(cfg: DataConfig, symbol: str | None = None, now: pd.Timestamp | None = 
     elif cfg.source == "fdr":
         if not symbol:
             raise MarketcastError("data.symbol is not set: pass data.symbol=SYMBOL with data=fdr.")
-        label = str(symbol)
+        label = canonical_symbol(symbol)
         history, origin = _fdr_history(cfg, label, _now(now))
     else:
         raise MarketcastError(
@@ -119,7 +120,7 @@ def load(cfg: DataConfig, symbol: str | None = None, now: pd.Timestamp | None = 
 
 def source_name(symbol: str) -> str:
     """The FinanceDataReader reader a symbol goes to (Naver for KRX codes, else Yahoo)."""
-    code = "".join(str(symbol).upper().split())
+    code = "".join(canonical_symbol(symbol).split())
     if ":" in code:
         return code.split(":")[0]
     if code in _KRX_INDICES:

@@ -12,6 +12,7 @@ import pandas as pd
 
 from marketcast.config import DataConfig
 from marketcast.data.sources import Loaded, load, retry_jitter
+from marketcast.data.symbols import canonical_symbol
 from marketcast.errors import MarketcastError
 from marketcast.progress import progress
 
@@ -37,18 +38,15 @@ class NoSymbols(MarketcastError):
 def universe_symbols(cfg: DataConfig) -> list[str]:
     """``data.symbols``, then the symbols of ``data.universe_file``, without repeats.
 
-    With neither set, ``data.symbol`` alone. Symbols are compared in upper
-    case, as FinanceDataReader treats them; the first spelling is kept.
+    With neither set, ``data.symbol`` alone. Each in its canonical spelling
+    (``symbols.canonical_symbol``: aapl is AAPL).
     """
     symbols = [str(s).strip() for s in cfg.symbols]
     if cfg.universe_file:
         symbols += _read_universe_file(cfg.universe_file)
     if not symbols and cfg.symbol:
         symbols = [str(cfg.symbol)]
-    unique: dict[str, str] = {}
-    for symbol in symbols:
-        if symbol:
-            unique.setdefault(symbol.upper(), symbol)
+    unique = list(dict.fromkeys(canonical_symbol(s) for s in symbols if s))
     if not unique:
         empty = (
             f"data.universe_file={cfg.universe_file!r} holds none (only blank lines or # "
@@ -60,7 +58,7 @@ def universe_symbols(cfg: DataConfig) -> list[str]:
             f"no symbols to load: {empty}name them with "
             "data.symbols=[005930,000660] or data.universe_file=FILE (one symbol per line)."
         )
-    return list(unique.values())
+    return unique
 
 
 def load_universe(cfg: DataConfig, now: pd.Timestamp | None = None) -> UniverseLoad:

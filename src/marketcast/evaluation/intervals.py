@@ -48,6 +48,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
+from marketcast.data.symbols import canonical_symbol
 from marketcast.errors import MarketcastError
 from marketcast.evaluation.conformal import check_levels
 from marketcast.evaluation.peers import (
@@ -283,11 +284,11 @@ class Intervals:
     def state_name(self, symbol: str) -> str:
         """The run's name for ``symbol``'s state (symbols match case-insensitively, as runs
         do); a symbol the run has no state for keeps its own name."""
-        return self._names.get(symbol.upper(), symbol)
+        return self._names.get(canonical_symbol(symbol), symbol)
 
     @cached_property
     def _names(self) -> dict[str, str]:
-        return {name.upper(): name for name in self.symbols}
+        return {canonical_symbol(name): name for name in self.symbols}
 
     def band(self, symbol: str) -> SymbolBand:
         if symbol not in self.symbols:

@@ -24,6 +24,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from marketcast.config import DataConfig, job_id
 from marketcast.data.sources import NoRowsInRange, load
+from marketcast.data.symbols import canonical_symbol
 from marketcast.data.trading_days import (
     last_completed_session,
     next_trading_days,
@@ -196,9 +197,9 @@ def resolve_runs(cfg: DictConfig) -> dict[str, Run]:
             continue
         run = Run(path, model, prep)
         score = _val_mase(path)
-        for symbol in run.symbols:
-            if symbol.upper() not in by_symbol or score < by_symbol[symbol.upper()][0]:
-                by_symbol[symbol.upper()] = (score, run)
+        for symbol in map(canonical_symbol, run.symbols):
+            if symbol not in by_symbol or score < by_symbol[symbol][0]:
+                by_symbol[symbol] = (score, run)
     if damaged and not by_symbol:
         raise damaged[0]
     return {symbol: run for symbol, (_, run) in by_symbol.items()}
@@ -218,11 +219,8 @@ def requested_symbols(cfg: DictConfig, runs: dict[str, Run]) -> list[str]:
                 "comments). Name them: symbols=[005930,000660] or universe_file=FILE with "
                 "one symbol per line."
             ) from None
-    seen: dict[str, str] = {}
-    for run in dict.fromkeys(runs.values()):
-        for symbol in run.symbols:
-            seen.setdefault(symbol.upper(), symbol)
-    return list(seen.values())
+    runs_symbols = (symbol for run in dict.fromkeys(runs.values()) for symbol in run.symbols)
+    return list(dict.fromkeys(map(canonical_symbol, runs_symbols)))
 
 
 def latest_window(symbol: str, run: Run, cfg: DictConfig, now: pd.Timestamp) -> Window:
@@ -495,8 +493,8 @@ def _realised(target: np.ndarray, rows: np.ndarray, horizon: int) -> np.ndarray:
 
 
 def _run_for(symbol: str, runs: dict[str, Run]) -> Run:
-    if symbol.upper() in runs:
-        return runs[symbol.upper()]
+    if canonical_symbol(symbol) in runs:
+        return runs[canonical_symbol(symbol)]
     global_runs = [run for run in runs.values() if run.is_global]
     if global_runs:  # a global model forecasts symbols it was not trained on, too
         return global_runs[0]
