@@ -134,6 +134,34 @@ def test_re_adjusted_history_is_fetched_whole(tmp_path, monkeypatch, caplog):
     np.testing.assert_allclose(got.frame["Close"], (HISTORY / 2).round(0).loc[:"2024-03-26"].Close)
 
 
+def test_a_column_the_source_starts_to_give_refetches_the_whole_history(
+    tmp_path, monkeypatch, caplog
+):
+    """An index cached while its Volume was empty (left out), then given with Volume: the
+    merge would leave the cached rows without Volume, and validation drop them all."""
+    reader = FakeReader({SYMBOL: HISTORY})
+    without_volume = reader.__call__
+
+    def answer(symbol, start=None, end=None, **kwargs):
+        frame = without_volume(symbol, start, end).astype("float64")
+        if reader.volume_empty:
+            frame["Volume"] = np.nan
+        return frame
+
+    reader.volume_empty = True
+    monkeypatch.setattr(FinanceDataReader, "DataReader", answer)
+    cfg = cached_config(tmp_path)
+    assert "Volume" not in load(cfg, now=NOW).frame.columns
+    reader.volume_empty = False
+    got = load(cfg, now=LATER)
+    assert reader.starts == [None, "2024-03-04", None]
+    assert got.origin.startswith("fetched (whole history: the source now gives Volume")
+    assert "the source now gives Volume" in caplog.text
+    full = load(cached_config(tmp_path / "other"), now=LATER)
+    pd.testing.assert_frame_equal(got.frame, full.frame)
+    assert got.report.summary() == full.report.summary()
+
+
 @pytest.mark.parametrize(
     "damage",
     [

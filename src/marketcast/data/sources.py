@@ -319,6 +319,16 @@ def _fetch_history(
         )
         history, _ = _fetch_history(cfg, symbol, None, None, completed)
         return history, "fetched (whole history: cached prices had been re-adjusted)"
+    added = [c for c in fresh.columns if c not in cached.columns]
+    if added:  # the cached rows would lack it, and validation drop them as incomplete
+        log.warning(
+            "%s: the source now gives %s, which the cached prices lack; fetching the whole "
+            "history again",
+            symbol,
+            ", ".join(added),
+        )
+        history, _ = _fetch_history(cfg, symbol, None, None, completed)
+        return history, f"fetched (whole history: the source now gives {', '.join(added)})"
     fresh = fresh.loc[: completed()]
     merged = pd.concat([cached, fresh])
     merged = merged[~merged.index.duplicated(keep="last")].sort_index(kind="stable")
