@@ -4,8 +4,12 @@ store.dir or store.url (exit 2), and leaves nothing behind."""
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
+import shutil
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -63,18 +67,45 @@ def test_a_store_whose_parent_cannot_be_made_is_refused_naming_it():
         pass
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes through chmod 0o555")
-@pytest.mark.parametrize("fmt", FORMATS)
-def test_a_read_only_directory_is_refused_naming_the_store(tmp_path, fmt):
-    tmp_path.chmod(0o555)
+NOBODY = 65534  # the unprivileged user and group of Debian and most Linux systems
+
+
+@contextlib.contextmanager
+def without_write_access(directory: Path) -> Iterator[None]:
+    """Inside, this process cannot write in ``directory``: by its mode (0o555), and where the
+    tests run as root (CI), which writes through any mode, as the user nobody (effective ids;
+    the real ones stay root, to come back)."""
+    directory.chmod(0o555)
+    as_root = os.geteuid() == 0
     try:
-        store = open_store(fmt, location(fmt, tmp_path / "store"))
-        with pytest.raises(MarketcastError, match="EACCES") as caught, store.locked():
-            pass
-        assert setting(fmt, tmp_path / "store") in str(caught.value)
+        if as_root:
+            os.setegid(NOBODY)
+            os.seteuid(NOBODY)
+        yield
     finally:
-        tmp_path.chmod(0o755)
-    assert not list(tmp_path.iterdir())
+        if as_root:
+            os.seteuid(0)
+            os.setegid(0)
+        directory.chmod(0o755)
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_a_read_only_directory_is_refused_naming_the_store(fmt):
+    # not under tmp_path: pytest's base directory is the user's alone (0o700), and nobody
+    # must be able to reach this one to be refused in it
+    folder = Path(tempfile.mkdtemp(prefix="marketcast-read-only-"))
+    try:
+        store = open_store(fmt, location(fmt, folder / "store"))
+        # as root: what the store imports on first use is imported while files can be read
+        # (a checkout under a folder of mode 0o700 is no place for nobody to import from)
+        assert not store.exists()
+        refused = pytest.raises(MarketcastError, match="EACCES")
+        with without_write_access(folder), refused as caught, store.locked():
+            pass
+        assert setting(fmt, folder / "store") in str(caught.value)
+        assert not list(folder.iterdir())
+    finally:
+        shutil.rmtree(folder)
 
 
 FULL = (  # what delta-rs 1.x raises when the disk fills during a write
