@@ -248,6 +248,8 @@ def test_each_night_is_its_own_run_in_the_store_history_with_a_fixed_run_directo
     history = open_store("delta", str(store_dir)).history()
     assert len(history) == 2 and history["run_id"].nunique() == 2
     assert "predict" not in set(history["run_id"])
+    logged = (tmp / "logs" / "predict" / "predict.log").read_text()  # the night's own id
+    assert all(f"run id {run_id}" in logged for run_id in history["run_id"])
 
 
 def test_a_symbol_typed_in_lower_case_one_night_is_the_same_store_key(global_run):

@@ -155,6 +155,9 @@ def _forecast(
             run_dir = OmegaConf.select(cfg, "paths.run_dir", throw_on_resolution_failure=False)
             info = RunInfo.for_table(table, run_id=job_id(run_dir))
             version = target.write(table, info)
+            log.info(
+                "forecast store %s: version %s, run id %s", target.location, version, info.run_id
+            )
             stored = (
                 f"forecast store {target.location}: version {version}, "
                 f"{_count(info.symbols, 'symbol')} for {', '.join(info.as_of)}"
