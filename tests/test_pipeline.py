@@ -344,3 +344,16 @@ def test_a_bug_is_one_line_naming_the_job_log_which_holds_the_traceback(
     logged = log_file.read_text()
     assert "Traceback (most recent call last)" in logged
     assert 'raise ZeroDivisionError("boom")' in logged and "ZeroDivisionError: boom" in logged
+
+
+def test_a_combination_fitted_on_few_samples_is_warned_about(tmp_path, tiny_run, caplog):
+    """300 days: the default split leaves about 20 later validation samples to fit the
+    combination on, a long validation segment over 100."""
+    with caplog.at_level("WARNING", logger="marketcast"):
+        train(compose_train(tmp_path / "short", *tiny_run))
+    assert "the combination is fitted on" in caplog.text and "(fewer than 100)" in caplog.text
+    caplog.clear()
+    long_validation = ("split.train=0.15", "split.val=0.7", "split.test=0.15")
+    with caplog.at_level("WARNING", logger="marketcast"):
+        train(compose_train(tmp_path / "long", *tiny_run, *long_validation))
+    assert "the combination is fitted on" not in caplog.text

@@ -43,6 +43,11 @@ from marketcast.model.training import compile_model, fit, seed_everything
 
 log = logging.getLogger(__name__)
 
+# Fewer fit samples than this and the combination's shares are noise: on a few hundred
+# rows an edge of 1% over persistence is already hard to tell from luck (README, "Who sees
+# which rows").
+FEW_FIT_SAMPLES = 100
+
 # One segment's rows for the combination's fit: "actual", "persistence" and each component
 # it may move towards, (B, H) prices on the same samples.
 FitRows = dict[str, np.ndarray]
@@ -168,6 +173,16 @@ def fit_forecaster(
                 "models forecast"
             )
         log.info("combination, fitted on %s: %s", fitted_on, weights.describe())
+        fit_samples = sum(len(r["actual"]) for r in [*rows, *past])
+        if fit_samples < FEW_FIT_SAMPLES:
+            log.warning(
+                "the combination is fitted on %d samples (fewer than %d): at this size its "
+                "shares are mostly luck, and the interval calibration on no more. "
+                "Lengthen the validation segment (split.val; in a backtest "
+                "evaluation.backtest.val_fraction) or lower evaluation.stop_share.",
+                fit_samples,
+                FEW_FIT_SAMPLES,
+            )
     published = [
         publish(f, part, pe, weights) for f, part, pe in zip(lstm, parts, peers, strict=True)
     ]
