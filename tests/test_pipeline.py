@@ -154,6 +154,7 @@ def test_predict_writes_the_next_trading_days(trained, tmp_path):
     ]
     assert (written["q10"] < written["forecast"]).all()
     assert (written["forecast"] < written["q90"]).all()
+    assert set(written["symbol"]) == {"prices"}  # a CSV run's label, as it was named
     last = pd.read_csv(prices)["Date"].iloc[-1]
     assert (written["as_of"] == last).all()
     assert list(written["step"]) == [1, 2]

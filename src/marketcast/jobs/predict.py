@@ -222,8 +222,12 @@ def requested_symbols(cfg: DictConfig, runs: dict[str, Run]) -> list[str]:
                 "comments). Name them: symbols=[005930,000660] or universe_file=FILE with "
                 "one symbol per line."
             ) from None
-    runs_symbols = (symbol for run in dict.fromkeys(runs.values()) for symbol in run.symbols)
-    return list(dict.fromkeys(map(canonical_symbol, runs_symbols)))
+    # the runs' own names: a FinanceDataReader run's are canonical, a CSV run's is its label
+    seen: dict[str, str] = {}
+    for run in dict.fromkeys(runs.values()):
+        for symbol in run.symbols:
+            seen.setdefault(canonical_symbol(symbol), symbol)
+    return list(seen.values())
 
 
 def latest_window(symbol: str, run: Run, cfg: DictConfig, now: pd.Timestamp) -> Window:
