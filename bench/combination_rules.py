@@ -194,6 +194,19 @@ def pooled_steps(
     return rule
 
 
+def shrunk_per_component(shrinks: dict[str, float], **kwargs) -> Rule:
+    """The default rule's kept shares, each component's published at ``1 - shrinks[name]``
+    of it (a classical peer's smooth move may deserve more trust than the network's)."""
+    base = validated(shrink=0.0, **kwargs)
+
+    def rule(actual, persistence, comps):
+        w = base(actual, persistence, comps)
+        factors = np.array([1.0 - shrinks.get(n, DEFAULTS.shrink) for n in w.names])
+        return Weights(w.names, w.weights * factors[None, :], w.loss)
+
+    return rule
+
+
 @dataclass(frozen=True)
 class OwnRows:
     """``rule`` fitted on each fold's own validation rows only (``forecast.past_folds=false``);
@@ -220,6 +233,8 @@ RULES: dict[str, Rule | OwnRows] = {
     "gate or t 2": evidence_gate(2.0),
     "gate or t 1.64": evidence_gate(1.64),
     "one share for all steps": pooled_steps(),
+    "lstm half + ets whole": shrunk_per_component({"lstm": 0.5, "ets": 0.0}),
+    "lstm half + ets 3/4": shrunk_per_component({"lstm": 0.5, "ets": 0.25}),
     "ets unless worse": ets_unless_worse(),
     "half lstm + half ets": fixed({"lstm": 0.5, "ets": 0.5}),
     "ets": fixed({"ets": 1.0}),
