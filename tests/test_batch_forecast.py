@@ -260,3 +260,13 @@ def test_a_symbol_typed_in_lower_case_one_night_is_the_same_store_key(global_run
     assert set(once["symbol"]) == {"AAPL", "005930"}
     assert forecast(compose_predict(*overrides, "symbols=[AAPL]")) == EXIT_OK
     pd.testing.assert_frame_equal(read_store(tmp / "spelling" / "store"), once)
+
+
+def test_a_one_symbol_run_trained_on_a_lower_case_symbol_is_one_store_key(tmp_path, monkeypatch):
+    monkeypatch.setattr(FinanceDataReader, "DataReader", FakeReader(HISTORIES))
+    run_dir = tmp_path / "run"
+    data = ("data=fdr", "data.symbol=aapl", f"data.cache_dir={tmp_path / 'cache'}")
+    train(compose_train(run_dir, *data, f"data.end={AS_OF}", "data.backoff_s=0"))
+    for extra in ((), ("symbols=[aapl]",), ("symbols=[AAPL]",)):
+        assert forecast(compose_predict(*predict_overrides(tmp_path, run_dir, *extra))) == EXIT_OK
+    assert set(read_store(tmp_path / "store")["symbol"]) == {"AAPL"}

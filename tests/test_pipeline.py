@@ -155,6 +155,8 @@ def test_predict_writes_the_next_trading_days(trained, tmp_path):
     assert (written["q10"] < written["forecast"]).all()
     assert (written["forecast"] < written["q90"]).all()
     assert set(written["symbol"]) == {"prices"}  # a CSV run's label, as it was named
+    typed = predict(tmp_path / "typed", f"run_dir={run_dir}", "symbols=[PRICES]")
+    assert set(typed["symbol"]) == {"prices"}  # whichever spelling a night types
     last = pd.read_csv(prices)["Date"].iloc[-1]
     assert (written["as_of"] == last).all()
     assert list(written["step"]) == [1, 2]

@@ -68,10 +68,14 @@ class Run:
 
     @property
     def symbols(self) -> list[str]:
-        """The symbols the run was trained on (a global model's whole universe)."""
+        """The symbols the run was trained on (a global model's whole universe), each as the
+        forecast store names it: a FinanceDataReader symbol in its canonical spelling
+        (whatever was typed at training), a CSV run's label as it was named."""
         data = self.prep.data
         if data.get("symbols"):
-            return [str(s) for s in data["symbols"]]
+            return [canonical_symbol(s) for s in data["symbols"]]
+        if data.get("source") == "fdr" and data.get("symbol"):
+            return [canonical_symbol(data["symbol"])]
         return [str(data.get("symbol") or Path(data.get("path") or "").stem)]
 
     @property
@@ -209,25 +213,24 @@ def resolve_runs(cfg: DictConfig) -> dict[str, Run]:
 
 
 def requested_symbols(cfg: DictConfig, runs: dict[str, Run]) -> list[str]:
-    """``symbols`` / ``universe_file`` of the predict config, else every run's symbols."""
-    if cfg.symbols or cfg.universe_file:
-        try:
-            return universe_symbols(
-                DataConfig(symbols=list(cfg.symbols), universe_file=cfg.universe_file)
-            )
-        except NoSymbols:
-            named = f"universe_file={cfg.universe_file!r}" if cfg.universe_file else "symbols"
-            raise MarketcastError(
-                f"no symbols to forecast: {named} holds none (only blank lines or # "
-                "comments). Name them: symbols=[005930,000660] or universe_file=FILE with "
-                "one symbol per line."
-            ) from None
-    # the runs' own names: a FinanceDataReader run's are canonical, a CSV run's is its label
-    seen: dict[str, str] = {}
-    for run in dict.fromkeys(runs.values()):
-        for symbol in run.symbols:
-            seen.setdefault(canonical_symbol(symbol), symbol)
-    return list(seen.values())
+    """``symbols`` / ``universe_file`` of the predict config, else every run's symbols; each
+    by the name its run gives it (``Run.symbols``: a CSV run's label keeps its spelling,
+    whichever a night typed), else in its canonical spelling (a global model's new symbol)."""
+    own = {canonical_symbol(s): s for run in dict.fromkeys(runs.values()) for s in run.symbols}
+    if not (cfg.symbols or cfg.universe_file):
+        return list(own.values())
+    try:
+        wanted = universe_symbols(
+            DataConfig(symbols=list(cfg.symbols), universe_file=cfg.universe_file)
+        )
+    except NoSymbols:
+        named = f"universe_file={cfg.universe_file!r}" if cfg.universe_file else "symbols"
+        raise MarketcastError(
+            f"no symbols to forecast: {named} holds none (only blank lines or # "
+            "comments). Name them: symbols=[005930,000660] or universe_file=FILE with "
+            "one symbol per line."
+        ) from None
+    return [own.get(symbol, symbol) for symbol in wanted]
 
 
 def latest_window(symbol: str, run: Run, cfg: DictConfig, now: pd.Timestamp) -> Window:
