@@ -41,12 +41,12 @@ def universe_symbols(cfg: DataConfig) -> list[str]:
     With neither set, ``data.symbol`` alone. Each in its canonical spelling
     (``symbols.canonical_symbol``: aapl is AAPL).
     """
-    symbols = [str(s).strip() for s in cfg.symbols]
+    symbols = list(cfg.symbols)
     if cfg.universe_file:
         symbols += _read_universe_file(cfg.universe_file)
     if not symbols and cfg.symbol:
-        symbols = [str(cfg.symbol)]
-    unique = list(dict.fromkeys(canonical_symbol(s) for s in symbols if s))
+        symbols = [cfg.symbol]
+    unique = [s for s in dict.fromkeys(map(canonical_symbol, symbols)) if s]
     if not unique:
         empty = (
             f"data.universe_file={cfg.universe_file!r} holds none (only blank lines or # "

@@ -166,14 +166,12 @@ def fit_forecaster(
     if forecast_cfg is not None and forecast_cfg.combine == Combine.validated:
         rows = [_validation_rows(*args) for args in zip(parts, lstm, peers, strict=True)]
         weights = _fit_weights([*rows, *past], forecast_cfg)
-        fitted_on = f"{sum(len(r['actual']) for r in rows)} later validation samples"
+        validation, earlier = (sum(len(r["actual"]) for r in rs) for rs in (rows, past))
+        fitted_on = f"{validation} later validation samples"
         if past:
-            fitted_on += (
-                f" and {sum(len(r['actual']) for r in past)} test samples that earlier folds' "
-                "models forecast"
-            )
+            fitted_on += f" and {earlier} test samples that earlier folds' models forecast"
         log.info("combination, fitted on %s: %s", fitted_on, weights.describe())
-        fit_samples = sum(len(r["actual"]) for r in [*rows, *past])
+        fit_samples = validation + earlier
         if fit_samples < FEW_FIT_SAMPLES:
             log.warning(
                 "the combination is fitted on %d samples (fewer than %d): at this size its "

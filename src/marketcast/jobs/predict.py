@@ -503,8 +503,8 @@ def _realised(target: np.ndarray, rows: np.ndarray, horizon: int) -> np.ndarray:
 
 
 def _run_for(symbol: str, runs: dict[str, Run]) -> Run:
-    if canonical_symbol(symbol) in runs:
-        return runs[canonical_symbol(symbol)]
+    if (key := canonical_symbol(symbol)) in runs:
+        return runs[key]
     global_runs = [run for run in runs.values() if run.is_global]
     if global_runs:  # a global model forecasts symbols it was not trained on, too
         return global_runs[0]

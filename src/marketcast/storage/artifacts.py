@@ -139,11 +139,13 @@ def _fingerprint(path: Path) -> dict:
 
 def finished_run_id(path: Path) -> str | None:
     """The run id of the finished run in ``path``, or None: no marker, or a file changed."""
-    return _finished(path)[0]
+    marker, _ = _finished(path)
+    return None if marker is None else str(marker["run_id"])
 
 
-def _finished(path: Path) -> tuple[str | None, str]:
-    """(the run id, "") of the finished run in ``path``, or (None, why it is not one)."""
+def _finished(path: Path) -> tuple[dict | None, str]:
+    """(the ``DONE_FILE`` marker, "") of the finished run in ``path``, or (None, why it is
+    not one)."""
     try:
         marker = json.loads((path / DONE_FILE).read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -160,7 +162,9 @@ def _finished(path: Path) -> tuple[str | None, str]:
                     f"{name} changed since the run finished: {size} bytes where {DONE_FILE} "
                     f"says {expected['size']}"
                 )
-        return str(marker["run_id"]), ""
+        if "run_id" not in marker:
+            raise KeyError("run_id")
+        return marker, ""
     except (OSError, KeyError, TypeError, AttributeError) as exc:
         return None, f"{DONE_FILE} is damaged ({type(exc).__name__}: {exc})"
 
@@ -176,13 +180,13 @@ def load_run(run_dir: Path) -> tuple[keras.Model, Preprocessing]:
             f"run_dir={str(run_dir)!r} does not exist: pass a training "
             "run directory (it holds model.keras and preprocessing.json)."
         )
-    run_id, why = _finished(run_dir)
-    if run_id is None:
+    marker, why = _finished(run_dir)
+    if marker is None:
         raise MarketcastError(
             f"run_dir={str(run_dir)!r} has no finished run ({why}): point run_dir at a "
             "directory written by marketcast train, or train again."
         )
-    marker = json.loads((run_dir / DONE_FILE).read_text(encoding="utf-8"))
+    run_id = str(marker["run_id"])
     for name in (PREPROCESSING_FILE, MODEL_FILE):
         if _fingerprint(run_dir / name)["sha256"] != marker["files"][name]["sha256"]:
             raise MarketcastError(

@@ -155,10 +155,14 @@ class SqlForecastStore:
 
     def exists(self) -> bool:
         """Whether the database holds the forecast table; creates nothing."""
-        if self.dialect == "sqlite" and not (self.file and self.file.is_file()):
+        if self._no_file():
             return False
         with self._reported(), self._connected(self.reader) as conn:
             return inspect(conn).has_table("forecasts")
+
+    def _no_file(self) -> bool:
+        """A SQLite store whose database file is not there (PostgreSQL: always False)."""
+        return self.dialect == "sqlite" and not (self.file and self.file.is_file())
 
     def read(
         self, version: int | None = None, timestamp: str | datetime | None = None
@@ -208,10 +212,13 @@ class SqlForecastStore:
 
     @contextlib.contextmanager
     def _reading(self) -> Iterator[Connection]:
-        """A connection that reads the store; ``no_store()`` where there is none."""
-        if not self.exists():
+        """A connection that reads the store; ``no_store()`` where there is none (checked on
+        that connection: ``exists()`` would open a second one)."""
+        if self._no_file():
             raise no_store(self)
         with self._reported(), self._connected(self.reader) as conn:
+            if not inspect(conn).has_table("forecasts"):
+                raise no_store(self)
             yield conn
 
     @contextlib.contextmanager
