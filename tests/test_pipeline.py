@@ -360,3 +360,19 @@ def test_a_combination_fitted_on_few_samples_is_warned_about(tmp_path, tiny_run,
     with caplog.at_level("WARNING", logger="marketcast"):
         train(compose_train(tmp_path / "long", *tiny_run, *long_validation))
     assert "the combination is fitted on" not in caplog.text
+
+
+def test_a_volume_missing_in_older_rows_costs_a_close_run_no_rows(tmp_path, caplog):
+    """The default features do not read Volume: rows that lack it are trained on."""
+    prices = synthetic_prices(400)
+    prices.loc[prices.index[:150], "Volume"] = np.nan  # a source that gives it since 2015-08
+    path = tmp_path / "prices.csv"
+    prices.to_csv(path)
+    with caplog.at_level("INFO", logger="marketcast"):
+        train(compose_train(tmp_path / "run", "data=csv", f"data.path={path}"))
+    tested = pd.read_csv(tmp_path / "run" / "test_predictions.csv")
+    # The test segment is the last 15% of all 400 rows (row 340 on), not of the 250 with Volume.
+    assert tested["date"].iloc[0] == str(prices.index[340].date())
+    assert "150 rows without Volume kept (first 2015-01-02; Volume left out: not used)" in (
+        caplog.text
+    )

@@ -46,6 +46,21 @@ def test_missing_values_forward_filled_on_request():
     )
 
 
+def test_a_column_the_caller_does_not_use_is_left_out_where_it_misses_values():
+    """An index's Volume given only for recent years must not cost a Close run its rows."""
+    rows = [(10, 11, 9, 10.5, np.nan), (10, 11, 9, 10.5, np.nan), GOOD, (10, 11, 9, np.nan, 100)]
+    out, report = validate(frame_of(rows), columns=["Close", "Open"])
+    assert list(out.columns) == ["Open", "High", "Low", "Close"]  # High is whole: kept
+    assert len(out) == 3  # the Volume-less rows kept, the row without a Close dropped
+    assert report.summary() == (
+        "2 rows without Volume kept (first 2024-01-02; Volume left out: not used); "
+        "1 rows with missing values dropped (first 2024-01-05)"
+    )
+    assert len(validate(frame_of(rows), columns=["Close", "Volume"])[0]) == 1  # used: rows go
+    assert len(validate(frame_of(rows), columns=["Close"], halts="drop")[0]) == 1  # reads Volume
+    assert len(validate(frame_of(rows))[0]) == 1  # every column, by default
+
+
 def test_non_positive_prices_and_negative_volume_dropped():
     rows = [GOOD, (0, 11, 9, 10, 1), GOOD, (10, 11, 9, -10, 1), (10, 11, 9, 10, -5)]
     out, report = validate(frame_of(rows))
@@ -161,12 +176,20 @@ def raw_frames(draw):
     st.sampled_from(["drop", "ffill"]),
     st.sampled_from(["keep", "drop"]),
     st.one_of(st.none(), st.integers(0, 10)),
+    st.one_of(st.none(), st.lists(st.sampled_from(PRICE_COLUMNS), min_size=1, unique=True)),
 )
-def test_validated_output_always_satisfies_the_schema(frame, missing, halts, max_gap):
-    out, report = validate(frame, missing=missing, halts=halts, max_gap_sessions=max_gap)
+def test_validated_output_always_satisfies_the_schema(frame, missing, halts, max_gap, used):
+    out, report = validate(
+        frame, missing=missing, halts=halts, max_gap_sessions=max_gap, columns=used
+    )
     if len(out):
         assert schema_problem(out) is None
-    assert list(out.columns) == [c for c in PRICE_COLUMNS if c in frame.columns]
+    kept = [c for c in PRICE_COLUMNS if c in frame.columns]
+    if used is None:
+        assert list(out.columns) == kept
+    else:  # the used columns stay; another may be left out where it missed values
+        assert [c for c in kept if c in used] == [c for c in out.columns if c in used]
+        assert set(out.columns) <= set(kept)
     assert np.isfinite(out.to_numpy()).all()
     prices = [c for c in PRICES if c in out.columns]
     assert (out[prices] > 0).all().all()

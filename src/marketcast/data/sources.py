@@ -27,7 +27,7 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -82,8 +82,17 @@ def load_prices(cfg: DataConfig, now: pd.Timestamp | None = None) -> pd.DataFram
     return load(cfg, now=now).frame
 
 
-def load(cfg: DataConfig, symbol: str | None = None, now: pd.Timestamp | None = None) -> Loaded:
-    """Like ``load_prices``, with the validation report; ``symbol`` overrides ``cfg.symbol``."""
+def load(
+    cfg: DataConfig,
+    symbol: str | None = None,
+    now: pd.Timestamp | None = None,
+    columns: Collection[str] | None = None,
+) -> Loaded:
+    """Like ``load_prices``, with the validation report; ``symbol`` overrides ``cfg.symbol``.
+
+    ``columns``: those the caller uses (``None``: all); another column that misses values
+    is left out rather than costing rows (``validation.validate``).
+    """
     symbol = symbol or cfg.symbol
     if cfg.source == "csv":
         history = _read_csv(cfg.path)
@@ -106,6 +115,7 @@ def load(cfg: DataConfig, symbol: str | None = None, now: pd.Timestamp | None = 
         halts=cfg.halts,
         max_gap_sessions=cfg.max_gap_sessions,
         exchange=resolve_exchange(cfg.exchange, label),
+        columns=columns,
     )
     if report.findings:
         quiet = all(f.action == "kept" for f in report.findings)

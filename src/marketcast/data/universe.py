@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+from collections.abc import Collection
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,8 +62,11 @@ def universe_symbols(cfg: DataConfig) -> list[str]:
     return unique
 
 
-def load_universe(cfg: DataConfig, now: pd.Timestamp | None = None) -> UniverseLoad:
-    """Load every symbol of the universe ``cfg`` names (see ``sources.load``).
+def load_universe(
+    cfg: DataConfig, now: pd.Timestamp | None = None, columns: Collection[str] | None = None
+) -> UniverseLoad:
+    """Load every symbol of the universe ``cfg`` names (see ``sources.load``, also for
+    ``columns``).
 
     Up to ``data.max_concurrency`` symbols are fetched at once (threads: a fetch waits
     on the network, and pandas and pyarrow release the GIL for the rest); each keeps
@@ -87,9 +91,9 @@ def load_universe(cfg: DataConfig, now: pd.Timestamp | None = None) -> UniverseL
 
     def load_one(symbol: str) -> Loaded:
         if workers == 1:
-            return load(cfg, symbol=symbol, now=now)
+            return load(cfg, symbol=symbol, now=now, columns=columns)
         with retry_jitter(1.0):  # spread the retries of requests that failed together
-            return load(cfg, symbol=symbol, now=now)
+            return load(cfg, symbol=symbol, now=now, columns=columns)
 
     outcomes: dict[str, Loaded | str] = {}
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="marketcast-load")

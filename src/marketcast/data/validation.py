@@ -8,11 +8,13 @@ order. ``validate`` brings a frame to it and applies, in this order:
 check                what counts                                     what happens
 ===================  ==============================================  ==========================
 repeated dates       the same date twice                             last row kept
-missing values       NaN or +-inf in any column                      ``missing``: drop the row,
-                                                                     or ffill (previous row's
+missing values       NaN or +-inf in a column the run uses           ``missing``: drop the row,
+                     (``columns``; all by default)                   or ffill (previous row's
                                                                      values; rows left
                                                                      incomplete at the start
                                                                      are dropped)
+                     ... in a column it does not use                 the column left out, the
+                                                                     rows kept
 bad prices           a price <= 0, or Volume < 0                     row dropped
 High/Low             High below max(Open, Close, Low), or Low        row dropped
                      above min(Open, Close, High) (relative
@@ -28,6 +30,7 @@ is changed silently.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 
 import numpy as np
@@ -81,12 +84,17 @@ def validate(
     halts: str = "keep",
     max_gap_sessions: int | None = 5,
     exchange: str | None = None,
+    columns: Collection[str] | None = None,
 ) -> tuple[pd.DataFrame, ValidationReport]:
     """Check ``frame`` (Date index, numeric price columns) and return it cleaned, with a report.
 
     The result satisfies the schema of the module docstring and has no
     missing values; it may have no rows. ``exchange`` (an exchange-calendars
     code, or ``None`` for weekdays) defines the sessions the gap check expects.
+    ``columns`` are those the caller uses (``None``: all): a row is dropped or filled
+    only for their missing values, and another column with missing values is left
+    out instead (a Volume that an index's source gives only for recent years must not
+    cost a Close-only run its older rows). ``halts=drop`` uses Volume.
     """
     if missing not in MISSING_POLICIES:
         raise ValueError(f"missing={missing!r}: use one of {MISSING_POLICIES}")
@@ -97,6 +105,8 @@ def validate(
     frame = _schema(frame, findings)
     # Gaps on the rows as delivered: a hole is a property of the source, not of what we drop.
     gaps = _gaps(frame.index, max_gap_sessions, exchange) if max_gap_sessions is not None else []
+    used = None if columns is None else {*columns, *(["Volume"] if halts == "drop" else [])}
+    frame = _unused_incomplete(frame, used, findings)
     frame = _missing_values(frame, missing, findings)
     # The row checks on one array; each row is counted under the first check it fails.
     values = {c: frame[c].to_numpy() for c in frame.columns}  # each (N,)
@@ -153,6 +163,29 @@ def _schema(frame: pd.DataFrame, findings: list[Finding]) -> pd.DataFrame:
     if np.isinf(out.to_numpy()).any():
         out = out.replace([np.inf, -np.inf], np.nan)
     return out
+
+
+def _unused_incomplete(
+    frame: pd.DataFrame, used: set[str] | None, findings: list[Finding]
+) -> pd.DataFrame:
+    """``frame`` without the columns outside ``used`` that miss a value (where it has a
+    column in ``used``: else the caller's own check names what is missing)."""
+    if used is None or not used & set(frame.columns):
+        return frame
+    gaps = frame.drop(columns=[c for c in frame.columns if c in used]).isna()
+    unused = [c for c in gaps.columns if gaps[c].any()]
+    for column in unused:
+        rows = gaps[column].to_numpy()
+        findings.append(
+            Finding(
+                f"rows without {column}",
+                int(rows.sum()),
+                "kept",
+                frame.index[rows][0],
+                f"{column} left out: not used",
+            )
+        )
+    return frame.drop(columns=unused)
 
 
 def _missing_values(frame: pd.DataFrame, policy: str, findings: list[Finding]) -> pd.DataFrame:

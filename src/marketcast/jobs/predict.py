@@ -257,7 +257,7 @@ def latest_window(symbol: str, run: Run, cfg: DictConfig, now: pd.Timestamp) -> 
             since = max(min(since, replay_from), end - pd.Timedelta(days=MAX_LOAD_DAYS))
         data = replace(data, start=str(since.date()))
     try:
-        frame = load(data, symbol=symbol, now=now).frame
+        frame = load(data, symbol=symbol, now=now, columns=[*t.features, t.target]).frame
     except NoRowsInRange as exc:  # the range is predict's own choice: say what it means
         first, last = (day.date() for day in exc.covers)
         if last < end.date():

@@ -63,12 +63,13 @@ def is_universe(data: DataConfig) -> bool:
     return bool(data.symbols) or bool(data.universe_file)
 
 
-def load_run_data(data: DataConfig) -> RunData:
+def load_run_data(data: DataConfig, columns: list[str] | None = None) -> RunData:
+    """The run's prices; ``columns``: those it uses (``sources.load``)."""
     label = run_label(data)
     if not is_universe(data):
-        loaded = load(data)
+        loaded = load(data, columns=columns)
         return RunData(label, {str(loaded.symbol): loaded.frame})
-    universe = load_universe(data)
+    universe = load_universe(data, columns=columns)
     if not universe.loaded:
         raise MarketcastError(
             "no symbol of the universe could be loaded: "
@@ -106,7 +107,7 @@ def train_with(cfg: DictConfig, callbacks: list) -> float:
 
 
 def _train(cfg: DictConfig, run_dir: Path, callbacks: list) -> tuple[float, dict]:
-    data = load_run_data(cfg.data)
+    data = load_run_data(cfg.data, [*map(str, cfg.features.columns), str(cfg.features.target)])
     folds = _plan(data, cfg)
 
     # Keras and TensorFlow start here (quietly: marketcast.model.backend), after the data.
