@@ -32,6 +32,12 @@ def test_exchange_for_symbol():
     assert exchange_for("AAPL") == "XNYS"
     for stem in ("krx_005380", "KOSPI-000660", "005930.KS", "035720.KQ"):  # CSV file names
         assert exchange_for(stem) == "XKRX", stem
+    # KRX indices and FinanceDataReader's other spellings were dated on NYSE's calendar.
+    for symbol in ("KS11", "kq11", "KS200", "KOSPI", "KRX:KS11", "KRX:005930", "^KS11",
+                   "krx_KS11", "0126Z0", "NAVER:005930"):  # fmt: skip
+        assert exchange_for(symbol) == "XKRX", symbol
+    for symbol in ("US500", "FRED:M2", "IXIC"):
+        assert exchange_for(symbol) == "XNYS", symbol
     for stem in ("us_AAPL", "1005930", "prices_202401", "aapl_20240115_093000", "data-123456"):
         assert exchange_for(stem) == "XNYS", stem
 

@@ -145,7 +145,7 @@ class DataConfig:
     start: str | None = None  # first date kept (YYYY-MM-DD), inclusive
     end: str | None = None  # last date kept (YYYY-MM-DD), inclusive
     # exchange-calendars code (XNYS, XKRX, ...) for forecast dates, staleness and gap checks;
-    # "auto": XKRX for six-digit symbols, else XNYS; null: plain weekdays.
+    # "auto": XKRX for KRX codes and indices (symbols.is_krx), else XNYS; null: weekdays.
     exchange: str | None = "auto"
     # A universe (the data layer and `marketcast fetch`; a global model when data.symbol is
     # null): symbols inline, and/or a file with one symbol per line ('#' starts a comment).

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import re
 import threading
 import time
 from collections.abc import Callable, Collection, Iterator
@@ -41,7 +40,7 @@ import tenacity
 from marketcast.atomic import Unwritable
 from marketcast.config import DataConfig
 from marketcast.data.cache import DamagedCache, cache_path, read_cached, write_cached
-from marketcast.data.symbols import canonical_symbol
+from marketcast.data.symbols import KRX_CODE, KRX_INDICES, canonical_symbol
 from marketcast.data.trading_days import last_completed_session, resolve_exchange, sessions
 from marketcast.data.validation import (
     PRICE_COLUMNS,
@@ -54,8 +53,6 @@ log = logging.getLogger(__name__)
 
 __all__ = ["PRICE_COLUMNS", "Loaded", "load", "load_prices", "normalise", "source_name"]
 
-_KRX_INDICES = {"KS11", "KOSPI", "KQ11", "KOSDAQ", "KS200", "KPI200"}
-_KRX_CODE = re.compile(r"\d{4}[0-9A-HJ-NP-TV-Z][0-9KLMN]")  # as FDR routes codes to Naver
 _OVERLAP_RTOL = 1e-6  # a re-fetched cached day whose prices differ more was re-adjusted
 
 
@@ -133,9 +130,9 @@ def source_name(symbol: str) -> str:
     code = "".join(canonical_symbol(symbol).split())
     if ":" in code:
         return code.split(":")[0]
-    if code in _KRX_INDICES:
+    if code in KRX_INDICES:
         return "KRX"
-    return "Naver" if _KRX_CODE.match(code) else "Yahoo"
+    return "Naver" if KRX_CODE.match(code) else "Yahoo"  # match: as FDR routes
 
 
 def normalise(frame: pd.DataFrame, origin: str) -> pd.DataFrame:

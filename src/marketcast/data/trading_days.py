@@ -9,26 +9,21 @@ plain weekdays, for data from no particular exchange.
 from __future__ import annotations
 
 import functools
-import re
 
 import pandas as pd
 
+from marketcast.data.symbols import is_krx
 from marketcast.errors import MarketcastError
 
 CALENDAR_START = pd.Timestamp("1980-01-01")  # gap checks before a calendar's first session skip
 
 
-KRX_NAME = re.compile(r"(?:(?:krx|kospi|kosdaq|kr)[_-])?\d{6}(?:\.K[SQ])?", re.IGNORECASE)
-
-
 def exchange_for(symbol: str | None) -> str:
-    """The exchange-calendars code of a symbol: XKRX for six-digit KRX codes, else XNYS.
+    """The exchange-calendars code of a symbol: XKRX for KRX codes and indices, else XNYS.
 
-    A CSV file's name serves as its symbol, so the usual spellings of a KRX code in
-    file names count too: ``krx_005380``, ``KOSPI-000660``, ``005930.KS`` (Yahoo); a
-    date or time in a name (``prices_202401``) does not.
+    A CSV file's name serves as its symbol (``symbols.is_krx`` lists the spellings).
     """
-    return "XKRX" if symbol and KRX_NAME.fullmatch(str(symbol)) else "XNYS"
+    return "XKRX" if symbol and is_krx(symbol) else "XNYS"
 
 
 def resolve_exchange(setting: str | None, symbol: str | None) -> str | None:
