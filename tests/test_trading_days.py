@@ -38,6 +38,7 @@ def test_exchange_for_symbol():
         assert exchange_for(symbol) == "XKRX", symbol
     for symbol in ("US500", "FRED:M2", "IXIC"):
         assert exchange_for(symbol) == "XNYS", symbol
+    assert (exchange_for("n225"), exchange_for("GDAXI")) == ("XTKS", "XETR")  # Yahoo's indices
     for stem in ("us_AAPL", "1005930", "prices_202401", "aapl_20240115_093000", "data-123456"):
         assert exchange_for(stem) == "XNYS", stem
 

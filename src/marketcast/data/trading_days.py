@@ -12,18 +12,30 @@ import functools
 
 import pandas as pd
 
-from marketcast.data.symbols import is_krx
+from marketcast.data.symbols import canonical_symbol, is_krx
 from marketcast.errors import MarketcastError
 
 CALENDAR_START = pd.Timestamp("1980-01-01")  # gap checks before a calendar's first session skip
 
 
+# FinanceDataReader's names of the indices of other exchanges (it reads them from Yahoo).
+_INDEX_EXCHANGES = {
+    "N225": "XTKS", "SSEC": "XSHG", "FTSE": "XLON", "HSI": "XHKG", "FCHI": "XPAR",
+    "GDAXI": "XETR",
+}  # fmt: skip
+
+
 def exchange_for(symbol: str | None) -> str:
-    """The exchange-calendars code of a symbol: XKRX for KRX codes and indices, else XNYS.
+    """The exchange-calendars code of a symbol: XKRX for KRX codes and indices, the home
+    exchange of FinanceDataReader's other foreign indices (N225: XTKS), else XNYS.
 
     A CSV file's name serves as its symbol (``symbols.is_krx`` lists the spellings).
     """
-    return "XKRX" if symbol and is_krx(symbol) else "XNYS"
+    if not symbol:
+        return "XNYS"
+    if is_krx(symbol):
+        return "XKRX"
+    return _INDEX_EXCHANGES.get(canonical_symbol(symbol), "XNYS")
 
 
 def resolve_exchange(setting: str | None, symbol: str | None) -> str | None:
