@@ -376,3 +376,38 @@ def test_a_volume_missing_in_older_rows_costs_a_close_run_no_rows(tmp_path, capl
     assert "150 rows without Volume kept (first 2015-01-02; Volume left out: not used)" in (
         caplog.text
     )
+
+
+def test_a_relative_csv_path_is_read_from_where_training_ran(tmp_path, monkeypatch, caplog):
+    """A cron job's working directory is not the one training ran in: the run keeps its
+    file's absolute path, not whatever ``prices.csv`` the night's directory holds."""
+    trained_in, cron = tmp_path / "research", tmp_path / "cron"
+    for folder, start in ((trained_in, "2015-01-02"), (cron, "2019-01-02")):
+        folder.mkdir()
+        synthetic_prices(300, start=start).to_csv(folder / "prices.csv")
+    monkeypatch.chdir(trained_in)
+    run_dir = tmp_path / "run"
+    train(compose_train(run_dir, "data=csv", "data.path=prices.csv"))
+    saved = json.loads((run_dir / "preprocessing.json").read_text())["data"]["path"]
+    assert saved == str(trained_in / "prices.csv")
+    monkeypatch.chdir(cron)
+    with caplog.at_level("WARNING", logger="marketcast"):
+        written = predict(tmp_path, f"run_dir={run_dir}")
+    last = pd.read_csv(trained_in / "prices.csv")["Date"].iloc[-1]
+    assert (written["as_of"] == last).all()  # 2016-02-25, not the cron folder's 2020
+    # A CSV does not refresh itself: a forecast from its years-old last row is warned about.
+    assert f"the last row of {saved} is {last}" in caplog.text
+    assert "forecasting from it" in caplog.text
+
+
+def test_an_as_of_past_a_csv_files_end_is_stale(trained, tmp_path, capsys):
+    """Asked for a day well after the file's last row, predict forecasts nothing rather
+    than republish the last row's forecast as that day's."""
+    _, run_dir, _, prices = trained
+    out = tmp_path / "forecast.csv"
+    status = forecast(compose_predict(f"run_dir={run_dir}", "as_of=2030-01-02", f"output={out}"))
+    assert status == 4 and not out.exists()
+    last = pd.read_csv(prices)["Date"].iloc[-1]
+    said = capsys.readouterr().out
+    assert f"stale prices: the last row is {last}" in said
+    assert f"Update {prices}, or pass an as_of up to {last}" in said

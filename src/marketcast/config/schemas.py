@@ -558,7 +558,9 @@ class PredictJobConfig:
     universe_file: str | None = None
     as_of: str | None = None  # forecast from the data up to this date; null: the latest row
     refresh: Refresh | None = None  # override the runs' data.refresh (never: offline)
-    max_stale_sessions: int | None = 3  # skip FDR symbols whose data is older; null: no check
+    # Skip a symbol whose prices end more sessions before as_of (else the last completed
+    # session: FinanceDataReader symbols; a CSV file is then warned about); null: no check.
+    max_stale_sessions: int | None = 3
     dry_run: bool = False  # load data and models, forecast, write nothing
     output: str = "${paths.run_dir}/forecast.csv"  # the CSV of this run's forecasts
     store: StoreConfig = field(default_factory=StoreConfig)

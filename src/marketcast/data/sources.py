@@ -206,7 +206,7 @@ def _now(now: pd.Timestamp | None) -> pd.Timestamp:
 def _read_csv(path: str | None) -> pd.DataFrame:
     if not path:
         raise MarketcastError("data.path is not set: pass data.path=FILE with data=csv.")
-    file = Path(path)
+    file = Path(path).expanduser()
     if not file.is_file():
         raise MarketcastError(f"data.path={path!r} does not exist or is not a file.")
     try:

@@ -240,6 +240,11 @@ def latest_window(symbol: str, run: Run, cfg: DictConfig, now: pd.Timestamp) -> 
     data = replace(data, symbol=symbol if data.source == "fdr" else data.symbol, end=cfg.as_of)
     if cfg.refresh:
         data = replace(data, refresh=cfg.refresh)
+    if data.source == "csv" and data.path and not Path(data.path).expanduser().is_absolute():
+        log.warning(  # runs saved before training made the path absolute
+            "%s: the run names its CSV file relatively, data.path=%r: reading it from %s",
+            symbol, data.path, Path.cwd(),
+        )  # fmt: skip
     exchange = resolve_exchange(data.exchange, symbol)
     reference = pd.Timestamp(cfg.as_of) if cfg.as_of else None
     end = reference or now.tz_localize(None)
@@ -286,8 +291,8 @@ def latest_window(symbol: str, run: Run, cfg: DictConfig, now: pd.Timestamp) -> 
             "smaller window."
         )
     as_of = selected.index[-1]
-    if data.source == "fdr" and cfg.max_stale_sessions is not None:
-        _check_fresh(as_of, reference or last_completed_session(exchange, now), exchange, cfg)
+    if cfg.max_stale_sessions is not None:
+        _check_fresh(symbol, as_of, reference, data, exchange, cfg, now)
     return Window(
         symbol=symbol,
         run=run,
@@ -515,15 +520,37 @@ def _run_for(symbol: str, runs: dict[str, Run]) -> Run:
 
 
 def _check_fresh(
-    as_of: pd.Timestamp, reference: pd.Timestamp, exchange: str | None, cfg: DictConfig
+    symbol: str,
+    as_of: pd.Timestamp,
+    reference: pd.Timestamp | None,
+    data: DataConfig,
+    exchange: str | None,
+    cfg: DictConfig,
+    now: pd.Timestamp,
 ) -> None:
-    behind = len(sessions(as_of + pd.Timedelta(days=1), reference, exchange))
-    if behind > cfg.max_stale_sessions:
+    """Refuse prices more than ``max_stale_sessions`` sessions behind ``reference`` (the
+    ``as_of`` asked for, else the last completed session). A CSV file without an ``as_of``
+    is forecast from its last row, with a warning: it is the file's own end (the bundled
+    sample's is 2018), but a nightly job whose file stopped growing must hear of it."""
+    latest = reference if reference is not None else last_completed_session(exchange, now)
+    behind = len(sessions(as_of + pd.Timedelta(days=1), latest, exchange))
+    if behind <= cfg.max_stale_sessions:
+        return
+    if data.source == "fdr" or reference is not None:
+        fix = (
+            "Refresh the cache (marketcast fetch) or check the source."
+            if data.source == "fdr"
+            else f"Update {data.path}, or pass an as_of up to {as_of.date()}."
+        )
         raise MarketcastError(
             f"stale prices: the last row is {as_of.date()}, {behind} sessions before "
-            f"{reference.date()} (max_stale_sessions={cfg.max_stale_sessions}). "
-            "Refresh the cache (marketcast fetch) or check the source."
+            f"{latest.date()} (max_stale_sessions={cfg.max_stale_sessions}). {fix}"
         )
+    log.warning(
+        "%s: the last row of %s is %s, %d sessions before %s: forecasting from it (a CSV "
+        "file is not refreshed: update it if it should hold newer prices)",
+        symbol, data.path, as_of.date(), behind, latest.date(),
+    )  # fmt: skip
 
 
 def _val_mase(run_dir: Path) -> float:

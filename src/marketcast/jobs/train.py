@@ -188,8 +188,8 @@ def _train(cfg: DictConfig, run_dir: Path, callbacks: list) -> tuple[float, dict
     )
     outputs.print_report(result, data.failed)
     print(f"run directory: {run_dir}")
-    val_mase = result.metrics["val"]["model"]["mase"]
-    log.info("validation MASE %s, test MASE %s", val_mase, result.metrics["test"]["model"]["mase"])
+    val_mase, test_mase = (result.metrics[s]["model"]["mase"] for s in ("val", "test"))
+    log.info("validation MASE %.4f, test MASE %.4f", val_mase, test_mase)
     return float(val_mase), result.metrics
 
 
@@ -265,8 +265,11 @@ def _origin(preps: dict[str, Prepared]) -> str:
 
 
 def _saved_data(cfg: DataConfig, data: RunData) -> dict:
-    """The data config saved with the run: where the forecaster reads fresh prices."""
+    """The data config saved with the run: where the forecaster reads fresh prices (a CSV
+    file by its absolute path: predict may run from another directory)."""
     saved = plain(cfg)
+    if saved.get("path"):
+        saved["path"] = str(Path(saved["path"]).expanduser().absolute())
     if data.universe:
         saved["symbols"] = list(data.frames)
     return saved
