@@ -134,6 +134,8 @@ def test_missing_column_is_named():
     frame = synthetic_prices(50).drop(columns="High")
     with pytest.raises(MarketcastError, match="no High column"):
         select_columns(frame, FEATURES.columns, FEATURES.target)
+    with pytest.raises(MarketcastError, match=r"e\.g\. features\.columns=\[Close\]\.$"):
+        select_columns(frame[["Close"]], FEATURES.columns, FEATURES.target)  # a Date,Close file
 
 
 def test_rows_with_missing_values_are_dropped():

@@ -85,6 +85,19 @@ def test_bad_csv_is_named(tmp_path, content, message):
         load_prices(DataConfig(source="csv", path=str(path)))
 
 
+def test_a_csv_is_named_in_one_line_with_what_to_change(tmp_path, caplog):
+    day_first = tmp_path / "day_first.csv"  # month-first read from the first row, then 16/01
+    day_first.write_text("Date,Close\n01/02/2013,1\n16/01/2013,2\n")
+    with pytest.raises(MarketcastError, match="dates that cannot be read") as caught:
+        load_prices(DataConfig(source="csv", path=str(day_first)))
+    assert len(str(caught.value).splitlines()) == 1
+    yahoo = tmp_path / "adjusted.csv"
+    yahoo.write_text("Date,Open,High,Low,Adj Close\n2020-01-02,1,2,0.5,1.5\n")
+    with caplog.at_level("WARNING", logger="marketcast"):
+        load_prices(DataConfig(source="csv", path=str(yahoo)))
+    assert "its Adj Close column is not read (marketcast reads Close)" in caplog.text
+
+
 def test_empty_date_range_is_named(prices_csv):
     with pytest.raises(MarketcastError, match="no rows between data.start=2030-01-01"):
         load_prices(DataConfig(path=str(prices_csv), start="2030-01-01"))

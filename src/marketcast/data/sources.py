@@ -157,14 +157,21 @@ def normalise(frame: pd.DataFrame, origin: str) -> pd.DataFrame:
     try:
         index = pd.DatetimeIndex(pd.to_datetime(frame.index))
     except (ValueError, TypeError) as exc:
+        reason = str(exc).splitlines()[0]  # pandas goes on with advice for its own callers
         raise MarketcastError(
-            f"{origin} has dates that cannot be read ({exc}). Use ISO dates such as 2024-01-31."
+            f"{origin} has dates that cannot be read ({reason}). Use ISO dates such as 2024-01-31."
         ) from None
     if index.tz is not None:
         index = index.tz_localize(None)
     frame.index = index.normalize().as_unit("ns").rename("Date")
 
     by_lower = {str(c).strip().lower(): c for c in frame.columns}
+    if "adj close" in by_lower and "close" not in by_lower:
+        log.warning(
+            "%s: its Adj Close column is not read (marketcast reads Close): rename it to "
+            "Close to forecast adjusted prices",
+            origin,
+        )
     present = [c for c in PRICE_COLUMNS if c.lower() in by_lower]
     empty = [c for c in present if len(frame) and frame[by_lower[c.lower()]].isna().all()]
     if empty and len(empty) < len(present):

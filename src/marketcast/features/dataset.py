@@ -127,12 +127,19 @@ class Prepared:
 
 def select_columns(frame: pd.DataFrame, columns: list[str], target: str) -> pd.DataFrame:
     """The feature ``columns`` and the ``target``, rows with missing values dropped (and logged)."""
-    columns = [str(c) for c in dict.fromkeys([*columns, target])]
+    features = [str(c) for c in columns]
+    columns = list(dict.fromkeys([*features, str(target)]))
     missing = [c for c in columns if c not in frame.columns]
     if missing:
+        usable = [c for c in features if c in frame.columns]
+        example = (
+            f", e.g. features.columns=[{','.join(usable)}]"
+            if usable and str(target) in frame.columns
+            else ""
+        )
         raise MarketcastError(
             f"the data has no {', '.join(missing)} column (it has {', '.join(frame.columns)}): "
-            "choose features.columns and features.target among those."
+            f"choose features.columns and features.target among those{example}."
         )
     selected = frame[columns]
     incomplete = selected.isna().any(axis=1)
