@@ -56,6 +56,7 @@ def test_a_store_below_a_plain_file_is_refused_naming_it(tmp_path, fmt):
     # file's lock, tmp/file itself (EEXIST)
     assert "ENOTDIR" in message or "EEXIST" in message
     assert "a file stands where a folder must be" in message
+    assert message.endswith("Move that file away, or choose another location.")  # not space
     assert sorted(tmp_path.iterdir()) == [tmp_path / "file"]
 
 

@@ -146,11 +146,18 @@ def no_store(store: ForecastStore) -> MarketcastError:
     )
 
 
+_FILE_IN_THE_WAY = "a file stands where a folder must be"
+
+
 def unwritable(setting: str, cause: str) -> MarketcastError:
     """The error of a store the system refuses to write (``cause``: what it said)."""
+    fix = (
+        "Move that file away, or choose another location."
+        if cause.endswith(_FILE_IN_THE_WAY)
+        else "Free some space, or choose a location this user can write to."
+    )
     return MarketcastError(
-        f"cannot write to the forecast store {setting}: {cause}; nothing was written to it. "
-        "Free some space, or choose a location this user can write to."
+        f"cannot write to the forecast store {setting}: {cause}; nothing was written to it. {fix}"
     )
 
 
@@ -171,7 +178,7 @@ def os_cause(exc: BaseException) -> str | None:
     if getattr(exc, "filename", None):
         cause += f" at {exc.filename}"
     if number in _NOT_A_FOLDER:
-        cause += ": a file stands where a folder must be"
+        cause += f": {_FILE_IN_THE_WAY}"
     return cause
 
 
