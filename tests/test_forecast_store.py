@@ -295,7 +295,8 @@ def test_csv_export_round_trip_and_replace(tmp_path):
     got = export.read()
     assert "005930" in set(got["symbol"])
     pd.testing.assert_frame_equal(got, delta.read())
-    assert export.history().empty
+    with pytest.raises(MarketcastError, match="a CSV export, which keeps no history of runs"):
+        export.history()
     assert not list(tmp_path.glob("as_of=*/.*"))  # no temporary files left behind
 
 

@@ -24,7 +24,6 @@ from marketcast.errors import MarketcastError
 from marketcast.storage.forecast_store import (
     LOCK_FILE,
     RunInfo,
-    empty_history,
     file_lock,
     no_store,
     prepare,
@@ -80,10 +79,13 @@ class CsvForecastExport:
         return tidy(pd.concat([_read(f) for f in files], ignore_index=True))
 
     def history(self) -> pd.DataFrame:
-        """Always empty: the export records no runs."""
+        """Refused: the export records no runs (an empty history would read as no writes)."""
         if not self.exists():
             raise no_store(self)
-        return empty_history()
+        raise MarketcastError(
+            f"{self.setting} is a CSV export, which keeps no history of runs: the runs and "
+            "versions are kept by store.format=delta or a SQL store (store.url=...)."
+        )
 
     def maintain(self, retention_hours: int) -> dict:
         """Nothing to do: the export keeps no old versions."""
