@@ -75,6 +75,9 @@ def test_one_rule_decides_significance_either_way():
     assert significant_side(2.0, float("nan")) == 0  # degenerate losses: no verdict either
     assert p_words(float("nan")) == "p undefined"
     assert p_words(0.0004) == "p < 0.001" and p_words(0.0371) == "p = 0.037"
+    # Never a rounded 0.050 beside "significantly": the digits keep the side of 0.05.
+    assert p_words(0.0497) == "p = 0.0497" and p_words(0.04996) == "p = 0.04996"
+    assert p_words(0.0503) == "p = 0.050"  # 0.050 and not significant: consistent
 
 
 def test_winkler_score_charges_width_plus_misses():

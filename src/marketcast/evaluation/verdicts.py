@@ -11,14 +11,21 @@ from __future__ import annotations
 
 import math
 
-from marketcast.evaluation.scores import significant_side
+from marketcast.evaluation.scores import ALPHA, significant_side
 
 
 def p_words(p_value: float) -> str:
-    """'p = 0.036', or 'p < 0.001' where three decimals would print a zero."""
+    """'p = 0.036', or 'p < 0.001' where three decimals would print a zero; more decimals
+    where three would round across ``ALPHA`` ('p = 0.0497' beside 'significantly')."""
     if not math.isfinite(p_value):
         return "p undefined"
-    return "p < 0.001" if p_value < 0.001 else f"p = {p_value:.3f}"
+    if p_value < 0.001:
+        return "p < 0.001"
+    for places in range(3, 7):
+        text = f"{p_value:.{places}f}"
+        if (float(text) < ALPHA) == (p_value < ALPHA):
+            break
+    return f"p = {text}"
 
 
 def compared(
