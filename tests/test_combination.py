@@ -75,7 +75,8 @@ def test_weights_round_trip_through_json_and_describe_themselves():
         again.apply(persistence, comps), weights.apply(persistence, comps)
     )
     text = weights.describe()
-    assert text.startswith("validation gives lstm ") and "of its move" in text and "step 2:" in text
+    assert text.startswith("validation gives, step 1: lstm ") and "of its move" in text
+    assert "; step 2: lstm " in text
 
 
 def test_missing_component_and_wrong_horizon_are_named():

@@ -101,13 +101,15 @@ class Weights:
 
     def describe(self) -> str:
         """In words: 'validation gives ets 0.30 of its move, drift 0.00; step 2: ...;
-        published: 50% of each share (shrink 0.5)'."""
+        published: 50% of each share (shrink 0.5)' (with more steps than one, 'validation
+        gives, step 1: ets 0.30 of its move, ...')."""
         steps = []
         for h, row in enumerate(self.weights):
             shares = [f"{n} {w:.2f}" for n, w in zip(self.names, row, strict=True)]
             if h == 0:
-                shares[0] = f"validation gives {shares[0]} of its move"
-            steps.append(("" if h == 0 else f"step {h + 1}: ") + ", ".join(shares))
+                shares[0] = f"{shares[0]} of its move"
+            steps.append((f"step {h + 1}: " if len(self.weights) > 1 else "") + ", ".join(shares))
+        steps[0] = ("validation gives, " if len(steps) > 1 else "validation gives ") + steps[0]
         text = "; ".join(steps)
         if not np.any(self.published):
             text += " (the combination is persistence)"
