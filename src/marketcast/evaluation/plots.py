@@ -398,7 +398,8 @@ def plot_loss(history: dict[str, list[float]], title: str, path: Path) -> None:
         ax.legend(fontsize=8)
     axes[-1].xaxis.set_major_locator(MaxNLocator(integer=True))
     axes[-1].set_xlabel("epoch")
-    axes[0].set_title(f"{title} ({len(epochs)} epochs; dashed: the epoch whose weights were kept)")
+    # Two lines: a backtest's title (symbol, fold, dates) leaves no room for the key.
+    axes[0].set_title(f"{title}\n{len(epochs)} epochs; dashed: the epoch whose weights were kept")
     _save(fig, path)
 
 
