@@ -104,6 +104,11 @@ def test_test_predictions_match_the_reported_metrics(trained):
     assert mae == pytest.approx(metrics["test"]["model"]["mae"], rel=1e-5)
     persistence_mae = (predictions["persistence"] - predictions["actual"]).abs().mean()
     assert persistence_mae == pytest.approx(metrics["test"]["persistence"]["mae"], rel=1e-5)
+    for h, step in enumerate(metrics["test"]["lstm"]["per_step"], start=1):  # horizon 2
+        rows = predictions[predictions["step"] == h]
+        errors = {c: (rows[c] - rows["actual"]).abs().mean() for c in ("lstm", "persistence")}
+        assert step["rel_mae"] == pytest.approx(errors["lstm"] / errors["persistence"], rel=1e-5)
+        assert step["skill"] == pytest.approx(1 - step["rel_mae"])
 
 
 @pytest.mark.slow  # a whole training run or more; moved out of the 3-minute default suite

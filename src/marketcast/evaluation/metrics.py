@@ -87,11 +87,17 @@ def wilson_interval(hits: float, n: float, z: float = 1.959964) -> tuple[float, 
 
 
 def add_relative_mae(table: dict[str, dict], reference: str = "persistence") -> None:
-    """Add ``rel_mae`` (MAE / ``reference``'s MAE on the same targets) and ``skill`` (1 - it)."""
-    ref = table[reference]["mae"]
+    """Add ``rel_mae`` (MAE / ``reference``'s MAE on the same targets) and ``skill`` (1 - it),
+    to each step's row too (``per_step``)."""
     for row in table.values():
-        row["rel_mae"] = row["mae"] / ref if ref > 0 else None
-        row["skill"] = 1.0 - row["rel_mae"] if ref > 0 else None
+        pairs = [
+            (row, table[reference]),
+            *zip(row.get("per_step", []), table[reference].get("per_step", []), strict=True),
+        ]
+        for own, ref in pairs:
+            ref_mae = ref["mae"]
+            own["rel_mae"] = own["mae"] / ref_mae if ref_mae > 0 else None
+            own["skill"] = 1.0 - own["rel_mae"] if ref_mae > 0 else None
 
 
 def format_table(metrics: dict[str, dict[str, dict]]) -> str:
