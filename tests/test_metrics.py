@@ -10,6 +10,7 @@ from marketcast.evaluation.metrics import (
     wilson_interval,
 )
 from marketcast.evaluation.scores import diebold_mariano_hln
+from marketcast.evaluation.verdicts import worth_words
 
 
 def test_persistence_is_exact_on_a_constant_series():
@@ -67,6 +68,8 @@ def test_direction_interval_is_reported_with_its_count():
     forecast = np.array([[100.5], [99.5], [99.0], [101.0]])
     result = score(actual, forecast, np.full(4, 100.0), naive_mae=1.0)
     assert result["direction_n"] == 4 and result["direction_accuracy"] == 0.5
+    assert worth_words(result) == ""  # one-step calls do not overlap: nothing to add
+    assert worth_words({**result, "direction_n_effective": 2.4}) == ", worth 2 independent calls"
     lo, hi = result["direction_ci"]
     assert lo < 0.5 < hi
 
@@ -103,8 +106,10 @@ def test_direction_intervals_of_overlapping_moves_hold_their_confidence():
         last = prices[:500]
         actual = np.lib.stride_tricks.sliding_window_view(prices[1:], 5)[:500]
         forecast = np.repeat(last[:, None] + 1, 5, axis=1)
-        lo, hi = score_per_step(actual, forecast, last, naive_mae=1.0)[-1]["direction_ci"]
+        step5 = score_per_step(actual, forecast, last, naive_mae=1.0)[-1]
+        lo, hi = step5["direction_ci"]
         held_step += lo <= 0.5 <= hi
+        assert step5["direction_n_effective"] < step5["direction_n"] / 2  # overlapping moves
         lo, hi = score(actual, forecast, last, naive_mae=1.0)["direction_ci"]
         held_pooled += lo <= 0.5 <= hi
     assert held_step / runs > 0.9 and held_pooled / runs > 0.9

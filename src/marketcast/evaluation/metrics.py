@@ -46,6 +46,8 @@ def score(
         "direction_accuracy": int(hits.sum()) / n if n else None,
         "direction_ci": list(direction_interval(hits, counted, overlap)) if n else None,
         "direction_n": n,
+        # the independent calls the n overlapping ones are worth (the interval's size)
+        "direction_n_effective": effective_calls(hits, counted, overlap) if n else None,
     }
 
 
@@ -69,12 +71,17 @@ def direction_interval(hits: np.ndarray, counted: np.ndarray, lags: int) -> tupl
     the effective size is n p (1 - p) / (B x the long-run variance of the per-origin
     hit surplus over ``lags`` origins), at most n. With independent hits it is n.
     """
+    effective = effective_calls(hits, counted, lags)
+    return wilson_interval(int(hits.sum()) / int(counted.sum()) * effective, effective)
+
+
+def effective_calls(hits: np.ndarray, counted: np.ndarray, lags: int) -> float:
+    """The effective sample size of ``direction_interval``: at most ``counted.sum()``."""
     n = int(counted.sum())
     p = int(hits.sum()) / n
     surplus = hits.sum(axis=1) - p * counted.sum(axis=1)  # -> (B,) a ratio's linearisation
     variance = long_run_variance(surplus.astype(float), lags) * len(surplus)  # of sum(hits)
-    effective = max(1.0, n if variance <= 0 else min(n, n * n * p * (1 - p) / variance))
-    return wilson_interval(p * effective, effective)
+    return max(1.0, n if variance <= 0 else min(n, n * n * p * (1 - p) / variance))
 
 
 def wilson_interval(hits: float, n: float, z: float = 1.959964) -> tuple[float, float]:

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from marketcast.evaluation.verdicts import dm_words, interval_words, score_test_words
+from marketcast.evaluation.verdicts import (
+    dm_words,
+    interval_words,
+    score_test_words,
+    worth_words,
+)
 
 
 def backtest_report(metrics: dict, settings: dict, label: str) -> str:
@@ -62,7 +67,7 @@ def backtest_report(metrics: dict, settings: dict, label: str) -> str:
         coin = lo <= 0.5 <= hi
         lines.append(
             f"{label} {row['direction_accuracy']:.3f} on {row['direction_n']} "
-            f"moves; its 95% interval {lo:.3f}..{hi:.3f} "
+            f"moves{worth_words(row)}; its 95% interval {lo:.3f}..{hi:.3f} "
             + ("contains 0.5: no evidence of directional skill." if coin else "excludes 0.5.")
         )
     interval = model.get("interval")

@@ -85,3 +85,12 @@ def score_test_words(interval: dict) -> str:
     stat = f"DM {dm['statistic']:+.2f}, {p_words(dm['p_value'])}"
     verdict = compared(dm["statistic"], dm["p_value"], band, "lower", "higher")
     return f"published band: {verdict} ({stat})"
+
+
+def worth_words(row: dict) -> str:
+    """', worth 130 independent calls' beside a direction accuracy's count of calls where
+    their moves overlap (``direction_n_effective`` below ``direction_n``), else ''."""
+    effective = row.get("direction_n_effective")
+    if effective is None or effective > row["direction_n"] - 0.5:
+        return ""
+    return f", worth {effective:.0f} independent calls"

@@ -18,7 +18,12 @@ from marketcast.evaluation.metrics import format_table
 from marketcast.evaluation.predictions import predictions_table
 from marketcast.evaluation.report import backtest_report
 from marketcast.evaluation.scoring import mean_over, pool_forecasts, score_segment
-from marketcast.evaluation.verdicts import dm_words, interval_words, score_test_words
+from marketcast.evaluation.verdicts import (
+    dm_words,
+    interval_words,
+    score_test_words,
+    worth_words,
+)
 from marketcast.features.dataset import Prepared
 from marketcast.features.split import fit_start, stop_samples
 from marketcast.runfiles import REPORT_FILE
@@ -218,7 +223,7 @@ def print_report(result: RunResult, failed: dict[str, str]) -> None:
         lo, hi = d["direction_ci"]
         print(
             f"test direction accuracy {d['direction_accuracy']:.3f} "
-            f"(95% CI {lo:.3f}..{hi:.3f}, n={d['direction_n']})"
+            f"(95% CI {lo:.3f}..{hi:.3f}, n={d['direction_n']}{worth_words(d)})"
             + ("  -- indistinguishable from a coin flip" if lo <= 0.5 <= hi else "")
         )
     for name, row in metrics["test"].items():  # as report.md lists them
