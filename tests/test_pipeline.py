@@ -247,7 +247,8 @@ def test_predict_cli_without_runs_exits_cleanly(tmp_path):
 @pytest.mark.parametrize(
     ("override", "message"),
     [
-        ("train.epoch=3", "Key 'epoch' not in 'TrainConfig'"),
+        ("train.epoch=3", "train.epoch is not a config key (a typo?): did you mean train.epochs?"),
+        ("windw.size=30", "windw is not a config key (a typo?): did you mean window? the top"),
         ("features.columns=[Close,Opn]", "Invalid value 'Opn', expected one of"),
     ],
 )
@@ -256,6 +257,7 @@ def test_train_cli_typo_fails_at_composition_naming_the_key(tmp_path, override, 
     err = capsys.readouterr().err
     assert status == 2
     assert message in err and len(err.strip().splitlines()) == 1
+    assert "+" not in err  # not Hydra's advice to add the key, which the checks refuse
     assert not (tmp_path / "r").exists()
 
 

@@ -96,7 +96,7 @@ def run_command(command: str, overrides: list[str]) -> None:
     import hydra
     from hydra.errors import HydraException
 
-    import marketcast.config  # registers the schemas and the run_id resolver  # noqa: F401
+    import marketcast.config  # registers the schemas and the run_id resolver
 
     config_name, check, job, _ = COMMANDS[command]
     app = hydra.main(version_base="1.3", config_path=str(config_dir()), config_name=config_name)(
@@ -109,12 +109,26 @@ def run_command(command: str, overrides: list[str]) -> None:
     try:
         app()
     except HydraException as exc:
+        schema = marketcast.config.JOB_SCHEMAS[f"{config_name}_schema"]
         print(
-            f"error: {composition_message(exc)} (marketcast {command} --help lists every "
-            "key and group)",
+            f"error: {_unknown_override(exc, schema) or composition_message(exc)} (marketcast "
+            f"{command} --help lists every key and group)",
             file=sys.stderr,
         )
         sys.exit(EXIT_USER_ERROR)
+
+
+def _unknown_override(exc: Exception, schema: type) -> str | None:
+    """Where Hydra could not override a key the schema lacks: which, and the key it is
+    likely to be. (Hydra's own advice, to add it with ``+``, is refused by the checks.)"""
+    import re
+
+    from marketcast.config import unknown_key_message
+
+    key = re.match(r"Could not override '([^']+)'", str(exc))
+    if key is None or "not in" not in str(exc.__cause__ or ""):
+        return None
+    return unknown_key_message(key.group(1), schema)
 
 
 def composition_message(exc: Exception) -> str:

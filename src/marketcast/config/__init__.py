@@ -25,6 +25,7 @@ from marketcast.config.checks import (
     check_train_job,
     check_window,
     refuse_unknown_keys,
+    unknown_key_message,
 )
 from marketcast.config.registry import (
     GROUP_SCHEMAS,
@@ -167,4 +168,5 @@ __all__ = [
     "register_configs",
     "run_id",
     "sample_dir",
+    "unknown_key_message",
 ]

@@ -4,6 +4,7 @@ message naming the key, before any data is read and before TensorFlow is importe
 
 from __future__ import annotations
 
+import difflib
 import importlib.util
 import math
 from dataclasses import fields, is_dataclass
@@ -298,12 +299,27 @@ def refuse_unknown_keys(cfg: DictConfig, schema: type) -> None:
     own error message suggests) would otherwise be ignored without a word.
     """
     for path in _unknown_keys(cfg, schema, ""):
-        section = path.rpartition(".")[0]
-        known = _field_names(_schema_at(schema, section))
-        raise MarketcastError(
-            f"{path} is not a config key (a typo?): {section or 'the top level'} has "
-            f"{', '.join(sorted(known))}."
-        )
+        raise MarketcastError(unknown_key_message(path, schema))
+
+
+def unknown_key_message(path: str, schema: type) -> str:
+    """'windw is not a config key (a typo?): did you mean window? the top level has ...' for
+    the first part of the dotted ``path`` that ``schema`` lacks (``path`` itself if none)."""
+    parts = path.split(".")
+    section: list[str] = []
+    for part in parts:
+        node = _schema_at(schema, ".".join(section))
+        if not is_dataclass(node) or part not in _field_names(node):
+            break
+        section.append(part)
+    else:
+        return f"{path} is not a config key (a typo?)."
+    known = _field_names(node) if is_dataclass(node) else []
+    where = ".".join(section)
+    close = difflib.get_close_matches(parts[len(section)], known, n=1)
+    hint = f"did you mean {where + '.' if where else ''}{close[0]}? " if close else ""
+    listed = f"{where or 'the top level'} has {', '.join(sorted(known))}." if known else ""
+    return f"{'.'.join(parts[: len(section) + 1])} is not a config key (a typo?): {hint}{listed}"
 
 
 def _unknown_keys(node: Any, schema: Any, prefix: str) -> list[str]:
