@@ -319,7 +319,8 @@ def unknown_key_message(path: str, schema: type) -> str:
     close = difflib.get_close_matches(parts[len(section)], known, n=1)
     hint = f"did you mean {where + '.' if where else ''}{close[0]}? " if close else ""
     listed = f"{where or 'the top level'} has {', '.join(sorted(known))}." if known else ""
-    return f"{'.'.join(parts[: len(section) + 1])} is not a config key (a typo?): {hint}{listed}"
+    key = ".".join(parts[: len(section) + 1])
+    return f"{key} is not a config key (a typo?)" + (f": {hint}{listed}" if known else ".")
 
 
 def _unknown_keys(node: Any, schema: Any, prefix: str) -> list[str]:
