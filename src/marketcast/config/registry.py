@@ -26,12 +26,12 @@ from marketcast.config.schemas import (
     TrainJobConfig,
 )
 
-# The schemas each config group's files extend (`defaults: [<name>]`), by group.
+# The schema each config group's files extend (`defaults: [/<name>@_here_]`), by group.
 GROUP_SCHEMAS = {
-    "paths": ("base_paths", PathsConfig),
-    "data": ("base_data", DataConfig),
-    "model": ("base_model", ModelConfig),
-    "evaluation": ("base_evaluation", EvaluationConfig),
+    "paths": ("paths_schema", PathsConfig),
+    "data": ("data_schema", DataConfig),
+    "model": ("model_schema", ModelConfig),
+    "evaluation": ("evaluation_schema", EvaluationConfig),
 }
 JOB_SCHEMAS = {
     "train_schema": TrainJobConfig,
@@ -88,8 +88,10 @@ def register_configs() -> None:
     cs = ConfigStore.instance()
     for name, node in JOB_SCHEMAS.items():
         cs.store(name=name, node=node)
-    for group, (name, node) in GROUP_SCHEMAS.items():
-        cs.store(group=group, name=name, node=node)
+    # Outside the groups, so that --help's group choices and `model=...` offer only the
+    # yaml presets; each preset extends its schema with `- /model_schema@_here_`.
+    for name, node in GROUP_SCHEMAS.values():
+        cs.store(name=name, node=node)
     resolvers = {"run_id": run_id, "sample_dir": sample_dir, "cwd": lambda: str(Path.cwd())}
     for name, resolver in resolvers.items():
         if not OmegaConf.has_resolver(name):
