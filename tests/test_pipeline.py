@@ -7,8 +7,10 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import (
+    compose_hydra,
     compose_predict,
     compose_train,
+    hydra_job,
     run_in_process,
     run_marketcast,
     synthetic_prices,
@@ -383,6 +385,13 @@ def test_a_volume_missing_in_older_rows_costs_a_close_run_no_rows(tmp_path, capl
     assert "150 rows without Volume kept (first 2015-01-02; Volume left out: not used)" in (
         caplog.text
     )
+    assert "in a sweep" not in caplog.text
+    caplog.clear()
+    # A job of a sweep says that another job's features.columns may keep other rows.
+    with hydra_job(compose_hydra("hydra.mode=MULTIRUN")), caplog.at_level("WARNING"):
+        train(compose_train(tmp_path / "job", "data=csv", f"data.path={path}"))
+    assert "Volume left out (this job does not use it" in caplog.text
+    assert "set split.val_start and split.test_start" in caplog.text
 
 
 def test_a_relative_csv_path_is_read_from_where_training_ran(tmp_path, monkeypatch, caplog):

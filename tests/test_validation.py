@@ -53,12 +53,25 @@ def test_a_column_the_caller_does_not_use_is_left_out_where_it_misses_values():
     assert list(out.columns) == ["Open", "High", "Low", "Close"]  # High is whole: kept
     assert len(out) == 3  # the Volume-less rows kept, the row without a Close dropped
     assert report.summary() == (
-        "2 rows without Volume kept (first 2024-01-02; Volume left out: not used); "
-        "1 rows with missing values dropped (first 2024-01-05)"
+        "1 rows with missing values dropped (first 2024-01-05); "
+        "2 rows without Volume kept (first 2024-01-02; Volume left out: not used)"
     )
+    assert report.left_out == ("Volume",)
     assert len(validate(frame_of(rows), columns=["Close", "Volume"])[0]) == 1  # used: rows go
     assert len(validate(frame_of(rows), columns=["Close"], halts="drop")[0]) == 1  # reads Volume
     assert len(validate(frame_of(rows))[0]) == 1  # every column, by default
+
+
+def test_a_left_out_column_still_checks_its_rows_whatever_the_range():
+    """Which rows a run keeps must not hang on whether an unused column is whole over the
+    rows loaded: predict loads the recent years only, where an unused Low may be whole."""
+    rows = [(10, 11, np.nan, 10.5, 100), GOOD, (10, 11, 10.8, 10.5, 100), GOOD]  # Low > Close
+    used = ["Close", "Open", "High"]
+    whole, whole_report = validate(frame_of(rows), columns=used)
+    recent, recent_report = validate(frame_of(rows)[1:], columns=used)
+    assert whole_report.left_out == ("Low",) and recent_report.left_out == ()
+    assert list(whole.index[1:]) == list(recent.index)  # the bad Low's row gone from both
+    assert pd.Timestamp("2024-01-04") not in whole.index
 
 
 def test_non_positive_prices_and_negative_volume_dropped():

@@ -153,18 +153,18 @@ def user_errors(check: str, job: str) -> Callable:
     """
 
     def task(cfg):
-        try:
-            from marketcast import config
+        from marketcast import config
 
+        try:
             getattr(config, check)(cfg)
             module, _, name = job.partition(":")
             result = getattr(importlib.import_module(module), name)(cfg)
         except Exception as exc:
-            if _is_multirun() and not _fail_fast(cfg):
+            if config.in_multirun() and not _fail_fast(cfg):
                 from marketcast.jobs.sweep import record_failure
 
                 return record_failure(Path(cfg.paths.run_dir), exc)
-            if _is_multirun():
+            if config.in_multirun():
                 raise
             if not isinstance(exc, MarketcastError):  # a bug: its traceback goes to the log
                 logging.getLogger("marketcast").error("unexpected error", exc_info=exc)
@@ -197,13 +197,6 @@ def _job_log() -> str:
 def _fail_fast(cfg) -> bool:
     """``sweep.fail_fast``; configs without a ``sweep`` section (predict) always raise."""
     return "sweep" not in cfg or cfg.sweep.fail_fast
-
-
-def _is_multirun() -> bool:
-    from hydra.core.hydra_config import HydraConfig
-    from hydra.types import RunMode
-
-    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
 
 
 def _remove_if_empty(run_dir: Path) -> None:

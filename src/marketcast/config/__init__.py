@@ -30,6 +30,7 @@ from marketcast.config.checks import (
 from marketcast.config.registry import (
     GROUP_SCHEMAS,
     JOB_SCHEMAS,
+    in_multirun,
     is_run_id,
     job_id,
     plain,
@@ -161,6 +162,7 @@ __all__ = [
     "check_train",
     "check_train_job",
     "check_window",
+    "in_multirun",
     "is_run_id",
     "job_id",
     "plain",

@@ -41,6 +41,14 @@ JOB_SCHEMAS = {
 }
 
 
+def in_multirun() -> bool:
+    """Whether this process runs a job of a Hydra multirun (a sweep or a search)."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+
+
 _RUN_COUNT = itertools.count()
 
 

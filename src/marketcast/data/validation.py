@@ -65,6 +65,7 @@ class ValidationReport:
     rows_in: int
     rows_out: int
     findings: tuple[Finding, ...] = ()
+    left_out: tuple[str, ...] = ()  # columns the caller does not use that missed values
 
     @property
     def changed(self) -> bool:
@@ -105,10 +106,10 @@ def validate(
     frame = _schema(frame, findings)
     # Gaps on the rows as delivered: a hole is a property of the source, not of what we drop.
     gaps = _gaps(frame.index, max_gap_sessions, exchange) if max_gap_sessions is not None else []
-    used = None if columns is None else {*columns, *(["Volume"] if halts == "drop" else [])}
-    frame = _unused_incomplete(frame, used, findings)
-    frame = _missing_values(frame, missing, findings)
-    # The row checks on one array; each row is counted under the first check it fails.
+    used = _used(frame, columns, halts)
+    frame = _missing_values(frame, missing, findings, used)
+    # The row checks on one array, every column in it (a value an unused column misses
+    # fails no check); each row is counted under the first check it fails.
     values = {c: frame[c].to_numpy() for c in frame.columns}  # each (N,)
     dates = frame.index
     bad_prices = _bad_prices(values, len(frame))
@@ -121,7 +122,10 @@ def validate(
     drop = bad_prices | bad_range | (halted if halts == "drop" else False)
     if drop.any():
         frame = frame[~drop]
-    return frame, ValidationReport(rows_in, len(frame), (*findings, *gaps))
+    # Left out after the row checks: which rows a run keeps does not depend on whether an
+    # unused column is whole over the range loaded (predict loads fewer years than train).
+    frame, left_out = _unused_incomplete(frame, used, findings)
+    return frame, ValidationReport(rows_in, len(frame), (*findings, *gaps), left_out)
 
 
 def schema_problem(frame: pd.DataFrame) -> str | None:
@@ -165,15 +169,21 @@ def _schema(frame: pd.DataFrame, findings: list[Finding]) -> pd.DataFrame:
     return out
 
 
+def _used(frame: pd.DataFrame, columns: Collection[str] | None, halts: str) -> list[str]:
+    """The columns of ``frame`` the caller uses (all where ``columns`` is None or names none
+    of them: the caller's own check then says what is missing); Volume with halts=drop."""
+    wanted = None if columns is None else {*columns, *(["Volume"] if halts == "drop" else [])}
+    if wanted is None or not wanted & set(frame.columns):
+        return list(frame.columns)
+    return [c for c in frame.columns if c in wanted]
+
+
 def _unused_incomplete(
-    frame: pd.DataFrame, used: set[str] | None, findings: list[Finding]
-) -> pd.DataFrame:
-    """``frame`` without the columns outside ``used`` that miss a value (where it has a
-    column in ``used``: else the caller's own check names what is missing)."""
-    if used is None or not used & set(frame.columns):
-        return frame
-    gaps = frame.drop(columns=[c for c in frame.columns if c in used]).isna()
-    unused = [c for c in gaps.columns if gaps[c].any()]
+    frame: pd.DataFrame, used: list[str], findings: list[Finding]
+) -> tuple[pd.DataFrame, tuple[str, ...]]:
+    """``frame`` without the columns outside ``used`` that miss a value, and those columns."""
+    gaps = frame.drop(columns=used).isna()
+    unused = tuple(c for c in gaps.columns if gaps[c].any())
     for column in unused:
         rows = gaps[column].to_numpy()
         findings.append(
@@ -185,11 +195,14 @@ def _unused_incomplete(
                 f"{column} left out: not used",
             )
         )
-    return frame.drop(columns=unused)
+    return frame.drop(columns=list(unused)), unused
 
 
-def _missing_values(frame: pd.DataFrame, policy: str, findings: list[Finding]) -> pd.DataFrame:
-    incomplete = frame.isna().any(axis=1).to_numpy()
+def _missing_values(
+    frame: pd.DataFrame, policy: str, findings: list[Finding], used: list[str]
+) -> pd.DataFrame:
+    """The missing-values policy, on the ``used`` columns' values."""
+    incomplete = frame[used].isna().any(axis=1).to_numpy()
     if not incomplete.any():
         return frame
     first = frame.index[incomplete][0]
@@ -198,8 +211,9 @@ def _missing_values(frame: pd.DataFrame, policy: str, findings: list[Finding]) -
             Finding("rows with missing values", int(incomplete.sum()), "dropped", first)
         )
         return frame[~incomplete]
-    filled = frame.ffill()
-    unfilled = filled.isna().any(axis=1).to_numpy()  # nothing earlier to fill from
+    filled = frame.copy()
+    filled[used] = frame[used].ffill()
+    unfilled = filled[used].isna().any(axis=1).to_numpy()  # nothing earlier to fill from
     if (incomplete & ~unfilled).any():
         findings.append(
             Finding(
@@ -238,12 +252,12 @@ def _bad_range(values: dict[str, np.ndarray], n: int) -> np.ndarray:
     if "High" in values:
         others = [values[c] for c in ("Open", "Close", "Low") if c in values]
         if others:
-            ceiling = np.maximum.reduce(others)
+            ceiling = np.fmax.reduce(others)  # fmax, fmin: a missing value bounds nothing
             bad |= ceiling - values["High"] > _RTOL * ceiling
     if "Low" in values:
         others = [values[c] for c in ("Open", "Close", "High") if c in values]
         if others:
-            floor = np.minimum.reduce(others)
+            floor = np.fmin.reduce(others)
             bad |= values["Low"] - floor > _RTOL * floor
     return bad
 

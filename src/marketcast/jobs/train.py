@@ -26,7 +26,7 @@ from pathlib import Path
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
-from marketcast.config import DataConfig, Mode, plain
+from marketcast.config import DataConfig, Mode, in_multirun, plain
 from marketcast.data.sources import load
 from marketcast.data.universe import load_universe
 from marketcast.errors import MarketcastError
@@ -48,6 +48,7 @@ class RunData:
     frames: dict[str, pd.DataFrame]
     failed: dict[str, str] = field(default_factory=dict)
     universe: bool = False  # a global model over several symbols
+    left_out: tuple[str, ...] = ()  # columns the run does not use that missed values
 
 
 def run_label(data: DataConfig) -> str:
@@ -68,14 +69,15 @@ def load_run_data(data: DataConfig, columns: list[str] | None = None) -> RunData
     label = run_label(data)
     if not is_universe(data):
         loaded = load(data, columns=columns)
-        return RunData(label, {str(loaded.symbol): loaded.frame})
+        return RunData(label, {str(loaded.symbol): loaded.frame}, left_out=loaded.report.left_out)
     universe = load_universe(data, columns=columns)
     if not universe.loaded:
         raise MarketcastError(
             "no symbol of the universe could be loaded: "
             + "; ".join(f"{s}: {m}" for s, m in universe.failed.items())
         )
-    return RunData(label, universe.frames, universe.failed, universe=True)
+    left_out = tuple(dict.fromkeys(c for u in universe.loaded.values() for c in u.report.left_out))
+    return RunData(label, universe.frames, universe.failed, universe=True, left_out=left_out)
 
 
 def train(cfg: DictConfig) -> float:
@@ -108,6 +110,14 @@ def train_with(cfg: DictConfig, callbacks: list) -> float:
 
 def _train(cfg: DictConfig, run_dir: Path, callbacks: list) -> tuple[float, dict]:
     data = load_run_data(cfg.data, [*map(str, cfg.features.columns), str(cfg.features.target)])
+    if data.left_out and (cfg.search.trial is not None or in_multirun()):
+        log.warning(
+            "%s left out (this job does not use it, and it misses values in some rows): in a "
+            "sweep, a job whose features.columns use it keeps fewer rows, so its validation "
+            "and test segments fall on other dates. To compare jobs on the same dates, set "
+            "split.val_start and split.test_start.",
+            ", ".join(data.left_out),
+        )
     folds = _plan(data, cfg)
 
     # Keras and TensorFlow start here (quietly: marketcast.model.backend), after the data.

@@ -84,9 +84,10 @@ def parent_run_file(sweep_dir: Path) -> Path:
 def sweep_parent_run_id() -> str | None:
     """The multirun's parent run id, when this process runs a job of a multirun with one."""
     from hydra.core.hydra_config import HydraConfig
-    from hydra.types import RunMode
 
-    if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
+    from marketcast.config import in_multirun
+
+    if not in_multirun():
         return None
     path = parent_run_file(Path(HydraConfig.get().sweep.dir))
     if not path.is_file():
