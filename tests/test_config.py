@@ -105,6 +105,7 @@ def test_a_bad_store_format_fails_at_composition():
         ("data.start=soon", r"data.start='soon' is not a date"),
         ("data.start=2020-01-01 data.end=2019-01-01", r"is after data.end"),
         ("+train.epoch=3", r"train.epoch is not a config key \(a typo\?\): did you mean "),
+        ("logger=mlflow +logger.mlflow.tracking_ur=x", r"mean logger\.mlflow\.tracking_uri\?"),
         ("+surprise=1", r"surprise is not a config key"),
     ],
 )

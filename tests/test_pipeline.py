@@ -251,6 +251,7 @@ def test_predict_cli_without_runs_exits_cleanly(tmp_path):
     [
         ("train.epoch=3", "train.epoch is not a config key (a typo?): did you mean train.epochs?"),
         ("windw.size=30", "windw is not a config key (a typo?): did you mean window? the top"),
+        ("hydra.run.dri=x", "hydra.run.dri is not a config key (a typo?): did you mean hydra.run"),
         ("features.columns=[Close,Opn]", "Invalid value 'Opn', expected one of"),
     ],
 )

@@ -90,7 +90,8 @@ def test_a_csv_is_named_in_one_line_with_what_to_change(tmp_path, caplog):
     day_first.write_text("Date,Close\n01/02/2013,1\n16/01/2013,2\n")
     with pytest.raises(MarketcastError, match="dates that cannot be read") as caught:
         load_prices(DataConfig(source="csv", path=str(day_first)))
-    assert len(str(caught.value).splitlines()) == 1
+    assert len(str(caught.value).splitlines()) == 1 and "might want" not in str(caught.value)
+    assert str(caught.value).endswith("at position 1). Use ISO dates such as 2024-01-31.")
     yahoo = tmp_path / "adjusted.csv"
     yahoo.write_text("Date,Open,High,Low,Adj Close\n2020-01-02,1,2,0.5,1.5\n")
     with caplog.at_level("WARNING", logger="marketcast"):

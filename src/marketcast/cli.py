@@ -128,6 +128,12 @@ def _unknown_override(exc: Exception, schema: type) -> str | None:
     key = re.match(r"Could not override '([^']+)'", str(exc))
     if key is None or "not in" not in str(exc.__cause__ or ""):
         return None
+    if key.group(1).startswith("hydra."):  # Hydra's own keys, under its schema
+        from dataclasses import field, make_dataclass
+
+        from hydra.conf import HydraConf
+
+        schema = make_dataclass("Job", [("hydra", HydraConf, field(default_factory=HydraConf))])
     return unknown_key_message(key.group(1), schema)
 
 

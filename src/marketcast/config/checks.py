@@ -7,6 +7,7 @@ from __future__ import annotations
 import difflib
 import importlib.util
 import math
+import typing
 from dataclasses import fields, is_dataclass
 from pathlib import Path
 from typing import Any
@@ -340,9 +341,14 @@ def _unknown_keys(node: Any, schema: Any, prefix: str) -> list[str]:
     return found
 
 
-def _schema_at(schema: type, dotted: str) -> type:
+def _schema_at(schema: Any, dotted: str) -> Any:
+    """The type of ``dotted``'s field below ``schema`` (an optional section's dataclass)."""
     for part in [p for p in dotted.split(".") if p]:
-        schema = type(getattr(schema(), part))
+        if not is_dataclass(schema):
+            return None
+        hint = typing.get_type_hints(schema)[part]
+        options = [a for a in typing.get_args(hint) if a is not type(None)]
+        schema = options[0] if len(options) == 1 else hint  # X | None: X
     return schema
 
 

@@ -157,7 +157,9 @@ def normalise(frame: pd.DataFrame, origin: str) -> pd.DataFrame:
     try:
         index = pd.DatetimeIndex(pd.to_datetime(frame.index))
     except (ValueError, TypeError) as exc:
-        reason = str(exc).splitlines()[0]  # pandas goes on with advice for its own callers
+        # pandas goes on with advice for its own callers ("You might want to try: ...")
+        lines = str(exc).split(" You might want to try")[0].splitlines() or [type(exc).__name__]
+        reason = lines[0].rstrip(". ")
         raise MarketcastError(
             f"{origin} has dates that cannot be read ({reason}). Use ISO dates such as 2024-01-31."
         ) from None

@@ -8,7 +8,10 @@ import re
 KRX_INDICES = frozenset({"KS11", "KOSPI", "KQ11", "KOSDAQ", "KS200", "KPI200"})
 # The codes FinanceDataReader sends to Naver: six digits, or the alphanumeric codes of 2024 on.
 KRX_CODE = re.compile(r"\d{4}[0-9A-HJ-NP-TV-Z][0-9KLMN]")
-_KRX_SOURCES = frozenset({"KRX", "KRX-DETAIL", "KRX-DELISTING", "NAVER"})  # "KRX:005930"
+_KRX_SOURCES = frozenset({"KRX", "KRX-DETAIL", "KRX-DELISTING", "KRX-INDEX", "NAVER"})
+# A name's KRX code: six digits, or an alphanumeric code, which KRX's start with 0 (0126Z0,
+# 00088K); FinanceDataReader's wider pattern would take a file named 2024Q1 for one.
+_KRX_NAME_CODE = re.compile(r"\d{6}|0\d{3}[0-9A-HJ-NP-TV-Z][0-9KLMN]")
 _KRX_NAME_PREFIX = re.compile(r"(?:KRX|KOSPI|KOSDAQ|KR)[_-]")  # file names: krx_005380.csv
 _YAHOO_KRX = re.compile(r"\^(?:KS11|KQ11|KS200)|\d{6}\.K[SQ]")  # ^KS11, 005930.KS
 
@@ -26,14 +29,18 @@ def is_krx(name: object) -> bool:
     """Whether a symbol, or a CSV file's name, is a security or index of the Korea Exchange.
 
     FinanceDataReader's spellings (``005930``, ``0126Z0``, ``KS11``, ``KOSPI``,
-    ``KRX:005930``, ``NAVER:005930``), Yahoo's (``005930.KS``, ``035720.KQ``, ``^KS11``) and
-    those of file names (``krx_005380``, ``KOSPI-000660``, ``krx_KS11``); not a longer
-    number or a date in a name (``1005930``, ``prices_202401``).
+    ``KRX:005930``, ``NAVER:005930``, ``KRX-INDEX:1001``, ``YAHOO:005930.KS``), Yahoo's
+    (``005930.KS``, ``035720.KQ``, ``^KS11``) and those of file names (``krx_005380``,
+    ``KOSPI-000660``, ``krx_KS11``); not a longer number or a date in a name (``1005930``,
+    ``prices_202401``, ``2024Q1``).
     """
     code = "".join(canonical_symbol(name).split())
     source, _, code = code.rpartition(":")
+    if source == "YAHOO":  # YAHOO:005930.KS, YAHOO:^KS11
+        return bool(_YAHOO_KRX.fullmatch(code))
     if source:
         return source in _KRX_SOURCES
     if prefix := _KRX_NAME_PREFIX.match(code):
         code = code[prefix.end() :]
-    return code in KRX_INDICES or bool(KRX_CODE.fullmatch(code) or _YAHOO_KRX.fullmatch(code))
+    named = code in KRX_INDICES or _KRX_NAME_CODE.fullmatch(code)
+    return bool(named or _YAHOO_KRX.fullmatch(code))

@@ -21,7 +21,7 @@ def p_words(p_value: float) -> str:
         return "p undefined"
     if p_value < 0.001:
         return "p < 0.001"
-    for places in range(3, 7):
+    for places in range(3, 13):
         text = f"{p_value:.{places}f}"
         if (float(text) < ALPHA) == (p_value < ALPHA):
             break
