@@ -278,7 +278,7 @@ class PeersConfig:
     garch: bool = True  # a GARCH(1,1) band around persistence, the intervals' reference
     # Refit the peers every k origins on all earlier rows; 0: fit once on the training rows
     # and carry the fitted state forward (refitting cost 10-100x and helped nothing measurable
-    # on the dev files: bench/peers_dev.py).
+    # on the dev files: the former bench/peers_dev.py).
     refit_every: int = 0
 
 
@@ -392,7 +392,7 @@ class ForecastConfig:
     combine: Combine = Combine.validated
     # What the combination may move towards. Drift is left out by default: validation
     # gives it weight in trending years and the trend turns in test (significantly worse
-    # than persistence at h=5 on 2 of the 11 dev files; bench/peers_dev.py).
+    # than persistence at h=5 on 2 of the 11 dev files; the former bench/peers_dev.py).
     components: list[Component] = field(default_factory=lambda: [Component.lstm, Component.ets])
     loss: CombineLoss = CombineLoss.mae
     # A share of a component's move must earn at least this much validation gain (relative

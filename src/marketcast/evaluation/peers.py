@@ -44,7 +44,8 @@ def ets_model():
 
 
 def arima_model():
-    """The AutoARIMA peer, restricted to non-seasonal orders p, q <= 3 (see bench/peers_dev.py)."""
+    """The AutoARIMA peer, restricted to non-seasonal orders p, q <= 3 (measured by the
+    former bench/peers_dev.py, in git history)."""
     from statsforecast.models import AutoARIMA
 
     return AutoARIMA(seasonal=False, max_p=3, max_q=3, max_order=5, season_length=1)
@@ -194,7 +195,7 @@ def garch_band(
     the normal quantile; "empirical", the quantile of the training samples'
     standardised k-step log moves (for k = 1 the standardised residuals), per
     step; "t", the unit-variance Student-t quantile at the degrees of freedom
-    fitted on training. On the 11 dev files (bench/peers_dev.py) "normal" covers
+    fitted on training. On the 11 dev files (the former bench/peers_dev.py) "normal" covers
     0.800 of an 80% band at h = 1, "empirical" 0.769 and "t" 0.761: in-sample
     standardised residuals are more peaked than the out-of-sample ones, which
     also carry the error of the volatility forecast.
