@@ -327,17 +327,17 @@ def unknown_key_message(path: str, schema: type) -> str:
 def _unknown_keys(node: Any, schema: Any, prefix: str) -> list[str]:
     if not (isinstance(node, DictConfig) and is_dataclass(schema)):
         return []
-    types = {f.name: f.type for f in fields(schema)}
-    defaults = schema()
+    names = _field_names(schema)
     found = []
     for key in node:
         path = f"{prefix}{key}"
-        if key not in types:
+        if key not in names:
             found.append(path)
             continue
-        child = getattr(defaults, key)
+        # By the field's type, not its default: an optional section's default is None.
+        child = _schema_at(schema, str(key))
         if is_dataclass(child):
-            found += _unknown_keys(node[key], type(child), f"{path}.")
+            found += _unknown_keys(node[key], child, f"{path}.")
     return found
 
 
