@@ -388,8 +388,9 @@ def test_a_volume_missing_in_older_rows_costs_a_close_run_no_rows(tmp_path, capl
     )
     assert "in a sweep" not in caplog.text
     caplog.clear()
-    # A job of a sweep says that another job's features.columns may keep other rows.
-    with hydra_job(compose_hydra("hydra.mode=MULTIRUN")), caplog.at_level("WARNING"):
+    # A job of a sweep over features.columns says that other jobs may keep other rows.
+    sweep = compose_hydra("hydra.mode=MULTIRUN", "features.columns=[Close,Open,High]")
+    with hydra_job(sweep), caplog.at_level("WARNING"):
         train(compose_train(tmp_path / "job", "data=csv", f"data.path={path}"))
     assert "Volume left out (this job does not use it" in caplog.text
     assert "set split.val_start and split.test_start" in caplog.text
@@ -428,3 +429,15 @@ def test_an_as_of_past_a_csv_files_end_is_stale(trained, tmp_path, capsys):
     said = capsys.readouterr().out
     assert f"stale prices: the last row is {last}" in said
     assert f"Update {prices}, or pass an as_of up to {last}" in said
+
+
+def test_only_a_sweep_over_features_warns_that_its_jobs_keep_other_rows(tmp_path):
+    from marketcast.jobs.train import _sweeps_features
+
+    single = compose_train(tmp_path / "r")
+    assert not _sweeps_features(single)
+    for overrides, expected in ((["model.units=8"], False), (["features.columns=[Close]"], True)):
+        with hydra_job(compose_hydra("hydra.mode=MULTIRUN", *overrides)):
+            assert _sweeps_features(single) is expected, overrides
+    search = compose_train(tmp_path / "s", "hparams_search=optuna", "search.trial=0")
+    assert _sweeps_features(search)  # its space has features.columns

@@ -110,7 +110,7 @@ def train_with(cfg: DictConfig, callbacks: list) -> float:
 
 def _train(cfg: DictConfig, run_dir: Path, callbacks: list) -> tuple[float, dict]:
     data = load_run_data(cfg.data, [*map(str, cfg.features.columns), str(cfg.features.target)])
-    if data.left_out and (cfg.search.trial is not None or in_multirun()):
+    if data.left_out and _sweeps_features(cfg):
         log.warning(
             "%s left out (this job does not use it, and it misses values in some rows): in a "
             "sweep, a job whose features.columns use it keeps fewer rows, so its validation "
@@ -238,6 +238,19 @@ def _peers(prep: Prepared, cfg) -> dict[str, dict]:
             else {}
         )
     return out
+
+
+def _sweeps_features(cfg: DictConfig) -> bool:
+    """Whether this job is one of a sweep or search whose jobs may differ in features.columns:
+    an Optuna search whose space has it, or a sweep that set it for this job."""
+    if cfg.search.trial is not None:
+        return "features.columns" in (cfg.search.space or {})
+    if not in_multirun():
+        return False
+    from hydra.core.hydra_config import HydraConfig
+
+    keys = (o.split("=", 1)[0].lstrip("+~") for o in HydraConfig.get().overrides.task)
+    return "features.columns" in keys
 
 
 def _plan(data: RunData, cfg: DictConfig) -> list[Fold | None]:
