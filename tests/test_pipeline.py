@@ -393,6 +393,7 @@ def test_a_volume_missing_in_older_rows_costs_a_close_run_no_rows(tmp_path, capl
     with hydra_job(sweep), caplog.at_level("WARNING"):
         train(compose_train(tmp_path / "job", "data=csv", f"data.path={path}"))
     assert "Volume left out (this job does not use it" in caplog.text
+    assert "a job of this sweep that uses it keeps fewer rows" in caplog.text
     assert "set split.val_start and split.test_start" in caplog.text
 
 
@@ -436,8 +437,13 @@ def test_only_a_sweep_over_features_warns_that_its_jobs_keep_other_rows(tmp_path
 
     single = compose_train(tmp_path / "r")
     assert not _sweeps_features(single)
-    for overrides, expected in ((["model.units=8"], False), (["features.columns=[Close]"], True)):
-        with hydra_job(compose_hydra("hydra.mode=MULTIRUN", *overrides)):
-            assert _sweeps_features(single) is expected, overrides
+    for override, expected in (
+        ("model.units=8", False),
+        ("features.columns=[Close]", True),
+        ("features.target=Low", True),  # a target decides the columns used too
+        ("data.halts=drop", True),  # reads Volume
+    ):
+        with hydra_job(compose_hydra("hydra.mode=MULTIRUN", override)):
+            assert _sweeps_features(single) is expected, override
     search = compose_train(tmp_path / "s", "hparams_search=optuna", "search.trial=0")
     assert _sweeps_features(search)  # its space has features.columns

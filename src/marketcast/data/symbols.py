@@ -9,9 +9,10 @@ KRX_INDICES = frozenset({"KS11", "KOSPI", "KQ11", "KOSDAQ", "KS200", "KPI200"})
 # The codes FinanceDataReader sends to Naver: six digits, or the alphanumeric codes of 2024 on.
 KRX_CODE = re.compile(r"\d{4}[0-9A-HJ-NP-TV-Z][0-9KLMN]")
 _KRX_SOURCES = frozenset({"KRX", "KRX-DETAIL", "KRX-DELISTING", "KRX-INDEX", "NAVER"})
-# A name's KRX code: six digits, or an alphanumeric code, which KRX's start with 0 (0126Z0,
-# 00088K); FinanceDataReader's wider pattern would take a file named 2024Q1 for one.
-_KRX_NAME_CODE = re.compile(r"\d{6}|0\d{3}[0-9A-HJ-NP-TV-Z][0-9KLMN]")
+# A name's KRX code: six digits, a preferred share's five and K-N (28513K), or a code of the
+# 2024 scheme, which starts with 0 (0126Z0); FinanceDataReader's wider pattern would take a
+# file named 2024Q1 for one.
+_KRX_NAME_CODE = re.compile(r"\d{6}|\d{5}[KLMN]|0\d{3}[0-9A-HJ-NP-TV-Z][0-9KLMN]")
 _KRX_NAME_PREFIX = re.compile(r"(?:KRX|KOSPI|KOSDAQ|KR)[_-]")  # file names: krx_005380.csv
 _YAHOO_KRX = re.compile(r"\^(?:KS11|KQ11|KS200)|\d{6}\.K[SQ]")  # ^KS11, 005930.KS
 

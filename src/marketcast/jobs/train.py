@@ -112,9 +112,9 @@ def _train(cfg: DictConfig, run_dir: Path, callbacks: list) -> tuple[float, dict
     data = load_run_data(cfg.data, [*map(str, cfg.features.columns), str(cfg.features.target)])
     if data.left_out and _sweeps_features(cfg):
         log.warning(
-            "%s left out (this job does not use it, and it misses values in some rows): in a "
-            "sweep, a job whose features.columns use it keeps fewer rows, so its validation "
-            "and test segments fall on other dates. To compare jobs on the same dates, set "
+            "%s left out (this job does not use it, and it misses values in some rows): a "
+            "job of this sweep that uses it keeps fewer rows, so its validation and test "
+            "segments fall on other dates. To compare jobs on the same dates, set "
             "split.val_start and split.test_start.",
             ", ".join(data.left_out),
         )
@@ -240,17 +240,21 @@ def _peers(prep: Prepared, cfg) -> dict[str, dict]:
     return out
 
 
+# The keys that decide which columns a run uses, and so which rows validation keeps.
+_COLUMN_KEYS = {"features.columns", "features.target", "data.halts"}
+
+
 def _sweeps_features(cfg: DictConfig) -> bool:
-    """Whether this job is one of a sweep or search whose jobs may differ in features.columns:
-    an Optuna search whose space has it, or a sweep that set it for this job."""
+    """Whether this job is one of a sweep or search whose jobs may use other columns: an
+    Optuna search whose space has a key of ``_COLUMN_KEYS``, or a sweep that set one."""
     if cfg.search.trial is not None:
-        return "features.columns" in (cfg.search.space or {})
+        return bool(_COLUMN_KEYS & set(cfg.search.space or {}))
     if not in_multirun():
         return False
     from hydra.core.hydra_config import HydraConfig
 
-    keys = (o.split("=", 1)[0].lstrip("+~") for o in HydraConfig.get().overrides.task)
-    return "features.columns" in keys
+    keys = {o.split("=", 1)[0].lstrip("+~") for o in HydraConfig.get().overrides.task}
+    return bool(_COLUMN_KEYS & keys)
 
 
 def _plan(data: RunData, cfg: DictConfig) -> list[Fold | None]:
