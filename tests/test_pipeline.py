@@ -253,6 +253,9 @@ def test_predict_cli_without_runs_exits_cleanly(tmp_path):
         ("windw.size=30", "windw is not a config key (a typo?): did you mean window? the top"),
         ("hydra.run.dri=x", "hydra.run.dri is not a config key (a typo?): did you mean hydra.run"),
         ("features.columns=[Close,Opn]", "Invalid value 'Opn', expected one of"),
+        # OmegaConf fails on these with errors Hydra does not wrap (a traceback before)
+        ("logger.mlflow.tracking_uri=x", "logger.mlflow is not set (null); choose it first"),
+        ("data.symbols.x=1", "data.symbols is a list; set it whole, data.symbols=[...]"),
     ],
 )
 def test_train_cli_typo_fails_at_composition_naming_the_key(tmp_path, override, message, capsys):

@@ -18,6 +18,7 @@ import logging
 import os
 import shutil
 import sys
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 
@@ -108,14 +109,42 @@ def run_command(command: str, overrides: list[str]) -> None:
     os.environ["HYDRA_FULL_ERROR"] = "1"
     try:
         app()
-    except HydraException as exc:
-        schema = marketcast.config.JOB_SCHEMAS[f"{config_name}_schema"]
+    except Exception as exc:
+        if isinstance(exc, HydraException):
+            schema = marketcast.config.JOB_SCHEMAS[f"{config_name}_schema"]
+            message = _unknown_override(exc, schema) or composition_message(exc)
+        elif (message := _unappliable_override(exc)) is None:
+            raise
         print(
-            f"error: {_unknown_override(exc, schema) or composition_message(exc)} (marketcast "
-            f"{command} --help lists every key and group)",
+            f"error: {message} (marketcast {command} --help lists every key and group)",
             file=sys.stderr,
         )
         sys.exit(EXIT_USER_ERROR)
+
+
+def _unappliable_override(exc: Exception) -> str | None:
+    """An override that OmegaConf failed on while Hydra applied it, with an error Hydra does
+    not wrap (a key below a section that is not chosen, or below a list): which, and why;
+    None for an error raised anywhere else."""
+    from omegaconf import ListConfig, OmegaConf
+
+    frames = [f for f, _ in traceback.walk_tb(exc.__traceback__)]
+    where = [f for f in frames if f.f_code.co_name == "_apply_overrides_to_config"]
+    if not where or "override" not in where[-1].f_locals:
+        return None
+    override, cfg = where[-1].f_locals["override"], where[-1].f_locals.get("cfg")
+    key = str(override.key_or_group)
+    parent = key.rpartition(".")[0]
+    above = OmegaConf.select(cfg, parent, default=None) if cfg is not None and parent else 0
+    if above is None:
+        group = f" (e.g. {parent.replace('.', '=')})" if parent.count(".") == 1 else ""
+        return (
+            f"cannot set {override.input_line}: {parent} is not set (null); choose it "
+            f"first{group} or drop the override"
+        )
+    if isinstance(above, ListConfig):
+        return f"cannot set {override.input_line}: {parent} is a list; set it whole, {parent}=[...]"
+    return f"cannot set {override.input_line} ({type(exc).__name__}: {exc})"
 
 
 def _unknown_override(exc: Exception, schema: type) -> str | None:
