@@ -135,15 +135,19 @@ def _unappliable_override(exc: Exception) -> str | None:
     override, cfg = where[-1].f_locals["override"], where[-1].f_locals.get("cfg")
     key = str(override.key_or_group)
     parent = key.rpartition(".")[0]
-    above = OmegaConf.select(cfg, parent, default=None) if cfg is not None and parent else 0
-    if above is None:
-        group = f" (e.g. {parent.replace('.', '=')})" if parent.count(".") == 1 else ""
-        return (
-            f"cannot set {override.input_line}: {parent} is not set (null); choose it "
-            f"first{group} or drop the override"
-        )
-    if isinstance(above, ListConfig):
-        return f"cannot set {override.input_line}: {parent} is a list; set it whole, {parent}=[...]"
+    if cfg is not None and parent:
+        above = OmegaConf.select(cfg, parent, default=None)
+        if above is None:
+            group = f" (e.g. {parent.replace('.', '=')})" if parent.count(".") == 1 else ""
+            return (
+                f"cannot set {override.input_line}: {parent} is not set (null); choose it "
+                f"first{group} or drop the override"
+            )
+        if isinstance(above, ListConfig):
+            return (
+                f"cannot set {override.input_line}: {parent} is a list; set it whole, "
+                f"{parent}=[...]"
+            )
     return f"cannot set {override.input_line} ({type(exc).__name__}: {exc})"
 
 

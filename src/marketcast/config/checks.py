@@ -5,6 +5,7 @@ message naming the key, before any data is read and before TensorFlow is importe
 from __future__ import annotations
 
 import difflib
+import functools
 import importlib.util
 import math
 import typing
@@ -308,11 +309,12 @@ def unknown_key_message(path: str, schema: type) -> str:
     the first part of the dotted ``path`` that ``schema`` lacks (``path`` itself if none)."""
     parts = path.split(".")
     section: list[str] = []
+    node: Any = schema  # the type at ``section``
     for part in parts:
-        node = _schema_at(schema, ".".join(section))
         if not is_dataclass(node) or part not in _field_names(node):
             break
         section.append(part)
+        node = _field_types(node)[part]
     else:
         return f"{path} is not a config key (a typo?)."
     known = _field_names(node) if is_dataclass(node) else []
@@ -335,21 +337,20 @@ def _unknown_keys(node: Any, schema: Any, prefix: str) -> list[str]:
             found.append(path)
             continue
         # By the field's type, not its default: an optional section's default is None.
-        child = _schema_at(schema, str(key))
+        child = _field_types(schema)[key]
         if is_dataclass(child):
             found += _unknown_keys(node[key], child, f"{path}.")
     return found
 
 
-def _schema_at(schema: Any, dotted: str) -> Any:
-    """The type of ``dotted``'s field below ``schema`` (an optional section's dataclass)."""
-    for part in [p for p in dotted.split(".") if p]:
-        if not is_dataclass(schema):
-            return None
-        hint = typing.get_type_hints(schema)[part]
+@functools.cache
+def _field_types(schema: type) -> dict[str, Any]:
+    """Each field's type; an optional section's is its dataclass (X, not X | None)."""
+    types = {}
+    for name, hint in typing.get_type_hints(schema).items():
         options = [a for a in typing.get_args(hint) if a is not type(None)]
-        schema = options[0] if len(options) == 1 else hint  # X | None: X
-    return schema
+        types[name] = options[0] if len(options) == 1 else hint
+    return types
 
 
 def _field_names(schema: type) -> list[str]:

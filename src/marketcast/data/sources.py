@@ -336,7 +336,7 @@ def _fetch_history(
         history, _ = _fetch_history(cfg, symbol, None, None, completed)
         return history, "fetched (whole history: cached prices had been re-adjusted)"
     added = [c for c in fresh.columns if c not in cached.columns]
-    if added:  # the cached rows would lack it, and validation drop them as incomplete
+    if added:  # the cached rows would lack it: a run that uses it would lose them
         log.warning(
             "%s: the source now gives %s, which the cached prices lack; fetching the whole "
             "history again",

@@ -26,9 +26,10 @@ def score(
     segment's one-step persistence MAE). ``direction_accuracy`` is the share
     of steps whose forecast move has the sign of the actual move, counted over
     the ``direction_n`` steps where both moved, with its 95% Wilson interval
-    (``direction_ci``, ``direction_interval``); it is ``None`` for a forecast that never
-    moves. ``step``: the step these H = 1 columns are (``score_per_step``); by default
-    steps 1..H. ``mape`` is in percent.
+    (``direction_ci``) at the effective size of those calls (``direction_n_effective``,
+    ``effective_calls``); it is ``None`` for a forecast that never moves. ``step``: the
+    step these H = 1 columns are (``score_per_step``); by default steps 1..H. ``mape`` is
+    in percent.
     """
     error = forecast - actual
     mae = float(np.mean(np.abs(error)))
@@ -38,16 +39,17 @@ def score(
     n = int(counted.sum())
     hits = (predicted_move == actual_move) & counted
     overlap = (step or forecast.shape[1]) - 1  # the step-h move shares h - 1 days
+    accuracy = int(hits.sum()) / n if n else None
+    effective = effective_calls(hits, counted, overlap) if n else None
     return {
         "mae": mae,
         "rmse": float(np.sqrt(np.mean(error**2))),
         "mape": float(100.0 * np.mean(np.abs(error) / np.abs(actual))),
         "mase": mae / naive_mae if naive_mae > 0 else None,
-        "direction_accuracy": int(hits.sum()) / n if n else None,
-        "direction_ci": list(direction_interval(hits, counted, overlap)) if n else None,
+        "direction_accuracy": accuracy,
+        "direction_ci": list(wilson_interval(accuracy * effective, effective)) if n else None,
         "direction_n": n,
-        # the independent calls the n overlapping ones are worth (the interval's size)
-        "direction_n_effective": effective_calls(hits, counted, overlap) if n else None,
+        "direction_n_effective": effective,  # the independent calls the n are worth
     }
 
 
@@ -61,9 +63,9 @@ def score_per_step(
     ]
 
 
-def direction_interval(hits: np.ndarray, counted: np.ndarray, lags: int) -> tuple[float, float]:
-    """95% Wilson interval of the direction accuracy ``hits.sum() / counted.sum()`` (both
-    (B, H) bool, consecutive origins) at its effective sample size.
+def effective_calls(hits: np.ndarray, counted: np.ndarray, lags: int) -> float:
+    """The effective sample size of the direction accuracy ``hits.sum() / counted.sum()``
+    (both (B, H) bool, consecutive origins): the size its 95% Wilson interval is taken at.
 
     The moves of consecutive origins overlap (the step-h move of origin b shares h - 1
     days with that of origin b + 1, and one origin's steps share their first days), so
@@ -71,12 +73,6 @@ def direction_interval(hits: np.ndarray, counted: np.ndarray, lags: int) -> tupl
     the effective size is n p (1 - p) / (B x the long-run variance of the per-origin
     hit surplus over ``lags`` origins), at most n. With independent hits it is n.
     """
-    effective = effective_calls(hits, counted, lags)
-    return wilson_interval(int(hits.sum()) / int(counted.sum()) * effective, effective)
-
-
-def effective_calls(hits: np.ndarray, counted: np.ndarray, lags: int) -> float:
-    """The effective sample size of ``direction_interval``: at most ``counted.sum()``."""
     n = int(counted.sum())
     p = int(hits.sum()) / n
     surplus = hits.sum(axis=1) - p * counted.sum(axis=1)  # -> (B,) a ratio's linearisation

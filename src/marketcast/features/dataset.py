@@ -125,10 +125,15 @@ class Prepared:
         return self.transform.targets(actual, last)
 
 
+def used_columns(features: list[str], target: str) -> list[str]:
+    """The price columns a run reads: its ``features``, then its ``target`` (once)."""
+    return list(dict.fromkeys([*map(str, features), str(target)]))
+
+
 def select_columns(frame: pd.DataFrame, columns: list[str], target: str) -> pd.DataFrame:
     """The feature ``columns`` and the ``target``, rows with missing values dropped (and logged)."""
     features = [str(c) for c in columns]
-    columns = list(dict.fromkeys([*features, str(target)]))
+    columns = used_columns(features, target)
     missing = [c for c in columns if c not in frame.columns]
     if missing:
         usable = [c for c in features if c in frame.columns]

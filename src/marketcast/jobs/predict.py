@@ -39,7 +39,7 @@ from marketcast.evaluation.forecasts import PEER_COMPONENTS
 from marketcast.evaluation.intervals import Checkpoint, Intervals, SymbolBand, recent_prices
 from marketcast.evaluation.peers import GARCH_MODELS, garch_params, latest_peer_forecasts
 from marketcast.evaluation.predictions import quantile_column
-from marketcast.features.dataset import select_columns
+from marketcast.features.dataset import select_columns, used_columns
 from marketcast.model.network import point_forecast
 from marketcast.progress import progress
 from marketcast.runfiles import METRICS_FILE
@@ -262,7 +262,7 @@ def latest_window(symbol: str, run: Run, cfg: DictConfig, now: pd.Timestamp) -> 
             since = max(min(since, replay_from), end - pd.Timedelta(days=MAX_LOAD_DAYS))
         data = replace(data, start=str(since.date()))
     try:
-        frame = load(data, symbol=symbol, now=now, columns=[*t.features, t.target]).frame
+        frame = load(data, symbol=symbol, now=now, columns=used_columns(t.features, t.target)).frame
     except NoRowsInRange as exc:  # the range is predict's own choice: say what it means
         first, last = (day.date() for day in exc.covers)
         if last < end.date():

@@ -31,7 +31,12 @@ from marketcast.data.sources import load
 from marketcast.data.universe import load_universe
 from marketcast.errors import MarketcastError
 from marketcast.evaluation.intervals import Intervals
-from marketcast.features.dataset import Prepared, prepare_many, select_columns
+from marketcast.features.dataset import (
+    Prepared,
+    prepare_many,
+    select_columns,
+    used_columns,
+)
 from marketcast.features.folds import Fold, min_fold_rows, plan_folds
 from marketcast.progress import progress
 
@@ -109,7 +114,7 @@ def train_with(cfg: DictConfig, callbacks: list) -> float:
 
 
 def _train(cfg: DictConfig, run_dir: Path, callbacks: list) -> tuple[float, dict]:
-    data = load_run_data(cfg.data, [*map(str, cfg.features.columns), str(cfg.features.target)])
+    data = load_run_data(cfg.data, used_columns(cfg.features.columns, cfg.features.target))
     if data.left_out and _sweeps_features(cfg):
         log.warning(
             "%s left out (this job does not use it, and it misses values in some rows): a "
