@@ -144,10 +144,12 @@ def test_a_delta_error_without_a_user_fixable_cause_is_not_disguised(tmp_path, m
 
 
 def test_os_cause_reads_an_errno_or_the_one_in_a_delta_rs_message():
-    assert os_cause(DeltaError(FULL)) == "No space left on device (ENOSPC)"
+    assert os_cause(DeltaError(FULL)).cause == "No space left on device (ENOSPC)"
     read_only = OSError(errno.EROFS, "Read-only file system", "/srv/store")
-    assert os_cause(read_only) == "Read-only file system (EROFS) at /srv/store"
-    assert os_cause(OSError("Permission denied (os error 13)")) == "Permission denied (EACCES)"
+    assert os_cause(read_only).cause == "Read-only file system (EROFS) at /srv/store"
+    denied = os_cause(OSError("Permission denied (os error 13)"))
+    assert denied.cause == "Permission denied (EACCES)"
+    assert denied.fix.startswith("Free some space, or choose a location")
     assert os_cause(OSError(errno.EIO, "Input/output error")) is None  # not the user's to fix
     assert os_cause(DeltaError("Schema error: invalid data type")) is None
 

@@ -105,10 +105,10 @@ class DeltaForecastStore:
                 f"wrote nothing ({exc}). Re-run it."
             ) from exc
         except (OSError, DeltaError) as exc:  # a full disk arrives as DeltaError "(os error 28)"
-            cause = os_cause(exc)
-            if cause is None:
+            refusal = os_cause(exc)
+            if refusal is None:
                 raise
-            raise unwritable(self.setting, cause) from exc
+            raise unwritable(self.setting, refusal) from exc
         return target.version()
 
     def read(

@@ -146,24 +146,29 @@ def no_store(store: ForecastStore) -> MarketcastError:
     )
 
 
-_FILE_IN_THE_WAY = "a file stands where a folder must be"
+_FREE_OR_CHOOSE = "Free some space, or choose a location this user can write to."
 
 
-def unwritable(setting: str, cause: str) -> MarketcastError:
-    """The error of a store the system refuses to write (``cause``: what it said)."""
-    fix = (
-        "Move that file away, or choose another location."
-        if cause.endswith(_FILE_IN_THE_WAY)
-        else "Free some space, or choose a location this user can write to."
-    )
+@dataclass(frozen=True)
+class Refusal:
+    """Why the system refused a write (``cause``: what it said) and what the user can do."""
+
+    cause: str
+    fix: str = _FREE_OR_CHOOSE
+
+
+def unwritable(setting: str, refusal: Refusal) -> MarketcastError:
+    """The error of a store the system refuses to write."""
     return MarketcastError(
-        f"cannot write to the forecast store {setting}: {cause}; nothing was written to it. {fix}"
+        f"cannot write to the forecast store {setting}: {refusal.cause}; nothing was written "
+        f"to it. {refusal.fix}"
     )
 
 
-def os_cause(exc: BaseException) -> str | None:
+def os_cause(exc: BaseException) -> Refusal | None:
     """What a user-fixable OS error says (disk full, read-only, a file where a folder must be,
-    no permission, an unreachable parent), as ``strerror (ENAME) at path``; None for any other.
+    no permission, an unreachable parent), as ``strerror (ENAME) at path`` with its fix;
+    None for any other.
 
     Reads the errno of an OSError, else the ``(os error N)`` delta-rs writes into the
     message of its DeltaErrors and OSErrors, which carry no errno.
@@ -178,8 +183,11 @@ def os_cause(exc: BaseException) -> str | None:
     if getattr(exc, "filename", None):
         cause += f" at {exc.filename}"
     if number in _NOT_A_FOLDER:
-        cause += f": {_FILE_IN_THE_WAY}"
-    return cause
+        return Refusal(
+            f"{cause}: a file stands where a folder must be",
+            "Move that file away, or choose another location.",
+        )
+    return Refusal(cause)
 
 
 def quantile_columns(columns) -> list[str]:
@@ -269,10 +277,10 @@ def file_lock(path: Path, setting: str) -> Iterator[None]:
         path.parent.mkdir(parents=True, exist_ok=True)
         handle = open(path, "a+")  # noqa: SIM115 - closed by the with below
     except OSError as exc:
-        cause = os_cause(exc)
-        if cause is None:
+        refusal = os_cause(exc)
+        if refusal is None:
             raise
-        raise unwritable(setting, cause) from exc
+        raise unwritable(setting, refusal) from exc
     with handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)

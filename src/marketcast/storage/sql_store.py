@@ -58,6 +58,7 @@ from marketcast.errors import MarketcastError
 from marketcast.storage.forecast_store import (
     HISTORY_COLUMNS,
     PAIR,
+    Refusal,
     RunInfo,
     StoreLocked,
     empty_history,
@@ -254,7 +255,7 @@ class SqlForecastStore:
                     "store's database, or at a new file to start one."
                 ) from exc
             if code & 0xFF in _UNWRITABLE:
-                raise unwritable(self.setting, cause) from exc
+                raise unwritable(self.setting, Refusal(cause)) from exc
             raise
 
     def _write(self, conn: Connection, frame: pd.DataFrame, info: RunInfo) -> int:
