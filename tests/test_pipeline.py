@@ -15,6 +15,7 @@ from conftest import (
     run_marketcast,
     synthetic_prices,
 )
+from omegaconf import OmegaConf
 
 from marketcast.errors import MarketcastError
 from marketcast.jobs.predict import forecast
@@ -450,3 +451,31 @@ def test_only_a_sweep_over_features_warns_that_its_jobs_keep_other_rows(tmp_path
             assert _sweeps_features(single) is expected, override
     search = compose_train(tmp_path / "s", "hparams_search=optuna", "search.trial=0")
     assert _sweeps_features(search)  # its space has features.columns
+
+
+@pytest.mark.parametrize(
+    ("typed", "expected"),
+    [
+        (["features.columns=[Close,Open]", "model.units=8,16"], False),  # one value in every job
+        (["features.columns=[Close],[Close,Open]"], True),
+        (["+features.target=Close,Low"], True),
+        (["data.halts=choice(drop,keep)"], True),
+    ],
+)
+def test_the_sweep_warning_reads_what_the_sweep_varies(tmp_path, typed, expected):
+    """The sweep's overrides as typed (its multirun.yaml) tell a varied key from one that
+    every job sets alike; a job's own overrides cannot."""
+    from omegaconf import open_dict
+
+    from marketcast.jobs.train import _sweeps_features
+
+    job = compose_hydra("hydra.mode=MULTIRUN", "features.columns=[Close,Open]")
+    sweep_dir = tmp_path / "multirun" / "run"
+    with open_dict(job):
+        job.hydra.job.num = 1
+        job.hydra.runtime.output_dir = str(sweep_dir / "1")
+        job.hydra.overrides.task = typed
+    sweep_dir.mkdir(parents=True)
+    OmegaConf.save(job, sweep_dir / "multirun.yaml")
+    with hydra_job(job):
+        assert _sweeps_features(compose_train(tmp_path / "r")) is expected

@@ -251,15 +251,34 @@ _COLUMN_KEYS = {"features.columns", "features.target", "data.halts"}
 
 def _sweeps_features(cfg: DictConfig) -> bool:
     """Whether this job is one of a sweep or search whose jobs may use other columns: an
-    Optuna search whose space has a key of ``_COLUMN_KEYS``, or a sweep that set one."""
+    Optuna search whose space has a key of ``_COLUMN_KEYS``, or a sweep that varies one."""
     if cfg.search.trial is not None:
         return bool(_COLUMN_KEYS & set(cfg.search.space or {}))
     if not in_multirun():
         return False
-    from hydra.core.hydra_config import HydraConfig
+    return bool(_COLUMN_KEYS & _swept_keys())
 
-    keys = {o.split("=", 1)[0].lstrip("+~") for o in HydraConfig.get().overrides.task}
-    return bool(_COLUMN_KEYS & keys)
+
+def _swept_keys() -> set[str]:
+    """The keys this job's Hydra sweep varies: read from the overrides as typed, in the
+    sweep's ``multirun.yaml`` (a key set to one value in every job is not varied); where
+    that file cannot be found (a launcher on a node without the sweep folder), every key
+    the job's own overrides set."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    hydra = HydraConfig.get()
+    overrides = list(hydra.overrides.task)
+    job_dir = OmegaConf.select(hydra, "runtime.output_dir", default=None)
+    if job_dir:
+        sweep_dir = Path(job_dir).parents[len(Path(str(hydra.sweep.subdir)).parts) - 1]
+        typed = sweep_dir / "multirun.yaml"
+        if typed.is_file():
+            parsed = OverridesParser.create().parse_overrides(
+                list(OmegaConf.load(typed).hydra.overrides.task)
+            )
+            return {o.key_or_group for o in parsed if o.is_sweep_override()}
+    return {o.key_or_group for o in OverridesParser.create().parse_overrides(overrides)}
 
 
 def _plan(data: RunData, cfg: DictConfig) -> list[Fold | None]:
