@@ -35,7 +35,8 @@ def test_exchange_for_symbol():
     # KRX indices and FinanceDataReader's other spellings were dated on NYSE's calendar.
     for symbol in ("KS11", "kq11", "KS200", "KOSPI", "KRX:KS11", "KRX:005930", "^KS11",
                    "krx_KS11", "0126Z0", "00088K", "28513K", "krx_18064K", "NAVER:005930",
-                   "KRX-INDEX:1001", "YAHOO:005930.KS"):  # fmt: skip
+                   "KRX-INDEX:1001", "YAHOO:005930.KS", "00088K.KS",
+                   "YAHOO:0126Z0.KQ"):  # fmt: skip
         assert exchange_for(symbol) == "XKRX", symbol
     for symbol in ("US500", "FRED:M2", "IXIC", "YAHOO:AAPL", "2024Q1", "2023H1"):
         assert exchange_for(symbol) == "XNYS", symbol

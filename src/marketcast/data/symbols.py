@@ -14,7 +14,8 @@ _KRX_SOURCES = frozenset({"KRX", "KRX-DETAIL", "KRX-DELISTING", "KRX-INDEX", "NA
 # file named 2024Q1 for one.
 _KRX_NAME_CODE = re.compile(r"\d{6}|\d{5}[KLMN]|0\d{3}[0-9A-HJ-NP-TV-Z][0-9KLMN]")
 _KRX_NAME_PREFIX = re.compile(r"(?:KRX|KOSPI|KOSDAQ|KR)[_-]")  # file names: krx_005380.csv
-_YAHOO_KRX = re.compile(r"\^(?:KS11|KQ11|KS200)|\d{6}\.K[SQ]")  # ^KS11, 005930.KS
+# Yahoo's: ^KS11, and a KRX code with its market, 005930.KS, 00088K.KS (a preferred share)
+_YAHOO_KRX = re.compile(rf"\^(?:KS11|KQ11|KS200)|(?:{_KRX_NAME_CODE.pattern})\.K[SQ]")
 
 
 def canonical_symbol(symbol: object) -> str:
