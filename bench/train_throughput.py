@@ -52,8 +52,13 @@ from synthetic import random_walk_bars  # noqa: E402  (bench/synthetic.py)
 
 import marketcast.config  # noqa: E402,F401  (registers the schemas)
 from marketcast.config import DataConfig, TrainConfig  # noqa: E402
-from marketcast.data.sources import load_prices  # noqa: E402
-from marketcast.features.dataset import Transform, prepare, prepare_many  # noqa: E402
+from marketcast.data.sources import load  # noqa: E402
+from marketcast.features.dataset import (  # noqa: E402
+    Transform,
+    prepare,
+    prepare_many,
+    used_columns,
+)
 from marketcast.features.windows import Windows  # noqa: E402
 from marketcast.model import runtime  # noqa: E402
 from marketcast.model.network import build_model  # noqa: E402
@@ -94,10 +99,12 @@ def load_data(args, base) -> Data:
     """The sample (or --csv) as one run prepares it; or --synthetic K pooled symbols."""
     if not args.synthetic:
         data_cfg = DataConfig(path=args.csv) if args.csv else base.data
-        prepared = prepare(load_prices(data_cfg), base.features, base.window, base.split)
+        columns = used_columns(base.features.columns, base.features.target)  # as train loads
+        frame = load(data_cfg, columns=columns).frame
+        prepared = prepare(frame, base.features, base.window, base.split)
         parts = prepared.parts
         return Data(prepared.transform, parts["train"].windows, parts["val"].windows)
-    rows = len(load_prices(base.data))
+    rows = len(load(base.data).frame)
     frames = {f"SYN{k}": synthetic_prices(rows, seed=k) for k in range(args.synthetic)}
     prepared = prepare_many(frames, base.features, base.window, base.split)
 
