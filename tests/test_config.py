@@ -167,12 +167,25 @@ def test_a_job_in_a_fixed_directory_gets_its_own_id_each_time():
     assert "predict" not in fixed and config.is_run_id(config.job_id(None))
 
 
-def test_a_bad_value_exits_2_with_one_message_and_without_tensorflow(tmp_path):
+@pytest.mark.parametrize(
+    ("argv", "error"),
+    [
+        (
+            ["train", "train.learning_rate=-1"],
+            "error: train.learning_rate=-1.0 must be a finite number above 0 (e.g. 4e-3).",
+        ),
+        (  # took 4 s: the job loaded Keras before it looked for the run
+            ["predict", "run_dir=no_such_run"],
+            "error: run_dir='no_such_run' does not exist: pass a training run directory (it "
+            "holds model.keras and preprocessing.json).",
+        ),
+    ],
+)
+def test_a_bad_value_exits_2_with_one_message_and_without_tensorflow(tmp_path, argv, error):
     """The CLI checks the config before the job's module (and TensorFlow) is imported."""
     probe = (
         "import sys, runpy\n"
-        "sys.argv = ['marketcast', 'train', 'train.learning_rate=-1', "
-        f"'paths.output_root={tmp_path}']\n"
+        f"sys.argv = ['marketcast', *{argv!r}, 'paths.output_root={tmp_path}']\n"
         "try:\n"
         "    runpy.run_module('marketcast', run_name='__main__')\n"
         "except SystemExit as exit:\n"
@@ -183,9 +196,7 @@ def test_a_bad_value_exits_2_with_one_message_and_without_tensorflow(tmp_path):
     )
     assert done.stdout.split()[-2:] == ["False", "2"], done.stdout + done.stderr
     errors = [line for line in done.stderr.splitlines() if line.strip()]
-    assert errors == [
-        "error: train.learning_rate=-1.0 must be a finite number above 0 (e.g. 4e-3)."
-    ]
+    assert errors == [error]
     assert not list(Path(tmp_path).rglob("*.log")), "a failed start leaves nothing behind"
 
 

@@ -4,6 +4,8 @@ Kept apart from ``marketcast.storage.artifacts`` (which loads Keras) so that the
 summary, which runs in Hydra's launching process, can read job directories cheaply.
 """
 
+from marketcast.errors import MarketcastError
+
 MODEL_FILE = "model.keras"
 PREPROCESSING_FILE = "preprocessing.json"
 METRICS_FILE = "metrics.json"
@@ -15,3 +17,11 @@ TRIAL_FILE = "optuna_trial.json"  # a job of an Optuna search: its trial number,
 DONE_FILE = "run.json"  # the completion marker, written last (storage.artifacts)
 FAILED_FILE = "failed.json"  # written instead of the above when a sweep job fails
 REPORT_FILE = "report.md"  # a backtest's Markdown report
+
+
+def no_run_dir(run_dir: object) -> MarketcastError:
+    """The error of a ``run_dir`` that is not a directory (checked at start-up and on load)."""
+    return MarketcastError(
+        f"run_dir={str(run_dir)!r} does not exist: pass a training run directory (it holds "
+        f"{MODEL_FILE} and {PREPROCESSING_FILE})."
+    )

@@ -38,7 +38,7 @@ from marketcast.config.schemas import (
     WindowConfig,
 )
 from marketcast.errors import MarketcastError
-from marketcast.runfiles import DONE_FILE
+from marketcast.runfiles import DONE_FILE, no_run_dir
 
 # --- range checks ----------------------------------------------------------------------------
 
@@ -97,6 +97,8 @@ def check_loggers(cfg) -> None:
 def check_predict_job(cfg: DictConfig) -> None:
     refuse_unknown_keys(cfg, PredictJobConfig)
     check_store(cfg.store)
+    if cfg.run_dir is not None and not Path(cfg.run_dir).is_dir():
+        raise no_run_dir(cfg.run_dir)  # before the job loads Keras
     _at_least("max_stale_sessions", cfg.max_stale_sessions, 0, optional=True)
     if cfg.as_of is not None:
         _date("as_of", cfg.as_of)

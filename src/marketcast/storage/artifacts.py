@@ -42,6 +42,7 @@ from marketcast.runfiles import (
     PREDICTIONS_FILE,
     PREPROCESSING_FILE,
     VAL_PREDICTIONS_FILE,
+    no_run_dir,
 )
 
 FORMAT_VERSION = 3
@@ -176,10 +177,7 @@ def is_finished_run(path: Path) -> bool:
 def load_run(run_dir: Path) -> tuple[keras.Model, Preprocessing]:
     """The model and preprocessing of a finished run, loaded without running stored code."""
     if not run_dir.is_dir():
-        raise MarketcastError(
-            f"run_dir={str(run_dir)!r} does not exist: pass a training "
-            "run directory (it holds model.keras and preprocessing.json)."
-        )
+        raise no_run_dir(run_dir)
     marker, why = _finished(run_dir)
     if marker is None:
         raise MarketcastError(
