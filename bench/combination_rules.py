@@ -35,8 +35,7 @@ import pandas as pd
 from marketcast.config import ForecastConfig
 from marketcast.evaluation.combination import Weights, fit_weights, keep_earned
 from marketcast.evaluation.scores import diebold_mariano_per_step, significant_side
-from marketcast.runfiles import PREDICTIONS_FILE, VAL_PREDICTIONS_FILE
-from marketcast.storage.artifacts import is_finished_run
+from marketcast.runfiles import PREDICTIONS_FILE, VAL_PREDICTIONS_FILE, is_finished_run
 
 COMPONENTS = ("lstm", "ets", "arima", "drift")
 

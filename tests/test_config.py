@@ -179,6 +179,11 @@ def test_a_job_in_a_fixed_directory_gets_its_own_id_each_time():
             "error: run_dir='no_such_run' does not exist: pass a training run directory (it "
             "holds model.keras and preprocessing.json).",
         ),
+        (  # and a bare predict before any training
+            ["predict"],
+            "error: no finished training run under {root}: run `marketcast train` first, or "
+            "pass run_dir=DIR.",
+        ),
     ],
 )
 def test_a_bad_value_exits_2_with_one_message_and_without_tensorflow(tmp_path, argv, error):
@@ -196,7 +201,7 @@ def test_a_bad_value_exits_2_with_one_message_and_without_tensorflow(tmp_path, a
     )
     assert done.stdout.split()[-2:] == ["False", "2"], done.stdout + done.stderr
     errors = [line for line in done.stderr.splitlines() if line.strip()]
-    assert errors == [error]
+    assert errors == [error.format(root=tmp_path.resolve())]
     assert not list(Path(tmp_path).rglob("*.log")), "a failed start leaves nothing behind"
 
 

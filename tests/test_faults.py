@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 from conftest import compose_predict, compose_train, synthetic_prices
 
-from marketcast import atomic, config
+from marketcast import atomic, config, runfiles
 from marketcast.errors import MarketcastError
 from marketcast.evaluation.combination import Weights
 from marketcast.jobs.train import train
@@ -47,7 +47,7 @@ def refingerprint(run_dir: Path) -> None:
     """Make run.json agree with the files again, as a hand-edited run would be made to."""
     marker = json.loads((run_dir / DONE_FILE).read_text())
     for name in marker["files"]:
-        marker["files"][name] = artifacts._fingerprint(run_dir / name)
+        marker["files"][name] = runfiles.fingerprint(run_dir / name)
     (run_dir / DONE_FILE).write_text(json.dumps(marker))
 
 
@@ -59,7 +59,7 @@ def edit_preprocessing(run_dir: Path, edit) -> None:
 
 def test_the_run_loads(finished_run):
     model, prep = artifacts.load_run(finished_run)
-    assert prep.run_id == artifacts.finished_run_id(finished_run)
+    assert prep.run_id == runfiles.finished_run_id(finished_run)
     assert model.input_shape[1:] == (prep.transform.window, len(prep.transform.features))
 
 
@@ -228,7 +228,7 @@ def test_a_run_killed_between_two_artifacts_is_not_finished(run_copy, monkeypatc
     monkeypatch.setattr(artifacts, "write_csv", die)
     with pytest.raises(KeyboardInterrupt):
         artifacts.save_run(run_copy, model, prep, {"val": {}}, None, "")
-    assert not artifacts.is_finished_run(run_copy)
+    assert not runfiles.is_finished_run(run_copy)
     with pytest.raises(MarketcastError, match="has no finished run"):
         artifacts.load_run(run_copy)
 
@@ -243,11 +243,11 @@ def test_retraining_into_a_finished_run_is_refused_without_overwrite(finished_ru
 def test_overwrite_replaces_the_run_with_a_new_run_id(run_copy, tmp_path):
     csv = tmp_path / "prices.csv"
     synthetic_prices(300, seed=3).to_csv(csv)
-    before = artifacts.finished_run_id(run_copy)
+    before = runfiles.finished_run_id(run_copy)
     cfg = compose_train(run_copy, "data=csv", f"data.path={csv}", "overwrite=true")
     config.check_train_job(cfg)
     train(cfg)
-    after = artifacts.finished_run_id(run_copy)
+    after = runfiles.finished_run_id(run_copy)
     assert after and after != before
     assert artifacts.load_run(run_copy)[1].run_id == after
 

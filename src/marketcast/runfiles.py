@@ -1,8 +1,15 @@
-"""The names of the files in a run directory, for the modules that write and read them.
+"""What a run directory holds: its files' names, and whether it holds a finished run.
 
 Kept apart from ``marketcast.storage.artifacts`` (which loads Keras) so that the multirun
-summary, which runs in Hydra's launching process, can read job directories cheaply.
+summary, which runs in Hydra's launching process, and the start-up checks can read run
+directories cheaply.
 """
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
 
 from marketcast.errors import MarketcastError
 
@@ -24,4 +31,75 @@ def no_run_dir(run_dir: object) -> MarketcastError:
     return MarketcastError(
         f"run_dir={str(run_dir)!r} does not exist: pass a training run directory (it holds "
         f"{MODEL_FILE} and {PREPROCESSING_FILE})."
+    )
+
+
+def fingerprint(path: Path) -> dict:
+    return {"size": path.stat().st_size, "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+
+
+def finished_run_id(path: Path) -> str | None:
+    """The run id of the finished run in ``path``, or None: no marker, or a file changed."""
+    marker, _ = finished_marker(path)
+    return None if marker is None else str(marker["run_id"])
+
+
+def finished_marker(path: Path) -> tuple[dict | None, str]:
+    """(the ``DONE_FILE`` marker, "") of the finished run in ``path``, or (None, why it is
+    not one)."""
+    try:
+        marker = json.loads((path / DONE_FILE).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None, f"no {DONE_FILE}: the run did not finish"
+    except (OSError, ValueError) as exc:
+        return None, f"{DONE_FILE} cannot be read ({exc})"
+    try:
+        for name, expected in marker["files"].items():
+            if not (path / name).is_file():
+                return None, f"{name} is missing"
+            size = (path / name).stat().st_size
+            if size != expected["size"]:
+                return None, (
+                    f"{name} changed since the run finished: {size} bytes where {DONE_FILE} "
+                    f"says {expected['size']}"
+                )
+        if "run_id" not in marker:
+            raise KeyError("run_id")
+        return marker, ""
+    except (OSError, KeyError, TypeError, AttributeError) as exc:
+        return None, f"{DONE_FILE} is damaged ({type(exc).__name__}: {exc})"
+
+
+def is_finished_run(path: Path) -> bool:
+    return finished_run_id(path) is not None
+
+
+def finished_runs(root: Path) -> list[Path]:
+    """Every finished run under ``root`` (e.g. the jobs of a sweep), in path order."""
+    if not root.is_dir():
+        return []
+    return sorted(p.parent for p in root.rglob(DONE_FILE) if is_finished_run(p.parent))
+
+
+def latest_run(output_root: Path) -> Path:
+    """The most recently finished run under ``output_root``."""
+    marks = (
+        [p for p in output_root.rglob(DONE_FILE) if is_finished_run(p.parent)]
+        if output_root.is_dir()
+        else []
+    )
+    if not marks:
+        raise no_finished_run(output_root)
+    return max(marks, key=lambda p: p.stat().st_mtime).parent
+
+
+def has_finished_run(root: Path) -> bool:
+    """Whether any finished run lies under ``root`` (stops at the first)."""
+    return root.is_dir() and any(is_finished_run(p.parent) for p in root.rglob(DONE_FILE))
+
+
+def no_finished_run(output_root: Path) -> MarketcastError:
+    return MarketcastError(
+        f"no finished training run under {output_root}: run `marketcast train` first, "
+        "or pass run_dir=DIR."
     )

@@ -38,7 +38,7 @@ from marketcast.config.schemas import (
     WindowConfig,
 )
 from marketcast.errors import MarketcastError
-from marketcast.runfiles import DONE_FILE, no_run_dir
+from marketcast.runfiles import DONE_FILE, has_finished_run, no_finished_run, no_run_dir
 
 # --- range checks ----------------------------------------------------------------------------
 
@@ -97,8 +97,12 @@ def check_loggers(cfg) -> None:
 def check_predict_job(cfg: DictConfig) -> None:
     refuse_unknown_keys(cfg, PredictJobConfig)
     check_store(cfg.store)
+    # before the job loads Keras (seconds)
     if cfg.run_dir is not None and not Path(cfg.run_dir).is_dir():
-        raise no_run_dir(cfg.run_dir)  # before the job loads Keras
+        raise no_run_dir(cfg.run_dir)
+    output_root = OmegaConf.select(cfg, "paths.output_root", throw_on_resolution_failure=False)
+    if cfg.run_dir is None and output_root and not has_finished_run(Path(output_root).resolve()):
+        raise no_finished_run(Path(output_root).resolve())
     _at_least("max_stale_sessions", cfg.max_stale_sessions, 0, optional=True)
     if cfg.as_of is not None:
         _date("as_of", cfg.as_of)

@@ -42,7 +42,7 @@ from marketcast.evaluation.predictions import quantile_column
 from marketcast.features.dataset import select_columns, used_columns
 from marketcast.model.network import point_forecast
 from marketcast.progress import progress
-from marketcast.runfiles import METRICS_FILE
+from marketcast.runfiles import METRICS_FILE, finished_runs, is_finished_run, latest_run
 from marketcast.storage import artifacts
 from marketcast.storage.forecast_store import ForecastStore, RunInfo, StoreLocked
 from marketcast.storage.stores import from_config
@@ -183,10 +183,10 @@ def resolve_runs(cfg: DictConfig) -> dict[str, Run]:
     where a sweep trained several for it. Default: the newest finished run.
     """
     if cfg.run_dir is None:
-        paths = [artifacts.latest_run(Path(cfg.paths.output_root).resolve())]
+        paths = [latest_run(Path(cfg.paths.output_root).resolve())]
     else:
         root = Path(cfg.run_dir).resolve()  # the store records it: absolute, not as typed
-        paths = [root] if artifacts.is_finished_run(root) else artifacts.finished_runs(root)
+        paths = [root] if is_finished_run(root) else finished_runs(root)
         if not paths:
             artifacts.load_run(root)  # raises the "no finished run" message
     by_symbol: dict[str, tuple[float, Run]] = {}

@@ -17,7 +17,6 @@ a mix of old and new files. Loading checks every file and names the file and the
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import zipfile
@@ -42,6 +41,8 @@ from marketcast.runfiles import (
     PREDICTIONS_FILE,
     PREPROCESSING_FILE,
     VAL_PREDICTIONS_FILE,
+    fingerprint,
+    finished_marker,
     no_run_dir,
 )
 
@@ -130,55 +131,15 @@ def save_run(
         write_csv(run_dir / VAL_PREDICTIONS_FILE, val_predictions)
         checked += (VAL_PREDICTIONS_FILE,)
     write_json(run_dir / PREPROCESSING_FILE, preprocessing.to_dict())
-    files = {name: _fingerprint(run_dir / name) for name in checked}
+    files = {name: fingerprint(run_dir / name) for name in checked}
     write_json(run_dir / DONE_FILE, {"run_id": preprocessing.run_id, "files": files})
-
-
-def _fingerprint(path: Path) -> dict:
-    return {"size": path.stat().st_size, "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
-
-
-def finished_run_id(path: Path) -> str | None:
-    """The run id of the finished run in ``path``, or None: no marker, or a file changed."""
-    marker, _ = _finished(path)
-    return None if marker is None else str(marker["run_id"])
-
-
-def _finished(path: Path) -> tuple[dict | None, str]:
-    """(the ``DONE_FILE`` marker, "") of the finished run in ``path``, or (None, why it is
-    not one)."""
-    try:
-        marker = json.loads((path / DONE_FILE).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return None, f"no {DONE_FILE}: the run did not finish"
-    except (OSError, ValueError) as exc:
-        return None, f"{DONE_FILE} cannot be read ({exc})"
-    try:
-        for name, expected in marker["files"].items():
-            if not (path / name).is_file():
-                return None, f"{name} is missing"
-            size = (path / name).stat().st_size
-            if size != expected["size"]:
-                return None, (
-                    f"{name} changed since the run finished: {size} bytes where {DONE_FILE} "
-                    f"says {expected['size']}"
-                )
-        if "run_id" not in marker:
-            raise KeyError("run_id")
-        return marker, ""
-    except (OSError, KeyError, TypeError, AttributeError) as exc:
-        return None, f"{DONE_FILE} is damaged ({type(exc).__name__}: {exc})"
-
-
-def is_finished_run(path: Path) -> bool:
-    return finished_run_id(path) is not None
 
 
 def load_run(run_dir: Path) -> tuple[keras.Model, Preprocessing]:
     """The model and preprocessing of a finished run, loaded without running stored code."""
     if not run_dir.is_dir():
         raise no_run_dir(run_dir)
-    marker, why = _finished(run_dir)
+    marker, why = finished_marker(run_dir)
     if marker is None:
         raise MarketcastError(
             f"run_dir={str(run_dir)!r} has no finished run ({why}): point run_dir at a "
@@ -186,7 +147,7 @@ def load_run(run_dir: Path) -> tuple[keras.Model, Preprocessing]:
         )
     run_id = str(marker["run_id"])
     for name in (PREPROCESSING_FILE, MODEL_FILE):
-        if _fingerprint(run_dir / name)["sha256"] != marker["files"][name]["sha256"]:
+        if fingerprint(run_dir / name)["sha256"] != marker["files"][name]["sha256"]:
             raise MarketcastError(
                 f"{run_dir / name} was changed after the run finished (its digest differs "
                 f"from {DONE_FILE}'s): train again rather than edit run files."
@@ -446,25 +407,3 @@ def _iso_day(value) -> bool:
         return isinstance(value, str) and str(pd.Timestamp(value).date()) == value
     except ValueError:
         return False
-
-
-def finished_runs(root: Path) -> list[Path]:
-    """Every finished run under ``root`` (e.g. the jobs of a sweep), in path order."""
-    if not root.is_dir():
-        return []
-    return sorted(p.parent for p in root.rglob(DONE_FILE) if is_finished_run(p.parent))
-
-
-def latest_run(output_root: Path) -> Path:
-    """The most recently finished run under ``output_root``."""
-    marks = (
-        [p for p in output_root.rglob(DONE_FILE) if is_finished_run(p.parent)]
-        if output_root.is_dir()
-        else []
-    )
-    if not marks:
-        raise MarketcastError(
-            f"no finished training run under {output_root}: run `marketcast train` first, "
-            "or pass run_dir=DIR."
-        )
-    return max(marks, key=lambda p: p.stat().st_mtime).parent
