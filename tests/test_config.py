@@ -179,6 +179,11 @@ def test_a_job_in_a_fixed_directory_gets_its_own_id_each_time():
             "error: run_dir='no_such_run' does not exist: pass a training run directory (it "
             "holds model.keras and preprocessing.json).",
         ),
+        (
+            ["predict", "run_dir={root}"],
+            "error: run_dir='{root}' has no finished run (no run.json: the run did not finish): "
+            "point run_dir at a directory written by marketcast train, or train again.",
+        ),
         (  # and a bare predict before any training
             ["predict"],
             "error: no finished training run under {root}: run `marketcast train` first, or "
@@ -188,9 +193,11 @@ def test_a_job_in_a_fixed_directory_gets_its_own_id_each_time():
 )
 def test_a_bad_value_exits_2_with_one_message_and_without_tensorflow(tmp_path, argv, error):
     """The CLI checks the config before the job's module (and TensorFlow) is imported."""
+    root = tmp_path.resolve()
+    argv = [arg.format(root=root) for arg in argv]
     probe = (
         "import sys, runpy\n"
-        f"sys.argv = ['marketcast', *{argv!r}, 'paths.output_root={tmp_path}']\n"
+        f"sys.argv = ['marketcast', *{argv!r}, 'paths.output_root={root}']\n"
         "try:\n"
         "    runpy.run_module('marketcast', run_name='__main__')\n"
         "except SystemExit as exit:\n"
@@ -201,7 +208,7 @@ def test_a_bad_value_exits_2_with_one_message_and_without_tensorflow(tmp_path, a
     )
     assert done.stdout.split()[-2:] == ["False", "2"], done.stdout + done.stderr
     errors = [line for line in done.stderr.splitlines() if line.strip()]
-    assert errors == [error.format(root=tmp_path.resolve())]
+    assert errors == [error.format(root=root)]
     assert not list(Path(tmp_path).rglob("*.log")), "a failed start leaves nothing behind"
 
 

@@ -34,6 +34,14 @@ def no_run_dir(run_dir: object) -> MarketcastError:
     )
 
 
+def no_finished_run_in(run_dir: object, why: str) -> MarketcastError:
+    """The error of a ``run_dir`` that holds no finished run (``why``: ``finished_marker``'s)."""
+    return MarketcastError(
+        f"run_dir={str(run_dir)!r} has no finished run ({why}): point run_dir at a "
+        "directory written by marketcast train, or train again."
+    )
+
+
 def fingerprint(path: Path) -> dict:
     return {"size": path.stat().st_size, "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
 

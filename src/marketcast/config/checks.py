@@ -38,7 +38,14 @@ from marketcast.config.schemas import (
     WindowConfig,
 )
 from marketcast.errors import MarketcastError
-from marketcast.runfiles import DONE_FILE, has_finished_run, no_finished_run, no_run_dir
+from marketcast.runfiles import (
+    DONE_FILE,
+    finished_marker,
+    has_finished_run,
+    no_finished_run,
+    no_finished_run_in,
+    no_run_dir,
+)
 
 # --- range checks ----------------------------------------------------------------------------
 
@@ -100,6 +107,8 @@ def check_predict_job(cfg: DictConfig) -> None:
     # before the job loads Keras (seconds)
     if cfg.run_dir is not None and not Path(cfg.run_dir).is_dir():
         raise no_run_dir(cfg.run_dir)
+    if cfg.run_dir is not None and not has_finished_run(Path(cfg.run_dir)):
+        raise no_finished_run_in(cfg.run_dir, finished_marker(Path(cfg.run_dir))[1])
     output_root = OmegaConf.select(cfg, "paths.output_root", throw_on_resolution_failure=False)
     if cfg.run_dir is None and output_root and not has_finished_run(Path(output_root).resolve()):
         raise no_finished_run(Path(output_root).resolve())

@@ -43,6 +43,7 @@ from marketcast.runfiles import (
     VAL_PREDICTIONS_FILE,
     fingerprint,
     finished_marker,
+    no_finished_run_in,
     no_run_dir,
 )
 
@@ -141,10 +142,7 @@ def load_run(run_dir: Path) -> tuple[keras.Model, Preprocessing]:
         raise no_run_dir(run_dir)
     marker, why = finished_marker(run_dir)
     if marker is None:
-        raise MarketcastError(
-            f"run_dir={str(run_dir)!r} has no finished run ({why}): point run_dir at a "
-            "directory written by marketcast train, or train again."
-        )
+        raise no_finished_run_in(run_dir, why)
     run_id = str(marker["run_id"])
     for name in (PREPROCESSING_FILE, MODEL_FILE):
         if fingerprint(run_dir / name)["sha256"] != marker["files"][name]["sha256"]:
