@@ -18,7 +18,7 @@ those that do), or ``end`` for the whole files.
     python bench/combination_rules.py capture ../shared/data --out DIR
         [--periods end,2021-09-30/2019-08-30,2018-06-29/2018-06-29] [--horizons 1,5]
         [--backtest] [--files a,b]
-    python bench/combination_rules.py replay DIR [--rules default,shrink 0,...]
+    python bench/combination_rules.py replay DIR [--rules "default;shrink 0;..."]
 """
 
 from __future__ import annotations
@@ -246,7 +246,7 @@ RULES: dict[str, Rule | OwnRows] = {
 
 
 def replay(args: argparse.Namespace) -> int:
-    names = args.rules.split(",") if args.rules else list(RULES)
+    names = [n.strip() for n in args.rules.split(";")] if args.rules else list(RULES)
     unknown = [n for n in names if n not in RULES]
     if unknown:
         print(f"unknown rules {unknown}; known: {list(RULES)}", file=sys.stderr)
@@ -372,7 +372,8 @@ def main() -> int:
     cap.add_argument("--files", default="")
     rep = verbs.add_parser("replay")
     rep.add_argument("dir", type=Path)
-    rep.add_argument("--rules", default="", help=f"comma-separated, of: {', '.join(RULES)}")
+    known = "; ".join(RULES).replace("%", "%%")  # argparse formats help with %
+    rep.add_argument("--rules", default="", help=f"separated by ';' (names have commas): {known}")
     rep.add_argument("--csv", type=Path, default=None, help="every cell, for your own cuts")
     args = parser.parse_args()
     return capture(args) if args.verb == "capture" else replay(args)
