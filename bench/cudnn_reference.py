@@ -13,9 +13,8 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import time
-
-import torch
 
 
 def main() -> None:
@@ -27,6 +26,10 @@ def main() -> None:
     parser.add_argument("--units", type=int, default=64)
     parser.add_argument("--epochs", type=int, default=5)
     args = parser.parse_args()
+    try:
+        import torch
+    except ImportError:
+        sys.exit("this reference needs PyTorch with CUDA (the device machines have it)")
     if not torch.cuda.is_available():
         raise SystemExit("cudnn_reference.py needs a CUDA GPU")
 
