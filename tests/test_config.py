@@ -14,6 +14,7 @@ from hydra.errors import ConfigCompositionException
 
 from marketcast import config
 from marketcast.errors import MarketcastError
+from marketcast.runfiles import DONE_FILE
 
 
 @pytest.mark.parametrize(
@@ -135,7 +136,13 @@ def test_an_output_that_is_a_directory_is_refused(tmp_path):
 
 def test_the_defaults_pass_their_own_checks(tmp_path):
     config.check_train_job(compose_train(tmp_path / "run"))
-    config.check_predict_job(compose_predict(f"paths.run_dir={tmp_path}"))
+    finished = tmp_path / "outputs" / "train" / "a_run"  # predict's checks look for a run
+    finished.mkdir(parents=True)
+    (finished / DONE_FILE).write_text('{"run_id": "a_run", "files": {}}')
+    root = tmp_path / "outputs"
+    config.check_predict_job(
+        compose_predict(f"paths.run_dir={tmp_path}", f"paths.output_root={root}")
+    )
 
 
 def test_no_yaml_restates_a_schema_default():

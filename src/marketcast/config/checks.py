@@ -104,14 +104,6 @@ def check_loggers(cfg) -> None:
 def check_predict_job(cfg: DictConfig) -> None:
     refuse_unknown_keys(cfg, PredictJobConfig)
     check_store(cfg.store)
-    # before the job loads Keras (seconds)
-    if cfg.run_dir is not None and not Path(cfg.run_dir).is_dir():
-        raise no_run_dir(cfg.run_dir)
-    if cfg.run_dir is not None and not has_finished_run(Path(cfg.run_dir)):
-        raise no_finished_run_in(cfg.run_dir, finished_marker(Path(cfg.run_dir))[1])
-    output_root = OmegaConf.select(cfg, "paths.output_root", throw_on_resolution_failure=False)
-    if cfg.run_dir is None and output_root and not has_finished_run(Path(output_root).resolve()):
-        raise no_finished_run(Path(output_root).resolve())
     _at_least("max_stale_sessions", cfg.max_stale_sessions, 0, optional=True)
     if cfg.as_of is not None:
         _date("as_of", cfg.as_of)
@@ -121,6 +113,21 @@ def check_predict_job(cfg: DictConfig) -> None:
             f"output={cfg.output!r} is a directory: name the CSV file to write, "
             "e.g. output=/srv/forecasts/today.csv."
         )
+    _check_runs(cfg)
+
+
+def _check_runs(cfg: DictConfig) -> None:
+    """That predict has a run to load, checked before the job loads Keras (seconds)."""
+    if cfg.run_dir is not None:
+        run_dir = Path(cfg.run_dir)
+        if not run_dir.is_dir():
+            raise no_run_dir(cfg.run_dir)
+        if not has_finished_run(run_dir):
+            raise no_finished_run_in(cfg.run_dir, finished_marker(run_dir)[1])
+        return
+    root = OmegaConf.select(cfg, "paths.output_root", throw_on_resolution_failure=False)
+    if root and not has_finished_run(Path(root).resolve()):
+        raise no_finished_run(Path(root).resolve())
 
 
 def check_store_job(cfg: DictConfig) -> None:
