@@ -130,8 +130,7 @@ def main() -> int:
     cfg = compose_cfg(
         "predict", [f"run_dir={run_dir}", "refresh=never", f"as_of={last}", "output=/dev/null"]
     )
-    runs = resolve_runs(cfg)
-    run = next(iter(runs.values()))
+    run = next(iter(resolve_runs(cfg).by_symbol.values()))
     now = pd.Timestamp.now(tz="UTC")
     started = time.perf_counter()
     windows = [latest_window(s, run, cfg, now) for s in symbols]

@@ -348,3 +348,52 @@ def test_a_run_saved_before_pending_updates_replays_its_own_last_origin(run_copy
         assert forecast(cfg) == 0
         bands.append(pd.read_csv(out)[["q10", "q90"]].to_numpy())
     np.testing.assert_allclose(bands[1], bands[0], rtol=1e-9)
+
+
+def sweep_of(finished_run: Path, root: Path, second_csv: Path) -> Path:
+    """A sweep folder of two CSV runs: the finished run, and a copy trained (as its files
+    say) on ``second_csv``."""
+    shutil.copytree(finished_run, root / "0")
+    shutil.copytree(finished_run, root / "1")
+    edit_preprocessing(root / "1", lambda s: s["data"].update(path=str(second_csv)))
+    refingerprint(root / "1")
+    return root
+
+
+def test_a_damaged_run_of_a_sweep_is_named_and_its_symbol_not_forecast(
+    finished_run, tmp_path, caplog, capsys
+):
+    """A model file that changed size after the run finished: the run was dropped without
+    a word, and its symbol with it (exit 0 for a night that forecast half its symbols)."""
+    from marketcast.errors import EXIT_PARTIAL
+    from marketcast.jobs.predict import forecast
+
+    sweep = sweep_of(finished_run, tmp_path / "sweep", tmp_path / "other.csv")
+    with open(sweep / "1" / MODEL_FILE, "ab") as model:
+        model.write(b"appended")
+    cfg = compose_predict(f"run_dir={sweep}", f"output={tmp_path / 'f.csv'}")
+    assert forecast(cfg) == EXIT_PARTIAL
+    assert f"{sweep / '1'}: skipped: " in caplog.text
+    said = capsys.readouterr().out
+    assert "1 of 2 symbols forecast" in said
+    assert f"other: its run {sweep / '1'} is damaged: " in said
+    assert set(pd.read_csv(tmp_path / "f.csv")["symbol"]) == {"prices"}
+
+
+def test_two_csv_runs_sharing_a_label_forecast_neither(finished_run, tmp_path, capsys):
+    """Runs trained on a/daily.csv and b/daily.csv were one symbol: predict published one
+    file's forecast under the other's key, whichever run validated better."""
+    from marketcast.errors import EXIT_NONE
+    from marketcast.jobs.predict import forecast
+
+    trained_on = artifacts.load_run(finished_run)[1].data["path"]
+    other = tmp_path / "b" / Path(trained_on).name
+    other.parent.mkdir()
+    shutil.copy(trained_on, other)
+    sweep = sweep_of(finished_run, tmp_path / "sweep", other)
+    cfg = compose_predict(f"run_dir={sweep}", f"output={tmp_path / 'f.csv'}")
+    assert forecast(cfg) == EXIT_NONE
+    said = capsys.readouterr().out
+    assert f"prices: runs trained on different files share this label: {trained_on}" in said
+    assert f"{other} ({sweep / '1'})" in said and "data.symbol=NAME" in said
+    assert not (tmp_path / "f.csv").exists()

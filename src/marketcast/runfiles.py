@@ -82,11 +82,12 @@ def is_finished_run(path: Path) -> bool:
     return finished_run_id(path) is not None
 
 
-def finished_runs(root: Path) -> list[Path]:
-    """Every finished run under ``root`` (e.g. the jobs of a sweep), in path order."""
+def marked_runs(root: Path) -> list[Path]:
+    """Every run under ``root`` (e.g. the jobs of a sweep) that wrote its completion marker,
+    finished or damaged since, in path order."""
     if not root.is_dir():
         return []
-    return sorted(p.parent for p in root.rglob(DONE_FILE) if is_finished_run(p.parent))
+    return sorted(p.parent for p in root.rglob(DONE_FILE))
 
 
 def latest_run(output_root: Path) -> Path:

@@ -42,7 +42,13 @@ from marketcast.evaluation.predictions import quantile_column
 from marketcast.features.dataset import select_columns, used_columns
 from marketcast.model.network import point_forecast
 from marketcast.progress import progress
-from marketcast.runfiles import METRICS_FILE, finished_runs, is_finished_run, latest_run
+from marketcast.runfiles import (
+    METRICS_FILE,
+    PREPROCESSING_FILE,
+    is_finished_run,
+    latest_run,
+    marked_runs,
+)
 from marketcast.storage import artifacts
 from marketcast.storage.forecast_store import ForecastStore, RunInfo, StoreLocked
 from marketcast.storage.stores import from_config
@@ -68,15 +74,14 @@ class Run:
 
     @property
     def symbols(self) -> list[str]:
-        """The symbols the run was trained on (a global model's whole universe), each as the
-        forecast store names it: a FinanceDataReader symbol in its canonical spelling
-        (whatever was typed at training), a CSV run's label as it was named."""
+        """The symbols the run was trained on (``run_symbols``)."""
+        return run_symbols(self.prep.data)
+
+    @property
+    def source(self) -> str | None:
+        """A CSV run's file, else None: two files may give runs the same label."""
         data = self.prep.data
-        if data.get("symbols"):
-            return [canonical_symbol(s) for s in data["symbols"]]
-        if data.get("source") == "fdr" and data.get("symbol"):
-            return [canonical_symbol(data["symbol"])]
-        return [str(data.get("symbol") or Path(data.get("path") or "").stem)]
+        return None if data.get("symbols") or data.get("source") == "fdr" else data.get("path")
 
     @property
     def weights(self) -> Weights | None:
@@ -87,6 +92,27 @@ class Run:
     @property
     def is_global(self) -> bool:
         return bool(self.prep.data.get("symbols"))
+
+
+def run_symbols(data: dict) -> list[str]:
+    """The symbols a run with the saved data config ``data`` was trained on (a global
+    model's whole universe), each as the forecast store names it: a FinanceDataReader
+    symbol in its canonical spelling (whatever was typed at training), a CSV run's label as
+    it was named."""
+    if data.get("symbols"):
+        return [canonical_symbol(s) for s in data["symbols"]]
+    if data.get("source") == "fdr" and data.get("symbol"):
+        return [canonical_symbol(data["symbol"])]
+    return [str(data.get("symbol") or Path(data.get("path") or "").stem)]
+
+
+@dataclass
+class Runs:
+    """What predict forecasts with: symbol (canonical) -> its run, and symbol (as its run
+    names it) -> why no run serves it (its run is damaged, or two CSV runs share its label)."""
+
+    by_symbol: dict[str, Run]
+    unserved: dict[str, str]
 
 
 @dataclass(frozen=True)
@@ -119,7 +145,7 @@ def forecast(cfg: DictConfig) -> int:
     """Forecast every requested symbol; write the table; return the exit status."""
     runs = resolve_runs(cfg)
     symbols = requested_symbols(cfg, runs)
-    n_runs = len(set(runs.values()))
+    n_runs = len(_distinct(runs))
     log.info(
         "forecasting %s with %s",
         _count(len(symbols), "symbol"),
@@ -175,21 +201,25 @@ def _forecast(
     return _summary(len(windows), failed)
 
 
-def resolve_runs(cfg: DictConfig) -> dict[str, Run]:
-    """symbol -> the run that forecasts it.
+def resolve_runs(cfg: DictConfig) -> Runs:
+    """Which run forecasts each symbol.
 
     ``run_dir`` is a finished run, or a directory holding several (a sweep):
     then each symbol gets its own run, the one with the lowest validation MASE
     where a sweep trained several for it. Default: the newest finished run.
+    A run of a sweep damaged since it finished is skipped with a warning; its symbols
+    that no other run serves are unserved, as are the labels two CSV files share.
     """
     if cfg.run_dir is None:
         paths = [latest_run(Path(cfg.paths.output_root).resolve())]
     else:
         root = Path(cfg.run_dir).resolve()  # the store records it: absolute, not as typed
-        paths = [root] if is_finished_run(root) else finished_runs(root)
+        paths = [root] if is_finished_run(root) else marked_runs(root)
         if not paths:
             artifacts.load_run(root)  # raises the "no finished run" message
     by_symbol: dict[str, tuple[float, Run]] = {}
+    unserved: dict[str, str] = {}
+    sources: dict[str, dict[str, Path]] = defaultdict(dict)  # label -> CSV file -> a run
     damaged = []
     for path in paths:
         try:
@@ -201,22 +231,46 @@ def resolve_runs(cfg: DictConfig) -> dict[str, Run]:
             # others, or are reported as not forecast
             log.warning("%s: skipped: %s", path, exc)
             damaged.append(exc)
+            for symbol in _saved_symbols(path):
+                unserved.setdefault(symbol, f"its run {path} is damaged: {exc}")
             continue
         run = Run(path, model, prep)
         score = _val_mase(path)
-        for symbol in map(canonical_symbol, run.symbols):
+        for name in run.symbols:
+            symbol = canonical_symbol(name)
+            if run.source is not None:
+                sources[name].setdefault(run.source, path)
             if symbol not in by_symbol or score < by_symbol[symbol][0]:
                 by_symbol[symbol] = (score, run)
     if damaged and not by_symbol:
         raise damaged[0]
-    return {symbol: run for symbol, (_, run) in by_symbol.items()}
+    for name, files in sources.items():
+        if len(files) > 1:  # one store key for two series: neither may be published under it
+            by_symbol.pop(canonical_symbol(name), None)
+            unserved[name] = (
+                "runs trained on different files share this label: "
+                + "; ".join(f"{file} ({run})" for file, run in files.items())
+                + ". Name each at training: data.symbol=NAME."
+            )
+    runs = {symbol: run for symbol, (_, run) in by_symbol.items()}
+    return Runs(runs, {s: why for s, why in unserved.items() if canonical_symbol(s) not in runs})
 
 
-def requested_symbols(cfg: DictConfig, runs: dict[str, Run]) -> list[str]:
-    """``symbols`` / ``universe_file`` of the predict config, else every run's symbols; each
-    by the name its run gives it (``Run.symbols``: a CSV run's label keeps its spelling,
-    whichever a night typed), else in its canonical spelling (a global model's new symbol)."""
-    own = {canonical_symbol(s): s for run in dict.fromkeys(runs.values()) for s in run.symbols}
+def _saved_symbols(run_dir: Path) -> list[str]:
+    """The symbols of a damaged run, where its preprocessing file still says them."""
+    try:
+        return run_symbols(json.loads((run_dir / PREPROCESSING_FILE).read_text())["data"])
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return []
+
+
+def requested_symbols(cfg: DictConfig, runs: Runs) -> list[str]:
+    """``symbols`` / ``universe_file`` of the predict config, else every run's symbols and
+    the unserved ones; each by the name its run gives it (``run_symbols``: a CSV run's label
+    keeps its spelling, whichever a night typed), else in its canonical spelling (a global
+    model's new symbol)."""
+    own = {canonical_symbol(s): s for s in runs.unserved}
+    own |= {canonical_symbol(s): s for run in _distinct(runs) for s in run.symbols}
     if not (cfg.symbols or cfg.universe_file):
         return list(own.values())
     try:
@@ -231,6 +285,10 @@ def requested_symbols(cfg: DictConfig, runs: dict[str, Run]) -> list[str]:
             "one symbol per line."
         ) from None
     return [own.get(symbol, symbol) for symbol in wanted]
+
+
+def _distinct(runs: Runs) -> list[Run]:
+    return list(dict.fromkeys(runs.by_symbol.values()))
 
 
 def latest_window(symbol: str, run: Run, cfg: DictConfig, now: pd.Timestamp) -> Window:
@@ -507,14 +565,19 @@ def _realised(target: np.ndarray, rows: np.ndarray, horizon: int) -> np.ndarray:
     return padded[rows[:, None] + 1 + np.arange(horizon)]
 
 
-def _run_for(symbol: str, runs: dict[str, Run]) -> Run:
-    if (key := canonical_symbol(symbol)) in runs:
-        return runs[key]
-    global_runs = [run for run in runs.values() if run.is_global]
+def _run_for(symbol: str, runs: Runs) -> Run:
+    key = canonical_symbol(symbol)
+    if key in runs.by_symbol:
+        return runs.by_symbol[key]
+    unserved = {canonical_symbol(s): why for s, why in runs.unserved.items()}
+    if key in unserved:
+        raise MarketcastError(unserved[key])
+    global_runs = [run for run in _distinct(runs) if run.is_global]
     if global_runs:  # a global model forecasts symbols it was not trained on, too
         return global_runs[0]
+    covered = sorted(s for run in _distinct(runs) for s in run.symbols)
     raise MarketcastError(
-        f"no run forecasts {symbol}: the runs cover {', '.join(sorted(runs)) or 'nothing'}. "
+        f"no run forecasts {symbol}: the runs cover {', '.join(covered) or 'nothing'}. "
         "Train one (python train.py data=fdr data.symbol=...) or a global model."
     )
 
