@@ -122,6 +122,9 @@ def test_a_value_out_of_range_is_named_before_any_data_is_read(tmp_path, overrid
         ("max_stale_sessions=-1", r"max_stale_sessions=-1 must be at least 0"),
         ("as_of=notadate", r"as_of='notadate' is not a date"),
         ("+store.path=x", r"store.path is not a config key"),
+        # a format without its location wrote no store, silently
+        ("store.format=sql", r"store.format=sql takes store.url \(a SQLAlchemy URL\): e.g."),
+        ("store.format=csv", r"store.format=csv takes store.dir"),
     ],
 )
 def test_bad_predict_values_are_named(override, message):

@@ -143,11 +143,15 @@ def check_store_job(cfg: DictConfig) -> None:
 
 
 def check_store(cfg: StoreConfig) -> None:
-    if cfg.format == StoreFormat.sql and cfg.dir and not cfg.url:
+    # a format chosen without its location would write no store at all, silently
+    if cfg.format == StoreFormat.sql and not cfg.url:
+        given = f", not store.dir={cfg.dir!r}" if cfg.dir else ""
         raise MarketcastError(
-            f"store.format=sql takes store.url (a SQLAlchemy URL), not store.dir={cfg.dir!r}: "
-            "e.g. store.url=sqlite:///forecasts.db or postgresql+psycopg://user@host/db."
+            f"store.format=sql takes store.url (a SQLAlchemy URL){given}: e.g. "
+            "store.url=sqlite:///forecasts.db or postgresql+psycopg://user@host/db."
         )
+    if cfg.format == StoreFormat.csv and not cfg.dir:
+        raise MarketcastError("store.format=csv takes store.dir: the folder to write it in.")
     if cfg.format != StoreFormat.sql and cfg.url and not cfg.dir:
         raise MarketcastError(
             f"store.url is for store.format=sql; store.format={cfg.format} takes store.dir."
