@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import CONF, compose_predict, compose_train
+from conftest import CONF, compose_predict, compose_train, run_marketcast
 from hydra.errors import ConfigCompositionException
 
 from marketcast import config
@@ -245,3 +245,32 @@ def test_each_config_choice_is_what_the_code_it_reaches_accepts(choices, names):
     module, attribute = names.split(":")
     accepted = getattr(importlib.import_module(module), attribute)
     assert sorted(accepted) == sorted(getattr(config.schemas, choices))
+
+
+@pytest.mark.parametrize("multirun", [False, True])
+def test_a_run_folder_that_cannot_be_made_is_one_line(tmp_path, multirun):
+    """Hydra makes the run (or sweep) folder before the job starts: a file in its way was
+    a NotADirectoryError traceback."""
+    (tmp_path / "afile").write_text("")
+    sweep = ["-m", "model.units=4,8"] if multirun else []
+    done = run_marketcast("train", *sweep, f"paths.output_root={tmp_path / 'afile' / 'out'}")
+    assert done.returncode == 2, done.stderr
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error")]
+    assert len(errors) == 1 and "Traceback" not in done.stderr
+    assert errors[0].startswith(f"error: cannot write {tmp_path / 'afile' / 'out'}/")
+    assert "a file stands where a folder must be" in errors[0]
+    assert errors[0].endswith("Runs go under paths.output_root.")
+    assert "UserWarning" not in done.stderr
+
+
+def test_an_output_below_a_file_is_refused_at_start_up(tmp_path):
+    """The store is written before forecast.csv: a CSV that cannot be written was found
+    only after the store had taken the night's rows."""
+    (tmp_path / "afile").write_text("")
+    cfg = compose_predict(f"output={tmp_path / 'afile' / 'f.csv'}")
+    with pytest.raises(MarketcastError) as refused:
+        config.check_predict_job(cfg)
+    assert str(refused.value) == (
+        f"output='{tmp_path / 'afile' / 'f.csv'}' cannot be written: {tmp_path / 'afile'}: a "
+        "file stands where a folder must be. Move that file away, or choose another location."
+    )

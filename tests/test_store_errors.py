@@ -149,7 +149,8 @@ def test_os_cause_reads_an_errno_or_the_one_in_a_delta_rs_message():
     assert os_cause(read_only).cause == "Read-only file system (EROFS) at /srv/store"
     denied = os_cause(OSError("Permission denied (os error 13)"))
     assert denied.cause == "Permission denied (EACCES)"
-    assert denied.fix.startswith("Free some space, or choose a location")
+    assert denied.fix == "Choose a location this user can write to."
+    assert os_cause(DeltaError(FULL)).fix == "Free some space, or choose another location."
     assert os_cause(OSError(errno.EIO, "Input/output error")) is None  # not the user's to fix
     assert os_cause(DeltaError("Schema error: invalid data type")) is None
 

@@ -30,14 +30,33 @@ _UMASK = os.umask(0)
 os.umask(_UMASK)
 
 
+def refusal_words(number: int) -> tuple[str, str]:
+    """For a user-fixable errno: what it means beyond its strerror (``": a file stands where
+    a folder must be"`` or ``""``), and what to do about it."""
+    if number in (errno.ENOTDIR, errno.EEXIST):
+        return ": a file stands where a folder must be", (
+            "Move that file away, or choose another location."
+        )
+    if number == errno.EISDIR:
+        return ": a folder stands where the file must be", (
+            "Move that folder away, or choose another file name."
+        )
+    if number in (errno.ENOSPC, errno.EDQUOT):
+        return "", "Free some space, or choose another location."
+    if number == errno.ENOENT:
+        return "", "Check the path, or choose another location."
+    return "", "Choose a location this user can write to."
+
+
 class Unwritable(MarketcastError):
     """``path`` cannot be written for a reason the user can fix (``cause``: the OSError)."""
 
     def __init__(self, path: Path, cause: OSError):
         self.cause = cause
+        what, fix = refusal_words(cause.errno)
         super().__init__(
-            f"cannot write {path}: {cause.strerror} ({errno.errorcode[cause.errno]}); nothing "
-            "was left half-written. Free some space, or choose a writable location."
+            f"cannot write {path}: {cause.strerror} ({errno.errorcode[cause.errno]}){what}; "
+            f"nothing was left half-written. {fix}"
         )
 
 

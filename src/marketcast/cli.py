@@ -98,6 +98,7 @@ def run_command(command: str, overrides: list[str]) -> None:
     from hydra.errors import HydraException
 
     import marketcast.config  # registers the schemas and the run_id resolver
+    from marketcast.atomic import USER_FIXABLE, Unwritable
 
     config_name, check, job, _ = COMMANDS[command]
     app = hydra.main(version_base="1.3", config_path=str(config_dir()), config_name=config_name)(
@@ -109,6 +110,12 @@ def run_command(command: str, overrides: list[str]) -> None:
     os.environ["HYDRA_FULL_ERROR"] = "1"
     try:
         app()
+    except OSError as exc:  # Hydra making the run directory (our jobs report their own)
+        if exc.errno not in USER_FIXABLE:
+            raise
+        refused = Unwritable(Path(exc.filename or "."), exc)
+        print(f"error: {refused} Runs go under paths.output_root.", file=sys.stderr)
+        sys.exit(EXIT_USER_ERROR)
     except Exception as exc:
         if isinstance(exc, HydraException):
             schema = marketcast.config.JOB_SCHEMAS[f"{config_name}_schema"]

@@ -5,9 +5,11 @@ message naming the key, before any data is read and before TensorFlow is importe
 from __future__ import annotations
 
 import difflib
+import errno
 import functools
 import importlib.util
 import math
+import os
 import typing
 from dataclasses import fields, is_dataclass
 from pathlib import Path
@@ -16,6 +18,7 @@ from typing import Any
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
+from marketcast.atomic import refusal_words
 from marketcast.config.schemas import (
     LOGGER_PACKAGES,
     Combine,
@@ -113,7 +116,22 @@ def check_predict_job(cfg: DictConfig) -> None:
             f"output={cfg.output!r} is a directory: name the CSV file to write, "
             "e.g. output=/srv/forecasts/today.csv."
         )
+    _check_writable("output", output)
     _check_runs(cfg)
+
+
+def _check_writable(key: str, path: Path) -> None:
+    """That ``path`` can be made: its nearest existing folder is a folder this user may
+    write in (checked at start-up: the forecast store is written before the CSV)."""
+    existing = next(p for p in path.absolute().parents if p.exists())
+    if not existing.is_dir():
+        number = errno.ENOTDIR
+    elif not os.access(existing, os.W_OK | os.X_OK):
+        number = errno.EACCES
+    else:
+        return
+    what, fix = refusal_words(number)
+    raise MarketcastError(f"{key}={str(path)!r} cannot be written: {existing}{what}. {fix}")
 
 
 def _check_runs(cfg: DictConfig) -> None:

@@ -15,6 +15,7 @@ Hydra reports it, exit status 1, no summary.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -131,7 +132,9 @@ class SweepSummary(Callback):
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         # Before the sweeper starts: an Optuna study stored in SQLite lives in the sweep dir.
-        Path(config.hydra.sweep.dir).mkdir(parents=True, exist_ok=True)
+        # A folder that cannot be made is left to the sweeper, whose error the CLI reports.
+        with contextlib.suppress(OSError):
+            Path(config.hydra.sweep.dir).mkdir(parents=True, exist_ok=True)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)

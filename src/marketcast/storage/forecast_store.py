@@ -31,7 +31,7 @@ from typing import Protocol
 
 import pandas as pd
 
-from marketcast.atomic import USER_FIXABLE
+from marketcast.atomic import USER_FIXABLE, refusal_words
 from marketcast.errors import MarketcastError
 
 FORMATS = ("delta", "sql", "csv")
@@ -45,7 +45,6 @@ _QUANTILE = re.compile(r"^q\d+(\.\d+)?$")  # marketcast.evaluation.quantile_colu
 _METADATA_PREFIX = "marketcast."
 # What atomic.py counts as user-fixable, and a parent that cannot be made (ENOENT: /proc);
 # of them, a file where a folder must be gets a word more
-_NOT_A_FOLDER = {errno.ENOTDIR, errno.EEXIST}
 _UNWRITABLE = {*USER_FIXABLE, errno.ENOENT}
 _OS_ERROR = re.compile(r"\(os error (\d+)\)")  # how delta-rs (Rust) quotes an errno in its messages
 
@@ -146,15 +145,12 @@ def no_store(store: ForecastStore) -> MarketcastError:
     )
 
 
-_FREE_OR_CHOOSE = "Free some space, or choose a location this user can write to."
-
-
 @dataclass(frozen=True)
 class Refusal:
     """Why the system refused a write (``cause``: what it said) and what the user can do."""
 
     cause: str
-    fix: str = _FREE_OR_CHOOSE
+    fix: str
 
 
 def unwritable(setting: str, refusal: Refusal) -> MarketcastError:
@@ -182,12 +178,8 @@ def os_cause(exc: BaseException) -> Refusal | None:
     cause = f"{os.strerror(number)} ({errno.errorcode[number]})"
     if getattr(exc, "filename", None):
         cause += f" at {exc.filename}"
-    if number in _NOT_A_FOLDER:
-        return Refusal(
-            f"{cause}: a file stands where a folder must be",
-            "Move that file away, or choose another location.",
-        )
-    return Refusal(cause)
+    what, fix = refusal_words(number)
+    return Refusal(cause + what, fix)
 
 
 def quantile_columns(columns) -> list[str]:

@@ -25,6 +25,7 @@ needs a local disk: not for a database on NFS). Readers open a SQLite file read-
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import sqlite3
 from collections.abc import Iterator
@@ -54,6 +55,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 
+from marketcast.atomic import refusal_words
 from marketcast.errors import MarketcastError
 from marketcast.storage.forecast_store import (
     HISTORY_COLUMNS,
@@ -255,7 +257,9 @@ class SqlForecastStore:
                     "store's database, or at a new file to start one."
                 ) from exc
             if code & 0xFF in _UNWRITABLE:
-                raise unwritable(self.setting, Refusal(cause)) from exc
+                full = code & 0xFF == sqlite3.SQLITE_FULL
+                words = refusal_words(errno.ENOSPC if full else errno.EACCES)
+                raise unwritable(self.setting, Refusal(cause, words[1])) from exc
             raise
 
     def _write(self, conn: Connection, frame: pd.DataFrame, info: RunInfo) -> int:
