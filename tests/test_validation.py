@@ -127,6 +127,39 @@ def test_repeated_and_unsorted_dates_are_put_in_order():
     assert report.summary().startswith("1 repeated dates dropped (first 2024-01-03")
 
 
+def test_a_repeated_date_keeps_its_last_row_with_a_price():
+    """A line cut off mid-write ('2020-06-2') reads as an earlier date with no prices: it
+    replaced that date's real row, and then went as a row with missing values."""
+    frame = frame_of([GOOD, (11.0, 12.0, 10.0, 11.5, 100.0), GOOD])
+    cut_off = pd.DataFrame([[np.nan] * 5], index=[frame.index[1]], columns=frame.columns)
+    out, report = validate(pd.concat([frame, cut_off]))
+    assert len(out) == 3 and out.loc[frame.index[1], "Close"] == 11.5
+    assert report.summary() == (
+        "1 repeated dates dropped (first 2024-01-03; the last row with a price of each date kept)"
+    )
+    revised = pd.concat([frame, frame.iloc[[1]] * 1.01])  # a revision, later in the file
+    assert validate(revised)[0].loc[frame.index[1], "Close"] == pytest.approx(11.5 * 1.01)
+
+
+def test_rows_after_today_are_dropped():
+    frame = frame_of([GOOD, GOOD, GOOD])  # 2024-01-02 .. 01-04
+    out, report = validate(frame, last_day=pd.Timestamp("2024-01-03"))
+    assert list(out.index) == list(frame.index[:2])
+    assert report.summary() == "1 rows dated after 2024-01-03 dropped (first 2024-01-04)"
+
+
+def test_a_split_the_prices_were_not_adjusted_for_is_warned():
+    split = (5.0, 5.5, 4.5, 5.25, 200.0)  # 2-for-1: every price halves
+    out, report = validate(frame_of([GOOD, GOOD, split, split]))
+    assert len(out) == 4 and not report.changed  # warned, nothing changed
+    assert report.summary() == (
+        "1 daily Close moves beyond 65% up or 39% down warned (first 2024-01-04; x0.5 that "
+        "day: a split the prices were not adjusted for, or a bad price? Use split-adjusted "
+        "prices)"
+    )
+    assert validate(frame_of([GOOD, (10.0, 13.0, 9.0, 13.0, 1.0)]))[1].summary() == "clean"
+
+
 def test_holidays_are_not_gaps_but_long_holes_are():
     # Chuseok 2025: XKRX closed 10-03..10-09; a week of weekdays, no session missing.
     dates = pd.DatetimeIndex(["2025-09-30", "2025-10-01", "2025-10-02", "2025-10-10"])

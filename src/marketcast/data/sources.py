@@ -113,6 +113,9 @@ def load(
         max_gap_sessions=cfg.max_gap_sessions,
         exchange=resolve_exchange(cfg.exchange, label),
         columns=columns,
+        # a row dated after today is a typo or a clock gone wrong (a day of slack: in
+        # Seoul it is tomorrow for nine hours of each UTC day)
+        last_day=_now(now).tz_convert(None).normalize() + pd.Timedelta(days=1),
     )
     if report.findings:
         quiet = all(f.action == "kept" for f in report.findings)

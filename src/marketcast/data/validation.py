@@ -7,7 +7,10 @@ order. ``validate`` brings a frame to it and applies, in this order:
 ===================  ==============================================  ==========================
 check                what counts                                     what happens
 ===================  ==============================================  ==========================
-repeated dates       the same date twice                             last row kept
+rows after today     a date after ``last_day`` (the caller's today)  row dropped
+repeated dates       the same date twice                             the last row with a
+                                                                     price kept (a cut-off
+                                                                     last line has none)
 missing values       NaN or +-inf in a column the run uses           ``missing``: drop the row,
                      (``columns``; all by default)                   or ffill (previous row's
                                                                      values; rows left
@@ -22,6 +25,9 @@ High/Low             High below max(Open, Close, Low), or Low        row dropped
 trading halts        Volume 0 and Open = High = Low = Close          ``halts``: keep or drop
 gaps                 more than ``max_gap_sessions`` sessions of the  warned; nothing changes
                      exchange missing between two rows
+large moves          a Close more than 65% above or 39% below the    warned; nothing changes
+                     previous one (abs log return > 0.5): a split
+                     the prices were not adjusted for, or a bad price
 ===================  ==============================================  ==========================
 
 Every check that finds something adds a ``Finding`` to the report; nothing
@@ -86,6 +92,7 @@ def validate(
     max_gap_sessions: int | None = 5,
     exchange: str | None = None,
     columns: Collection[str] | None = None,
+    last_day: pd.Timestamp | None = None,
 ) -> tuple[pd.DataFrame, ValidationReport]:
     """Check ``frame`` (Date index, numeric price columns) and return it cleaned, with a report.
 
@@ -95,7 +102,8 @@ def validate(
     ``columns`` are those the caller uses (``None``: all): a row is dropped or filled
     only for their missing values, and another column with missing values is left
     out instead (a Volume that an index's source gives only for recent years must not
-    cost a Close-only run its older rows). ``halts=drop`` uses Volume.
+    cost a Close-only run its older rows). ``halts=drop`` uses Volume. ``last_day``: the
+    latest date a row may have (today, where the caller knows it).
     """
     if missing not in MISSING_POLICIES:
         raise ValueError(f"missing={missing!r}: use one of {MISSING_POLICIES}")
@@ -104,6 +112,10 @@ def validate(
     rows_in = len(frame)
     findings: list[Finding] = []
     frame = _schema(frame, findings)
+    if last_day is not None:
+        future = frame.index > last_day
+        _report(findings, frame.index, future, f"rows dated after {last_day.date()}", "dropped")
+        frame = frame[~future]
     # Gaps on the rows as delivered: a hole is a property of the source, not of what we drop.
     gaps = _gaps(frame.index, max_gap_sessions, exchange) if max_gap_sessions is not None else []
     used = _used(frame, columns, halts)
@@ -125,7 +137,8 @@ def validate(
     # Left out after the row checks: which rows a run keeps does not depend on whether an
     # unused column is whole over the range loaded (predict loads fewer years than train).
     frame, left_out = _unused_incomplete(frame, used, findings)
-    return frame, ValidationReport(rows_in, len(frame), (*findings, *gaps), left_out)
+    moves = _large_moves(frame)
+    return frame, ValidationReport(rows_in, len(frame), (*findings, *gaps, *moves), left_out)
 
 
 def schema_problem(frame: pd.DataFrame) -> str | None:
@@ -151,19 +164,24 @@ def _schema(frame: pd.DataFrame, findings: list[Finding]) -> pd.DataFrame:
     out.index = pd.DatetimeIndex(frame.index).normalize().as_unit("ns").rename("Date")
     if not out.index.is_monotonic_increasing:
         out = out.sort_index(kind="stable")
-    repeated = out.index.duplicated(keep="last")
+    repeated = out.index.duplicated(keep=False)
     if repeated.any():
-        first = out.index[repeated][0]
+        # Of a date's rows the last with a price wins: a revision comes later in the file,
+        # and a line cut off mid-write ("2020-06-2") is read as a date without prices.
+        priced = out[[c for c in PRICES if c in out.columns]].notna().any(axis=1).to_numpy()
+        order = np.lexsort((priced, out.index.to_numpy()))  # stable: file order within a key
+        out = out.iloc[order]
+        dropped = out.index.duplicated(keep="last")
         findings.append(
             Finding(
                 "repeated dates",
-                int(repeated.sum()),
+                int(dropped.sum()),
                 "dropped",
-                first,
-                "the last row of each date kept",
+                out.index[dropped][0],
+                "the last row with a price of each date kept",
             )
         )
-        out = out[~repeated]
+        out = out[~dropped]
     if np.isinf(out.to_numpy()).any():
         out = out.replace([np.inf, -np.inf], np.nan)
     return out
@@ -275,6 +293,34 @@ def _report(
 ) -> None:
     if rows.any():
         findings.append(Finding(check, int(rows.sum()), action, dates[rows][0]))
+
+
+LARGE_MOVE = 0.5  # |log return| of Close: +65% / -39% in a day
+
+
+def _large_moves(frame: pd.DataFrame) -> list[Finding]:
+    """Daily Close moves too large to be trading (warned only): an unadjusted split
+    (2-for-1: -50%) or a bad price. KRX caps a day's move at 30%."""
+    if "Close" not in frame.columns or len(frame) < 2:
+        return []
+    with np.errstate(over="ignore", invalid="ignore"):
+        moves = np.abs(np.diff(np.log(frame["Close"].to_numpy())))
+    large = np.flatnonzero(moves > LARGE_MOVE) + 1
+    if not len(large):
+        return []
+    first = large[0]
+    with np.errstate(over="ignore"):  # "xinf" for absurd prices is still the right warning
+        ratio = frame["Close"].iloc[first] / frame["Close"].iloc[first - 1]
+    return [
+        Finding(
+            "daily Close moves beyond 65% up or 39% down",
+            len(large),
+            "warned",
+            frame.index[first],
+            f"x{ratio:.3g} that day: a split the prices were not adjusted for, or a bad price? "
+            "Use split-adjusted prices",
+        )
+    ]
 
 
 def _gaps(dates: pd.DatetimeIndex, limit: int, exchange: str | None) -> list[Finding]:
