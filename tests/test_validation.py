@@ -141,11 +141,12 @@ def test_a_repeated_date_keeps_its_last_row_with_a_price():
     assert validate(revised)[0].loc[frame.index[1], "Close"] == pytest.approx(11.5 * 1.01)
 
 
-def test_rows_after_today_are_dropped():
+def test_rows_after_today_are_warned():
+    """A CSV row typed a year ahead was forecast from without a word."""
     frame = frame_of([GOOD, GOOD, GOOD])  # 2024-01-02 .. 01-04
     out, report = validate(frame, last_day=pd.Timestamp("2024-01-03"))
-    assert list(out.index) == list(frame.index[:2])
-    assert report.summary() == "1 rows dated after 2024-01-03 dropped (first 2024-01-04)"
+    assert len(out) == 3 and not report.changed
+    assert report.summary() == "1 rows dated after 2024-01-03 warned (first 2024-01-04)"
 
 
 def test_a_split_the_prices_were_not_adjusted_for_is_warned():

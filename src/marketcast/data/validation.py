@@ -7,7 +7,7 @@ order. ``validate`` brings a frame to it and applies, in this order:
 ===================  ==============================================  ==========================
 check                what counts                                     what happens
 ===================  ==============================================  ==========================
-rows after today     a date after ``last_day`` (the caller's today)  row dropped
+rows after today     a date after ``last_day`` (the caller's today)  warned; nothing changes
 repeated dates       the same date twice                             the last row with a
                                                                      price kept (a cut-off
                                                                      last line has none)
@@ -112,10 +112,9 @@ def validate(
     rows_in = len(frame)
     findings: list[Finding] = []
     frame = _schema(frame, findings)
-    if last_day is not None:
+    if last_day is not None:  # warned, not dropped: what else the file holds is the user's
         future = frame.index > last_day
-        _report(findings, frame.index, future, f"rows dated after {last_day.date()}", "dropped")
-        frame = frame[~future]
+        _report(findings, frame.index, future, f"rows dated after {last_day.date()}", "warned")
     # Gaps on the rows as delivered: a hole is a property of the source, not of what we drop.
     gaps = _gaps(frame.index, max_gap_sessions, exchange) if max_gap_sessions is not None else []
     used = _used(frame, columns, halts)
