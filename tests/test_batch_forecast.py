@@ -177,6 +177,14 @@ def test_predict_says_what_is_wrong_in_its_own_keys(global_run, tmp_path, capsys
     cfg = compose_predict(*predict_overrides(tmp_path, run_dir, f"universe_file={empty}"))
     with pytest.raises(MarketcastError, match=r"no symbols to forecast: universe_file='.*universe"):
         forecast(cfg)
+    missing = tmp_path / "no_such_universe.txt"  # the data layer's message, in predict's keys
+    cfg = compose_predict(*predict_overrides(tmp_path, run_dir, f"universe_file={missing}"))
+    with pytest.raises(MarketcastError) as said:
+        forecast(cfg)
+    assert str(said.value) == (
+        f"universe_file='{missing}' does not exist or is not a file: write one symbol per "
+        "line, or pass symbols=[...] instead."
+    )
     cases = {
         "symbols=[035720]": "035720: refresh=never and no cached prices",  # never cached
         "as_of=2029-06-01": "005930: the newest price is from 2025-10-28, too old",
@@ -190,6 +198,7 @@ def test_predict_says_what_is_wrong_in_its_own_keys(global_run, tmp_path, capsys
         assert forecast(compose_predict(*overrides)) == EXIT_NONE
         out = capsys.readouterr().out
         assert message in out and "data.refresh" not in out
+        assert f"{message.split(':')[0]}: {message.split(':')[0]}:" not in out  # said once
     assert not (tmp_path / "out").exists()
 
 

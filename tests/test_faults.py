@@ -397,3 +397,26 @@ def test_two_csv_runs_sharing_a_label_forecast_neither(finished_run, tmp_path, c
     assert f"prices: runs trained on different files share this label: {trained_on}" in said
     assert f"{other} ({sweep / '1'})" in said and "data.symbol=NAME" in said
     assert not (tmp_path / "f.csv").exists()
+
+
+def test_prices_without_a_column_the_run_uses_say_so_in_predicts_words(
+    finished_run, run_copy, tmp_path, capsys
+):
+    """A header typo in tonight's file: the message told predict's user to choose
+    features.columns, which predict does not take."""
+    from marketcast.errors import EXIT_NONE
+    from marketcast.jobs.predict import forecast
+
+    trained_on = Path(artifacts.load_run(finished_run)[1].data["path"])
+    renamed = tmp_path / trained_on.name
+    renamed.write_text(trained_on.read_text().replace("Close", "Clsoe", 1))
+    edit_preprocessing(run_copy, lambda s: s["data"].update(path=str(renamed)))
+    refingerprint(run_copy)
+    cfg = compose_predict(f"run_dir={run_copy}", f"output={tmp_path / 'f.csv'}")
+    assert forecast(cfg) == EXIT_NONE
+    said = capsys.readouterr().out
+    assert (
+        "prices: the prices have no Close column (they have Open, High, Low, Volume), which "
+        "the run was trained on: fix the source, or train a run on the columns it has."
+    ) in said
+    assert "features.columns" not in said

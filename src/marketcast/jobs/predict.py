@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 from collections import defaultdict
 from dataclasses import dataclass, replace
@@ -173,8 +174,11 @@ def _forecast(
                 windows.append(latest_window(symbol, _run_for(symbol, runs), cfg, now))
             except MarketcastError as exc:
                 items.fail()
-                failed[symbol] = str(exc)
-                log.warning("%s: not forecast: %s", symbol, exc)
+                said = str(exc)  # the data layer's messages start with the symbol too
+                for name in (symbol, canonical_symbol(symbol)):
+                    said = said.removeprefix(f"{name}: ")
+                failed[symbol] = said
+                log.warning("%s: not forecast: %s", symbol, said)
     table = forecast_windows(windows)
     if cfg.dry_run:
         print(f"dry run: {len(windows)} symbols ready, {len(failed)} not; nothing written")
@@ -284,7 +288,18 @@ def requested_symbols(cfg: DictConfig, runs: Runs) -> list[str]:
             "comments). Name them: symbols=[005930,000660] or universe_file=FILE with "
             "one symbol per line."
         ) from None
+    except MarketcastError as exc:
+        raise in_predict_keys(exc) from None
     return [own.get(symbol, symbol) for symbol in wanted]
+
+
+# The data layer's messages name train's keys; predict's are the same without ``data.``.
+_DATA_KEYS = re.compile(r"\bdata\.(refresh|symbols|universe_file)\b")
+
+
+def in_predict_keys(exc: MarketcastError) -> MarketcastError:
+    """``exc`` with the data keys it names spelt as predict takes them."""
+    return MarketcastError(_DATA_KEYS.sub(r"\1", str(exc)))
 
 
 def _distinct(runs: Runs) -> list[Run]:
@@ -338,8 +353,15 @@ def latest_window(symbol: str, run: Run, cfg: DictConfig, now: pd.Timestamp) -> 
             f"{symbol}: no prices from {data.start} to {end.date()}, though they run from "
             f"{first} to {last}: a gap in the data. Check the source, or pass another as_of."
         ) from None
-    except MarketcastError as exc:  # the data layer names train's key; predict's is refresh
-        raise MarketcastError(str(exc).replace("data.refresh=", "refresh=")) from None
+    except MarketcastError as exc:
+        raise in_predict_keys(exc) from None
+    lacking = [c for c in used_columns(t.features, t.target) if c not in frame.columns]
+    if lacking:  # select_columns would name train's keys: predict cannot choose others
+        raise MarketcastError(
+            f"the prices have no {', '.join(lacking)} column (they have "
+            f"{', '.join(frame.columns)}), which the run was trained on: fix the source, or "
+            "train a run on the columns it has."
+        )
     selected = select_columns(frame, t.features, t.target)
     need = t.window + 1  # one row before the window: log returns need it
     if len(selected) < need:
