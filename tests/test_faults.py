@@ -420,3 +420,21 @@ def test_prices_without_a_column_the_run_uses_say_so_in_predicts_words(
         "the run was trained on: fix the source, or train a run on the columns it has."
     ) in said
     assert "features.columns" not in said
+
+
+def test_a_history_shorter_than_the_band_reads_is_warned(finished_run, run_copy, tmp_path, caplog):
+    """The band of the same day moved with how many rows tonight's file kept, silently."""
+    from marketcast.errors import EXIT_OK
+    from marketcast.jobs.predict import forecast
+
+    trained_on = Path(artifacts.load_run(finished_run)[1].data["path"])
+    short = tmp_path / trained_on.name
+    lines = trained_on.read_text().splitlines()
+    short.write_text("\n".join([lines[0], *lines[-100:]]) + "\n")
+    edit_preprocessing(run_copy, lambda s: s["data"].update(path=str(short)))
+    refingerprint(run_copy)
+    cfg = compose_predict(f"run_dir={run_copy}", f"output={tmp_path / 'f.csv'}")
+    with caplog.at_level("WARNING", logger="marketcast"):
+        assert forecast(cfg) == EXIT_OK
+    assert "prices: 100 rows up to " in caplog.text
+    assert "where the interval reads the last 251" in caplog.text

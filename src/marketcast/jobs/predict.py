@@ -370,6 +370,14 @@ def latest_window(symbol: str, run: Run, cfg: DictConfig, now: pd.Timestamp) -> 
             f"needs {need} (window.size={t.window} + 1). Use a later as_of, or a run with a "
             "smaller window."
         )
+    reads = run.prep.intervals.rows  # the band's year of prices (GARCH), or the window
+    if len(selected) < reads:
+        log.warning(
+            "%s: %d rows up to %s, where the interval reads the last %d: its band (and "
+            "any ETS share, fitted on up to %d rows) differs from what a longer history "
+            "gives. Give the file more history.",
+            symbol, len(selected), selected.index[-1].date(), reads, HISTORY_ROWS,
+        )  # fmt: skip
     as_of = selected.index[-1]
     if cfg.max_stale_sessions is not None:
         _check_fresh(symbol, as_of, reference, data, exchange, cfg, now)
