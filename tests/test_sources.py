@@ -75,6 +75,8 @@ def test_bundled_sample_loads_and_is_clean():
         ("Date,Close\n2020-01-02,abc\n", "column Close has 1 non-numeric"),
         ("Date,Close\nyesterday,1\n", "dates that cannot be read"),
         ("Date,Close\n2020-01-02,-1\n", "no rows left after validation"),
+        # pandas' tokenizer error ended in a newline: the message took two lines
+        ("Date,Close\n2020-01-02,1\n2020-01-03,1,2\n", r"Expected 2 fields in line 3, saw 3\)\.$"),
     ],
 )
 def test_bad_csv_is_named(tmp_path, content, message):

@@ -18,7 +18,7 @@ from conftest import run_in_process
 from deltalake.exceptions import DeltaError
 from test_forecast_store import DAY1, RUNS, forecasts, write
 
-from marketcast.errors import EXIT_USER_ERROR, MarketcastError
+from marketcast.errors import EXIT_OK, EXIT_USER_ERROR, MarketcastError
 from marketcast.storage import delta_store
 from marketcast.storage.forecast_store import os_cause
 from marketcast.storage.stores import open_store
@@ -260,3 +260,16 @@ def test_an_unsupported_database_is_named_by_store_url_without_its_password():
     message = str(caught.value)
     assert message.startswith("store.url='mysql://user:***@host/db': the SQL store supports")
     assert "secret" not in message
+
+
+@pytest.mark.parametrize("fmt", ["sql", "csv"])
+def test_maintain_where_there_is_nothing_to_do_says_so(tmp_path, fmt, capsys):
+    """It printed the store's location and a colon, then nothing."""
+    store = open_store(fmt, location(fmt, tmp_path / "store"))
+    write(store, forecasts(["A"], DAY1), "r1")
+    key = "store.url" if fmt == "sql" else "store.dir"
+    status = store_command(tmp_path, "maintain", f"store.format={fmt}", f"{key}={store.location}")
+    assert status == EXIT_OK
+    assert capsys.readouterr().out.strip() == (
+        f"{store.location}: nothing to do (compaction and vacuum are a Delta table's)"
+    )

@@ -224,7 +224,8 @@ def _read_csv(path: str | None) -> pd.DataFrame:
     try:
         raw = pd.read_csv(file)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise MarketcastError(f"data.path={path!r} is not a readable CSV file ({exc}).") from None
+        said = " ".join(str(exc).split())  # pandas' tokenizer message ends in a newline
+        raise MarketcastError(f"data.path={path!r} is not a readable CSV file ({said}).") from None
     if raw.empty:
         raise MarketcastError(f"data.path={path!r} has no rows.")
     return normalise(raw, f"data.path={path!r}")

@@ -146,11 +146,11 @@ def forecast(cfg: DictConfig) -> int:
     """Forecast every requested symbol; write the table; return the exit status."""
     runs = resolve_runs(cfg)
     symbols = requested_symbols(cfg, runs)
-    n_runs = len(_distinct(runs))
+    distinct = _distinct(runs)
     log.info(
         "forecasting %s with %s",
         _count(len(symbols), "symbol"),
-        _count(n_runs, "run"),
+        f"the run {distinct[0].run_dir}" if len(distinct) == 1 else _count(len(distinct), "run"),
     )
     target = None if cfg.dry_run else from_config(cfg.store)
     if target is None:
@@ -189,11 +189,10 @@ def _forecast(
             run_dir = OmegaConf.select(cfg, "paths.run_dir", throw_on_resolution_failure=False)
             info = RunInfo.for_table(table, run_id=job_id(run_dir))
             version = target.write(table, info)
-            log.info(
-                "forecast store %s: version %s, run id %s", target.location, version, info.run_id
-            )
+            written = "" if version is None else f"version {version}, "  # a CSV export: none
+            log.info("forecast store %s: %srun id %s", target.location, written, info.run_id)
             stored = (
-                f"forecast store {target.location}: version {version}, "
+                f"forecast store {target.location}: {written}"
                 f"{_count(info.symbols, 'symbol')} for {', '.join(info.as_of)}"
             )
         output = Path(cfg.output)

@@ -41,5 +41,8 @@ def store(cfg: DictConfig) -> int:
     except StoreLocked as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_LOCKED
-    print(f"{target.location}: " + ", ".join(f"{k} {v}" for k, v in done.items()))
+    if not done:  # SQL and the CSV export: a database keeps its own, a CSV file has none
+        print(f"{target.location}: nothing to do (compaction and vacuum are a Delta table's)")
+    else:
+        print(f"{target.location}: " + ", ".join(f"{k} {v}" for k, v in done.items()))
     return EXIT_OK

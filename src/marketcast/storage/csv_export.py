@@ -51,8 +51,8 @@ class CsvForecastExport:
         with file_lock(self.root / LOCK_FILE, self.setting):
             yield
 
-    def write(self, table: pd.DataFrame, info: RunInfo) -> str:
-        """Merge ``table`` into each of its days' files (each file atomic); the run_id."""
+    def write(self, table: pd.DataFrame, info: RunInfo) -> None:
+        """Merge ``table`` into each of its days' files (each file atomic); no version."""
         frame = prepare(table, info)
         for as_of, rows in frame.groupby("as_of", sort=True):
             path = self.root / f"as_of={as_of.isoformat()}" / FILE
@@ -62,7 +62,6 @@ class CsvForecastExport:
                 rows = pd.concat([kept, rows], ignore_index=True) if len(kept) else rows
             merged = tidy(rows)
             atomic_write(path, lambda tmp, m=merged: m.to_csv(tmp, index=False))
-        return info.run_id
 
     def read(
         self, version: int | None = None, timestamp: str | datetime | None = None

@@ -115,8 +115,9 @@ class ForecastStore(Protocol):
         """Hold the writer's lock, or raise StoreLocked at once if another writer holds it."""
         ...
 
-    def write(self, table: pd.DataFrame, info: RunInfo) -> int | str:
-        """Replace the (symbol, as_of) pairs of ``table`` in one transaction; the new version."""
+    def write(self, table: pd.DataFrame, info: RunInfo) -> int | None:
+        """Replace the (symbol, as_of) pairs of ``table`` in one transaction; the new version
+        (None: a store that keeps no versions)."""
         ...
 
     def read(
