@@ -156,7 +156,7 @@ def check_store_job(cfg: DictConfig) -> None:
             "name the store: store.dir=DIR (delta, csv) or store.format=sql store.url=URL."
         )
     if cfg.timestamp is not None:
-        _date("timestamp", cfg.timestamp)
+        _date("timestamp", cfg.timestamp, "YYYY-MM-DD or YYYY-MM-DDTHH:MM:SS (UTC unless +HH:MM)")
     _at_least("version", cfg.version, 0, optional=True)
 
 
@@ -416,11 +416,11 @@ def _at_least(
         )
 
 
-def _date(key: str, value: Any) -> pd.Timestamp:
+def _date(key: str, value: Any, form: str = "YYYY-MM-DD") -> pd.Timestamp:
     try:
         when = pd.Timestamp(str(value))
     except (ValueError, TypeError, OverflowError):
-        raise MarketcastError(f"{key}={value!r} is not a date: use YYYY-MM-DD.") from None
+        when = pd.NaT
     if when is pd.NaT or pd.isna(when):
-        raise MarketcastError(f"{key}={value!r} is not a date: use YYYY-MM-DD.")
+        raise MarketcastError(f"{key}={value!r} is not a date: use {form}.")
     return when
