@@ -279,3 +279,22 @@ def test_a_one_symbol_run_trained_on_a_lower_case_symbol_is_one_store_key(tmp_pa
     for extra in ((), ("symbols=[aapl]",), ("symbols=[AAPL]",)):
         assert forecast(compose_predict(*predict_overrides(tmp_path, run_dir, *extra))) == EXIT_OK
     assert set(read_store(tmp_path / "store")["symbol"]) == {"AAPL"}
+
+
+def test_a_damaged_runs_symbol_falls_to_a_global_run_of_the_sweep(global_run, tmp_path):
+    """The README's promise: a damaged run's symbols fall to the sweep's other runs, a
+    global one too (they were refused as damaged while a never-trained symbol went to it)."""
+    import shutil
+
+    _, run_dir = global_run
+    sweep = tmp_path / "sweep"
+    shutil.copytree(run_dir, sweep / "0")
+    shutil.copytree(run_dir, sweep / "1")
+    state = json.loads((sweep / "1" / "preprocessing.json").read_text())
+    state["data"].update(symbols=[], symbol="000660")  # a per-symbol run of 000660, damaged
+    (sweep / "1" / "preprocessing.json").write_text(json.dumps(state))
+    overrides = predict_overrides(tmp_path, sweep, "symbols=[000660,005930]")
+    assert forecast(compose_predict(*overrides)) == EXIT_OK
+    table = read_store(tmp_path / "store")
+    assert set(table["symbol"]) == {"000660", "005930"}
+    assert set(table["run_dir"]) == {str(sweep / "0")}

@@ -271,6 +271,18 @@ def test_an_output_below_a_file_is_refused_at_start_up(tmp_path):
     with pytest.raises(MarketcastError) as refused:
         config.check_predict_job(cfg)
     assert str(refused.value) == (
-        f"output='{tmp_path / 'afile' / 'f.csv'}' cannot be written: {tmp_path / 'afile'}: a "
-        "file stands where a folder must be. Move that file away, or choose another location."
+        f"output='{tmp_path / 'afile' / 'f.csv'}' cannot be written: {tmp_path / 'afile'}: "
+        "Not a directory (ENOTDIR): a file stands where a folder must be. Move that file "
+        "away, or choose another location."
     )
+    (tmp_path / "dangling").symlink_to(tmp_path / "gone")  # passed, then failed after the store
+    with pytest.raises(MarketcastError, match="dangling: Not a directory"):
+        config.check_predict_job(compose_predict(f"output={tmp_path / 'dangling' / 'f.csv'}"))
+
+
+def test_a_run_dir_that_is_a_file_is_called_one(tmp_path):
+    (tmp_path / "afile").write_text("")
+    with pytest.raises(MarketcastError, match=r"afile' is a file, not a directory: pass a"):
+        config.check_predict_job(
+            compose_predict(f"run_dir={tmp_path / 'afile'}", f"output={tmp_path / 'f.csv'}")
+        )

@@ -438,3 +438,64 @@ def test_a_history_shorter_than_the_band_reads_is_warned(finished_run, run_copy,
         assert forecast(cfg) == EXIT_OK
     assert "prices: 100 rows up to " in caplog.text
     assert "where the interval reads the last 251" in caplog.text
+
+
+def test_a_damaged_run_without_its_preprocessing_names_its_symbol_from_its_config(
+    finished_run, tmp_path, capsys
+):
+    """Its symbols were read from preprocessing.json alone: without it the run vanished and
+    the night exited 0."""
+    from marketcast.errors import EXIT_PARTIAL
+    from marketcast.jobs.predict import forecast
+
+    sweep = sweep_of(finished_run, tmp_path / "sweep", tmp_path / "other.csv")
+    config_file = sweep / "1" / runfiles.CONFIG_FILE
+    config_file.write_text(config_file.read_text().replace("prices.csv", "other.csv"))
+    refingerprint(sweep / "1")
+    (sweep / "1" / PREPROCESSING_FILE).unlink()
+    cfg = compose_predict(f"run_dir={sweep}", f"output={tmp_path / 'f.csv'}")
+    assert forecast(cfg) == EXIT_PARTIAL
+    assert f"other: its run {sweep / '1'} is damaged: " in capsys.readouterr().out
+    config_file.unlink()  # nothing says its symbols: the run itself is counted as lost
+    assert forecast(cfg) == EXIT_PARTIAL
+    said = capsys.readouterr().out
+    assert f"{sweep / '1'}: a damaged run whose symbols cannot be read: " in said
+    assert "1 of 2 symbols forecast" in said
+
+
+def test_labels_are_compared_as_the_store_keys_them_and_files_by_where_they_lead(
+    finished_run, tmp_path, capsys
+):
+    """daily.csv and Daily.csv are one store key; a link to the training file is that file."""
+    from marketcast.errors import EXIT_NONE, EXIT_OK
+    from marketcast.jobs.predict import forecast
+
+    trained_on = Path(artifacts.load_run(finished_run)[1].data["path"])
+    other = tmp_path / "b" / trained_on.name.capitalize()  # Prices.csv
+    other.parent.mkdir()
+    shutil.copy(trained_on, other)
+    sweep = sweep_of(finished_run, tmp_path / "case", other)
+    cfg = compose_predict(f"run_dir={sweep}", f"output={tmp_path / 'f.csv'}")
+    assert forecast(cfg) == EXIT_NONE
+    assert "runs trained on different files share this label" in capsys.readouterr().out
+    link = tmp_path / "c" / trained_on.name
+    link.parent.mkdir()
+    link.symlink_to(trained_on)
+    sweep = sweep_of(finished_run, tmp_path / "link", link)
+    cfg = compose_predict(f"run_dir={sweep}", f"output={tmp_path / 'g.csv'}")
+    assert forecast(cfg) == EXIT_OK
+
+
+def test_a_sweep_of_damaged_runs_says_why_at_start_up(finished_run, tmp_path):
+    """It said 'no run.json: the run did not finish' of runs that had finished."""
+    for job in ("0", "1"):
+        shutil.copytree(finished_run, tmp_path / "sweep" / job)
+        with open(tmp_path / "sweep" / job / MODEL_FILE, "ab") as model:
+            model.write(b"x")
+    cfg = compose_predict(f"run_dir={tmp_path / 'sweep'}", f"output={tmp_path / 'f.csv'}")
+    with pytest.raises(MarketcastError) as refused:
+        config.check_predict_job(cfg)
+    assert str(refused.value).startswith(
+        f"run_dir='{tmp_path / 'sweep'}' has no finished run ({tmp_path / 'sweep' / '0'}: "
+        "model.keras changed since the run finished"
+    )

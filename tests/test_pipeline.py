@@ -460,6 +460,8 @@ def test_only_a_sweep_over_features_warns_that_its_jobs_keep_other_rows(tmp_path
         (["features.columns=[Close],[Close,Open]"], True),
         (["+features.target=Close,Low"], True),
         (["data.halts=choice(drop,keep)"], True),
+        (["hydra.sweeper.params={features.columns:'[Close],[Close,Open]'}"], True),
+        (["hydra.sweeper.params={model.units:'8,16'}"], False),
     ],
 )
 def test_the_sweep_warning_reads_what_the_sweep_varies(tmp_path, typed, expected):
@@ -474,6 +476,10 @@ def test_the_sweep_warning_reads_what_the_sweep_varies(tmp_path, typed, expected
     with open_dict(job):
         job.hydra.job.num = 1
         job.hydra.runtime.output_dir = str(sweep_dir / "1")
+        if typed[0].startswith("hydra.sweeper.params="):  # an experiment's sweep, in its file
+            key, value = typed[0].removeprefix("hydra.sweeper.params={").rstrip("}").split(":")
+            job.hydra.sweeper.params = {key: value.strip("'")}
+            typed = []
         job.hydra.overrides.task = typed
     sweep_dir.mkdir(parents=True)
     OmegaConf.save(job, sweep_dir / "multirun.yaml")

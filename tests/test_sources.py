@@ -245,3 +245,12 @@ def test_csv_named_after_a_krx_code_is_checked_on_the_krx_calendar(tmp_path, nam
     prices.to_csv(path)
     loaded = load(DataConfig(path=str(path), exchange="auto", max_gap_sessions=2))
     assert bool(loaded.report.findings) is gaps, loaded.report.summary()
+
+
+def test_a_naive_now_is_utc(prices_csv):
+    """load(now=) took only an aware time once the future-row check read it: a naive one,
+    which trading_days reads as UTC, raised TypeError."""
+    naive = load(DataConfig(path=str(prices_csv)), now=pd.Timestamp("2015-03-02 12:00"))
+    aware = load(DataConfig(path=str(prices_csv)), now=pd.Timestamp("2015-03-02 12:00", tz="UTC"))
+    pd.testing.assert_frame_equal(naive.frame, aware.frame)
+    assert "rows dated after 2015-03-03" in naive.report.summary()

@@ -28,8 +28,9 @@ REPORT_FILE = "report.md"  # a backtest's Markdown report
 
 def no_run_dir(run_dir: object) -> MarketcastError:
     """The error of a ``run_dir`` that is not a directory (checked at start-up and on load)."""
+    what = "is a file, not a directory" if Path(str(run_dir)).exists() else "does not exist"
     return MarketcastError(
-        f"run_dir={str(run_dir)!r} does not exist: pass a training run directory (it holds "
+        f"run_dir={str(run_dir)!r} {what}: pass a training run directory (it holds "
         f"{MODEL_FILE} and {PREPROCESSING_FILE})."
     )
 

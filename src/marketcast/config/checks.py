@@ -45,6 +45,7 @@ from marketcast.runfiles import (
     DONE_FILE,
     finished_marker,
     has_finished_run,
+    marked_runs,
     no_finished_run,
     no_finished_run_in,
     no_run_dir,
@@ -111,7 +112,7 @@ def check_predict_job(cfg: DictConfig) -> None:
     if cfg.as_of is not None:
         _date("as_of", cfg.as_of)
     output = Path(cfg.output)
-    if output.is_dir() or str(cfg.output).endswith("/"):
+    if str(cfg.output).endswith("/") or _is_dir(output):
         raise MarketcastError(
             f"output={cfg.output!r} is a directory: name the CSV file to write, "
             "e.g. output=/srv/forecasts/today.csv."
@@ -123,15 +124,28 @@ def check_predict_job(cfg: DictConfig) -> None:
 def _check_writable(key: str, path: Path) -> None:
     """That ``path`` can be made: its nearest existing folder is a folder this user may
     write in (checked at start-up: the forecast store is written before the CSV)."""
-    existing = next(p for p in path.absolute().parents if p.exists())
-    if not existing.is_dir():
-        number = errno.ENOTDIR
-    elif not os.access(existing, os.W_OK | os.X_OK):
-        number = errno.EACCES
-    else:
-        return
+    existing = next(p for p in path.absolute().parents if os.path.lexists(p))
+    try:
+        if not existing.is_dir():  # a file, or a link to nowhere
+            number = errno.ENOTDIR
+        elif not os.access(existing, os.W_OK | os.X_OK):
+            number = errno.EACCES
+        else:
+            return
+    except OSError as exc:  # a folder above it this user may not enter
+        number = exc.errno or errno.EACCES
     what, fix = refusal_words(number)
-    raise MarketcastError(f"{key}={str(path)!r} cannot be written: {existing}{what}. {fix}")
+    raise MarketcastError(
+        f"{key}={str(path)!r} cannot be written: {existing}: {os.strerror(number)} "
+        f"({errno.errorcode[number]}){what}. {fix}"
+    )
+
+
+def _is_dir(path: Path) -> bool:
+    try:
+        return path.is_dir()
+    except OSError:  # a folder above it this user may not enter: _check_writable says so
+        return False
 
 
 def _check_runs(cfg: DictConfig) -> None:
@@ -141,7 +155,10 @@ def _check_runs(cfg: DictConfig) -> None:
         if not run_dir.is_dir():
             raise no_run_dir(cfg.run_dir)
         if not has_finished_run(run_dir):
-            raise no_finished_run_in(cfg.run_dir, finished_marker(run_dir)[1])
+            marked = marked_runs(run_dir)  # a sweep's runs, each damaged since: say why
+            where = marked[0] if marked and marked[0] != run_dir else run_dir
+            why = finished_marker(where)[1]
+            raise no_finished_run_in(cfg.run_dir, why if where == run_dir else f"{where}: {why}")
         return
     root = OmegaConf.select(cfg, "paths.output_root", throw_on_resolution_failure=False)
     if root and not has_finished_run(Path(root).resolve()):

@@ -212,7 +212,9 @@ def normalise(frame: pd.DataFrame, origin: str) -> pd.DataFrame:
 
 
 def _now(now: pd.Timestamp | None) -> pd.Timestamp:
-    return pd.Timestamp.now(tz="UTC") if now is None else pd.Timestamp(now)
+    """``now`` in UTC (a naive one is UTC, as in trading_days); default: the current time."""
+    now = pd.Timestamp.now(tz="UTC") if now is None else pd.Timestamp(now)
+    return now.tz_localize("UTC") if now.tz is None else now.tz_convert("UTC")
 
 
 def _read_csv(path: str | None) -> pd.DataFrame:

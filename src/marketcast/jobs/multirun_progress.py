@@ -18,6 +18,7 @@ import time
 from typing import Any
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.override_parser.types import Override
 from hydra.core.utils import JobReturn, JobStatus
 from hydra.experimental.callback import Callback
 from hydra.types import RunMode
@@ -67,14 +68,19 @@ def job_line(num: int, total: int | None, job_return: JobReturn, seconds: float 
     return f"{name} finished{took}"
 
 
-def count_jobs(config: DictConfig) -> int | None:
-    """The number of jobs Hydra's basic sweeper makes of the multirun's overrides, or None."""
-    hydra = config.hydra
+def sweep_overrides(hydra: DictConfig) -> list[Override]:
+    """A multirun's overrides as Hydra's basic sweeper reads them from its ``hydra`` node:
+    ``sweeper.params`` (an experiment's sweep), then the command line's."""
     params = OmegaConf.select(hydra, "sweeper.params", default=None) or {}
     arguments = [f"{key}={value}" for key, value in params.items()]
     arguments += list(OmegaConf.select(hydra, "overrides.task", default=None) or [])
+    return OverridesParser.create().parse_overrides(arguments)
+
+
+def count_jobs(config: DictConfig) -> int | None:
+    """The number of jobs Hydra's basic sweeper makes of the multirun's overrides, or None."""
     try:
-        overrides = OverridesParser.create().parse_overrides(arguments)
+        overrides = sweep_overrides(config.hydra)
         sizes: dict[str, int] = {}  # later overrides of a key win, as in the sweeper
         for override in overrides:
             if override.is_sweep_override() and not override.is_discrete_sweep():

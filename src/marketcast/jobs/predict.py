@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import sys
 from collections import defaultdict
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -44,6 +45,7 @@ from marketcast.features.dataset import select_columns, used_columns
 from marketcast.model.network import point_forecast
 from marketcast.progress import progress
 from marketcast.runfiles import (
+    CONFIG_FILE,
     METRICS_FILE,
     PREPROCESSING_FILE,
     is_finished_run,
@@ -80,9 +82,11 @@ class Run:
 
     @property
     def source(self) -> str | None:
-        """A CSV run's file, else None: two files may give runs the same label."""
+        """A CSV run's file (links resolved), else None: two files may give runs one label."""
         data = self.prep.data
-        return None if data.get("symbols") or data.get("source") == "fdr" else data.get("path")
+        if data.get("symbols") or data.get("source") == "fdr" or not data.get("path"):
+            return None
+        return os.path.realpath(Path(str(data["path"])).expanduser())
 
     @property
     def weights(self) -> Weights | None:
@@ -109,11 +113,15 @@ def run_symbols(data: dict) -> list[str]:
 
 @dataclass
 class Runs:
-    """What predict forecasts with: symbol (canonical) -> its run, and symbol (as its run
-    names it) -> why no run serves it (its run is damaged, or two CSV runs share its label)."""
+    """What predict forecasts with: symbol (canonical) -> its run; symbol (as its run names
+    it) -> why it has none: its run is damaged (``damaged``; a global run may forecast it
+    still), or two CSV files give runs its label (``clashes``); and the damaged runs whose
+    symbols cannot be read (``unreadable``: run directory -> why)."""
 
     by_symbol: dict[str, Run]
-    unserved: dict[str, str]
+    damaged: dict[str, str] = field(default_factory=dict)
+    clashes: dict[str, str] = field(default_factory=dict)
+    unreadable: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -163,11 +171,10 @@ def forecast(cfg: DictConfig) -> int:
         return EXIT_LOCKED
 
 
-def _forecast(
-    cfg: DictConfig, runs: dict[str, Run], symbols: list[str], target: ForecastStore | None
-) -> int:
+def _forecast(cfg: DictConfig, runs: Runs, symbols: list[str], target: ForecastStore | None) -> int:
     now = pd.Timestamp.now(tz="UTC")
-    windows, failed = [], {}
+    windows: list[Window] = []
+    failed = dict(runs.unreadable)  # a run of the night lost, if not by symbol: counted
     with progress(symbols, desc="loaded", unit="symbol", logger=log) as items:
         for symbol in items:
             try:
@@ -210,8 +217,9 @@ def resolve_runs(cfg: DictConfig) -> Runs:
     ``run_dir`` is a finished run, or a directory holding several (a sweep):
     then each symbol gets its own run, the one with the lowest validation MASE
     where a sweep trained several for it. Default: the newest finished run.
-    A run of a sweep damaged since it finished is skipped with a warning; its symbols
-    that no other run serves are unserved, as are the labels two CSV files share.
+    A run of a sweep damaged since it finished is skipped with a warning (``Runs.damaged``),
+    and a label that runs trained on two CSV files share is forecast by neither
+    (``Runs.clashes``).
     """
     if cfg.run_dir is None:
         paths = [latest_run(Path(cfg.paths.output_root).resolve())]
@@ -221,8 +229,8 @@ def resolve_runs(cfg: DictConfig) -> Runs:
         if not paths:
             artifacts.load_run(root)  # raises the "no finished run" message
     by_symbol: dict[str, tuple[float, Run]] = {}
-    unserved: dict[str, str] = {}
-    sources: dict[str, dict[str, Path]] = defaultdict(dict)  # label -> CSV file -> a run
+    runs = Runs({})
+    sources: dict[str, dict[str, tuple[Path, str]]] = defaultdict(dict)  # key -> file -> run
     damaged = []
     for path in paths:
         try:
@@ -234,45 +242,56 @@ def resolve_runs(cfg: DictConfig) -> Runs:
             # others, or are reported as not forecast
             log.warning("%s: skipped: %s", path, exc)
             damaged.append(exc)
-            for symbol in _saved_symbols(path):
-                unserved.setdefault(symbol, f"its run {path} is damaged: {exc}")
+            symbols = _saved_symbols(path)
+            for symbol in symbols:
+                runs.damaged.setdefault(symbol, f"its run {path} is damaged: {exc}")
+            if not symbols:
+                runs.unreadable[str(path)] = f"a damaged run whose symbols cannot be read: {exc}"
             continue
         run = Run(path, model, prep)
         score = _val_mase(path)
         for name in run.symbols:
-            symbol = canonical_symbol(name)
+            symbol = canonical_symbol(name)  # the store's key
             if run.source is not None:
-                sources[name].setdefault(run.source, path)
+                sources[symbol].setdefault(run.source, (path, name))
             if symbol not in by_symbol or score < by_symbol[symbol][0]:
                 by_symbol[symbol] = (score, run)
     if damaged and not by_symbol:
         raise damaged[0]
-    for name, files in sources.items():
+    for symbol, files in sources.items():
         if len(files) > 1:  # one store key for two series: neither may be published under it
-            by_symbol.pop(canonical_symbol(name), None)
-            unserved[name] = (
+            by_symbol.pop(symbol, None)
+            name = next(iter(files.values()))[1]
+            runs.clashes[name] = (
                 "runs trained on different files share this label: "
-                + "; ".join(f"{file} ({run})" for file, run in files.items())
+                + "; ".join(f"{file} ({run})" for file, (run, _) in files.items())
                 + ". Name each at training: data.symbol=NAME."
             )
-    runs = {symbol: run for symbol, (_, run) in by_symbol.items()}
-    return Runs(runs, {s: why for s, why in unserved.items() if canonical_symbol(s) not in runs})
+    runs.by_symbol = {symbol: run for symbol, (_, run) in by_symbol.items()}
+    runs.damaged = {
+        s: why for s, why in runs.damaged.items() if canonical_symbol(s) not in runs.by_symbol
+    }
+    return runs
 
 
 def _saved_symbols(run_dir: Path) -> list[str]:
-    """The symbols of a damaged run, where its preprocessing file still says them."""
+    """The symbols of a damaged run, where its preprocessing file or its config says them."""
     try:
         return run_symbols(json.loads((run_dir / PREPROCESSING_FILE).read_text())["data"])
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        pass
+    try:
+        return run_symbols(dict(OmegaConf.load(run_dir / CONFIG_FILE)["data"]))
+    except Exception:  # a damaged file may fail to parse in any way
         return []
 
 
 def requested_symbols(cfg: DictConfig, runs: Runs) -> list[str]:
     """``symbols`` / ``universe_file`` of the predict config, else every run's symbols and
-    the unserved ones; each by the name its run gives it (``run_symbols``: a CSV run's label
-    keeps its spelling, whichever a night typed), else in its canonical spelling (a global
-    model's new symbol)."""
-    own = {canonical_symbol(s): s for s in runs.unserved}
+    those without a run; each by the name its run gives it (``run_symbols``: a CSV run's
+    label keeps its spelling, whichever a night typed), else in its canonical spelling (a
+    global model's new symbol)."""
+    own = {canonical_symbol(s): s for s in [*runs.damaged, *runs.clashes]}
     own |= {canonical_symbol(s): s for run in _distinct(runs) for s in run.symbols}
     if not (cfg.symbols or cfg.universe_file):
         return list(own.values())
@@ -598,12 +617,15 @@ def _run_for(symbol: str, runs: Runs) -> Run:
     key = canonical_symbol(symbol)
     if key in runs.by_symbol:
         return runs.by_symbol[key]
-    unserved = {canonical_symbol(s): why for s, why in runs.unserved.items()}
-    if key in unserved:
-        raise MarketcastError(unserved[key])
+    clashes = {canonical_symbol(s): why for s, why in runs.clashes.items()}
+    if key in clashes:
+        raise MarketcastError(clashes[key])
     global_runs = [run for run in _distinct(runs) if run.is_global]
     if global_runs:  # a global model forecasts symbols it was not trained on, too
         return global_runs[0]
+    damaged = {canonical_symbol(s): why for s, why in runs.damaged.items()}
+    if key in damaged:
+        raise MarketcastError(damaged[key])
     covered = sorted(s for run in _distinct(runs) for s in run.symbols)
     raise MarketcastError(
         f"no run forecasts {symbol}: the runs cover {', '.join(covered) or 'nothing'}. "

@@ -260,25 +260,23 @@ def _sweeps_features(cfg: DictConfig) -> bool:
 
 
 def _swept_keys() -> set[str]:
-    """The keys this job's Hydra sweep varies: read from the overrides as typed, in the
-    sweep's ``multirun.yaml`` (a key set to one value in every job is not varied); where
-    that file cannot be found (a launcher on a node without the sweep folder), every key
-    the job's own overrides set."""
+    """The keys this job's Hydra sweep varies, read from the sweep as typed (its
+    ``multirun.yaml``: ``hydra.sweeper.params`` and the command line; a key set to one value
+    in every job is not varied); where that file cannot be found (a launcher on a node
+    without the sweep folder), every key the job's sweep sets."""
     from hydra.core.hydra_config import HydraConfig
-    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    from marketcast.jobs.multirun_progress import sweep_overrides
 
     hydra = HydraConfig.get()
-    overrides = list(hydra.overrides.task)
     job_dir = OmegaConf.select(hydra, "runtime.output_dir", default=None)
     if job_dir:
         sweep_dir = Path(job_dir).parents[len(Path(str(hydra.sweep.subdir)).parts) - 1]
         typed = sweep_dir / "multirun.yaml"
         if typed.is_file():
-            parsed = OverridesParser.create().parse_overrides(
-                list(OmegaConf.load(typed).hydra.overrides.task)
-            )
-            return {o.key_or_group for o in parsed if o.is_sweep_override()}
-    return {o.key_or_group for o in OverridesParser.create().parse_overrides(overrides)}
+            hydra = OmegaConf.load(typed).hydra
+            return {o.key_or_group for o in sweep_overrides(hydra) if o.is_sweep_override()}
+    return {o.key_or_group for o in sweep_overrides(hydra)}  # this job's values: every key
 
 
 def _plan(data: RunData, cfg: DictConfig) -> list[Fold | None]:
