@@ -122,7 +122,7 @@ def test_backtest_run_writes_report_and_predictions(tmp_path):
     score = train(cfg)
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert [f["refit"] for f in metrics["folds"]] == [True, False, True]
-    assert score == pytest.approx(metrics["val"]["model"]["mase"])
+    assert score == pytest.approx(metrics["val"]["lstm"]["mase"])
     predictions = pd.read_csv(run_dir / "test_predictions.csv")
     assert list(predictions.columns[:6]) == ["fold", "origin", "date", "step", "actual", "model"]
     assert {"persistence", "drift", "window_mean", "ridge", "q10", "q90"} <= set(

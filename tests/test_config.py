@@ -286,3 +286,15 @@ def test_a_run_dir_that_is_a_file_is_called_one(tmp_path):
         config.check_predict_job(
             compose_predict(f"run_dir={tmp_path / 'afile'}", f"output={tmp_path / 'f.csv'}")
         )
+
+
+def test_a_search_space_key_that_is_no_config_key_is_refused_before_any_trial(tmp_path):
+    """Every trial of the study ran and failed on it (20 failed trials by default)."""
+    cfg = compose_train(tmp_path / "run", "hparams_search=optuna")
+    config.check_train_job(cfg)
+    cfg.search.space = {**cfg.search.space, "model.unitz": "choice(8, 16)"}
+    with pytest.raises(MarketcastError) as refused:
+        config.check_train_job(cfg)
+    assert str(refused.value).startswith(
+        "search.space.model.unitz is not a config key (a typo?): did you mean model.units?"
+    )

@@ -175,7 +175,7 @@ def test_study_report_writes_best_params_and_importances(tmp_path, capsys):
     assert saved.best.number is not None
     printed = capsys.readouterr().out
     assert "\x1b[" not in printed  # not a terminal: no colour codes
-    assert f"validation MASE {saved.best.value:.4g}" in printed
+    assert f"the network's validation MASE {saved.best.value:.4g}" in printed
     assert f"train.learning_rate={saved.best.params['train.learning_rate']:.4g}" in printed
     if saved.importances:
         assert set(saved.importances) <= set(SPACE)
@@ -313,3 +313,29 @@ def test_hydra_multirun_with_parallel_jobs_fills_and_resumes_one_study(tmp_path)
     assert len(study.get_trials()) == 5
     counts = OmegaConf.load(tmp_path / "again" / search.BEST_FILE).trials
     assert sum(counts.values()) == 5
+
+
+def test_importances_are_fanova_and_only_where_the_values_differ():
+    """A flat objective printed seven equal importances labelled fANOVA (Optuna 5's default
+    evaluator is PED-ANOVA, which only warned that they were meaningless)."""
+    space = {"model.units": CategoricalDistribution([8, 16]), "window.size": IntDistribution(5, 50)}
+
+    def study_of(values):
+        study = optuna.create_study()
+        for k, value in enumerate(values):
+            study.add_trial(
+                optuna.trial.create_trial(
+                    params={"model.units": [8, 16][k % 2], "window.size": 5 + 7 * k},
+                    distributions=space,
+                    value=value,
+                )
+            )
+        return study
+
+    flat = search.study_summary(study_of([1.0] * 6))
+    assert flat["importances"] == {}
+    assert flat["importance_note"] == "every finished trial has the same value"
+    assert "none (every finished trial has the same value)" in search.format_summary(flat)
+    varied = search.study_summary(study_of([1.0, 0.9, 1.1, 0.8, 1.2, 0.7]))
+    assert set(varied["importances"]) == set(space)
+    assert "parameter importances (fANOVA):" in search.format_summary(varied)

@@ -56,7 +56,7 @@ def test_train_writes_a_complete_run(trained):
             assert len(row["per_step"]) == 2  # horizon 2: metrics per step too
         interval = metrics[segment]["model"]["interval"]
         assert interval["nominal"] == pytest.approx(0.8) and 0 <= interval["coverage"] <= 1
-    assert score == pytest.approx(metrics["val"]["model"]["mase"])
+    assert score == pytest.approx(metrics["val"]["lstm"]["mase"])  # the network: what sweeps rank
     assert metrics["test"]["persistence"]["rel_mae"] == 1.0
     predictions = pd.read_csv(run_dir / "test_predictions.csv")
     interval = metrics["test"]["model"]["interval"]  # each origin counts once in its tests

@@ -26,6 +26,16 @@ FAILED_FILE = "failed.json"  # written instead of the above when a sweep job fai
 REPORT_FILE = "report.md"  # a backtest's Markdown report
 
 
+def run_score(metrics: dict) -> float:
+    """What ranks runs (a sweep's jobs, an Optuna search's trials, predict's choice among a
+    sweep's runs of one symbol): the network's validation MASE (``metrics.json``'s
+    ``val.lstm``; ``val.model`` in runs saved before it had that row). Not the published
+    forecast's: where validation gives the network no share, that is persistence in every
+    job, and a search could not tell its trials apart."""
+    val = metrics["val"]
+    return float((val.get("lstm") or val["model"])["mase"])
+
+
 def no_run_dir(run_dir: object) -> MarketcastError:
     """The error of a ``run_dir`` that is not a directory (checked at start-up and on load)."""
     what = "is a file, not a directory" if Path(str(run_dir)).exists() else "does not exist"

@@ -51,12 +51,17 @@ from marketcast.runfiles import (
     no_run_dir,
 )
 
+_ABSENT = object()
+
 # --- range checks ----------------------------------------------------------------------------
 
 
 def check_train_job(cfg: DictConfig) -> None:
     """Every value of a training config that the types cannot check; raises MarketcastError."""
     refuse_unknown_keys(cfg, TrainJobConfig)
+    for key in cfg.search.space or {}:  # before a trial is asked for: no failed trials
+        if OmegaConf.select(cfg, str(key), default=_ABSENT) is _ABSENT:
+            raise MarketcastError(f"search.space.{unknown_key_message(str(key), TrainJobConfig)}")
     check_loggers(cfg.logger)
     run_dir = OmegaConf.select(cfg, "paths.run_dir", throw_on_resolution_failure=False)
     if run_dir and (Path(run_dir) / DONE_FILE).exists() and not cfg.overwrite:

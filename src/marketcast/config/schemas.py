@@ -499,7 +499,7 @@ class SearchConfig:
     # An RDB URL (sqlite:///FILE, postgresql://...), or the path of an Optuna journal file
     # (JournalStorage, safe for parallel jobs on one machine or on NFS).
     storage: str = "optuna.journal"
-    direction: Direction = Direction.minimize  # the job returns the validation MASE
+    direction: Direction = Direction.minimize  # a job returns the network's validation MASE
     n_trials: int = 20  # trials added to the study by one multirun (its jobs)
     trial: int | None = None  # this job's index in the multirun; null: not a search job
     # Search space: config key -> Hydra sweep grammar, e.g. choice(16, 32), interval(0, 0.3),

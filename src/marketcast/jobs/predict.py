@@ -51,6 +51,7 @@ from marketcast.runfiles import (
     is_finished_run,
     latest_run,
     marked_runs,
+    run_score,
 )
 from marketcast.storage import artifacts
 from marketcast.storage.forecast_store import ForecastStore, RunInfo, StoreLocked
@@ -215,8 +216,9 @@ def resolve_runs(cfg: DictConfig) -> Runs:
     """Which run forecasts each symbol.
 
     ``run_dir`` is a finished run, or a directory holding several (a sweep):
-    then each symbol gets its own run, the one with the lowest validation MASE
-    where a sweep trained several for it. Default: the newest finished run.
+    then each symbol gets its own run, the one with the lowest score (``run_score``: the
+    network's validation MASE) where a sweep trained several for it. Default: the newest
+    finished run.
     A run of a sweep damaged since it finished is skipped with a warning (``Runs.damaged``),
     and a label that runs trained on two CSV files share is forecast by neither
     (``Runs.clashes``).
@@ -249,7 +251,7 @@ def resolve_runs(cfg: DictConfig) -> Runs:
                 runs.unreadable[str(path)] = f"a damaged run whose symbols cannot be read: {exc}"
             continue
         run = Run(path, model, prep)
-        score = _val_mase(path)
+        score = _score(path)
         for name in run.symbols:
             symbol = canonical_symbol(name)  # the store's key
             if run.source is not None:
@@ -667,10 +669,10 @@ def _check_fresh(
     )  # fmt: skip
 
 
-def _val_mase(run_dir: Path) -> float:
+def _score(run_dir: Path) -> float:
+    """The run's ``run_score`` (lower is better); +inf where its metrics cannot be read."""
     try:
-        metrics = json.loads((run_dir / METRICS_FILE).read_text())
-        return float(metrics["val"]["model"]["mase"])
+        return run_score(json.loads((run_dir / METRICS_FILE).read_text()))
     except (OSError, KeyError, TypeError, ValueError):
         return float("inf")
 

@@ -31,12 +31,14 @@ from omegaconf import DictConfig, OmegaConf
 
 from marketcast.atomic import atomic_write
 from marketcast.errors import EXIT_ERROR, EXIT_USER_ERROR, MarketcastError
-from marketcast.runfiles import FAILED_FILE, METRICS_FILE, TRIAL_FILE
+from marketcast.runfiles import FAILED_FILE, METRICS_FILE, TRIAL_FILE, run_score
 
 log = logging.getLogger(__name__)
 
 SUMMARY_FILE = "summary.csv"
-SCORE_COLUMNS = ("val_mase", "val_rel_mae", "test_mase", "test_rel_mae")
+# val_lstm_mase: the network's validation MASE (runfiles.run_score), which ranks the jobs;
+# the others are the published forecast's
+SCORE_COLUMNS = ("val_lstm_mase", "val_mase", "val_rel_mae", "test_mase", "test_rel_mae")
 FIXED_COLUMNS = ("rank", "job", "status", *SCORE_COLUMNS)
 ERROR_WIDTH = 70  # characters of an error message shown in the printed summary
 
@@ -75,7 +77,8 @@ def collect(sweep_dir: Path) -> pd.DataFrame:
 
     Columns: ``rank``, ``job`` (its directory under ``sweep_dir``), ``status``
     (finished, failed, or incomplete: no metrics and no failure recorded), the
-    validation and test MASE and rel_mae of the model, one column per override
+    network's validation MASE (``val_lstm_mase``, the ranking), the validation and test MASE
+    and rel_mae of the published forecast, one column per override
     key, and ``error`` (a failed job's message).
     """
     rows = [_job_row(sweep_dir, d) for d in job_dirs(sweep_dir)]
@@ -83,7 +86,7 @@ def collect(sweep_dir: Path) -> pd.DataFrame:
     if not rows:
         return pd.DataFrame(columns=[*columns, "error"])
     frame = pd.DataFrame(rows)
-    frame = frame.sort_values("val_mase", na_position="last", kind="stable")
+    frame = frame.sort_values("val_lstm_mase", na_position="last", kind="stable")
     finished = (frame["status"] == "finished").to_numpy()
     frame.insert(0, "rank", pd.array([None] * len(frame), dtype="Int64"))
     frame.loc[finished, "rank"] = range(1, int(finished.sum()) + 1)
@@ -103,7 +106,10 @@ def format_summary(frame: pd.DataFrame) -> str:
         shown["error"] = shown["error"].fillna("").str.slice(0, ERROR_WIDTH)
     else:
         shown = shown.drop(columns="error")
-    lines = [f"sweep summary: {len(frame)} jobs, ranked by validation MASE (lower is better)"]
+    lines = [
+        f"sweep summary: {len(frame)} jobs, ranked by the network's validation MASE "
+        "(val_lstm_mase, lower is better; val_mase, test_mase: the published forecast's)"
+    ]
     if shared and len(frame):
         lines.append("shared: " + " ".join(f"{c}={frame[c].iloc[0]}" for c in shared))
     lines.append(shown.to_string(index=False, float_format=lambda v: f"{v:.4f}", na_rep=""))
@@ -168,6 +174,7 @@ def _job_row(sweep_dir: Path, job_dir: Path) -> dict[str, Any]:
     elif (job_dir / METRICS_FILE).is_file():
         metrics = _read_json(job_dir / METRICS_FILE)
         row["status"] = "finished"
+        row["val_lstm_mase"] = run_score(metrics)
         for segment in ("val", "test"):
             model = metrics.get(segment, {}).get("model", {})
             row[f"{segment}_mase"] = model.get("mase", math.nan)

@@ -39,6 +39,7 @@ from marketcast.features.dataset import (
 )
 from marketcast.features.folds import Fold, min_fold_rows, plan_folds
 from marketcast.progress import progress
+from marketcast.runfiles import run_score
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +87,8 @@ def load_run_data(data: DataConfig, columns: list[str] | None = None) -> RunData
 
 
 def train(cfg: DictConfig) -> float:
-    """Run one training job; return the validation MASE (lower is better) for sweepers.
+    """Run one training job; return its score for sweepers (``runfiles.run_score``: the
+    network's validation MASE, lower is better).
 
     A job of an Optuna search (``search.trial`` set) is one trial of its study.
     """
@@ -105,12 +107,12 @@ def train_with(cfg: DictConfig, callbacks: list) -> float:
     loggers = make_loggers(cfg.logger, run_dir)
     loggers.start(plain(cfg))
     try:
-        val_mase, metrics = _train(cfg, run_dir, [*loggers.callbacks(), *callbacks])
+        score, metrics = _train(cfg, run_dir, [*loggers.callbacks(), *callbacks])
     except BaseException:
         loggers.finish({}, run_dir, failed=True)
         raise
     loggers.finish(metrics, run_dir)
-    return val_mase
+    return score
 
 
 def _train(cfg: DictConfig, run_dir: Path, callbacks: list) -> tuple[float, dict]:
@@ -204,8 +206,12 @@ def _train(cfg: DictConfig, run_dir: Path, callbacks: list) -> tuple[float, dict
     outputs.print_report(result, data.failed)
     print(f"run directory: {run_dir}")
     val_mase, test_mase = (result.metrics[s]["model"]["mase"] for s in ("val", "test"))
-    log.info("validation MASE %.4f, test MASE %.4f", val_mase, test_mase)
-    return float(val_mase), result.metrics
+    score = run_score(result.metrics)
+    log.info(
+        "validation MASE %.4f (the network's %.4f: what sweeps rank), test MASE %.4f",
+        val_mase, score, test_mase,
+    )  # fmt: skip
+    return score, result.metrics
 
 
 def carried(fitted: Intervals, previous: Intervals | None) -> Intervals:

@@ -211,7 +211,8 @@ def open_study(search: Any, stream: int = 0) -> optuna.Study:
 
 
 def run_trial(cfg: DictConfig, objective: Objective, run_dir: Path) -> float:
-    """Run this job as one trial of ``cfg.search``'s study; return its validation MASE.
+    """Run this job as one trial of ``cfg.search``'s study; return its score (the network's
+    validation MASE, ``runfiles.run_score``).
 
     ``objective(cfg, callbacks)`` trains with the sampled values in ``cfg`` and
     ``callbacks`` passed to every fit, and returns the value to minimise. A pruned trial
@@ -319,8 +320,13 @@ def study_summary(study: optuna.Study, dims: Mapping[str, Dimension] | None = No
         "overrides": [f"{k}={override_text(v)}" for k, v in params.items()],  # full precision
         "run_dir": best.user_attrs.get("run_dir"),
     }
+    if len({t.value for t in complete}) < 2:  # importances of a flat objective are noise
+        summary["importances"] = {}
+        summary["importance_note"] = "every finished trial has the same value"
+        return summary
     try:
-        importances = optuna.importance.get_param_importances(study)
+        evaluator = optuna.importance.FanovaImportanceEvaluator(seed=0)  # Optuna 5: PED-ANOVA
+        importances = optuna.importance.get_param_importances(study, evaluator=evaluator)
         summary["importances"] = {k: float(v) for k, v in importances.items()}
     except (RuntimeError, ValueError) as exc:
         summary["importances"] = {}
@@ -336,7 +342,7 @@ def format_summary(summary: Mapping[str, Any]) -> str:
     if best is None:
         lines.append("no finished trial yet")
         return "\n".join(lines)
-    lines.append(f"best trial {best['number']}: validation MASE {best['value']:.4g}")
+    lines.append(f"best trial {best['number']}: the network's validation MASE {best['value']:.4g}")
     lines.append("  " + " ".join(f"{k}={_short(v)}" for k, v in best["params"].items()))
     if best.get("run_dir"):
         lines.append(f"  run directory: {best['run_dir']}")
