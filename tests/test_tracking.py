@@ -34,14 +34,18 @@ from marketcast.tracking.loggers import make_loggers
 SRC = Path(__file__).resolve().parents[1] / "src"
 METRICS = {
     "val": {"model": {"mase": 0.9, "direction_ci": [0.4, 0.6]}, "persistence": {"mase": 1.0}},
-    "test": {"model": {"mae": 1.25, "mase": 0.95, "direction_n": 40, "dm": None}},
+    "test": {"model": {"mae": 1.25, "mase": 0.95, "direction_n": 40, "dm": None, "ok": True}},
+    "folds": [{"test": {"model": {"mase": 0.97}}}],  # a backtest's: they were left out
 }
 FLAT_METRICS = {
     "val.model.mase": 0.9,
+    "val.model.direction_ci.0": 0.4,
+    "val.model.direction_ci.1": 0.6,
     "val.persistence.mase": 1.0,
     "test.model.mae": 1.25,
     "test.model.mase": 0.95,
     "test.model.direction_n": 40.0,
+    "folds.0.test.model.mase": 0.97,
 }
 ARTIFACTS = ["config.yaml", "loss.png", "metrics.json", "model.keras"]
 
@@ -115,7 +119,7 @@ def test_flatten_limits_are_mlflows():
     assert mlflow_logger.MAX_KEY_LENGTH == validation.MAX_ENTITY_KEY_LENGTH
 
 
-def test_flatten_metrics_keeps_numbers_only():
+def test_flatten_metrics_keeps_every_number():
     assert mlflow_logger.flatten_metrics(METRICS) == FLAT_METRICS
 
 
@@ -228,6 +232,7 @@ def mlflow_server(tmp_path_factory):
 @pytest.mark.slow
 def test_mlflow_server_records_a_run(tmp_path, mlflow_server):
     spec = {"mlflow": {"tracking_uri": mlflow_server, "experiment_name": "server_single"}}
+    check_available(spec)  # a server that answers passes the start-up check
     run_job(spec, tmp_path / "run")
     client, runs = only_run(mlflow_server, "server_single")
     assert len(runs) == 1
@@ -353,7 +358,9 @@ def test_proposed_logger_configs_fill_the_schema(logger_conf, tmp_path, monkeypa
     assert cfg.logger.mlflow.tracking_uri == "http://127.0.0.1:5000"
     assert cfg.logger.csv.filename == "history.csv"
     assert cfg.logger.tensorboard.subdir == "tensorboard"
-    check_available({"csv": cfg.logger.csv, "mlflow": cfg.logger.mlflow})  # a DictConfig spec
+    # a DictConfig spec; no server listens there: said at start-up (MLflow retried for minutes)
+    with pytest.raises(MarketcastError, match=r"tracking_uri='http://127.0.0.1:5000' cannot be"):
+        check_available({"csv": cfg.logger.csv, "mlflow": cfg.logger.mlflow})
 
 
 def test_sweep_callback_makes_a_parent_run_for_the_jobs(tmp_path):
@@ -390,3 +397,26 @@ def test_sweep_callback_does_nothing_without_mlflow(tmp_path):
     callback.on_multirun_start(config)
     callback.on_multirun_end(config)
     assert callback.run_id is None
+
+
+def test_a_tracking_server_that_goes_away_does_not_stop_the_run(tmp_path, monkeypatch, caplog):
+    """A server killed mid-training aborted the run at the next epoch (exit 1, run lost)."""
+    from mlflow import MlflowClient
+
+    from marketcast.config import MlflowLoggerConfig
+    from marketcast.tracking.mlflow_epochs import EpochMetrics
+    from marketcast.tracking.mlflow_logger import MlflowLogger
+
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")  # nobody listens: fail at once
+    gone = f"http://127.0.0.1:{free_port()}"
+    epochs = EpochMetrics(MlflowClient(tracking_uri=gone), "a_run")
+    with caplog.at_level("WARNING"):
+        for epoch in range(3):
+            epochs.on_epoch_end(epoch, {"loss": 1.0 - epoch / 10})
+    assert epochs.step == 3
+    assert caplog.text.count("epoch metrics not sent") == 1  # said once, then quiet
+    logger = MlflowLogger(MlflowLoggerConfig(tracking_uri=gone), tmp_path)
+    logger.run_id = "a_run"  # started while the server was up
+    with caplog.at_level("WARNING"):
+        logger.finish({"val": {"model": {"mase": 1.0}}}, tmp_path, failed=False)
+    assert f"the run is complete in {tmp_path}" in caplog.text

@@ -99,7 +99,8 @@ def check_train_job(cfg: DictConfig) -> None:
 
 
 def check_loggers(cfg) -> None:
-    """Each logger that is on has its package installed (looked up, not imported)."""
+    """Each logger that is on has its package installed (looked up, not imported), and an
+    MLflow tracking server answers (MLflow's client retried for minutes, then failed)."""
     for name, (module, install) in LOGGER_PACKAGES.items():
         if module is None or cfg is None or cfg.get(name) is None:
             continue
@@ -108,6 +109,28 @@ def check_loggers(cfg) -> None:
                 f"logger={name} needs the {module} package, which is not installed: "
                 f"{install} (or leave logger.{name} out)."
             )
+    mlflow = cfg.get("mlflow") if cfg is not None else None
+    uri = mlflow.get("tracking_uri") if mlflow else None
+    if uri and str(uri).startswith(("http://", "https://")):
+        _check_reachable("logger.mlflow.tracking_uri", str(uri))
+
+
+def _check_reachable(key: str, url: str, timeout_s: float = 5.0) -> None:
+    """That a server answers at ``url`` (any HTTP status will do: it is there)."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url.rstrip("/") + "/health", timeout=timeout_s):
+            return
+    except urllib.error.HTTPError:  # it answered
+        return
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise MarketcastError(
+            f"{key}={url!r} cannot be reached ({reason}): start the tracking server, point "
+            "the key at one that runs, or leave the logger out."
+        ) from None
 
 
 def check_predict_job(cfg: DictConfig) -> None:

@@ -6,10 +6,13 @@ process of every multirun) does not import Keras.
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
 from marketcast.model.backend import keras
+
+log = logging.getLogger(__name__)
 
 
 class EpochMetrics(keras.callbacks.Callback):
@@ -26,10 +29,24 @@ class EpochMetrics(keras.callbacks.Callback):
 
         now = int(time.time() * 1000)
         values = {k: float(v) for k, v in (logs or {}).items() if is_number(v)}
-        self.client.log_batch(
-            self.run_id, metrics=[Metric(k, v, now, self.step) for k, v in values.items()]
-        )
+        if self.client is not None:
+            try:
+                self.client.log_batch(
+                    self.run_id, metrics=[Metric(k, v, now, self.step) for k, v in values.items()]
+                )
+            except Exception as exc:  # the server went away: the training goes on
+                log.warning(
+                    "MLflow run %s: epoch metrics not sent (%s); training goes on, and the "
+                    "run's files hold every epoch (history.csv with logger=csv)",
+                    self.run_id, _brief(exc),
+                )  # fmt: skip
+                self.client = None
         self.step += 1
+
+
+def _brief(exc: BaseException) -> str:
+    text = " ".join(f"{type(exc).__name__}: {exc}".split())
+    return text if len(text) <= 200 else text[:197] + "..."
 
 
 def is_number(value: Any) -> bool:

@@ -31,6 +31,8 @@ from marketcast.errors import MarketcastError
 
 log = logging.getLogger(__name__)
 
+BATCH = 1000  # metrics per log_batch call: MLflow's REST API refuses more
+
 PARENT_RUN_FILE = "mlflow_parent_run.json"
 PARENT_TAG = "mlflow.parentRunId"  # what the MLflow UI nests runs by
 # = mlflow.utils.validation's limits (MLflow 3; tests compare), kept here so that flattening
@@ -61,16 +63,17 @@ def flatten_params(params: Mapping[str, Any], prefix: str = "") -> dict[str, str
     return flat
 
 
-def flatten_metrics(metrics: Mapping[str, Any], prefix: str = "") -> dict[str, float]:
+def flatten_metrics(metrics: Mapping[str, Any] | list, prefix: str = "") -> dict[str, float]:
     """``{segment: {forecaster: {metric: value}}}`` -> ``{"test.model.mae": 1.2, ...}``.
 
-    Only numbers are kept: lists (a confidence interval), text, null and booleans are not
-    metrics. Nested dicts of any depth are flattened the same way.
+    Every number is kept, a list's items under their index (``folds.0.test.model.mase``,
+    ``test.model.direction_ci.1``); text, null and booleans are not metrics.
     """
     flat: dict[str, float] = {}
-    for key, value in metrics.items():
+    items = metrics.items() if isinstance(metrics, Mapping) else enumerate(metrics)
+    for key, value in items:
         name = f"{prefix}{key}"
-        if isinstance(value, Mapping):
+        if isinstance(value, Mapping | list | tuple):
             flat.update(flatten_metrics(value, f"{name}."))
         elif isinstance(value, int | float) and not isinstance(value, bool):
             flat[name] = float(value)
@@ -133,10 +136,18 @@ class MlflowLogger:
         run_id = self._require_run()
         now = int(time.time() * 1000)
         final = [Metric(k, v, now, 0) for k, v in flatten_metrics(metrics).items()]
-        self.client.log_batch(run_id, metrics=final)
-        for path in artifact_files(Path(run_dir), self.options.artifacts):
-            self.client.log_artifact(run_id, str(path))
-        self.client.set_terminated(run_id, status="FAILED" if failed else "FINISHED")
+        try:
+            for start in range(0, len(final), BATCH):  # the tracking API's most per request
+                self.client.log_batch(run_id, metrics=final[start : start + BATCH])
+            for path in artifact_files(Path(run_dir), self.options.artifacts):
+                self.client.log_artifact(run_id, str(path))
+            self.client.set_terminated(run_id, status="FAILED" if failed else "FINISHED")
+        except Exception as exc:  # the server went away: the run itself is saved
+            log.warning(
+                "MLflow run %s: its final metrics and files were not sent (%s); the run is "
+                "complete in %s",
+                run_id, " ".join(str(exc).split())[:200], run_dir,
+            )  # fmt: skip
 
     def _require_run(self) -> str:
         if self.run_id is None:
