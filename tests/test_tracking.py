@@ -383,12 +383,26 @@ def test_sweep_callback_makes_a_parent_run_for_the_jobs(tmp_path):
         run = mlflow_logger.MlflowLogger(MlflowLoggerConfig(**mlflow), sweep_dir / job, parent_id)
         run.start({"job": job})
         run.finish(METRICS, sweep_dir / job, failed=False)
+        (sweep_dir / job / ".hydra").mkdir(parents=True)  # the job folder as Hydra leaves it
+        (sweep_dir / job / ".hydra" / "overrides.yaml").write_text(f"- lr={int(job) + 1}\n")
+        (sweep_dir / job / "metrics.json").write_text(json.dumps(METRICS))
     callback.on_multirun_end(config)
     _, runs = only_run(uri)
     parent = next(r for r in runs if r.info.run_id == parent_id)
     assert parent.info.status == "FINISHED" and parent.data.params == {"overrides": "lr=1,2"}
+    assert parent.data.metrics == {"jobs_finished": 2.0, "best_val_lstm_mase": 0.9}
     children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent_id]
     assert sorted(r.info.run_name for r in children) == ["0", "1"]
+    # a sweep with a failed job exits non-zero: its parent run says FAILED (it said FINISHED)
+    callback.on_multirun_start(config)
+    (sweep_dir / "2" / ".hydra").mkdir(parents=True)
+    (sweep_dir / "2" / ".hydra" / "overrides.yaml").write_text("- lr=3\n")
+    (sweep_dir / "2" / "failed.json").write_text('{"error": "MarketcastError", "message": "x"}')
+    callback.on_multirun_end(config)
+    second = json.loads((sweep_dir / mlflow_logger.PARENT_RUN_FILE).read_text())["run_id"]
+    client, _ = only_run(uri)
+    assert client.get_run(second).info.status == "FAILED"
+    assert client.get_run(second).data.metrics["jobs_failed"] == 1.0
 
 
 def test_sweep_callback_does_nothing_without_mlflow(tmp_path):

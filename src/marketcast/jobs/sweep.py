@@ -165,6 +165,8 @@ def _job_row(sweep_dir: Path, job_dir: Path) -> dict[str, Any]:
         row[key] = value
     trial = _read_json(job_dir / TRIAL_FILE) if (job_dir / TRIAL_FILE).is_file() else {}
     row.update(trial.get("params", {}))  # an Optuna trial's sampled values, as overrides
+    if trial:  # its number in the study (search.trial is the job's index in this sweep)
+        row["optuna_trial"] = trial.get("number")
     if trial.get("state") == "PRUNED":  # stopped early by the Optuna pruner: not a failure
         row["status"] = "pruned"
     elif (job_dir / FAILED_FILE).is_file():

@@ -26,7 +26,7 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from marketcast.config import MlflowLoggerConfig
+from marketcast.config import MlflowLoggerConfig, in_multirun
 from marketcast.errors import MarketcastError
 
 log = logging.getLogger(__name__)
@@ -118,7 +118,7 @@ class MlflowLogger:
         if self.parent_run_id:
             tags[PARENT_TAG] = self.parent_run_id
         run = self.client.create_run(
-            experiment_id, run_name=self.options.run_name or self.run_dir.name, tags=tags
+            experiment_id, run_name=self.options.run_name or _run_name(self.run_dir), tags=tags
         )
         self.run_id = run.info.run_id
         flat = flatten_params(params)
@@ -153,6 +153,16 @@ class MlflowLogger:
         if self.run_id is None:
             raise RuntimeError("MlflowLogger.start must be called first")
         return self.run_id
+
+
+def _run_name(run_dir: Path) -> str:
+    """The run directory's name; a sweep job's with its overrides ("3 model.units=8")."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if not in_multirun():
+        return run_dir.name
+    overrides = " ".join(HydraConfig.get().overrides.task)
+    return f"{run_dir.name} {overrides}"[:250] if overrides else run_dir.name
 
 
 def artifact_files(run_dir: Path, patterns: list[str]) -> list[Path]:
@@ -241,7 +251,20 @@ class MlflowSweepRun(Callback):
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         if self.run_id is None:
             return
-        self.client.set_terminated(self.run_id, status="FINISHED")
+        from mlflow.entities import Metric
+
+        from marketcast.jobs.sweep import collect
+
+        jobs = collect(Path(config.hydra.sweep.dir))  # the sweep summary's table
+        counts = jobs["status"].value_counts()
+        metrics = {f"jobs_{status}": float(n) for status, n in counts.items()}
+        if counts.get("finished", 0):
+            metrics["best_val_lstm_mase"] = float(jobs["val_lstm_mase"].min())
+        now = int(time.time() * 1000)
+        summary = [Metric(k, v, now, 0) for k, v in metrics.items()]
+        self.client.log_batch(self.run_id, metrics=summary)
+        failed = bool(counts.get("failed", 0))  # the sweep exits non-zero: so does its run
+        self.client.set_terminated(self.run_id, status="FAILED" if failed else "FINISHED")
         self.run_id = None
 
 
