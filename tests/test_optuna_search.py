@@ -20,7 +20,7 @@ import keras
 import numpy as np
 import optuna
 import pytest
-from omegaconf import OmegaConf
+from omegaconf import OmegaConf, open_dict
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import TrialState
 
@@ -339,3 +339,28 @@ def test_importances_are_fanova_and_only_where_the_values_differ():
     varied = search.study_summary(study_of([1.0, 0.9, 1.1, 0.8, 1.2, 0.7]))
     assert set(varied["importances"]) == set(space)
     assert "parameter importances (fANOVA):" in search.format_summary(varied)
+
+
+def test_a_study_refuses_trials_scored_on_other_data(tmp_path):
+    """Every search under one output root joined one study whatever its data: a search on
+    Apple reported the S&P 500 sample's best trial, and TPE modelled both as one."""
+    storage = tmp_path / "optuna.journal"
+    first = job_config(storage, 0)
+    with open_dict(first):
+        first.data = {"source": "csv", "path": "sp500.csv"}
+    search.run_trial(first, fit_tiny, tmp_path / "0")
+    other = job_config(storage, 1)
+    with open_dict(other):
+        other.data = {"source": "csv", "path": "us_AAPL.csv"}
+    with pytest.raises(MarketcastError) as refused:
+        search.run_trial(other, fit_tiny, tmp_path / "1")
+    assert str(refused.value).startswith(
+        "the Optuna study 'marketcast' in " + str(storage) + " holds trials scored with "
+        "data.path='sp500.csv'; this search has data.path='us_AAPL.csv'"
+    )
+    assert len(search.load_study(other.search).get_trials()) == 1  # no trial asked for
+    same = job_config(storage, 2)
+    with open_dict(same):
+        same.data = {"source": "csv", "path": "sp500.csv"}
+    search.run_trial(same, fit_tiny, tmp_path / "2")
+    assert len(search.load_study(same.search).get_trials()) == 2

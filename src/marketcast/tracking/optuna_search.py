@@ -222,6 +222,7 @@ def run_trial(cfg: DictConfig, objective: Objective, run_dir: Path) -> float:
     search = cfg.search
     dims = search_space(search.space)
     study = open_study(search, stream=_stream(study_size(search), search.trial))
+    _check_same_scoring(study, search, scored_on(cfg, dims))
     trial = study.ask({key: dim.distribution for key, dim in dims.items()})
     values = {key: dim.value(trial.params[key]) for key, dim in dims.items()}
     with read_write(cfg):
@@ -255,6 +256,51 @@ def run_trial(cfg: DictConfig, objective: Objective, run_dir: Path) -> float:
 
 
 _MISSING = object()
+
+# What a trial's value depends on besides the searched keys: the series, the horizon, the
+# target and how it is evaluated. A study's trials must agree on these to be compared.
+SCORED_ON = (
+    "data.source",
+    "data.path",
+    "data.symbol",
+    "data.symbols",
+    "data.universe_file",
+    "data.start",
+    "data.end",
+    "window.horizon",
+    "features.target",
+    "evaluation.mode",
+)
+_SCORED_ON_ATTR = "marketcast.scored_on"
+
+
+def scored_on(cfg: DictConfig, dims: Mapping[str, Dimension]) -> dict[str, Any]:
+    """The ``SCORED_ON`` keys of ``cfg`` that are set and not searched, as plain values."""
+    found = {}
+    for key in SCORED_ON:
+        value = OmegaConf.select(cfg, key, default=None)
+        if key in dims or value is None:
+            continue
+        found[key] = OmegaConf.to_container(value) if OmegaConf.is_config(value) else str(value)
+    return found
+
+
+def _check_same_scoring(study: optuna.Study, search: Any, mine: dict[str, Any]) -> None:
+    """The study's first trial records what it was scored on; a search on other data or
+    another horizon is refused before it asks for a trial (TPE would model both as one)."""
+    theirs = study.user_attrs.get(_SCORED_ON_ATTR)
+    if theirs is None:
+        study.set_user_attr(_SCORED_ON_ATTR, mine)
+        return
+    differ = [k for k in SCORED_ON if mine.get(k) != theirs.get(k)]
+    if differ:
+        key = differ[0]
+        raise MarketcastError(
+            f"the Optuna study {search.study_name!r} in {search.storage} holds trials scored "
+            f"with {key}={theirs.get(key)!r}; this search has {key}={mine.get(key)!r}, so their "
+            "values do not compare. Name another study (search.study_name=...) or search "
+            "the same setting."
+        )
 
 
 def load_study(search: Any) -> optuna.Study:
