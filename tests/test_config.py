@@ -298,3 +298,17 @@ def test_a_search_space_key_that_is_no_config_key_is_refused_before_any_trial(tm
     assert str(refused.value).startswith(
         "search.space.model.unitz is not a config key (a typo?): did you mean model.units?"
     )
+
+
+def test_ctrl_c_is_one_line_and_exit_130(monkeypatch, capsys):
+    """Ctrl-C during training printed TensorFlow's 90-line traceback."""
+    from marketcast import cli
+
+    def interrupted(command, overrides):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "run_command", interrupted)
+    with pytest.raises(SystemExit) as stopped:
+        cli.main(["train"])
+    assert stopped.value.code == 130
+    assert capsys.readouterr().err == "marketcast train: interrupted\n"

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from marketcast import __version__
-from marketcast.errors import EXIT_ERROR, EXIT_USER_ERROR, MarketcastError
+from marketcast.errors import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_USER_ERROR, MarketcastError
 
 log = logging.getLogger("marketcast")
 
@@ -89,7 +89,11 @@ def main(argv: list[str] | None = None) -> None:
             file=sys.stderr,
         )
         sys.exit(EXIT_USER_ERROR)
-    run_command(command, rest)
+    try:
+        run_command(command, rest)
+    except KeyboardInterrupt:  # Ctrl-C: one line, not TensorFlow's traceback
+        print(f"marketcast {command}: interrupted", file=sys.stderr)
+        sys.exit(EXIT_INTERRUPTED)
 
 
 def run_command(command: str, overrides: list[str]) -> None:

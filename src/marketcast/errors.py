@@ -6,6 +6,7 @@ EXIT_USER_ERROR = 2  # a bad input, config value or missing artifact: one messag
 EXIT_PARTIAL = 3  # predict / fetch: some symbols failed, the others were written
 EXIT_NONE = 4  # predict: no symbol could be forecast
 EXIT_LOCKED = 5  # predict: another run holds the forecast store's lock; nothing written
+EXIT_INTERRUPTED = 130  # Ctrl-C (SIGINT), as a shell reports a job it interrupted
 
 
 class MarketcastError(Exception):

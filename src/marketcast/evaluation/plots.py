@@ -122,6 +122,9 @@ def plot_forecast(table: pd.DataFrame, title: str, path: Path) -> None:
     first = table[table["step"] == 1].sort_values("date")
     pairs = interval_pairs(first)
     zoom = first.iloc[-ZOOM_SESSIONS:]
+    # where the published forecast is persistence itself its line lies under persistence's
+    same = bool(np.allclose(first["model"], first["persistence"], rtol=0, atol=1e-9))
+    model_label = "model (= persistence: validation gave no share)" if same else "model"
     fig, (full, near) = plt.subplots(
         1, 2, figsize=(14, 4.8), gridspec_kw={"width_ratios": [2.2, 1]}, sharey=False
     )
@@ -139,7 +142,7 @@ def plot_forecast(table: pd.DataFrame, title: str, path: Path) -> None:
                 label=f"{nominal:.0%} interval",
             )
         ax.plot(dates, part["actual"], color="black", linewidth=width + 0.4, label="actual")
-        ax.plot(dates, part["model"], color=COLORS["model"], linewidth=width, label="model")
+        ax.plot(dates, part["model"], color=COLORS["model"], linewidth=width, label=model_label)
         ax.plot(
             dates,
             part["persistence"],
@@ -350,7 +353,8 @@ def plot_folds(rel_mae: dict[str, list[float]], title: str, path: Path) -> None:
     for i, name in enumerate(names):
         x = np.arange(folds) + i * width
         color = COLORS.get(name, OTHER_COLORS[i % len(OTHER_COLORS)])
-        ax.bar(x, np.minimum(values[i], top), width, label=name, color=color)
+        # from 1 (persistence): up is worse, down better, lengths true to the ratios
+        ax.bar(x, np.minimum(values[i], top) - 1.0, width, bottom=1.0, label=name, color=color)
         for xi, v in zip(x, values[i], strict=True):
             if v > top:
                 ax.text(

@@ -100,8 +100,9 @@ def override_columns(frame: pd.DataFrame) -> list[str]:
 def format_summary(frame: pd.DataFrame) -> str:
     """The summary as text: the overrides every job shares on one line, then the table."""
     shared = [c for c in override_columns(frame) if frame[c].nunique(dropna=False) == 1]
-    shown = frame.drop(columns=shared).astype({"rank": object})
-    shown["rank"] = shown["rank"].fillna("")  # failed and unfinished jobs have no rank
+    shown = frame.drop(columns=shared)
+    # failed and unfinished jobs have no rank
+    shown["rank"] = ["" if pd.isna(r) else int(r) for r in shown["rank"]]
     if shown["error"].notna().any():  # the full message is in summary.csv and failed.json
         shown["error"] = shown["error"].fillna("").str.slice(0, ERROR_WIDTH)
     else:
