@@ -99,6 +99,8 @@ def override_columns(frame: pd.DataFrame) -> list[str]:
 
 def format_summary(frame: pd.DataFrame) -> str:
     """The summary as text: the overrides every job shares on one line, then the table."""
+    if frame.empty:  # search.n_trials=0, or every job lost before it wrote anything
+        return "sweep summary: no jobs"
     shared = [c for c in override_columns(frame) if frame[c].nunique(dropna=False) == 1]
     shown = frame.drop(columns=shared)
     # failed and unfinished jobs have no rank
