@@ -34,8 +34,8 @@ def test_the_jobs_of_a_sweep_are_counted_as_the_basic_sweeper_expands_them():
 
 def test_job_lines():
     done = JobReturn(status=JobStatus.COMPLETED, _return_value=0.98123)
-    assert job_line(2, 8, done, 12.34) == "job 3/8 finished in 12.3 s (val MASE 0.9812)"
-    assert job_line(2, None, done, None) == "job 3 finished (val MASE 0.9812)"
+    assert job_line(2, 8, done, 12.34) == "job 3/8 finished in 12.3 s (network val MASE 0.9812)"
+    assert job_line(2, None, done, None) == "job 3 finished (network val MASE 0.9812)"
     recorded = JobReturn(status=JobStatus.COMPLETED, _return_value=math.inf)
     assert job_line(0, 2, recorded, 1.0) == (
         "job 1/2 failed in 1.0 s (see failed.json in its directory)"
@@ -57,5 +57,6 @@ def test_a_multirun_logs_each_job_as_it_ends(tmp_path):
     assert run.returncode == 0, run.stderr[-2000:]
     log = run.stdout + run.stderr
     assert "multirun of 2 jobs" in log
-    assert re.search(r"job 1/2 finished in \d+\.\d s \(val MASE \d\.\d{4}\)", log), log[-3000:]
-    assert re.search(r"job 2/2 finished in \d+\.\d s \(val MASE", log)
+    first = r"job 1/2 finished in \d+\.\d s \(network val MASE \d\.\d{4}\)"
+    assert re.search(first, log), log[-3000:]
+    assert re.search(r"job 2/2 finished in \d+\.\d s \(network val MASE", log)

@@ -55,7 +55,7 @@ class JobProgress(Callback):
 
 
 def job_line(num: int, total: int | None, job_return: JobReturn, seconds: float | None) -> str:
-    """ "job 3/8 finished in 12.3 s (val MASE 0.9812)" for job ``num`` (from 0)."""
+    """ "job 3/8 finished in 12.3 s (network val MASE 0.9812)" for job ``num`` (from 0)."""
     name = f"job {num + 1}/{total}" if total else f"job {num + 1}"
     took = f" in {seconds:.1f} s" if seconds is not None else ""
     if job_return.status == JobStatus.FAILED:
@@ -64,7 +64,7 @@ def job_line(num: int, total: int | None, job_return: JobReturn, seconds: float 
     if isinstance(value, float) and math.isinf(value):  # marketcast.jobs.sweep.record_failure
         return f"{name} failed{took} (see failed.json in its directory)"
     if isinstance(value, float):  # train's return value; predict and fetch return a status
-        return f"{name} finished{took} (val MASE {value:.4f})"
+        return f"{name} finished{took} (network val MASE {value:.4f})"
     return f"{name} finished{took}"
 
 

@@ -10,7 +10,7 @@ Each fit goes through the same steps: prepare the windows, fit the forecaster (m
 ridge, interval calibration), forecast validation and test with the model and every
 baseline. Then, once for the run: score each symbol over all its folds, average over
 symbols, tabulate the predictions, write the run directory, print the report, and
-return the validation MASE for a sweeper.
+return the network's validation MASE for a sweeper (runfiles.run_score).
 
 This is the only module of the training job that reads the whole config; every step
 below it takes its own slice. Keras is imported only after the data has loaded, so a
