@@ -341,26 +341,42 @@ def test_importances_are_fanova_and_only_where_the_values_differ():
     assert "parameter importances (fANOVA):" in search.format_summary(varied)
 
 
-def test_a_study_refuses_trials_scored_on_other_data(tmp_path):
+def test_a_study_refuses_trials_scored_on_other_data(tmp_path, monkeypatch):
     """Every search under one output root joined one study whatever its data: a search on
     Apple reported the S&P 500 sample's best trial, and TPE modelled both as one."""
+    monkeypatch.chdir(tmp_path)
     storage = tmp_path / "optuna.journal"
-    first = job_config(storage, 0)
-    with open_dict(first):
-        first.data = {"source": "csv", "path": "sp500.csv"}
-    search.run_trial(first, fit_tiny, tmp_path / "0")
-    other = job_config(storage, 1)
-    with open_dict(other):
-        other.data = {"source": "csv", "path": "us_AAPL.csv"}
+
+    def job(number, path):
+        cfg = job_config(storage, number)
+        with open_dict(cfg):
+            cfg.data = {"source": "csv", "path": path}
+        return cfg
+
+    search.run_trial(job(0, "sp500.csv"), fit_tiny, tmp_path / "0")
     with pytest.raises(MarketcastError) as refused:
-        search.run_trial(other, fit_tiny, tmp_path / "1")
+        search.run_trial(job(1, "us_AAPL.csv"), fit_tiny, tmp_path / "1")
     assert str(refused.value).startswith(
-        "the Optuna study 'marketcast' in " + str(storage) + " holds trials scored with "
-        "data.path='sp500.csv'; this search has data.path='us_AAPL.csv'"
+        f"the Optuna study 'marketcast' in {storage} holds trials scored with "
+        f"data.path='{tmp_path / 'sp500.csv'}'; this search has "
+        f"data.path='{tmp_path / 'us_AAPL.csv'}'"
     )
-    assert len(search.load_study(other.search).get_trials()) == 1  # no trial asked for
-    same = job_config(storage, 2)
-    with open_dict(same):
-        same.data = {"source": "csv", "path": "sp500.csv"}
-    search.run_trial(same, fit_tiny, tmp_path / "2")
-    assert len(search.load_study(same.search).get_trials()) == 2
+    assert len(search.load_study(job(1, "x").search).get_trials()) == 1  # none asked for
+    search.run_trial(job(2, str(tmp_path / "sp500.csv")), fit_tiny, tmp_path / "2")  # the same
+    assert len(search.load_study(job(2, "x").search).get_trials()) == 2
+
+
+def test_a_study_of_trials_from_before_the_record_is_refused(tmp_path):
+    """Their values were the published forecast's validation MASE (about 1.0 in most runs):
+    they would stay the best trials of a search that now scores the network."""
+    storage = tmp_path / "optuna.journal"
+    old = search.open_study(job_config(storage, 0).search)
+    old.add_trial(
+        optuna.trial.create_trial(
+            params={"model.units": 8},
+            distributions={"model.units": CategoricalDistribution([8, 16])},
+            value=1.0,
+        )
+    )
+    with pytest.raises(MarketcastError, match="holds trials from before marketcast recorded"):
+        search.run_trial(job_config(storage, 1), fit_tiny, tmp_path / "1")

@@ -226,3 +226,14 @@ def test_record_failure_scores_inf_and_keeps_the_message(tmp_path):
 def test_empty_sweep_dir_gives_an_empty_summary(tmp_path):
     frame = sweep.collect(tmp_path)
     assert frame.empty and sweep.format_summary(frame) == "sweep summary: no jobs"
+
+
+def test_a_job_whose_metrics_cannot_be_scored_does_not_stop_the_summary(tmp_path):
+    """A null MASE (a flat series) or a cut-off metrics.json raised inside the summary
+    callback, which Hydra only warns about: no summary.csv, and the sweep exited 0."""
+    for job, metrics in (("0", '{"val": {"model": {"mase": null}}}'), ("1", "{")):
+        (tmp_path / job / ".hydra").mkdir(parents=True)
+        (tmp_path / job / ".hydra" / "overrides.yaml").write_text(f"- model.units={job}\n")
+        (tmp_path / job / "metrics.json").write_text(metrics)
+    frame = sweep.collect(tmp_path)
+    assert len(frame) == 2 and frame["val_lstm_mase"].isna().all()

@@ -415,22 +415,63 @@ def test_sweep_callback_does_nothing_without_mlflow(tmp_path):
 
 def test_a_tracking_server_that_goes_away_does_not_stop_the_run(tmp_path, monkeypatch, caplog):
     """A server killed mid-training aborted the run at the next epoch (exit 1, run lost)."""
-    from mlflow import MlflowClient
-
     from marketcast.config import MlflowLoggerConfig
-    from marketcast.tracking.mlflow_epochs import EpochMetrics
     from marketcast.tracking.mlflow_logger import MlflowLogger
 
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")  # nobody listens: fail at once
     gone = f"http://127.0.0.1:{free_port()}"
-    epochs = EpochMetrics(MlflowClient(tracking_uri=gone), "a_run")
+    logger = MlflowLogger(MlflowLoggerConfig(tracking_uri=gone), tmp_path)
+    logger.run_id = "a_run"  # started while the server was up
+    (epochs,) = logger.callbacks()
     with caplog.at_level("WARNING"):
         for epoch in range(3):
             epochs.on_epoch_end(epoch, {"loss": 1.0 - epoch / 10})
-    assert epochs.step == 3
+    assert epochs.step == 3 and logger.gone
     assert caplog.text.count("epoch metrics not sent") == 1  # said once, then quiet
-    logger = MlflowLogger(MlflowLoggerConfig(tracking_uri=gone), tmp_path)
-    logger.run_id = "a_run"  # started while the server was up
+    with caplog.at_level("WARNING"):
+        logger.finish({"val": {"model": {"mase": 1.0}}}, tmp_path, failed=False)
+    assert f"no final metrics sent; the run is in {tmp_path}" in caplog.text
+    logger.gone = False  # a server gone only at the end: said too
     with caplog.at_level("WARNING"):
         logger.finish({"val": {"model": {"mase": 1.0}}}, tmp_path, failed=False)
     assert f"the run is complete in {tmp_path}" in caplog.text
+
+
+def test_a_metric_name_mlflow_refuses_is_mended_not_lost(tmp_path):
+    """A universe's symbol ^KS11 made a key MLflow refuses, and the whole batch of final
+    metrics was lost with it."""
+    from marketcast.config import MlflowLoggerConfig
+
+    flat = mlflow_logger.flatten_metrics({"symbols": {"^KS11": {"val": {"mase": 1.0}}}})
+    assert flat == {"symbols._KS11.val.mase": 1.0}
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    options = MlflowLoggerConfig(tracking_uri=uri, artifact_location=str(tmp_path / "a"))
+    run = mlflow_logger.MlflowLogger(options, tmp_path / "run")
+    run.start({})
+    run.finish({"symbols": {"^KS11": {"val": {"mase": 1.0}}}}, tmp_path, failed=False)
+    _, (recorded,) = only_run(uri)
+    assert recorded.data.metrics == {"symbols._KS11.val.mase": 1.0}
+    assert recorded.info.status == "FINISHED"
+
+
+def test_an_unreachable_server_stops_a_sweep_before_its_jobs(tmp_path, capsys):
+    """The parent run's callback raised, Hydra only warned, and every job failed alike."""
+    config = OmegaConf.create(
+        {
+            "logger": {"mlflow": {"tracking_uri": f"http://127.0.0.1:{free_port()}"}},
+            "hydra": {"sweep": {"dir": str(tmp_path / "sweep")}, "overrides": {"task": []}},
+        }
+    )
+    with pytest.raises(SystemExit) as stopped:
+        mlflow_logger.MlflowSweepRun().on_multirun_start(config)
+    assert stopped.value.code == 2
+    assert "cannot be reached (Connection refused)" in capsys.readouterr().err
+
+
+def test_a_trials_run_is_named_by_its_sampled_values():
+    params = {
+        "search": {"trial": 3, "space": {"model.units": "choice(8, 16)"}},
+        "model": {"units": 16},
+    }
+    assert mlflow_logger._run_name(Path("/sweep/3"), params) == "3 model.units=16"
+    assert mlflow_logger._run_name(Path("/runs/x"), {"search": {"trial": None}}) == "x"

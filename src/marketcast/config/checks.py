@@ -116,19 +116,23 @@ def check_loggers(cfg) -> None:
 
 
 def _check_reachable(key: str, url: str, timeout_s: float = 5.0) -> None:
-    """That a server answers at ``url`` (any HTTP status will do: it is there)."""
-    import urllib.error
+    """That something listens at ``url``'s host and port (a TCP connection: TLS, a login or
+    a slow answer are MLflow's to handle). Skipped where a proxy carries the requests."""
+    import socket
+    import urllib.parse
     import urllib.request
 
-    try:
-        with urllib.request.urlopen(url.rstrip("/") + "/health", timeout=timeout_s):
-            return
-    except urllib.error.HTTPError:  # it answered
+    parts = urllib.parse.urlsplit(url)
+    if not parts.hostname or urllib.request.getproxies().get(parts.scheme):
         return
-    except (urllib.error.URLError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        socket.create_connection((parts.hostname, port), timeout=timeout_s).close()
+    except OSError as exc:
+        shown = parts._replace(netloc=f"{parts.hostname}:{port}").geturl()  # no password
+        reason = exc.strerror or type(exc).__name__
         raise MarketcastError(
-            f"{key}={url!r} cannot be reached ({reason}): start the tracking server, point "
+            f"{key}={shown!r} cannot be reached ({reason}): start the tracking server, point "
             "the key at one that runs, or leave the logger out."
         ) from None
 

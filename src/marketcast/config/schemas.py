@@ -551,8 +551,8 @@ class StoreConfig:
 class PredictJobConfig:
     paths: PathsConfig = field(default_factory=PathsConfig)
     # A finished training run, or a directory of runs (a sweep: each symbol its own run, the
-    # best by the network's validation MASE); null: the newest finished run under
-    # paths.output_root.
+    # best by validation MASE: the published forecast's, then the network's); null: the
+    # newest finished run under paths.output_root.
     run_dir: str | None = None
     # The universe to forecast; empty: the symbols of the run(s).
     symbols: list[str] = field(default_factory=list)

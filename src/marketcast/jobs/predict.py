@@ -216,9 +216,9 @@ def resolve_runs(cfg: DictConfig) -> Runs:
     """Which run forecasts each symbol.
 
     ``run_dir`` is a finished run, or a directory holding several (a sweep):
-    then each symbol gets its own run, the one with the lowest score (``run_score``: the
-    network's validation MASE) where a sweep trained several for it. Default: the newest
-    finished run.
+    then each symbol gets its own run, the best by ``_score`` (the published forecast's
+    validation MASE, then the network's) where a sweep trained several for it. Default:
+    the newest finished run.
     A run of a sweep damaged since it finished is skipped with a warning (``Runs.damaged``),
     and a label that runs trained on two CSV files share is forecast by neither
     (``Runs.clashes``).
@@ -230,7 +230,7 @@ def resolve_runs(cfg: DictConfig) -> Runs:
         paths = [root] if is_finished_run(root) else marked_runs(root)
         if not paths:
             artifacts.load_run(root)  # raises the "no finished run" message
-    by_symbol: dict[str, tuple[float, Run]] = {}
+    by_symbol: dict[str, tuple[tuple[float, float], Run]] = {}
     runs = Runs({})
     sources: dict[str, dict[str, tuple[Path, str]]] = defaultdict(dict)  # key -> file -> run
     damaged = []
@@ -669,12 +669,15 @@ def _check_fresh(
     )  # fmt: skip
 
 
-def _score(run_dir: Path) -> float:
-    """The run's ``run_score`` (lower is better); +inf where its metrics cannot be read."""
+def _score(run_dir: Path) -> tuple[float, float]:
+    """How a sweep's runs of one symbol rank for publishing: the published forecast's
+    validation MASE, then (where those tie: persistence in both) the network's
+    (``run_score``); +inf where the metrics cannot be read."""
     try:
-        return run_score(json.loads((run_dir / METRICS_FILE).read_text()))
+        metrics = json.loads((run_dir / METRICS_FILE).read_text())
+        return float(metrics["val"]["model"]["mase"]), run_score(metrics)
     except (OSError, KeyError, TypeError, ValueError):
-        return float("inf")
+        return float("inf"), float("inf")
 
 
 def _summary(done: int, failed: dict[str, str]) -> int:

@@ -88,6 +88,8 @@ def collect(sweep_dir: Path) -> pd.DataFrame:
     frame = pd.DataFrame(rows)
     frame = frame.sort_values("val_lstm_mase", na_position="last", kind="stable")
     finished = (frame["status"] == "finished").to_numpy()
+    if "optuna_trial" in frame:  # whole numbers, though a job without a trial has none
+        frame["optuna_trial"] = frame["optuna_trial"].astype("Int64")
     frame.insert(0, "rank", pd.array([None] * len(frame), dtype="Int64"))
     frame.loc[finished, "rank"] = range(1, int(finished.sum()) + 1)
     return frame[[*columns, *override_columns(frame), "error"]].reset_index(drop=True)
@@ -103,8 +105,9 @@ def format_summary(frame: pd.DataFrame) -> str:
         return "sweep summary: no jobs"
     shared = [c for c in override_columns(frame) if frame[c].nunique(dropna=False) == 1]
     shown = frame.drop(columns=shared)
-    # failed and unfinished jobs have no rank
-    shown["rank"] = ["" if pd.isna(r) else int(r) for r in shown["rank"]]
+    for column in ("rank", "optuna_trial"):  # failed and unfinished jobs have no rank
+        if column in shown:
+            shown[column] = ["" if pd.isna(v) else int(v) for v in shown[column]]
     if shown["error"].notna().any():  # the full message is in summary.csv and failed.json
         shown["error"] = shown["error"].fillna("").str.slice(0, ERROR_WIDTH)
     else:
@@ -179,7 +182,10 @@ def _job_row(sweep_dir: Path, job_dir: Path) -> dict[str, Any]:
     elif (job_dir / METRICS_FILE).is_file():
         metrics = _read_json(job_dir / METRICS_FILE)
         row["status"] = "finished"
-        row["val_lstm_mase"] = run_score(metrics)
+        try:
+            row["val_lstm_mase"] = run_score(metrics)
+        except (KeyError, TypeError, ValueError):  # unreadable metrics, or a null MASE
+            row["val_lstm_mase"] = math.nan
         for segment in ("val", "test"):
             model = metrics.get(segment, {}).get("model", {})
             row[f"{segment}_mase"] = model.get("mase", math.nan)

@@ -262,27 +262,9 @@ def _sweeps_features(cfg: DictConfig) -> bool:
         return bool(_COLUMN_KEYS & set(cfg.search.space or {}))
     if not in_multirun():
         return False
-    return bool(_COLUMN_KEYS & _swept_keys())
+    from marketcast.jobs.multirun_progress import swept_keys
 
-
-def _swept_keys() -> set[str]:
-    """The keys this job's Hydra sweep varies, read from the sweep as typed (its
-    ``multirun.yaml``: ``hydra.sweeper.params`` and the command line; a key set to one value
-    in every job is not varied); where that file cannot be found (a launcher on a node
-    without the sweep folder), every key the job's sweep sets."""
-    from hydra.core.hydra_config import HydraConfig
-
-    from marketcast.jobs.multirun_progress import sweep_overrides
-
-    hydra = HydraConfig.get()
-    job_dir = OmegaConf.select(hydra, "runtime.output_dir", default=None)
-    if job_dir:
-        sweep_dir = Path(job_dir).parents[len(Path(str(hydra.sweep.subdir)).parts) - 1]
-        typed = sweep_dir / "multirun.yaml"
-        if typed.is_file():
-            hydra = OmegaConf.load(typed).hydra
-            return {o.key_or_group for o in sweep_overrides(hydra) if o.is_sweep_override()}
-    return {o.key_or_group for o in sweep_overrides(hydra)}  # this job's values: every key
+    return bool(_COLUMN_KEYS & swept_keys())
 
 
 def _plan(data: RunData, cfg: DictConfig) -> list[Fold | None]:

@@ -16,12 +16,13 @@ log = logging.getLogger(__name__)
 
 
 class EpochMetrics(keras.callbacks.Callback):
-    """Every number of the epoch's Keras logs (loss, val_loss, ...) as step metrics."""
+    """Every number of the epoch's Keras logs (loss, val_loss, ...) as step metrics of the
+    MLflow run of ``owner`` (a ``MlflowLogger``); a server that stops answering is said
+    once and sent nothing more (``owner.gone``), and the training goes on."""
 
-    def __init__(self, mlflow_client, run_id: str):
+    def __init__(self, owner):
         super().__init__()
-        self.client = mlflow_client
-        self.run_id = run_id
+        self.owner = owner
         self.step = 0  # across fits: a backtest's folds follow each other
 
     def on_epoch_end(self, epoch, logs=None):
@@ -29,18 +30,19 @@ class EpochMetrics(keras.callbacks.Callback):
 
         now = int(time.time() * 1000)
         values = {k: float(v) for k, v in (logs or {}).items() if is_number(v)}
-        if self.client is not None:
+        if not self.owner.gone:
             try:
-                self.client.log_batch(
-                    self.run_id, metrics=[Metric(k, v, now, self.step) for k, v in values.items()]
+                self.owner.client.log_batch(
+                    self.owner.run_id,
+                    metrics=[Metric(k, v, now, self.step) for k, v in values.items()],
                 )
             except Exception as exc:  # the server went away: the training goes on
                 log.warning(
                     "MLflow run %s: epoch metrics not sent (%s); training goes on, and the "
                     "run's files hold every epoch (history.csv with logger=csv)",
-                    self.run_id, _brief(exc),
+                    self.owner.run_id, _brief(exc),
                 )  # fmt: skip
-                self.client = None
+                self.owner.gone = True
         self.step += 1
 
 

@@ -18,6 +18,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import re
+import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -27,11 +30,13 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from marketcast.config import MlflowLoggerConfig, in_multirun
-from marketcast.errors import MarketcastError
+from marketcast.errors import EXIT_USER_ERROR, MarketcastError
 
 log = logging.getLogger(__name__)
 
 BATCH = 1000  # metrics per log_batch call: MLflow's REST API refuses more
+HTTP_RETRIES = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_TIMEOUT": "30"}
+_METRIC_KEY = re.compile(r"[^\w\-. :/]")  # what MLflow refuses in a metric's name
 
 PARENT_RUN_FILE = "mlflow_parent_run.json"
 PARENT_TAG = "mlflow.parentRunId"  # what the MLflow UI nests runs by
@@ -72,7 +77,7 @@ def flatten_metrics(metrics: Mapping[str, Any] | list, prefix: str = "") -> dict
     flat: dict[str, float] = {}
     items = metrics.items() if isinstance(metrics, Mapping) else enumerate(metrics)
     for key, value in items:
-        name = f"{prefix}{key}"
+        name = _METRIC_KEY.sub("_", f"{prefix}{key}")  # a symbol ^KS11 makes no key
         if isinstance(value, Mapping | list | tuple):
             flat.update(flatten_metrics(value, f"{name}."))
         elif isinstance(value, int | float) and not isinstance(value, bool):
@@ -109,6 +114,7 @@ class MlflowLogger:
         self.client = client(options.tracking_uri)
         self.parent_run_id = parent_run_id if parent_run_id is not None else sweep_parent_run_id()
         self.run_id: str | None = None
+        self.gone = False  # the server stopped answering: send nothing more
 
     def start(self, params: dict[str, Any]) -> None:
         from mlflow.entities import Param
@@ -118,7 +124,9 @@ class MlflowLogger:
         if self.parent_run_id:
             tags[PARENT_TAG] = self.parent_run_id
         run = self.client.create_run(
-            experiment_id, run_name=self.options.run_name or _run_name(self.run_dir), tags=tags
+            experiment_id,
+            run_name=self.options.run_name or _run_name(self.run_dir, params),
+            tags=tags,
         )
         self.run_id = run.info.run_id
         flat = flatten_params(params)
@@ -128,12 +136,16 @@ class MlflowLogger:
     def callbacks(self) -> list:
         from marketcast.tracking.mlflow_epochs import EpochMetrics  # Keras: only in a job
 
-        return [EpochMetrics(self.client, self._require_run())]
+        self._require_run()
+        return [EpochMetrics(self)]
 
     def finish(self, metrics: dict[str, Any], run_dir: Path, failed: bool) -> None:
         from mlflow.entities import Metric
 
         run_id = self._require_run()
+        if self.gone:  # said at the epoch it went; retrying would stall for minutes
+            log.warning("MLflow run %s: no final metrics sent; the run is in %s", run_id, run_dir)
+            return
         now = int(time.time() * 1000)
         final = [Metric(k, v, now, 0) for k, v in flatten_metrics(metrics).items()]
         try:
@@ -141,13 +153,16 @@ class MlflowLogger:
                 self.client.log_batch(run_id, metrics=final[start : start + BATCH])
             for path in artifact_files(Path(run_dir), self.options.artifacts):
                 self.client.log_artifact(run_id, str(path))
-            self.client.set_terminated(run_id, status="FAILED" if failed else "FINISHED")
-        except Exception as exc:  # the server went away: the run itself is saved
+        except Exception as exc:  # the server went away, or refused a value: the run is saved
             log.warning(
-                "MLflow run %s: its final metrics and files were not sent (%s); the run is "
-                "complete in %s",
+                "MLflow run %s: its final metrics and files were not all sent (%s); the run "
+                "is complete in %s",
                 run_id, " ".join(str(exc).split())[:200], run_dir,
             )  # fmt: skip
+        try:
+            self.client.set_terminated(run_id, status="FAILED" if failed else "FINISHED")
+        except Exception as exc:
+            log.warning("MLflow run %s: not marked ended (%s)", run_id, str(exc)[:200])
 
     def _require_run(self) -> str:
         if self.run_id is None:
@@ -155,14 +170,24 @@ class MlflowLogger:
         return self.run_id
 
 
-def _run_name(run_dir: Path) -> str:
-    """The run directory's name; a sweep job's with its overrides ("3 model.units=8")."""
+def _run_name(run_dir: Path, params: Mapping[str, Any]) -> str:
+    """The run directory's name; a sweep job's with the values its sweep varies, an Optuna
+    trial's with its sampled values ("3 model.units=8 window.size=40")."""
     from hydra.core.hydra_config import HydraConfig
 
-    if not in_multirun():
+    search = params.get("search") or {}
+    if search.get("trial") is not None:  # the values it was given are the space's keys
+        values = {k: OmegaConf.select(OmegaConf.create(params), k) for k in search["space"]}
+    elif in_multirun():
+        from marketcast.jobs.multirun_progress import swept_keys
+
+        varied = swept_keys()
+        task = [str(o) for o in HydraConfig.get().overrides.task]
+        values = {k: v for k, _, v in (o.lstrip("+~").partition("=") for o in task) if k in varied}
+    else:
         return run_dir.name
-    overrides = " ".join(HydraConfig.get().overrides.task)
-    return f"{run_dir.name} {overrides}"[:250] if overrides else run_dir.name
+    named = " ".join(f"{k}={v}" for k, v in values.items())
+    return f"{run_dir.name} {named}"[:250].rstrip() if named else run_dir.name
 
 
 def artifact_files(run_dir: Path, patterns: list[str]) -> list[Path]:
@@ -185,6 +210,10 @@ def client(tracking_uri: str | None):
         ) from None
     from mlflow.exceptions import MlflowException
 
+    # MLflow retries a request 7 times with a doubling back-off, minutes in all: a training
+    # job would stall at an epoch. Fewer here, unless the environment says otherwise.
+    for name, value in HTTP_RETRIES.items():
+        os.environ.setdefault(name, value)
     try:
         return MlflowClient(tracking_uri=tracking_uri)
     except MlflowException as exc:  # e.g. MLflow 3 refuses a file: store unless told
@@ -234,7 +263,11 @@ class MlflowSweepRun(Callback):
             return
         from marketcast.tracking.logger_options import check_available
 
-        check_available({"mlflow": OmegaConf.to_container(config.logger.mlflow, resolve=True)})
+        try:  # in the launching process: Hydra would only warn, and every job fail alike
+            check_available({"mlflow": OmegaConf.to_container(config.logger.mlflow, resolve=True)})
+        except MarketcastError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            sys.exit(EXIT_USER_ERROR)
         sweep_dir = Path(config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
         self.client = client(options.tracking_uri)
@@ -253,9 +286,10 @@ class MlflowSweepRun(Callback):
             return
         from mlflow.entities import Metric
 
-        from marketcast.jobs.sweep import collect
+        from marketcast.jobs.sweep import collect, exit_status
 
-        jobs = collect(Path(config.hydra.sweep.dir))  # the sweep summary's table
+        sweep_dir = Path(config.hydra.sweep.dir)
+        jobs = collect(sweep_dir)  # the sweep summary's table
         counts = jobs["status"].value_counts()
         metrics = {f"jobs_{status}": float(n) for status, n in counts.items()}
         if counts.get("finished", 0):
@@ -263,7 +297,7 @@ class MlflowSweepRun(Callback):
         now = int(time.time() * 1000)
         summary = [Metric(k, v, now, 0) for k, v in metrics.items()]
         self.client.log_batch(self.run_id, metrics=summary)
-        failed = bool(counts.get("failed", 0))  # the sweep exits non-zero: so does its run
+        failed = exit_status(jobs, sweep_dir) != 0  # the sweep exits non-zero: so does its run
         self.client.set_terminated(self.run_id, status="FAILED" if failed else "FINISHED")
         self.run_id = None
 

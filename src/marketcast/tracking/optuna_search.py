@@ -258,7 +258,7 @@ def run_trial(cfg: DictConfig, objective: Objective, run_dir: Path) -> float:
 _MISSING = object()
 
 # What a trial's value depends on besides the searched keys: the series, the horizon, the
-# target and how it is evaluated. A study's trials must agree on these to be compared.
+# target, the segments it is validated on and how. A study's trials must agree on these.
 SCORED_ON = (
     "data.source",
     "data.path",
@@ -269,37 +269,59 @@ SCORED_ON = (
     "data.end",
     "window.horizon",
     "features.target",
+    "split",
     "evaluation.mode",
+    "evaluation.backtest",
 )
+# What a trial's value is (runfiles.run_score). Studies made before it was recorded hold
+# the published forecast's validation MASE, which does not compare.
+OBJECTIVE = "the network's validation MASE"
 _SCORED_ON_ATTR = "marketcast.scored_on"
 
 
 def scored_on(cfg: DictConfig, dims: Mapping[str, Dimension]) -> dict[str, Any]:
-    """The ``SCORED_ON`` keys of ``cfg`` that are set and not searched, as plain values."""
-    found = {}
+    """What ``cfg``'s trials are scored on: ``OBJECTIVE`` and the ``SCORED_ON`` keys that
+    are set and not searched (a CSV path made absolute), as plain values."""
+    found: dict[str, Any] = {"objective": OBJECTIVE}
     for key in SCORED_ON:
         value = OmegaConf.select(cfg, key, default=None)
-        if key in dims or value is None:
+        if value is None or any(k == key or k.startswith(f"{key}.") for k in dims):
             continue
-        found[key] = OmegaConf.to_container(value) if OmegaConf.is_config(value) else str(value)
+        if OmegaConf.is_config(value):
+            value = OmegaConf.to_container(value, resolve=True)
+            value = {k: v for k, v in value.items() if f"{key}.{k}" not in dims}
+        elif key in ("data.path", "data.universe_file"):
+            value = str(Path(str(value)).expanduser().resolve())
+        found[key] = value if isinstance(value, dict | list) else str(value)
     return found
 
 
 def _check_same_scoring(study: optuna.Study, search: Any, mine: dict[str, Any]) -> None:
     """The study's first trial records what it was scored on; a search on other data or
-    another horizon is refused before it asks for a trial (TPE would model both as one)."""
+    another horizon, or a study of trials made before the record, is refused before it
+    asks for a trial (TPE would model them as one)."""
     theirs = study.user_attrs.get(_SCORED_ON_ATTR)
+    where = f"the Optuna study {search.study_name!r} in {search.storage}"
+    if theirs is None and study.get_trials(deepcopy=False):
+        raise MarketcastError(
+            f"{where} holds trials from before marketcast recorded what a trial is scored "
+            f"on (they scored the published forecast; trials now score {OBJECTIVE}): name "
+            "a new study (search.study_name=...)."
+        )
     if theirs is None:
         study.set_user_attr(_SCORED_ON_ATTR, mine)
         return
-    differ = [k for k in SCORED_ON if mine.get(k) != theirs.get(k)]
+    differ = [k for k in mine.keys() | theirs.keys() if mine.get(k) != theirs.get(k)]
     if differ:
-        key = differ[0]
+        key = sorted(differ)[0]
+
+        def said(value):
+            return "(searched or unset)" if value is None else repr(value)
+
         raise MarketcastError(
-            f"the Optuna study {search.study_name!r} in {search.storage} holds trials scored "
-            f"with {key}={theirs.get(key)!r}; this search has {key}={mine.get(key)!r}, so their "
-            "values do not compare. Name another study (search.study_name=...) or search "
-            "the same setting."
+            f"{where} holds trials scored with {key}={said(theirs.get(key))}; this search "
+            f"has {key}={said(mine.get(key))}, so their values do not compare. Name another "
+            "study (search.study_name=...) or search the same setting."
         )
 
 
@@ -366,9 +388,15 @@ def study_summary(study: optuna.Study, dims: Mapping[str, Dimension] | None = No
         "overrides": [f"{k}={override_text(v)}" for k, v in params.items()],  # full precision
         "run_dir": best.user_attrs.get("run_dir"),
     }
-    if len({t.value for t in complete}) < 2:  # importances of a flat objective are noise
+    values = np.array([t.value for t in complete], dtype=float)
+    flat = np.ptp(values) <= 1e-6 * max(1.0, float(np.abs(values).max()))  # thread-order noise
+    if len(complete) < 2 or flat:  # importances of a flat objective are noise
         summary["importances"] = {}
-        summary["importance_note"] = "every finished trial has the same value"
+        summary["importance_note"] = (
+            "fewer than two finished trials"
+            if len(complete) < 2
+            else "every finished trial has the same value"
+        )
         return summary
     try:
         evaluator = optuna.importance.FanovaImportanceEvaluator(seed=0)  # Optuna 5: PED-ANOVA
