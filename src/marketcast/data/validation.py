@@ -263,6 +263,7 @@ def _bad_prices(values: dict[str, np.ndarray], n: int) -> np.ndarray:
     return bad
 
 
+@np.errstate(over="ignore")  # prices near the largest floats: an infinite gap still compares
 def _bad_range(values: dict[str, np.ndarray], n: int) -> np.ndarray:
     bad = np.zeros(n, dtype=bool)
     # Differences, not products: no overflow near the largest floats.
