@@ -475,3 +475,18 @@ def test_a_trials_run_is_named_by_its_sampled_values():
     }
     assert mlflow_logger._run_name(Path("/sweep/3"), params) == "3 model.units=16"
     assert mlflow_logger._run_name(Path("/runs/x"), {"search": {"trial": None}}) == "x"
+
+
+def test_a_sweep_jobs_run_is_named_by_the_values_its_sweep_varies(tmp_path):
+    from conftest import compose_hydra, hydra_job
+    from omegaconf import open_dict
+
+    job = compose_hydra("hydra.mode=MULTIRUN", "model.units=8")
+    with open_dict(job):
+        job.hydra.job.num = 3
+        job.hydra.runtime.output_dir = str(tmp_path / "3")
+        job.hydra.overrides.task = ["model.units=8", "train.epochs=2"]  # epochs: every job's
+    typed = {"hydra": {"overrides": {"task": ["model.units=8,16", "train.epochs=2"]}}}
+    OmegaConf.save(OmegaConf.create(typed), tmp_path / "multirun.yaml")
+    with hydra_job(job):
+        assert mlflow_logger._run_name(tmp_path / "3", {}) == "3 model.units=8"

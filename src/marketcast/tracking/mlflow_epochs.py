@@ -11,6 +11,7 @@ import time
 from typing import Any
 
 from marketcast.model.backend import keras
+from marketcast.tracking.mlflow_logger import brief
 
 log = logging.getLogger(__name__)
 
@@ -40,15 +41,10 @@ class EpochMetrics(keras.callbacks.Callback):
                 log.warning(
                     "MLflow run %s: epoch metrics not sent (%s); training goes on, and the "
                     "run's files hold every epoch (history.csv with logger=csv)",
-                    self.owner.run_id, _brief(exc),
+                    self.owner.run_id, brief(exc),
                 )  # fmt: skip
                 self.owner.gone = True
         self.step += 1
-
-
-def _brief(exc: BaseException) -> str:
-    text = " ".join(f"{type(exc).__name__}: {exc}".split())
-    return text if len(text) <= 200 else text[:197] + "..."
 
 
 def is_number(value: Any) -> bool:

@@ -93,8 +93,6 @@ def sweep_parent_run_id() -> str | None:
     """The multirun's parent run id, when this process runs a job of a multirun with one."""
     from hydra.core.hydra_config import HydraConfig
 
-    from marketcast.config import in_multirun
-
     if not in_multirun():
         return None
     path = parent_run_file(Path(HydraConfig.get().sweep.dir))
@@ -157,17 +155,23 @@ class MlflowLogger:
             log.warning(
                 "MLflow run %s: its final metrics and files were not all sent (%s); the run "
                 "is complete in %s",
-                run_id, " ".join(str(exc).split())[:200], run_dir,
+                run_id, brief(exc), run_dir,
             )  # fmt: skip
         try:
             self.client.set_terminated(run_id, status="FAILED" if failed else "FINISHED")
         except Exception as exc:
-            log.warning("MLflow run %s: not marked ended (%s)", run_id, str(exc)[:200])
+            log.warning("MLflow run %s: not marked ended (%s)", run_id, brief(exc))
 
     def _require_run(self) -> str:
         if self.run_id is None:
             raise RuntimeError("MlflowLogger.start must be called first")
         return self.run_id
+
+
+def brief(exc: BaseException) -> str:
+    """An error in one line of at most 200 characters, for a warning."""
+    text = " ".join(f"{type(exc).__name__}: {exc}".split())
+    return text if len(text) <= 200 else text[:197] + "..."
 
 
 def _run_name(run_dir: Path, params: Mapping[str, Any]) -> str:
@@ -177,16 +181,16 @@ def _run_name(run_dir: Path, params: Mapping[str, Any]) -> str:
 
     search = params.get("search") or {}
     if search.get("trial") is not None:  # the values it was given are the space's keys
-        values = {k: OmegaConf.select(OmegaConf.create(params), k) for k in search["space"]}
+        given = OmegaConf.create(params)
+        named = " ".join(f"{k}={OmegaConf.select(given, k)}" for k in search["space"])
     elif in_multirun():
-        from marketcast.jobs.multirun_progress import swept_keys
+        from marketcast.jobs.multirun_progress import sweep_overrides, swept_keys
 
         varied = swept_keys()
-        task = [str(o) for o in HydraConfig.get().overrides.task]
-        values = {k: v for k, _, v in (o.lstrip("+~").partition("=") for o in task) if k in varied}
+        job = sweep_overrides(OmegaConf.create({"overrides": HydraConfig.get().overrides}))
+        named = " ".join(o.input_line for o in job if o.key_or_group in varied)
     else:
         return run_dir.name
-    named = " ".join(f"{k}={v}" for k, v in values.items())
     return f"{run_dir.name} {named}"[:250].rstrip() if named else run_dir.name
 
 
