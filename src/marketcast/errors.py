@@ -1,4 +1,5 @@
-"""The one exception type for problems a user can fix, and every exit status of the commands."""
+"""The one exception type for problems a user can fix, every exit status of the commands, and
+how an error reads in one line of a warning."""
 
 EXIT_OK = 0
 EXIT_ERROR = 1  # anything else: a bug or an environment failure (the traceback is logged)
@@ -15,3 +16,9 @@ class MarketcastError(Exception):
     The message names the bad value and says what to do; the command-line
     entry points print it without a traceback and exit with ``EXIT_USER_ERROR``.
     """
+
+
+def brief(exc: BaseException) -> str:
+    """An error in one line of at most 200 characters, for a warning."""
+    text = " ".join(f"{type(exc).__name__}: {exc}".split())
+    return text if len(text) <= 200 else text[:197] + "..."

@@ -10,8 +10,8 @@ import logging
 import time
 from typing import Any
 
+from marketcast.errors import brief
 from marketcast.model.backend import keras
-from marketcast.tracking.mlflow_logger import brief
 
 log = logging.getLogger(__name__)
 

@@ -30,7 +30,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from marketcast.config import MlflowLoggerConfig, in_multirun
-from marketcast.errors import EXIT_USER_ERROR, MarketcastError
+from marketcast.errors import EXIT_USER_ERROR, MarketcastError, brief
 
 log = logging.getLogger(__name__)
 
@@ -166,12 +166,6 @@ class MlflowLogger:
         if self.run_id is None:
             raise RuntimeError("MlflowLogger.start must be called first")
         return self.run_id
-
-
-def brief(exc: BaseException) -> str:
-    """An error in one line of at most 200 characters, for a warning."""
-    text = " ".join(f"{type(exc).__name__}: {exc}".split())
-    return text if len(text) <= 200 else text[:197] + "..."
 
 
 def _run_name(run_dir: Path, params: Mapping[str, Any]) -> str:
