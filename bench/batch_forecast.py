@@ -34,7 +34,8 @@ from hydra import compose, initialize_config_dir  # noqa: E402
 
 import marketcast.config  # noqa: E402,F401  (registers the schemas)
 from marketcast.data.cache import write_cached  # noqa: E402
-from marketcast.jobs.predict import forecast_windows, latest_window, resolve_runs  # noqa: E402
+from marketcast.jobs.predict import forecast_windows, latest_window  # noqa: E402
+from marketcast.jobs.runs import resolve_runs  # noqa: E402
 from marketcast.jobs.train import train  # noqa: E402
 
 
