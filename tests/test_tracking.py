@@ -405,6 +405,28 @@ def test_sweep_callback_makes_a_parent_run_for_the_jobs(tmp_path):
     assert client.get_run(second).data.metrics["jobs_failed"] == 1.0
 
 
+def test_a_sweep_stopped_before_its_end_leaves_no_running_parent(tmp_path):
+    """Ctrl-C during a sweep never reaches ``on_multirun_end``: the parent run stayed
+    RUNNING for good, where its jobs' runs said FAILED."""
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    mlflow = {"tracking_uri": uri, "artifact_location": str(tmp_path / "artifacts")}
+    config = {"logger": {"mlflow": mlflow}, "hydra": {"sweep": {"dir": str(tmp_path / "s")}}}
+    config["hydra"]["overrides"] = {"task": []}
+    script = (
+        "import json, sys\n"
+        "from omegaconf import OmegaConf\n"
+        "from marketcast.tracking.mlflow_logger import MlflowSweepRun\n"
+        "MlflowSweepRun().on_multirun_start(OmegaConf.create(json.loads(sys.argv[1])))\n"
+        "raise KeyboardInterrupt  # as Ctrl-C in a job would\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, json.dumps(config)], capture_output=True, text=True
+    )
+    assert "KeyboardInterrupt" in done.stderr
+    _, runs = only_run(uri)
+    assert [r.info.status for r in runs] == ["FAILED"]
+
+
 def test_sweep_callback_does_nothing_without_mlflow(tmp_path):
     config = OmegaConf.create({"logger": {"mlflow": None}, "hydra": {"sweep": {"dir": "x"}}})
     callback = mlflow_logger.MlflowSweepRun()

@@ -16,6 +16,7 @@ MLflow is an optional extra, imported only when this logger is on.
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
 import os
@@ -248,7 +249,10 @@ class MlflowSweepRun(Callback):
 
     Runs in the launching process: ``on_multirun_start`` creates the parent run and
     writes its id to ``<sweep dir>/mlflow_parent_run.json``, where every job looks for
-    it; ``on_multirun_end`` ends it. Does nothing when ``logger.mlflow`` is off.
+    it; ``on_multirun_end`` ends it. A sweep that stops before its end (Ctrl-C, a
+    launcher that crashed) never reaches that hook: its parent run is ended FAILED as the
+    process exits, as its jobs' runs are, rather than left RUNNING. Does nothing when
+    ``logger.mlflow`` is off.
     """
 
     def __init__(self) -> None:
@@ -273,6 +277,7 @@ class MlflowSweepRun(Callback):
         tags = {"marketcast.sweep_dir": str(sweep_dir), **options.tags}
         run = self.client.create_run(experiment_id, run_name=sweep_dir.name, tags=tags)
         self.run_id = run.info.run_id
+        atexit.register(self._end_unfinished)
         overrides = " ".join(config.hydra.overrides.task)
         if overrides:
             self.client.log_param(self.run_id, "overrides", overrides[:MAX_PARAM_VAL_LENGTH])
@@ -298,6 +303,17 @@ class MlflowSweepRun(Callback):
         failed = exit_status(jobs, sweep_dir) != 0  # the sweep exits non-zero: so does its run
         self.client.set_terminated(self.run_id, status="FAILED" if failed else "FINISHED")
         self.run_id = None
+        atexit.unregister(self._end_unfinished)
+
+    def _end_unfinished(self) -> None:
+        """At exit: a parent run the sweep's end never reached ends FAILED."""
+        if self.run_id is None:
+            return
+        run_id, self.run_id = self.run_id, None
+        try:
+            self.client.set_terminated(run_id, status="FAILED")
+        except Exception as exc:  # the process is ending: say so, do not raise
+            log.warning("MLflow run %s: left running (%s)", run_id, brief(exc))
 
 
 def _sweep_options(config: DictConfig) -> MlflowLoggerConfig | None:
