@@ -1,6 +1,7 @@
 """Batch forecasting for a universe: a global model, the store, partial failure and the lock."""
 
 import json
+import shutil
 
 import FinanceDataReader
 import numpy as np
@@ -96,6 +97,36 @@ def test_global_model_forecasts_each_symbol_in_its_own_units(global_run):
     assert list(krx["target_date"]) == ["2025-10-10", "2025-10-13"]  # after Chuseok
     us = table[table["symbol"] == "AAPL"]
     assert list(us["target_date"]) == ["2025-10-03", "2025-10-06"]  # NYSE: a weekend only
+
+
+def test_predict_reads_the_cache_it_is_told_to_not_the_one_training_used(
+    global_run, monkeypatch, capsys
+):
+    """A nightly job runs elsewhere than training did: paths.cache_dir (or
+    $MARKETCAST_CACHE_DIR, as `marketcast fetch` takes it) names its cache; unset, the
+    run's own. Predict read the training cache whatever it was told."""
+    tmp, run_dir = global_run
+    moved = tmp / "moved" / "cache"
+    shutil.copytree(tmp / "cache", moved)
+    expected = compose_predict(*predict_overrides(tmp / "own", run_dir, "symbols=[000660]"))
+    assert forecast(expected) == EXIT_OK
+    told = compose_predict(
+        *predict_overrides(tmp / "told", run_dir, "symbols=[000660]", f"paths.cache_dir={moved}")
+    )
+    (moved / "000660.parquet").unlink()  # only the told cache lacks it: it must be read
+    assert forecast(told) == EXIT_NONE
+    said = capsys.readouterr().out
+    assert f"no cached prices at {moved / '000660.parquet'}" in said
+    assert f"marketcast fetch symbols=[000660] paths.cache_dir={moved})" in said
+    shutil.copy(tmp / "cache" / "000660.parquet", moved)
+    monkeypatch.setenv("MARKETCAST_CACHE_DIR", str(moved))
+    by_env = compose_predict(*predict_overrides(tmp / "env", run_dir, "symbols=[000660]"))
+    assert by_env.paths.cache_dir == str(moved)
+    assert forecast(by_env) == EXIT_OK
+    pd.testing.assert_frame_equal(
+        pd.read_csv(tmp / "env" / "out" / "forecast.csv"),
+        pd.read_csv(tmp / "own" / "out" / "forecast.csv"),
+    )
 
 
 def test_running_twice_for_the_same_day_gives_the_same_store(global_run):

@@ -548,8 +548,16 @@ class StoreConfig:
 
 
 @dataclass
+class PredictPathsConfig(PathsConfig):
+    # The price cache FinanceDataReader symbols are read through. null: each run's own,
+    # where it trained; set it (or $MARKETCAST_CACHE_DIR) to read the one `marketcast fetch`
+    # fills where the nightly job runs, wherever the runs were trained.
+    cache_dir: str | None = "${oc.env:MARKETCAST_CACHE_DIR,null}"
+
+
+@dataclass
 class PredictJobConfig:
-    paths: PathsConfig = field(default_factory=PathsConfig)
+    paths: PredictPathsConfig = field(default_factory=PredictPathsConfig)
     # A finished training run, or a directory of runs (a sweep: each symbol its own run, the
     # best by validation MASE: the published forecast's, then the network's); null: the
     # newest finished run under paths.output_root.

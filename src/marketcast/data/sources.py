@@ -258,9 +258,10 @@ def _fdr_history(cfg: DataConfig, symbol: str, now: pd.Timestamp) -> tuple[pd.Da
     if cfg.refresh == "never":
         if cached is None:
             where = cache_path(cache_dir, symbol) if cache_dir else "(data.cache_dir is not set)"
+            into = f" paths.cache_dir={cache_dir}" if cache_dir else ""
             raise MarketcastError(
                 f"{symbol}: data.refresh=never and no cached prices at {where}. Fetch them "
-                f"first (marketcast fetch symbols=[{symbol}]) or drop data.refresh=never."
+                f"first (marketcast fetch symbols=[{symbol}]{into}) or drop data.refresh=never."
             )
         return cached, "cache"
     if cfg.refresh == "if_stale" and cached is not None:
