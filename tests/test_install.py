@@ -55,6 +55,20 @@ def test_help_lists_the_subcommands_and_the_keys(tmp_path):
     train_section = train.stdout.split("\ntrain:\n", 1)[1]
     for key in ("epochs:", "learning_rate:", "batch_size:"):
         assert re.search(rf"^  {key} \S", train_section, re.MULTILINE), key
+    # the other commands list their own keys only: training's groups do not apply to them
+    own_keys = (("predict", "run_dir:"), ("fetch", "universe_file:"), ("store", "action:"))
+    for command, key in own_keys:
+        helped = subprocess.run(
+            [*marketcast_command(), command, "--help"],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert helped.returncode == 0, helped.stderr
+        assert re.search(rf"^{key} ", helped.stdout, re.MULTILINE), helped.stdout
+        assert "Configuration groups" not in helped.stdout and "\nmodel:" not in helped.stdout
+        assert "Exit status:" in helped.stdout  # the footer
     assert list(tmp_path.iterdir()) == [], "--help wrote files"
 
 
