@@ -194,6 +194,17 @@ def test_a_job_in_a_fixed_directory_gets_its_own_id_each_time():
             "error: run_dir='{root}' has no finished run (no run.json: the run did not finish): "
             "point run_dir at a directory written by marketcast train, or train again.",
         ),
+        (  # a missing group option is an OSError to Hydra too: it was a traceback, exit 1
+            ["train", "evaluation=backtst"],
+            "error: In 'train': Could not find 'evaluation/backtst' Available options in "
+            "'evaluation': backtest single (marketcast train --help lists every key and group)",
+        ),
+        (  # a folder that holds no files: ENOENT, which was a traceback, exit 1
+            ["train", "hydra.run.dir=/proc/marketcast-run"],
+            "error: cannot write /proc/marketcast-run: No such file or directory (ENOENT); "
+            "nothing was left half-written. Check the path, or choose another location. Runs "
+            "go under paths.output_root.",
+        ),
         (  # and a bare predict before any training
             ["predict"],
             "error: no finished training run under {root}: run `marketcast train` first, or "
@@ -275,6 +286,10 @@ def test_an_output_below_a_file_is_refused_at_start_up(tmp_path):
         "Not a directory (ENOTDIR): a file stands where a folder must be. Move that file "
         "away, or choose another location."
     )
+    # root may write anywhere os.access looks, yet /proc holds no files: it passed, and the
+    # CSV failed after the store had committed
+    with pytest.raises(MarketcastError, match=r"output='/proc/f.csv' cannot be written: /proc: "):
+        config.check_predict_job(compose_predict("output=/proc/f.csv"))
     (tmp_path / "dangling").symlink_to(tmp_path / "gone")  # passed, then failed after the store
     with pytest.raises(MarketcastError, match="dangling: Not a directory"):
         config.check_predict_job(compose_predict(f"output={tmp_path / 'dangling' / 'f.csv'}"))

@@ -15,8 +15,10 @@ from pathlib import Path
 from marketcast.errors import MarketcastError
 
 # Disk full, over quota, no permission, read-only, a file where a folder must be, a folder
-# where the file must be: the user can fix these, not a bug.
+# where the file must be, a folder that cannot hold files (/proc) or is gone: the user can fix
+# these, not a bug.
 USER_FIXABLE = {
+    errno.ENOENT,
     errno.ENOSPC,
     errno.EDQUOT,
     errno.EACCES,

@@ -114,16 +114,16 @@ def run_command(command: str, overrides: list[str]) -> None:
     os.environ["HYDRA_FULL_ERROR"] = "1"
     try:
         app()
-    except OSError as exc:  # Hydra making the run directory (our jobs report their own)
-        if exc.errno not in USER_FIXABLE:
-            raise
-        refused = Unwritable(Path(exc.filename or "."), exc)
-        print(f"error: {refused} Runs go under paths.output_root.", file=sys.stderr)
-        sys.exit(EXIT_USER_ERROR)
     except Exception as exc:
-        if isinstance(exc, HydraException):
+        if isinstance(exc, HydraException):  # a missing group option is an OSError too
             schema = marketcast.config.JOB_SCHEMAS[f"{config_name}_schema"]
             message = _unknown_override(exc, schema) or composition_message(exc)
+        elif isinstance(exc, OSError):  # Hydra making the run directory (jobs say their own)
+            if exc.errno not in USER_FIXABLE:
+                raise
+            refused = Unwritable(Path(exc.filename or "."), exc)
+            print(f"error: {refused} Runs go under paths.output_root.", file=sys.stderr)
+            sys.exit(EXIT_USER_ERROR)
         elif (message := _unappliable_override(exc)) is None:
             raise
         print(

@@ -10,6 +10,7 @@ import functools
 import importlib.util
 import math
 import os
+import tempfile
 import typing
 from dataclasses import fields, is_dataclass
 from pathlib import Path
@@ -154,17 +155,18 @@ def check_predict_job(cfg: DictConfig) -> None:
 
 
 def _check_writable(key: str, path: Path) -> None:
-    """That ``path`` can be made: its nearest existing folder is a folder this user may
-    write in (checked at start-up: the forecast store is written before the CSV)."""
+    """That ``path`` can be made: a file can be made in its nearest existing folder
+    (checked at start-up: the forecast store is written before the CSV). A file is made
+    and removed, not ``os.access`` asked: that says yes to root anywhere, /proc included."""
     existing = next(p for p in path.absolute().parents if os.path.lexists(p))
     try:
-        if not existing.is_dir():  # a file, or a link to nowhere
-            number = errno.ENOTDIR
-        elif not os.access(existing, os.W_OK | os.X_OK):
-            number = errno.EACCES
-        else:
+        if existing.is_dir():
+            fd, probe = tempfile.mkstemp(dir=existing, prefix=".marketcast-probe.")
+            os.close(fd)
+            os.unlink(probe)
             return
-    except OSError as exc:  # a folder above it this user may not enter
+        number = errno.ENOTDIR  # a file, or a link to nowhere
+    except OSError as exc:  # no permission, read-only, a folder that holds no files (/proc)
         number = exc.errno or errno.EACCES
     what, fix = refusal_words(number)
     raise MarketcastError(

@@ -45,7 +45,6 @@ _QUANTILE = re.compile(r"^q\d+(\.\d+)?$")  # marketcast.evaluation.quantile_colu
 _METADATA_PREFIX = "marketcast."
 # What atomic.py counts as user-fixable, and a parent that cannot be made (ENOENT: /proc);
 # of them, a file where a folder must be gets a word more
-_UNWRITABLE = {*USER_FIXABLE, errno.ENOENT}
 _OS_ERROR = re.compile(r"\(os error (\d+)\)")  # how delta-rs (Rust) quotes an errno in its messages
 
 
@@ -174,7 +173,7 @@ def os_cause(exc: BaseException) -> Refusal | None:
     if number is None:
         quoted = _OS_ERROR.findall(str(exc))
         number = int(quoted[-1]) if quoted else None
-    if number not in _UNWRITABLE:
+    if number not in USER_FIXABLE:
         return None
     cause = f"{os.strerror(number)} ({errno.errorcode[number]})"
     if getattr(exc, "filename", None):
