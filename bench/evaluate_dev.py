@@ -220,9 +220,12 @@ def print_targets(by_file: dict) -> None:
 
 
 def _cell(row: dict) -> str:
+    """'0.9875 (0.04 better)': the ratio per step, the DM p-value (two-sided) and, where it
+    is significant, which side: a ratio of 1.0000 to four places may be either."""
     parts = []
-    for rel, p in zip(row["rel_mae"], row["dm_p"], strict=True):
-        parts.append(f"{rel:.4f}" + (f" ({p:.2f})" if p is not None else ""))
+    for rel, p, stat in zip(row["rel_mae"], row["dm_p"], row["dm_stat"], strict=True):
+        side = {-1: " better", 1: " worse", 0: ""}[significant_side(stat, p)]
+        parts.append(f"{rel:.4f}" + (f" ({p:.2f}{side})" if p is not None else ""))
     return " ".join(parts)
 
 

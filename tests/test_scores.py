@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from marketcast.evaluation import scores
 from marketcast.evaluation.scores import (
     coverage_by_tercile,
     coverage_test,
@@ -35,12 +36,35 @@ def test_dm_hln_matches_the_hand_computed_value_at_step_one():
     assert dm.n == 10 and dm.mean_difference == pytest.approx(-0.2)
 
 
-def test_dm_hln_at_step_two_uses_lag_one_and_bartlett_when_the_sum_is_negative():
+def test_dm_hln_at_step_two_uses_lag_one_and_bartlett_when_the_sum_is_negative(monkeypatch):
     # gamma_1 = -0.94 / 10: 0.17 + 2 (-0.094) < 0, so Bartlett: 0.17 - 0.094 = 0.076;
     # DM = -0.2 / sqrt(0.0076) = -2.294157; HLN sqrt((11 - 4 + 0.2) / 10) -> -1.946657.
+    assert diebold_mariano_hln(np.zeros(10), ERRORS, np.ones(10), step=2) is None  # 5 a step
+    monkeypatch.setattr(scores, "ORIGINS_PER_STEP", 5)  # the arithmetic, on 10 origins
     dm = diebold_mariano_hln(np.zeros(10), ERRORS, np.ones(10), step=2)
     assert dm.statistic == pytest.approx(-1.946657, abs=1e-6)
     assert dm.p_value == pytest.approx(2 * stats.t.sf(1.946657, 9), abs=1e-6)
+
+
+def test_a_long_horizon_on_few_origins_is_not_tested():
+    """h = 60 on 148 origins: the equal-weight long-run variance of 59 lags collapsed
+    (0.013 against Bartlett's 16.7), and a forecast no better than persistence's was
+    called "significantly better, p < 0.001"."""
+    rng = np.random.default_rng(3)
+    prices = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, 800)))
+    step = 60
+    origins = np.arange(100, 100 + 148)
+    actual, last = prices[origins + step], prices[origins]
+    noisy = last * np.exp(rng.normal(0, 0.002, len(origins)))  # persistence, jittered
+    assert diebold_mariano_hln(actual, noisy, last, step) is None
+    assert coverage_test(rng.random((148, step)) < 0.8, 0.8) is None
+    origins = np.arange(100, 100 + 600)  # 10 origins a step: tested
+    actual, last = prices[origins + step], prices[origins]
+    noisy = last * np.exp(rng.normal(0, 0.002, len(origins)))
+    assert diebold_mariano_hln(actual, noisy, last, step).n == 600
+    # a forecast equal to the reference but for float noise is the same forecast
+    assert diebold_mariano_hln(actual, last * (1 + 1e-9), last, 1) is None
+    assert "fewer than 10 origins per step ahead" in dm_words(None, "model")
 
 
 def test_dm_per_step_and_verdicts_read_both_ways():

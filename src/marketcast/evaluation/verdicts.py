@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 
-from marketcast.evaluation.scores import ALPHA, significant_side
+from marketcast.evaluation.scores import ALPHA, ORIGINS_PER_STEP, significant_side
 
 
 def p_words(p_value: float) -> str:
@@ -50,7 +50,7 @@ def dm_words(dm: dict | None, name: str, reference: str = "persistence") -> str:
     if dm is None:
         return (
             f"{name}: not testable against {reference} (identical forecasts, or fewer than "
-            "10 origins)"
+            f"{ORIGINS_PER_STEP} origins per step ahead)"
         )
     where = f" at step {dm['step']}" if dm.get("step", 1) > 1 else ""
     stat = f"DM {dm['statistic']:+.2f}, {p_words(dm['p_value'])}"
