@@ -205,6 +205,13 @@ def test_a_job_in_a_fixed_directory_gets_its_own_id_each_time():
             "nothing was left half-written. Check the path, or choose another location. Runs "
             "go under paths.output_root.",
         ),
+        (  # the sample's label and calendar on another file: a KRX stock published as SP500
+            ["train", "data.path={root}/krx_005380.csv"],
+            "error: data.path='{root}/krx_005380.csv' replaces the bundled sample's file, but "
+            "data=sample (the default) would still label it SP500 on the XNYS calendar: pass "
+            "data=csv data.path={root}/krx_005380.csv (labelled by its file name, or "
+            "data.symbol=NAME).",
+        ),
         (  # and a bare predict before any training
             ["predict"],
             "error: no finished training run under {root}: run `marketcast train` first, or "

@@ -70,6 +70,7 @@ def check_train_job(cfg: DictConfig) -> None:
             f"{run_dir} already holds a finished run: choose another hydra.run.dir, or pass "
             "overwrite=true to replace it."
         )
+    _check_sample_kept(cfg)
     check_data(cfg.data)
     check_features(cfg.features)
     check_window(cfg.window)
@@ -173,6 +174,25 @@ def _check_writable(key: str, path: Path) -> None:
         f"{key}={str(path)!r} cannot be written: {existing}: {os.strerror(number)} "
         f"({errno.errorcode[number]}){what}. {fix}"
     )
+
+
+def _check_sample_kept(cfg: DictConfig) -> None:
+    """``data=sample`` (the default) is the bundled file: another ``data.path`` under it
+    was published as SP500, checked on the NYSE calendar (a KRX stock's won prices under
+    the S&P 500's key)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized() or HydraConfig.get().runtime.choices.get("data") != "sample":
+        return
+    sample = Path(str(cfg.paths.data_dir), "sp500.csv").expanduser().resolve()
+    path = str(cfg.data.path)
+    if Path(path).expanduser().resolve() != sample:
+        raise MarketcastError(
+            f"data.path={path!r} replaces the bundled sample's file, but data=sample (the "
+            f"default) would still label it {cfg.data.symbol} on the {cfg.data.exchange} "
+            f"calendar: pass data=csv data.path={path} (labelled by its file name, or "
+            "data.symbol=NAME)."
+        )
 
 
 def _is_dir(path: Path) -> bool:
