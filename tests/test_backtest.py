@@ -52,6 +52,23 @@ def fit_with_peers(prepared, cfg, peers, past=()):
     )
 
 
+def test_folds_too_short_to_score_are_refused_before_any_fold_trains():
+    """test_size=2 trained every fold, then crashed writing NaN coverage thirds (exit 1, no
+    metrics.json); folds=100 on a short file did the same after 100 fits."""
+    with pytest.raises(MarketcastError) as refused:
+        plan_folds(1000, BacktestConfig(folds=5, test_size=2), min_rows=100)
+    assert str(refused.value) == (
+        "evaluation.backtest.test_size=2 gives each fold 2 test rows, 2 origins of "
+        "window.horizon=1 steps: a fold's scores need at least 10. Pass "
+        "evaluation.backtest.test_size=10 or more, fewer evaluation.backtest.folds, or more data."
+    )
+    with pytest.raises(MarketcastError, match=r"^evaluation.backtest.folds=100 \(15% of the"):
+        plan_folds(1000, BacktestConfig(folds=100), min_rows=100, horizon=1)
+    with pytest.raises(MarketcastError, match="test_size=14 or more"):
+        plan_folds(1000, BacktestConfig(folds=5, test_size=13), min_rows=100, horizon=5)
+    assert len(plan_folds(1000, BacktestConfig(folds=5, test_size=14), 100, horizon=5)) == 5
+
+
 def test_a_combination_component_without_forecasts_is_refused_before_training(
     tmp_path, monkeypatch
 ):

@@ -219,3 +219,23 @@ def test_interval_words_put_the_coverage_test_in_words_either_way():
     )
     assert "(no significant difference from 80%, p = 0.230)" in interval_words(fine)
     assert "significant" not in interval_words(interval)  # a state without the test
+
+
+def test_interval_scores_of_two_origins_have_no_thirds():
+    """A third of two origins is empty: its NaN made metrics.json unwritable (exit 1)."""
+    import json
+
+    from marketcast.evaluation.scoring import interval_scores
+
+    actual = np.array([[100.0], [101.0]])
+    bands = np.stack([actual - 1, actual + 1], axis=-1)  # (2, 1, 2)
+    scored = interval_scores(actual, bands, [0.1, 0.9], np.array([0.01, 0.02]))
+    assert scored["coverage_by_tercile"] is None and scored["coverage"] == 1.0
+    json.dumps(scored, allow_nan=False)
+    three = interval_scores(
+        np.array([[100.0], [101.0], [99.0]]),
+        np.stack([np.full((3, 1), 99.5), np.full((3, 1), 100.5)], axis=-1),
+        [0.1, 0.9],
+        np.array([0.01, 0.02, 0.03]),
+    )
+    assert three["coverage_by_tercile"] == [1.0, 0.0, 0.0]

@@ -13,6 +13,7 @@ The end line is logged at a terminal too, so the run's log file records every st
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 import time
@@ -111,7 +112,9 @@ class Progress(Iterator[T]):
 
     def __del__(self) -> None:
         if not getattr(self, "_closed", True):
-            self.close()
+            # a run folder removed after a refusal: its log is gone; a finaliser must not raise
+            with contextlib.suppress(Exception):
+                self.close()
 
     def _advance(self) -> None:
         if self._bar is not None:

@@ -79,10 +79,13 @@ def interval_scores(
         "width_pct": mean_width(lower, upper, actual),
         "winkler_pct": float(np.mean(winkler_score(actual, lower, upper, nominal))),
         "pinball_pct": np.mean(pinball_loss(actual, bands, levels), axis=0).tolist(),
-        # the calm, middle and turbulent third of origins, by the window's volatility
-        "coverage_by_tercile": np.mean(
-            coverage_by_tercile(actual, lower, upper, volatility), axis=1
-        ).tolist(),
+        # the calm, middle and turbulent third of origins, by the window's volatility (None
+        # below three origins: a third would be empty)
+        "coverage_by_tercile": (
+            np.mean(coverage_by_tercile(actual, lower, upper, volatility), axis=1).tolist()
+            if len(actual) >= 3
+            else None
+        ),
     }
 
 

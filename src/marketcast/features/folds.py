@@ -33,9 +33,28 @@ class Fold:
         )
 
 
-def plan_folds(n: int, cfg: BacktestConfig, min_rows: int) -> list[Fold]:
-    """The folds over ``n`` rows; each fold's pre-origin rows hold at least ``min_rows``."""
+# The fewest test origins a fold is scored on (its coverage thirds, its interval's replay).
+MIN_FOLD_ORIGINS = 10
+
+
+def plan_folds(n: int, cfg: BacktestConfig, min_rows: int, horizon: int = 1) -> list[Fold]:
+    """The folds over ``n`` rows; each fold's pre-origin rows hold at least ``min_rows``,
+    and its test rows ``MIN_FOLD_ORIGINS`` origins of ``horizon`` steps."""
     test_size = cfg.test_size or max(1, round(0.15 * n / cfg.folds))
+    origins = test_size - horizon + 1
+    if origins < MIN_FOLD_ORIGINS:  # checked before the first fold trains, not after the last
+        how = (
+            f"evaluation.backtest.test_size={cfg.test_size}"
+            if cfg.test_size
+            else f"evaluation.backtest.folds={cfg.folds} (15% of the {n} rows / folds)"
+        )
+        least = MIN_FOLD_ORIGINS + horizon - 1
+        raise MarketcastError(
+            f"{how} gives each fold {test_size} test rows, {max(origins, 0)} origins of "
+            f"window.horizon={horizon} steps: a fold's scores need at least "
+            f"{MIN_FOLD_ORIGINS}. Pass evaluation.backtest.test_size={least} or more, fewer "
+            "evaluation.backtest.folds, or more data."
+        )
     first_origin = n - cfg.folds * test_size
     if first_origin < min_rows:
         raise MarketcastError(

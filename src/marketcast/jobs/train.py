@@ -275,7 +275,7 @@ def _plan(data: RunData, cfg: DictConfig) -> list[Fold | None]:
     (frame,) = data.frames.values()  # config.check_train_job refuses a universe backtest
     rows = select_columns(frame, cfg.features.columns, cfg.features.target)
     min_rows = min_fold_rows(cfg.window.size, cfg.window.horizon, bt.val_fraction)
-    folds = plan_folds(len(rows), bt, min_rows)
+    folds = plan_folds(len(rows), bt, min_rows, cfg.window.horizon)
     dates = pd.DatetimeIndex(rows.index)
     log.info(
         "backtest: %d folds of %d rows, %s, refit every %d; first origin %s",
