@@ -167,6 +167,15 @@ def test_backtest_run_writes_report_and_predictions(tmp_path):
     assert f"Interval score, {score_test_words(interval)}." in report
     for name in ("model", "lstm", "ets", "arima"):  # each DM verdict, one line
         assert f"- {dm_words(metrics['test'][name]['dm_vs_persistence'], name)}\n" in report
+    # the folds' validation segments overlap: pooled, their days repeat, and a test that
+    # takes them as distinct origins called chance differences significant
+    val = metrics["val"]
+    assert pd.read_csv(run_dir / "val_predictions.csv").duplicated(["origin", "step"]).any()
+    assert all(val[name]["dm_vs_persistence"] is None for name in val if name != "persistence")
+    assert val["model"]["interval"]["coverage_test"] is None
+    assert val["model"]["interval"]["score_vs_reference"] is None
+    assert val["model"]["mase"] > 0 and val["model"]["interval"]["coverage"] > 0
+    assert metrics["test"]["model"]["interval"]["coverage_test"] is not None  # test: distinct
 
 
 @pytest.mark.slow  # the figures cost a third of the run (tests/test_plots.py draws each)

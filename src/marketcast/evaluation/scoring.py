@@ -61,6 +61,22 @@ def score_segment(f: SegmentForecasts, naive_mae: float) -> dict[str, dict]:
     return table
 
 
+# The keys of score_segment's table that hold a test's result (None: not tested).
+TEST_KEYS = ("dm_vs_persistence", "coverage_test", "score_vs_reference")
+
+
+def without_tests(table):
+    """``score_segment``'s table (any part of it) with every test's result None: for
+    forecasts whose origins repeat (a backtest's validation segments overlap from fold to
+    fold), where the tests, which take origins as distinct and consecutive, would count
+    the same days several times and call chance differences significant."""
+    if isinstance(table, dict):
+        return {k: None if k in TEST_KEYS else without_tests(v) for k, v in table.items()}
+    if isinstance(table, list):
+        return [without_tests(v) for v in table]
+    return table
+
+
 def interval_scores(
     actual: np.ndarray, bands: np.ndarray, levels: list[float], volatility: np.ndarray
 ) -> dict:

@@ -17,7 +17,7 @@ from marketcast.evaluation.forecasts import SegmentForecasts
 from marketcast.evaluation.metrics import format_table
 from marketcast.evaluation.predictions import predictions_table
 from marketcast.evaluation.report import backtest_report
-from marketcast.evaluation.scoring import mean_over, pool_forecasts, score_segment
+from marketcast.evaluation.scoring import mean_over, pool_forecasts, score_segment, without_tests
 from marketcast.evaluation.verdicts import (
     dm_words,
     interval_words,
@@ -68,6 +68,8 @@ def tabulate(fits: list[FitResult], backtest: bool, stop_share: float) -> RunRes
             )
             for segment in SEGMENTS
         }
+        if backtest:  # the folds' validation segments overlap: their pooled days repeat
+            per_symbol[symbol]["val"] = without_tests(per_symbol[symbol]["val"])
     if universe:
         metrics = {s: mean_over([per_symbol[sym][s] for sym in symbols]) for s in SEGMENTS}
         metrics["symbols"] = per_symbol
