@@ -240,6 +240,26 @@ def test_a_bad_value_exits_2_with_one_message_and_without_tensorflow(tmp_path, a
     assert not list(Path(tmp_path).rglob("*.log")), "a failed start leaves nothing behind"
 
 
+def test_optuna_missing_is_said_as_such(tmp_path):
+    """Hydra reported "Error locating target ...StudyReport" and hid why: the module's own
+    message (Optuna is not installed, and how to install it) lay two causes down."""
+    probe = (
+        "import sys, runpy\n"
+        "sys.modules['optuna'] = None  # what an environment without it sees\n"
+        f"sys.argv = ['marketcast', 'train', '-m', 'hparams_search=optuna', "
+        f"'paths.output_root={tmp_path}']\n"
+        "runpy.run_module('marketcast', run_name='__main__')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, cwd=tmp_path
+    )
+    assert done.returncode == 2
+    (said,) = done.stderr.strip().splitlines()
+    assert said.startswith(
+        "error: hparams_search=optuna needs Optuna, which is not installed: pip install 'optuna>="
+    )
+
+
 @pytest.mark.parametrize(
     ("choices", "names"),
     [

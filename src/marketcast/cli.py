@@ -115,6 +115,9 @@ def run_command(command: str, overrides: list[str]) -> None:
     try:
         app()
     except Exception as exc:
+        if isinstance(exc, HydraException) and (ours := own_error(exc)) is not None:
+            print(f"error: {ours}", file=sys.stderr)
+            sys.exit(EXIT_USER_ERROR)
         if isinstance(exc, HydraException):  # a missing group option is an OSError too
             schema = marketcast.config.JOB_SCHEMAS[f"{config_name}_schema"]
             message = _unknown_override(exc, schema) or composition_message(exc)
@@ -179,6 +182,17 @@ def _unknown_override(exc: Exception, schema: type) -> str | None:
 
         schema = make_dataclass("Job", [("hydra", HydraConf, field(default_factory=HydraConf))])
     return unknown_key_message(key.group(1), schema)
+
+
+def own_error(exc: BaseException) -> MarketcastError | None:
+    """Our own message where one lies under Hydra's error (a callback's module refused to
+    load: Optuna missing), as Hydra's "Error locating target" says nothing of why."""
+    chained = exc.__cause__ or exc.__context__
+    while chained is not None:
+        if isinstance(chained, MarketcastError):
+            return chained
+        chained = chained.__cause__ or chained.__context__
+    return None
 
 
 def composition_message(exc: Exception) -> str:

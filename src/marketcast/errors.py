@@ -1,5 +1,8 @@
-"""The one exception type for problems a user can fix, every exit status of the commands, and
-how an error reads in one line of a warning."""
+"""The one exception type for problems a user can fix, every exit status of the commands,
+how an error reads in one line of a warning, and how to install what an option needs."""
+
+import importlib.metadata
+import re
 
 EXIT_OK = 0
 EXIT_ERROR = 1  # anything else: a bug or an environment failure (the traceback is logged)
@@ -22,3 +25,19 @@ def brief(exc: BaseException) -> str:
     """An error in one line of at most 200 characters, for a warning."""
     text = " ".join(f"{type(exc).__name__}: {exc}".split())
     return text if len(text) <= 200 else text[:197] + "..."
+
+
+def install_command(extra: str) -> str:
+    """The command that installs marketcast's optional ``extra`` (``sweep``, ``mlflow``,
+    ...): its packages as this installation's metadata lists them (pyproject.toml), which
+    holds in a checkout and in an installed package alike (``pip install -e '.[x]'`` only
+    in a checkout)."""
+    try:
+        requires = importlib.metadata.requires("marketcast") or []
+    except importlib.metadata.PackageNotFoundError:  # run from a source tree, not installed
+        requires = []
+    marker = re.compile(rf"""extra\s*==\s*["']{re.escape(extra)}["']""")
+    packages = [r.split(";")[0].strip() for r in requires if marker.search(r)]
+    if not packages:
+        return f"pip install -e '.[{extra}]'"
+    return "pip install " + " ".join(f"'{p}'" for p in packages)

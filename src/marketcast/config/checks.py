@@ -41,7 +41,7 @@ from marketcast.config.schemas import (
     TrainJobConfig,
     WindowConfig,
 )
-from marketcast.errors import MarketcastError
+from marketcast.errors import MarketcastError, install_command
 from marketcast.runfiles import (
     DONE_FILE,
     finished_marker,
@@ -103,13 +103,13 @@ def check_train_job(cfg: DictConfig) -> None:
 def check_loggers(cfg) -> None:
     """Each logger that is on has its package installed (looked up, not imported), and an
     MLflow tracking server answers (MLflow's client retried for minutes, then failed)."""
-    for name, (module, install) in LOGGER_PACKAGES.items():
+    for name, (module, extra) in LOGGER_PACKAGES.items():
         if module is None or cfg is None or cfg.get(name) is None:
             continue
         if importlib.util.find_spec(module) is None:
             raise MarketcastError(
                 f"logger={name} needs the {module} package, which is not installed: "
-                f"{install} (or leave logger.{name} out)."
+                f"{install_command(extra)} (or leave logger.{name} out)."
             )
     mlflow = cfg.get("mlflow") if cfg is not None else None
     uri = mlflow.get("tracking_uri") if mlflow else None

@@ -510,11 +510,11 @@ class SearchConfig:
     pruner: PrunerConfig = field(default_factory=PrunerConfig)
 
 
-# logger -> (the module it needs, the command that installs it)
+# logger -> (the module it needs, the optional extra of marketcast that installs it)
 LOGGER_PACKAGES: dict[str, tuple[str | None, str | None]] = {
     "csv": (None, None),
-    "tensorboard": ("tensorboard", "pip install -e '.[tensorboard]'"),
-    "mlflow": ("mlflow", "pip install -e '.[mlflow]'"),
+    "tensorboard": ("tensorboard", "tensorboard"),
+    "mlflow": ("mlflow", "mlflow"),
 }
 
 

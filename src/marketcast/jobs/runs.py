@@ -188,7 +188,8 @@ def run_for(symbol: str, runs: Runs) -> Run:
     covered = sorted(s for run in distinct(runs) for s in run.symbols)
     raise MarketcastError(
         f"no run forecasts {symbol}: the runs cover {', '.join(covered) or 'nothing'}. "
-        "Train one (python train.py data=fdr data.symbol=...) or a global model."
+        "Train one (marketcast train data=fdr data.symbol=SYMBOL, or data=csv "
+        "data.path=FILE) or a global model."
     )
 
 

@@ -31,7 +31,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from marketcast.config import MlflowLoggerConfig, in_multirun
-from marketcast.errors import EXIT_USER_ERROR, MarketcastError, brief
+from marketcast.errors import EXIT_USER_ERROR, MarketcastError, brief, install_command
 
 log = logging.getLogger(__name__)
 
@@ -205,7 +205,7 @@ def client(tracking_uri: str | None):
         from mlflow import MlflowClient
     except ImportError:
         raise MarketcastError(
-            "logger=mlflow needs MLflow, which is not installed: pip install -e '.[mlflow]'."
+            f"logger=mlflow needs MLflow, which is not installed: {install_command('mlflow')}."
         ) from None
     from mlflow.exceptions import MlflowException
 

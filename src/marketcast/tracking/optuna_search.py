@@ -25,13 +25,13 @@ from typing import Any
 
 import numpy as np
 
-from marketcast.errors import MarketcastError
+from marketcast.errors import MarketcastError, install_command
 
 try:
     import optuna
-except ImportError:  # Hydra shows this message when it cannot load StudyReport
+except ImportError:  # the CLI finds this message under Hydra's, which cannot load StudyReport
     raise MarketcastError(
-        "hparams_search=optuna needs Optuna, which is not installed: pip install -e '.[sweep]'."
+        f"hparams_search=optuna needs Optuna, which is not installed: {install_command('sweep')}."
     ) from None
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import ChoiceSweep, IntervalSweep, RangeSweep
@@ -231,7 +231,7 @@ def run_trial(cfg: DictConfig, objective: Objective, run_dir: Path) -> float:
                 study.tell(trial, state=TrialState.FAIL)
                 raise MarketcastError(
                     f"search.space.{key} is not a key of the training config: "
-                    "correct it (python train.py --cfg job lists the keys)."
+                    "correct it (marketcast train --cfg job lists the keys)."
                 )
             OmegaConf.update(cfg, key, value, merge=False)
     trial.set_user_attr("run_dir", str(run_dir))
