@@ -151,11 +151,14 @@ def test_one_bad_symbol_does_not_stop_the_others(global_run, capsys):
     assert set(stored["symbol"]) == {"005930", "AAPL"}
 
 
-def test_dry_run_writes_nothing(global_run):
+def test_dry_run_writes_nothing(global_run, capsys):
     tmp, run_dir = global_run
     cfg = compose_predict(*predict_overrides(tmp / "dry", run_dir, "dry_run=true"))
     assert forecast(cfg) == EXIT_OK
     assert not (tmp / "dry").exists()
+    said = capsys.readouterr().out  # the forecasts it would write, and one summary line
+    assert "q10" in said and "005930" in said
+    assert said.rstrip().endswith("2 of 2 symbols forecast; dry run: nothing written")
 
 
 def test_a_second_run_exits_at_once_while_the_store_is_locked(global_run):

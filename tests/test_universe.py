@@ -138,7 +138,7 @@ def test_fetch_command_exit_status(tmp_path, fake, capsys):
     two = ["symbols=[005930,000660]", *common]
     assert run_in_process("fetch", *two, f"hydra.run.dir={tmp_path}/p") == EXIT_PARTIAL
     out = capsys.readouterr().out
-    assert "000660  FAILED  000660: data.refresh=never and no cached prices" in out
+    assert "000660  FAILED  data.refresh=never and no cached prices" in out
     assert (tmp_path / "p" / "fetch.log").is_file()
 
     assert run_in_process("fetch", *two, "data.on_error=raise", f"hydra.run.dir={tmp_path}/r") == 2
@@ -175,4 +175,18 @@ def test_fetch_command_exit_status_in_a_new_process(tmp_path, fake):
         "fetch", "symbols=[005930,000660]", *common, f"hydra.run.dir={tmp_path / 'p'}"
     )
     assert partly.returncode == EXIT_PARTIAL
-    assert "000660  FAILED  000660: data.refresh=never and no cached prices" in partly.stdout
+    assert "000660  FAILED  data.refresh=never and no cached prices" in partly.stdout
+
+
+def test_a_universe_that_loads_nothing_names_each_symbol_once(tmp_path):
+    """The data layer's messages start with the symbol, and the list named it again:
+    'AAPL: AAPL: data.refresh=never ...'."""
+    from marketcast.jobs.train import load_run_data
+
+    cfg = universe_config(tmp_path, symbols=["AAPL", "005930"], refresh="never")
+    with pytest.raises(MarketcastError) as refused:
+        load_run_data(cfg)
+    said = str(refused.value)
+    assert said.startswith("no symbol of the universe could be loaded: ")
+    assert "AAPL: data.refresh=never and no cached prices at " in said
+    assert "AAPL: AAPL" not in said and "005930: 005930" not in said

@@ -27,6 +27,15 @@ def canonical_symbol(symbol: object) -> str:
     return str(symbol).strip().upper()
 
 
+def without_symbol(message: object, symbol: str) -> str:
+    """A data-layer message (they start with the symbol) without its leading ``SYMBOL: ``,
+    for a list that names the symbol itself (``AAPL: AAPL: ...`` otherwise)."""
+    said = str(message)
+    for name in (symbol, canonical_symbol(symbol)):
+        said = said.removeprefix(f"{name}: ")
+    return said
+
+
 def is_krx(name: object) -> bool:
     """Whether a symbol, or a CSV file's name, is a security or index of the Korea Exchange.
 

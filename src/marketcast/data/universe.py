@@ -13,7 +13,7 @@ import pandas as pd
 
 from marketcast.config import DataConfig
 from marketcast.data.sources import Loaded, load, retry_jitter
-from marketcast.data.symbols import canonical_symbol
+from marketcast.data.symbols import canonical_symbol, without_symbol
 from marketcast.errors import MarketcastError
 from marketcast.progress import progress
 
@@ -108,9 +108,10 @@ def load_universe(
                 except MarketcastError as exc:
                     if cfg.on_error == "raise":
                         raise
-                    log.warning("%s: skipped: %s", symbol, exc)
+                    said = without_symbol(exc, symbol)  # every list names the symbol
+                    log.warning("%s: skipped: %s", symbol, said)
                     done.fail()
-                    outcomes[symbol] = str(exc)
+                    outcomes[symbol] = said
     except BaseException:
         stopped = True
         raise

@@ -24,7 +24,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from marketcast.config import DataConfig, job_id
 from marketcast.data.sources import NoRowsInRange, load
-from marketcast.data.symbols import canonical_symbol
+from marketcast.data.symbols import canonical_symbol, without_symbol
 from marketcast.data.trading_days import (
     last_completed_session,
     next_trading_days,
@@ -114,14 +114,13 @@ def _forecast(cfg: DictConfig, runs: Runs, symbols: list[str], target: ForecastS
                 windows.append(latest_window(symbol, run_for(symbol, runs), cfg, now))
             except MarketcastError as exc:
                 items.fail()
-                said = str(exc)  # the data layer's messages start with the symbol too
-                for name in (symbol, canonical_symbol(symbol)):
-                    said = said.removeprefix(f"{name}: ")
+                said = without_symbol(exc, symbol)
                 failed[symbol] = said
                 log.warning("%s: not forecast: %s", symbol, said)
     table = forecast_windows(windows)
-    if cfg.dry_run:
-        print(f"dry run: {len(windows)} symbols ready, {len(failed)} not; nothing written")
+    if cfg.dry_run:  # the forecasts shown, nothing written
+        if len(table):
+            print(table.drop(columns="run_dir").to_string(index=False, max_rows=40))
     elif len(table):
         # The store first: where its write fails, no forecast.csv says the night went well.
         stored = None
@@ -141,7 +140,7 @@ def _forecast(cfg: DictConfig, runs: Runs, symbols: list[str], target: ForecastS
         print(f"forecast written to {output}")
         if stored:
             print(stored)
-    return _summary(len(windows), failed)
+    return _summary(len(windows), failed, cfg.dry_run)
 
 
 def requested_symbols(cfg: DictConfig, runs: Runs) -> list[str]:
@@ -503,9 +502,9 @@ def _check_fresh(
     )  # fmt: skip
 
 
-def _summary(done: int, failed: dict[str, str]) -> int:
+def _summary(done: int, failed: dict[str, str], dry_run: bool = False) -> int:
     total = done + len(failed)
-    print(f"{done} of {total} symbols forecast")
+    print(f"{done} of {total} symbols forecast" + ("; dry run: nothing written" if dry_run else ""))
     for symbol, message in failed.items():
         print(f"  {symbol}: {message}")
     if not failed:
