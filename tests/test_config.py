@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -354,3 +356,29 @@ def test_ctrl_c_is_one_line_and_exit_130(monkeypatch, capsys):
         cli.main(["train"])
     assert stopped.value.code == 130
     assert capsys.readouterr().err == "marketcast train: interrupted\n"
+
+
+def test_sigterm_is_one_line_and_exit_143_after_the_cleanup(monkeypatch, capsys):
+    """A cron timeout or systemd's stop killed the run without a word in its log."""
+    import signal
+
+    from marketcast import cli
+
+    cleaned = []
+
+    def killed(command, overrides):
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)  # the handler raises in here
+        finally:
+            cleaned.append(command)  # a run's cleanup (its MLflow run marked failed, ...)
+
+    monkeypatch.setattr(cli, "run_command", killed)
+    before = signal.getsignal(signal.SIGTERM)
+    try:
+        with pytest.raises(SystemExit) as stopped:
+            cli.main(["predict"])
+    finally:
+        signal.signal(signal.SIGTERM, before)
+    assert stopped.value.code == 143 and cleaned == ["predict"]
+    assert capsys.readouterr().err == "marketcast predict: terminated (SIGTERM)\n"

@@ -17,13 +17,21 @@ import importlib
 import logging
 import os
 import shutil
+import signal
 import sys
 import traceback
 from collections.abc import Callable
 from pathlib import Path
 
 from marketcast import __version__
-from marketcast.errors import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_USER_ERROR, MarketcastError
+from marketcast.errors import (
+    EXIT_ERROR,
+    EXIT_INTERRUPTED,
+    EXIT_TERMINATED,
+    EXIT_USER_ERROR,
+    MarketcastError,
+    Terminated,
+)
 
 log = logging.getLogger("marketcast")
 
@@ -89,11 +97,19 @@ def main(argv: list[str] | None = None) -> None:
             file=sys.stderr,
         )
         sys.exit(EXIT_USER_ERROR)
+    signal.signal(signal.SIGTERM, _terminate)  # cron's timeout, systemd: cleaned up, said
     try:
         run_command(command, rest)
+    except Terminated:
+        print(f"marketcast {command}: terminated (SIGTERM)", file=sys.stderr)
+        sys.exit(EXIT_TERMINATED)
     except KeyboardInterrupt:  # Ctrl-C: one line, not TensorFlow's traceback
         print(f"marketcast {command}: interrupted", file=sys.stderr)
         sys.exit(EXIT_INTERRUPTED)
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated
 
 
 def run_command(command: str, overrides: list[str]) -> None:

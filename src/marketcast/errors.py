@@ -11,6 +11,12 @@ EXIT_PARTIAL = 3  # predict / fetch: some symbols failed, the others were writte
 EXIT_NONE = 4  # predict: no symbol could be forecast
 EXIT_LOCKED = 5  # predict: another run holds the forecast store's lock; nothing written
 EXIT_INTERRUPTED = 130  # Ctrl-C (SIGINT), as a shell reports a job it interrupted
+EXIT_TERMINATED = 143  # SIGTERM (timeout, systemd, a scheduler's kill), as a shell reports it
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread as Ctrl-C is: every cleanup an interrupted run
+    does (its MLflow run marked failed, temporary files removed) runs for it too."""
 
 
 class MarketcastError(Exception):
