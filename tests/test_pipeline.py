@@ -374,6 +374,13 @@ def test_a_combination_fitted_on_few_samples_is_warned_about(tmp_path, tiny_run,
     with caplog.at_level("WARNING", logger="marketcast"):
         train(compose_train(tmp_path / "long", *tiny_run, *long_validation))
     assert "the combination is fitted on" not in caplog.text
+    # a handful of samples: no share is fitted at all (one gave the LSTM all of its move)
+    train(compose_train(tmp_path / "few", *tiny_run, "evaluation.stop_share=0.8"))
+    combination = json.loads((tmp_path / "few" / "metrics.json").read_text())["combination"]
+    assert "too few to fit any share (fewer than 20)" in combination["fitted_on"]
+    assert combination["words"].endswith("(the combination is persistence)")
+    published = pd.read_csv(tmp_path / "few" / "test_predictions.csv")
+    assert (published["model"] == published["persistence"]).all()
 
 
 def test_a_volume_missing_in_older_rows_costs_a_close_run_no_rows(tmp_path, caplog):

@@ -15,7 +15,7 @@ several models' forecasts of the recent past, not on one model's alone.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from sklearn.linear_model import Ridge
@@ -47,6 +47,9 @@ log = logging.getLogger(__name__)
 # rows an edge of 1% over persistence is already hard to tell from luck (README, "Who sees
 # which rows").
 FEW_FIT_SAMPLES = 100
+# Fewer than this and no share is fitted at all: the combination publishes persistence (one
+# or two samples gave the LSTM "1.00 of its move" at h = 150).
+MIN_FIT_SAMPLES = 20
 
 # One segment's rows for the combination's fit: "actual", "persistence" and each component
 # it may move towards, (B, H) prices on the same samples.
@@ -170,8 +173,11 @@ def fit_forecaster(
         fitted_on = f"{validation} later validation samples"
         if past:
             fitted_on += f" and {earlier} test samples that earlier folds' models forecast"
-        log.info("combination, fitted on %s: %s", fitted_on, weights.describe())
         fit_samples = validation + earlier
+        if fit_samples < MIN_FIT_SAMPLES:
+            weights = replace(weights, weights=np.zeros_like(weights.weights))
+            fitted_on += f", too few to fit any share (fewer than {MIN_FIT_SAMPLES})"
+        log.info("combination, fitted on %s: %s", fitted_on, weights.describe())
         if fit_samples < FEW_FIT_SAMPLES:
             log.warning(
                 "the combination is fitted on %d samples (fewer than %d): at this size its "
