@@ -214,6 +214,17 @@ def test_a_job_in_a_fixed_directory_gets_its_own_id_each_time():
             "data=csv data.path={root}/krx_005380.csv (labelled by its file name, or "
             "data.symbol=NAME).",
         ),
+        (  # a key of the other mode did nothing: a single split ran, and said nothing
+            ["train", "evaluation.backtest.folds=3"],
+            "error: evaluation.backtest.folds=3 applies to a walk-forward backtest only, and "
+            "this run is a single split: add evaluation=backtest, or drop it.",
+        ),
+        (
+            ["train", "evaluation=backtest", "split.val=0.2"],
+            "error: split.val=0.2: a backtest does not read split.* (its folds set the "
+            "segments: evaluation.backtest.folds, test_size, val_fraction); drop it, or leave "
+            "out evaluation=backtest for a single split.",
+        ),
         (  # and a bare predict before any training
             ["predict"],
             "error: no finished training run under {root}: run `marketcast train` first, or "

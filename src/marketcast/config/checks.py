@@ -71,6 +71,7 @@ def check_train_job(cfg: DictConfig) -> None:
             "overwrite=true to replace it."
         )
     _check_sample_kept(cfg)
+    _check_mode_keys(cfg)
     check_data(cfg.data)
     check_features(cfg.features)
     check_window(cfg.window)
@@ -193,6 +194,33 @@ def _check_sample_kept(cfg: DictConfig) -> None:
             f"calendar: pass data=csv data.path={path} (labelled by its file name, or "
             "data.symbol=NAME)."
         )
+
+
+def _check_mode_keys(cfg: DictConfig) -> None:
+    """A key typed for the other evaluation mode does nothing: evaluation.backtest.folds=3
+    without evaluation=backtest ran a single split and said nothing (and split.* is not
+    read by a backtest, whose folds set the segments)."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    if not HydraConfig.initialized():
+        return
+    typed = OverridesParser.create().parse_overrides(list(HydraConfig.get().overrides.task))
+    backtest = cfg.evaluation.mode == Mode.backtest
+    unread = "split." if backtest else "evaluation.backtest."
+    stray = [o.input_line for o in typed if o.key_or_group.startswith(unread)]
+    if not stray:
+        return
+    if backtest:
+        raise MarketcastError(
+            f"{', '.join(stray)}: a backtest does not read split.* (its folds set the "
+            "segments: evaluation.backtest.folds, test_size, val_fraction); drop it, or "
+            "leave out evaluation=backtest for a single split."
+        )
+    raise MarketcastError(
+        f"{', '.join(stray)} applies to a walk-forward backtest only, and this run is a "
+        "single split: add evaluation=backtest, or drop it."
+    )
 
 
 def _is_dir(path: Path) -> bool:
