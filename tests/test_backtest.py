@@ -11,6 +11,8 @@ from marketcast.config import BacktestConfig
 from marketcast.errors import MarketcastError
 from marketcast.evaluation.combination import fit_weights, keep_earned
 from marketcast.evaluation.forecasts import model_prices, peer_forecasts
+from marketcast.evaluation.predictions import quantile_column
+from marketcast.evaluation.scores import coverage_by_tercile, interval_score_test
 from marketcast.evaluation.verdicts import dm_words, p_words, score_test_words
 from marketcast.features.dataset import prepare
 from marketcast.features.folds import plan_folds
@@ -176,6 +178,18 @@ def test_backtest_run_writes_report_and_predictions(tmp_path):
     assert val["model"]["interval"]["score_vs_reference"] is None
     assert val["model"]["mase"] > 0 and val["model"]["interval"]["coverage"] > 0
     assert metrics["test"]["model"]["interval"]["coverage_test"] is not None  # test: distinct
+    # the file holds what the interval verdicts were computed from: they can be audited
+    low, high = (quantile_column(q) for q in interval["levels"])
+    actual = predictions["actual"].to_numpy().reshape(-1, 2)
+    ours, garch = (
+        np.stack([predictions[c].to_numpy().reshape(-1, 2) for c in columns], axis=-1)
+        for columns in ((low, high), (f"garch_{low}", f"garch_{high}"))
+    )
+    redone = interval_score_test(actual, ours, garch, interval["nominal"])
+    assert redone.statistic == pytest.approx(interval["score_vs_reference"]["statistic"])
+    volatility = predictions["volatility"].to_numpy()[::2]
+    thirds = coverage_by_tercile(actual, ours[..., 0], ours[..., 1], volatility).mean(axis=1)
+    assert thirds == pytest.approx(interval["coverage_by_tercile"])
 
 
 @pytest.mark.slow  # the figures cost a third of the run (tests/test_plots.py draws each)

@@ -79,6 +79,9 @@ def test_train_writes_a_complete_run(trained):
         "arima",
         "q10",
         "q90",
+        "garch_q10",  # the band the published one is scored against, and what ranks the
+        "garch_q90",  # origins into coverage thirds: the verdicts can be recomputed
+        "volatility",
     ]
     assert set(predictions["step"]) == {1, 2}
     # validation: every forecast, the rows that decided early stopping and those that fitted

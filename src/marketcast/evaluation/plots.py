@@ -17,7 +17,8 @@
 
 The predictions table (``test_predictions.csv``) has the columns [fold,] [symbol,]
 origin, date, step, actual, one column per forecaster (model, persistence, drift,
-window_mean, ridge, and whichever others a run adds) and interval bounds q<level>.
+window_mean, ridge, and whichever others a run adds), interval bounds q<level>, the
+reference band's <band>_q<level> and the origin's volatility.
 Forecasters far worse than persistence (window_mean: ~4x its MAE) would flatten every
 scale they share: they are cut at the top of the chart and their value is written there.
 """
@@ -37,6 +38,7 @@ import pandas as pd
 from matplotlib.ticker import MaxNLocator
 
 from marketcast.atomic import atomic_write
+from marketcast.evaluation.predictions import VOLATILITY_COLUMN
 from marketcast.model.training import restored_epoch
 
 KEY_COLUMNS = ("fold", "symbol", "origin", "date", "step", "actual")
@@ -46,6 +48,7 @@ REL_TOP = 1.3  # relative-MAE charts stop here: a far-off forecaster is cut and 
 COLORS = {"actual": "black", "model": "tab:blue", "persistence": "tab:orange"}
 OTHER_COLORS = ["tab:green", "tab:red", "tab:purple", "tab:brown", "tab:pink", "tab:olive"]
 _QUANTILE = re.compile(r"q(\d+(?:\.\d+)?)")
+_REFERENCE_QUANTILE = re.compile(r"[a-z]\w*_q\d+(?:\.\d+)?")  # garch_q10: the reference band
 
 
 def run_plots(
@@ -101,7 +104,14 @@ def run_plots(
 
 def forecasters(table: pd.DataFrame) -> list[str]:
     """The forecaster columns of a predictions table: model first, persistence second."""
-    names = [c for c in table.columns if c not in KEY_COLUMNS and not _QUANTILE.fullmatch(str(c))]
+    names = [
+        c
+        for c in table.columns
+        if c not in KEY_COLUMNS
+        and c != VOLATILITY_COLUMN
+        and not _QUANTILE.fullmatch(str(c))
+        and not _REFERENCE_QUANTILE.fullmatch(str(c))
+    ]
     first = [n for n in ("model", "persistence") if n in names]
     return first + [n for n in names if n not in first]
 
