@@ -335,6 +335,35 @@ def test_an_output_below_a_file_is_refused_at_start_up(tmp_path):
         config.check_predict_job(compose_predict(f"output={tmp_path / 'dangling' / 'f.csv'}"))
 
 
+def test_a_store_that_cannot_be_written_is_refused_at_start_up(tmp_path):
+    """Said only once the night's forecasts were ready to write, Keras loaded (3.4 s)."""
+    (tmp_path / "afile").write_text("not a database\n")
+    output = f"output={tmp_path / 'f.csv'}"
+    with pytest.raises(MarketcastError) as refused:
+        config.check_predict_job(compose_predict(output, f"store.dir={tmp_path / 'afile'}"))
+    assert str(refused.value).startswith(
+        f"store.dir='{tmp_path / 'afile'}' cannot be written: {tmp_path / 'afile'}: Not a "
+        "directory (ENOTDIR): a file stands where a folder must be."
+    )
+    with pytest.raises(MarketcastError, match=r"store.dir='/proc/s' cannot be written: /proc: "):
+        config.check_predict_job(compose_predict(output, "store.dir=/proc/s"))
+    url = f"sqlite:///{tmp_path / 'afile'}"
+    with pytest.raises(MarketcastError) as refused:
+        config.check_predict_job(compose_predict(output, "store.format=sql", f"store.url={url}"))
+    assert str(refused.value) == (
+        f"store.url={url} is not a forecast store: {tmp_path / 'afile'} is not an SQLite "
+        "database. Point store.url at the store's database, or at a new file to start one."
+    )
+    for fine in (  # a new store, a new SQLite file, a dry run that writes nothing
+        [f"store.dir={tmp_path / 'new' / 'store'}"],
+        ["store.format=sql", f"store.url=sqlite:///{tmp_path / 'new.db'}"],
+        [f"store.dir={tmp_path / 'afile'}", "dry_run=true"],
+    ):  # the store passes: the check goes on to the runs, of which there are none here
+        with pytest.raises(MarketcastError, match=r"^run_dir='.*norun' does not exist"):
+            config.check_predict_job(compose_predict(output, *fine, f"run_dir={tmp_path}/norun"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile"]  # no probe left
+
+
 def test_a_run_dir_that_is_a_file_is_called_one(tmp_path):
     (tmp_path / "afile").write_text("")
     with pytest.raises(MarketcastError, match=r"afile' is a file, not a directory: pass a"):

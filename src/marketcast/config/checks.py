@@ -153,10 +153,44 @@ def check_predict_job(cfg: DictConfig) -> None:
             "e.g. output=/srv/forecasts/today.csv."
         )
     _check_writable("output", output)
+    if not cfg.dry_run:
+        _check_store_location(cfg.store)
     _check_runs(cfg)
 
 
-def _check_writable(key: str, path: Path) -> None:
+# The first 16 bytes of every SQLite database file.
+_SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def _check_store_location(store: DictConfig) -> None:
+    """That the forecast store can be written where it is named, checked before the runs
+    load Keras (the store said so only when the night's forecasts were ready to write)."""
+    if store.format != StoreFormat.sql:
+        if store.dir:
+            _check_writable("store.dir", Path(store.dir) / ".marketcast-probe", shown=store.dir)
+        return
+    if not str(store.url).startswith("sqlite:"):
+        return  # a server's database: its own errors say what is wrong, at the write
+    from sqlalchemy.engine import make_url
+
+    database = make_url(store.url).database
+    if database in (None, "", ":memory:"):
+        return
+    file = Path(database).expanduser()
+    _check_writable("store.url", file, shown=store.url)
+    try:
+        with file.open("rb") as opened:
+            header = opened.read(len(_SQLITE_HEADER))
+    except (FileNotFoundError, IsADirectoryError, PermissionError):
+        return  # a new file (made by the write), or a refusal the write names
+    if header and header != _SQLITE_HEADER:
+        raise MarketcastError(
+            f"store.url={store.url} is not a forecast store: {file} is not an SQLite "
+            "database. Point store.url at the store's database, or at a new file to start one."
+        )
+
+
+def _check_writable(key: str, path: Path, shown: object = None) -> None:
     """That ``path`` can be made: a file can be made in its nearest existing folder
     (checked at start-up: the forecast store is written before the CSV). A file is made
     and removed, not ``os.access`` asked: that says yes to root anywhere, /proc included."""
@@ -172,7 +206,7 @@ def _check_writable(key: str, path: Path) -> None:
         number = exc.errno or errno.EACCES
     what, fix = refusal_words(number)
     raise MarketcastError(
-        f"{key}={str(path)!r} cannot be written: {existing}: {os.strerror(number)} "
+        f"{key}={str(shown or path)!r} cannot be written: {existing}: {os.strerror(number)} "
         f"({errno.errorcode[number]}){what}. {fix}"
     )
 
