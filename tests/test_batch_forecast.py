@@ -151,10 +151,12 @@ def test_one_bad_symbol_does_not_stop_the_others(global_run, capsys):
     assert set(stored["symbol"]) == {"005930", "AAPL"}
 
 
-def test_dry_run_writes_nothing(global_run, capsys):
+def test_dry_run_writes_nothing(global_run, capsys, caplog):
     tmp, run_dir = global_run
     cfg = compose_predict(*predict_overrides(tmp / "dry", run_dir, "dry_run=true"))
-    assert forecast(cfg) == EXIT_OK
+    with caplog.at_level("INFO", logger="marketcast.jobs.predict"):
+        assert forecast(cfg) == EXIT_OK
+    assert "2 of 2 symbols forecast" in caplog.text  # predict.log holds the outcome too
     assert not (tmp / "dry").exists()
     said = capsys.readouterr().out  # the forecasts it would write, and one summary line
     assert "q10" in said and "005930" in said

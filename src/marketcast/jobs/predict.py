@@ -504,7 +504,9 @@ def _check_fresh(
 
 def _summary(done: int, failed: dict[str, str], dry_run: bool = False) -> int:
     total = done + len(failed)
-    print(f"{done} of {total} symbols forecast" + ("; dry run: nothing written" if dry_run else ""))
+    said = f"{done} of {total} symbols forecast" + ("; dry run: nothing written" if dry_run else "")
+    log.info(said)  # predict.log holds the night's outcome too (each failure is warned above)
+    print(said)
     for symbol, message in failed.items():
         print(f"  {symbol}: {message}")
     if not failed:
