@@ -433,6 +433,19 @@ def test_a_relative_csv_path_is_read_from_where_training_ran(tmp_path, monkeypat
     assert "forecasting from it" in caplog.text
 
 
+def test_a_nightly_job_may_refuse_a_csv_file_that_stopped_growing(trained, tmp_path, capsys):
+    """A cut-off download (a file years short of today) was forecast with a warning and
+    exit 0: stale_csv=skip lists it as not forecast instead."""
+    _, run_dir, _, prices = trained
+    out = tmp_path / "forecast.csv"
+    cfg = compose_predict(f"run_dir={run_dir}", f"output={out}", "stale_csv=skip")
+    assert forecast(cfg) == 4 and not out.exists()
+    last = pd.read_csv(prices)["Date"].iloc[-1]
+    said = capsys.readouterr().out
+    assert f"stale prices: the last row is {last}" in said
+    assert f"Update {prices}, or pass stale_csv=warn to forecast from its last row." in said
+
+
 def test_an_as_of_past_a_csv_files_end_is_stale(trained, tmp_path, capsys):
     """Asked for a day well after the file's last row, predict forecasts nothing rather
     than republish the last row's forecast as that day's."""

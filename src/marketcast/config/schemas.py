@@ -29,6 +29,11 @@ class Refresh(StrEnum):
 OnError = StrEnum("OnError", {"skip": "skip", "raise": "raise"})  # "raise" is a keyword
 
 
+class StaleCsv(StrEnum):
+    warn = "warn"  # forecast from the file's last row, with a warning (a file's own end)
+    skip = "skip"  # not forecast, listed: exit 3 or 4 (a nightly file that stopped growing)
+
+
 class Missing(StrEnum):
     drop = "drop"
     ffill = "ffill"
@@ -568,8 +573,9 @@ class PredictJobConfig:
     as_of: str | None = None  # forecast from the data up to this date; null: the latest row
     refresh: Refresh | None = None  # override the runs' data.refresh (never: offline)
     # Skip a symbol whose prices end more sessions before as_of (else the last completed
-    # session: FinanceDataReader symbols; a CSV file is then warned about); null: no check.
+    # session: FinanceDataReader symbols; a CSV file then as stale_csv says); null: no check.
     max_stale_sessions: int | None = 3
+    stale_csv: StaleCsv = StaleCsv.warn
     dry_run: bool = False  # load data and models, forecast, write nothing
     output: str = "${paths.run_dir}/forecast.csv"  # the CSV of this run's forecasts
     store: StoreConfig = field(default_factory=StoreConfig)

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
-from marketcast.config import DataConfig, job_id
+from marketcast.config import DataConfig, StaleCsv, job_id
 from marketcast.data.sources import NoRowsInRange, load
 from marketcast.data.symbols import canonical_symbol, without_symbol
 from marketcast.data.trading_days import (
@@ -480,17 +480,19 @@ def _check_fresh(
     """Refuse prices more than ``max_stale_sessions`` sessions behind ``reference`` (the
     ``as_of`` asked for, else the last completed session). A CSV file without an ``as_of``
     is forecast from its last row, with a warning: it is the file's own end (the bundled
-    sample's is 2018), but a nightly job whose file stopped growing must hear of it."""
+    sample's is 2018), but a nightly job whose file stopped growing must hear of it; with
+    ``stale_csv=skip`` it is refused as the others are (a cut-off download: exit 3 or 4)."""
     latest = reference if reference is not None else last_completed_session(exchange, now)
     behind = len(sessions(as_of + pd.Timedelta(days=1), latest, exchange))
     if behind <= cfg.max_stale_sessions:
         return
-    if data.source == "fdr" or reference is not None:
-        fix = (
-            "Refresh the cache (marketcast fetch) or check the source."
-            if data.source == "fdr"
-            else f"Update {data.path}, or pass an as_of up to {as_of.date()}."
-        )
+    if data.source == "fdr" or reference is not None or cfg.stale_csv == StaleCsv.skip:
+        if data.source == "fdr":
+            fix = "Refresh the cache (marketcast fetch) or check the source."
+        elif reference is not None:
+            fix = f"Update {data.path}, or pass an as_of up to {as_of.date()}."
+        else:
+            fix = f"Update {data.path}, or pass stale_csv=warn to forecast from its last row."
         raise MarketcastError(
             f"stale prices: the last row is {as_of.date()}, {behind} sessions before "
             f"{latest.date()} (max_stale_sessions={cfg.max_stale_sessions}). {fix}"
