@@ -26,7 +26,7 @@ ALPHA = 0.05
 ORIGINS_PER_STEP = 10
 # Forecasts closer than this (relative) are the same forecast: an ARIMA that settled on
 # persistence differs from it by float noise, which a test would otherwise read.
-SAME_FORECAST_RTOL = 1e-7
+SAME_FORECAST_RTOL = 1e-9
 
 
 def significant_side(statistic: float, p_value: float | None) -> int:
