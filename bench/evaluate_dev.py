@@ -3,7 +3,7 @@
 For every ``*.csv`` in DATA_DIR (Date, Open, High, Low, Close, Volume, ...), from --start
 on (KRX files; US files whole): a single-split run and, unless --no-backtest, a
 walk-forward backtest of the default config, at each horizon of --horizons. Prints, per
-file and on average, test MAE and RMSE relative to persistence (below 1 beats it) of the
+file and on average, test MAE and RMSE relative to persistence (below 1: a smaller error) of the
 published combination (model), the raw LSTM, AutoETS and AutoARIMA, per step for h > 1,
 with the Diebold-Mariano (HLN) p-value against persistence; and for the 80% interval:
 coverage, coverage per volatility tercile and the interval (Winkler) score, beside the

@@ -321,7 +321,7 @@ def plot_cumulative_loss(table: pd.DataFrame, title: str, path: Path) -> None:
 
 
 def plot_error_per_step(table: pd.DataFrame, title: str, path: Path) -> None:
-    """MAE relative to persistence at each step (below 1: better than persistence).
+    """MAE relative to persistence at each step (below 1: a smaller error than persistence's).
 
     With several symbols, each symbol's ratio and then the mean over symbols.
     """
@@ -375,7 +375,7 @@ def plot_folds(rel_mae: dict[str, list[float]], title: str, path: Path) -> None:
     ax.axhline(1.0, color="black", linewidth=0.8)
     ax.set_xticks(np.arange(folds) + 0.4 - width / 2, [f"fold {k + 1}" for k in range(folds)])
     ax.set_ylabel("MAE / persistence MAE")
-    ax.set_title(f"{title} (below 1: better than persistence; bars cut at {top:.2f})")
+    ax.set_title(f"{title} (below 1: smaller error than persistence; bars cut at {top:.2f})")
     # Under the axes, not over fold 1.
     ax.legend(fontsize=8, ncol=len(names), loc="upper center", bbox_to_anchor=(0.5, -0.1))
     ax.grid(alpha=0.3, axis="y")
