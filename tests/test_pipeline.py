@@ -18,6 +18,7 @@ from conftest import (
 from omegaconf import OmegaConf
 
 from marketcast.errors import MarketcastError
+from marketcast.evaluation.verdicts import dm_words
 from marketcast.jobs.predict import forecast
 from marketcast.jobs.train import train
 from marketcast.storage import artifacts
@@ -48,6 +49,13 @@ def trained(tmp_path_factory):
 def test_train_writes_a_complete_run(trained):
     _, run_dir, score, _ = trained
     assert RUN_FILES | {"test_forecast.png", "loss.png"} <= {p.name for p in run_dir.iterdir()}
+    # the single split's report: what the printed lines say, kept with the run
+    report = (run_dir / "report.md").read_text()
+    test = json.loads((run_dir / "metrics.json").read_text())["test"]
+    assert report.startswith("# prices\n") and "## Test segment" in report
+    for name in ("model", "lstm", "ets", "arima"):
+        assert f"- {dm_words(test[name]['dm_vs_persistence'], name)}\n" in report
+    assert "GARCH(1,1) band around persistence" in report and "Per fold" not in report
     metrics = json.loads((run_dir / "metrics.json").read_text())
     for segment in ("val", "test"):
         for forecaster in ("model", "persistence", "drift", "window_mean", "ridge"):

@@ -1,4 +1,4 @@
-"""The Markdown report of a backtest (pure: metrics in, text out)."""
+"""The Markdown report of a run, a single split or a backtest (pure: metrics in, text out)."""
 
 from __future__ import annotations
 
@@ -10,24 +10,34 @@ from marketcast.evaluation.verdicts import (
 )
 
 
-def backtest_report(metrics: dict, settings: dict, label: str) -> str:
-    """``settings``: representation, features, window, horizon, units, layers, scheme,
-    refit_every (``jobs.outputs.describe``)."""
-    folds = metrics["folds"]
+def run_report(metrics: dict, settings: dict, label: str) -> str:
+    """The test segment's table, every test in words, the published combination and the
+    interval; a backtest's (``metrics["folds"]``) per fold too. ``settings``:
+    representation, features, window, horizon, units, layers, scheme, refit_every
+    (``jobs.outputs.describe``)."""
+    folds = metrics.get("folds")
     test = metrics["test"]
     model = test["model"]
-    lines = [
-        f"# Walk-forward backtest: {label}",
-        "",
-        f"{len(folds)} folds ({settings['scheme']} training window, refit every "
-        f"{settings['refit_every']}), "
-        f"first origin {folds[0]['origin']}, last forecast {folds[-1]['test_end']}. "
+    model_line = (
         f"Representation `{settings['representation']}`, features {settings['features']}, "
         f"window {settings['window']}, horizon {settings['horizon']}, "
-        f"LSTM({settings['units']}) x {settings['layers']}.",
-        "",
-        "## All folds together (test blocks)",
-        "",
+        f"LSTM({settings['units']}) x {settings['layers']}."
+    )
+    if folds:
+        lines = [
+            f"# Walk-forward backtest: {label}",
+            "",
+            f"{len(folds)} folds ({settings['scheme']} training window, refit every "
+            f"{settings['refit_every']}), first origin {folds[0]['origin']}, last forecast "
+            f"{folds[-1]['test_end']}. " + model_line,
+            "",
+            "## All folds together (test blocks)",
+            "",
+        ]
+    else:
+        lines = [f"# {label}", "", "One split: train, validation, test. " + model_line, ""]
+        lines += ["## Test segment", ""]
+    lines += [
         "| forecaster | MAE | RMSE | MAPE % | MASE | MAE / persistence | direction (95% CI) |",
         "|---|---|---|---|---|---|---|",
     ]
@@ -52,7 +62,11 @@ def backtest_report(metrics: dict, settings: dict, label: str) -> str:
         combination = metrics["combination"]
         fitted_on = combination.get("fitted_on")  # absent in a run saved before it was kept
         lines.append(
-            "Published forecast (the last fold's weights, which predict uses)"
+            (
+                "Published forecast (the last fold's weights, which predict uses)"
+                if folds
+                else "Published forecast (the weights predict uses)"
+            )
             + (f", fitted on {fitted_on}" if fitted_on else "")
             + f": {combination['words']}."
         )
@@ -87,20 +101,8 @@ def backtest_report(metrics: dict, settings: dict, label: str) -> str:
             )
         if interval.get("score_vs_reference"):
             lines.append(f"Interval score, {score_test_words(interval)}.")
-    lines += [
-        "",
-        "## Per fold (test block)",
-        "",
-        "| fold | origin | refit | " + " | ".join(f"{n} rel. MAE" for n in test) + " | coverage |",
-        "|---|---|---|" + "---|" * len(test) + "---|",
-    ]
-    for fold in folds:
-        cov = fold["test"]["model"].get("interval", {}).get("coverage")
-        lines.append(
-            f"| {fold['fold']} | {fold['origin']} | {'yes' if fold['refit'] else 'no'} | "
-            + " | ".join(_num(fold["test"][n]["rel_mae"]) for n in test)
-            + f" | {_num(cov, '.1%')} |"
-        )
+    if folds:
+        lines += _per_fold(folds, test)
     if "per_step" in model:
         lines += [
             "",
@@ -115,15 +117,38 @@ def backtest_report(metrics: dict, settings: dict, label: str) -> str:
                 + " | ".join(f"{test[n]['per_step'][h]['mae']:.4f}" for n in test)
                 + " |"
             )
+    figures = (
+        "`backtest_forecast.png` (actual vs forecast with the interval band), `folds.png` "
+        "(every forecaster per fold)"
+        if folds
+        else "`test_forecast.png` (actual vs forecast with the interval band)"
+    )
     lines += [
         "",
-        "Figures: `backtest_forecast.png` (actual vs forecast with the interval band), "
-        "`folds.png` (every forecaster per fold), `coverage.png`, `cumulative_loss.png`"
+        f"Figures (where plots are on): {figures}, `coverage.png`, `cumulative_loss.png`"
         + (", `fan.png`, `error_per_step.png`" if "per_step" in model else "")
         + ". Every forecast: `test_predictions.csv`.",
         "",
     ]
     return "\n".join(lines)
+
+
+def _per_fold(folds: list[dict], test: dict) -> list[str]:
+    lines = [
+        "",
+        "## Per fold (test block)",
+        "",
+        "| fold | origin | refit | " + " | ".join(f"{n} rel. MAE" for n in test) + " | coverage |",
+        "|---|---|---|" + "---|" * len(test) + "---|",
+    ]
+    for fold in folds:
+        cov = fold["test"]["model"].get("interval", {}).get("coverage")
+        lines.append(
+            f"| {fold['fold']} | {fold['origin']} | {'yes' if fold['refit'] else 'no'} | "
+            + " | ".join(_num(fold["test"][n]["rel_mae"]) for n in test)
+            + f" | {_num(cov, '.1%')} |"
+        )
+    return lines
 
 
 def _num(value, fmt: str = ".4f") -> str:

@@ -16,7 +16,7 @@ from marketcast.evaluation import plots
 from marketcast.evaluation.forecasts import SegmentForecasts
 from marketcast.evaluation.metrics import format_table
 from marketcast.evaluation.predictions import predictions_table
-from marketcast.evaluation.report import backtest_report
+from marketcast.evaluation.report import run_report
 from marketcast.evaluation.scoring import mean_over, pool_forecasts, score_segment, without_tests
 from marketcast.evaluation.verdicts import (
     dm_words,
@@ -161,8 +161,8 @@ def write_run(
             backtest=result.backtest,
             universe=result.universe,
         )
-    if result.backtest:
-        artifacts.write_text(run_dir / REPORT_FILE, backtest_report(metrics, description, label))
+    if not result.universe:  # a global model's tables are means over symbols: printed only
+        artifacts.write_text(run_dir / REPORT_FILE, run_report(metrics, description, label))
     preprocessing = artifacts.Preprocessing(
         transform=fitted.transform,
         intervals=fitted.intervals,
