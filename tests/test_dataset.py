@@ -106,6 +106,20 @@ def test_split_by_dates():
     assert (prepared.segments.val_start, prepared.segments.test_start) == (200, 250)
 
 
+def test_a_split_date_outside_the_data_is_named():
+    """split.val_start=2030-01-01 said "val rows 1383..1176", naming no key."""
+    frame = synthetic_prices(300)
+    first, last = frame.index[0].date(), frame.index[-1].date()
+    with pytest.raises(MarketcastError) as refused:
+        prepare(frame, FEATURES, WINDOW, SplitConfig(val_start="2030-01-01"))
+    assert str(refused.value) == (
+        f"split.val_start=2030-01-01 is outside the data, which runs {first}..{last}: choose "
+        "a date after its first day, up to its last."
+    )
+    with pytest.raises(MarketcastError, match=r"^split.test_start=2000-01-03 is outside"):
+        prepare(frame, FEATURES, WINDOW, SplitConfig(test_start="2000-01-03"))
+
+
 @pytest.mark.parametrize(
     ("features", "window", "split", "message"),
     [

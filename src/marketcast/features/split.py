@@ -60,6 +60,11 @@ def _date_row(dates: pd.DatetimeIndex, value: str, key: str) -> int:
         when = pd.Timestamp(value)
     except ValueError:
         raise MarketcastError(f"{key}={value!r} is not a date: use YYYY-MM-DD.") from None
+    if not dates[0] < when <= dates[-1]:  # an empty segment on one side of it
+        raise MarketcastError(
+            f"{key}={value} is outside the data, which runs {dates[0].date()}.."
+            f"{dates[-1].date()}: choose a date after its first day, up to its last."
+        )
     return int(dates.searchsorted(when))
 
 
