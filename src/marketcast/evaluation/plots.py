@@ -152,7 +152,11 @@ def plot_forecast(table: pd.DataFrame, title: str, path: Path) -> None:
                 label=f"{nominal:.0%} interval",
             )
         ax.plot(dates, part["actual"], color="black", linewidth=width + 0.4, label="actual")
-        ax.plot(dates, part["model"], color=COLORS["model"], linewidth=width, label=model_label)
+        # the model above persistence: a model that moves must not hide under its line
+        ax.plot(
+            dates, part["model"], color=COLORS["model"], linewidth=width, label=model_label,
+            zorder=3,
+        )  # fmt: skip
         ax.plot(
             dates,
             part["persistence"],
