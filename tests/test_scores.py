@@ -6,6 +6,7 @@ import math
 from dataclasses import asdict
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import stats
 
@@ -239,3 +240,20 @@ def test_interval_scores_of_two_origins_have_no_thirds():
         np.array([0.01, 0.02, 0.03]),
     )
     assert three["coverage_by_tercile"] == [1.0, 0.0, 0.0]
+
+
+def test_the_headline_test_skips_the_same_forecast_where_errors_are_zero():
+    """The same-forecast rule compared errors on the whole-horizon test: on an unchanged
+    price (won prices, in tens) persistence's error is 0, no tolerance is relative to 0,
+    and an ARIMA at persistence but for float noise was tested ("ARIMA 1.0000 (0.26)")."""
+    from marketcast.evaluation.scoring import _dm
+
+    rng = np.random.default_rng(5)
+    prices = np.round(50_000 * np.exp(np.cumsum(rng.normal(0, 0.01, 401))), -1)
+    prices[rng.random(401) < 0.03] = np.nan  # 3% unchanged days
+    prices = pd.Series(prices).ffill().to_numpy()
+    actual, last = prices[1:, None], prices[:-1, None]
+    noisy = last * (1 + 1e-13 * rng.normal(size=last.shape))
+    assert (actual == last).any() and not (noisy == last).all()
+    assert _dm(actual, noisy, last) is None
+    assert _dm(actual, last * 1.001, last) is not None  # a forecast that moves is tested

@@ -9,6 +9,7 @@ from marketcast.evaluation.forecasts import SegmentForecasts
 from marketcast.evaluation.intervals import mean_width, window_volatility
 from marketcast.evaluation.metrics import add_relative_mae, score, score_per_step
 from marketcast.evaluation.scores import (
+    SAME_FORECAST_RTOL,
     coverage_by_tercile,
     coverage_test,
     diebold_mariano_hln,
@@ -61,8 +62,10 @@ def score_segment(f: SegmentForecasts, naive_mae: float) -> dict[str, dict]:
     return table
 
 
-# The keys of score_segment's table that hold a test's result (None: not tested).
+# The keys of score_segment's table that hold a test's result (None: not tested), and the
+# direction accuracy's interval, sized by the same count of distinct origins.
 TEST_KEYS = ("dm_vs_persistence", "coverage_test", "score_vs_reference")
+INTERVAL_KEYS = ("direction_ci", "direction_n_effective")
 
 
 def without_tests(table):
@@ -71,7 +74,10 @@ def without_tests(table):
     fold), where the tests, which take origins as distinct and consecutive, would count
     the same days several times and call chance differences significant."""
     if isinstance(table, dict):
-        return {k: None if k in TEST_KEYS else without_tests(v) for k, v in table.items()}
+        return {
+            k: None if k in TEST_KEYS + INTERVAL_KEYS else without_tests(v)
+            for k, v in table.items()
+        }
     if isinstance(table, list):
         return [without_tests(v) for v in table]
     return table
@@ -106,7 +112,11 @@ def interval_scores(
 
 
 def _dm(actual: np.ndarray, forecast: np.ndarray, reference: np.ndarray) -> dict | None:
-    """DM-HLN on each origin's mean absolute error over its H steps (lag H - 1)."""
+    """DM-HLN on each origin's mean absolute error over its H steps (lag H - 1); None for
+    the same forecast (the errors are compared below, where rtol means nothing at an error
+    of 0: an unchanged won price)."""
+    if np.allclose(forecast, reference, rtol=SAME_FORECAST_RTOL, atol=0.0):
+        return None
     horizon = actual.shape[1]
     ours = np.abs(forecast - actual).mean(axis=1)
     theirs = np.abs(reference - actual).mean(axis=1)
