@@ -209,14 +209,26 @@ def test_a_job_in_a_fixed_directory_gets_its_own_id_each_time():
         ),
         (  # the sample's label and calendar on another file: a KRX stock published as SP500
             ["train", "data.path={root}/krx_005380.csv"],
-            "error: data.path='{root}/krx_005380.csv' replaces the bundled sample's file, but "
-            "data=sample (the default) would still label it SP500 on the XNYS calendar: pass "
-            "data=csv data.path={root}/krx_005380.csv (labelled by its file name, or "
-            "data.symbol=NAME).",
+            "error: data.path={root}/krx_005380.csv under data=sample (the default: the "
+            "bundled S&P 500 file, labelled SP500 on the NYSE calendar): pass data=csv "
+            "data.path=FILE for a file of yours, or data=fdr data.symbol=SYMBOL for "
+            "FinanceDataReader.",
+        ),
+        (  # a KRX stock on the NYSE calendar
+            ["train", "data.source=fdr", "data.symbol=005930"],
+            "error: data.source=fdr, data.symbol=005930 under data=sample (the default: the "
+            "bundled S&P 500 file, labelled SP500 on the NYSE calendar): pass data=csv "
+            "data.path=FILE for a file of yours, or data=fdr data.symbol=SYMBOL for "
+            "FinanceDataReader.",
         ),
         (  # a key of the other mode did nothing: a single split ran, and said nothing
             ["train", "evaluation.backtest.folds=3"],
             "error: evaluation.backtest.folds=3 applies to a walk-forward backtest only, and "
+            "this run is a single split: add evaluation=backtest, or drop it.",
+        ),
+        (  # a whole node too
+            ["train", "evaluation.backtest={{folds:3}}"],  # braces: str.format's
+            "error: evaluation.backtest={{folds:3}} applies to a walk-forward backtest only, and "
             "this run is a single split: add evaluation=backtest, or drop it.",
         ),
         (
@@ -364,6 +376,19 @@ def test_a_store_that_cannot_be_written_is_refused_at_start_up(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["afile"]  # no probe left
 
 
+def test_store_locations_the_start_up_check_leaves_to_the_store(tmp_path, monkeypatch):
+    """Object storage is no local path (it was probed in the current folder), and a
+    malformed SQLite URL is the store's to name (it was 'unexpected ArgumentError', exit 1)."""
+    monkeypatch.chdir("/proc")  # where nothing can be made: a local probe would fail here
+    output = f"output={tmp_path / 'f.csv'}"
+    for store in (
+        ["store.dir=s3://bucket/forecasts"],
+        ["store.format=sql", "store.url=sqlite://host:port/x"],
+    ):
+        with pytest.raises(MarketcastError, match=r"^run_dir='.*norun' does not exist"):
+            config.check_predict_job(compose_predict(output, *store, f"run_dir={tmp_path}/norun"))
+
+
 def test_a_run_dir_that_is_a_file_is_called_one(tmp_path):
     (tmp_path / "afile").write_text("")
     with pytest.raises(MarketcastError, match=r"afile' is a file, not a directory: pass a"):
@@ -384,7 +409,7 @@ def test_a_search_space_key_that_is_no_config_key_is_refused_before_any_trial(tm
     )
 
 
-def test_ctrl_c_is_one_line_and_exit_130(monkeypatch, capsys):
+def test_ctrl_c_is_one_line_and_exit_130(monkeypatch, capsys, caplog):
     """Ctrl-C during training printed TensorFlow's 90-line traceback."""
     from marketcast import cli
 
@@ -396,9 +421,10 @@ def test_ctrl_c_is_one_line_and_exit_130(monkeypatch, capsys):
         cli.main(["train"])
     assert stopped.value.code == 130
     assert capsys.readouterr().err == "marketcast train: interrupted\n"
+    assert caplog.records[-1].getMessage() == "interrupted"  # the run's log ends with why
 
 
-def test_sigterm_is_one_line_and_exit_143_after_the_cleanup(monkeypatch, capsys):
+def test_sigterm_is_one_line_and_exit_143_after_the_cleanup(monkeypatch, capsys, caplog):
     """A cron timeout or systemd's stop killed the run without a word in its log."""
     import signal
 
@@ -410,8 +436,8 @@ def test_sigterm_is_one_line_and_exit_143_after_the_cleanup(monkeypatch, capsys)
         try:
             os.kill(os.getpid(), signal.SIGTERM)
             time.sleep(5)  # the handler raises in here
-        finally:
-            cleaned.append(command)  # a run's cleanup (its MLflow run marked failed, ...)
+        finally:  # a run's cleanup (its MLflow run marked failed, ...), not to be cut short
+            cleaned.append(signal.getsignal(signal.SIGTERM))  # by a second SIGTERM
 
     monkeypatch.setattr(cli, "run_command", killed)
     before = signal.getsignal(signal.SIGTERM)
@@ -420,5 +446,6 @@ def test_sigterm_is_one_line_and_exit_143_after_the_cleanup(monkeypatch, capsys)
             cli.main(["predict"])
     finally:
         signal.signal(signal.SIGTERM, before)
-    assert stopped.value.code == 143 and cleaned == ["predict"]
+    assert stopped.value.code == 143 and cleaned == [signal.SIG_IGN]
     assert capsys.readouterr().err == "marketcast predict: terminated (SIGTERM)\n"
+    assert caplog.records[-1].getMessage() == "terminated (SIGTERM)"  # in predict.log too

@@ -262,6 +262,12 @@ def test_an_unsupported_database_is_named_by_store_url_without_its_password():
     assert "secret" not in message
 
 
+def test_a_url_whose_port_is_no_number_is_named():
+    """SQLAlchemy raises ValueError there, not ArgumentError: it was 'a bug', exit 1."""
+    with pytest.raises(MarketcastError, match=r"^store.url='sqlite://host:port/x' is not a data"):
+        open_store("sql", "sqlite://host:port/x")
+
+
 @pytest.mark.parametrize("fmt", ["sql", "csv"])
 def test_maintain_where_there_is_nothing_to_do_says_so(tmp_path, fmt, capsys):
     """It printed the store's location and a colon, then nothing."""

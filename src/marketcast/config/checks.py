@@ -51,6 +51,7 @@ from marketcast.runfiles import (
     no_finished_run_in,
     no_run_dir,
 )
+from marketcast.storage.forecast_store import REMOTE_SCHEMES
 
 _ABSENT = object()
 
@@ -70,8 +71,9 @@ def check_train_job(cfg: DictConfig) -> None:
             f"{run_dir} already holds a finished run: choose another hydra.run.dir, or pass "
             "overwrite=true to replace it."
         )
-    _check_sample_kept(cfg)
-    _check_mode_keys(cfg)
+    typed = _typed_overrides()
+    _check_sample_kept(typed, _choices())
+    _check_mode_keys(cfg, typed)
     check_data(cfg.data)
     check_features(cfg.features)
     check_window(cfg.window)
@@ -166,23 +168,32 @@ def _check_store_location(store: DictConfig) -> None:
     """That the forecast store can be written where it is named, checked before the runs
     load Keras (the store said so only when the night's forecasts were ready to write)."""
     if store.format != StoreFormat.sql:
-        if store.dir:
+        if store.dir and not str(store.dir).startswith(REMOTE_SCHEMES):  # object storage: not here
             _check_writable("store.dir", Path(store.dir) / ".marketcast-probe", shown=store.dir)
         return
     if not str(store.url).startswith("sqlite:"):
         return  # a server's database: its own errors say what is wrong, at the write
     from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
 
-    database = make_url(store.url).database
+    try:
+        database = make_url(store.url).database
+    except (ArgumentError, ValueError):  # a port that is no number: ValueError
+        return  # the store names a malformed URL in its own words
     if database in (None, "", ":memory:"):
         return
-    file = Path(database).expanduser()
+    file = Path(database)  # as the store opens it: no ~ expansion
     _check_writable("store.url", file, shown=store.url)
     try:
-        with file.open("rb") as opened:
+        with file.open("r+b") as opened:  # r+: a database this user may not write is refused
             header = opened.read(len(_SQLITE_HEADER))
-    except (FileNotFoundError, IsADirectoryError, PermissionError):
+    except (FileNotFoundError, IsADirectoryError):
         return  # a new file (made by the write), or a refusal the write names
+    except PermissionError as exc:
+        what, fix = refusal_words(errno.EACCES)
+        raise MarketcastError(
+            f"store.url={store.url} cannot be written: {file}: {exc.strerror} (EACCES){what}. {fix}"
+        ) from None
     if header and header != _SQLITE_HEADER:
         raise MarketcastError(
             f"store.url={store.url} is not a forecast store: {file} is not an SQLite "
@@ -198,8 +209,10 @@ def _check_writable(key: str, path: Path, shown: object = None) -> None:
     try:
         if existing.is_dir():
             fd, probe = tempfile.mkstemp(dir=existing, prefix=".marketcast-probe.")
-            os.close(fd)
-            os.unlink(probe)
+            try:
+                os.close(fd)
+            finally:  # even on Ctrl-C: no probe left behind
+                os.unlink(probe)
             return
         number = errno.ENOTDIR  # a file, or a link to nowhere
     except OSError as exc:  # no permission, read-only, a folder that holds no files (/proc)
@@ -211,38 +224,63 @@ def _check_writable(key: str, path: Path, shown: object = None) -> None:
     )
 
 
-def _check_sample_kept(cfg: DictConfig) -> None:
-    """``data=sample`` (the default) is the bundled file: another ``data.path`` under it
-    was published as SP500, checked on the NYSE calendar (a KRX stock's won prices under
-    the S&P 500's key)."""
+def _choices() -> dict:
+    """This job's config group choices (``data: sample``, ...); {} outside a Hydra job."""
     from hydra.core.hydra_config import HydraConfig
 
-    if not HydraConfig.initialized() or HydraConfig.get().runtime.choices.get("data") != "sample":
-        return
-    sample = Path(str(cfg.paths.data_dir), "sp500.csv").expanduser().resolve()
-    path = str(cfg.data.path)
-    if Path(path).expanduser().resolve() != sample:
-        raise MarketcastError(
-            f"data.path={path!r} replaces the bundled sample's file, but data=sample (the "
-            f"default) would still label it {cfg.data.symbol} on the {cfg.data.exchange} "
-            f"calendar: pass data=csv data.path={path} (labelled by its file name, or "
-            "data.symbol=NAME)."
-        )
+    return dict(HydraConfig.get().runtime.choices) if HydraConfig.initialized() else {}
 
 
-def _check_mode_keys(cfg: DictConfig) -> None:
-    """A key typed for the other evaluation mode does nothing: evaluation.backtest.folds=3
-    without evaluation=backtest ran a single split and said nothing (and split.* is not
-    read by a backtest, whose folds set the segments)."""
+def _typed_overrides() -> list | None:
+    """The overrides this job was given (command line, sweep values, a trial's sample), as
+    Hydra parsed them; None outside a Hydra job (tests and benches composing a config)."""
     from hydra.core.hydra_config import HydraConfig
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
     if not HydraConfig.initialized():
+        return None
+    return OverridesParser.create().parse_overrides(list(HydraConfig.get().overrides.task))
+
+
+def _typed_under(typed: list, node: str) -> list[str]:
+    """The overrides of ``typed`` that set ``node`` or a key under it, as typed."""
+    return [
+        o.input_line
+        for o in typed
+        if o.key_or_group == node or o.key_or_group.startswith(f"{node}.")
+    ]
+
+
+# Of data=sample's keys, those that name another series: under the sample they published
+# another file, or a FinanceDataReader symbol, under the sample's label and calendar.
+_SAMPLE_SERIES_KEYS = ("source", "path", "symbol", "symbols", "universe_file")
+
+
+def _check_sample_kept(typed: list | None, choices: dict) -> None:
+    """``data=sample`` (the default) is the bundled file: ``data.path=FILE`` under it was
+    published as SP500 on the NYSE calendar (a KRX stock's won prices under the S&P 500's
+    key), ``data.source=fdr data.symbol=005930`` a KRX stock on the NYSE calendar."""
+    if typed is None or choices.get("data") != "sample":
         return
-    typed = OverridesParser.create().parse_overrides(list(HydraConfig.get().overrides.task))
+    stray = [line for key in _SAMPLE_SERIES_KEYS for line in _typed_under(typed, f"data.{key}")]
+    stray += [o.input_line for o in typed if o.key_or_group == "data" and o.input_line not in stray]
+    if stray:
+        raise MarketcastError(
+            f"{', '.join(stray)} under data=sample (the default: the bundled S&P 500 file, "
+            "labelled SP500 on the NYSE calendar): pass data=csv data.path=FILE for a file of "
+            "yours, or data=fdr data.symbol=SYMBOL for FinanceDataReader."
+        )
+
+
+def _check_mode_keys(cfg: DictConfig, typed: list | None) -> None:
+    """A key typed for the other evaluation mode does nothing: evaluation.backtest.folds=3
+    without evaluation=backtest ran a single split and said nothing (and split.* is not
+    read by a backtest, whose folds set the segments). Keys an experiment file sets are not
+    typed, and not checked."""
+    if typed is None:
+        return
     backtest = cfg.evaluation.mode == Mode.backtest
-    unread = "split." if backtest else "evaluation.backtest."
-    stray = [o.input_line for o in typed if o.key_or_group.startswith(unread)]
+    stray = _typed_under(typed, "split" if backtest else "evaluation.backtest")
     if not stray:
         return
     if backtest:

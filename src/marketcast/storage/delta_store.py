@@ -36,6 +36,7 @@ from marketcast.errors import MarketcastError
 from marketcast.storage.forecast_store import (
     HISTORY_COLUMNS,
     LOCK_FILE,
+    REMOTE_SCHEMES,
     RunInfo,
     StoreLocked,
     empty_history,
@@ -48,8 +49,6 @@ from marketcast.storage.forecast_store import (
     unwritable,
 )
 
-_REMOTE = ("s3://", "s3a://", "gs://", "gcs://", "az://", "abfs://", "abfss://", "azure://")
-
 
 class DeltaForecastStore:
     """The forecast table at ``location`` (a directory, or an object-store URI)."""
@@ -58,7 +57,7 @@ class DeltaForecastStore:
         self.location = str(location)
         self.setting = f"store.dir={self.location}"
         self.storage_options = storage_options
-        self.remote = self.location.startswith(_REMOTE)
+        self.remote = self.location.startswith(REMOTE_SCHEMES)
 
     def exists(self) -> bool:
         """Whether a Delta table is at ``location`` (a directory without ``_delta_log`` is none)."""

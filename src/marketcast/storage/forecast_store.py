@@ -31,7 +31,7 @@ from typing import Protocol
 
 import pandas as pd
 
-from marketcast.atomic import USER_FIXABLE, refusal_words
+from marketcast.atomic import LOCATION_FIXABLE, refusal_words
 from marketcast.errors import MarketcastError
 
 FORMATS = ("delta", "sql", "csv")
@@ -40,11 +40,11 @@ PAIR = ["symbol", "as_of"]  # what a write replaces
 LEADING = ["symbol", "as_of", "target_date", "step", "forecast"]
 TRAILING = ["run_dir", "run_id"]
 HISTORY_COLUMNS = ["version", "timestamp", "run_id", "run_dirs", "as_of", "symbols"]
+# store.dir locations delta-rs writes to over the network, not on a local path
+REMOTE_SCHEMES = ("s3://", "s3a://", "gs://", "gcs://", "az://", "abfs://", "abfss://", "azure://")
 LOCK_FILE = ".marketcast.lock"  # a hidden name: Delta's vacuum skips names starting with . or _
 _QUANTILE = re.compile(r"^q\d+(\.\d+)?$")  # marketcast.evaluation.quantile_column: q10, q2.5
 _METADATA_PREFIX = "marketcast."
-# What atomic.py counts as user-fixable, and a parent that cannot be made (ENOENT: /proc);
-# of them, a file where a folder must be gets a word more
 _OS_ERROR = re.compile(r"\(os error (\d+)\)")  # how delta-rs (Rust) quotes an errno in its messages
 
 
@@ -173,7 +173,7 @@ def os_cause(exc: BaseException) -> Refusal | None:
     if number is None:
         quoted = _OS_ERROR.findall(str(exc))
         number = int(quoted[-1]) if quoted else None
-    if number not in USER_FIXABLE:
+    if number not in LOCATION_FIXABLE:
         return None
     cause = f"{os.strerror(number)} ({errno.errorcode[number]})"
     if getattr(exc, "filename", None):

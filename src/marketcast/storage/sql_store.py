@@ -93,7 +93,7 @@ class SqlForecastStore:
     def __init__(self, url: str):
         try:
             parsed = make_url(url)
-        except ArgumentError as exc:
+        except (ArgumentError, ValueError) as exc:  # a port that is no number: ValueError
             raise MarketcastError(
                 f"store.url={url!r} is not a database URL: give one like "
                 "sqlite:////srv/forecasts.db or postgresql+psycopg://user@host/db."
