@@ -18,7 +18,7 @@ import pytest
 from conftest import compose_predict, compose_train, synthetic_prices
 
 from marketcast import atomic, config, runfiles
-from marketcast.errors import MarketcastError, Terminated
+from marketcast.errors import MarketcastError
 from marketcast.evaluation.combination import Weights
 from marketcast.jobs.train import train
 from marketcast.model.backend import keras
@@ -499,20 +499,3 @@ def test_a_sweep_of_damaged_runs_says_why_at_start_up(finished_run, tmp_path):
         f"run_dir='{tmp_path / 'sweep'}' has no finished run ({tmp_path / 'sweep' / '0'}: "
         "model.keras changed since the run finished"
     )
-
-
-@pytest.mark.parametrize(
-    ("stop", "said"),
-    [(KeyboardInterrupt, "interrupted (Ctrl-C)"), (Terminated, "terminated (SIGTERM)")],
-)
-def test_a_stopped_run_says_why_in_its_log(tmp_path, monkeypatch, caplog, stop, said):
-    """A run a timeout killed ended its train.log mid-line, with no word of why."""
-    from marketcast.jobs import train as train_job
-
-    def stopped(*args):
-        raise stop
-
-    monkeypatch.setattr(train_job, "_train", stopped)
-    with pytest.raises(stop), caplog.at_level("ERROR", logger="marketcast.jobs.train"):
-        train_job.train_with(compose_train(tmp_path / "run"), [])
-    assert f"stopped: {said}" in caplog.text

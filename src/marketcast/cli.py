@@ -100,15 +100,17 @@ def main(argv: list[str] | None = None) -> None:
     signal.signal(signal.SIGTERM, _terminate)  # cron's timeout, systemd: cleaned up, said
     try:
         run_command(command, rest)
-    except Terminated:
-        print(f"marketcast {command}: terminated (SIGTERM)", file=sys.stderr)
-        sys.exit(EXIT_TERMINATED)
-    except KeyboardInterrupt:  # Ctrl-C: one line, not TensorFlow's traceback
-        print(f"marketcast {command}: interrupted", file=sys.stderr)
-        sys.exit(EXIT_INTERRUPTED)
+    except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM: one line, not TensorFlow's traceback
+        terminated = isinstance(exc, Terminated)
+        why = "terminated (SIGTERM)" if terminated else "interrupted"
+        logging.getLogger("marketcast").error(why)  # the job's log (train.log, ...) ends with why
+        print(f"marketcast {command}: {why}", file=sys.stderr)
+        sys.exit(EXIT_TERMINATED if terminated else EXIT_INTERRUPTED)
 
 
 def _terminate(signum: int, frame: object) -> None:
+    # a second SIGTERM during the cleanup would interrupt it: the first one is being obeyed
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     raise Terminated
 
 
@@ -118,7 +120,7 @@ def run_command(command: str, overrides: list[str]) -> None:
     from hydra.errors import HydraException
 
     import marketcast.config  # registers the schemas and the run_id resolver
-    from marketcast.atomic import USER_FIXABLE, Unwritable
+    from marketcast.atomic import LOCATION_FIXABLE, Unwritable
 
     config_name, check, job, _ = COMMANDS[command]
     app = hydra.main(version_base="1.3", config_path=str(config_dir()), config_name=config_name)(
@@ -138,7 +140,7 @@ def run_command(command: str, overrides: list[str]) -> None:
             schema = marketcast.config.JOB_SCHEMAS[f"{config_name}_schema"]
             message = _unknown_override(exc, schema) or composition_message(exc)
         elif isinstance(exc, OSError):  # Hydra making the run directory (jobs say their own)
-            if exc.errno not in USER_FIXABLE:
+            if exc.errno not in LOCATION_FIXABLE:
                 raise
             refused = Unwritable(Path(exc.filename or "."), exc)
             print(f"error: {refused} Runs go under paths.output_root.", file=sys.stderr)
@@ -203,12 +205,19 @@ def _unknown_override(exc: Exception, schema: type) -> str | None:
 def own_error(exc: BaseException) -> MarketcastError | None:
     """Our own message where one lies under Hydra's error (a callback's module refused to
     load: Optuna missing), as Hydra's "Error locating target" says nothing of why."""
-    chained = exc.__cause__ or exc.__context__
-    while chained is not None:
+    seen = set()
+    chained = _chained(exc)
+    while chained is not None and id(chained) not in seen:
         if isinstance(chained, MarketcastError):
             return chained
-        chained = chained.__cause__ or chained.__context__
+        seen.add(id(chained))
+        chained = _chained(chained)
     return None
+
+
+def _chained(exc: BaseException) -> BaseException | None:
+    """The exception ``exc`` was raised from, or during (unless ``from None`` hid it)."""
+    return exc.__cause__ or (None if exc.__suppress_context__ else exc.__context__)
 
 
 def composition_message(exc: Exception) -> str:

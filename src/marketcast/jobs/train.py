@@ -29,7 +29,7 @@ from omegaconf import DictConfig, OmegaConf
 from marketcast.config import DataConfig, Mode, in_multirun, plain
 from marketcast.data.sources import load
 from marketcast.data.universe import load_universe
-from marketcast.errors import MarketcastError, Terminated
+from marketcast.errors import MarketcastError
 from marketcast.evaluation.intervals import Intervals
 from marketcast.features.dataset import (
     Prepared,
@@ -108,12 +108,7 @@ def train_with(cfg: DictConfig, callbacks: list) -> float:
     loggers.start(plain(cfg))
     try:
         score, metrics = _train(cfg, run_dir, [*loggers.callbacks(), *callbacks])
-    except BaseException as exc:
-        if isinstance(exc, KeyboardInterrupt):  # the run's log says why it ends here
-            log.error(
-                "stopped: %s",
-                "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted (Ctrl-C)",
-            )
+    except BaseException:
         loggers.finish({}, run_dir, failed=True)
         raise
     loggers.finish(metrics, run_dir)
