@@ -22,7 +22,7 @@ from marketcast.jobs.train import train
 
 
 def test_expanding_folds_tile_the_end_of_the_history():
-    folds = plan_folds(1000, BacktestConfig(folds=4, test_size=50), min_rows=100)
+    folds = plan_folds(1000, BacktestConfig(folds=4, test_size=50), min_rows=100, horizon=1)
     assert [f.origin for f in folds] == [800, 850, 900, 950]
     assert all(f.stop == f.origin + 50 and f.start == 0 for f in folds)
     assert folds[-1].stop == 1000
@@ -30,15 +30,14 @@ def test_expanding_folds_tile_the_end_of_the_history():
 
 
 def test_rolling_folds_keep_a_fixed_training_length():
-    folds = plan_folds(
-        1000, BacktestConfig(folds=3, test_size=100, scheme="rolling", train_size=300), min_rows=100
-    )
+    rolling = BacktestConfig(folds=3, test_size=100, scheme="rolling", train_size=300)
+    folds = plan_folds(1000, rolling, min_rows=100, horizon=1)
     assert [(f.start, f.origin) for f in folds] == [(400, 700), (500, 800), (600, 900)]
 
 
 def test_folds_that_leave_too_little_history_are_named():
     with pytest.raises(MarketcastError, match="rows before the first origin"):
-        plan_folds(1000, BacktestConfig(folds=50, test_size=30), min_rows=100)
+        plan_folds(1000, BacktestConfig(folds=50, test_size=30), min_rows=100, horizon=1)
 
 
 def fit_with_peers(prepared, cfg, peers, past=()):
@@ -58,7 +57,7 @@ def test_folds_too_short_to_score_are_refused_before_any_fold_trains():
     """test_size=2 trained every fold, then crashed writing NaN coverage thirds (exit 1, no
     metrics.json); folds=100 on a short file did the same after 100 fits."""
     with pytest.raises(MarketcastError) as refused:
-        plan_folds(1000, BacktestConfig(folds=5, test_size=2), min_rows=100)
+        plan_folds(1000, BacktestConfig(folds=5, test_size=2), min_rows=100, horizon=1)
     assert str(refused.value) == (
         "evaluation.backtest.test_size=2 gives each fold 2 test rows, 2 origins of "
         "window.horizon=1 steps: a fold's scores need at least 10. Pass "
@@ -78,7 +77,7 @@ def test_a_combination_component_without_forecasts_is_refused_before_training(
     fit stops, naming ETS, before any model trains (it fitted without ETS before)."""
     frame = synthetic_prices(360)
     cfg = compose_train(tmp_path / "run", "model.units=4", "train.epochs=2")
-    fold = plan_folds(len(frame), BacktestConfig(folds=3, test_size=40), min_rows=60)[0]
+    fold = plan_folds(len(frame), BacktestConfig(folds=3, test_size=40), min_rows=60, horizon=1)[0]
     prepared = prepare(
         frame.iloc[fold.start : fold.stop], cfg.features, cfg.window, fold.segments()
     )
@@ -100,7 +99,7 @@ def test_a_fold_never_sees_data_after_its_origin(tmp_path):
     at the origin."""
     frame = synthetic_prices(360)
     cfg = compose_train(tmp_path / "run", "model.units=4", "train.epochs=2")
-    fold = plan_folds(len(frame), BacktestConfig(folds=3, test_size=40), min_rows=60)[0]
+    fold = plan_folds(len(frame), BacktestConfig(folds=3, test_size=40), min_rows=60, horizon=1)[0]
 
     def fit_fold(prices):
         rows = prices.iloc[fold.start : fold.stop]

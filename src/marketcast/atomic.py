@@ -15,10 +15,8 @@ from pathlib import Path
 from marketcast.errors import MarketcastError
 
 # Disk full, over quota, no permission, read-only, a file where a folder must be, a folder
-# where the file must be, a folder that cannot hold files (/proc) or is gone: the user can fix
-# these, not a bug.
+# where the file must be: the user can fix these, not a bug.
 USER_FIXABLE = {
-    errno.ENOENT,
     errno.ENOSPC,
     errno.EDQUOT,
     errno.EACCES,
@@ -28,6 +26,9 @@ USER_FIXABLE = {
     errno.EEXIST,
     errno.EISDIR,
 }
+# Where a location is being made (a run folder, a store): also a folder that can hold no
+# files (/proc). Elsewhere a missing file is more likely a bug than a bad path.
+LOCATION_FIXABLE = {*USER_FIXABLE, errno.ENOENT}
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 

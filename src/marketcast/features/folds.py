@@ -37,7 +37,7 @@ class Fold:
 MIN_FOLD_ORIGINS = 10
 
 
-def plan_folds(n: int, cfg: BacktestConfig, min_rows: int, horizon: int = 1) -> list[Fold]:
+def plan_folds(n: int, cfg: BacktestConfig, min_rows: int, horizon: int) -> list[Fold]:
     """The folds over ``n`` rows; each fold's pre-origin rows hold at least ``min_rows``,
     and its test rows ``MIN_FOLD_ORIGINS`` origins of ``horizon`` steps."""
     test_size = cfg.test_size or max(1, round(0.15 * n / cfg.folds))

@@ -178,7 +178,7 @@ def fit_forecaster(
             weights = replace(weights, weights=np.zeros_like(weights.weights))
             fitted_on += f", too few to fit any share (fewer than {MIN_FIT_SAMPLES})"
         log.info("combination, fitted on %s: %s", fitted_on, weights.describe())
-        if fit_samples < FEW_FIT_SAMPLES:
+        if MIN_FIT_SAMPLES <= fit_samples < FEW_FIT_SAMPLES:
             log.warning(
                 "the combination is fitted on %d samples (fewer than %d): at this size its "
                 "shares are mostly luck, and the interval calibration on no more. "
