@@ -158,6 +158,21 @@ def test_mlflow_missing_names_the_install_command(monkeypatch):
         check_available({"csv": {}, "mlflow": {}})
 
 
+def test_install_command_reads_the_extras_this_installation_lists(monkeypatch):
+    import importlib.metadata
+
+    from marketcast.errors import install_command
+
+    assert install_command("mlflow").startswith("pip install 'mlflow>=")
+    assert install_command("nothing-of-ours") == "pip install -e '.[nothing-of-ours]'"
+
+    def not_installed(name):  # run from a source tree: the checkout's command
+        raise importlib.metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(importlib.metadata, "requires", not_installed)
+    assert install_command("mlflow") == "pip install -e '.[mlflow]'"
+
+
 def test_tensorboard_writes_event_files_or_names_its_package(tmp_path):
     try:
         import tensorboard  # noqa: F401
