@@ -257,3 +257,17 @@ def test_the_headline_test_skips_the_same_forecast_where_errors_are_zero():
     assert (actual == last).any() and not (noisy == last).all()
     assert _dm(actual, noisy, last) is None
     assert _dm(actual, last * 1.001, last) is not None  # a forecast that moves is tested
+
+
+def test_a_global_models_mean_takes_each_symbols_scalars_whatever_the_first_holds():
+    """A test made on one symbol (a dict) and not on another (None: its forecast at
+    persistence) crashed a global model's run after training ('dict' / 'int'), or
+    vanished from the mean where the untested symbol came first."""
+    from marketcast.evaluation.scoring import mean_over
+
+    untested = {"arima": {"mae": 1.0, "rel_mae": 1.0, "dm_vs_persistence": None}}
+    tested = {"arima": {"mae": 3.0, "rel_mae": 0.9, "dm_vs_persistence": {"statistic": 1.0}}}
+    for tables in ([untested, tested], [tested, untested]):
+        assert mean_over(tables) == {"arima": {"mae": 2.0, "rel_mae": pytest.approx(0.95)}}
+    both = {"arima": {"mae": 1.0, "direction_accuracy": None}}
+    assert mean_over([both, both]) == {"arima": {"mae": 1.0, "direction_accuracy": None}}

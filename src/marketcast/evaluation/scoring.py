@@ -171,10 +171,13 @@ def mean_over(tables: list[dict[str, dict]]) -> dict[str, dict]:
     out: dict[str, dict] = {}
     for name in tables[0]:
         rows = [t[name] for t in tables]
+        keys = dict.fromkeys(key for row in rows for key in row)
+        # the scalars only, whatever the first symbol holds: a test is a dict where it was
+        # made and None where it was not (a forecast at persistence on one symbol)
         out[name] = {
-            key: _mean([r[key] for r in rows])
-            for key, value in rows[0].items()
-            if isinstance(value, int | float) or value is None
+            key: _mean([row.get(key) for row in rows])
+            for key in keys
+            if all(isinstance(row.get(key), int | float | None) for row in rows)
         }
         intervals = [r["interval"] for r in rows if "interval" in r]
         if intervals:
