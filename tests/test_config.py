@@ -377,16 +377,23 @@ def test_a_store_that_cannot_be_written_is_refused_at_start_up(tmp_path):
 
 
 def test_store_locations_the_start_up_check_leaves_to_the_store(tmp_path, monkeypatch):
-    """Object storage is no local path (it was probed in the current folder), and a
-    malformed SQLite URL is the store's to name (it was 'unexpected ArgumentError', exit 1)."""
-    monkeypatch.chdir("/proc")  # where nothing can be made: a local probe would fail here
+    """Object storage is no local path (it was probed in the current folder); a URL the
+    store cannot take is named in the store's own words at start-up (a host in a SQLite URL
+    was 'unexpected ArgumentError', exit 1, after forecasting); a folder is no database."""
     output = f"output={tmp_path / 'f.csv'}"
-    for store in (
-        ["store.dir=s3://bucket/forecasts"],
-        ["store.format=sql", "store.url=sqlite://host:port/x"],
+    for url, said in (
+        ("sqlite://forecasts.db", r"^store.url='sqlite://forecasts.db': Invalid SQLite URL"),
+        ("sqlite://host:port/x", r"^store.url='sqlite://host:port/x' is not a database URL"),
+        (f"sqlite:///{tmp_path}", r"names a folder"),
     ):
-        with pytest.raises(MarketcastError, match=r"^run_dir='.*norun' does not exist"):
-            config.check_predict_job(compose_predict(output, *store, f"run_dir={tmp_path}/norun"))
+        with pytest.raises(MarketcastError, match=said):
+            config.check_predict_job(
+                compose_predict(output, "store.format=sql", f"store.url={url}")
+            )
+    monkeypatch.chdir("/proc")  # where nothing can be made: a local probe would fail here
+    s3 = compose_predict(output, "store.dir=s3://bucket/forecasts", f"run_dir={tmp_path}/no")
+    with pytest.raises(MarketcastError, match=r"^run_dir='.*no' does not exist"):
+        config.check_predict_job(s3)
 
 
 def test_a_run_dir_that_is_a_file_is_called_one(tmp_path):

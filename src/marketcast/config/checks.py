@@ -171,24 +171,24 @@ def _check_store_location(store: DictConfig) -> None:
         if store.dir and not str(store.dir).startswith(REMOTE_SCHEMES):  # object storage: not here
             _check_writable("store.dir", Path(store.dir) / ".marketcast-probe", shown=store.dir)
         return
-    if not str(store.url).startswith("sqlite:"):
-        return  # a server's database: its own errors say what is wrong, at the write
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError
+    from marketcast.storage.sql_store import SqlForecastStore
 
-    try:
-        database = make_url(store.url).database
-    except (ArgumentError, ValueError):  # a port that is no number: ValueError
-        return  # the store names a malformed URL in its own words
-    if database in (None, "", ":memory:"):
+    # the store's own reading of the URL (no connection yet): a URL it cannot take is named
+    # here; a server's database says what is wrong at the write
+    file = SqlForecastStore(store.url).file  # SQLite's file, as the store opens it; else None
+    if file is None:
         return
-    file = Path(database)  # as the store opens it: no ~ expansion
     _check_writable("store.url", file, shown=store.url)
     try:
         with file.open("r+b") as opened:  # r+: a database this user may not write is refused
             header = opened.read(len(_SQLITE_HEADER))
-    except (FileNotFoundError, IsADirectoryError):
-        return  # a new file (made by the write), or a refusal the write names
+    except FileNotFoundError:
+        return  # a new file: the first write makes it
+    except IsADirectoryError:
+        raise MarketcastError(
+            f"store.url={store.url} names a folder, {file}: point it at a database file "
+            "(a new one starts a store)."
+        ) from None
     except PermissionError as exc:
         what, fix = refusal_words(errno.EACCES)
         raise MarketcastError(

@@ -114,7 +114,14 @@ class SqlForecastStore:
             if self.dialect == "sqlite" and self.database not in (None, "", ":memory:")
             else None
         )
-        self.engine = _engine(url, self.dialect)  # writes
+        try:
+            self.engine = _engine(url, self.dialect)  # writes
+        except ArgumentError as exc:  # sqlite://forecasts.db: a host, where SQLite has none
+            said = str(exc).splitlines()[0]
+            raise MarketcastError(
+                f"store.url={self.location!r}: {said}. A SQLite file is sqlite:///relative.db "
+                "or sqlite:////absolute/path.db (three or four slashes)."
+            ) from None
         # reads: on SQLite a plain engine, since the writers' one begins every transaction
         # with BEGIN IMMEDIATE (a write lock); WAL lets it read while a writer works
         self.reader = self.engine
