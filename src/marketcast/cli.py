@@ -103,7 +103,8 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM: one line, not TensorFlow's traceback
         terminated = isinstance(exc, Terminated)
         why = "terminated (SIGTERM)" if terminated else "interrupted"
-        logging.getLogger("marketcast").error(why)  # the job's log (train.log, ...) ends with why
+        if logging.getLogger().handlers:  # the job's log (train.log, ...) ends with why; before
+            logging.getLogger("marketcast").error(why)  # it is set up, stderr's line says it
         print(f"marketcast {command}: {why}", file=sys.stderr)
         sys.exit(EXIT_TERMINATED if terminated else EXIT_INTERRUPTED)
 

@@ -51,7 +51,7 @@ def _quiet_stderr() -> Iterator[None]:
         os.dup2(sink.fileno(), 2)
         try:
             yield
-        except BaseException:
+        except Exception:  # a failed import: its output explains it (not Ctrl-C, SIGTERM)
             os.dup2(saved, 2)
             sink.seek(0)
             sys.stderr.write(sink.read().decode(errors="replace"))
