@@ -167,3 +167,17 @@ def test_wheel_runs_from_an_empty_directory_and_writes_only_there(tmp_path):
     # Another process editing the checkout at the same time shows here too.
     written_in_repo = changed(repo_before, snapshot(REPO, skip=(".git",)))
     assert not written_in_repo, f"written inside the checkout: {written_in_repo}"
+
+
+def test_help_into_a_closed_pipe_is_quiet(tmp_path):
+    """`marketcast train --help | head -1` ended in a BrokenPipeError traceback, exit 1."""
+    process = subprocess.Popen(
+        [*marketcast_command(), "train", "--help"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    process.stdout.close()  # the reader went away before the help was written
+    stderr = process.stderr.read().decode()
+    assert process.wait(timeout=120) == 141, stderr
+    assert stderr == ""

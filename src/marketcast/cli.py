@@ -27,6 +27,7 @@ from marketcast import __version__
 from marketcast.errors import (
     EXIT_ERROR,
     EXIT_INTERRUPTED,
+    EXIT_PIPE_CLOSED,
     EXIT_TERMINATED,
     EXIT_USER_ERROR,
     MarketcastError,
@@ -107,6 +108,9 @@ def main(argv: list[str] | None = None) -> None:
             logging.getLogger("marketcast").error(why)  # it is set up, stderr's line says it
         print(f"marketcast {command}: {why}", file=sys.stderr)
         sys.exit(EXIT_TERMINATED if terminated else EXIT_INTERRUPTED)
+    except BrokenPipeError:  # stdout's reader went away (| head): no traceback, as a shell
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # the final flush too
+        sys.exit(EXIT_PIPE_CLOSED)
 
 
 def _terminate(signum: int, frame: object) -> None:

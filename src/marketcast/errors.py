@@ -12,6 +12,7 @@ EXIT_NONE = 4  # predict: no symbol could be forecast
 EXIT_LOCKED = 5  # predict: another run holds the forecast store's lock; nothing written
 EXIT_INTERRUPTED = 130  # Ctrl-C (SIGINT), as a shell reports a job it interrupted
 EXIT_TERMINATED = 143  # SIGTERM (timeout, systemd, a scheduler's kill), as a shell reports it
+EXIT_PIPE_CLOSED = 141  # stdout's reader went away (`marketcast predict --help | head`): SIGPIPE
 
 
 class Terminated(KeyboardInterrupt):
