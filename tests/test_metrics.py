@@ -72,6 +72,14 @@ def test_direction_interval_is_reported_with_its_count():
     assert worth_words({**result, "direction_n_effective": 2.4}) == ", worth 2 independent calls"
     lo, hi = result["direction_ci"]
     assert lo < 0.5 < hi
+    # overlapping moves from too few origins: no interval (the long-run variance of 9
+    # origins at h = 105 collapsed, and 945 moves "excluded 0.5")
+    rng = np.random.default_rng(2)
+    actual, forecast = 100 + rng.normal(0, 1, (9, 5)), 100 + rng.normal(0, 1, (9, 5))
+    few = score(actual, forecast, np.full(9, 100.0), naive_mae=1.0)
+    assert few["direction_accuracy"] is not None and few["direction_ci"] is None
+    many = score(*(100 + rng.normal(0, 1, (50, 5)) for _ in range(2)), np.full(50, 100.0), 1.0)
+    assert many["direction_ci"] is not None
 
 
 def test_per_step_scores():

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from marketcast.evaluation.scores import long_run_variance
+from marketcast.evaluation.scores import ORIGINS_PER_STEP, long_run_variance
 
 METRIC_NAMES = ("mae", "rmse", "mape", "mase", "direction_accuracy", "rel_mae")
 HEADINGS = {"mape": "mape_%", "direction_accuracy": "dir_acc"}
@@ -27,7 +27,8 @@ def score(
     of steps whose forecast move has the sign of the actual move, counted over
     the ``direction_n`` steps where both moved, with its 95% Wilson interval
     (``direction_ci``) at the effective size of those calls (``direction_n_effective``,
-    ``effective_calls``); it is ``None`` for a forecast that never moves. ``step``: the
+    ``effective_calls``); it is ``None`` for a forecast that never moves, and the interval
+    is ``None`` below ``ORIGINS_PER_STEP`` origins per step ahead where moves overlap. ``step``: the
     step these H = 1 columns are (``score_per_step``); by default steps 1..H. ``mape`` is
     in percent.
     """
@@ -40,14 +41,18 @@ def score(
     hits = (predicted_move == actual_move) & counted
     overlap = (step or forecast.shape[1]) - 1  # the step-h move shares h - 1 days
     accuracy = int(hits.sum()) / n if n else None
-    effective = effective_calls(hits, counted, overlap) if n else None
+    # where moves overlap, its interval needs ORIGINS_PER_STEP origins a step, as the tests:
+    # from fewer the long-run variance collapses (9 origins of h = 105 "excluded 0.5" at the
+    # full 945 moves); one-step calls are independent, and Wilson's interval holds for few
+    sized = n and (overlap == 0 or len(actual) >= ORIGINS_PER_STEP * (overlap + 1))
+    effective = effective_calls(hits, counted, overlap) if sized else None
     return {
         "mae": mae,
         "rmse": float(np.sqrt(np.mean(error**2))),
         "mape": float(100.0 * np.mean(np.abs(error) / np.abs(actual))),
         "mase": mae / naive_mae if naive_mae > 0 else None,
         "direction_accuracy": accuracy,
-        "direction_ci": list(wilson_interval(accuracy * effective, effective)) if n else None,
+        "direction_ci": list(wilson_interval(accuracy * effective, effective)) if sized else None,
         "direction_n": n,
         "direction_n_effective": effective,  # the independent calls the n are worth
     }

@@ -76,7 +76,12 @@ def run_report(metrics: dict, settings: dict, label: str) -> str:
     if model["direction_accuracy"] is None:
         label = "The published forecast is persistence; the raw LSTM's direction accuracy"
         row = test.get("lstm")
-    if row and row.get("direction_accuracy") is not None:
+    if row and row.get("direction_accuracy") is not None and row.get("direction_ci") is None:
+        lines.append(
+            f"{label} {row['direction_accuracy']:.3f} on {row['direction_n']} moves; too few "
+            "origins per step ahead for an interval."
+        )
+    elif row and row.get("direction_accuracy") is not None:
         lo, hi = row["direction_ci"]
         coin = lo <= 0.5 <= hi
         lines.append(
@@ -158,5 +163,7 @@ def _num(value, fmt: str = ".4f") -> str:
 def _direction(row: dict) -> str:
     if row["direction_accuracy"] is None:
         return "n/a"
+    if row.get("direction_ci") is None:  # too few origins per step ahead for an interval
+        return f"{row['direction_accuracy']:.3f}"
     lo, hi = row["direction_ci"]
     return f"{row['direction_accuracy']:.3f} ({lo:.3f}..{hi:.3f})"

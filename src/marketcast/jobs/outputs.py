@@ -221,7 +221,12 @@ def print_report(result: RunResult, failed: dict[str, str]) -> None:
         if interval and interval.get("score_vs_reference"):
             print(f"{segment} interval score, {score_test_words(interval)}")
     d = metrics["test"]["model"]
-    if d["direction_accuracy"] is not None:
+    if d["direction_accuracy"] is not None and d["direction_ci"] is None:
+        print(
+            f"test direction accuracy {d['direction_accuracy']:.3f} (n={d['direction_n']}; "
+            "too few origins per step ahead for an interval)"
+        )
+    elif d["direction_accuracy"] is not None:
         lo, hi = d["direction_ci"]
         print(
             f"test direction accuracy {d['direction_accuracy']:.3f} "
