@@ -26,7 +26,7 @@ import numpy as np
 from hydra import compose, initialize_config_dir
 
 import marketcast.config  # noqa: F401  (registers the schemas)
-from marketcast.cli import config_dir
+from marketcast.config import config_dir
 from marketcast.evaluation.scores import ALPHA, significant_side
 from marketcast.jobs.train import train
 from marketcast.runfiles import METRICS_FILE

@@ -21,7 +21,7 @@ TESTS = Path(__file__).resolve().parent
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import marketcast.config  # noqa: E402,F401  (registers the schemas)
-from marketcast.cli import config_dir  # noqa: E402
+from marketcast.config import config_dir  # noqa: E402
 
 CONF = config_dir()
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import CONF, compose_predict, compose_train, run_marketcast
+from conftest import CONF, compose_hydra, compose_predict, compose_train, hydra_job, run_marketcast
 from hydra.errors import ConfigCompositionException
 
 from marketcast import config
@@ -221,22 +221,6 @@ def test_a_job_in_a_fixed_directory_gets_its_own_id_each_time():
             "data.path=FILE for a file of yours, or data=fdr data.symbol=SYMBOL for "
             "FinanceDataReader.",
         ),
-        (  # a key of the other mode did nothing: a single split ran, and said nothing
-            ["train", "evaluation.backtest.folds=3"],
-            "error: evaluation.backtest.folds=3 applies to a walk-forward backtest only, and "
-            "this run is a single split: add evaluation=backtest, or drop it.",
-        ),
-        (  # a whole node too
-            ["train", "evaluation.backtest={{folds:3}}"],  # braces: str.format's
-            "error: evaluation.backtest={{folds:3}} applies to a walk-forward backtest only, and "
-            "this run is a single split: add evaluation=backtest, or drop it.",
-        ),
-        (
-            ["train", "evaluation=backtest", "split.val=0.2"],
-            "error: split.val=0.2: a backtest does not read split.* (its folds set the "
-            "segments: evaluation.backtest.folds, test_size, val_fraction); drop it, or leave "
-            "out evaluation=backtest for a single split.",
-        ),
         (  # and a bare predict before any training
             ["predict"],
             "error: no finished training run under {root}: run `marketcast train` first, or "
@@ -263,6 +247,48 @@ def test_a_bad_value_exits_2_with_one_message_and_without_tensorflow(tmp_path, a
     errors = [line for line in done.stderr.splitlines() if line.strip()]
     assert errors == [error.format(root=root)]
     assert not list(Path(tmp_path).rglob("*.log")), "a failed start leaves nothing behind"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "said"),
+    [
+        (["evaluation.backtest.folds=3"], "evaluation.backtest.folds=3 applies to a walk-"),
+        (["evaluation.backtest={folds:3}"], "evaluation.backtest={folds:3} applies to a walk-"),
+        (["evaluation=backtest", "split.val_start=2016-01-04"], "val_start=2016-01-04: a backt"),
+        (["evaluation=backtest", "split={val_start:2016-01-04}"], "2016-01-04}: a backtest does"),
+    ],
+)
+def test_a_key_of_the_other_evaluation_mode_is_warned_about(overrides, said, caplog, tmp_path):
+    """It did nothing and said nothing: evaluation.backtest.folds=3 ran a single split.
+    Warned, not refused: a sweep over evaluation=single,backtest carries both modes' keys."""
+    with hydra_job(compose_hydra(*overrides)), caplog.at_level("WARNING", "marketcast.config"):
+        config.check_train_job(compose_train(tmp_path / "run", *overrides))
+    assert said in caplog.text and "does without it" in caplog.text
+    caplog.clear()
+    read = ("evaluation=backtest", "evaluation.backtest.folds=3")  # a key its mode reads
+    with hydra_job(compose_hydra(*read)), caplog.at_level("WARNING", "marketcast.config"):
+        config.check_train_job(compose_train(tmp_path / "run", *read))
+    assert caplog.text == ""
+
+
+def test_an_experiment_that_names_another_file_under_the_sample_is_refused(tmp_path):
+    """Only typed keys were checked: an experiment file's data.path under data=sample
+    published a KRX stock's won prices as SP500, on the NYSE calendar."""
+    (tmp_path / "conf" / "experiment").mkdir(parents=True)
+    (tmp_path / "conf" / "experiment" / "krx.yaml").write_text(
+        "# @package _global_\ndata:\n  path: /srv/krx_005380.csv\n"
+    )
+    probe = (
+        "import sys, runpy\n"
+        f"sys.argv = ['marketcast', 'train', '--config-dir', '{tmp_path / 'conf'}', "
+        f"'experiment=krx', 'paths.output_root={tmp_path}']\n"
+        "runpy.run_module('marketcast', run_name='__main__')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, cwd=tmp_path
+    )
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith("error: data.path=/srv/krx_005380.csv under data=sample")
 
 
 def test_optuna_missing_is_said_as_such(tmp_path):

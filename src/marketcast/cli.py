@@ -68,14 +68,6 @@ USAGE = (
 )
 
 
-def config_dir() -> Path:
-    """The configs: packaged with marketcast (a wheel), else the checkout's ``conf/``."""
-    packaged = Path(__file__).resolve().parent / "_conf"
-    if (packaged / "train.yaml").is_file():
-        return packaged
-    return Path(__file__).resolve().parents[2] / "conf"
-
-
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``marketcast`` console script."""
     args = list(sys.argv[1:] if argv is None else argv)
@@ -126,6 +118,7 @@ def run_command(command: str, overrides: list[str]) -> None:
 
     import marketcast.config  # registers the schemas and the run_id resolver
     from marketcast.atomic import LOCATION_FIXABLE, Unwritable
+    from marketcast.config import config_dir
 
     config_name, check, job, _ = COMMANDS[command]
     app = hydra.main(version_base="1.3", config_path=str(config_dir()), config_name=config_name)(

@@ -30,6 +30,7 @@ from marketcast.config.checks import (
 from marketcast.config.registry import (
     GROUP_SCHEMAS,
     JOB_SCHEMAS,
+    config_dir,
     in_multirun,
     is_run_id,
     job_id,
@@ -164,6 +165,7 @@ __all__ = [
     "check_train",
     "check_train_job",
     "check_window",
+    "config_dir",
     "in_multirun",
     "is_run_id",
     "job_id",

@@ -8,6 +8,7 @@ import difflib
 import errno
 import functools
 import importlib.util
+import logging
 import math
 import os
 import tempfile
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from marketcast.atomic import refusal_words
 from marketcast.config.schemas import (
@@ -53,6 +54,8 @@ from marketcast.runfiles import (
 )
 from marketcast.storage.forecast_store import REMOTE_SCHEMES
 
+log = logging.getLogger(__name__)
+
 _ABSENT = object()
 
 # --- range checks ----------------------------------------------------------------------------
@@ -71,9 +74,8 @@ def check_train_job(cfg: DictConfig) -> None:
             f"{run_dir} already holds a finished run: choose another hydra.run.dir, or pass "
             "overwrite=true to replace it."
         )
-    typed = _typed_overrides()
-    _check_sample_kept(typed, _choices())
-    _check_mode_keys(cfg, typed)
+    _check_sample_kept(cfg, _choices())
+    _warn_of_mode_keys(cfg, _typed_overrides())
     check_data(cfg.data)
     check_features(cfg.features)
     check_window(cfg.window)
@@ -251,19 +253,27 @@ def _typed_under(typed: list, node: str) -> list[str]:
     ]
 
 
-# Of data=sample's keys, those that name another series: under the sample they published
-# another file, or a FinanceDataReader symbol, under the sample's label and calendar.
-_SAMPLE_SERIES_KEYS = ("source", "path", "symbol", "symbols", "universe_file")
-
-
-def _check_sample_kept(typed: list | None, choices: dict) -> None:
-    """``data=sample`` (the default) is the bundled file: ``data.path=FILE`` under it was
-    published as SP500 on the NYSE calendar (a KRX stock's won prices under the S&P 500's
-    key), ``data.source=fdr data.symbol=005930`` a KRX stock on the NYSE calendar."""
-    if typed is None or choices.get("data") != "sample":
+def _check_sample_kept(cfg: DictConfig, choices: dict) -> None:
+    """``data=sample`` (the default) is the bundled file, as conf/data/sample.yaml names it:
+    another path, label, calendar or source under it (typed, or set by an experiment file)
+    was published under the sample's key or calendar: ``data.path=FILE`` gave a KRX stock's
+    won prices the S&P 500's key, ``data.source=fdr data.symbol=005930`` a KRX stock the
+    NYSE calendar."""
+    if choices.get("data") != "sample":
         return
-    stray = [line for key in _SAMPLE_SERIES_KEYS for line in _typed_under(typed, f"data.{key}")]
-    stray += [o.input_line for o in typed if o.key_or_group == "data" and o.input_line not in stray]
+    from marketcast.config.registry import config_dir
+
+    sample = OmegaConf.to_container(OmegaConf.load(config_dir() / "data" / "sample.yaml"))
+    expected = {"source": "csv", "symbols": [], "universe_file": None}
+    expected |= {key: sample[key] for key in ("path", "symbol", "exchange")}
+    node = OmegaConf.merge({"paths": cfg.paths}, {"data": expected})  # its ${paths.data_dir}
+    expected = OmegaConf.to_container(node.data, resolve=True)
+    same_file = Path(str(cfg.data.path)).expanduser().resolve() == Path(expected["path"]).resolve()
+    stray = [
+        f"data.{key}={OmegaConf.select(cfg, f'data.{key}')}"
+        for key, value in expected.items()
+        if not (same_file if key == "path" else _same(OmegaConf.select(cfg, f"data.{key}"), value))
+    ]
     if stray:
         raise MarketcastError(
             f"{', '.join(stray)} under data=sample (the default: the bundled S&P 500 file, "
@@ -272,11 +282,20 @@ def _check_sample_kept(typed: list | None, choices: dict) -> None:
         )
 
 
-def _check_mode_keys(cfg: DictConfig, typed: list | None) -> None:
+def _same(value: Any, expected: Any) -> bool:
+    if isinstance(value, DictConfig | ListConfig):
+        value = OmegaConf.to_container(value, resolve=True)
+    if value is None or expected is None:
+        return value == expected
+    return str(value) == str(expected)
+
+
+def _warn_of_mode_keys(cfg: DictConfig, typed: list | None) -> None:
     """A key typed for the other evaluation mode does nothing: evaluation.backtest.folds=3
     without evaluation=backtest ran a single split and said nothing (and split.* is not
-    read by a backtest, whose folds set the segments). Keys an experiment file sets are not
-    typed, and not checked."""
+    read by a backtest, whose folds set the segments). Warned, not refused: a sweep over
+    evaluation=single,backtest carries the backtest's keys to both. Keys an experiment
+    file sets are not typed, and not checked."""
     if typed is None:
         return
     backtest = cfg.evaluation.mode == Mode.backtest
@@ -284,15 +303,17 @@ def _check_mode_keys(cfg: DictConfig, typed: list | None) -> None:
     if not stray:
         return
     if backtest:
-        raise MarketcastError(
-            f"{', '.join(stray)}: a backtest does not read split.* (its folds set the "
-            "segments: evaluation.backtest.folds, test_size, val_fraction); drop it, or "
-            "leave out evaluation=backtest for a single split."
+        log.warning(
+            "%s: a backtest does not read split.* (its folds set the segments: "
+            "evaluation.backtest.folds, test_size, val_fraction); this run does without it",
+            ", ".join(stray),
         )
-    raise MarketcastError(
-        f"{', '.join(stray)} applies to a walk-forward backtest only, and this run is a "
-        "single split: add evaluation=backtest, or drop it."
-    )
+    else:
+        log.warning(
+            "%s applies to a walk-forward backtest only (evaluation=backtest); this run is a "
+            "single split and does without it",
+            ", ".join(stray),
+        )
 
 
 def _is_dir(path: Path) -> bool:

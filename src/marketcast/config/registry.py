@@ -84,6 +84,13 @@ def job_id(run_dir: str | Path | None) -> str:
     return name if is_run_id(name) else run_id()
 
 
+def config_dir() -> Path:
+    """The configs: packaged with marketcast (a wheel), else the checkout's ``conf/``."""
+    package = Path(__file__).resolve().parents[1]  # marketcast/
+    packaged = package / "_conf"
+    return packaged if (packaged / "train.yaml").is_file() else package.parents[1] / "conf"
+
+
 def sample_dir() -> str:
     """The bundled sample's directory: packaged with marketcast (a wheel), else ``data/``."""
     package = Path(__file__).resolve().parents[1]  # marketcast/
