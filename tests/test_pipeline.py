@@ -56,6 +56,8 @@ def test_train_writes_a_complete_run(trained):
     for name in ("model", "lstm", "ets", "arima"):
         assert f"- {dm_words(test[name]['dm_vs_persistence'], name)}\n" in report
     assert "GARCH(1,1) band around persistence" in report and "Per fold" not in report
+    step_two = test["lstm"]["per_step"][1]["dm_vs_persistence"]  # horizon 2: per step too
+    assert f"- step 2, {dm_words(step_two, 'lstm')}\n" in report
     metrics = json.loads((run_dir / "metrics.json").read_text())
     for segment in ("val", "test"):
         for forecaster in ("model", "persistence", "drift", "window_mean", "ridge"):

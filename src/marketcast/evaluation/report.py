@@ -122,6 +122,12 @@ def run_report(metrics: dict, settings: dict, label: str) -> str:
                 + " | ".join(f"{test[n]['per_step'][h]['mae']:.4f}" for n in test)
                 + " |"
             )
+        lines += ["", "Diebold-Mariano tests per step against persistence:", ""]
+        for h in range(len(model["per_step"])):
+            for name in ("model", "lstm", "ets", "arima"):
+                if name in test:
+                    dm = test[name]["per_step"][h].get("dm_vs_persistence")
+                    lines.append(f"- step {h + 1}, {dm_words(dm, name)}")
     figures = (
         "`backtest_forecast.png` (actual vs forecast with the interval band), `folds.png` "
         "(every forecaster per fold)"
