@@ -24,8 +24,9 @@ def test_without_a_terminal_there_is_no_bar_only_one_end_line(monkeypatch, caplo
             if i in (3, 7):
                 items.fail()
     assert stderr.getvalue() == ""  # no bar, no carriage returns
-    assert [r.getMessage().split(" in ")[0] for r in caplog.records] == ["fetched 10 of 10 symbols"]
-    assert caplog.records[0].getMessage().endswith(" s (2 failed)")
+    # the symbols that were fetched, then those that failed ("10 of 10 (2 failed)" said 10)
+    assert [r.getMessage().split(" in ")[0] for r in caplog.records] == ["fetched 8 of 10 symbols"]
+    assert caplog.records[0].getMessage().endswith(" s, 2 failed")
 
 
 def test_a_long_stage_logs_every_tenth(monkeypatch, caplog):

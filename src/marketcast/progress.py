@@ -106,7 +106,7 @@ class Progress(Iterator[T]):
             self._redirect.__exit__(None, None, None)
         finished = self.total is None or self.done >= self.total
         seconds = time.monotonic() - self._began
-        counted = self._count(self.done)
+        counted = self._count(self.done - self.failed)  # "loaded 2 of 2 (1 failed)" said 2
         text = f"{self.desc} {counted}" if finished else f"{self.desc} stopped after {counted}"
         self.logger.info("%s in %.1f s%s", text, seconds, self._failures())
 
@@ -132,7 +132,7 @@ class Progress(Iterator[T]):
         self.logger.info(
             "%s %s so far, %.1f s%s",
             self.desc,
-            self._count(self.done),
+            self._count(self.done - self.failed),
             now - self._began,
             self._failures(),
         )
@@ -146,7 +146,7 @@ class Progress(Iterator[T]):
         return self.unit if n == 1 else f"{self.unit}s"
 
     def _failures(self) -> str:
-        return f" ({self.failed} failed)" if self.failed else ""
+        return f", {self.failed} failed" if self.failed else ""
 
 
 def progress(

@@ -78,7 +78,7 @@ def load_universe(
     """
     if cfg.source != "fdr":
         raise MarketcastError(
-            f"a universe is loaded from FinanceDataReader, not data.source={cfg.source!r}: "
+            f"a universe is loaded from FinanceDataReader, not data.source={cfg.source}: "
             "use data=fdr."
         )
     symbols = universe_symbols(cfg)
