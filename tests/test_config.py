@@ -368,6 +368,10 @@ def test_an_output_below_a_file_is_refused_at_start_up(tmp_path):
     # CSV failed after the store had committed
     with pytest.raises(MarketcastError, match=r"output='/proc/f.csv' cannot be written: /proc: "):
         config.check_predict_job(compose_predict("output=/proc/f.csv"))
+    with pytest.raises(MarketcastError, match=r"^run_dir='.*norun' does not exist"):  # writes
+        config.check_predict_job(  # nothing: the output is no reason to refuse a dry run
+            compose_predict("output=/proc/f.csv", "dry_run=true", f"run_dir={tmp_path}/norun")
+        )
     (tmp_path / "dangling").symlink_to(tmp_path / "gone")  # passed, then failed after the store
     with pytest.raises(MarketcastError, match="dangling: Not a directory"):
         config.check_predict_job(compose_predict(f"output={tmp_path / 'dangling' / 'f.csv'}"))

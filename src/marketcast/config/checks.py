@@ -156,8 +156,8 @@ def check_predict_job(cfg: DictConfig) -> None:
             f"output={cfg.output!r} is a directory: name the CSV file to write, "
             "e.g. output=/srv/forecasts/today.csv."
         )
-    _check_writable("output", output)
-    if not cfg.dry_run:
+    if not cfg.dry_run:  # a dry run writes neither
+        _check_writable("output", output)
         _check_store_location(cfg.store)
     _check_runs(cfg)
 
