@@ -352,6 +352,14 @@ def test_a_run_folder_that_cannot_be_made_is_one_line(tmp_path, multirun):
     assert "UserWarning" not in done.stderr
 
 
+@pytest.mark.parametrize("swept", ["model=lstm,lsmt", "model.unit=3,4"])
+def test_a_sweep_whose_config_does_not_compose_leaves_no_folder(tmp_path, swept):
+    """The message was one line, but the sweep's folder stayed, holding multirun.yaml."""
+    done = run_marketcast("train", "-m", swept, f"paths.output_root={tmp_path / 'out'}")
+    assert done.returncode == 2 and done.stderr.startswith("error: "), done.stderr
+    assert not (tmp_path / "out").exists()
+
+
 def test_an_output_below_a_file_is_refused_at_start_up(tmp_path):
     """The store is written before forecast.csv: a CSV that cannot be written was found
     only after the store had taken the night's rows."""

@@ -149,6 +149,7 @@ def run_command(command: str, overrides: list[str]) -> None:
             f"error: {message} (marketcast {command} --help lists every key and group)",
             file=sys.stderr,
         )
+        _remove_bare_sweep()
         sys.exit(EXIT_USER_ERROR)
 
 
@@ -284,6 +285,22 @@ def _job_log() -> str:
 def _fail_fast(cfg) -> bool:
     """``sweep.fail_fast``; configs without a ``sweep`` section (predict) always raise."""
     return "sweep" not in cfg or cfg.sweep.fail_fast
+
+
+def _remove_bare_sweep() -> None:
+    """A sweep whose first job's config did not compose (``-m model=lstm,lsmt``) leaves its
+    folder holding only Hydra's multirun.yaml: removed, as a failed run's folder is."""
+    sweep = sys.modules.get("marketcast.jobs.sweep")
+    folder = getattr(sweep, "started_sweep", None)
+    if folder is None or not folder.is_dir():
+        return
+    if all(p.name in ("multirun.yaml", ".hydra") or p.suffix == ".log" for p in folder.iterdir()):
+        shutil.rmtree(folder, ignore_errors=True)
+        for parent in list(folder.parents)[:2]:  # outputs/multirun/, outputs/, if now empty
+            try:
+                parent.rmdir()
+            except OSError:  # not empty (other runs), or not ours to remove
+                break
 
 
 def _remove_if_empty(run_dir: Path) -> None:

@@ -135,6 +135,11 @@ def exit_status(frame: pd.DataFrame, sweep_dir: Path) -> int:
     return EXIT_ERROR if EXIT_ERROR in statuses else EXIT_USER_ERROR
 
 
+# The sweep folder this process started (``SweepSummary.on_multirun_start``), for the CLI
+# to remove where its first job's config did not compose and it holds only multirun.yaml.
+started_sweep: Path | None = None
+
+
 class SweepSummary(Callback):
     """Hydra callback (``hydra.callbacks`` in ``conf/train.yaml``): the summary of a multirun.
 
@@ -145,8 +150,10 @@ class SweepSummary(Callback):
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         # Before the sweeper starts: an Optuna study stored in SQLite lives in the sweep dir.
         # A folder that cannot be made is left to the sweeper, whose error the CLI reports.
+        global started_sweep
         with contextlib.suppress(OSError):
             Path(config.hydra.sweep.dir).mkdir(parents=True, exist_ok=True)
+            started_sweep = Path(config.hydra.sweep.dir)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
