@@ -17,6 +17,7 @@ from hydra.errors import ConfigCompositionException
 from marketcast import config
 from marketcast.errors import MarketcastError
 from marketcast.runfiles import DONE_FILE
+from marketcast.storage.stores import check_location, check_predict_start
 
 
 @pytest.mark.parametrize(
@@ -385,53 +386,52 @@ def test_an_output_below_a_file_is_refused_at_start_up(tmp_path):
         config.check_predict_job(compose_predict(f"output={tmp_path / 'dangling' / 'f.csv'}"))
 
 
+def store_of(*overrides: str):
+    return compose_predict(*overrides).store
+
+
 def test_a_store_that_cannot_be_written_is_refused_at_start_up(tmp_path):
     """Said only once the night's forecasts were ready to write, Keras loaded (3.4 s)."""
     (tmp_path / "afile").write_text("not a database\n")
-    output = f"output={tmp_path / 'f.csv'}"
     with pytest.raises(MarketcastError) as refused:
-        config.check_predict_job(compose_predict(output, f"store.dir={tmp_path / 'afile'}"))
+        check_location(store_of(f"store.dir={tmp_path / 'afile'}"))
     assert str(refused.value).startswith(
         f"store.dir='{tmp_path / 'afile'}' cannot be written: {tmp_path / 'afile'}: Not a "
         "directory (ENOTDIR): a file stands where a folder must be."
     )
     with pytest.raises(MarketcastError, match=r"store.dir='/proc/s' cannot be written: /proc: "):
-        config.check_predict_job(compose_predict(output, "store.dir=/proc/s"))
+        check_location(store_of("store.dir=/proc/s"))
     url = f"sqlite:///{tmp_path / 'afile'}"
     with pytest.raises(MarketcastError) as refused:
-        config.check_predict_job(compose_predict(output, "store.format=sql", f"store.url={url}"))
+        check_location(store_of("store.format=sql", f"store.url={url}"))
     assert str(refused.value) == (
         f"store.url={url} is not a forecast store: {tmp_path / 'afile'} is not an SQLite "
         "database. Point store.url at the store's database, or at a new file to start one."
     )
-    for fine in (  # a new store, a new SQLite file, a dry run that writes nothing
-        [f"store.dir={tmp_path / 'new' / 'store'}"],
-        ["store.format=sql", f"store.url=sqlite:///{tmp_path / 'new.db'}"],
-        [f"store.dir={tmp_path / 'afile'}", "dry_run=true"],
-    ):  # the store passes: the check goes on to the runs, of which there are none here
-        with pytest.raises(MarketcastError, match=r"^run_dir='.*norun' does not exist"):
-            config.check_predict_job(compose_predict(output, *fine, f"run_dir={tmp_path}/norun"))
+    check_location(store_of(f"store.dir={tmp_path / 'new' / 'store'}"))  # a new store
+    check_location(store_of("store.format=sql", f"store.url=sqlite:///{tmp_path / 'new.db'}"))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["afile"]  # no probe left
+    dry = compose_predict(  # writes nothing: the store is not looked at, the runs are
+        f"store.dir={tmp_path / 'afile'}", "dry_run=true", f"run_dir={tmp_path}/norun",
+        f"output={tmp_path / 'f.csv'}",
+    )  # fmt: skip
+    with pytest.raises(MarketcastError, match=r"^run_dir='.*norun' does not exist"):
+        check_predict_start(dry)
 
 
 def test_store_locations_the_start_up_check_leaves_to_the_store(tmp_path, monkeypatch):
     """Object storage is no local path (it was probed in the current folder); a URL the
     store cannot take is named in the store's own words at start-up (a host in a SQLite URL
     was 'unexpected ArgumentError', exit 1, after forecasting); a folder is no database."""
-    output = f"output={tmp_path / 'f.csv'}"
     for url, said in (
         ("sqlite://forecasts.db", r"^store.url='sqlite://forecasts.db': Invalid SQLite URL"),
         ("sqlite://host:port/x", r"^store.url='sqlite://host:port/x' is not a database URL"),
         (f"sqlite:///{tmp_path}", r"names a folder"),
     ):
         with pytest.raises(MarketcastError, match=said):
-            config.check_predict_job(
-                compose_predict(output, "store.format=sql", f"store.url={url}")
-            )
+            check_location(store_of("store.format=sql", f"store.url={url}"))
     monkeypatch.chdir("/proc")  # where nothing can be made: a local probe would fail here
-    s3 = compose_predict(output, "store.dir=s3://bucket/forecasts", f"run_dir={tmp_path}/no")
-    with pytest.raises(MarketcastError, match=r"^run_dir='.*no' does not exist"):
-        config.check_predict_job(s3)
+    check_location(store_of("store.dir=s3://bucket/forecasts"))
 
 
 def test_a_run_dir_that_is_a_file_is_called_one(tmp_path):

@@ -38,22 +38,27 @@ log = logging.getLogger("marketcast")
 
 # subcommand -> (config name, config check, job function, what it does)
 COMMANDS: dict[str, tuple[str, str, str, str]] = {
-    "train": ("train", "check_train_job", "marketcast.jobs.train:train", "train and evaluate"),
+    "train": (
+        "train",
+        "marketcast.config:check_train_job",
+        "marketcast.jobs.train:train",
+        "train and evaluate",
+    ),
     "predict": (
         "predict",
-        "check_predict_job",
+        "marketcast.storage.stores:check_predict_start",
         "marketcast.jobs.predict:forecast",
         "forecast the next trading days from trained runs",
     ),
     "fetch": (
         "fetch",
-        "check_fetch_job",
+        "marketcast.config:check_fetch_job",
         "marketcast.jobs.fetch:fetch",
         "warm or refresh the price cache for a universe",
     ),
     "store": (
         "store",
-        "check_store_job",
+        "marketcast.config:check_store_job",
         "marketcast.jobs.store:store",
         "the forecast store: history | show | maintain",
     ),
@@ -244,9 +249,8 @@ def user_errors(check: str, job: str) -> Callable:
         from marketcast import config
 
         try:
-            getattr(config, check)(cfg)
-            module, _, name = job.partition(":")
-            result = getattr(importlib.import_module(module), name)(cfg)
+            _named(check)(cfg)  # before the job's module (and Keras) is imported
+            result = _named(job)(cfg)
         except Exception as exc:
             if config.in_multirun() and not _fail_fast(cfg):
                 from marketcast.jobs.sweep import record_failure
@@ -270,6 +274,12 @@ def user_errors(check: str, job: str) -> Callable:
         return result
 
     return task
+
+
+def _named(spec: str) -> Callable:
+    """The function ``module:name`` names."""
+    module, _, name = spec.partition(":")
+    return getattr(importlib.import_module(module), name)
 
 
 def _job_log() -> str:

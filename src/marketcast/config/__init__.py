@@ -24,6 +24,7 @@ from marketcast.config.checks import (
     check_train,
     check_train_job,
     check_window,
+    check_writable,
     refuse_unknown_keys,
     unknown_key_message,
 )
@@ -165,6 +166,7 @@ __all__ = [
     "check_train",
     "check_train_job",
     "check_window",
+    "check_writable",
     "config_dir",
     "in_multirun",
     "is_run_id",

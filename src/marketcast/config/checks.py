@@ -52,7 +52,6 @@ from marketcast.runfiles import (
     no_finished_run_in,
     no_run_dir,
 )
-from marketcast.storage.forecast_store import REMOTE_SCHEMES
 
 log = logging.getLogger(__name__)
 
@@ -156,54 +155,12 @@ def check_predict_job(cfg: DictConfig) -> None:
             f"output={cfg.output!r} is a directory: name the CSV file to write, "
             "e.g. output=/srv/forecasts/today.csv."
         )
-    if not cfg.dry_run:  # a dry run writes neither
-        _check_writable("output", output)
-        _check_store_location(cfg.store)
+    if not cfg.dry_run:  # a dry run writes nothing (the store: storage.stores.check_location)
+        check_writable("output", output)
     _check_runs(cfg)
 
 
-# The first 16 bytes of every SQLite database file.
-_SQLITE_HEADER = b"SQLite format 3\x00"
-
-
-def _check_store_location(store: DictConfig) -> None:
-    """That the forecast store can be written where it is named, checked before the runs
-    load Keras (the store said so only when the night's forecasts were ready to write)."""
-    if store.format != StoreFormat.sql:
-        if store.dir and not str(store.dir).startswith(REMOTE_SCHEMES):  # object storage: not here
-            _check_writable("store.dir", Path(store.dir) / ".marketcast-probe", shown=store.dir)
-        return
-    from marketcast.storage.sql_store import SqlForecastStore
-
-    # the store's own reading of the URL (no connection yet): a URL it cannot take is named
-    # here; a server's database says what is wrong at the write
-    file = SqlForecastStore(store.url).file  # SQLite's file, as the store opens it; else None
-    if file is None:
-        return
-    _check_writable("store.url", file, shown=store.url)
-    try:
-        with file.open("r+b") as opened:  # r+: a database this user may not write is refused
-            header = opened.read(len(_SQLITE_HEADER))
-    except FileNotFoundError:
-        return  # a new file: the first write makes it
-    except IsADirectoryError:
-        raise MarketcastError(
-            f"store.url={store.url} names a folder, {file}: point it at a database file "
-            "(a new one starts a store)."
-        ) from None
-    except PermissionError as exc:
-        what, fix = refusal_words(errno.EACCES)
-        raise MarketcastError(
-            f"store.url={store.url} cannot be written: {file}: {exc.strerror} (EACCES){what}. {fix}"
-        ) from None
-    if header and header != _SQLITE_HEADER:
-        raise MarketcastError(
-            f"store.url={store.url} is not a forecast store: {file} is not an SQLite "
-            "database. Point store.url at the store's database, or at a new file to start one."
-        )
-
-
-def _check_writable(key: str, path: Path, shown: object = None) -> None:
+def check_writable(key: str, path: Path, shown: object = None) -> None:
     """That ``path`` can be made: a file can be made in its nearest existing folder
     (checked at start-up: the forecast store is written before the CSV). A file is made
     and removed, not ``os.access`` asked: that says yes to root anywhere, /proc included."""

@@ -1,4 +1,5 @@
-"""The forecast store a format names: the one place that knows every backend.
+"""The forecast store a format names: the one place that knows every backend, and predict's
+start-up check that the store can be written where it is named.
 
 Each backend imports only when chosen (Delta, SQLAlchemy and their dependencies stay off the
 start-up path of a job that writes csv, or none).
@@ -6,8 +7,15 @@ start-up path of a job that writes csv, or none).
 
 from __future__ import annotations
 
+import errno
+from pathlib import Path
+
+from omegaconf import DictConfig
+
+from marketcast.atomic import refusal_words
+from marketcast.config import StoreConfig, StoreFormat, check_predict_job, check_writable
 from marketcast.errors import MarketcastError
-from marketcast.storage.forecast_store import FORMATS, ForecastStore
+from marketcast.storage.forecast_store import FORMATS, REMOTE_SCHEMES, ForecastStore
 
 
 def open_store(fmt: str, location: str) -> ForecastStore:
@@ -34,3 +42,52 @@ def from_config(cfg) -> ForecastStore | None:
     """The store a ``StoreConfig`` names (``dir`` for delta and csv, ``url`` for sql), if any."""
     location = cfg.url if str(cfg.format) == "sql" else cfg.dir
     return open_store(str(cfg.format), str(location)) if location else None
+
+
+def check_predict_start(cfg: DictConfig) -> None:
+    """``marketcast predict``'s start-up checks, before the runs load Keras: the config's
+    (``config.check_predict_job``), then that the store can be written where it is named."""
+    check_predict_job(cfg)
+    if not cfg.dry_run:  # a dry run writes nothing
+        check_location(cfg.store)
+
+
+# The first 16 bytes of every SQLite database file.
+_SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def check_location(store: StoreConfig) -> None:
+    """That the forecast store can be written where it is named, checked before the runs
+    load Keras (the store said so only when the night's forecasts were ready to write)."""
+    if store.format != StoreFormat.sql:
+        if store.dir and not str(store.dir).startswith(REMOTE_SCHEMES):  # object storage: not here
+            check_writable("store.dir", Path(store.dir) / ".marketcast-probe", shown=store.dir)
+        return
+    from marketcast.storage.sql_store import SqlForecastStore
+
+    # the store's own reading of the URL (no connection yet): a URL it cannot take is named
+    # here; a server's database says what is wrong at the write
+    file = SqlForecastStore(store.url).file  # SQLite's file, as the store opens it; else None
+    if file is None:
+        return
+    check_writable("store.url", file, shown=store.url)
+    try:
+        with file.open("r+b") as opened:  # r+: a database this user may not write is refused
+            header = opened.read(len(_SQLITE_HEADER))
+    except FileNotFoundError:
+        return  # a new file: the first write makes it
+    except IsADirectoryError:
+        raise MarketcastError(
+            f"store.url={store.url} names a folder, {file}: point it at a database file "
+            "(a new one starts a store)."
+        ) from None
+    except PermissionError as exc:
+        what, fix = refusal_words(errno.EACCES)
+        raise MarketcastError(
+            f"store.url={store.url} cannot be written: {file}: {exc.strerror} (EACCES){what}. {fix}"
+        ) from None
+    if header and header != _SQLITE_HEADER:
+        raise MarketcastError(
+            f"store.url={store.url} is not a forecast store: {file} is not an SQLite "
+            "database. Point store.url at the store's database, or at a new file to start one."
+        )
