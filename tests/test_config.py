@@ -272,6 +272,19 @@ def test_a_key_of_the_other_evaluation_mode_is_warned_about(overrides, said, cap
     assert caplog.text == ""
 
 
+def cli_in_process(tmp_path, *argv: str, before: str = "") -> subprocess.CompletedProcess:
+    """``marketcast ARGV`` in a fresh Python, runs under ``tmp_path``; ``before``: code run
+    first (what the environment lacks)."""
+    argv = [*argv, f"paths.output_root={tmp_path}"]
+    probe = (
+        f"import sys, runpy\n{before}sys.argv = ['marketcast', *{argv!r}]\n"
+        "runpy.run_module('marketcast', run_name='__main__')\n"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, cwd=tmp_path
+    )
+
+
 def test_an_experiment_that_names_another_file_under_the_sample_is_refused(tmp_path):
     """Only typed keys were checked: an experiment file's data.path under data=sample
     published a KRX stock's won prices as SP500, on the NYSE calendar."""
@@ -279,14 +292,8 @@ def test_an_experiment_that_names_another_file_under_the_sample_is_refused(tmp_p
     (tmp_path / "conf" / "experiment" / "krx.yaml").write_text(
         "# @package _global_\ndata:\n  path: /srv/krx_005380.csv\n"
     )
-    probe = (
-        "import sys, runpy\n"
-        f"sys.argv = ['marketcast', 'train', '--config-dir', '{tmp_path / 'conf'}', "
-        f"'experiment=krx', 'paths.output_root={tmp_path}']\n"
-        "runpy.run_module('marketcast', run_name='__main__')\n"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, cwd=tmp_path
+    done = cli_in_process(
+        tmp_path, "train", "--config-dir", str(tmp_path / "conf"), "experiment=krx"
     )
     assert done.returncode == 2, done.stderr
     assert done.stderr.startswith("error: data.path=/srv/krx_005380.csv under data=sample")
@@ -295,16 +302,8 @@ def test_an_experiment_that_names_another_file_under_the_sample_is_refused(tmp_p
 def test_optuna_missing_is_said_as_such(tmp_path):
     """Hydra reported "Error locating target ...StudyReport" and hid why: the module's own
     message (Optuna is not installed, and how to install it) lay two causes down."""
-    probe = (
-        "import sys, runpy\n"
-        "sys.modules['optuna'] = None  # what an environment without it sees\n"
-        f"sys.argv = ['marketcast', 'train', '-m', 'hparams_search=optuna', "
-        f"'paths.output_root={tmp_path}']\n"
-        "runpy.run_module('marketcast', run_name='__main__')\n"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, cwd=tmp_path
-    )
+    without = "sys.modules['optuna'] = None  # what an environment without it sees\n"
+    done = cli_in_process(tmp_path, "train", "-m", "hparams_search=optuna", before=without)
     assert done.returncode == 2
     (said,) = done.stderr.strip().splitlines()
     assert said.startswith(

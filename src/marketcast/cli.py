@@ -300,27 +300,25 @@ def _fail_fast(cfg) -> bool:
 def _remove_bare_sweep() -> None:
     """A sweep whose first job's config did not compose (``-m model=lstm,lsmt``) leaves its
     folder holding only Hydra's multirun.yaml: removed, as a failed run's folder is."""
-    sweep = sys.modules.get("marketcast.jobs.sweep")
-    folder = getattr(sweep, "started_sweep", None)
-    if folder is None or not folder.is_dir():
-        return
-    if all(p.name in ("multirun.yaml", ".hydra") or p.suffix == ".log" for p in folder.iterdir()):
-        shutil.rmtree(folder, ignore_errors=True)
-        for parent in list(folder.parents)[:2]:  # outputs/multirun/, outputs/, if now empty
-            try:
-                parent.rmdir()
-            except OSError:  # not empty (other runs), or not ours to remove
-                break
+    folder = getattr(sys.modules.get("marketcast.jobs.sweep"), "started_sweep", None)
+    if folder is not None:
+        _remove_if_only(folder, ("multirun.yaml", ".hydra"))
 
 
 def _remove_if_empty(run_dir: Path) -> None:
     """Remove ``run_dir`` if it holds only Hydra's ``.hydra/`` folder and log files."""
-    if not run_dir.is_dir():
+    _remove_if_only(run_dir, (".hydra",))
+
+
+def _remove_if_only(folder: Path, names: tuple[str, ...]) -> None:
+    """Remove ``folder`` if it holds only ``names`` and log files, then its parent and
+    grandparent (outputs/train/, outputs/) if that left them empty."""
+    if not folder.is_dir():
         return
-    if all(p.name == ".hydra" or p.suffix == ".log" for p in run_dir.iterdir()):
+    if all(p.name in names or p.suffix == ".log" for p in folder.iterdir()):
         logging.shutdown()  # release the log file before removing it
-        shutil.rmtree(run_dir, ignore_errors=True)
-        for parent in list(run_dir.parents)[:2]:  # outputs/train/, outputs/, if now empty
+        shutil.rmtree(folder, ignore_errors=True)
+        for parent in list(folder.parents)[:2]:
             try:
                 parent.rmdir()
             except OSError:  # not empty (other runs), or not ours to remove
