@@ -225,6 +225,7 @@ def train_ar1_backtest(tmp_path, *overrides: str):
     return run_dir
 
 
+@pytest.mark.slow  # two 4-fold backtests, 14 s: the default run keeps under 3 minutes on 2 cores
 @pytest.mark.parametrize("past_folds", [True, False])
 def test_the_last_fold_fits_its_combination_on_the_earlier_folds_test_rows(tmp_path, past_folds):
     """The last fold's weights refit from the run's own files: its later validation rows,
