@@ -29,6 +29,12 @@ ORIGINS_PER_STEP = 10
 SAME_FORECAST_RTOL = 1e-9
 
 
+def same_forecast(forecast: np.ndarray, reference: np.ndarray) -> bool:
+    """Whether two forecasts are one but for float noise (``SAME_FORECAST_RTOL``): no test
+    compares them."""
+    return bool(np.allclose(forecast, reference, rtol=SAME_FORECAST_RTOL, atol=0.0))
+
+
 def significant_side(statistic: float, p_value: float | None) -> int:
     """-1 where a test's statistic is significantly negative (the forecast's loss is the
     smaller, a band covers less), +1 where significantly positive, 0 where not significant
@@ -123,7 +129,7 @@ def diebold_mariano_hln(
     ``None`` below ``ORIGINS_PER_STEP`` origins per step ahead, or when the two forecasts
     are the same (within ``SAME_FORECAST_RTOL``).
     """
-    if np.allclose(forecast, reference, rtol=SAME_FORECAST_RTOL, atol=0.0):
+    if same_forecast(forecast, reference):
         return None
     d = np.abs(forecast - actual) - np.abs(reference - actual)  # -> (B,)
     return loss_difference_test(d, step)

@@ -9,7 +9,6 @@ from marketcast.evaluation.forecasts import SegmentForecasts
 from marketcast.evaluation.intervals import mean_width, window_volatility
 from marketcast.evaluation.metrics import add_relative_mae, score, score_per_step
 from marketcast.evaluation.scores import (
-    SAME_FORECAST_RTOL,
     coverage_by_tercile,
     coverage_test,
     diebold_mariano_hln,
@@ -17,6 +16,7 @@ from marketcast.evaluation.scores import (
     inside,
     interval_score_test,
     pinball_loss,
+    same_forecast,
     winkler_score,
 )
 from marketcast.features.dataset import SegmentData
@@ -115,7 +115,7 @@ def _dm(actual: np.ndarray, forecast: np.ndarray, reference: np.ndarray) -> dict
     """DM-HLN on each origin's mean absolute error over its H steps (lag H - 1); None for
     the same forecast (the errors are compared below, where rtol means nothing at an error
     of 0: an unchanged won price)."""
-    if np.allclose(forecast, reference, rtol=SAME_FORECAST_RTOL, atol=0.0):
+    if same_forecast(forecast, reference):
         return None
     horizon = actual.shape[1]
     ours = np.abs(forecast - actual).mean(axis=1)
