@@ -268,6 +268,16 @@ def test_a_url_whose_port_is_no_number_is_named():
         open_store("sql", "sqlite://host:port/x")
 
 
+@pytest.mark.parametrize("url", ["sqlite://", "sqlite:///:memory:"])
+def test_an_in_memory_sqlite_store_is_refused(tmp_path, url):
+    """Each connection to one is a new, empty database: predict wrote its forecasts into
+    it, exit 0, and they were gone when the job ended."""
+    with pytest.raises(MarketcastError, match=rf"^store.url='{url}' is an in-memory SQLite"):
+        open_store("sql", url)
+    status = store_command(tmp_path, "show", "store.format=sql", f"store.url={url}")
+    assert status == EXIT_USER_ERROR
+
+
 @pytest.mark.parametrize("fmt", ["sql", "csv"])
 def test_maintain_where_there_is_nothing_to_do_says_so(tmp_path, fmt, capsys):
     """It printed the store's location and a colon, then nothing."""

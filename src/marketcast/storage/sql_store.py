@@ -108,12 +108,16 @@ class SqlForecastStore:
                 f"not {self.dialect}."
             )
         self.database = parsed.database
-        # the SQLite database file; None for PostgreSQL and an in-memory database
-        self.file = (
-            Path(self.database)
-            if self.dialect == "sqlite" and self.database not in (None, "", ":memory:")
-            else None
-        )
+        if self.dialect == "sqlite" and self.database in (None, "", ":memory:"):
+            # every connection of an in-memory database is a new, empty one: the forecasts
+            # written would be gone when the job ends, and no other job could read them
+            raise MarketcastError(
+                f"store.url={url!r} is an in-memory SQLite database, gone when the "
+                "job ends: point it at a file, sqlite:///relative.db or "
+                "sqlite:////absolute/path.db."
+            )
+        # the SQLite database file; None for PostgreSQL
+        self.file = Path(self.database) if self.dialect == "sqlite" else None
         try:
             self.engine = _engine(url, self.dialect)  # writes
         except ArgumentError as exc:  # sqlite://forecasts.db: a host, where SQLite has none
@@ -126,16 +130,13 @@ class SqlForecastStore:
         # with BEGIN IMMEDIATE (a write lock); WAL lets it read while a writer works
         self.reader = self.engine
         if self.dialect == "sqlite":
-            self.reader = create_engine(_read_only(parsed) if self.file else url)
+            self.reader = create_engine(_read_only(parsed))
         self._held: Connection | None = None  # the connection holding locked()'s lock
 
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:
         """Hold the writers' lock for the block, or raise StoreLocked at once."""
         if self.dialect == "sqlite":
-            if self.file is None:
-                yield  # an in-memory database has one connection: nothing to exclude
-                return
             with file_lock(Path(f"{self.file}.lock"), self.setting):
                 if self.file.is_file():
                     self.exists()  # a file that is no database: said now, not after forecasting
@@ -172,7 +173,7 @@ class SqlForecastStore:
 
     def _no_file(self) -> bool:
         """A SQLite store whose database file is not there (PostgreSQL: always False)."""
-        return self.dialect == "sqlite" and not (self.file and self.file.is_file())
+        return self.dialect == "sqlite" and not self.file.is_file()
 
     def read(
         self, version: int | None = None, timestamp: str | datetime | None = None
