@@ -11,11 +11,19 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import CONF, compose_hydra, compose_predict, compose_train, hydra_job, run_marketcast
+from conftest import (
+    CONF,
+    compose_hydra,
+    compose_predict,
+    compose_train,
+    hydra_job,
+    run_in_process,
+    run_marketcast,
+)
 from hydra.errors import ConfigCompositionException
 
 from marketcast import config
-from marketcast.errors import MarketcastError
+from marketcast.errors import EXIT_USER_ERROR, MarketcastError
 from marketcast.runfiles import DONE_FILE
 from marketcast.storage.stores import check_location, check_predict_start
 
@@ -248,6 +256,25 @@ def test_a_bad_value_exits_2_with_one_message_and_without_tensorflow(tmp_path, a
     errors = [line for line in done.stderr.splitlines() if line.strip()]
     assert errors == [error.format(root=root)]
     assert not list(Path(tmp_path).rglob("*.log")), "a failed start leaves nothing behind"
+
+
+@pytest.mark.parametrize(
+    ("variable", "command"),
+    [("MARKETCAST_OUTPUT_ROOT", "fetch"), ("MARKETCAST_CACHE_DIR", "predict")],
+)
+def test_an_empty_path_variable_is_refused_before_any_folder_is_made(
+    tmp_path, monkeypatch, capsys, variable, command
+):
+    """MARKETCAST_OUTPUT_ROOT=$ROOT with $ROOT unset put fetch's run folder at /fetch/...;
+    an empty MARKETCAST_CACHE_DIR meant no cache to fetch and the runs' own to predict."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv(variable, " ")
+    assert run_in_process(command) == EXIT_USER_ERROR
+    assert capsys.readouterr().err.startswith(
+        f"error: the environment variable {variable} is set but empty: set it to a folder, "
+        "or unset it ("
+    )
+    assert not list(tmp_path.iterdir())
 
 
 @pytest.mark.parametrize(

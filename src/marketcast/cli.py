@@ -123,8 +123,13 @@ def run_command(command: str, overrides: list[str]) -> None:
 
     import marketcast.config  # registers the schemas and the run_id resolver
     from marketcast.atomic import LOCATION_FIXABLE, Unwritable
-    from marketcast.config import config_dir
+    from marketcast.config import check_environment, config_dir
 
+    try:
+        check_environment()  # the run folder's own location: before Hydra makes it
+    except MarketcastError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(EXIT_USER_ERROR)
     config_name, check, job, _ = COMMANDS[command]
     app = hydra.main(version_base="1.3", config_path=str(config_dir()), config_name=config_name)(
         user_errors(check, job)

@@ -11,6 +11,7 @@ of the pipeline: it is the bottom of the package.
 
 from marketcast.config.checks import (
     check_data,
+    check_environment,
     check_evaluation,
     check_features,
     check_fetch_job,
@@ -153,6 +154,7 @@ __all__ = [
     "Volatility",
     "WindowConfig",
     "check_data",
+    "check_environment",
     "check_evaluation",
     "check_features",
     "check_fetch_job",

@@ -22,7 +22,9 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from marketcast.atomic import refusal_words
 from marketcast.config.schemas import (
+    CACHE_DIR_VARIABLE,
     LOGGER_PACKAGES,
+    OUTPUT_ROOT_VARIABLE,
     Combine,
     Component,
     DataConfig,
@@ -158,6 +160,24 @@ def check_predict_job(cfg: DictConfig) -> None:
     if not cfg.dry_run:  # a dry run writes nothing (the store: storage.stores.check_location)
         check_writable("output", output)
     _check_runs(cfg)
+
+
+def check_environment() -> None:
+    """That each environment variable the path defaults read names something where it is
+    set: an empty one (``MARKETCAST_OUTPUT_ROOT=$ROOT`` in a crontab, ``$ROOT`` unset) put
+    run folders at the file system's root (``/fetch/...``), and an empty
+    ``MARKETCAST_CACHE_DIR`` meant no cache to ``fetch`` but the run's own to ``predict``."""
+    defaults = {
+        OUTPUT_ROOT_VARIABLE: "runs go under ./outputs",
+        CACHE_DIR_VARIABLE: "train and fetch cache under ./data/cache, predict reads each "
+        "run's own",
+    }
+    for name, default in defaults.items():
+        if name in os.environ and not os.environ[name].strip():
+            raise MarketcastError(
+                f"the environment variable {name} is set but empty: set it to a folder, or "
+                f"unset it ({default})."
+            )
 
 
 def check_writable(key: str, path: Path, shown: object = None) -> None:

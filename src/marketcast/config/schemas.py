@@ -131,14 +131,20 @@ class StoreFormat(StrEnum):
 # --- schemas ---------------------------------------------------------------------------------
 
 
+# The environment variables the path defaults read (where set, each must name a folder:
+# config.check_environment).
+OUTPUT_ROOT_VARIABLE = "MARKETCAST_OUTPUT_ROOT"
+CACHE_DIR_VARIABLE = "MARKETCAST_CACHE_DIR"
+
+
 @dataclass
 class PathsConfig:
     data_dir: str = "${sample_dir:}"  # the bundled sample (inside the package, or data/)
     # Run directories: ./outputs under the directory the command runs in, or
     # $MARKETCAST_OUTPUT_ROOT; never the package or the checkout.
-    output_root: str = "${oc.env:MARKETCAST_OUTPUT_ROOT,${cwd:}/outputs}"
+    output_root: str = f"${{oc.env:{OUTPUT_ROOT_VARIABLE},${{cwd:}}/outputs}}"
     # The price cache (data=fdr): ./data/cache, or $MARKETCAST_CACHE_DIR.
-    cache_dir: str = "${oc.env:MARKETCAST_CACHE_DIR,${cwd:}/data/cache}"
+    cache_dir: str = f"${{oc.env:{CACHE_DIR_VARIABLE},${{cwd:}}/data/cache}}"
     run_dir: str = "${hydra:runtime.output_dir}"  # this run's directory
 
 
@@ -557,7 +563,7 @@ class PredictPathsConfig(PathsConfig):
     # The price cache FinanceDataReader symbols are read through. null: each run's own,
     # where it trained; set it (or $MARKETCAST_CACHE_DIR) to read the one `marketcast fetch`
     # fills where the nightly job runs, wherever the runs were trained.
-    cache_dir: str | None = "${oc.env:MARKETCAST_CACHE_DIR,null}"
+    cache_dir: str | None = f"${{oc.env:{CACHE_DIR_VARIABLE},null}}"
 
 
 @dataclass
