@@ -10,7 +10,7 @@ from marketcast.evaluation.metrics import (
     wilson_interval,
 )
 from marketcast.evaluation.scores import diebold_mariano_hln
-from marketcast.evaluation.verdicts import worth_words
+from marketcast.evaluation.verdicts import direction_words, worth_words
 
 
 def test_persistence_is_exact_on_a_constant_series():
@@ -54,6 +54,28 @@ def test_relative_mae_and_table():
     assert table["model"]["rel_mae"] == 1.5 and table["persistence"]["rel_mae"] == 1.0
     text = format_table({"test": table})
     assert "persistence" in text and "1.5000" in text and "n/a" in text
+
+
+def test_direction_in_words_falls_back_to_the_lstm_where_persistence_is_published():
+    """The printed summary and report.md read one sentence (the summary said nothing where
+    the published forecast was persistence, report.md gave the raw LSTM's)."""
+    lstm = {"direction_accuracy": 0.529, "direction_n": 250, "direction_ci": [0.467, 0.590]}
+    persistence = {"direction_accuracy": None, "direction_n": 0, "direction_ci": None}
+    assert direction_words({"model": persistence, "lstm": lstm}) == (
+        "the published forecast is persistence; the raw LSTM's direction accuracy 0.529 on "
+        "250 moves; its 95% interval 0.467..0.590 contains 0.5: no evidence of directional "
+        "skill"
+    )
+    skilled = {**lstm, "direction_ci": [0.51, 0.59], "direction_n_effective": 130.2}
+    assert direction_words({"model": skilled}) == (
+        "direction accuracy 0.529 on 250 moves, worth 130 independent calls; its 95% "
+        "interval 0.510..0.590 excludes 0.5"
+    )
+    few = {**lstm, "direction_ci": None}
+    assert direction_words({"model": few}).endswith(
+        "too few origins per step ahead for an interval"
+    )
+    assert direction_words({"model": persistence}) is None
 
 
 def test_wilson_interval_matches_the_textbook_value():

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from marketcast.evaluation.verdicts import (
+    direction_words,
     dm_words,
     interval_words,
     score_test_words,
-    worth_words,
 )
 
 
@@ -70,25 +70,9 @@ def run_report(metrics: dict, settings: dict, label: str) -> str:
             + (f", fitted on {fitted_on}" if fitted_on else "")
             + f": {combination['words']}."
         )
-    # Persistence has no direction; where the published forecast is persistence, the raw
-    # LSTM's direction accuracy is the one to report.
-    label, row = "Direction accuracy", model
-    if model["direction_accuracy"] is None:
-        label = "The published forecast is persistence; the raw LSTM's direction accuracy"
-        row = test.get("lstm")
-    if row and row.get("direction_accuracy") is not None and row.get("direction_ci") is None:
-        lines.append(
-            f"{label} {row['direction_accuracy']:.3f} on {row['direction_n']} moves; too few "
-            "origins per step ahead for an interval."
-        )
-    elif row and row.get("direction_accuracy") is not None:
-        lo, hi = row["direction_ci"]
-        coin = lo <= 0.5 <= hi
-        lines.append(
-            f"{label} {row['direction_accuracy']:.3f} on {row['direction_n']} "
-            f"moves{worth_words(row)}; its 95% interval {lo:.3f}..{hi:.3f} "
-            + ("contains 0.5: no evidence of directional skill." if coin else "excludes 0.5.")
-        )
+    direction = direction_words(test)
+    if direction:
+        lines.append(f"{direction[0].upper()}{direction[1:]}.")
     interval = model.get("interval")
     if interval:
         lines += [

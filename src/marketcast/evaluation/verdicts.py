@@ -87,6 +87,27 @@ def score_test_words(interval: dict) -> str:
     return f"published band: {verdict} ({stat})"
 
 
+def direction_words(test: dict) -> str | None:
+    """The test segment's (``test``: forecaster -> row) direction accuracy in words, the
+    published forecast's, or the raw LSTM's where the published one is persistence (which
+    has no direction): 'direction accuracy 0.529 on 250 moves; its 95% interval
+    0.467..0.590 contains 0.5: no evidence of directional skill'. None where neither has one.
+    """
+    label, row = "direction accuracy", test["model"]
+    if row["direction_accuracy"] is None:
+        label = "the published forecast is persistence; the raw LSTM's direction accuracy"
+        row = test.get("lstm")
+    if not row or row.get("direction_accuracy") is None:
+        return None
+    said = f"{label} {row['direction_accuracy']:.3f} on {row['direction_n']} moves"
+    if row.get("direction_ci") is None:
+        return f"{said}; too few origins per step ahead for an interval"
+    lo, hi = row["direction_ci"]
+    return f"{said}{worth_words(row)}; its 95% interval {lo:.3f}..{hi:.3f} " + (
+        "contains 0.5: no evidence of directional skill" if lo <= 0.5 <= hi else "excludes 0.5"
+    )
+
+
 def worth_words(row: dict) -> str:
     """', worth 130 independent calls' beside a direction accuracy's count of calls where
     their moves overlap (``direction_n_effective`` below ``direction_n``), else ''."""

@@ -19,10 +19,10 @@ from marketcast.evaluation.predictions import predictions_table
 from marketcast.evaluation.report import run_report
 from marketcast.evaluation.scoring import mean_over, pool_forecasts, score_segment, without_tests
 from marketcast.evaluation.verdicts import (
+    direction_words,
     dm_words,
     interval_words,
     score_test_words,
-    worth_words,
 )
 from marketcast.features.dataset import Prepared
 from marketcast.features.split import fit_start, stop_samples
@@ -220,19 +220,9 @@ def print_report(result: RunResult, failed: dict[str, str]) -> None:
             print(f"{segment}: the GARCH(1,1) band around persistence: {interval_words(garch)}")
         if interval and interval.get("score_vs_reference"):
             print(f"{segment} interval score, {score_test_words(interval)}")
-    d = metrics["test"]["model"]
-    if d["direction_accuracy"] is not None and d["direction_ci"] is None:
-        print(
-            f"test direction accuracy {d['direction_accuracy']:.3f} (n={d['direction_n']}; "
-            "too few origins per step ahead for an interval)"
-        )
-    elif d["direction_accuracy"] is not None:
-        lo, hi = d["direction_ci"]
-        print(
-            f"test direction accuracy {d['direction_accuracy']:.3f} "
-            f"(95% CI {lo:.3f}..{hi:.3f}, n={d['direction_n']}{worth_words(d)})"
-            + ("  -- indistinguishable from a coin flip" if lo <= 0.5 <= hi else "")
-        )
+    direction = direction_words(metrics["test"])
+    if direction:
+        print(f"test: {direction}")
     for name, row in metrics["test"].items():  # as report.md lists them
         if name in ("model", "lstm", "ets", "arima"):
             print(f"test MAE, {dm_words(row.get('dm_vs_persistence'), name)}")
