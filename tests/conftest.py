@@ -26,8 +26,11 @@ from marketcast.config import config_dir  # noqa: E402
 CONF = config_dir()
 
 
-def synthetic_prices(n: int = 400, seed: int = 0, start: str = "2015-01-02") -> pd.DataFrame:
-    """A geometric random walk in the common schema (Date index, OHLCV floats)."""
+def synthetic_prices(
+    n: int = 400, seed: int = 0, start: str = "2015-01-02", exchange: str | None = None
+) -> pd.DataFrame:
+    """A geometric random walk in the common schema (Date index, OHLCV floats), on weekdays
+    from ``start``, or on ``exchange``'s sessions (its holidays skipped)."""
     rng = np.random.default_rng(seed)
     close = 100 * np.exp(np.cumsum(rng.normal(0.0003, 0.01, n)))
     open_ = close * np.exp(rng.normal(0, 0.003, n))
@@ -35,6 +38,11 @@ def synthetic_prices(n: int = 400, seed: int = 0, start: str = "2015-01-02") -> 
     low = np.minimum(open_, close) * (1 - rng.uniform(0, 0.01, n))
     volume = rng.integers(1_000, 10_000, n).astype(float)
     dates = pd.bdate_range(start, periods=n, name="Date")
+    if exchange is not None:
+        from marketcast.data.trading_days import next_trading_days
+
+        before = pd.Timestamp(start) - pd.Timedelta(days=1)
+        dates = next_trading_days(before, n, exchange).rename("Date")
     return pd.DataFrame(
         {"Open": open_, "High": high, "Low": low, "Close": close, "Volume": volume}, index=dates
     )

@@ -19,7 +19,7 @@ from marketcast.errors import MarketcastError
 
 SYMBOL = "005930"  # KRX: Naver's schema, XKRX calendar
 # 2024-03-04 is a Monday; XKRX closes at 06:30 UTC.
-HISTORY = synthetic_prices(80, start="2024-01-02") * 500  # to 2024-04-22
+HISTORY = synthetic_prices(80, start="2024-01-02", exchange="XKRX") * 500  # to 2024-04-22
 NOW = pd.Timestamp("2024-03-04 12:00", tz="UTC")  # 2024-03-04 closed: the last complete session
 LATER = pd.Timestamp("2024-03-26 12:00", tz="UTC")
 

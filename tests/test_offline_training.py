@@ -15,7 +15,9 @@ from marketcast.errors import MarketcastError
 from marketcast.jobs.train import train
 
 SYMBOL = "005930"
-HISTORY = synthetic_prices(400, seed=5) * 500  # 2015-01-02..2016-07-14, Naver's schema
+HISTORY = (
+    synthetic_prices(400, seed=5, exchange="XKRX") * 500
+)  # 2015-01-02..2016-07-29 (XKRX sessions), Naver's schema
 
 
 @pytest.fixture
@@ -57,7 +59,7 @@ def test_offline_training_uses_the_warm_cache_with_one_warning(
     assert warnings[0].startswith(
         f"{SYMBOL}: the data source (Naver) could not be reached: 3 tries"
     )
-    assert "using the cached prices, which end on 2016-07-14 (" in warnings[0]
+    assert "using the cached prices, which end on 2016-07-29 (" in warnings[0]
 
 
 def test_offline_training_without_a_cache_fails_clearly(tmp_path, network_down):

@@ -101,6 +101,95 @@ def test_a_csv_is_named_in_one_line_with_what_to_change(tmp_path, caplog):
     assert "its Adj Close column is not read (marketcast reads Close)" in caplog.text
 
 
+def test_rows_without_a_date_are_dropped_with_a_warning(tmp_path, caplog):
+    """A spreadsheet's trailing ',,,,,' line (NaT) crashed training and the whole nightly
+    predict with 'NaTType has no attribute normalize', exit 1; with the gap check off, a
+    priced row without a date became the test segment's last row."""
+    frame = synthetic_prices(30, exchange="XNYS")
+    raw = frame.reset_index()
+    raw.loc[10, "Date"] = None  # prices, no date
+    path = tmp_path / "p.csv"
+    path.write_text(raw.to_csv(index=False) + ",,,,,\n")
+    for gaps in (5, None):
+        got = load(DataConfig(source="csv", path=str(path), max_gap_sessions=gaps))
+        assert got.frame.index.notna().all() and len(got.frame) == 29
+        assert got.frame.index.equals(frame.index.drop(frame.index[10]))
+    assert "2 rows without a date dropped (1 of them empty)" in caplog.text
+
+
+def test_a_cut_off_repeat_of_a_date_keeps_the_row_with_prices(tmp_path, caplog):
+    """A last line cut off mid-write ('2024-12-3' of '2024-12-31') repeats 2024-12-03
+    without prices: the file's own 2024-12-03 row was lost (the last row won, and then
+    was dropped for its missing values), against validation's own rule."""
+    frame = synthetic_prices(30, start="2024-11-18", exchange="XNYS")
+    path = tmp_path / "p.csv"
+    path.write_text(frame.to_csv() + "2024-12-3")
+    got = load(DataConfig(source="csv", path=str(path)))
+    pd.testing.assert_frame_equal(got.frame, frame, check_freq=False)
+    assert "1 repeated dates (first 2024-12-03); of each, the last row with a price kept" in (
+        caplog.text
+    )
+
+
+def test_yyyymmdd_numbers_are_dates_and_other_numbers_are_refused(tmp_path):
+    """read_csv makes 20240131 an integer, which pandas read as nanoseconds since 1970:
+    every row was 1970-01-01, and the error blamed the split."""
+    frame = synthetic_prices(30, exchange="XNYS")
+    raw = frame.reset_index()
+    raw["Date"] = raw["Date"].dt.strftime("%Y%m%d").astype(int)
+    path = tmp_path / "p.csv"
+    raw.to_csv(path, index=False)
+    got = load_prices(DataConfig(source="csv", path=str(path)))
+    assert got.index.equals(frame.index)
+    raw["Date"] = frame.index.astype("int64") // 10**9  # epoch seconds
+    raw.to_csv(path, index=False)
+    with pytest.raises(MarketcastError, match=r"has dates that are numbers \(1420156800\)"):
+        load_prices(DataConfig(source="csv", path=str(path)))
+
+
+def test_dates_whose_offset_changes_with_summer_time_are_read_as_local_days(tmp_path):
+    """A New York time zone across a DST change was refused ('Tz-aware datetime cannot be
+    converted', 'Use ISO dates'), with pandas' FutureWarning on stderr."""
+    frame = synthetic_prices(60, start="2024-02-01", exchange="XNYS")
+    raw = frame.reset_index()
+    raw["Date"] = raw["Date"].dt.tz_localize("America/New_York").astype(str)
+    assert raw["Date"].str.endswith("-05:00").any() and raw["Date"].str.endswith("-04:00").any()
+    path = tmp_path / "p.csv"
+    raw.to_csv(path, index=False)
+    got = load(DataConfig(source="csv", path=str(path)))
+    assert got.frame.index.equals(frame.index) and got.report.summary() == "clean"
+
+
+def test_text_in_a_column_the_run_does_not_use_leaves_the_column_out(tmp_path, caplog):
+    frame = synthetic_prices(30, exchange="XNYS")
+    raw = frame.reset_index()
+    raw["Volume"] = raw["Volume"].astype(object)
+    raw.loc[:5, "Volume"] = "-"
+    path = tmp_path / "p.csv"
+    raw.to_csv(path, index=False)
+    got = load(DataConfig(source="csv", path=str(path)), columns=["Close", "Open", "High"])
+    assert list(got.frame.columns) == ["Open", "High", "Low", "Close"] and len(got.frame) == 30
+    assert "column Volume has 6 non-numeric values (first on 2015-01-02); left out" in (caplog.text)
+    for columns in (None, ["Close", "Volume"]):  # used: refused, naming it
+        with pytest.raises(MarketcastError, match="column Volume has 6 non-numeric values"):
+            load(DataConfig(source="csv", path=str(path)), columns=columns)
+
+
+def test_rows_on_days_the_exchange_does_not_trade_are_warned(tmp_path):
+    """A Saturday row, a KRX file on the NYSE calendar, Seoul dates written in UTC (a day
+    early): accepted in silence, and a Saturday could become predict's as_of."""
+    frame = synthetic_prices(30, start="2024-06-03", exchange="XNYS")
+    saturday = frame.iloc[[-1]].set_axis(pd.DatetimeIndex(["2024-07-13"], name="Date"))
+    path = tmp_path / "p.csv"
+    pd.concat([frame, saturday]).to_csv(path)
+    got = load(DataConfig(source="csv", path=str(path)))
+    assert len(got.frame) == 31  # warned, kept
+    assert got.report.summary() == (
+        "1 rows on days XNYS does not trade warned (first 2024-07-13; another market's "
+        "prices (set data.exchange), or dates shifted by a time zone?)"
+    )
+
+
 def test_empty_date_range_is_named(prices_csv):
     with pytest.raises(MarketcastError, match="no rows between data.start=2030-01-01"):
         load_prices(DataConfig(path=str(prices_csv), start="2030-01-01"))

@@ -13,9 +13,9 @@ from marketcast.jobs.fetch import fetch
 
 NOW = pd.Timestamp("2016-06-01 12:00", tz="UTC")
 HISTORIES = {
-    "005930": synthetic_prices(300, seed=1) * 500,
-    "000660": synthetic_prices(250, seed=2) * 300,
-    "AAPL": synthetic_prices(200, seed=3),
+    "005930": synthetic_prices(300, seed=1, exchange="XKRX") * 500,
+    "000660": synthetic_prices(250, seed=2, exchange="XKRX") * 300,
+    "AAPL": synthetic_prices(200, seed=3, exchange="XNYS"),
 }
 
 
@@ -108,9 +108,9 @@ def test_fetch_prints_one_line_per_symbol(tmp_path, fake, capsys):
     assert list(cfg.data.symbols) == ["005930", "AAPL"]  # codes stay strings
     assert fetch(cfg) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].startswith("005930     300 rows  2015-01-02..2016-02-25  fetched (whole")
+    assert lines[0].startswith("005930     300 rows  2015-01-02..2016-03-21  fetched (whole")
     assert lines[0].endswith("validation: clean")
-    assert lines[1].startswith("AAPL       200 rows  2015-01-02..2015-10-08  fetched")
+    assert lines[1].startswith("AAPL       200 rows  2015-01-02..2015-10-16  fetched")
     assert lines[2] == "2 of 2 symbols loaded"
 
     assert fetch(compose_fetch("symbols=[005930,999999]", f"data.cache_dir={tmp_path}")) == (
@@ -120,7 +120,7 @@ def test_fetch_prints_one_line_per_symbol(tmp_path, fake, capsys):
     assert '"999999" invalid symbol or has no data' in output  # FDR's own print, left alone
     lines = [line for line in output.splitlines() if not line.startswith('"')]
     # Now is years after the fake's last day, so the cache was stale and the source asked.
-    assert lines[0].startswith("005930     300 rows  2015-01-02..2016-02-25  cache (no newer rows")
+    assert lines[0].startswith("005930     300 rows  2015-01-02..2016-03-21  cache (no newer rows")
     assert lines[1].startswith("999999  FAILED  FinanceDataReader symbol '999999' (Naver)")
     assert lines[2] == "1 of 2 symbols loaded"
 
@@ -133,7 +133,7 @@ def test_fetch_command_exit_status(tmp_path, fake, capsys):
 
     assert run_in_process("fetch", "symbols=[005930]", *common, f"hydra.run.dir={tmp_path}/ok") == 0
     out = capsys.readouterr().out
-    assert "005930     300 rows  2015-01-02..2016-02-25  cache; validation: clean" in out
+    assert "005930     300 rows  2015-01-02..2016-03-21  cache; validation: clean" in out
 
     two = ["symbols=[005930,000660]", *common]
     assert run_in_process("fetch", *two, f"hydra.run.dir={tmp_path}/p") == EXIT_PARTIAL
@@ -169,7 +169,7 @@ def test_fetch_command_exit_status_in_a_new_process(tmp_path, fake):
 
     ok = run_marketcast("fetch", "symbols=[005930]", *common, f"hydra.run.dir={tmp_path / 'ok'}")
     assert ok.returncode == 0, ok.stderr
-    assert "005930     300 rows  2015-01-02..2016-02-25  cache; validation: clean" in ok.stdout
+    assert "005930     300 rows  2015-01-02..2016-03-21  cache; validation: clean" in ok.stdout
 
     partly = run_marketcast(
         "fetch", "symbols=[005930,000660]", *common, f"hydra.run.dir={tmp_path / 'p'}"

@@ -26,6 +26,7 @@ import functools
 import logging
 import threading
 import time
+import warnings
 from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -45,7 +46,9 @@ from marketcast.data.trading_days import last_completed_session, resolve_exchang
 from marketcast.data.validation import (
     PRICE_COLUMNS,
     ValidationReport,
+    last_priced_rows,
     validate,
+    wanted_columns,
 )
 from marketcast.errors import MarketcastError
 
@@ -92,7 +95,7 @@ def load(
     """
     symbol = symbol or cfg.symbol
     if cfg.source == "csv":
-        history = _read_csv(cfg.path)
+        history = _read_csv(cfg.path, wanted_columns(columns, cfg.halts))
         label = str(symbol or Path(cfg.path).stem)
         origin = f"csv {cfg.path}"
     elif cfg.source == "fdr":
@@ -138,15 +141,20 @@ def source_name(symbol: str) -> str:
     return "Naver" if KRX_CODE.match(code) else "Yahoo"  # match: as FDR routes
 
 
-def normalise(frame: pd.DataFrame, origin: str) -> pd.DataFrame:
+def normalise(
+    frame: pd.DataFrame, origin: str, used: Collection[str] | None = None
+) -> pd.DataFrame:
     """Bring a raw price frame to the common schema.
 
-    Accepts a ``Date`` column or a date index (named or not), column names in
-    any capitalisation, and extra columns (``Change``, ``Adj Close``), which are
-    dropped. A column with no value at all (an index's empty Volume) is left out
-    too, with a warning: it carries nothing, and keeping it would drop every row as
-    incomplete. Rows are sorted by date; for a repeated date the last row wins (a warning
-    says how many).
+    Accepts a ``Date`` column or a date index (named or not; ISO dates, with or without a
+    time zone, or YYYYMMDD numbers), column names in any capitalisation, and extra columns
+    (``Change``, ``Adj Close``), which are dropped. Rows without a date are dropped, with a
+    warning (a trailing ``,,,,`` line from a spreadsheet). A column with no value at all (an
+    index's empty Volume) is left out too, with a warning: it carries nothing, and keeping
+    it would drop every row as incomplete. Text in a price column is refused where the run
+    uses the column (``used``; None: every column), else the column is left out. Rows are
+    sorted by date; of a repeated date's rows the last with a price is kept (a warning says
+    how many were dropped).
     """
     frame = frame.copy()
     by_lower = {str(c).strip().lower(): c for c in frame.columns}
@@ -157,17 +165,14 @@ def normalise(frame: pd.DataFrame, origin: str) -> pd.DataFrame:
             f"{origin} has no Date column (columns found: {', '.join(map(str, frame.columns))}). "
             "Add a Date column with one trading day per row."
         )
-    try:
-        index = pd.DatetimeIndex(pd.to_datetime(frame.index))
-    except (ValueError, TypeError) as exc:
-        # pandas goes on with advice for its own callers ("You might want to try: ...")
-        lines = str(exc).split(" You might want to try")[0].splitlines() or [type(exc).__name__]
-        reason = lines[0].rstrip(". ")
-        raise MarketcastError(
-            f"{origin} has dates that cannot be read ({reason}). Use ISO dates such as 2024-01-31."
-        ) from None
-    if index.tz is not None:
-        index = index.tz_localize(None)
+    index = _dates(frame.index, origin)
+    undated = index.isna()
+    if undated.any():
+        empty = int(frame[undated].isna().all(axis=1).sum())
+        log.warning(
+            "%s: %d rows without a date dropped (%d of them empty)", origin, undated.sum(), empty
+        )
+        frame, index = frame[~undated], index[~undated]
     frame.index = index.normalize().as_unit("ns").rename("Date")
 
     by_lower = {str(c).strip().lower(): c for c in frame.columns}
@@ -193,22 +198,59 @@ def normalise(frame: pd.DataFrame, origin: str) -> pd.DataFrame:
         bad = values.isna() & frame[by_lower[name.lower()]].notna()
         if bad.any():
             first = frame.index[bad.to_numpy()][0].date()
-            raise MarketcastError(
-                f"{origin}: column {name} has {int(bad.sum())} non-numeric values "
-                f"(first on {first}). Fix or remove those rows."
-            )
+            said = f"{origin}: column {name} has {int(bad.sum())} non-numeric values"
+            said += f" (first on {first})"
+            if used is None or name in used:
+                raise MarketcastError(f"{said}. Fix or remove those rows.")
+            log.warning("%s; left out (this run does not use it)", said)
+            continue
         out[name] = values.astype("float64")
-    out = out.sort_index(kind="stable")
-    repeated = out.index.duplicated(keep="last")
-    if repeated.any():
+    out, repeated = last_priced_rows(out)
+    if repeated is not None:
         log.warning(
-            "%s: %d repeated dates (first %s); the last row of each kept",
+            "%s: %d repeated dates (first %s); of each, the last row with a price kept",
             origin,
-            int(repeated.sum()),
-            out.index[repeated][0].date(),
+            repeated[1],
+            repeated[0].date(),
         )
-        out = out[~repeated]
     return out
+
+
+def _dates(index: pd.Index, origin: str) -> pd.DatetimeIndex:
+    """A raw frame's dates as naive local dates (a time zone's offset dropped, the day
+    kept), NaT where a row has none. Numbers are read as YYYYMMDD, not as nanoseconds since
+    1970 (which made a whole file one day)."""
+    if isinstance(index, pd.DatetimeIndex):
+        return index.tz_localize(None) if index.tz is not None else index
+    if pd.api.types.is_numeric_dtype(index):
+        numbers = index[pd.notna(index)]
+        eight_digits = (numbers >= 10_000_101) & (numbers <= 99_991_231)
+        if not len(numbers) or not np.all((numbers == np.floor(numbers)) & eight_digits):
+            first = numbers[0] if len(numbers) else "empty"
+            raise MarketcastError(
+                f"{origin} has dates that are numbers ({first}): write them as ISO dates "
+                "such as 2024-01-31, or as YYYYMMDD."
+            )
+        index = pd.Index([None if pd.isna(v) else str(int(v)) for v in index], dtype=object)
+        form = "%Y%m%d"
+    else:
+        form = None
+    try:
+        with warnings.catch_warnings():  # mixed offsets: pandas warns, then returns objects
+            warnings.simplefilter("ignore", FutureWarning)
+            parsed = pd.to_datetime(index, format=form)
+        if not isinstance(parsed, pd.DatetimeIndex):  # offsets that change (summer time)
+            parsed = pd.DatetimeIndex(
+                [pd.NaT if pd.isna(v) else pd.Timestamp(v).tz_localize(None) for v in parsed]
+            )
+    except (ValueError, TypeError) as exc:
+        # pandas goes on with advice for its own callers ("You might want to try: ...")
+        lines = str(exc).split(" You might want to try")[0].splitlines() or [type(exc).__name__]
+        reason = lines[0].rstrip(". ")
+        raise MarketcastError(
+            f"{origin} has dates that cannot be read ({reason}). Use ISO dates such as 2024-01-31."
+        ) from None
+    return parsed.tz_localize(None) if parsed.tz is not None else parsed
 
 
 def _now(now: pd.Timestamp | None) -> pd.Timestamp:
@@ -217,7 +259,7 @@ def _now(now: pd.Timestamp | None) -> pd.Timestamp:
     return now.tz_localize("UTC") if now.tz is None else now.tz_convert("UTC")
 
 
-def _read_csv(path: str | None) -> pd.DataFrame:
+def _read_csv(path: str | None, used: Collection[str] | None = None) -> pd.DataFrame:
     if not path:
         raise MarketcastError("data.path is not set: pass data.path=FILE with data=csv.")
     file = Path(path).expanduser()
@@ -230,7 +272,7 @@ def _read_csv(path: str | None) -> pd.DataFrame:
         raise MarketcastError(f"data.path={path!r} is not a readable CSV file ({said}).") from None
     if raw.empty:
         raise MarketcastError(f"data.path={path!r} has no rows.")
-    return normalise(raw, f"data.path={path!r}")
+    return normalise(raw, f"data.path={path!r}", used)
 
 
 # --- FinanceDataReader and the cache ---------------------------------------------------------

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 
+import numpy as np
 import pandas as pd
 
 from marketcast.data.symbols import canonical_symbol, is_krx
@@ -98,6 +99,18 @@ def sessions(first: pd.Timestamp, last: pd.Timestamp, exchange: str | None) -> p
     if first > last:
         return pd.DatetimeIndex([])
     return pd.DatetimeIndex(calendar.sessions_in_range(first, last))
+
+
+def off_sessions(dates: pd.DatetimeIndex, exchange: str | None) -> np.ndarray:
+    """(N,) whether each of the ascending ``dates`` is a day ``exchange`` does not trade
+    (null: a weekend), where its calendar covers that day."""
+    if not len(dates):
+        return np.zeros(0, dtype=bool)
+    off = ~dates.isin(sessions(dates[0], dates[-1], exchange))
+    if exchange is not None:
+        calendar = _calendar(exchange)
+        off &= (dates >= calendar.first_session) & (dates <= calendar.last_session)
+    return np.asarray(off)
 
 
 def _utc(now: pd.Timestamp) -> pd.Timestamp:

@@ -25,6 +25,8 @@ High/Low             High below max(Open, Close, Low), or Low        row dropped
 trading halts        Volume 0 and Open = High = Low = Close          ``halts``: keep or drop
 gaps                 more than ``max_gap_sessions`` sessions of the  warned; nothing changes
                      exchange missing between two rows
+off-calendar rows    a date the exchange does not trade (a weekend,  warned; nothing changes
+                     a holiday), where its calendar covers it
 large moves          a Close more than 65% above or 39% below the    warned; nothing changes
                      previous one (abs log return > 0.5): a split
                      the prices were not adjusted for, or a bad price
@@ -117,6 +119,7 @@ def validate(
         _report(findings, frame.index, future, f"rows dated after {last_day.date()}", "warned")
     # Gaps on the rows as delivered: a hole is a property of the source, not of what we drop.
     gaps = _gaps(frame.index, max_gap_sessions, exchange) if max_gap_sessions is not None else []
+    gaps += _off_calendar(frame.index, exchange)
     used = _used(frame, columns, halts)
     frame = _missing_values(frame, missing, findings, used)
     # The row checks on one array, every column in it (a value an unused column misses
@@ -161,35 +164,50 @@ def _schema(frame: pd.DataFrame, findings: list[Finding]) -> pd.DataFrame:
     columns = [c for c in PRICE_COLUMNS if c in frame.columns]
     out = frame[columns].astype("float64")
     out.index = pd.DatetimeIndex(frame.index).normalize().as_unit("ns").rename("Date")
-    if not out.index.is_monotonic_increasing:
-        out = out.sort_index(kind="stable")
-    repeated = out.index.duplicated(keep=False)
-    if repeated.any():
-        # Of a date's rows the last with a price wins: a revision comes later in the file,
-        # and a line cut off mid-write ("2020-06-2") is read as a date without prices.
-        priced = out[[c for c in PRICES if c in out.columns]].notna().any(axis=1).to_numpy()
-        order = np.lexsort((priced, out.index.to_numpy()))  # stable: file order within a key
-        out = out.iloc[order]
-        dropped = out.index.duplicated(keep="last")
+    out, dropped = last_priced_rows(out)
+    if dropped is not None:
         findings.append(
             Finding(
                 "repeated dates",
-                int(dropped.sum()),
+                dropped[1],
                 "dropped",
-                out.index[dropped][0],
+                dropped[0],
                 "the last row with a price of each date kept",
             )
         )
-        out = out[~dropped]
     if np.isinf(out.to_numpy()).any():
         out = out.replace([np.inf, -np.inf], np.nan)
     return out
 
 
+def last_priced_rows(
+    frame: pd.DataFrame,
+) -> tuple[pd.DataFrame, tuple[pd.Timestamp, int] | None]:
+    """``frame`` sorted by date with one row per date, and (the first repeated date, how
+    many rows were dropped), or None where no date repeats. Of a date's rows the last with a
+    price wins: a revision comes later in the file, and a line cut off mid-write
+    ("2020-06-2") is read as a date without prices."""
+    if not frame.index.is_monotonic_increasing:
+        frame = frame.sort_index(kind="stable")
+    if frame.index.is_unique:
+        return frame, None
+    priced = frame[[c for c in PRICES if c in frame.columns]].notna().any(axis=1).to_numpy()
+    order = np.lexsort((priced, frame.index.to_numpy()))  # stable: file order within a key
+    frame = frame.iloc[order]
+    dropped = frame.index.duplicated(keep="last")
+    return frame[~dropped], (frame.index[dropped][0], int(dropped.sum()))
+
+
+def wanted_columns(columns: Collection[str] | None, halts: str) -> set[str] | None:
+    """The columns a caller that uses ``columns`` (None: all) needs: Volume too with
+    halts=drop, which reads it."""
+    return None if columns is None else {*columns, *(["Volume"] if halts == "drop" else [])}
+
+
 def _used(frame: pd.DataFrame, columns: Collection[str] | None, halts: str) -> list[str]:
     """The columns of ``frame`` the caller uses (all where ``columns`` is None or names none
     of them: the caller's own check then says what is missing); Volume with halts=drop."""
-    wanted = None if columns is None else {*columns, *(["Volume"] if halts == "drop" else [])}
+    wanted = wanted_columns(columns, halts)
     if wanted is None or not wanted & set(frame.columns):
         return list(frame.columns)
     return [c for c in frame.columns if c in wanted]
@@ -319,6 +337,23 @@ def _large_moves(frame: pd.DataFrame) -> list[Finding]:
             frame.index[first],
             f"x{ratio:.3g} that day: a split the prices were not adjusted for, or a bad price? "
             "Use split-adjusted prices",
+        )
+    ]
+
+
+def _off_calendar(dates: pd.DatetimeIndex, exchange: str | None) -> list[Finding]:
+    """Rows dated on a day the exchange does not trade (warned only): a file of another
+    market than ``data.exchange``, or dates a time zone moved by a day."""
+    off = trading_days.off_sessions(dates, exchange)
+    if not off.any():
+        return []
+    return [
+        Finding(
+            f"rows on days {exchange} does not trade" if exchange else "rows on weekends",
+            int(off.sum()),
+            "warned",
+            dates[off][0],
+            "another market's prices (set data.exchange), or dates shifted by a time zone?",
         )
     ]
 

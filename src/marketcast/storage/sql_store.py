@@ -108,7 +108,7 @@ class SqlForecastStore:
                 f"not {self.dialect}."
             )
         self.database = parsed.database
-        if self.dialect == "sqlite" and self.database in (None, "", ":memory:"):
+        if self.dialect == "sqlite" and not parsed.host and self.database in (None, "", ":memory:"):
             # every connection of an in-memory database is a new, empty one: the forecasts
             # written would be gone when the job ends, and no other job could read them
             raise MarketcastError(
@@ -117,7 +117,7 @@ class SqlForecastStore:
                 "sqlite:////absolute/path.db."
             )
         # the SQLite database file; None for PostgreSQL
-        self.file = Path(self.database) if self.dialect == "sqlite" else None
+        self.file = Path(self.database) if self.dialect == "sqlite" and self.database else None
         try:
             self.engine = _engine(url, self.dialect)  # writes
         except ArgumentError as exc:  # sqlite://forecasts.db: a host, where SQLite has none
