@@ -20,6 +20,7 @@ import keras
 import numpy as np
 import optuna
 import pytest
+from conftest import compose_train, run_in_process
 from omegaconf import OmegaConf, open_dict
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import TrialState
@@ -339,6 +340,42 @@ def test_importances_are_fanova_and_only_where_the_values_differ():
     varied = search.study_summary(study_of([1.0, 0.9, 1.1, 0.8, 1.2, 0.7]))
     assert set(varied["importances"]) == set(space)
     assert "parameter importances (fANOVA):" in search.format_summary(varied)
+
+
+def test_what_a_study_is_scored_on_reads_the_shipped_config(tmp_path):
+    """Every key of SCORED_ON, on the real config (data.symbols is a list): the fast
+    check of the crash below."""
+    cfg = compose_train(tmp_path / "run", "hparams_search=optuna")
+    found = search.scored_on(cfg, search.search_space(cfg.search.space))
+    assert found["data.symbols"] == [] and found["window.horizon"] == "1"
+    assert found["split"]["val"] == cfg.split.val
+    assert found["evaluation.backtest"]["scheme"] == "expanding"
+
+
+@pytest.mark.slow  # two trainings, 16 s
+def test_the_search_as_shipped_trains_its_trials(tmp_path, monkeypatch):
+    """`marketcast train hparams_search=optuna` on the real config: every trial failed in
+    2 s (scored_on read data.symbols, a list, as a dict) and the tests, on hand-made
+    configs, did not see it."""
+    monkeypatch.chdir(tmp_path)
+    status = run_in_process(
+        "train", "hparams_search=optuna", "search.n_trials=2", "debug=default",
+        f"paths.output_root={tmp_path}", "search.sampler.name=random",
+    )  # fmt: skip
+    assert status == 0
+    study = optuna.load_study(
+        study_name="marketcast",
+        storage=optuna.storages.JournalStorage(
+            optuna.storages.journal.JournalFileBackend(str(tmp_path / "optuna/marketcast.journal"))
+        ),
+    )
+    trials = study.get_trials(deepcopy=False)
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 2
+    for trial in trials:  # the value a trial reports is the network's validation MASE
+        run = next(tmp_path.glob(f"multirun/*/{trial.number}"))
+        metrics = json.loads((run / "metrics.json").read_text())
+        assert trial.value == pytest.approx(metrics["val"]["lstm"]["mase"])
+    assert study.user_attrs["marketcast.scored_on"]["data.symbols"] == []
 
 
 def test_a_study_refuses_trials_scored_on_other_data(tmp_path, monkeypatch):

@@ -288,8 +288,9 @@ def scored_on(cfg: DictConfig, dims: Mapping[str, Dimension]) -> dict[str, Any]:
         if value is None or any(k == key or k.startswith(f"{key}.") for k in dims):
             continue
         if OmegaConf.is_config(value):
-            value = OmegaConf.to_container(value, resolve=True)
-            value = {k: v for k, v in value.items() if f"{key}.{k}" not in dims}
+            value = OmegaConf.to_container(value, resolve=True, enum_to_str=True)
+            if isinstance(value, dict):  # data.symbols is a list: nothing under it to search
+                value = {k: v for k, v in value.items() if f"{key}.{k}" not in dims}
         elif key in ("data.path", "data.universe_file"):
             value = str(Path(str(value)).expanduser().resolve())
         found[key] = value if isinstance(value, dict | list) else str(value)
