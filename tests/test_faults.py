@@ -244,12 +244,19 @@ def test_overwrite_replaces_the_run_with_a_new_run_id(run_copy, tmp_path):
     csv = tmp_path / "prices.csv"
     synthetic_prices(300, seed=3).to_csv(csv)
     before = runfiles.finished_run_id(run_copy)
+    # files of the earlier run that the new one does not write: a backtest's plot, a csv
+    # logger's history, a failed sweep job's record (MLflow uploaded the stale plots as the
+    # new run's, and a sweep's summary read the new job as failed); a file not ours stays
+    for name in ("folds.png", "history.csv", "failed.json", "notes.txt"):
+        (run_copy / name).write_text("earlier")
     cfg = compose_train(run_copy, "data=csv", f"data.path={csv}", "overwrite=true")
     config.check_train_job(cfg)
     train(cfg)
     after = runfiles.finished_run_id(run_copy)
     assert after and after != before
     assert artifacts.load_run(run_copy)[1].run_id == after
+    left = {p.name for p in run_copy.iterdir()}
+    assert "notes.txt" in left and not left & {"folds.png", "history.csv", "failed.json"}
 
 
 def test_flat_training_prices_stop_before_anything_is_written(tmp_path):

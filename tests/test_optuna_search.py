@@ -17,8 +17,10 @@ import urllib.request
 from pathlib import Path
 
 import keras
+import mlflow
 import numpy as np
 import optuna
+import pandas as pd
 import pytest
 from conftest import compose_train, run_in_process
 from omegaconf import OmegaConf, open_dict
@@ -352,7 +354,7 @@ def test_what_a_study_is_scored_on_reads_the_shipped_config(tmp_path):
     assert found["evaluation.backtest"]["scheme"] == "expanding"
 
 
-@pytest.mark.slow  # two trainings, 16 s
+@pytest.mark.slow  # three trainings, 25 s
 def test_the_search_as_shipped_trains_its_trials(tmp_path, monkeypatch):
     """`marketcast train hparams_search=optuna` on the real config: every trial failed in
     2 s (scored_on read data.symbols, a list, as a dict) and the tests, on hand-made
@@ -376,6 +378,23 @@ def test_the_search_as_shipped_trains_its_trials(tmp_path, monkeypatch):
         metrics = json.loads((run / "metrics.json").read_text())
         assert trial.value == pytest.approx(metrics["val"]["lstm"]["mase"])
     assert study.user_attrs["marketcast.scored_on"]["data.symbols"] == []
+
+    # a trial the pruner stops (any val_loss is above 1e-9) is pruned everywhere: in the
+    # study, the summary, the exit status and its MLflow run (it was FAILED, and counted
+    # as a failed job)
+    status = run_in_process(
+        "train", "hparams_search=optuna", "search.n_trials=1", "debug=default",
+        f"paths.output_root={tmp_path}", "search.pruner.name=threshold",
+        "search.pruner.upper=1e-9", "search.pruner.n_warmup_steps=0", "logger=mlflow",
+    )  # fmt: skip
+    assert status == 0
+    assert study.get_trials(deepcopy=False)[-1].state == TrialState.PRUNED
+    summary = pd.read_csv(max(tmp_path.glob("multirun/*/summary.csv")))
+    assert list(summary["status"]) == ["pruned"]
+    client = mlflow.tracking.MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
+    (run,) = client.search_runs([client.get_experiment_by_name("marketcast").experiment_id],
+                                filter_string="tags.mlflow.parentRunId != ''")  # fmt: skip
+    assert run.info.status == "FINISHED"
 
 
 def test_a_study_refuses_trials_scored_on_other_data(tmp_path, monkeypatch):

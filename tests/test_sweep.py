@@ -9,11 +9,14 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from conftest import PROBE, compose_hydra, multirun, probes, run_in_process
+from hydra.core.utils import JobReturn, JobStatus
 from omegaconf import OmegaConf
 
-from marketcast.errors import MarketcastError
+from marketcast.errors import EXIT_USER_ERROR, MarketcastError
 from marketcast.jobs import sweep
+from marketcast.jobs.multirun_progress import job_line
 from marketcast.model.runtime import available_cpus, launcher_share
+from marketcast.runfiles import DONE_FILE, METRICS_FILE, TRIAL_FILE, fingerprint
 
 
 @pytest.mark.slow  # 6 s: a whole training run (a multirun of three jobs)
@@ -42,17 +45,21 @@ def test_a_multirun_records_the_failed_job_and_ranks_the_others(tmp_path, tiny_r
     assert "sweep summary: 2 jobs" in capsys.readouterr().out
 
 
-def test_fail_fast_stops_the_sweep_at_the_first_failed_job(tmp_path, tiny_run):
-    with pytest.raises(MarketcastError, match="too short"):  # the command: a traceback, status 1
-        run_in_process(
-            "train",
-            "-m",
-            f"hydra.sweep.dir={tmp_path}",
-            *tiny_run,
-            "sweep.fail_fast=true",
-            "hydra.sweeper.max_batch_size=1",  # the basic sweeper checks after each batch
-            "window.size=1000,10",
-        )
+def test_fail_fast_stops_the_sweep_at_the_first_failed_job(tmp_path, tiny_run, capsys):
+    status = run_in_process(
+        "train",
+        "-m",
+        f"hydra.sweep.dir={tmp_path}",
+        *tiny_run,
+        "sweep.fail_fast=true",
+        "hydra.sweeper.max_batch_size=1",  # the basic sweeper checks after each batch
+        "window.size=1000,10",
+    )
+    assert status == EXIT_USER_ERROR  # it was Hydra's traceback, exit 1
+    said = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert len(said) == 1 and "too short" in said[0]
+    assert said[0].endswith(f"(sweep.fail_fast stopped the sweep at {tmp_path / '0'})")
+    assert json.loads((tmp_path / "0" / sweep.FAILED_FILE).read_text())["exit_status"] == 2
     assert not (tmp_path / "1").exists()  # the sweep stopped at the first job
     assert not (tmp_path / sweep.SUMMARY_FILE).exists()
 
@@ -127,8 +134,8 @@ def test_fail_fast_stops_the_sweep(tmp_path, tiny_run):
         "hydra.sweeper.max_batch_size=1",  # the basic sweeper checks after each batch
         "window.size=1000,10",
     )
-    assert result.returncode == 1
-    assert "too short" in result.stderr
+    assert result.returncode == EXIT_USER_ERROR
+    assert "too short" in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "1").exists()  # the sweep stopped at the first job
     assert not (tmp_path / sweep.SUMMARY_FILE).exists()
 
@@ -168,7 +175,14 @@ def fake_job(sweep_dir: Path, name: str, overrides: list[str], **files: dict) ->
     (job / ".hydra" / "overrides.yaml").write_text(OmegaConf.to_yaml(overrides))
     for stem, content in files.items():
         (job / f"{stem}.json").write_text(json.dumps(content))
+    if "metrics" in files:  # a whole run: its marker, written last
+        mark_finished(job)
     return job
+
+
+def mark_finished(job: Path) -> None:
+    files = {METRICS_FILE: fingerprint(job / METRICS_FILE)}
+    (job / DONE_FILE).write_text(json.dumps({"run_id": job.name, "files": files}))
 
 
 def scores(val: float) -> dict:
@@ -192,6 +206,45 @@ def test_collect_ranks_finished_jobs_and_lists_the_rest_last(tmp_path):
     assert frame["error"][2] == "E: m"
     text = sweep.format_summary(frame)
     assert "shared: train.epochs=1" in text and "model.units" in text
+
+
+def test_a_job_killed_before_its_run_json_is_incomplete_not_finished(tmp_path):
+    """metrics.json is written before run.json: a job killed between them (a SLURM time
+    limit) was ranked as finished, where predict would skip it."""
+    job = fake_job(tmp_path, "0", ["a=1"], metrics=scores(1.0))
+    (job / DONE_FILE).unlink()
+    frame = sweep.collect(tmp_path)
+    assert list(frame["status"]) == ["incomplete"] and frame["rank"].isna().all()
+    assert sweep.exit_status(frame, tmp_path) == 1
+
+
+def test_pruned_trials_are_neither_failures_nor_ranked(tmp_path, caplog):
+    """'3 of 3 jobs failed' for 2 pruned and 1 failed; the progress line said failed."""
+    fake_job(tmp_path, "0", ["a=1"], metrics=scores(1.0))
+    for name in ("1", "2"):
+        job = fake_job(tmp_path, name, [f"a={name}"])
+        (job / TRIAL_FILE).write_text(json.dumps({"number": int(name), "state": "PRUNED"}))
+    frame = sweep.collect(tmp_path)
+    assert list(frame["status"]) == ["finished", "pruned", "pruned"]
+    assert sweep.exit_status(frame, tmp_path) == 0
+    pruned = JobReturn(_return_value=math.inf, status=JobStatus.COMPLETED)
+    line = job_line(1, 3, pruned, 2.0, str(tmp_path / "1"))
+    assert line == "job 2/3 pruned in 2.0 s (the Optuna pruner stopped it)"
+    assert job_line(0, 3, pruned, 2.0, str(tmp_path / "0")).startswith("job 1/3 failed in 2.0 s")
+
+
+def test_a_sweep_into_a_folder_of_an_earlier_sweep_is_refused(tmp_path, tiny_run, capsys):
+    """Its jobs were summarised as this sweep's (a 1-job sweep listed 2 jobs and ranked the
+    stale one first), and their failed.json counted as this sweep's failures."""
+    fake_job(tmp_path, "0", ["window.size=0"], failed={"error": "E", "message": "m"})
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    status = run_in_process("train", "-m", f"hydra.sweep.dir={tmp_path}", *tiny_run)
+    assert status == EXIT_USER_ERROR
+    assert capsys.readouterr().err.startswith(
+        f"error: hydra.sweep.dir={tmp_path} holds the jobs of an earlier sweep (0): choose a "
+        "new hydra.sweep.dir"
+    )
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
 
 
 def test_exit_status_of_a_sweep(tmp_path):
@@ -235,5 +288,6 @@ def test_a_job_whose_metrics_cannot_be_scored_does_not_stop_the_summary(tmp_path
         (tmp_path / job / ".hydra").mkdir(parents=True)
         (tmp_path / job / ".hydra" / "overrides.yaml").write_text(f"- model.units={job}\n")
         (tmp_path / job / "metrics.json").write_text(metrics)
+        mark_finished(tmp_path / job)
     frame = sweep.collect(tmp_path)
     assert len(frame) == 2 and frame["val_lstm_mase"].isna().all()

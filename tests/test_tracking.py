@@ -21,12 +21,14 @@ import keras
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import run_in_process
 from hydra import compose, initialize_config_dir
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, OmegaConf
 
 from marketcast.config import LoggerConfig
 from marketcast.errors import MarketcastError
+from marketcast.runfiles import DONE_FILE, fingerprint
 from marketcast.tracking import mlflow_logger
 from marketcast.tracking.logger_options import check_available
 from marketcast.tracking.loggers import make_loggers
@@ -403,6 +405,8 @@ def test_sweep_callback_makes_a_parent_run_for_the_jobs(tmp_path):
         (sweep_dir / job / ".hydra").mkdir(parents=True)  # the job folder as Hydra leaves it
         (sweep_dir / job / ".hydra" / "overrides.yaml").write_text(f"- lr={int(job) + 1}\n")
         (sweep_dir / job / "metrics.json").write_text(json.dumps(METRICS))
+        files = {"metrics.json": fingerprint(sweep_dir / job / "metrics.json")}
+        (sweep_dir / job / DONE_FILE).write_text(json.dumps({"run_id": job, "files": files}))
     callback.on_multirun_end(config)
     _, runs = only_run(uri)
     parent = next(r for r in runs if r.info.run_id == parent_id)
@@ -505,6 +509,17 @@ def test_an_unreachable_server_stops_a_sweep_before_its_jobs(tmp_path, capsys):
         mlflow_logger.MlflowSweepRun().on_multirun_start(config)
     assert stopped.value.code == 2
     assert "cannot be reached (Connection refused)" in capsys.readouterr().err
+
+
+def test_a_sweep_stopped_by_an_unreachable_server_leaves_no_folder(tmp_path, capsys):
+    """The summary's callback had made the sweep folder; the MLflow one's exit left it."""
+    uri = f"http://127.0.0.1:{free_port()}"
+    status = run_in_process(
+        "train", "-m", "debug=default", "logger=mlflow", f"logger.mlflow.tracking_uri={uri}",
+        "model.units=8,16", f"paths.output_root={tmp_path / 'outputs'}",
+    )  # fmt: skip
+    assert status == 2 and "cannot be reached" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []  # outputs/multirun/<id> made, and removed
 
 
 def test_a_trials_run_is_named_by_its_sampled_values():

@@ -31,6 +31,7 @@ from marketcast.errors import (
     EXIT_TERMINATED,
     EXIT_USER_ERROR,
     MarketcastError,
+    SweepStopped,
     Terminated,
 )
 
@@ -140,6 +141,14 @@ def run_command(command: str, overrides: list[str]) -> None:
     os.environ["HYDRA_FULL_ERROR"] = "1"
     try:
         app()
+    except SystemExit as exit:  # a callback's refusal at the sweep's start: no bare folder
+        if exit.code not in (None, 0):
+            _remove_bare_sweep()
+        raise
+    except SweepStopped as stopped:
+        print(f"error: {stopped}", file=sys.stderr)
+        user_error = isinstance(stopped.error, MarketcastError)
+        sys.exit(EXIT_USER_ERROR if user_error else EXIT_ERROR)
     except Exception as exc:
         if isinstance(exc, HydraException) and (ours := own_error(exc)) is not None:
             print(f"error: {ours}", file=sys.stderr)
@@ -257,12 +266,13 @@ def user_errors(check: str, job: str) -> Callable:
             _named(check)(cfg)  # before the job's module (and Keras) is imported
             result = _named(job)(cfg)
         except Exception as exc:
-            if config.in_multirun() and not _fail_fast(cfg):
+            if config.in_multirun():
                 from marketcast.jobs.sweep import record_failure
 
-                return record_failure(Path(cfg.paths.run_dir), exc)
-            if config.in_multirun():
-                raise
+                score = record_failure(Path(cfg.paths.run_dir), exc)  # failed.json, the log
+                if not _fail_fast(cfg):
+                    return score
+                raise SweepStopped(str(cfg.paths.run_dir), exc) from exc
             if not isinstance(exc, MarketcastError):  # a bug: its traceback goes to the log
                 logging.getLogger("marketcast").error("unexpected error", exc_info=exc)
                 print(

@@ -28,6 +28,24 @@ class MarketcastError(Exception):
     """
 
 
+class SweepStopped(Exception):
+    """A job's error that stops a sweep (``sweep.fail_fast=true``): said as one line by
+    ``cli.run_command``, as a single run's would be (it was Hydra's traceback, exit 1)."""
+
+    def __init__(self, run_dir: str, error: Exception):
+        super().__init__(run_dir, error)
+        self.run_dir, self.error = run_dir, error
+
+    def __str__(self) -> str:
+        if isinstance(self.error, MarketcastError):
+            return f"{self.error} (sweep.fail_fast stopped the sweep at {self.run_dir})"
+        return (
+            f"unexpected {type(self.error).__name__}: {self.error} (a bug, not your input: "
+            f"the traceback is in {self.run_dir}/failed.json; sweep.fail_fast stopped the "
+            "sweep)"
+        )
+
+
 def brief(exc: BaseException) -> str:
     """An error in one line of at most 200 characters, for a warning."""
     text = " ".join(f"{type(exc).__name__}: {exc}".split())

@@ -24,6 +24,36 @@ TRIAL_FILE = "optuna_trial.json"  # a job of an Optuna search: its trial number,
 DONE_FILE = "run.json"  # the completion marker, written last (storage.artifacts)
 FAILED_FILE = "failed.json"  # written instead of the above when a sweep job fails
 REPORT_FILE = "report.md"  # the run's Markdown report (a global model's: none)
+HISTORY_FILE = "history.csv"  # logger=csv: every epoch (logger.csv.filename)
+# the figures a run may draw (evaluation.plots draws no other)
+PLOT_FILES = (
+    "test_forecast.png",
+    "backtest_forecast.png",
+    "fan.png",
+    "coverage.png",
+    "cumulative_loss.png",
+    "error_per_step.png",
+    "folds.png",
+    "loss.png",
+)
+# What a training run may leave in its directory besides Hydra's .hydra/ and the job's log:
+# a new run there (overwrite=true, or after a failed sweep job) clears them first, so that
+# none of an earlier run's files (its plots, uploaded to MLflow as the new run's; its
+# failed.json, read by the summary as the new job's failure) passes for the new run's.
+RUN_FILES = (
+    DONE_FILE,  # first: the directory holds no finished run from here on
+    MODEL_FILE,
+    PREPROCESSING_FILE,
+    METRICS_FILE,
+    CONFIG_FILE,
+    PREDICTIONS_FILE,
+    VAL_PREDICTIONS_FILE,
+    TRIAL_FILE,
+    FAILED_FILE,
+    REPORT_FILE,
+    HISTORY_FILE,
+    *PLOT_FILES,
+)
 
 
 def run_score(metrics: dict) -> float:
@@ -87,6 +117,25 @@ def finished_marker(path: Path) -> tuple[dict | None, str]:
         return marker, ""
     except (OSError, KeyError, TypeError, AttributeError) as exc:
         return None, f"{DONE_FILE} is damaged ({type(exc).__name__}: {exc})"
+
+
+def was_pruned(run_dir: Path) -> bool:
+    """Whether ``run_dir`` is a trial the Optuna pruner stopped (its ``TRIAL_FILE``)."""
+    try:
+        return json.loads((Path(run_dir) / TRIAL_FILE).read_text()).get("state") == "PRUNED"
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def clear_earlier_run(run_dir: Path) -> list[str]:
+    """Remove an earlier run's ``RUN_FILES`` from ``run_dir``; the names removed."""
+    removed = []
+    for name in RUN_FILES:
+        path = Path(run_dir) / name
+        if path.is_file():
+            path.unlink()
+            removed.append(name)
+    return removed
 
 
 def is_finished_run(path: Path) -> bool:

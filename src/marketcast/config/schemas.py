@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from marketcast.runfiles import HISTORY_FILE
+
 # --- choices ---------------------------------------------------------------------------------
 
 
@@ -453,7 +455,7 @@ class SweepConfig:
 
 @dataclass
 class CsvLoggerConfig:
-    filename: str = "history.csv"  # in the run directory: one row per epoch of every fit
+    filename: str = HISTORY_FILE  # in the run directory: one row per epoch of every fit
 
 
 @dataclass

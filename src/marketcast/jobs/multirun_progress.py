@@ -25,6 +25,9 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
+from marketcast.errors import SweepStopped
+from marketcast.runfiles import was_pruned
+
 log = logging.getLogger(__name__)
 
 MESSAGE_WIDTH = 100  # characters of a failed job's error shown in its line
@@ -52,17 +55,28 @@ class JobProgress(Callback):
         num = _job_num(config)
         began = self._started.pop(num, None)
         seconds = time.monotonic() - began if began is not None else None
-        log.info("%s", job_line(num, self.total, job_return, seconds))
+        job_dir = OmegaConf.select(config, "hydra.runtime.output_dir", default=None)
+        log.info("%s", job_line(num, self.total, job_return, seconds, job_dir))
 
 
-def job_line(num: int, total: int | None, job_return: JobReturn, seconds: float | None) -> str:
+def job_line(
+    num: int,
+    total: int | None,
+    job_return: JobReturn,
+    seconds: float | None,
+    job_dir: str | None = None,
+) -> str:
     """ "job 3/8 finished in 12.3 s (network val MASE 0.9812)" for job ``num`` (from 0)."""
     name = f"job {num + 1}/{total}" if total else f"job {num + 1}"
     took = f" in {seconds:.1f} s" if seconds is not None else ""
     if job_return.status == JobStatus.FAILED:
-        return f"{name} failed{took} ({_brief(job_return._return_value)})"
+        error = job_return._return_value
+        error = error.error if isinstance(error, SweepStopped) else error  # sweep.fail_fast
+        return f"{name} failed{took} ({_brief(error)})"
     value = job_return.return_value
-    if isinstance(value, float) and math.isinf(value):  # marketcast.jobs.sweep.record_failure
+    if isinstance(value, float) and math.isinf(value):  # a pruned trial, or record_failure
+        if job_dir and was_pruned(Path(job_dir)):
+            return f"{name} pruned{took} (the Optuna pruner stopped it)"
         return f"{name} failed{took} (see failed.json in its directory)"
     if isinstance(value, float):  # train's return value; predict and fetch return a status
         return f"{name} finished{took} (network val MASE {value:.4f})"

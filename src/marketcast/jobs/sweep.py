@@ -31,7 +31,13 @@ from omegaconf import DictConfig, OmegaConf
 
 from marketcast.atomic import atomic_write
 from marketcast.errors import EXIT_ERROR, EXIT_USER_ERROR, MarketcastError
-from marketcast.runfiles import FAILED_FILE, METRICS_FILE, TRIAL_FILE, run_score
+from marketcast.runfiles import (
+    FAILED_FILE,
+    METRICS_FILE,
+    TRIAL_FILE,
+    is_finished_run,
+    run_score,
+)
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +82,8 @@ def collect(sweep_dir: Path) -> pd.DataFrame:
     """One row per job, best validation MASE first; failed and unfinished jobs last.
 
     Columns: ``rank``, ``job`` (its directory under ``sweep_dir``), ``status``
-    (finished, failed, or incomplete: no metrics and no failure recorded), the
+    (finished: a whole run, run.json and all; failed; pruned; or incomplete: neither a
+    finished run nor a failure recorded, e.g. a job killed half-way), the
     network's validation MASE (``val_lstm_mase``, the ranking), the validation and test MASE
     and rel_mae of the published forecast, one column per override
     key, and ``error`` (a failed job's message).
@@ -151,9 +158,20 @@ class SweepSummary(Callback):
         # Before the sweeper starts: an Optuna study stored in SQLite lives in the sweep dir.
         # A folder that cannot be made is left to the sweeper, whose error the CLI reports.
         global started_sweep
+        sweep_dir = Path(config.hydra.sweep.dir)
+        earlier = [d.relative_to(sweep_dir).as_posix() for d in job_dirs(sweep_dir)]
+        if earlier:  # their files would be summarised, and their failures counted, as ours
+            shown = ", ".join(earlier[:5]) + (", ..." if len(earlier) > 5 else "")
+            print(
+                f"error: hydra.sweep.dir={sweep_dir} holds the jobs of an earlier sweep "
+                f"({shown}): choose a new hydra.sweep.dir (by default each sweep gets its "
+                "own), or remove that folder first.",
+                file=sys.stderr,
+            )
+            sys.exit(EXIT_USER_ERROR)
         with contextlib.suppress(OSError):
-            Path(config.hydra.sweep.dir).mkdir(parents=True, exist_ok=True)
-            started_sweep = Path(config.hydra.sweep.dir)
+            sweep_dir.mkdir(parents=True, exist_ok=True)
+            started_sweep = sweep_dir
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
@@ -164,7 +182,7 @@ class SweepSummary(Callback):
         print(f"sweep summary: {path}")
         status = exit_status(frame, sweep_dir)
         if status:
-            failed = frame.loc[frame["status"] != "finished", "job"].tolist()
+            failed = frame.loc[~frame["status"].isin(("finished", "pruned")), "job"].tolist()
             log.error("%d of %d jobs failed: %s (see %s)", len(failed), len(frame), failed, path)
             sys.exit(status)
 
@@ -186,7 +204,7 @@ def _job_row(sweep_dir: Path, job_dir: Path) -> dict[str, Any]:
         failure = _read_json(job_dir / FAILED_FILE)
         row["status"] = "failed"
         row["error"] = f"{failure.get('error')}: {failure.get('message')}"
-    elif (job_dir / METRICS_FILE).is_file():
+    elif is_finished_run(job_dir):  # metrics.json alone: a job killed before run.json
         metrics = _read_json(job_dir / METRICS_FILE)
         row["status"] = "finished"
         try:

@@ -20,6 +20,7 @@ bad input is reported before TensorFlow starts.
 from __future__ import annotations
 
 import logging
+import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -39,7 +40,7 @@ from marketcast.features.dataset import (
 )
 from marketcast.features.folds import Fold, min_fold_rows, plan_folds
 from marketcast.progress import progress
-from marketcast.runfiles import run_score
+from marketcast.runfiles import clear_earlier_run, run_score
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +93,9 @@ def train(cfg: DictConfig) -> float:
 
     A job of an Optuna search (``search.trial`` set) is one trial of its study.
     """
+    cleared = clear_earlier_run(Path(cfg.paths.run_dir))
+    if cleared:
+        log.info("the earlier run's files removed first: %s", ", ".join(cleared))
     if cfg.search.trial is not None:
         from marketcast.tracking.optuna_search import run_trial
 
@@ -108,8 +112,10 @@ def train_with(cfg: DictConfig, callbacks: list) -> float:
     loggers.start(plain(cfg))
     try:
         score, metrics = _train(cfg, run_dir, [*loggers.callbacks(), *callbacks])
-    except BaseException:
-        loggers.finish({}, run_dir, failed=True)
+    except BaseException as exc:
+        # a trial the Optuna pruner stopped did not fail (its MLflow run was marked FAILED)
+        optuna = sys.modules.get("optuna")  # loaded where a search runs: not imported here
+        loggers.finish({}, run_dir, failed=not (optuna and isinstance(exc, optuna.TrialPruned)))
         raise
     loggers.finish(metrics, run_dir)
     return score
