@@ -270,6 +270,26 @@ def test_flat_training_prices_stop_before_anything_is_written(tmp_path):
     assert not (run_dir / DONE_FILE).exists() and not (run_dir / MODEL_FILE).exists()
 
 
+def test_a_train_segment_too_short_for_the_interval_stops_before_training(tmp_path, monkeypatch):
+    """It trained the network, then stopped on 'a GARCH interval needs at least 30
+    training returns, got 27', naming neither the data nor what to change."""
+    from marketcast.jobs import forecaster
+
+    def trained(*args, **kwargs):
+        raise AssertionError("the network trained before the data were refused")
+
+    monkeypatch.setattr(forecaster, "fit_forecaster", trained)
+    csv = tmp_path / "short.csv"
+    synthetic_prices(40, exchange="XNYS").to_csv(csv)
+    with pytest.raises(MarketcastError) as refused:
+        train(compose_train(tmp_path / "run", "data=csv", f"data.path={csv}"))
+    assert str(refused.value).startswith(
+        "short: the train segment (2015-01-02..2015-02-11, 28 rows) is too short for the "
+        "prediction interval's GARCH fit, which needs 31 rows (30 daily returns). Use more "
+        "data (data.start earlier)"
+    )
+
+
 def test_a_full_disk_is_one_message_and_leaves_no_partial_file(tmp_path, monkeypatch):
     target = tmp_path / "out" / "forecast.csv"
 

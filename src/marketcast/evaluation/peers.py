@@ -288,6 +288,9 @@ GARCH_MODELS = {
 MAX_SHOCK_WEIGHT = 0.5
 
 
+MIN_GARCH_RETURNS = 30  # daily returns of the training rows a GARCH(1,1) fit needs
+
+
 def fit_garch(
     series: np.ndarray, train_stop: int, model: str, what: str = "the series"
 ) -> dict[str, float]:
@@ -306,9 +309,10 @@ def fit_garch(
     if model not in GARCH_MODELS:
         raise MarketcastError(f"GARCH model {model!r} is not one of {tuple(GARCH_MODELS)}.")
     returns = ARCH_SCALE * np.diff(_log_prices(series[:train_stop]))
-    if len(returns) < 30:
+    if len(returns) < MIN_GARCH_RETURNS:
         raise MarketcastError(
-            f"a GARCH interval needs at least 30 training returns, got {len(returns)}."
+            f"a GARCH interval needs at least {MIN_GARCH_RETURNS} training returns, got "
+            f"{len(returns)}."
         )
     variance = float(np.mean(returns**2)) / ARCH_SCALE**2
     if variance <= 0:

@@ -146,6 +146,7 @@ def _train(cfg: DictConfig, run_dir: Path, callbacks: list) -> tuple[float, dict
     for k, fold in enumerate(shown):
         refit = fitted is None or k % cfg.evaluation.backtest.refit_every == 0
         preps = _prepare(data, fold, cfg, None if refit else fitted.transform)
+        _check_interval_rows(preps)  # before the network trains, not after
         if len(folds) > 1:
             log.info(
                 "fold %d/%d: origin %s%s",
@@ -300,6 +301,23 @@ def _prepare(data: RunData, fold: Fold | None, cfg: DictConfig, transform) -> di
         return prepare_many(data.frames, cfg.features, cfg.window, cfg.split, transform)
     frames = {s: f.iloc[fold.start : fold.stop] for s, f in data.frames.items()}
     return prepare_many(frames, cfg.features, cfg.window, fold.segments(), transform)
+
+
+def _check_interval_rows(preps: dict[str, Prepared]) -> None:
+    """Every training segment holds the returns the published interval's GARCH fit needs."""
+    from marketcast.evaluation.peers import MIN_GARCH_RETURNS
+
+    for symbol, prep in preps.items():
+        rows = prep.segments.val_start
+        if rows - 1 < MIN_GARCH_RETURNS:
+            dates = f"{prep.dates[0].date()}..{prep.dates[rows - 1].date()}"
+            raise MarketcastError(
+                f"{symbol}: the train segment ({dates}, {rows} rows) is too short for the "
+                f"prediction interval's GARCH fit, which needs {MIN_GARCH_RETURNS + 1} rows "
+                f"({MIN_GARCH_RETURNS} daily returns). Use more data (data.start earlier), "
+                "or a larger training share (split.*; in a backtest, "
+                "evaluation.backtest.train_size)."
+            )
 
 
 def _origin(preps: dict[str, Prepared]) -> str:
