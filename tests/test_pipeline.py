@@ -175,9 +175,11 @@ def test_predict_writes_the_next_trading_days(trained, tmp_path):
     ]
     assert (written["q10"] < written["forecast"]).all()
     assert (written["forecast"] < written["q90"]).all()
-    assert set(written["symbol"]) == {"prices"}  # a CSV run's label, as it was named
-    typed = predict(tmp_path / "typed", f"run_dir={run_dir}", "symbols=[PRICES]")
-    assert set(typed["symbol"]) == {"prices"}  # whichever spelling a night types
+    # a CSV run's label in the store's spelling, upper case as FinanceDataReader's symbols:
+    # runs labelled aapl and AAPL wrote two keys for what predict held to be one symbol
+    assert set(written["symbol"]) == {"PRICES"}
+    typed = predict(tmp_path / "typed", f"run_dir={run_dir}", "symbols=[prices]")
+    assert set(typed["symbol"]) == {"PRICES"}  # whichever spelling a night types
     last = pd.read_csv(prices)["Date"].iloc[-1]
     assert (written["as_of"] == last).all()
     assert list(written["step"]) == [1, 2]

@@ -145,13 +145,13 @@ def _forecast(cfg: DictConfig, runs: Runs, symbols: list[str], target: ForecastS
 
 def requested_symbols(cfg: DictConfig, runs: Runs) -> list[str]:
     """``symbols`` / ``universe_file`` of the predict config, else every run's symbols and
-    those without a run; each by the name its run gives it (``run_symbols``: a CSV run's
-    label keeps its spelling, whichever a night typed), else in its canonical spelling (a
-    global model's new symbol)."""
-    own = {canonical_symbol(s): s for s in [*runs.damaged, *runs.clashes]}
-    own |= {canonical_symbol(s): s for run in distinct(runs) for s in run.symbols}
+    those without a run; each in its canonical spelling, the store's key (a CSV run
+    labelled ``aapl`` and one labelled ``AAPL`` wrote two keys for what predict, choosing
+    between them, held to be one symbol)."""
+    own = [canonical_symbol(s) for s in [*runs.damaged, *runs.clashes]]
+    own += [canonical_symbol(s) for run in distinct(runs) for s in run.symbols]
     if not (cfg.symbols or cfg.universe_file):
-        return list(own.values())
+        return list(dict.fromkeys(own))
     try:
         wanted = universe_symbols(
             DataConfig(symbols=list(cfg.symbols), universe_file=cfg.universe_file)
@@ -165,7 +165,7 @@ def requested_symbols(cfg: DictConfig, runs: Runs) -> list[str]:
         ) from None
     except MarketcastError as exc:
         raise in_predict_keys(exc) from None
-    return [own.get(symbol, symbol) for symbol in wanted]
+    return wanted
 
 
 # The data layer's messages name train's keys; predict's are the same without ``data.``.

@@ -69,9 +69,9 @@ class Run:
 
 def run_symbols(data: dict) -> list[str]:
     """The symbols a run with the saved data config ``data`` was trained on (a global
-    model's whole universe), each as the forecast store names it: a FinanceDataReader
-    symbol in its canonical spelling (whatever was typed at training), a CSV run's label as
-    it was named."""
+    model's whole universe): a FinanceDataReader symbol in its canonical spelling (whatever
+    was typed at training), a CSV run's label as it was named (the store's key is its
+    canonical spelling: ``predict.requested_symbols``)."""
     if data.get("symbols"):
         return [canonical_symbol(s) for s in data["symbols"]]
     if data.get("source") == "fdr" and data.get("symbol"):
