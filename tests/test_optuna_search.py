@@ -27,6 +27,7 @@ from omegaconf import OmegaConf, open_dict
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import TrialState
 
+from marketcast import config
 from marketcast.config import PrunerConfig, SamplerConfig, SearchConfig
 from marketcast.errors import MarketcastError
 from marketcast.tracking import optuna_search as search
@@ -342,6 +343,25 @@ def test_importances_are_fanova_and_only_where_the_values_differ():
     varied = search.study_summary(study_of([1.0, 0.9, 1.1, 0.8, 1.2, 0.7]))
     assert set(varied["importances"]) == set(space)
     assert "parameter importances (fANOVA):" in search.format_summary(varied)
+
+
+def test_the_shipped_space_is_narrowed_and_cut_from_the_command_line(tmp_path):
+    """The hint search_space() printed, search.space.model.units='choice(16, 32, 64)', was
+    refused ('search.space.model is not a config key'), and search.space={...} merged into
+    the shipped space: a search could not be narrowed without a file of its own."""
+    cfg = compose_train(
+        tmp_path / "run", "hparams_search=optuna", "search.space.model.units='choice(8, 16)'",
+        "search.space.model.layers=null", "search.space.features=null",
+    )  # fmt: skip
+    config.check_train_job(cfg)  # each key is a config key
+    dims = search.search_space(cfg.search.space)
+    assert set(dims) == {"model.units", "model.lstm.dropout", "window.size",
+                         "train.learning_rate", "train.batch_size"}  # fmt: skip
+    assert dims["model.units"].distribution == CategoricalDistribution([8, 16])
+    # a flat key (an experiment file of before) still reads; the same key twice is refused
+    assert set(search.search_space({"model.units": "choice(1, 2)"})) == {"model.units"}
+    with pytest.raises(MarketcastError, match="search.space gives model.units twice"):
+        search.search_space({"model.units": "choice(1, 2)", "model": {"units": "choice(3, 4)"}})
 
 
 def test_what_a_study_is_scored_on_reads_the_shipped_config(tmp_path):

@@ -27,6 +27,7 @@ from marketcast.config.checks import (
     check_window,
     check_writable,
     refuse_unknown_keys,
+    search_keys,
     unknown_key_message,
 )
 from marketcast.config.registry import (
@@ -178,5 +179,6 @@ __all__ = [
     "register_configs",
     "run_id",
     "sample_dir",
+    "search_keys",
     "unknown_key_message",
 ]

@@ -65,7 +65,7 @@ _ABSENT = object()
 def check_train_job(cfg: DictConfig) -> None:
     """Every value of a training config that the types cannot check; raises MarketcastError."""
     refuse_unknown_keys(cfg, TrainJobConfig)
-    for key in cfg.search.space or {}:  # before a trial is asked for: no failed trials
+    for key in search_keys(cfg.search.space):  # before a trial is asked for: no failed trials
         if OmegaConf.select(cfg, str(key), default=_ABSENT) is _ABSENT:
             raise MarketcastError(f"search.space.{unknown_key_message(str(key), TrainJobConfig)}")
     check_loggers(cfg.logger)
@@ -178,6 +178,31 @@ def check_environment() -> None:
                 f"the environment variable {name} is set but empty: set it to a folder, or "
                 f"unset it ({default})."
             )
+
+
+def search_keys(space: Any) -> dict[str, str]:
+    """``search.space`` as {config key: sweep text}: nested keys joined by dots
+    (``search.space.model.units='choice(16, 32)'`` on the command line sets
+    ``model: {units: ...}``), dotted ones as written, and a key set to null left out
+    (``search.space.model.layers=null``: not searched)."""
+    if OmegaConf.is_config(space):
+        space = OmegaConf.to_container(space, resolve=True)
+    flat: dict[str, str] = {}
+
+    def walk(node: dict, prefix: str) -> None:
+        for name, value in node.items():
+            key = f"{prefix}{name}"
+            if isinstance(value, dict):
+                walk(value, f"{key}.")
+            elif value is not None:
+                if key in flat:
+                    raise MarketcastError(
+                        f"search.space gives {key} twice, nested and as '{key}': keep one."
+                    )
+                flat[key] = str(value)
+
+    walk(space or {}, "")
+    return flat
 
 
 def check_writable(key: str, path: Path, shown: object = None) -> None:

@@ -516,8 +516,10 @@ class SearchConfig:
     n_trials: int = 20  # trials added to the study by one multirun (its jobs)
     trial: int | None = None  # this job's index in the multirun; null: not a search job
     # Search space: config key -> Hydra sweep grammar, e.g. choice(16, 32), interval(0, 0.3),
-    # tag(log, interval(1e-4, 1e-2)), range(1, 4), tag(int, interval(8, 128)).
-    space: dict[str, str] = field(default_factory=dict)
+    # tag(log, interval(1e-4, 1e-2)), range(1, 4), tag(int, interval(8, 128)); nested as the
+    # config (model: {units: ...}, what search.space.model.units=... sets) or dotted
+    # ('model.units': ...); a key set to null is not searched (config.search_keys).
+    space: dict[str, Any] = field(default_factory=dict)
     monitor: str = "val_loss"  # the Keras log value the pruner watches, once per epoch
     sampler: SamplerConfig = field(default_factory=SamplerConfig)
     pruner: PrunerConfig = field(default_factory=PrunerConfig)

@@ -27,7 +27,7 @@ from pathlib import Path
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
-from marketcast.config import DataConfig, Mode, in_multirun, plain
+from marketcast.config import DataConfig, Mode, in_multirun, plain, search_keys
 from marketcast.data.sources import load
 from marketcast.data.universe import load_universe
 from marketcast.errors import MarketcastError
@@ -266,7 +266,7 @@ def _sweeps_features(cfg: DictConfig) -> bool:
     """Whether this job is one of a sweep or search whose jobs may use other columns: an
     Optuna search whose space has a key of ``_COLUMN_KEYS``, or a sweep that varies one."""
     if cfg.search.trial is not None:
-        return bool(_COLUMN_KEYS & set(cfg.search.space or {}))
+        return bool(_COLUMN_KEYS & set(search_keys(cfg.search.space)))
     if not in_multirun():
         return False
     from marketcast.jobs.multirun_progress import swept_keys

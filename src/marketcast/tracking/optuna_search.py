@@ -47,6 +47,7 @@ from optuna.distributions import (
 from optuna.trial import TrialState
 
 from marketcast.atomic import atomic_write
+from marketcast.config import search_keys
 from marketcast.runfiles import TRIAL_FILE
 
 log = logging.getLogger(__name__)
@@ -71,13 +72,15 @@ class Dimension:
         return sampled if self.labels is None else self.labels[sampled]
 
 
-def search_space(space: Mapping[str, str]) -> dict[str, Dimension]:
-    """``{config key: Hydra sweep text}`` -> ``{config key: Dimension}``.
+def search_space(space: Mapping[str, Any]) -> dict[str, Dimension]:
+    """``search.space`` (``config.search_keys``: {config key: Hydra sweep text}) ->
+    ``{config key: Dimension}``.
 
     ``choice(a, b)`` is categorical; ``interval(lo, hi)`` a float range, an int range with
     ``tag(int, ...)``, log-scaled with ``tag(log, ...)``; ``range(start, stop[, step])``
     integers (or floats) on a grid, ``stop`` excluded as in Hydra.
     """
+    space = search_keys(space)
     if not space:
         raise MarketcastError(
             "search.space is empty: give at least one key, e.g. "
