@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -291,3 +292,37 @@ def test_a_job_whose_metrics_cannot_be_scored_does_not_stop_the_summary(tmp_path
         mark_finished(tmp_path / job)
     frame = sweep.collect(tmp_path)
     assert len(frame) == 2 and frame["val_lstm_mase"].isna().all()
+
+
+@pytest.mark.parametrize("launcher", ["ray", "ray_cluster"])
+def test_a_launcher_whose_plugin_is_missing_says_how_to_install_it(
+    tmp_path, launcher, monkeypatch, capsys
+):
+    """It said only "Could not find 'hydra/launcher/ray'" (ray is not installed in the
+    default test environment; where it is, the launcher composes and this is skipped)."""
+    try:
+        import hydra_plugins.hydra_ray_launcher  # noqa: F401
+    except ImportError:
+        pass
+    else:
+        pytest.skip("the ray launcher is installed")
+    monkeypatch.chdir(tmp_path)
+    status = run_in_process("train", "-m", f"hydra/launcher={launcher}", "debug=default")
+    assert status == EXIT_USER_ERROR
+    error = capsys.readouterr().err
+    assert "; the ray launcher is a plugin: pip install " in error
+    assert "hydra-ray-launcher" in error and not list(tmp_path.iterdir())
+
+
+def test_slurm_off_a_cluster_is_one_message_and_leaves_no_folder(tmp_path, monkeypatch, capsys):
+    """submitit's 'Could not detect "srun"' was a 41-line traceback, exit 1, and the sweep's
+    folder was left with its multirun.yaml."""
+    if shutil.which("srun"):
+        pytest.skip("this machine has SLURM")
+    monkeypatch.chdir(tmp_path)
+    status = run_in_process("train", "-m", "hydra/launcher=slurm", "debug=default")
+    assert status == EXIT_USER_ERROR
+    assert capsys.readouterr().err.startswith(
+        "error: hydra/launcher=slurm submits each job with SLURM, and this machine has no srun"
+    )
+    assert not list(tmp_path.iterdir())

@@ -16,6 +16,7 @@ from __future__ import annotations
 import importlib
 import logging
 import os
+import re
 import shutil
 import signal
 import sys
@@ -33,6 +34,7 @@ from marketcast.errors import (
     MarketcastError,
     SweepStopped,
     Terminated,
+    install_command,
 )
 
 log = logging.getLogger("marketcast")
@@ -156,12 +158,20 @@ def run_command(command: str, overrides: list[str]) -> None:
         if isinstance(exc, HydraException):  # a missing group option is an OSError too
             schema = marketcast.config.JOB_SCHEMAS[f"{config_name}_schema"]
             message = _unknown_override(exc, schema) or composition_message(exc)
+            if hint := _launcher_hint(message):
+                message = message.rstrip(".") + hint
         elif isinstance(exc, OSError):  # Hydra making the run directory (jobs say their own)
             if exc.errno not in LOCATION_FIXABLE:
                 raise
             refused = Unwritable(Path(exc.filename or "."), exc)
             print(f"error: {refused} Runs go under paths.output_root.", file=sys.stderr)
             sys.exit(EXIT_USER_ERROR)
+        elif _no_slurm(exc):  # submitit's RuntimeError off a cluster: a traceback, exit 1
+            message = (
+                "hydra/launcher=slurm submits each job with SLURM, and this machine has no "
+                "srun: run the sweep on the cluster's login node, or here with "
+                "hydra/launcher=joblib or submitit_local"
+            )
         elif (message := _unappliable_override(exc)) is None:
             raise
         print(
@@ -236,6 +246,31 @@ def own_error(exc: BaseException) -> MarketcastError | None:
 def _chained(exc: BaseException) -> BaseException | None:
     """The exception ``exc`` was raised from, or during (unless ``from None`` hid it)."""
     return exc.__cause__ or (None if exc.__suppress_context__ else exc.__context__)
+
+
+# hydra/launcher=NAME -> the extra whose plugin provides it
+LAUNCHER_EXTRAS = {
+    "joblib": "sweep",
+    "ray": "ray",
+    "ray_cluster": "ray",
+    "slurm": "slurm",
+    "submitit_slurm": "slurm",
+    "submitit_local": "slurm",
+}
+
+
+def _launcher_hint(message: str) -> str:
+    """'; install the ray launcher: pip install ...' where ``message`` says a launcher's
+    config is missing (its plugin is not installed), else ''."""
+    missing = re.search(r"Could not (?:find|load) 'hydra/launcher/(\w+)'", message)
+    if not missing or missing.group(1) not in LAUNCHER_EXTRAS:
+        return ""
+    name = missing.group(1)
+    return f"; the {name} launcher is a plugin: {install_command(LAUNCHER_EXTRAS[name])}"
+
+
+def _no_slurm(exc: Exception) -> bool:
+    return isinstance(exc, RuntimeError) and 'Could not detect "srun"' in str(exc)
 
 
 def composition_message(exc: Exception) -> str:
