@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 import shutil
@@ -13,7 +14,7 @@ from conftest import PROBE, compose_hydra, multirun, probes, run_in_process
 from hydra.core.utils import JobReturn, JobStatus
 from omegaconf import OmegaConf
 
-from marketcast.errors import EXIT_USER_ERROR, MarketcastError
+from marketcast.errors import EXIT_USER_ERROR, MarketcastError, install_command
 from marketcast.jobs import sweep
 from marketcast.jobs.multirun_progress import job_line
 from marketcast.model.runtime import available_cpus, launcher_share
@@ -325,4 +326,20 @@ def test_slurm_off_a_cluster_is_one_message_and_leaves_no_folder(tmp_path, monke
     assert capsys.readouterr().err.startswith(
         "error: hydra/launcher=slurm submits each job with SLURM, and this machine has no srun"
     )
+    assert not list(tmp_path.iterdir())
+
+
+def test_a_missing_logger_package_stops_a_sweep_once_before_its_jobs(tmp_path, monkeypatch, capsys):
+    """Every job failed alike with the install message (a single run says it at once)."""
+    if importlib.util.find_spec("tensorboard") is not None:
+        pytest.skip("tensorboard is installed")
+    monkeypatch.chdir(tmp_path)
+    overrides = ("debug=default", "logger=tensorboard", "model.units=8,16")
+    status = run_in_process("train", "-m", *overrides)
+    assert status == EXIT_USER_ERROR
+    said = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert said == [
+        "error: logger=tensorboard needs the tensorboard package, which is not installed: "
+        f"{install_command('tensorboard')} (or leave logger.tensorboard out)."
+    ]
     assert not list(tmp_path.iterdir())

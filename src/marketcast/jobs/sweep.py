@@ -30,6 +30,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from marketcast.atomic import atomic_write
+from marketcast.config import check_loggers
 from marketcast.errors import EXIT_ERROR, EXIT_USER_ERROR, MarketcastError
 from marketcast.runfiles import (
     FAILED_FILE,
@@ -158,6 +159,11 @@ class SweepSummary(Callback):
         # Before the sweeper starts: an Optuna study stored in SQLite lives in the sweep dir.
         # A folder that cannot be made is left to the sweeper, whose error the CLI reports.
         global started_sweep
+        try:  # a logger's missing package: once, not in every job
+            check_loggers(OmegaConf.select(config, "logger", default=None))
+        except MarketcastError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            sys.exit(EXIT_USER_ERROR)
         sweep_dir = Path(config.hydra.sweep.dir)
         earlier = [d.relative_to(sweep_dir).as_posix() for d in job_dirs(sweep_dir)]
         if earlier:  # their files would be summarised, and their failures counted, as ours
