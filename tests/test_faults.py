@@ -22,7 +22,13 @@ from marketcast.errors import MarketcastError
 from marketcast.evaluation.combination import Weights
 from marketcast.jobs.train import train
 from marketcast.model.backend import keras
-from marketcast.runfiles import DONE_FILE, MODEL_FILE, PREPROCESSING_FILE, VAL_PREDICTIONS_FILE
+from marketcast.runfiles import (
+    DONE_FILE,
+    METRICS_FILE,
+    MODEL_FILE,
+    PREPROCESSING_FILE,
+    VAL_PREDICTIONS_FILE,
+)
 from marketcast.storage import artifacts
 
 
@@ -288,6 +294,25 @@ def test_a_train_segment_too_short_for_the_interval_stops_before_training(tmp_pa
         "prediction interval's GARCH fit, which needs 31 rows (30 daily returns). Use more "
         "data (data.start earlier)"
     )
+
+
+def test_what_validation_found_is_in_metrics_and_the_report(tmp_path):
+    """A price 100x its neighbours gave a test MASE of 89 in report.md, which said nothing
+    of the bad day the run's log had warned of."""
+    frame = synthetic_prices(400, exchange="XNYS")
+    frame.iloc[350, frame.columns.get_loc("Close")] *= 100
+    frame.iloc[350, frame.columns.get_loc("High")] *= 100
+    csv = tmp_path / "spiky.csv"
+    frame.to_csv(csv)
+    run_dir = tmp_path / "run"
+    train(compose_train(run_dir, "data=csv", f"data.path={csv}"))
+    metrics = json.loads((run_dir / METRICS_FILE).read_text())
+    (found,) = metrics["validation"]["spiky"]
+    assert found.startswith(
+        f"2 daily Close moves beyond 65% up or 39% down warned (first {frame.index[350].date()}; x9"
+    )  # x98.5: 100 times the day's own close, against the day before's
+    report = (run_dir / runfiles.REPORT_FILE).read_text()
+    assert "## Data\n\nValidation of the prices found" in report and f"- spiky: {found}" in report
 
 
 def test_a_full_disk_is_one_message_and_leaves_no_partial_file(tmp_path, monkeypatch):

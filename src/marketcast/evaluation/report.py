@@ -31,12 +31,13 @@ def run_report(metrics: dict, settings: dict, label: str) -> str:
             f"{settings['refit_every']}), first origin {folds[0]['origin']}, last forecast "
             f"{folds[-1]['test_end']}. " + model_line,
             "",
+            *_data_lines(metrics),
             "## All folds together (test blocks)",
             "",
         ]
     else:
         lines = [f"# {label}", "", "One split: train, validation, test. " + model_line, ""]
-        lines += ["## Test segment", ""]
+        lines += [*_data_lines(metrics), "## Test segment", ""]
     lines += [
         "| forecaster | MAE | RMSE | MAPE % | MASE | MAE / persistence | direction (95% CI) |",
         "|---|---|---|---|---|---|---|",
@@ -148,6 +149,18 @@ def _per_fold(folds: list[dict], test: dict) -> list[str]:
 
 def _num(value, fmt: str = ".4f") -> str:
     return "n/a" if value is None else format(value, fmt)
+
+
+def _data_lines(metrics: dict) -> list[str]:
+    """What validation found in each symbol's prices (``metrics["validation"]``), where it
+    found anything: a forecast of prices with a bad day in them is read with that day in
+    mind (the run's log said it; the report did not)."""
+    found = metrics.get("validation") or {}
+    if not found:
+        return []
+    lines = ["## Data", "", 'Validation of the prices found (the README\'s "Validation"):', ""]
+    lines += [f"- {symbol}: {finding}" for symbol, items in found.items() for finding in items]
+    return [*lines, ""]
 
 
 def _direction(row: dict) -> str:

@@ -56,6 +56,7 @@ class RunData:
     failed: dict[str, str] = field(default_factory=dict)
     universe: bool = False  # a global model over several symbols
     left_out: tuple[str, ...] = ()  # columns the run does not use that missed values
+    findings: dict[str, list[str]] = field(default_factory=dict)  # symbol -> validation's
 
 
 def run_label(data: DataConfig) -> str:
@@ -76,7 +77,12 @@ def load_run_data(data: DataConfig, columns: list[str] | None = None) -> RunData
     label = run_label(data)
     if not is_universe(data):
         loaded = load(data, columns=columns)
-        return RunData(label, {str(loaded.symbol): loaded.frame}, left_out=loaded.report.left_out)
+        return RunData(
+            label,
+            {str(loaded.symbol): loaded.frame},
+            left_out=loaded.report.left_out,
+            findings=_findings({str(loaded.symbol): loaded}),
+        )
     universe = load_universe(data, columns=columns)
     if not universe.loaded:
         raise MarketcastError(
@@ -84,7 +90,23 @@ def load_run_data(data: DataConfig, columns: list[str] | None = None) -> RunData
             + "; ".join(f"{s}: {m}" for s, m in universe.failed.items())
         )
     left_out = tuple(dict.fromkeys(c for u in universe.loaded.values() for c in u.report.left_out))
-    return RunData(label, universe.frames, universe.failed, universe=True, left_out=left_out)
+    return RunData(
+        label,
+        universe.frames,
+        universe.failed,
+        universe=True,
+        left_out=left_out,
+        findings=_findings(universe.loaded),
+    )
+
+
+def _findings(loaded: dict) -> dict[str, list[str]]:
+    """symbol -> what validation found in its prices, for the symbols where it found any."""
+    return {
+        symbol: [str(f) for f in one.report.findings]
+        for symbol, one in loaded.items()
+        if one.report.findings
+    }
 
 
 def train(cfg: DictConfig) -> float:
@@ -197,6 +219,8 @@ def _train(cfg: DictConfig, run_dir: Path, callbacks: list) -> tuple[float, dict
             "fitted_on": fitted.fitted_on,
         }
     fitted = replace(fitted, intervals=intervals)  # what predict continues from
+    if data.findings:  # report.md lists them; the log said them as they were found
+        result.metrics["validation"] = data.findings
     result.metrics["failed"] = data.failed if data.universe else None
     if result.metrics["failed"] is None:
         del result.metrics["failed"]
