@@ -428,8 +428,8 @@ def test_a_damaged_run_of_a_sweep_is_named_and_its_symbol_not_forecast(
     assert f"{sweep / '1'}: skipped: " in caplog.text
     said = capsys.readouterr().out
     assert "1 of 2 symbols forecast" in said
-    assert f"other: its run {sweep / '1'} is damaged: " in said
-    assert set(pd.read_csv(tmp_path / "f.csv")["symbol"]) == {"prices"}
+    assert f"OTHER: its run {sweep / '1'} is damaged: " in said
+    assert set(pd.read_csv(tmp_path / "f.csv")["symbol"]) == {"PRICES"}
 
 
 def test_two_csv_runs_sharing_a_label_forecast_neither(finished_run, tmp_path, capsys):
@@ -446,7 +446,7 @@ def test_two_csv_runs_sharing_a_label_forecast_neither(finished_run, tmp_path, c
     cfg = compose_predict(f"run_dir={sweep}", f"output={tmp_path / 'f.csv'}")
     assert forecast(cfg) == EXIT_NONE
     said = capsys.readouterr().out
-    assert f"prices: runs trained on different files share this label: {trained_on}" in said
+    assert f"PRICES: runs trained on different files share this label: {trained_on}" in said
     assert f"{other} ({sweep / '1'})" in said and "data.symbol=NAME" in said
     assert not (tmp_path / "f.csv").exists()
 
@@ -468,7 +468,7 @@ def test_prices_without_a_column_the_run_uses_say_so_in_predicts_words(
     assert forecast(cfg) == EXIT_NONE
     said = capsys.readouterr().out
     assert (
-        "prices: the prices have no Close column (they have Open, High, Low, Volume), which "
+        "PRICES: the prices have no Close column (they have Open, High, Low, Volume), which "
         "the run was trained on: fix the source, or train a run on the columns it has."
     ) in said
     assert "features.columns" not in said
@@ -488,7 +488,7 @@ def test_a_history_shorter_than_the_band_reads_is_warned(finished_run, run_copy,
     cfg = compose_predict(f"run_dir={run_copy}", f"output={tmp_path / 'f.csv'}")
     with caplog.at_level("WARNING", logger="marketcast"):
         assert forecast(cfg) == EXIT_OK
-    assert "prices: 100 rows up to " in caplog.text
+    assert "PRICES: 100 rows up to " in caplog.text
     assert "where the interval reads the last 251" in caplog.text
 
 
@@ -507,7 +507,7 @@ def test_a_damaged_run_without_its_preprocessing_names_its_symbol_from_its_confi
     (sweep / "1" / PREPROCESSING_FILE).unlink()
     cfg = compose_predict(f"run_dir={sweep}", f"output={tmp_path / 'f.csv'}")
     assert forecast(cfg) == EXIT_PARTIAL
-    assert f"other: its run {sweep / '1'} is damaged: " in capsys.readouterr().out
+    assert f"OTHER: its run {sweep / '1'} is damaged: " in capsys.readouterr().out
     config_file.unlink()  # nothing says its symbols: the run itself is counted as lost
     assert forecast(cfg) == EXIT_PARTIAL
     said = capsys.readouterr().out

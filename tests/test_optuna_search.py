@@ -112,6 +112,19 @@ def test_space_errors_name_the_key():
         search.search_space({})
 
 
+def test_the_threshold_pruner_waits_its_warm_up_epochs():
+    """conf/hparams_search/optuna.yaml's n_warmup_steps: 5 held for median and percentile
+    only: a threshold pruner stopped trials after their first epoch."""
+    pruner = search.make_pruner(PrunerConfig(name="threshold", upper=1.0, n_warmup_steps=3))
+    study = optuna.create_study(pruner=pruner)
+    trial = study.ask()
+    for epoch in range(3):
+        trial.report(100.0, epoch)
+        assert not trial.should_prune()
+    trial.report(100.0, 3)
+    assert trial.should_prune()
+
+
 def test_pruning_callback_reports_each_epoch_and_prunes(tmp_path):
     study = optuna.create_study(pruner=optuna.pruners.ThresholdPruner(upper=1e3))
     trial = study.ask()

@@ -501,7 +501,7 @@ class PrunerConfig:
     # Steps are epochs; the value is `monitor`.
     name: PrunerName = PrunerName.median
     n_startup_trials: int = 4  # median/percentile: trials finished before any is pruned
-    n_warmup_steps: int = 2  # median/percentile: epochs of each trial before it may be pruned
+    n_warmup_steps: int = 2  # median/percentile/threshold: epochs before a trial may be pruned
     percentile: float = 50.0  # percentile: prune below this percentile of the other trials
     upper: float | None = None  # threshold: prune once the value exceeds this (or is NaN)
 

@@ -190,7 +190,9 @@ def make_pruner(pruner: Any) -> optuna.pruners.BasePruner:
             raise MarketcastError(
                 "search.pruner.name=threshold needs search.pruner.upper (prune above it)."
             )
-        return optuna.pruners.ThresholdPruner(upper=pruner.upper)
+        return optuna.pruners.ThresholdPruner(
+            upper=pruner.upper, n_warmup_steps=pruner.n_warmup_steps
+        )
     if pruner.name == "none":
         return optuna.pruners.NopPruner()
     raise MarketcastError(
