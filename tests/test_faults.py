@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import compose_predict, compose_train, synthetic_prices
+from conftest import compose_predict, compose_train, run_in_process, synthetic_prices
 
 from marketcast import atomic, config, runfiles
 from marketcast.errors import MarketcastError
@@ -253,7 +253,7 @@ def test_overwrite_replaces_the_run_with_a_new_run_id(run_copy, tmp_path):
     # files of the earlier run that the new one does not write: a backtest's plot, a csv
     # logger's history, a failed sweep job's record (MLflow uploaded the stale plots as the
     # new run's, and a sweep's summary read the new job as failed); a file not ours stays
-    for name in ("folds.png", "history.csv", "failed.json", "notes.txt"):
+    for name in ("folds.png", "failed.json", "notes.txt"):
         (run_copy / name).write_text("earlier")
     cfg = compose_train(run_copy, "data=csv", f"data.path={csv}", "overwrite=true")
     config.check_train_job(cfg)
@@ -262,7 +262,27 @@ def test_overwrite_replaces_the_run_with_a_new_run_id(run_copy, tmp_path):
     assert after and after != before
     assert artifacts.load_run(run_copy)[1].run_id == after
     left = {p.name for p in run_copy.iterdir()}
-    assert "notes.txt" in left and not left & {"folds.png", "history.csv", "failed.json"}
+    assert "notes.txt" in left and not left & {"folds.png", "failed.json"}
+
+
+def test_an_overwrite_that_fails_leaves_the_earlier_run_whole(run_copy, tmp_path, capsys):
+    """A nightly retrain into the folder predict reads must not lose the model it has when
+    the night's data are bad; nor may a folder of the user's own lose its files."""
+    bad = tmp_path / "bad.csv"
+    bad.write_text("Date,Open,High,Low,Close,Volume\n2020-01-02,1,2,0.5,abc,10\n")
+    before = {p.name: p.read_bytes() for p in run_copy.iterdir() if p.is_file()}
+    status = run_in_process(
+        "train", "data=csv", f"data.path={bad}", f"hydra.run.dir={run_copy}", "overwrite=true"
+    )
+    assert status == 2 and runfiles.is_finished_run(run_copy)
+    after = {p.name: p.read_bytes() for p in run_copy.iterdir() if p.is_file()}
+    assert {name: after.get(name) for name in before} == before
+    own = tmp_path / "notes"
+    own.mkdir()
+    for name in ("report.md", "config.yaml"):
+        (own / name).write_text("mine")
+    assert run_in_process("train", "data=csv", f"data.path={bad}", f"hydra.run.dir={own}") == 2
+    assert (own / "report.md").read_text() == (own / "config.yaml").read_text() == "mine"
 
 
 def test_flat_training_prices_stop_before_anything_is_written(tmp_path):
@@ -286,14 +306,19 @@ def test_a_train_segment_too_short_for_the_interval_stops_before_training(tmp_pa
 
     monkeypatch.setattr(forecaster, "fit_forecaster", trained)
     csv = tmp_path / "short.csv"
-    synthetic_prices(40, exchange="XNYS").to_csv(csv)
+    synthetic_prices(300, exchange="XNYS").to_csv(csv)
+    split = ("split.train=0.09", "split.val=0.5", "split.test=0.41")  # 27 training rows
     with pytest.raises(MarketcastError) as refused:
-        train(compose_train(tmp_path / "run", "data=csv", f"data.path={csv}"))
+        train(compose_train(tmp_path / "run", "data=csv", f"data.path={csv}", *split))
     assert str(refused.value).startswith(
-        "short: the train segment (2015-01-02..2015-02-11, 28 rows) is too short for the "
+        "short: the train segment (2015-01-02..2015-02-10, 27 rows) is too short for the "
         "prediction interval's GARCH fit, which needs 31 rows (30 daily returns). Use more "
         "data (data.start earlier)"
     )
+    monkeypatch.undo()  # an EWMA interval fits no GARCH: it trains on these rows
+    ewma = ("evaluation.intervals.volatility=ewma", "evaluation.peers.garch=false")
+    train(compose_train(tmp_path / "ewma", "data=csv", f"data.path={csv}", *split, *ewma))
+    assert runfiles.is_finished_run(tmp_path / "ewma")
 
 
 def test_what_validation_found_is_in_metrics_and_the_report(tmp_path):

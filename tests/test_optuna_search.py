@@ -29,7 +29,7 @@ from optuna.trial import TrialState
 
 from marketcast import config
 from marketcast.config import PrunerConfig, SamplerConfig, SearchConfig
-from marketcast.errors import MarketcastError
+from marketcast.errors import EXIT_USER_ERROR, MarketcastError
 from marketcast.tracking import optuna_search as search
 from marketcast.tracking.pruning import OptunaPruning
 
@@ -371,10 +371,23 @@ def test_the_shipped_space_is_narrowed_and_cut_from_the_command_line(tmp_path):
     assert set(dims) == {"model.units", "model.lstm.dropout", "window.size",
                          "train.learning_rate", "train.batch_size"}  # fmt: skip
     assert dims["model.units"].distribution == CategoricalDistribution([8, 16])
-    # a flat key (an experiment file of before) still reads; the same key twice is refused
+    # a dotted key (a file of one's own, written for the flat space of before, merged into
+    # the shipped one) overrides the shipped nested key, and null drops it either way
     assert set(search.search_space({"model.units": "choice(1, 2)"})) == {"model.units"}
-    with pytest.raises(MarketcastError, match="search.space gives model.units twice"):
-        search.search_space({"model.units": "choice(1, 2)", "model": {"units": "choice(3, 4)"}})
+    both = {"model.units": "choice(1, 2)", "model": {"units": "choice(3, 4)", "layers": "x"}}
+    both["model.layers"] = None
+    dims = search.search_space(both)
+    assert set(dims) == {"model.units"}
+    assert dims["model.units"].distribution == CategoricalDistribution([1, 2])
+
+
+def test_a_bad_search_space_stops_the_search_before_any_job(tmp_path, monkeypatch, capsys):
+    """Hydra only warned of the callback's error, and each of the 20 jobs failed alike."""
+    monkeypatch.chdir(tmp_path)
+    status = run_in_process("train", "hparams_search=optuna", "search.space.model.units=8")
+    assert status == EXIT_USER_ERROR
+    assert capsys.readouterr().err.startswith("error: search.space.model.units='8' is one value")
+    assert not list(tmp_path.iterdir())
 
 
 def test_what_a_study_is_scored_on_reads_the_shipped_config(tmp_path):

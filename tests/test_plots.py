@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 
 from marketcast.evaluation import plots
+from marketcast.runfiles import PLOT_FILES
 
 PNG = b"\x89PNG\r\n\x1a\n"
 HISTORY = {"loss": [0.5, 0.4, 0.35, 0.36], "val_loss": [0.3, 0.25, 0.27, 0.29]}
@@ -75,6 +76,10 @@ def test_a_backtest_has_folds_and_its_own_forecast_figure(tmp_path, horizon):
     if horizon > 1:
         expected |= {"fan.png", "error_per_step.png"}
     assert written(paths) == expected
+    # every figure a run draws is one an overwriting run removes first (runfiles.PLOT_FILES):
+    # the single split's at h = 5 and the backtest's at h = 3 draw each of them
+    single = plots.run_plots(tmp_path / "s", predictions(5), {}, HISTORY, "X", False, False)
+    assert written(paths) | written(single) <= set(PLOT_FILES)
 
 
 def test_a_universe_gets_the_pooled_figures_only(tmp_path):

@@ -74,6 +74,7 @@ def test_bundled_sample_loads_and_is_clean():
         ("Date,Foo\n2020-01-02,1\n", "none of the price columns"),
         ("Date,Close\n2020-01-02,abc\n", "column Close has 1 non-numeric"),
         ("Date,Close\nyesterday,1\n", "dates that cannot be read"),
+        ("Date,Close\n,1\n,2\n", r"has no dates: its Date column is empty\.$"),
         ("Date,Close\n2020-01-02,-1\n", "no rows left after validation"),
         # pandas' tokenizer error ended in a newline: the message took two lines
         ("Date,Close\n2020-01-02,1\n2020-01-03,1,2\n", r"Expected 2 fields in line 3, saw 3\)\.$"),
@@ -185,8 +186,8 @@ def test_rows_on_days_the_exchange_does_not_trade_are_warned(tmp_path):
     got = load(DataConfig(source="csv", path=str(path)))
     assert len(got.frame) == 31  # warned, kept
     assert got.report.summary() == (
-        "1 rows on days XNYS does not trade warned (first 2024-07-13; another market's "
-        "prices (set data.exchange), or dates shifted by a time zone?)"
+        "1 rows on days XNYS does not trade warned (first 2024-07-13; prices of another "
+        "market than data.exchange, or dates a time zone moved by a day?)"
     )
 
 

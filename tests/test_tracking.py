@@ -21,7 +21,7 @@ import keras
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import run_in_process
+from conftest import compose_train, run_in_process
 from hydra import compose, initialize_config_dir
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, OmegaConf
@@ -529,6 +529,13 @@ def test_a_trials_run_is_named_by_its_sampled_values():
     }
     assert mlflow_logger._run_name(Path("/sweep/3"), params) == "3 model.units=16"
     assert mlflow_logger._run_name(Path("/runs/x"), {"search": {"trial": None}}) == "x"
+    # the shipped space is nested as the config: its keys, not its top-level groups
+    shipped = OmegaConf.to_container(
+        compose_train(Path("/tmp/run"), "hparams_search=optuna", "search.trial=3"), resolve=False
+    )
+    name = mlflow_logger._run_name(Path("/sweep/3"), shipped)
+    assert name.startswith("3 model.units=") and "model.lstm.dropout=" in name
+    assert "{" not in name
 
 
 def test_a_sweep_jobs_run_is_named_by_the_values_its_sweep_varies(tmp_path):

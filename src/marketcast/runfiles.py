@@ -24,8 +24,7 @@ TRIAL_FILE = "optuna_trial.json"  # a job of an Optuna search: its trial number,
 DONE_FILE = "run.json"  # the completion marker, written last (storage.artifacts)
 FAILED_FILE = "failed.json"  # written instead of the above when a sweep job fails
 REPORT_FILE = "report.md"  # the run's Markdown report (a global model's: none)
-HISTORY_FILE = "history.csv"  # logger=csv: every epoch (logger.csv.filename)
-# the figures a run may draw (evaluation.plots draws no other)
+# the figures a run may draw (evaluation.plots draws no other: tests/test_plots.py)
 PLOT_FILES = (
     "test_forecast.png",
     "backtest_forecast.png",
@@ -36,10 +35,10 @@ PLOT_FILES = (
     "folds.png",
     "loss.png",
 )
-# What a training run may leave in its directory besides Hydra's .hydra/ and the job's log:
-# a new run there (overwrite=true, or after a failed sweep job) clears them first, so that
-# none of an earlier run's files (its plots, uploaded to MLflow as the new run's; its
-# failed.json, read by the summary as the new job's failure) passes for the new run's.
+# What a finished training run leaves in its directory besides Hydra's .hydra/, the job's
+# log and a logger's files: a new run there (overwrite=true) removes the earlier run's
+# before it writes its own, so that none of them (a plot MLflow would upload as the new
+# run's) passes for the new run's.
 RUN_FILES = (
     DONE_FILE,  # first: the directory holds no finished run from here on
     MODEL_FILE,
@@ -51,7 +50,6 @@ RUN_FILES = (
     TRIAL_FILE,
     FAILED_FILE,
     REPORT_FILE,
-    HISTORY_FILE,
     *PLOT_FILES,
 )
 
@@ -128,7 +126,11 @@ def was_pruned(run_dir: Path) -> bool:
 
 
 def clear_earlier_run(run_dir: Path) -> list[str]:
-    """Remove an earlier run's ``RUN_FILES`` from ``run_dir``; the names removed."""
+    """Remove an earlier run's ``RUN_FILES`` from ``run_dir``, where it holds one (its
+    ``DONE_FILE``, whole or damaged: the folder is a marketcast run's, not a folder of the
+    user's own that happens to hold a config.yaml); the names removed."""
+    if not (Path(run_dir) / DONE_FILE).is_file():
+        return []
     removed = []
     for name in RUN_FILES:
         path = Path(run_dir) / name

@@ -181,28 +181,27 @@ def check_environment() -> None:
 
 
 def search_keys(space: Any) -> dict[str, str]:
-    """``search.space`` as {config key: sweep text}: nested keys joined by dots
-    (``search.space.model.units='choice(16, 32)'`` on the command line sets
-    ``model: {units: ...}``), dotted ones as written, and a key set to null left out
-    (``search.space.model.layers=null``: not searched)."""
+    """``search.space`` as {config key: sweep text}: nested keys joined by dots (the shipped
+    conf/hparams_search/optuna.yaml, and ``search.space.model.units='choice(16, 32)'`` on the
+    command line), and dotted ones as written (``'model.units': choice(16, 32)``: a file of
+    one's own, which merges into the shipped space and overrides its nested key); a key set
+    to null is not searched (``search.space.model.layers=null``)."""
     if OmegaConf.is_config(space):
         space = OmegaConf.to_container(space, resolve=True)
-    flat: dict[str, str] = {}
+    nested: dict[str, Any] = {}
+    dotted: dict[str, Any] = {}
 
     def walk(node: dict, prefix: str) -> None:
         for name, value in node.items():
             key = f"{prefix}{name}"
             if isinstance(value, dict):
                 walk(value, f"{key}.")
-            elif value is not None:
-                if key in flat:
-                    raise MarketcastError(
-                        f"search.space gives {key} twice, nested and as '{key}': keep one."
-                    )
-                flat[key] = str(value)
+            else:
+                (dotted if "." in str(name) else nested)[key] = value
 
     walk(space or {}, "")
-    return flat
+    merged = {**nested, **dotted}
+    return {key: str(value) for key, value in merged.items() if value is not None}
 
 
 def check_writable(key: str, path: Path, shown: object = None) -> None:

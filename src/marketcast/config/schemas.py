@@ -12,8 +12,6 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from marketcast.runfiles import HISTORY_FILE
-
 # --- choices ---------------------------------------------------------------------------------
 
 
@@ -455,7 +453,7 @@ class SweepConfig:
 
 @dataclass
 class CsvLoggerConfig:
-    filename: str = HISTORY_FILE  # in the run directory: one row per epoch of every fit
+    filename: str = "history.csv"  # in the run directory: one row per epoch of every fit
 
 
 @dataclass

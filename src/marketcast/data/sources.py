@@ -24,9 +24,9 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 import threading
 import time
-import warnings
 from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -216,6 +216,10 @@ def normalise(
     return out
 
 
+# a time of day followed by its time zone's offset (Z, +09:00, -0500)
+_OFFSET = re.compile(r"(\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)\s*(?:Z|[+-]\d{2}:?\d{2})$")
+
+
 def _dates(index: pd.Index, origin: str) -> pd.DatetimeIndex:
     """A raw frame's dates as naive local dates (a time zone's offset dropped, the day
     kept), NaT where a row has none. Numbers are read as YYYYMMDD, not as nanoseconds since
@@ -224,25 +228,23 @@ def _dates(index: pd.Index, origin: str) -> pd.DatetimeIndex:
         return index.tz_localize(None) if index.tz is not None else index
     if pd.api.types.is_numeric_dtype(index):
         numbers = index[pd.notna(index)]
+        if not len(numbers):
+            raise MarketcastError(f"{origin} has no dates: its Date column is empty.")
         eight_digits = (numbers >= 10_000_101) & (numbers <= 99_991_231)
-        if not len(numbers) or not np.all((numbers == np.floor(numbers)) & eight_digits):
-            first = numbers[0] if len(numbers) else "empty"
+        if not np.all((numbers == np.floor(numbers)) & eight_digits):
             raise MarketcastError(
-                f"{origin} has dates that are numbers ({first}): write them as ISO dates "
+                f"{origin} has dates that are numbers ({numbers[0]}): write them as ISO dates "
                 "such as 2024-01-31, or as YYYYMMDD."
             )
         index = pd.Index([None if pd.isna(v) else str(int(v)) for v in index], dtype=object)
         form = "%Y%m%d"
     else:
         form = None
+        # a time zone's offset goes, its local time stays: offsets that change with summer
+        # time are mixed time zones to pandas, which it refuses (or, in 2.x, warns of)
+        index = pd.Index([_OFFSET.sub(r"\1", v) if isinstance(v, str) else v for v in index])
     try:
-        with warnings.catch_warnings():  # mixed offsets: pandas warns, then returns objects
-            warnings.simplefilter("ignore", FutureWarning)
-            parsed = pd.to_datetime(index, format=form)
-        if not isinstance(parsed, pd.DatetimeIndex):  # offsets that change (summer time)
-            parsed = pd.DatetimeIndex(
-                [pd.NaT if pd.isna(v) else pd.Timestamp(v).tz_localize(None) for v in parsed]
-            )
+        parsed = pd.DatetimeIndex(pd.to_datetime(index, format=form))
     except (ValueError, TypeError) as exc:
         # pandas goes on with advice for its own callers ("You might want to try: ...")
         lines = str(exc).split(" You might want to try")[0].splitlines() or [type(exc).__name__]

@@ -353,7 +353,7 @@ def _off_calendar(dates: pd.DatetimeIndex, exchange: str | None) -> list[Finding
             int(off.sum()),
             "warned",
             dates[off][0],
-            "another market's prices (set data.exchange), or dates shifted by a time zone?",
+            "prices of another market than data.exchange, or dates a time zone moved by a day?",
         )
     ]
 

@@ -4,6 +4,7 @@ printed report. Written once for the single split, the backtest and the global m
 
 from __future__ import annotations
 
+import logging
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,10 +27,13 @@ from marketcast.evaluation.verdicts import (
 )
 from marketcast.features.dataset import Prepared
 from marketcast.features.split import fit_start, stop_samples
-from marketcast.runfiles import REPORT_FILE
+from marketcast.runfiles import REPORT_FILE, clear_earlier_run
 from marketcast.storage import artifacts
 
 SEGMENTS = ("val", "test")
+
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -149,7 +153,12 @@ def write_run(
     plots_on: bool,
     description: dict,
 ) -> None:
-    """Plots and report first, then the artifacts, whose last file marks the run finished."""
+    """Plots and report first, then the artifacts, whose last file marks the run finished.
+    An earlier run's files in ``run_dir`` (``overwrite=true``) go first: only now, once this
+    run has trained, so that a run that fails leaves the earlier one whole."""
+    cleared = clear_earlier_run(run_dir)
+    if cleared:
+        log.info("the earlier run's files removed: %s", ", ".join(cleared))
     metrics, predictions = result.metrics, result.predictions
     if plots_on:
         plots.run_plots(

@@ -8,9 +8,10 @@ on SLURM nodes.
 Exit status of a multirun: 0 when every job finished; otherwise the status the worst
 failed job would have had on its own (2: bad input or config value, 1: anything
 else), after the summary has been written. ``sweep.fail_fast=true`` instead raises the
-error: the sweeper stops after the batch that holds the failed job (Hydra's basic
-sweeper runs every job as one batch unless ``hydra.sweeper.max_batch_size`` is set),
-Hydra reports it, exit status 1, no summary.
+error (``errors.SweepStopped``): the sweeper stops after the batch that holds the failed
+job (Hydra's basic sweeper runs every job as one batch unless
+``hydra.sweeper.max_batch_size`` is set), the CLI says it in one line with the status the
+job would have had on its own, no summary.
 """
 
 from __future__ import annotations

@@ -32,6 +32,7 @@ from marketcast.data.sources import load
 from marketcast.data.universe import load_universe
 from marketcast.errors import MarketcastError
 from marketcast.evaluation.intervals import Intervals
+from marketcast.evaluation.peers import GARCH_MODELS, MIN_GARCH_RETURNS
 from marketcast.features.dataset import (
     Prepared,
     prepare_many,
@@ -40,7 +41,7 @@ from marketcast.features.dataset import (
 )
 from marketcast.features.folds import Fold, min_fold_rows, plan_folds
 from marketcast.progress import progress
-from marketcast.runfiles import clear_earlier_run, run_score
+from marketcast.runfiles import FAILED_FILE, run_score
 
 log = logging.getLogger(__name__)
 
@@ -115,9 +116,8 @@ def train(cfg: DictConfig) -> float:
 
     A job of an Optuna search (``search.trial`` set) is one trial of its study.
     """
-    cleared = clear_earlier_run(Path(cfg.paths.run_dir))
-    if cleared:
-        log.info("the earlier run's files removed first: %s", ", ".join(cleared))
+    # a sweep job that failed here before: its record would stand for this job's outcome
+    (Path(cfg.paths.run_dir) / FAILED_FILE).unlink(missing_ok=True)
     if cfg.search.trial is not None:
         from marketcast.tracking.optuna_search import run_trial
 
@@ -168,7 +168,8 @@ def _train(cfg: DictConfig, run_dir: Path, callbacks: list) -> tuple[float, dict
     for k, fold in enumerate(shown):
         refit = fitted is None or k % cfg.evaluation.backtest.refit_every == 0
         preps = _prepare(data, fold, cfg, None if refit else fitted.transform)
-        _check_interval_rows(preps)  # before the network trains, not after
+        if str(cfg.evaluation.intervals.volatility) in GARCH_MODELS:  # not ewma
+            _check_interval_rows(preps)  # before the network trains, not after
         if len(folds) > 1:
             log.info(
                 "fold %d/%d: origin %s%s",
@@ -329,8 +330,6 @@ def _prepare(data: RunData, fold: Fold | None, cfg: DictConfig, transform) -> di
 
 def _check_interval_rows(preps: dict[str, Prepared]) -> None:
     """Every training segment holds the returns the published interval's GARCH fit needs."""
-    from marketcast.evaluation.peers import MIN_GARCH_RETURNS
-
     for symbol, prep in preps.items():
         rows = prep.segments.val_start
         if rows - 1 < MIN_GARCH_RETURNS:
@@ -339,8 +338,8 @@ def _check_interval_rows(preps: dict[str, Prepared]) -> None:
                 f"{symbol}: the train segment ({dates}, {rows} rows) is too short for the "
                 f"prediction interval's GARCH fit, which needs {MIN_GARCH_RETURNS + 1} rows "
                 f"({MIN_GARCH_RETURNS} daily returns). Use more data (data.start earlier), "
-                "or a larger training share (split.*; in a backtest, "
-                "evaluation.backtest.train_size)."
+                "a larger training share (split.*; in a rolling backtest, "
+                "evaluation.backtest.train_size), or evaluation.intervals.volatility=ewma."
             )
 
 

@@ -30,7 +30,7 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from marketcast.config import MlflowLoggerConfig, in_multirun
+from marketcast.config import MlflowLoggerConfig, in_multirun, search_keys
 from marketcast.errors import EXIT_USER_ERROR, MarketcastError, brief, install_command
 
 log = logging.getLogger(__name__)
@@ -177,7 +177,8 @@ def _run_name(run_dir: Path, params: Mapping[str, Any]) -> str:
     search = params.get("search") or {}
     if search.get("trial") is not None:  # the values it was given are the space's keys
         given = OmegaConf.create(params)
-        named = " ".join(f"{k}={OmegaConf.select(given, k)}" for k in search["space"])
+        keys = search_keys(search["space"])
+        named = " ".join(f"{k}={OmegaConf.select(given, k)}" for k in keys)
     elif in_multirun():
         from marketcast.jobs.multirun_progress import sweep_overrides, swept_keys
 

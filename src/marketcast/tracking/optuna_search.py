@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from marketcast.errors import MarketcastError, install_command
+from marketcast.errors import EXIT_USER_ERROR, MarketcastError, install_command
 
 try:
     import optuna
@@ -454,8 +455,12 @@ class StudyReport(Callback):
     """
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        search_space(config.search.space)
-        study = open_study(config.search)
+        try:  # Hydra only warns of a callback's exception: every job would fail alike
+            search_space(config.search.space)
+            study = open_study(config.search)
+        except MarketcastError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            sys.exit(EXIT_USER_ERROR)
         log.info(
             "optuna study %s in %s: %d trials so far",
             study.study_name,
