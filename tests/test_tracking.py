@@ -268,6 +268,7 @@ import keras
 import numpy as np
 from omegaconf import OmegaConf
 
+from marketcast.runfiles import fingerprint
 from marketcast.tracking.loggers import make_loggers
 
 
@@ -283,6 +284,8 @@ def main(cfg):
               callbacks=loggers.callbacks())
     metrics = {"val": {"model": {"mase": float(cfg.lr)}}}
     (run_dir / "metrics.json").write_text(json.dumps(metrics))
+    files = {"metrics.json": fingerprint(run_dir / "metrics.json")}  # finished, as a run is
+    (run_dir / "run.json").write_text(json.dumps({"run_id": run_dir.name, "files": files}))
     loggers.finish(metrics, run_dir)
 
 
@@ -437,7 +440,11 @@ def test_a_sweep_stopped_before_its_end_leaves_no_running_parent(tmp_path):
         "import json, sys\n"
         "from omegaconf import OmegaConf\n"
         "from marketcast.tracking.mlflow_logger import MlflowSweepRun\n"
-        "MlflowSweepRun().on_multirun_start(OmegaConf.create(json.loads(sys.argv[1])))\n"
+        "sweep = MlflowSweepRun()\n"
+        "sweep.on_multirun_start(OmegaConf.create(json.loads(sys.argv[1])))\n"
+        "# a job's run that a worker, stopped with the sweep, never ended (joblib, SIGTERM)\n"
+        "sweep.client.create_run(sweep.experiment_id, run_name='1',\n"
+        "                        tags={'mlflow.parentRunId': sweep.run_id})\n"
         "raise KeyboardInterrupt  # as Ctrl-C in a job would\n"
     )
     done = subprocess.run(
@@ -445,7 +452,7 @@ def test_a_sweep_stopped_before_its_end_leaves_no_running_parent(tmp_path):
     )
     assert "KeyboardInterrupt" in done.stderr
     _, runs = only_run(uri)
-    assert [r.info.status for r in runs] == ["FAILED"]
+    assert [r.info.status for r in runs] == ["FAILED", "FAILED"]
 
 
 def test_sweep_callback_does_nothing_without_mlflow(tmp_path):

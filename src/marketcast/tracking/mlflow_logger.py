@@ -258,6 +258,7 @@ class MlflowSweepRun(Callback):
 
     def __init__(self) -> None:
         self.run_id: str | None = None
+        self.experiment_id: str | None = None
         self.client = None
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
@@ -277,7 +278,7 @@ class MlflowSweepRun(Callback):
         experiment_id = experiment(self.client, options)
         tags = {"marketcast.sweep_dir": str(sweep_dir), **options.tags}
         run = self.client.create_run(experiment_id, run_name=sweep_dir.name, tags=tags)
-        self.run_id = run.info.run_id
+        self.run_id, self.experiment_id = run.info.run_id, experiment_id
         atexit.register(self._end_unfinished)
         overrides = " ".join(config.hydra.overrides.task)
         if overrides:
@@ -307,11 +308,20 @@ class MlflowSweepRun(Callback):
         atexit.unregister(self._end_unfinished)
 
     def _end_unfinished(self) -> None:
-        """At exit: a parent run the sweep's end never reached ends FAILED."""
+        """At exit: a parent run the sweep's end never reached ends FAILED, and so do its
+        jobs' runs still RUNNING (a worker process of joblib, Ray or SLURM stopped with the
+        sweep before its job could end its own run)."""
         if self.run_id is None:
             return
         run_id, self.run_id = self.run_id, None
         try:
+            left = self.client.search_runs(
+                [self.experiment_id],
+                filter_string=f"tags.mlflow.parentRunId = '{run_id}' and "
+                "attributes.status = 'RUNNING'",
+            )
+            for child in left:
+                self.client.set_terminated(child.info.run_id, status="FAILED")
             self.client.set_terminated(run_id, status="FAILED")
         except Exception as exc:  # the process is ending: say so, do not raise
             log.warning("MLflow run %s: left running (%s)", run_id, brief(exc))
