@@ -388,6 +388,13 @@ def test_a_bad_search_space_stops_the_search_before_any_job(tmp_path, monkeypatc
     assert status == EXIT_USER_ERROR
     assert capsys.readouterr().err.startswith("error: search.space.model.units='8' is one value")
     assert not list(tmp_path.iterdir())
+    # a key the space lacks: it said "search.space.window is not a config key"
+    status = run_in_process("train", "hparams_search=optuna", "search.space.window.horizon=x")
+    assert status == EXIT_USER_ERROR
+    assert capsys.readouterr().err.startswith(
+        "error: search.space.window.horizon is not in the search space yet: add it with a "
+        "leading +, '+search.space.window.horizon=...'"
+    )
 
 
 def test_what_a_study_is_scored_on_reads_the_shipped_config(tmp_path):

@@ -221,6 +221,11 @@ def _unknown_override(exc: Exception, schema: type) -> str | None:
     key = re.match(r"Could not override '([^']+)'", str(exc))
     if key is None or "not in" not in str(exc.__cause__ or ""):
         return None
+    if key.group(1).startswith("search.space."):  # a search space's keys are free
+        return (
+            f"{key.group(1)} is not in the search space yet: add it with a leading +, "
+            f"'+{key.group(1)}=...' (an override changes a key that is there)"
+        )
     if key.group(1).startswith("hydra."):  # Hydra's own keys, under its schema
         from dataclasses import field, make_dataclass
 
