@@ -143,8 +143,8 @@ def run_command(command: str, overrides: list[str]) -> None:
     os.environ["HYDRA_FULL_ERROR"] = "1"
     try:
         app()
-    except SystemExit as exit:  # a callback's refusal at the sweep's start: no bare folder
-        if exit.code not in (None, 0):
+    except SystemExit as stop:  # a callback's refusal at the sweep's start: no bare folder
+        if stop.code not in (None, 0):
             _remove_bare_sweep()
         raise
     except SweepStopped as stopped:
