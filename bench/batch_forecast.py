@@ -34,14 +34,19 @@ from hydra import compose, initialize_config_dir  # noqa: E402
 
 import marketcast.config  # noqa: E402,F401  (registers the schemas)
 from marketcast.data.cache import write_cached  # noqa: E402
+from marketcast.data.trading_days import sessions  # noqa: E402
 from marketcast.jobs.predict import forecast_windows, latest_window  # noqa: E402
 from marketcast.jobs.runs import resolve_runs  # noqa: E402
 from marketcast.jobs.train import train  # noqa: E402
 
 
 def synthetic_universe(cache_dir: Path, n_symbols: int, years: int) -> tuple[list[str], str]:
-    """US-style tickers S0000.. with geometric random walks; returns symbols and last date."""
-    dates = pd.bdate_range(end="2025-10-31", periods=years * 252, name="Date").as_unit("ns")
+    """US-style tickers S0000.. with geometric random walks on NYSE sessions (as a US
+    source gives them: weekdays would put holidays in every file); returns symbols and
+    last date."""
+    first = pd.Timestamp("2025-10-31") - pd.DateOffset(years=years + 1)
+    dates = sessions(first, pd.Timestamp("2025-10-31"), "XNYS")[-years * 252 :]
+    dates = pd.DatetimeIndex(dates, name="Date").as_unit("ns")
     rng = np.random.default_rng(0)
     symbols = [f"S{i:04d}" for i in range(n_symbols)]
     for symbol in symbols:
