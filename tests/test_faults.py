@@ -277,12 +277,31 @@ def test_an_overwrite_that_fails_leaves_the_earlier_run_whole(run_copy, tmp_path
     assert status == 2 and runfiles.is_finished_run(run_copy)
     after = {p.name: p.read_bytes() for p in run_copy.iterdir() if p.is_file()}
     assert {name: after.get(name) for name in before} == before
+    csv = tmp_path / "good.csv"
+    synthetic_prices(300, exchange="XNYS").to_csv(csv)
+    capsys.readouterr()
     own = tmp_path / "notes"
     own.mkdir()
     for name in ("report.md", "config.yaml"):
         (own / name).write_text("mine")
-    assert run_in_process("train", "data=csv", f"data.path={bad}", f"hydra.run.dir={own}") == 2
+    for data in (bad, csv):  # a run that fails, and one that would succeed: refused at once
+        status = run_in_process("train", "data=csv", f"data.path={data}", f"hydra.run.dir={own}")
+        assert status == 2
+        assert capsys.readouterr().err.startswith(
+            f"error: {own} holds config.yaml, report.md, which this run would write over, and "
+            "no finished run: choose another hydra.run.dir, or pass overwrite=true"
+        )
     assert (own / "report.md").read_text() == (own / "config.yaml").read_text() == "mine"
+    # a folder of the user's own that a failing run leaves holding only logs stays, with its
+    # log (it was removed with the folder above it, where that was left empty)
+    logs = tmp_path / "parent" / "logs"
+    logs.mkdir(parents=True)
+    (logs / "server.log").write_text("mine")
+    assert run_in_process("train", "data=csv", f"data.path={bad}", f"hydra.run.dir={logs}") == 2
+    assert (logs / "server.log").read_text() == "mine"
+    made = tmp_path / "new" / "run"  # one the command made goes, with the folder above it
+    assert run_in_process("train", "data=csv", f"data.path={bad}", f"hydra.run.dir={made}") == 2
+    assert not (tmp_path / "new").exists()
 
 
 def test_flat_training_prices_stop_before_anything_is_written(tmp_path):

@@ -366,15 +366,20 @@ def _remove_if_empty(run_dir: Path) -> None:
 
 
 def _remove_if_only(folder: Path, names: tuple[str, ...]) -> None:
-    """Remove ``folder`` if it holds only ``names`` and log files, then its parent and
-    grandparent (outputs/train/, outputs/) if that left them empty."""
-    if not folder.is_dir():
+    """Remove ``folder`` if this command made it and it holds only ``names`` and log files,
+    then its parent and grandparent (outputs/train/, outputs/) if this command made them and
+    that left them empty (``new_folders``: a folder of the user's own is never removed)."""
+    from marketcast.new_folders import made
+
+    if not folder.is_dir() or not made(folder):
         return
     if all(p.name in names or p.suffix == ".log" for p in folder.iterdir()):
         logging.shutdown()  # release the log file before removing it
         shutil.rmtree(folder, ignore_errors=True)
-        for parent in list(folder.parents)[:2]:
+        for parent in list(folder.absolute().parents)[:2]:
+            if not made(parent):
+                break
             try:
                 parent.rmdir()
-            except OSError:  # not empty (other runs), or not ours to remove
+            except OSError:  # not empty (other runs)
                 break

@@ -47,6 +47,9 @@ from marketcast.config.schemas import (
 from marketcast.errors import MarketcastError, install_command
 from marketcast.runfiles import (
     DONE_FILE,
+    FAILED_FILE,
+    RUN_FILES,
+    TRIAL_FILE,
     finished_marker,
     has_finished_run,
     marked_runs,
@@ -56,6 +59,9 @@ from marketcast.runfiles import (
 )
 
 log = logging.getLogger(__name__)
+
+# what a finished, failed or pruned job leaves: a new run there replaces it on its own terms
+JOB_RECORDS = (DONE_FILE, FAILED_FILE, TRIAL_FILE)
 
 _ABSENT = object()
 
@@ -74,6 +80,17 @@ def check_train_job(cfg: DictConfig) -> None:
         raise MarketcastError(
             f"{run_dir} already holds a finished run: choose another hydra.run.dir, or pass "
             "overwrite=true to replace it."
+        )
+    # a run's file names in a folder without a finished run: the user's own files (a
+    # config.yaml, a report.md), or what a run killed half-way left
+    over = [
+        n for n in RUN_FILES if n not in JOB_RECORDS and run_dir and (Path(run_dir) / n).exists()
+    ]
+    if over and not cfg.overwrite:
+        raise MarketcastError(
+            f"{run_dir} holds {', '.join(over)}, which this run would write over, and no "
+            "finished run: choose another hydra.run.dir, or pass overwrite=true to replace "
+            "them."
         )
     _check_sample_kept(cfg, _choices())
     _warn_of_mode_keys(cfg, _typed_overrides())
