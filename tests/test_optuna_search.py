@@ -388,6 +388,19 @@ def test_a_bad_search_space_stops_the_search_before_any_job(tmp_path, monkeypatc
     assert status == EXIT_USER_ERROR
     assert capsys.readouterr().err.startswith("error: search.space.model.units='8' is one value")
     assert not list(tmp_path.iterdir())
+    # values the config cannot take, a key it lacks, a range Optuna refuses: each failed
+    # every job of the search, one after another (the last two with exit 1)
+    for override, said in (
+        ("search.space.model.units='choice(abc, 16)'", "search.space.model.units gives abc, "
+         "which model.units cannot take: Value 'abc' of type 'str' could not be converted"),
+        ("+search.space.model.unitz='choice(1, 5)'", "search.space.model.unitz is not a "
+         "config key (a typo?): did you mean model.units?"),
+        ("search.space.model.units='interval(1, 0)'", "search.space.model.units='interval(1, "
+         "0)': `low <= high` must hold"),
+    ):  # fmt: skip
+        assert run_in_process("train", "hparams_search=optuna", override) == EXIT_USER_ERROR
+        assert capsys.readouterr().err.startswith(f"error: {said}")
+        assert not list(tmp_path.iterdir())
     # a key the space lacks: it said "search.space.window is not a config key"
     status = run_in_process("train", "hparams_search=optuna", "search.space.window.horizon=x")
     assert status == EXIT_USER_ERROR
@@ -395,6 +408,23 @@ def test_a_bad_search_space_stops_the_search_before_any_job(tmp_path, monkeypatc
         "error: search.space.window.horizon is not in the search space yet: add it with a "
         "leading +, '+search.space.window.horizon=...'"
     )
+
+
+def test_a_study_refuses_a_search_that_changes_a_keys_choices(tmp_path):
+    """Narrowing model.units and running the same command again failed every trial with
+    Optuna's 'CategoricalDistribution does not support dynamic value space', exit 1."""
+    storage = tmp_path / "optuna.journal"
+    search.run_trial(job_config(storage, 0), fit_tiny, tmp_path / "0")  # SPACE's choices
+    narrowed = job_config(storage, 1, space={**SPACE, "model.units": "choice(2, 8)"})
+    with pytest.raises(MarketcastError) as refused:
+        search.run_trial(narrowed, fit_tiny, tmp_path / "1")
+    assert str(refused.value).startswith(
+        f"the Optuna study 'marketcast' in {storage} searched model.units over [2, 4]; this "
+        "search gives it [2, 8], and a study cannot change a choice's values: name another "
+        "study (search.study_name=...)"
+    )
+    assert len(search.load_study(narrowed.search).get_trials()) == 1  # none asked for
+    search.run_trial(job_config(storage, 2), fit_tiny, tmp_path / "2")  # the same space: on
 
 
 def test_what_a_study_is_scored_on_reads_the_shipped_config(tmp_path):

@@ -15,6 +15,7 @@ parameters and the parameter importances after the last.
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import math
@@ -96,7 +97,10 @@ def search_space(space: Mapping[str, Any]) -> dict[str, Dimension]:
             raise MarketcastError(
                 f"search.space.{key}={text!r} is not Hydra sweep syntax: {exc}"
             ) from None
-        dims[key] = _dimension(key, text, override.value())
+        try:
+            dims[key] = _dimension(key, text, override.value())
+        except ValueError as exc:  # Optuna's own check: interval(1, 0), a log range from 0
+            raise MarketcastError(f"search.space.{key}={text!r}: {exc}") from None
     return dims
 
 
@@ -229,6 +233,7 @@ def run_trial(cfg: DictConfig, objective: Objective, run_dir: Path) -> float:
     dims = search_space(search.space)
     study = open_study(search, stream=_stream(study_size(search), search.trial))
     _check_same_scoring(study, search, scored_on(cfg, dims))
+    _check_same_choices(study, search, dims)
     trial = study.ask({key: dim.distribution for key, dim in dims.items()})
     values = {key: dim.value(trial.params[key]) for key, dim in dims.items()}
     with read_write(cfg):
@@ -301,6 +306,52 @@ def scored_on(cfg: DictConfig, dims: Mapping[str, Dimension]) -> dict[str, Any]:
             value = str(Path(str(value)).expanduser().resolve())
         found[key] = value if isinstance(value, dict | list) else str(value)
     return found
+
+
+def check_space(cfg: DictConfig, dims: Mapping[str, Dimension]) -> None:
+    """That every searched key is a key of ``cfg`` and takes each value the space may give
+    it (a choice of text for a number failed every job of the search, one after another)."""
+    from marketcast.config import TrainJobConfig, unknown_key_message
+
+    trial = copy.deepcopy(cfg)  # the config itself keeps its values
+    for key, dim in dims.items():
+        if OmegaConf.select(cfg, key, default=_MISSING) is _MISSING:
+            raise MarketcastError(f"search.space.{unknown_key_message(key, TrainJobConfig)}")
+        for value in _extremes(dim):
+            try:
+                with read_write(trial):
+                    OmegaConf.update(trial, key, value, merge=False)
+            except Exception as exc:  # OmegaConf's ValidationError: the type does not fit
+                said = str(exc).splitlines()[0]
+                raise MarketcastError(
+                    f"search.space.{key} gives {override_text(value)}, which {key} cannot "
+                    f"take: {said}"
+                ) from None
+
+
+def _extremes(dim: Dimension) -> list[Any]:
+    """The config values a dimension may give: every choice, or a range's two ends."""
+    dist = dim.distribution
+    if isinstance(dist, CategoricalDistribution):
+        return [dim.value(choice) for choice in dist.choices]
+    return [dist.low, dist.high]
+
+
+def _check_same_choices(study: optuna.Study, search: Any, dims: Mapping[str, Dimension]) -> None:
+    """A key the study searched over other choices is refused before a trial is asked for:
+    Optuna cannot change a categorical key's values within a study ("CategoricalDistribution
+    does not support dynamic value space", every job failed, exit 1)."""
+    for trial in study.get_trials(deepcopy=False):
+        for key, theirs in trial.distributions.items():
+            mine = dims[key].distribution if key in dims else None
+            if isinstance(theirs, CategoricalDistribution) and mine is not None and mine != theirs:
+                raise MarketcastError(
+                    f"the Optuna study {search.study_name!r} in {search.storage} searched "
+                    f"{key} over {list(theirs.choices)}; this search gives it "
+                    f"{list(getattr(mine, 'choices', [mine]))}, and a study cannot change a "
+                    "choice's values: name another study (search.study_name=...), or keep "
+                    "the choices."
+                )
 
 
 def _check_same_scoring(study: optuna.Study, search: Any, mine: dict[str, Any]) -> None:
@@ -456,8 +507,10 @@ class StudyReport(Callback):
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         try:  # Hydra only warns of a callback's exception: every job would fail alike
-            search_space(config.search.space)
+            dims = search_space(config.search.space)
+            check_space(config, dims)
             study = open_study(config.search)
+            _check_same_choices(study, config.search, dims)
         except MarketcastError as exc:
             print(f"error: {exc}", file=sys.stderr)
             sys.exit(EXIT_USER_ERROR)
