@@ -427,6 +427,22 @@ def test_a_study_refuses_a_search_that_changes_a_keys_choices(tmp_path):
     search.run_trial(job_config(storage, 2), fit_tiny, tmp_path / "2")  # the same space: on
 
 
+def test_a_search_file_of_ones_own_needs_the_global_header_and_says_so(tmp_path, capsys):
+    """Without '# @package _global_' Hydra put the file's keys under hparams_search and said
+    only "Key 'hparams_search' not in 'TrainJobConfig'"."""
+    (tmp_path / "hparams_search").mkdir()
+    narrow = tmp_path / "hparams_search" / "narrow.yaml"
+    body = "defaults:\n  - optuna\nsearch:\n  space:\n    model.units: choice(8, 16)\n"
+    narrow.write_text(body)
+    own = ("train", "--config-dir", str(tmp_path), "hparams_search=narrow")
+    assert run_in_process(*own) == EXIT_USER_ERROR
+    assert "; a hparams_search/ file that sets keys of the whole config (search.*, model.*) " \
+        "starts with the line '# @package _global_'" in capsys.readouterr().err  # fmt: skip
+    narrow.write_text("# @package _global_\n" + body)
+    assert run_in_process(*own, "--cfg", "job") == 0
+    assert "model.units: choice(8, 16)" in capsys.readouterr().out
+
+
 def test_what_a_study_is_scored_on_reads_the_shipped_config(tmp_path):
     """Every key of SCORED_ON, on the real config (data.symbols is a list): the fast
     check of the crash below."""

@@ -158,7 +158,7 @@ def run_command(command: str, overrides: list[str]) -> None:
         if isinstance(exc, HydraException):  # a missing group option is an OSError too
             schema = marketcast.config.JOB_SCHEMAS[f"{config_name}_schema"]
             message = _unknown_override(exc, schema) or composition_message(exc)
-            if hint := _launcher_hint(message):
+            if hint := _launcher_hint(message) or _package_hint(message):
                 message = message.rstrip(".") + hint
         elif isinstance(exc, OSError):  # Hydra making the run directory (jobs say their own)
             if exc.errno not in LOCATION_FIXABLE:
@@ -272,6 +272,19 @@ def _launcher_hint(message: str) -> str:
         return ""
     name = missing.group(1)
     return f"; the {name} launcher is a plugin: {install_command(LAUNCHER_EXTRAS[name])}"
+
+
+def _package_hint(message: str) -> str:
+    """Where a group's file (one of ``--config-dir``) set keys of the whole config without
+    saying so, Hydra placed them under the group ("Key 'hparams_search' not in ..."): the
+    header it lacks, else ''."""
+    group = re.search(r"In '(\w+)/[^']+': ConfigKeyError.*Key '(\w+)' not in", message)
+    if not group or group.group(1) != group.group(2):
+        return ""
+    return (
+        f"; a {group.group(1)}/ file that sets keys of the whole config (search.*, model.*) "
+        "starts with the line '# @package _global_', as the shipped ones do"
+    )
 
 
 def _no_slurm(exc: Exception) -> bool:
