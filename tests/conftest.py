@@ -192,6 +192,10 @@ def run_in_process(*args: str) -> int:
                 root.addHandler(handler)
         root.setLevel(level)
         sys.argv = argv
+        # the run's Hydra config (its mode, its overrides): a later test would read them
+        from hydra.core.hydra_config import HydraConfig
+
+        HydraConfig.instance().cfg = None
         if full_error is None:
             os.environ.pop("HYDRA_FULL_ERROR", None)
         else:
