@@ -368,7 +368,9 @@ def _fail_fast(cfg) -> bool:
 def _remove_bare_sweep() -> None:
     """A sweep whose first job's config did not compose (``-m model=lstm,lsmt``) leaves its
     folder holding only Hydra's multirun.yaml: removed, as a failed run's folder is."""
-    folder = getattr(sys.modules.get("marketcast.jobs.sweep"), "started_sweep", None)
+    from marketcast.new_folders import started_sweep
+
+    folder = started_sweep()
     if folder is not None:
         _remove_if_only(folder, ("multirun.yaml", ".hydra"))
 

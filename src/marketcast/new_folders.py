@@ -16,6 +16,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 _made: set[Path] = set()  # the folders this command's run or sweep folder adds
+_sweep: Path | None = None  # the sweep folder this command started (a multirun's)
 
 
 def made(folder: Path) -> bool:
@@ -23,8 +24,15 @@ def made(folder: Path) -> bool:
     return Path(folder).absolute() in _made
 
 
-def _record(folder: Path) -> None:
+def started_sweep() -> Path | None:
+    """The sweep folder this command started, if it is a multirun."""
+    return _sweep
+
+
+def _record(folder: Path, sweep: bool) -> None:
+    global _sweep
     _made.clear()  # one command per process; tests run several in one
+    _sweep = folder if sweep else None
     for path in [folder, *list(folder.parents)[:2]]:
         if not path.exists():
             _made.add(path)
@@ -35,7 +43,7 @@ class NewFolders(Callback):
     sweep folder and the two above it do not exist yet, before Hydra makes them."""
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
-        _record(Path(str(config.hydra.run.dir)).absolute())
+        _record(Path(str(config.hydra.run.dir)).absolute(), sweep=False)
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        _record(Path(str(config.hydra.sweep.dir)).absolute())
+        _record(Path(str(config.hydra.sweep.dir)).absolute(), sweep=True)

@@ -71,9 +71,7 @@ _ABSENT = object()
 def check_train_job(cfg: DictConfig) -> None:
     """Every value of a training config that the types cannot check; raises MarketcastError."""
     refuse_unknown_keys(cfg, TrainJobConfig)
-    for key in search_keys(cfg.search.space):  # before a trial is asked for: no failed trials
-        if OmegaConf.select(cfg, str(key), default=_ABSENT) is _ABSENT:
-            raise MarketcastError(f"search.space.{unknown_key_message(str(key), TrainJobConfig)}")
+    check_search_keys(cfg, search_keys(cfg.search.space))  # before a trial is asked for
     check_loggers(cfg.logger)
     run_dir = OmegaConf.select(cfg, "paths.run_dir", throw_on_resolution_failure=False)
     if run_dir and (Path(run_dir) / DONE_FILE).exists() and not cfg.overwrite:
@@ -195,6 +193,13 @@ def check_environment() -> None:
                 f"the environment variable {name} is set but empty: set it to a folder, or "
                 f"unset it ({default})."
             )
+
+
+def check_search_keys(cfg: DictConfig, keys: Any) -> None:
+    """That each searched key (``keys``) is a key of the training config ``cfg``."""
+    for key in keys:
+        if OmegaConf.select(cfg, str(key), default=_ABSENT) is _ABSENT:
+            raise MarketcastError(f"search.space.{unknown_key_message(str(key), TrainJobConfig)}")
 
 
 def search_keys(space: Any) -> dict[str, str]:

@@ -144,11 +144,6 @@ def exit_status(frame: pd.DataFrame, sweep_dir: Path) -> int:
     return EXIT_ERROR if EXIT_ERROR in statuses else EXIT_USER_ERROR
 
 
-# The sweep folder this process started (``SweepSummary.on_multirun_start``), for the CLI
-# to remove where its first job's config did not compose and it holds only multirun.yaml.
-started_sweep: Path | None = None
-
-
 class SweepSummary(Callback):
     """Hydra callback (``hydra.callbacks`` in ``conf/train.yaml``): the summary of a multirun.
 
@@ -159,7 +154,6 @@ class SweepSummary(Callback):
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         # Before the sweeper starts: an Optuna study stored in SQLite lives in the sweep dir.
         # A folder that cannot be made is left to the sweeper, whose error the CLI reports.
-        global started_sweep
         try:  # a logger's missing package: once, not in every job
             check_loggers(OmegaConf.select(config, "logger", default=None))
         except MarketcastError as exc:
@@ -178,7 +172,6 @@ class SweepSummary(Callback):
             sys.exit(EXIT_USER_ERROR)
         with contextlib.suppress(OSError):
             sweep_dir.mkdir(parents=True, exist_ok=True)
-            started_sweep = sweep_dir
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)

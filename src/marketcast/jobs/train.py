@@ -168,7 +168,7 @@ def _train(cfg: DictConfig, run_dir: Path, callbacks: list) -> tuple[float, dict
     for k, fold in enumerate(shown):
         refit = fitted is None or k % cfg.evaluation.backtest.refit_every == 0
         preps = _prepare(data, fold, cfg, None if refit else fitted.transform)
-        if str(cfg.evaluation.intervals.volatility) in GARCH_MODELS:  # not ewma
+        if refit and str(cfg.evaluation.intervals.volatility) in GARCH_MODELS:  # not ewma
             _check_interval_rows(preps)  # before the network trains, not after
         if len(folds) > 1:
             log.info(

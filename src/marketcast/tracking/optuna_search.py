@@ -49,7 +49,7 @@ from optuna.distributions import (
 from optuna.trial import TrialState
 
 from marketcast.atomic import atomic_write
-from marketcast.config import search_keys
+from marketcast.config import check_search_keys, search_keys
 from marketcast.runfiles import TRIAL_FILE
 
 log = logging.getLogger(__name__)
@@ -311,12 +311,9 @@ def scored_on(cfg: DictConfig, dims: Mapping[str, Dimension]) -> dict[str, Any]:
 def check_space(cfg: DictConfig, dims: Mapping[str, Dimension]) -> None:
     """That every searched key is a key of ``cfg`` and takes each value the space may give
     it (a choice of text for a number failed every job of the search, one after another)."""
-    from marketcast.config import TrainJobConfig, unknown_key_message
-
+    check_search_keys(cfg, dims)
     trial = copy.deepcopy(cfg)  # the config itself keeps its values
     for key, dim in dims.items():
-        if OmegaConf.select(cfg, key, default=_MISSING) is _MISSING:
-            raise MarketcastError(f"search.space.{unknown_key_message(key, TrainJobConfig)}")
         for value in _extremes(dim):
             try:
                 with read_write(trial):
