@@ -89,10 +89,10 @@ def test_bad_csv_is_named(tmp_path, content, message):
 
 
 def test_a_csv_is_named_in_one_line_with_what_to_change(tmp_path, caplog):
-    day_first = tmp_path / "day_first.csv"  # month-first read from the first row, then 16/01
-    day_first.write_text("Date,Close\n01/02/2013,1\n16/01/2013,2\n")
+    unreadable = tmp_path / "unreadable.csv"  # read as the first row's format, then not
+    unreadable.write_text("Date,Close\n01/02/2013,1\n16/13/2013,2\n")
     with pytest.raises(MarketcastError, match="dates that cannot be read") as caught:
-        load_prices(DataConfig(source="csv", path=str(day_first)))
+        load_prices(DataConfig(source="csv", path=str(unreadable)))
     assert len(str(caught.value).splitlines()) == 1 and "might want" not in str(caught.value)
     assert str(caught.value).endswith("at position 1). Use ISO dates such as 2024-01-31.")
     yahoo = tmp_path / "adjusted.csv"
@@ -100,6 +100,25 @@ def test_a_csv_is_named_in_one_line_with_what_to_change(tmp_path, caplog):
     with caplog.at_level("WARNING", logger="marketcast"):
         load_prices(DataConfig(source="csv", path=str(yahoo)))
     assert "its Adj Close column is not read (marketcast reads Close)" in caplog.text
+
+
+@pytest.mark.parametrize("sep", [".", "/"])
+def test_day_first_dates_are_read_day_first_where_the_file_tells(tmp_path, sep, recwarn):
+    """dd.mm.yyyy files were read month-first from a first row whose day is at most 12,
+    then refused at the 13th ("Use ISO dates"); one whose first day was above 12 was read
+    day-first with pandas' UserWarning on stderr. Dates that read both ways are refused
+    rather than guessed."""
+    frame = synthetic_prices(30, start="2024-03-01", exchange="XNYS")
+    raw = frame.reset_index()
+    for form in (f"%d{sep}%m{sep}%Y", f"%m{sep}%d{sep}%Y"):
+        path = tmp_path / "p.csv"
+        raw.assign(Date=raw["Date"].dt.strftime(form)).to_csv(path, index=False)
+        got = load(DataConfig(source="csv", path=str(path)))
+        pd.testing.assert_frame_equal(got.frame, frame, check_freq=False)
+    assert not [w for w in recwarn if "dayfirst" in str(w.message)]
+    path.write_text(f"Date,Close\n03{sep}04{sep}2024,1\n04{sep}04{sep}2024,2\n")
+    with pytest.raises(MarketcastError, match=f"dates such as 03{sep}04{sep}2024 that read"):
+        load_prices(DataConfig(source="csv", path=str(path)))
 
 
 def test_rows_without_a_date_are_dropped_with_a_warning(tmp_path, caplog):

@@ -27,6 +27,7 @@ import logging
 import re
 import threading
 import time
+import warnings
 from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -37,6 +38,7 @@ from urllib.parse import urlsplit
 import numpy as np
 import pandas as pd
 import tenacity
+from pandas.tseries.api import guess_datetime_format
 
 from marketcast.atomic import Unwritable
 from marketcast.config import DataConfig
@@ -239,20 +241,52 @@ def _dates(index: pd.Index, origin: str) -> pd.DatetimeIndex:
         index = pd.Index([None if pd.isna(v) else str(int(v)) for v in index], dtype=object)
         form = "%Y%m%d"
     else:
-        form = None
         # a time zone's offset goes, its local time stays: offsets that change with summer
         # time are mixed time zones to pandas, which it refuses (or, in 2.x, warns of)
         index = pd.Index([_OFFSET.sub(r"\1", v) if isinstance(v, str) else v for v in index])
-    try:
-        parsed = pd.DatetimeIndex(pd.to_datetime(index, format=form))
-    except (ValueError, TypeError) as exc:
+        form = _date_format(index)
+    # pandas reads ISO dates its own way (a time on some rows only): only a day-and-month
+    # format is given to it, both ways round
+    forms = _either_way(form) if form and form.startswith(("%d", "%m")) else [form]
+    readings: list[pd.DatetimeIndex] = []
+    for each in forms:
+        try:
+            readings.append(pd.DatetimeIndex(pd.to_datetime(index, format=each)))
+        except (ValueError, TypeError) as exc:
+            failure = exc
+    if not readings:
         # pandas goes on with advice for its own callers ("You might want to try: ...")
-        lines = str(exc).split(" You might want to try")[0].splitlines() or [type(exc).__name__]
-        reason = lines[0].rstrip(". ")
+        said = str(failure).split(" You might want to try")[0].splitlines()
+        reason = (said or [type(failure).__name__])[0].rstrip(". ")
         raise MarketcastError(
             f"{origin} has dates that cannot be read ({reason}). Use ISO dates such as 2024-01-31."
         ) from None
+    if len(readings) == 2 and not readings[0].equals(readings[1]):
+        first = next(v for v in index if isinstance(v, str))
+        raise MarketcastError(
+            f"{origin} has dates such as {first} that read day-first and month-first alike: "
+            "write them as ISO dates such as 2024-01-31."
+        )
+    parsed = readings[0]
     return parsed.tz_localize(None) if parsed.tz is not None else parsed
+
+
+def _date_format(index: pd.Index) -> str | None:
+    """pandas' guess at the format of the first date written as text (month-first where
+    it reads both ways); None where there is none."""
+    first = next((v for v in index if isinstance(v, str) and v.strip()), None)
+    if first is None:
+        return None
+    with warnings.catch_warnings():  # "Parsing dates in %d.%m.%Y format when dayfirst=False"
+        warnings.simplefilter("ignore", UserWarning)
+        return guess_datetime_format(first.strip())
+
+
+def _either_way(form: str) -> list[str]:
+    """A day-and-month format and the same with day and month swapped: ``03.04.2024`` is
+    3 April in Europe and March 4 in the US, and only the file's other dates can tell."""
+    swapped = form.replace("%d", "\0").replace("%m", "%d").replace("\0", "%m")
+    return [form, swapped]
 
 
 def _now(now: pd.Timestamp | None) -> pd.Timestamp:
