@@ -123,6 +123,29 @@ def test_only_steps_and_paths_that_earned_their_share_are_kept():
     assert one.weights[0, 0] == 1.0
 
 
+def test_a_global_models_gate_weighs_each_symbol_alike_not_by_its_price_units():
+    """The gate compared pooled price-unit MAEs: a won-priced symbol (x1000) that gains
+    decided, alone, that two dollar-priced symbols that lose publish the combination."""
+    from marketcast.evaluation.combination import keep_earned
+
+    sets = []
+    for seed, scale, sign in ((7, 1000.0, 1), (8, 1.0, -1), (9, 1.0, -1)):
+        actual, persistence, mean, _ = ar1_samples(500, 0.3, seed, horizon=1)
+        lstm = persistence + sign * (mean - persistence)  # -1: the move the wrong way
+        sets.append([scale * actual, scale * persistence, scale * lstm])
+    actual, persistence, lstm = (np.concatenate(k) for k in zip(*sets, strict=True))
+    ratios = [mae(a, f)[0] / mae(a, p)[0] for a, p, f in sets]
+    assert ratios[0] < 0.99 and min(ratios[1:]) > 1.01 and np.mean(ratios) > 1
+    full = Weights(("lstm",), np.array([[1.0]]))
+    pooled = keep_earned(full, actual, persistence, {"lstm": lstm}, 0.005)
+    assert pooled.weights[0, 0] == 1.0  # one symbol or no groups: price units, as before
+    groups = np.repeat([0, 1, 2], 500)
+    kept = keep_earned(full, actual, persistence, {"lstm": lstm}, 0.005, groups)
+    np.testing.assert_array_equal(kept.weights, 0.0)
+    gaining = np.repeat([0, 1, 2], 500) * 0  # one group: the same decision as no groups
+    assert keep_earned(full, actual, persistence, {"lstm": lstm}, 0.005, gaining).weights[0, 0]
+
+
 def test_shrink_publishes_a_share_of_each_fitted_move_and_keeps_the_fit():
     actual, persistence, mean, _ = ar1_samples(300, 0.3, 6)
     comps = {"lstm": mean, "ets": persistence * 1.001}

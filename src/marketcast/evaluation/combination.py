@@ -155,6 +155,7 @@ def keep_earned(
     persistence: np.ndarray,
     components: dict[str, np.ndarray],
     min_improvement: float,
+    groups: np.ndarray | None = None,
 ) -> Weights:
     """``weights`` with every step zeroed (persistence) that has not earned its share.
 
@@ -164,15 +165,38 @@ def keep_earned(
     gains, summed, must reach ``min_improvement`` of persistence's summed MAE, so a lone
     step that clears the bar while its neighbours do not (more likely luck than a move the
     model can see) publishes persistence as well.
+
+    ``groups`` (B,): the symbol of each row, for a global model's rows. Each symbol's
+    errors are then measured against its own persistence MAE and the symbols averaged, so
+    each counts alike: in price units a stock in won outweighs one in dollars a
+    thousandfold, and would alone decide what every symbol publishes.
     """
-    ours = np.abs(weights.apply(persistence, components) - actual).mean(axis=0)  # -> (H,)
-    theirs = np.abs(persistence - actual).mean(axis=0)
+    ours = np.abs(weights.apply(persistence, components) - actual)
+    theirs = np.abs(persistence - actual)
+    if groups is not None and len(np.unique(groups)) > 1:
+        ours, theirs = _per_group_scaled(ours, theirs, np.asarray(groups))
+    else:
+        ours, theirs = ours.mean(axis=0), theirs.mean(axis=0)  # -> (H,)
     kept = weights.weights.copy()
     kept[ours > theirs * (1 - min_improvement)] = 0.0
     gain = np.where(kept.any(axis=1), theirs - ours, 0.0).sum()
     if gain < min_improvement * theirs.sum():
         kept[:] = 0.0
     return replace(weights, weights=kept)
+
+
+def _per_group_scaled(
+    ours: np.ndarray, theirs: np.ndarray, groups: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """(H,) each group's mean absolute errors (B, H) over its persistence MAE (all steps),
+    averaged over the groups: scale-free, each group weighing alike."""
+    scaled = []
+    for group in np.unique(groups):
+        rows = groups == group
+        own, reference = ours[rows].mean(axis=0), theirs[rows].mean(axis=0)
+        scale = reference.mean()
+        scaled.append((own / scale, reference / scale) if scale > 0 else (own * 0, reference * 0))
+    return np.mean([s[0] for s in scaled], axis=0), np.mean([s[1] for s in scaled], axis=0)
 
 
 def _weights_mae(y: np.ndarray, x: np.ndarray, min_gain: float) -> np.ndarray:

@@ -168,7 +168,9 @@ def fit_forecaster(
     weights, fitted_on = None, ""
     if forecast_cfg is not None and forecast_cfg.combine == Combine.validated:
         rows = [_validation_rows(*args) for args in zip(parts, lstm, peers, strict=True)]
-        weights = _fit_weights([*rows, *past], forecast_cfg)
+        # a backtest's earlier folds (past) are its one symbol's, as its validation rows
+        groups = [*range(len(rows)), *[0] * len(past)]
+        weights = _fit_weights([*rows, *past], forecast_cfg, groups)
         validation, earlier = (sum(len(r["actual"]) for r in rs) for rs in (rows, past))
         fitted_on = f"{validation} later validation samples"
         if past:
@@ -269,15 +271,17 @@ def _validation_rows(part, lstm: np.ndarray, peers: dict[str, np.ndarray]) -> Fi
     }
 
 
-def _fit_weights(rows: list[FitRows], cfg: ForecastConfig) -> Weights:
+def _fit_weights(rows: list[FitRows], cfg: ForecastConfig, groups: list[int]) -> Weights:
     """The combination fitted on every row set of ``rows`` at once, on the components of
-    ``cfg.components`` (each row set holds them all: ``_check_components``)."""
+    ``cfg.components`` (each row set holds them all: ``_check_components``); ``groups``:
+    the symbol of each row set (the gate weighs symbols alike)."""
     wanted = [str(c) for c in cfg.components]
     names = [n for n in COMPONENTS if n in wanted]
     pooled = {k: np.concatenate([r[k] for r in rows]) for k in ("actual", "persistence", *names)}
     actual, reference = pooled.pop("actual"), pooled.pop("persistence")
     weights = fit_weights(actual, reference, pooled, loss=str(cfg.loss), min_gain=cfg.min_gain)
-    kept = keep_earned(weights, actual, reference, pooled, cfg.min_improvement)
+    of_row = np.repeat(groups, [len(r["actual"]) for r in rows])
+    kept = keep_earned(weights, actual, reference, pooled, cfg.min_improvement, of_row)
     return kept.shrunk(cfg.shrink)  # the gate judges the fitted shares, the forecast moves less
 
 
