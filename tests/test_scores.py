@@ -265,9 +265,19 @@ def test_a_global_models_mean_takes_each_symbols_scalars_whatever_the_first_hold
     vanished from the mean where the untested symbol came first."""
     from marketcast.evaluation.scoring import mean_over
 
-    untested = {"arima": {"mae": 1.0, "rel_mae": 1.0, "dm_vs_persistence": None}}
-    tested = {"arima": {"mae": 3.0, "rel_mae": 0.9, "dm_vs_persistence": {"statistic": 1.0}}}
+    untested = {"arima": {"mape": 1.0, "rel_mae": 1.0, "dm_vs_persistence": None}}
+    tested = {"arima": {"mape": 3.0, "rel_mae": 0.9, "dm_vs_persistence": {"statistic": 1.0}}}
     for tables in ([untested, tested], [tested, untested]):
-        assert mean_over(tables) == {"arima": {"mae": 2.0, "rel_mae": pytest.approx(0.95)}}
-    both = {"arima": {"mae": 1.0, "direction_accuracy": None}}
-    assert mean_over([both, both]) == {"arima": {"mae": 1.0, "direction_accuracy": None}}
+        assert mean_over(tables) == {"arima": {"mape": 2.0, "rel_mae": pytest.approx(0.95)}}
+    both = {"arima": {"mape": 1.0, "direction_accuracy": None}}
+    assert mean_over([both, both]) == {"arima": {"mape": 1.0, "direction_accuracy": None}}
+
+
+def test_a_global_models_mean_holds_no_price_units():
+    """The mean over symbols averaged MAE and RMSE of a won stock with dollar ones
+    (895.83 = (2683.54 KRW + 1.22 USD + 2.73 USD) / 3) and the call counts (473.33)."""
+    from marketcast.evaluation.scoring import mean_over
+
+    won = {"lstm": {"mae": 2683.54, "rmse": 3000.0, "rel_mae": 0.99, "direction_n": 800}}
+    dollars = {"lstm": {"mae": 1.22, "rmse": 1.5, "rel_mae": 1.01, "direction_n": 300}}
+    assert mean_over([won, dollars]) == {"lstm": {"rel_mae": pytest.approx(1.0)}}

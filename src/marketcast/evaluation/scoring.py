@@ -162,16 +162,20 @@ def pool_forecasts(
     return SegmentForecasts(part, forecasts, bands, first.levels, reference), naive
 
 
-def mean_over(tables: list[dict[str, dict]]) -> dict[str, dict]:
-    """The mean of each forecaster's scalar metrics over several tables (symbols).
+# price units (a mean of won and dollars means nothing) and counts: per symbol only
+NOT_AVERAGED = ("mae", "rmse", "direction_n", "direction_n_effective")
 
-    For symbols in different currencies only the scale-free means (mase, mape,
-    rel_mae, skill, direction_accuracy, interval coverage) are meaningful.
+
+def mean_over(tables: list[dict[str, dict]]) -> dict[str, dict]:
+    """The mean of each forecaster's scale-free scalar metrics over several tables
+    (symbols): mase, mape, rel_mae, skill, direction_accuracy, interval coverage, width
+    and score in % of price. MAE and RMSE are in each symbol's price units, and a stock in
+    won would outweigh one in dollars a thousandfold: they are left to each symbol's table.
     """
     out: dict[str, dict] = {}
     for name in tables[0]:
         rows = [t[name] for t in tables]
-        keys = dict.fromkeys(key for row in rows for key in row)
+        keys = [k for k in dict.fromkeys(k for row in rows for k in row) if k not in NOT_AVERAGED]
         # the scalars only, whatever the first symbol holds: a test is a dict where it was
         # made and None where it was not (a forecast at persistence on one symbol)
         out[name] = {
