@@ -334,3 +334,29 @@ def test_a_damaged_runs_symbol_falls_to_a_global_run_of_the_sweep(global_run, tm
     table = read_store(tmp_path / "store")
     assert set(table["symbol"]) == {"000660", "005930"}
     assert set(table["run_dir"]) == {str(sweep / "0")}
+
+
+@pytest.mark.slow  # trains a global model (10 s)
+def test_a_universe_symbol_too_short_to_train_on_is_skipped_and_listed(tmp_path, monkeypatch):
+    """With data.on_error=skip (the default) one symbol whose train segment was too short
+    for the interval's GARCH fit stopped the whole global model, exit 2."""
+    histories = {**HISTORIES, "MSFT": synthetic_prices(40, seed=4, start="2025-06-01") * 3}
+    monkeypatch.setattr(FinanceDataReader, "DataReader", FakeReader(histories))
+    run_dir = tmp_path / "run"
+    common = (
+        run_dir,
+        "data=fdr",
+        "data.symbol=null",
+        "data.symbols=[005930,MSFT,AAPL]",
+        f"data.cache_dir={tmp_path / 'cache'}",
+        f"data.end={AS_OF}",
+        "data.backoff_s=0",
+        "train.epochs=1",
+    )
+    with pytest.raises(MarketcastError, match="MSFT: the train segment .* is too short for"):
+        train(compose_train(*common, "data.on_error=raise"))
+    assert not (run_dir / "metrics.json").exists()
+    train(compose_train(*common))
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert set(metrics["symbols"]) == {"005930", "AAPL"}
+    assert metrics["failed"]["MSFT"].startswith("the train segment (")

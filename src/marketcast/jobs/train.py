@@ -29,6 +29,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from marketcast.config import DataConfig, Mode, in_multirun, plain, search_keys
 from marketcast.data.sources import load
+from marketcast.data.symbols import without_symbol
 from marketcast.data.universe import load_universe
 from marketcast.errors import MarketcastError
 from marketcast.evaluation.intervals import Intervals
@@ -154,6 +155,7 @@ def _train(cfg: DictConfig, run_dir: Path, callbacks: list) -> tuple[float, dict
             ", ".join(data.left_out),
         )
     folds = _plan(data, cfg)
+    _skip_unfit_symbols(data, cfg)
 
     # Keras and TensorFlow start here (quietly: marketcast.model.backend), after the data.
     from marketcast.jobs import outputs
@@ -341,6 +343,31 @@ def _check_interval_rows(preps: dict[str, Prepared]) -> None:
                 "a larger training share (split.*; in a rolling backtest, "
                 "evaluation.backtest.train_size), or evaluation.intervals.volatility=ewma."
             )
+
+
+def _skip_unfit_symbols(data: RunData, cfg: DictConfig) -> None:
+    """With ``data.on_error=skip``, a universe's symbol whose prices cannot be split and
+    windowed as the run asks, or whose train segment is too short for the interval's
+    GARCH fit, is skipped and listed as a symbol that failed to load is: the others train
+    (one short symbol stopped the whole global model). A backtest has one symbol."""
+    if not data.universe or cfg.data.on_error != "skip" or cfg.evaluation.mode == Mode.backtest:
+        return
+    garch = str(cfg.evaluation.intervals.volatility) in GARCH_MODELS
+    for symbol, frame in list(data.frames.items()):
+        try:
+            preps = prepare_many({symbol: frame}, cfg.features, cfg.window, cfg.split)
+            if garch:
+                _check_interval_rows(preps)
+        except MarketcastError as exc:
+            said = without_symbol(exc, symbol)
+            log.warning("%s: skipped: %s", symbol, said)
+            data.failed[symbol] = said
+            del data.frames[symbol]
+    if not data.frames:
+        raise MarketcastError(
+            "no symbol of the universe can be trained on: "
+            + "; ".join(f"{s}: {m}" for s, m in data.failed.items())
+        )
 
 
 def _origin(preps: dict[str, Prepared]) -> str:
