@@ -107,6 +107,10 @@ def test_a_bad_store_format_fails_at_composition():
             "evaluation=backtest data.symbol=005930 data.symbols=[005930,000660]",
             r"evaluation=backtest runs on one symbol: set data.symbol and leave data.symbols",
         ),
+        (
+            "data=fdr data.symbol=005380 data.symbols=[000660,AAPL]",
+            r"data.symbol=005380 is set beside data.symbols / data.universe_file",
+        ),
         ("evaluation.backtest.val_fraction=1.0", r"val_fraction=1.0"),
         ("features.target=Volume", r"target=Volume is not supported"),
         ("features.columns=[]", r"features.columns is empty"),

@@ -51,7 +51,9 @@ def test_each_symbol_has_one_spelling_whichever_was_typed():
     [
         (DataConfig(source="fdr"), "no symbols to load"),
         (DataConfig(source="fdr", universe_file="/nonexistent.txt"), "does not exist"),
-        (DataConfig(source="csv", symbols=["A"]), "use data=fdr"),
+        (DataConfig(source="csv", symbols=["A"]), "use data=fdr with symbols"),
+        # a CSV file's path was upper-cased and asked of Yahoo, and the network blamed
+        (DataConfig(source="fdr", symbols=["AAPL", "/data/us_MSFT.csv"]), "is a file path"),
     ],
 )
 def test_bad_universe_config_is_named(fake, cfg, message):

@@ -119,6 +119,13 @@ def check_train_job(cfg: DictConfig) -> None:
             "and data.universe_file empty, or backtest each symbol in a sweep "
             "(-m data.symbol=A,B,C)."
         )
+    symbol = OmegaConf.select(cfg, "data.symbol", default=None, throw_on_missing=False)
+    if _universe(cfg.data) and cfg.data.source == "fdr" and symbol not in (None, "???"):
+        raise MarketcastError(
+            f"data.symbol={symbol} is set beside data.symbols / data.universe_file: a global "
+            f"model trains on the universe alone, and {symbol} would only name it. Pass "
+            f"data.symbol=null (and add {symbol} to data.symbols to train on it too)."
+        )
 
 
 def check_loggers(cfg) -> None:

@@ -19,6 +19,8 @@ from marketcast.progress import progress
 
 log = logging.getLogger(__name__)
 
+FILE_SUFFIXES = (".csv", ".txt", ".parquet", ".xlsx")
+
 
 @dataclass(frozen=True)
 class UniverseLoad:
@@ -47,6 +49,13 @@ def universe_symbols(cfg: DataConfig) -> list[str]:
         symbols += _read_universe_file(cfg.universe_file)
     if not symbols and cfg.symbol:
         symbols = [cfg.symbol]
+    paths = [s for s in symbols if _is_path(s)]
+    if paths:
+        raise MarketcastError(
+            f"{paths[0]!r} is a file path, not a symbol: a universe holds FinanceDataReader "
+            "symbols (005930, AAPL), fetched into the cache. Train on a CSV file alone with "
+            "data=csv data.path=FILE."
+        )
     unique = [s for s in dict.fromkeys(map(canonical_symbol, symbols)) if s]
     if not unique:
         empty = (
@@ -78,8 +87,10 @@ def load_universe(
     """
     if cfg.source != "fdr":
         raise MarketcastError(
-            f"a universe is loaded from FinanceDataReader, not data.source={cfg.source}: "
-            "use data=fdr."
+            f"a universe (data.symbols, data.universe_file) is loaded from FinanceDataReader "
+            f"and its cache, not data.source={cfg.source}: use data=fdr with symbols (offline "
+            "from a cache that marketcast fetch filled: data.refresh=never), or train on one "
+            "CSV file with data=csv data.path=FILE."
         )
     symbols = universe_symbols(cfg)
     now = pd.Timestamp.now(tz="UTC") if now is None else now  # one "now" for every symbol
@@ -126,6 +137,14 @@ def load_universe(
         else:
             result.loaded[symbol] = outcome
     return result
+
+
+def _is_path(symbol: object) -> bool:
+    """A file's path or name where a symbol belongs (FDR would upper-case it and ask Yahoo
+    for '/DATA/AAPL.CSV', then blame the network). FDR's own symbols hold a '/' too
+    (USD/KRW), so a path is told by where it starts or how it ends."""
+    text = str(symbol).strip().lower()
+    return text.startswith(("/", "~", "./", "../", "\\")) or text.endswith(FILE_SUFFIXES)
 
 
 def _read_universe_file(path: str) -> list[str]:
