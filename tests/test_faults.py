@@ -534,6 +534,7 @@ def test_a_history_shorter_than_the_band_reads_is_warned(finished_run, run_copy,
         assert forecast(cfg) == EXIT_OK
     assert "PRICES: 100 rows up to " in caplog.text
     assert "where the interval reads the last 251" in caplog.text
+    assert "Give the file more history." in caplog.text  # a CSV file (FDR: a recent listing)
 
 
 def test_a_damaged_run_without_its_preprocessing_names_its_symbol_from_its_config(

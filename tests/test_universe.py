@@ -39,10 +39,12 @@ def test_symbols_inline_and_from_a_file_add_up_without_repeats(tmp_path):
     assert universe_symbols(DataConfig(symbol="KS11")) == ["KS11"]
 
 
-def test_each_symbol_has_one_spelling_whichever_was_typed():
+def test_each_symbol_has_one_spelling_whichever_was_typed(caplog):
     """aapl is AAPL (as FinanceDataReader reads it): one cache file, one store key."""
     cfg = DataConfig(symbols=["aapl", " msft ", "MSFT", "005930"])
-    assert universe_symbols(cfg) == ["AAPL", "MSFT", "005930"]
+    with caplog.at_level("INFO", logger="marketcast"):
+        assert universe_symbols(cfg) == ["AAPL", "MSFT", "005930"]
+    assert "MSFT named more than once (any spelling): loaded once" in caplog.text
     assert universe_symbols(DataConfig(symbol=" ks11")) == ["KS11"]
 
 
@@ -192,3 +194,4 @@ def test_a_universe_that_loads_nothing_names_each_symbol_once(tmp_path):
     assert said.startswith("no symbol of the universe could be loaded: ")
     assert "AAPL: data.refresh=never and no cached prices at " in said
     assert "AAPL: AAPL" not in said and "005930: 005930" not in said
+    assert ".;" not in said  # each message's own full stop, then the list's ';'

@@ -56,7 +56,11 @@ def universe_symbols(cfg: DataConfig) -> list[str]:
             "symbols (005930, AAPL), fetched into the cache. Train on a CSV file alone with "
             "data=csv data.path=FILE."
         )
-    unique = [s for s in dict.fromkeys(map(canonical_symbol, symbols)) if s]
+    spelled = [s for s in map(canonical_symbol, symbols) if s]
+    unique = list(dict.fromkeys(spelled))
+    if len(unique) < len(spelled):
+        twice = [s for s in unique if spelled.count(s) > 1]
+        log.info("%s named more than once (any spelling): loaded once", ", ".join(twice))
     if not unique:
         empty = (
             f"data.universe_file={cfg.universe_file!r} holds none (only blank lines or # "

@@ -248,8 +248,10 @@ def latest_window(symbol: str, run: Run, cfg: DictConfig, now: pd.Timestamp) -> 
         log.warning(
             "%s: %d rows up to %s, where the interval reads the last %d: its band (and "
             "any ETS share, fitted on up to %d rows) differs from what a longer history "
-            "gives. Give the file more history.",
+            "gives. %s",
             symbol, len(selected), selected.index[-1].date(), reads, HISTORY_ROWS,
+            "Give the file more history." if data.source == "csv" else "(Its whole history "
+            "is this short: a recent listing.)",
         )  # fmt: skip
     as_of = selected.index[-1]
     if cfg.max_stale_sessions is not None:

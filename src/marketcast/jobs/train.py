@@ -89,7 +89,7 @@ def load_run_data(data: DataConfig, columns: list[str] | None = None) -> RunData
     if not universe.loaded:
         raise MarketcastError(
             "no symbol of the universe could be loaded: "
-            + "; ".join(f"{s}: {m}" for s, m in universe.failed.items())
+            + "; ".join(f"{s}: {m.rstrip('.')}" for s, m in universe.failed.items())
         )
     left_out = tuple(dict.fromkeys(c for u in universe.loaded.values() for c in u.report.left_out))
     return RunData(
@@ -366,7 +366,7 @@ def _skip_unfit_symbols(data: RunData, cfg: DictConfig) -> None:
     if not data.frames:
         raise MarketcastError(
             "no symbol of the universe can be trained on: "
-            + "; ".join(f"{s}: {m}" for s, m in data.failed.items())
+            + "; ".join(f"{s}: {m.rstrip('.')}" for s, m in data.failed.items())
         )
 
 
