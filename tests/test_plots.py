@@ -3,6 +3,7 @@
 import numpy as np
 import pandas as pd
 import pytest
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 
 from marketcast.evaluation import plots
 from marketcast.runfiles import PLOT_FILES
@@ -108,3 +109,99 @@ def test_loss_without_validation_and_without_history(tmp_path):
     assert (tmp_path / "loss.png").read_bytes()[:8] == PNG
     paths = plots.run_plots(tmp_path, predictions(1, origins=80), {}, {}, "X", False, False)
     assert "loss.png" not in {p.name for p in paths}
+
+
+@pytest.fixture
+def figures(monkeypatch):
+    """Each figure the plots save, by path, kept for its text to be measured."""
+    kept = {}
+    save = plots._save
+
+    def keep(fig, path):
+        save(fig, path)
+        kept[path] = fig
+
+    monkeypatch.setattr(plots, "_save", keep)
+    return kept
+
+
+def titles_too_wide(fig) -> list[str]:
+    """The titles wider than their axes (a figure's text: the figure) or past its edges."""
+    renderer = FigureCanvasAgg(fig).get_renderer()  # a closed figure has lost its canvas
+    page = fig.bbox
+    texts = [(ax.title, ax.get_window_extent(renderer)) for ax in fig.axes]
+    texts += [(text, page) for text in fig.texts]  # the suptitle
+    return [
+        text.get_text()
+        for text, room in texts
+        if text.get_text()
+        and (
+            (box := text.get_window_extent(renderer)).width > room.width + 1
+            or box.x0 < page.x0 - 1
+            or box.x1 > page.x1 + 1
+        )
+    ]
+
+
+def two_symbols(gap_years: int = 0) -> pd.DataFrame:
+    """A universe table of two symbols; B's test segment is shorter, ``gap_years`` later."""
+    a = predictions(2, origins=200, seed=1, symbol="A")
+    a[["origin", "date"]] = a[["origin", "date"]].apply(pd.to_datetime)
+    b = predictions(2, origins=90, seed=2, symbol="B")
+    for key in ("origin", "date"):
+        b[key] = pd.to_datetime(b[key]) + pd.DateOffset(years=gap_years)
+    b[["actual", "model", "persistence", "drift", "window_mean", "ridge", "ets"]] *= 50
+    b[["q10", "q90"]] = b[["model"]].to_numpy() + [-0.004, 0.004] * b[["model"]].to_numpy()
+    return pd.concat([a, b]).reset_index(drop=True)
+
+
+def test_every_title_fits_its_chart_at_any_price_scale(tmp_path, figures):
+    """KRX prices (100,000s) widen the zoomed panel's MAE; a universe's label its titles."""
+    table, metrics = backtest_predictions(1)
+    table[["actual", "model", "persistence", "drift", "window_mean", "ridge", "ets", "q10",
+           "q90"]] *= 2000  # fmt: skip
+    plots.run_plots(tmp_path / "krx", table, metrics, HISTORY, "krx_000660", True, False)
+    plots.run_plots(tmp_path / "u", two_symbols(), {}, HISTORY, "universe", False, True)
+    assert {p.name for p in figures} >= {"backtest_forecast.png", "cumulative_loss.png",
+                                         "coverage.png", "loss.png"}  # fmt: skip
+    too_wide = {path.name: titles_too_wide(fig) for path, fig in figures.items()}
+    assert too_wide == {path.name: [] for path in figures}
+
+
+def test_universe_coverage_is_the_mean_over_symbols_metrics_reports_with_gaps(tmp_path, figures):
+    """Its figure is each symbol's coverage, then their mean (as metrics.json), not the
+    mean over dates; where no symbol has test data the line breaks instead of crossing."""
+    table = two_symbols(gap_years=3)
+    first = table[table["step"] == 1]
+    inside = (first["actual"] >= first["q10"]) & (first["actual"] <= first["q90"])
+    per_symbol = inside.groupby(first["symbol"]).mean().mean()
+    per_date = inside.groupby(first["date"]).mean().mean()
+    assert f"{per_symbol:.1%}" != f"{per_date:.1%}"  # the two definitions tell apart here
+    metrics = {"test": {"model": {"interval": {"nominal": 0.8, "coverage": 0.8123}}}}
+    plots.run_plots(tmp_path, table, metrics, HISTORY, "universe", False, True)
+    ax = figures[tmp_path / "coverage.png"].axes[0]
+    assert "mean over the symbols" in ax.get_title()
+    labels = [line.get_label() for line in ax.get_lines()]
+    step_1 = next(line for line in ax.get_lines() if "step 1" in line.get_label())
+    assert f"{per_symbol:.1%}" in step_1.get_label()
+    assert any("metrics.json, all 2 steps: 81.2%" in label for label in labels), labels
+    # no drawn segment joins A's last day to B's first, three years later
+    dates = pd.to_datetime(step_1.get_xdata())
+    values = np.asarray(step_1.get_ydata(), dtype=float)
+    a_end = first.loc[first["symbol"] == "A", "date"].max()
+    b_start = first.loc[first["symbol"] == "B", "date"].min()
+    joined = np.isfinite(values[:-1]) & np.isfinite(values[1:])
+    assert not (joined & (dates[:-1] <= a_end) & (dates[1:] >= b_start)).any()
+    assert np.isfinite(values[dates >= b_start]).any()  # B's stretch is drawn, on its own
+
+
+def test_a_one_epoch_loss_has_whole_epoch_ticks_and_the_singular(tmp_path, figures):
+    plots.plot_loss({"loss": [0.4], "val_loss": [0.37]}, "X", tmp_path / "loss.png")
+    fig = figures[tmp_path / "loss.png"]
+    assert "\n1 epoch;" in fig.axes[0].get_title()
+    ax = fig.axes[-1]
+    low, high = ax.get_xlim()
+    ticks = [t for t in ax.get_xticks() if low <= t <= high]
+    assert ticks == [1.0]
+    plots.plot_loss(HISTORY, "X", tmp_path / "loss.png")
+    assert "\n4 epochs;" in figures[tmp_path / "loss.png"].axes[0].get_title()

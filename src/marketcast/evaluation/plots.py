@@ -8,7 +8,8 @@
 - ``fan.png`` (horizon > 1): every step of the forecasts from every ``horizon``-th
   origin of the last ~3 months, drawn as short paths with their bands over the actual;
 - ``coverage.png``: the share of actual values inside each interval, over a rolling
-  60-session window, against its nominal level;
+  60-session window, against its nominal level (several symbols: the mean over those
+  with test data each day), and the test coverage metrics.json reports;
 - ``cumulative_loss.png``: the running sum of |model error| - |persistence error|:
   falling where the model beat persistence, rising where it did worse;
 - ``error_per_step.png`` (horizon > 1): MAE relative to persistence at each step;
@@ -21,11 +22,15 @@ window_mean, ridge, and whichever others a run adds), interval bounds q<level>, 
 reference band's <band>_q<level> and the origin's volatility.
 Forecasters far worse than persistence (window_mean: ~4x its MAE) would flatten every
 scale they share: they are cut at the top of the chart and their value is written there.
+A universe's symbols can have test segments years apart: the charts by date leave a gap
+where no symbol has test data rather than draw a line across it. A title too wide for
+its chart (long labels, prices in the 100,000s) is wrapped onto more lines.
 """
 
 from __future__ import annotations
 
 import re
+import textwrap
 from pathlib import Path
 
 import matplotlib
@@ -83,10 +88,10 @@ def run_plots(
         if horizon > 1:
             save("fan.png", plot_fan, table, f"{label}: {what}, all {horizon} steps")
     if len(interval_pairs(table)):
-        save("coverage.png", plot_coverage, table, f"{label}: {what}, interval coverage")
-    save(
-        "cumulative_loss.png", plot_cumulative_loss, table, f"{label}: {what}, model vs persistence"
-    )
+        # the figure metrics.json reports for the test (a universe: the mean over symbols)
+        reported = metrics.get("test", {}).get("model", {}).get("interval")
+        save("coverage.png", plot_coverage, table, f"{label}: {what}", reported)
+    save("cumulative_loss.png", plot_cumulative_loss, table, f"{label}: {what}")
     if horizon > 1:  # at horizon 1 this would be a single point per forecaster
         save("error_per_step.png", plot_error_per_step, table, f"{label}: {what}, error by step")
     if backtest and metrics.get("folds"):
@@ -172,8 +177,8 @@ def plot_forecast(table: pd.DataFrame, title: str, path: Path) -> None:
     full.set_title("whole period (shaded: the zoomed part)", fontsize=10)
     zoom_mae = {n: (zoom[n] - zoom["actual"]).abs().mean() for n in ("model", "persistence")}
     near.set_title(
-        f"last {len(zoom)} sessions: MAE model {zoom_mae['model']:,.2f}, "
-        f"persistence {zoom_mae['persistence']:,.2f}",
+        f"last {len(zoom)} sessions\nMAE: model {_amount(zoom_mae['model'])}, "
+        f"persistence {_amount(zoom_mae['persistence'])}",
         fontsize=10,
     )
     full.set_ylabel("price")
@@ -233,14 +238,25 @@ def plot_fan(table: pd.DataFrame, title: str, path: Path) -> None:
     _finish(fig, ax, path, ylabel="price")
 
 
-def plot_coverage(table: pd.DataFrame, title: str, path: Path) -> None:
+def plot_coverage(table: pd.DataFrame, title: str, reported: dict | None, path: Path) -> None:
     """Share of actual values inside each interval, over a rolling window, vs nominal.
 
-    Per step (1 and the last); with several symbols, the mean over symbols each day.
+    Per step (1 and the last); with several symbols, the mean over the symbols with test
+    data each day, and a gap where none has. The legend's figure for the whole test is
+    each symbol's share, then their mean, as metrics.json computes it; ``reported`` is
+    metrics.json's test interval of the model (its widest band, over all steps), shown
+    beside it.
     """
     horizon = int(table["step"].max())
     steps = [1] if horizon == 1 else [1, horizon]
     pairs = interval_pairs(table)
+    several = "symbol" in table and table["symbol"].nunique() > 1
+    first = table[table["step"] == 1]
+    # a test segment shorter than the window would draw nothing: the window shrinks to it
+    longest = _data_runs(pd.DatetimeIndex(first["date"].unique()).sort_values(), first)
+    window = min(COVERAGE_SESSIONS, int(longest.value_counts().max()))
+    among = " (mean over symbols)" if several else ""
+    drawn = []
     fig, ax = plt.subplots(figsize=(11, 4.2))
     for i, (low, high, nominal) in enumerate(pairs):
         color = OTHER_COLORS[i % len(OTHER_COLORS)] if i else COLORS["model"]
@@ -248,21 +264,37 @@ def plot_coverage(table: pd.DataFrame, title: str, path: Path) -> None:
             rows = table[table["step"] == step]
             inside = (rows["actual"] >= rows[low]) & (rows["actual"] <= rows[high])
             daily = inside.groupby(rows["date"]).mean().sort_index()
-            rolling = daily.rolling(COVERAGE_SESSIONS, min_periods=COVERAGE_SESSIONS).mean()
+            runs = _data_runs(daily.index, rows)
+            rolling = daily.groupby(runs).transform(
+                lambda run, w=window: run.rolling(w, min_periods=w).mean()
+            )
+            overall = inside.groupby(rows["symbol"]).mean().mean() if several else inside.mean()
+            same = step == horizon == 1 and _is_reported(reported, nominal, overall)
+            line = _with_gaps(rolling, runs)
+            drawn.append(line.to_numpy() * 100)
             ax.plot(
-                rolling.index,
-                rolling.to_numpy() * 100,
+                line.index,
+                line.to_numpy() * 100,
                 color=color,
                 linestyle=style,
                 linewidth=1.1,
-                label=f"{nominal:.0%} interval, step {step}: {daily.mean():.1%} overall",
+                label=f"{nominal:.0%} interval, step {step}: {overall:.1%} over the test{among}"
+                + ("; as in metrics.json" if same else ""),
             )
         ax.axhline(nominal * 100, color=color, linewidth=0.9, linestyle=":", alpha=0.9)
-    ax.set_ylim(
-        max(0, min(100 * p[2] for p in pairs) - 35), 100.5
-    )  # room below the nominal for misses
+        if reported and abs(reported["nominal"] - nominal) < 1e-9 and not same:
+            steps_words = "step 1" if horizon == 1 else f"all {horizon} steps"
+            ax.plot(
+                [], [], " ", label=f"metrics.json, {steps_words}: {reported['coverage']:.1%}{among}"
+            )
+    # room below the nominal for misses, and for a coverage lower still (a symbol's band
+    # far too narrow), which would otherwise be drawn below the chart
+    narrowest = min(nominal for *_, nominal in pairs)
+    lowest = min([100 * narrowest - 35, *(np.nanmin(y) - 5 for y in drawn if np.isfinite(y).any())])
+    ax.set_ylim(max(0, lowest), 100.5)
     _fold_starts(ax, table)
-    ax.set_title(f"{title}: rolling {COVERAGE_SESSIONS} sessions (dotted: nominal)")
+    who = ", mean over the symbols with test data each day" if several else ""
+    ax.set_title(f"{title}, interval coverage\nrolling {window} sessions{who} (dotted: nominal)")
     _date_axis(ax)
     _finish(fig, ax, path, ylabel="actual inside the interval (%)")
 
@@ -287,6 +319,7 @@ def plot_cumulative_loss(table: pd.DataFrame, title: str, path: Path) -> None:
     for name in names:
         gain = ((rows[name] - rows["actual"]).abs() - persistence_error) / scale
         curves[name] = gain.groupby(rows["date"]).mean().sort_index().cumsum()
+    runs = _data_runs(next(iter(curves.values())).index, rows)
     fig, ax = plt.subplots(figsize=(11, 4.2))
     # The scale is set by the published model and its closest rivals (the raw LSTM and the
     # classical peers), so a model that is persistence itself (a flat line) still shows them.
@@ -299,9 +332,10 @@ def plot_cumulative_loss(table: pd.DataFrame, title: str, path: Path) -> None:
             left_out.append(f"{name} ({curve.iloc[-1]:+,.0f})")
             continue  # a line far off would flatten the model's, the one this chart is for
         shown.append(name)
+        line = _with_gaps(curve, runs)
         ax.plot(
-            curve.index,
-            curve.to_numpy(),
+            line.index,
+            line.to_numpy(),
             color=COLORS.get(name, OTHER_COLORS[i % len(OTHER_COLORS)]),
             linewidth=1.6 if name == "model" else 0.9,
             alpha=1.0 if name == "model" else 0.7,
@@ -319,7 +353,10 @@ def plot_cumulative_loss(table: pd.DataFrame, title: str, path: Path) -> None:
             fontsize=8,
             color="grey",
         )
-    ax.set_title(f"{title}: cumulative |error| - |persistence error|, step 1 (below 0: better)")
+    ax.set_title(
+        f"{title}\ncumulative |error| - |persistence error| at step 1 "
+        "(below 0: better than persistence)"
+    )
     _date_axis(ax)
     _finish(fig, ax, path, ylabel=f"cumulative difference ({unit})")
 
@@ -379,7 +416,7 @@ def plot_folds(rel_mae: dict[str, list[float]], title: str, path: Path) -> None:
     ax.axhline(1.0, color="black", linewidth=0.8)
     ax.set_xticks(np.arange(folds) + 0.4 - width / 2, [f"fold {k + 1}" for k in range(folds)])
     ax.set_ylabel("MAE / persistence MAE")
-    ax.set_title(f"{title} (below 1: smaller error than persistence; bars cut at {top:.2f})")
+    ax.set_title(f"{title}\nbelow 1: smaller error than persistence; bars cut at {top:.2f}")
     # Under the axes, not over fold 1.
     ax.legend(fontsize=8, ncol=len(names), loc="upper center", bbox_to_anchor=(0.5, -0.1))
     ax.grid(alpha=0.3, axis="y")
@@ -414,10 +451,14 @@ def plot_loss(history: dict[str, list[float]], title: str, path: Path) -> None:
         axes[-1].plot([best], [val[best - 1]], "*", markersize=14, color="tab:red", label=kept)
     for ax in axes:
         ax.legend(fontsize=8)
-    axes[-1].xaxis.set_major_locator(MaxNLocator(integer=True))
+    # Whole epochs only, from a margin of half an epoch: a single epoch would otherwise get
+    # the fractional ticks (0.95 ... 1.05) of a range with no integer but its own.
+    axes[-1].set_xlim(0.5, len(epochs) + 0.5)
+    axes[-1].xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
     axes[-1].set_xlabel("epoch")
+    count = "1 epoch" if len(epochs) == 1 else f"{len(epochs)} epochs"
     # Two lines: a backtest's title (symbol, fold, dates) leaves no room for the key.
-    axes[0].set_title(f"{title}\n{len(epochs)} epochs; dashed: the epoch whose weights were kept")
+    axes[0].set_title(f"{title}\n{count}; dashed: the epoch whose weights were kept")
     _save(fig, path)
 
 
@@ -429,17 +470,63 @@ def _relative_range(values: np.ndarray) -> tuple[float, float]:
 
 
 def _fold_starts(ax, table: pd.DataFrame) -> None:
-    """A dotted line where each fold after the first begins (a backtest's table)."""
+    """A dotted line where each fold after the first begins (a backtest's table).
+
+    Named in the legend: a note in a corner of the axes would lie under the legend there.
+    """
     if "fold" not in table:
         return
-    for start in table.groupby("fold")["date"].min().iloc[1:]:
-        ax.axvline(start, color="grey", linewidth=0.7, linestyle=":")
-    ax.text(0.01, 0.02, "grey dotted: fold starts", transform=ax.transAxes, fontsize=8,
-            color="grey")  # fmt: skip
+    for k, start in enumerate(table.groupby("fold")["date"].min().iloc[1:]):
+        ax.axvline(start, color="grey", linewidth=0.7, linestyle=":",
+                   label="fold start" if k == 0 else None)  # fmt: skip
+
+
+def _data_runs(dates: pd.DatetimeIndex, rows: pd.DataFrame) -> pd.Series:
+    """The stretch of test data each of ``dates`` (sorted, unique) falls in, numbered from 0.
+
+    Two neighbouring dates are in one stretch where some symbol's test rows (``rows``)
+    reach from the first to the second; symbols' test segments can be years apart, and a
+    line or a rolling window across the time between would show data that is not there.
+    """
+    symbol = rows["symbol"] if "symbol" in rows else pd.Series(0, index=rows.index)
+    spans = rows["date"].groupby(symbol).agg(["min", "max"])
+    first, last = spans["min"].to_numpy(), spans["max"].to_numpy()  # -> (symbols,)
+    values = dates.to_numpy()
+    before, after = values[:-1, None], values[1:, None]  # -> (dates - 1, 1)
+    bridged = ((first <= before) & (last >= after)).any(axis=1)
+    return pd.Series(np.concatenate([[0], np.cumsum(~bridged)]), index=dates)
+
+
+def _with_gaps(line: pd.Series, runs: pd.Series) -> pd.Series:
+    """``line`` (by date) with a NaN between two stretches of data: a break in the line."""
+    change = runs.to_numpy()[1:] != runs.to_numpy()[:-1]
+    ends, starts = runs.index[:-1][change], runs.index[1:][change]
+    gaps = pd.Series(np.nan, index=ends + (starts - ends) / 2)
+    return pd.concat([line, gaps]).sort_index()
+
+
+def _is_reported(reported: dict | None, nominal: float, coverage: float) -> bool:
+    """Whether ``coverage`` of the band at ``nominal`` is metrics.json's, as it is printed."""
+    return (
+        reported is not None
+        and abs(reported["nominal"] - nominal) < 1e-9
+        and f"{reported['coverage']:.1%}" == f"{coverage:.1%}"
+    )
+
+
+def _amount(value: float) -> str:
+    """``value`` to four significant digits, with thousands separators (4,662; 1.234)."""
+    if not np.isfinite(value) or value == 0:
+        return f"{value:g}"
+    decimals = max(0, 3 - int(np.floor(np.log10(abs(value)))))
+    return f"{value:,.{decimals}f}"
 
 
 def _date_axis(ax) -> None:
     locator = mdates.AutoDateLocator(maxticks=8)
+    # 3.6 to 5 years (a universe's test segments far apart) are too many months for 8
+    # ticks at its longest step, 6 months, and too few years to tick yearly: January only
+    locator.intervald[mdates.MONTHLY] = [1, 2, 3, 4, 6, 12]
     ax.xaxis.set_major_locator(locator)
     ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
 
@@ -456,5 +543,33 @@ def _finish(fig, ax, path: Path, *, ylabel: str, xlabel: str | None = None) -> N
 
 def _save(fig, path: Path) -> None:
     fig.tight_layout()
+    if _fit_titles(fig):
+        fig.tight_layout()  # room for the added lines
     atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
     plt.close(fig)
+
+
+def _fit_titles(fig) -> bool:
+    """Wrap each title wider than its axes (a figure's text, the suptitle: the figure).
+
+    Measured, not guessed from a count of characters: a label or a price in the 100,000s
+    widens a title by what the figure cannot hold. True where a title was wrapped.
+    """
+    renderer = fig.canvas.get_renderer()
+    titles = [(ax.title, ax.get_window_extent(renderer).width) for ax in fig.axes]
+    titles += [(text, fig.bbox.width) for text in fig.texts]  # the suptitle is one
+    wrapped = False
+    for text, room in titles:
+        full = text.get_text()
+        width = text.get_window_extent(renderer).width
+        if not full or width <= room:
+            continue
+        # the longest line's characters that fit, then fewer until the measure agrees
+        chars = int(max(map(len, full.split("\n"))) * room / width)
+        while chars > 10:
+            text.set_text("\n".join(textwrap.fill(line, chars) for line in full.split("\n")))
+            if text.get_window_extent(renderer).width <= room:
+                break
+            chars -= 2
+        wrapped = True
+    return wrapped
