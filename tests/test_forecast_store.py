@@ -247,6 +247,28 @@ def test_maintain_after_many_writes_leaves_read_unchanged(store):
         assert len(store.read()) == len(before) - 3 + 3
 
 
+def test_maintain_removes_the_files_a_killed_delta_writer_left(tmp_path):
+    """A writer killed before its commit leaves Parquet files no log entry names; maintain's
+    vacuum (delta-rs' lite mode) never removed them, though the module said it did."""
+    import os
+    import shutil
+    import time
+
+    store = open_store("delta", str(tmp_path / "delta"))
+    write(store, forecasts(["A", "B"], DAY1), "r1")
+    before = store.read()
+    (written,) = (tmp_path / "delta").glob("as_of=*/*.parquet")
+    orphan = written.with_name("part-00000-killed-writer.c000.snappy.parquet")
+    shutil.copy(written, orphan)
+    old = time.time() - 3 * 3600
+    os.utime(orphan, (old, old))
+    with store.locked():
+        done = store.maintain(retention_hours=1)
+    assert not orphan.exists() and written.exists()
+    assert any(orphan.name in f for f in done["vacuumed"])
+    pd.testing.assert_frame_equal(store.read(), before)
+
+
 def test_other_readers_see_the_same_committed_table_and_change_nothing(tmp_path):
     store = open_store("delta", str(tmp_path))
     for run_id, table in RUNS:
@@ -338,11 +360,27 @@ def test_the_delta_predicate_names_whole_days_only_where_the_write_covers_them()
     from marketcast.storage.delta_store import replace_predicate
 
     frame = pd.concat([forecasts(["A", "B"], DAY1), forecasts(["O'K"], DAY2)])
-    stored = {DAY1: {"A"}, DAY2: {"O'K", "Z"}}  # DAY3 not stored: no term
+    stored = {DAY1: {"A"}, DAY2: {"O'K", "Z"}}
     assert replace_predicate(frame, stored) == (
         "(as_of = '2024-05-02') OR (as_of = '2024-05-03' AND symbol IN ('O''K'))"
     )
     assert replace_predicate(frame, {}) is None  # nothing to replace: an append
+    # a day not stored yet beside one stored: every written row must match the predicate
+    assert replace_predicate(frame, {DAY1: {"A"}}) == (
+        "(as_of = '2024-05-02') OR (as_of = '2024-05-03')"
+    )
+
+
+def test_a_night_on_a_stored_day_and_a_new_one_is_written(store):
+    """One symbol a session behind: the night's rows fall on a day the store holds and on
+    a new one. Delta refused the whole night, exit 1 ('rows failed validation check')."""
+    write(store, forecasts(["A"], DAY2), "r1")
+    write(store, pd.concat([forecasts(["A"], DAY3), forecasts(["B"], DAY2)]), "r2")
+    table = store.read()
+    assert sorted(zip(table["symbol"], table["as_of"], strict=True)) == sorted(
+        [("A", DAY2)] * 3 + [("B", DAY2)] * 3 + [("A", DAY3)] * 3
+    )
+    assert set(table[table["as_of"] == DAY3]["run_id"]) == {"r2"}
 
 
 def test_a_delta_writer_that_lost_a_race_gets_store_locked(tmp_path):

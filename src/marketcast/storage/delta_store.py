@@ -174,8 +174,13 @@ class DeltaForecastStore:
             )
         target = self._stored()
         compacted = target.optimize.compact()
+        # full: also the files no log entry ever named (a writer killed before its commit);
+        # a lite vacuum deletes only files that a commit removed
         vacuumed = target.vacuum(
-            retention_hours=retention_hours, enforce_retention_duration=False, dry_run=False
+            retention_hours=retention_hours,
+            enforce_retention_duration=False,
+            dry_run=False,
+            full=True,
         )
         return {
             "version": target.version(),
@@ -253,18 +258,21 @@ def stored_symbols(target: DeltaTable, days) -> dict:
 def replace_predicate(frame: pd.DataFrame, stored: dict) -> str | None:
     """The SQL predicate matching exactly ``frame``'s (symbol, as_of) pairs; None: no such rows.
 
-    One term per day the table already holds: ``as_of = '2024-05-02'`` where the
-    write covers every symbol stored for that day (a whole-partition replace, the
+    One term per day written: ``as_of = '2024-05-02'`` where the write covers every
+    symbol stored for that day, or the table holds none (a whole-partition replace, the
     common nightly case and much faster), else ``(as_of = ... AND symbol IN (...))``.
-    Days the table does not hold need no term; ``stored`` is ``stored_symbols()``.
+    Every written row must match the predicate (delta-rs refuses the whole write
+    otherwise: a night whose symbols end on a stored day and a new one, one of them a
+    session behind, failed with "rows failed validation check"). A write of days the
+    table does not hold at all is an append (None); ``stored`` is ``stored_symbols()``.
     """
+    if not any(stored.get(as_of) for as_of in frame["as_of"].unique()):
+        return None
     terms = []
     for as_of, rows in frame.groupby("as_of", sort=True):
         written = set(rows["symbol"])
-        if not stored.get(as_of):
-            continue
         day = f"as_of = '{as_of.isoformat()}'"
-        if stored[as_of] <= written:
+        if stored.get(as_of, set()) <= written:
             terms.append(f"({day})")
         else:
             symbols = ", ".join(_literal(s) for s in sorted(written))
