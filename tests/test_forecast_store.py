@@ -400,3 +400,30 @@ def test_a_delta_writer_that_lost_a_race_gets_store_locked(tmp_path):
     with pytest.raises(StoreLocked, match="another writer committed"):
         LateWriter(str(tmp_path)).write(late, RunInfo.for_table(late, run_id="loser"))
     assert set(store.read()["run_id"]) == {"r1", "winner"}
+
+
+def test_a_postgres_server_lost_mid_night_is_one_message_naming_the_store(request):
+    """The server stopped while predict held its lock: 'unexpected OperationalError' (a
+    bug, exit 1), and the unlock in the lock's finally hid the real cause."""
+    url = request.getfixturevalue("postgres_url")
+    with create_engine(url).begin() as conn:  # the server is shared
+        conn.execute(text("DROP TABLE IF EXISTS forecasts, forecast_runs"))
+    store = open_store("sql", url)
+    write(store, forecasts(["A"], DAY1), "r1")
+    admin = create_engine(url)
+    with pytest.raises(MarketcastError) as caught, store.locked():
+        with admin.begin() as conn:  # the server ends the writer's session, as a stop does
+            conn.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE pid <> pg_backend_pid() AND datname = current_database()"
+                )
+            )
+        store.write(forecasts(["A"], DAY2), RunInfo.for_table(forecasts(["A"], DAY2), "r2"))
+    said = str(caught.value)
+    assert said.startswith("lost the connection to the forecast store store.url=postgresql")
+    assert "re-run (a re-run replaces its own rows)" in said and "\n" not in said
+    admin.dispose()
+    again = open_store("sql", url)
+    assert set(again.read()["as_of"]) == {DAY1}  # the broken-off write left nothing
+    write(again, forecasts(["A"], DAY2), "r3")  # and no lock behind it

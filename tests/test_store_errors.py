@@ -289,3 +289,32 @@ def test_maintain_where_there_is_nothing_to_do_says_so(tmp_path, fmt, capsys):
     assert capsys.readouterr().out.strip() == (
         f"{store.location}: nothing to do (compaction and vacuum are a Delta table's)"
     )
+
+
+def test_a_sqlite_disk_io_error_is_one_message_and_the_store_stays(tmp_path):
+    """A full disk under a SQLite store in WAL mode arrives as SQLITE_IOERR ('disk I/O
+    error' at the first PRAGMA): it was 'unexpected OperationalError', a bug, exit 1. The
+    error itself is made here (a full disk cannot be), where the driver raises it."""
+    import sqlite3
+
+    from sqlalchemy import event
+
+    store = open_store("sql", f"sqlite:///{tmp_path / 'f.db'}")
+    write(store, forecasts(["A"], DAY1), "r1")
+    before = store.read()
+    failure = sqlite3.OperationalError("disk I/O error")
+    failure.sqlite_errorcode, failure.sqlite_errorname = sqlite3.SQLITE_IOERR, "SQLITE_IOERR"
+
+    def disk_io_error(*_args):
+        raise failure
+
+    event.listen(store.engine, "before_cursor_execute", disk_io_error)
+    with pytest.raises(MarketcastError) as caught:
+        write(store, forecasts(["A"], DAY1, value=5.0), "r2")
+    assert str(caught.value) == (
+        f"cannot write to the forecast store store.url=sqlite:///{tmp_path / 'f.db'}: disk I/O "
+        "error (SQLITE_IOERR); nothing was written to it. Free some space, or choose another "
+        "location."
+    )
+    event.remove(store.engine, "before_cursor_execute", disk_io_error)
+    pd.testing.assert_frame_equal(store.read(), before)

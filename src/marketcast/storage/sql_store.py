@@ -27,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import json
+import logging
 import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -81,10 +82,13 @@ _CHUNK = 500  # symbols per DELETE ... IN (...): under every driver's parameter 
 _NOT_A_DATABASE = {sqlite3.SQLITE_NOTADB, sqlite3.SQLITE_CORRUPT}
 _UNWRITABLE = {
     sqlite3.SQLITE_FULL,
+    sqlite3.SQLITE_IOERR,  # what a full disk gives where the WAL's shared memory cannot grow
     sqlite3.SQLITE_READONLY,
     sqlite3.SQLITE_CANTOPEN,
     sqlite3.SQLITE_PERM,
 }
+
+log = logging.getLogger(__name__)
 
 
 class SqlForecastStore:
@@ -152,8 +156,13 @@ class SqlForecastStore:
                 yield
             finally:
                 self._held = None
-                conn.execute(select(_pg_fn("pg_advisory_unlock")))
-                conn.commit()
+                try:
+                    conn.execute(select(_pg_fn("pg_advisory_unlock")))
+                    conn.commit()
+                except OperationalError:
+                    # the connection is gone (the server stopped): the lock went with its
+                    # session, and the error that ended the block is the one to report
+                    log.warning("%s: the connection was lost; its lock went with it", self.setting)
 
     def write(self, table: pd.DataFrame, info: RunInfo) -> int:
         """Replace ``table``'s (symbol, as_of) pairs in one transaction; the run's version."""
@@ -255,6 +264,13 @@ class SqlForecastStore:
         try:
             yield
         except DBAPIError as exc:
+            if self.dialect == "postgresql" and isinstance(exc, OperationalError):
+                reason = (str(exc.orig).strip().splitlines() or [type(exc.orig).__name__])[0]
+                raise MarketcastError(
+                    f"lost the connection to the forecast store {self.setting}: {reason}. "
+                    "A write it broke off is rolled back; check that the database server "
+                    "is running, then re-run (a re-run replaces its own rows)."
+                ) from exc
             code = getattr(exc.orig, "sqlite_errorcode", None)  # PostgreSQL's errors have none
             if code is None:
                 raise
@@ -265,7 +281,7 @@ class SqlForecastStore:
                     "store's database, or at a new file to start one."
                 ) from exc
             if code & 0xFF in _UNWRITABLE:
-                full = code & 0xFF == sqlite3.SQLITE_FULL
+                full = code & 0xFF in (sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR)
                 words = refusal_words(errno.ENOSPC if full else errno.EACCES)
                 raise unwritable(self.setting, Refusal(cause, words[1])) from exc
             raise
