@@ -163,6 +163,42 @@ def test_dry_run_writes_nothing(global_run, capsys, caplog):
     assert said.rstrip().endswith("2 of 2 symbols forecast; dry run: nothing written")
 
 
+def test_a_sigterm_during_the_store_write_lets_the_commit_finish_and_says_so(
+    global_run, monkeypatch, capsys
+):
+    """SIGTERM while delta-rs committed (its Rust code runs on): the night was in the store,
+    yet the job exited 143 without a word of the commit in its log."""
+    import os
+    import signal
+
+    from marketcast.storage.delta_store import DeltaForecastStore
+
+    tmp, run_dir = global_run
+    original = DeltaForecastStore.write
+
+    def killed_while_writing(self, table, info):
+        os.kill(os.getpid(), signal.SIGTERM)  # arrives mid-write, as cron's timeout would
+        return original(self, table, info)
+
+    monkeypatch.setattr(DeltaForecastStore, "write", killed_while_writing)
+    before = signal.getsignal(signal.SIGTERM)
+    job = tmp / "term" / "job"
+    try:
+        status = run_in_process(
+            "predict", *predict_overrides(tmp / "term", run_dir), f"hydra.run.dir={job}"
+        )
+    finally:
+        signal.signal(signal.SIGTERM, before)
+    assert status == 143
+    assert "marketcast predict: terminated (SIGTERM)" in capsys.readouterr().err
+    said = (job / "predict.log").read_text()
+    committed = said.find(f"forecast store {tmp / 'term' / 'store'}: version 0, run id ")
+    assert 0 < committed < said.find("terminated (SIGTERM)")
+    stored = open_store("delta", str(tmp / "term" / "store")).read()
+    assert set(stored["symbol"]) == {"005930", "AAPL"}
+    assert not (tmp / "term" / "out" / "forecast.csv").exists()  # stopped after the commit
+
+
 def test_a_second_run_exits_at_once_while_the_store_is_locked(global_run):
     tmp, run_dir = global_run
     store_dir = tmp / "locked" / "store"

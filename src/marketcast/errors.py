@@ -1,8 +1,12 @@
 """The one exception type for problems a user can fix, every exit status of the commands,
 how an error reads in one line of a warning, and how to install what an option needs."""
 
+import contextlib
 import importlib.metadata
 import re
+import signal
+import threading
+from collections.abc import Iterator
 
 EXIT_OK = 0
 EXIT_ERROR = 1  # anything else: a bug or an environment failure (the traceback is logged)
@@ -18,6 +22,29 @@ EXIT_PIPE_CLOSED = 141  # stdout's reader went away (`marketcast predict --help 
 class Terminated(KeyboardInterrupt):
     """SIGTERM, raised in the main thread as Ctrl-C is: every cleanup an interrupted run
     does (its MLflow run marked failed, temporary files removed) runs for it too."""
+
+
+@contextlib.contextmanager
+def signals_held() -> Iterator[None]:
+    """Hold SIGTERM and Ctrl-C until the block ends, then deliver the first to the handler
+    there was: a forecast store's commit runs to its end and is logged, where a signal that
+    arrived during it (delta-rs' Rust code runs on) ended the job after the commit had
+    taken effect, without a word of it. The main thread only (where signals arrive)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held: list[int] = []
+    handlers = {s: signal.signal(s, lambda n, _f: held.append(n)) for s in _HELD}
+    try:
+        yield
+    finally:
+        for number, handler in handlers.items():
+            signal.signal(number, handler)
+    if held:
+        signal.raise_signal(held[0])
+
+
+_HELD = (signal.SIGTERM, signal.SIGINT)
 
 
 class MarketcastError(Exception):

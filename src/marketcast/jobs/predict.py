@@ -32,7 +32,14 @@ from marketcast.data.trading_days import (
     sessions,
 )
 from marketcast.data.universe import NoSymbols, universe_symbols
-from marketcast.errors import EXIT_LOCKED, EXIT_NONE, EXIT_OK, EXIT_PARTIAL, MarketcastError
+from marketcast.errors import (
+    EXIT_LOCKED,
+    EXIT_NONE,
+    EXIT_OK,
+    EXIT_PARTIAL,
+    MarketcastError,
+    signals_held,
+)
 from marketcast.evaluation.baselines import drift, persistence
 from marketcast.evaluation.forecasts import PEER_COMPONENTS
 from marketcast.evaluation.intervals import Checkpoint, Intervals, SymbolBand, recent_prices
@@ -127,9 +134,10 @@ def _forecast(cfg: DictConfig, runs: Runs, symbols: list[str], target: ForecastS
         if target is not None:
             run_dir = OmegaConf.select(cfg, "paths.run_dir", throw_on_resolution_failure=False)
             info = RunInfo.for_table(table, run_id=job_id(run_dir))
-            version = target.write(table, info)
-            written = "" if version is None else f"version {version}, "  # a CSV export: none
-            log.info("forecast store %s: %srun id %s", target.location, written, info.run_id)
+            with signals_held():  # a commit is not cut off, and the log says it was made
+                version = target.write(table, info)
+                written = "" if version is None else f"version {version}, "  # CSV: none
+                log.info("forecast store %s: %srun id %s", target.location, written, info.run_id)
             stored = (
                 f"forecast store {target.location}: {written}"
                 f"{_count(info.symbols, 'symbol')} for {', '.join(info.as_of)}"
