@@ -520,3 +520,23 @@ def test_the_sweep_warning_reads_what_the_sweep_varies(tmp_path, typed, expected
     OmegaConf.save(job, sweep_dir / "multirun.yaml")
     with hydra_job(job):
         assert _sweeps_features(compose_train(tmp_path / "r")) is expected
+
+
+def test_each_dm_verdict_holds_and_says_the_mae_ratio_it_tests(trained):
+    """'ets: significantly better than persistence (DM -2.60, p = 0.010)' was said where
+    ETS's MAE was 0.99997 times persistence's: the verdict now carries its size."""
+    _, run_dir, _, _ = trained
+    test = json.loads((run_dir / "metrics.json").read_text())["test"]
+    report = (run_dir / "report.md").read_text()
+    tested = 0
+    for name in ("model", "lstm", "ets", "arima"):
+        for row in (test[name], *test[name]["per_step"]):
+            dm = row["dm_vs_persistence"]
+            if dm is not None:
+                assert dm["mae_ratio"] == row["rel_mae"]
+                tested += 1
+        if test[name]["dm_vs_persistence"] is not None:
+            line = next(s for s in report.splitlines() if s.startswith(f"- {name}: "))
+            said = line.split("(MAE ratio ")[1].split(",")[0]  # to 4 places, or more near 1
+            assert float(said) == pytest.approx(test[name]["rel_mae"], abs=5e-5)
+    assert tested  # the LSTM's forecasts are never persistence's

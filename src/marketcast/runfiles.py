@@ -23,7 +23,7 @@ VAL_PREDICTIONS_FILE = "val_predictions.csv"
 TRIAL_FILE = "optuna_trial.json"  # a job of an Optuna search: its trial number, state, params
 DONE_FILE = "run.json"  # the completion marker, written last (storage.artifacts)
 FAILED_FILE = "failed.json"  # written instead of the above when a sweep job fails
-REPORT_FILE = "report.md"  # the run's Markdown report (a global model's: none)
+REPORT_FILE = "report.md"  # the run's Markdown report
 # the figures a run may draw (evaluation.plots draws no other: tests/test_plots.py)
 PLOT_FILES = (
     "test_forecast.png",

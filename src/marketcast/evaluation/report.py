@@ -1,4 +1,5 @@
-"""The Markdown report of a run, a single split or a backtest (pure: metrics in, text out)."""
+"""The Markdown report of a run, a single split, a backtest or a global model (pure: metrics
+in, text out)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from marketcast.evaluation.verdicts import (
     score_test_words,
 )
 
+TESTED = ("model", "lstm", "ets", "arima")  # the forecasters whose DM verdicts are said
+
 
 def run_report(metrics: dict, settings: dict, label: str) -> str:
     """The test segment's table, every test in words, the published combination and the
@@ -17,102 +20,32 @@ def run_report(metrics: dict, settings: dict, label: str) -> str:
     (``jobs.outputs.describe``)."""
     folds = metrics.get("folds")
     test = metrics["test"]
-    model = test["model"]
-    model_line = (
-        f"Representation `{settings['representation']}`, features {settings['features']}, "
-        f"window {settings['window']}, horizon {settings['horizon']}, "
-        f"LSTM({settings['units']}) x {settings['layers']}."
-    )
     if folds:
         lines = [
             f"# Walk-forward backtest: {label}",
             "",
             f"{len(folds)} folds ({settings['scheme']} training window, refit every "
             f"{settings['refit_every']}), first origin {folds[0]['origin']}, last forecast "
-            f"{folds[-1]['test_end']}. " + model_line,
+            f"{folds[-1]['test_end']}. " + _model_line(settings),
             "",
             *_data_lines(metrics),
             "## All folds together (test blocks)",
             "",
         ]
     else:
-        lines = [f"# {label}", "", "One split: train, validation, test. " + model_line, ""]
-        lines += [*_data_lines(metrics), "## Test segment", ""]
-    lines += [
-        "| forecaster | MAE | RMSE | MAPE % | MASE | MAE / persistence | direction (95% CI) |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for name, row in test.items():
-        lines.append(
-            f"| {name} | {row['mae']:.4f} | {row['rmse']:.4f} | {row['mape']:.3f} | "
-            f"{_num(row['mase'])} | {_num(row['rel_mae'])} | {_direction(row)} |"
-        )
-    lines += [
-        "",
-        f"The published model's MAE on these targets is {model['rel_mae']:.3f} times "
-        f"persistence's (skill {model['skill']:+.3f}).",
-        "Diebold-Mariano tests of equal MAE against persistence (Harvey-Leybourne-Newbold, "
-        "Student-t):",
-        "",
-    ]
-    for name in ("model", "lstm", "ets", "arima"):  # "better" only where it is significant
-        if name in test:
-            lines.append(f"- {dm_words(test[name].get('dm_vs_persistence'), name)}")
-    lines.append("")
+        lines = [f"# {label}", "", "One split: train, validation, test. " + _model_line(settings)]
+        lines += ["", *_data_lines(metrics), "## Test segment", ""]
+    lines += [*_test_table(test), "", *_test_words(test)]
     if "combination" in metrics:
-        combination = metrics["combination"]
-        fitted_on = combination.get("fitted_on")  # absent in a run saved before it was kept
-        lines.append(
-            (
-                "Published forecast (the last fold's weights, which predict uses)"
-                if folds
-                else "Published forecast (the weights predict uses)"
-            )
-            + (f", fitted on {fitted_on}" if fitted_on else "")
-            + f": {combination['words']}."
+        whose = (
+            "the last fold's weights, which predict uses" if folds else "the weights predict uses"
         )
-    direction = direction_words(test)
-    if direction:
-        lines.append(f"{direction[0].upper()}{direction[1:]}.")
-    interval = model.get("interval")
-    if interval:
-        lines += [
-            "",
-            "## Prediction interval",
-            "",
-            f"The published interval (quantiles {interval['levels'][0]} and "
-            f"{interval['levels'][1]}): {interval_words(interval)}; the interval score is in % "
-            "of the price, lower is better.",
-        ]
-        reference = test.get("persistence", {}).get("interval")
-        if reference:
-            lines.append(
-                f"The reference, a GARCH(1,1) band around persistence: {interval_words(reference)}."
-            )
-        if interval.get("score_vs_reference"):
-            lines.append(f"Interval score, {score_test_words(interval)}.")
+        lines.append(_combination_line(metrics["combination"], whose))
+    lines += _direction_lines(test)
+    lines += _interval_lines(test, "##")
     if folds:
         lines += _per_fold(folds, test)
-    if "per_step" in model:
-        lines += [
-            "",
-            "## MAE per step",
-            "",
-            "| step | " + " | ".join(test) + " |",
-            "|---|" + "---|" * len(test),
-        ]
-        for h in range(len(model["per_step"])):
-            lines.append(
-                f"| {h + 1} | "
-                + " | ".join(f"{test[n]['per_step'][h]['mae']:.4f}" for n in test)
-                + " |"
-            )
-        lines += ["", "Diebold-Mariano tests per step against persistence:", ""]
-        for h in range(len(model["per_step"])):
-            for name in ("model", "lstm", "ets", "arima"):
-                if name in test:
-                    dm = test[name]["per_step"][h].get("dm_vs_persistence")
-                    lines.append(f"- step {h + 1}, {dm_words(dm, name)}")
+    lines += _per_step(test, "##")
     figures = (
         "`backtest_forecast.png` (actual vs forecast with the interval band), `folds.png` "
         "(every forecaster per fold)"
@@ -122,11 +55,187 @@ def run_report(metrics: dict, settings: dict, label: str) -> str:
     lines += [
         "",
         f"Figures (where plots are on): {figures}, `coverage.png`, `cumulative_loss.png`"
-        + (", `fan.png`, `error_per_step.png`" if "per_step" in model else "")
+        + (", `fan.png`, `error_per_step.png`" if "per_step" in test["model"] else "")
         + ". Every forecast: `test_predictions.csv`.",
         "",
     ]
     return "\n".join(lines)
+
+
+def universe_report(metrics: dict, settings: dict, label: str) -> str:
+    """A global model's report: the means over symbols of the scale-free scores, the
+    published combination (one for the whole universe), then per symbol
+    (``metrics["symbols"]``) what ``run_report`` says of a single split: its test table in
+    its own prices, every test in words, its interval beside the GARCH band. The symbols
+    skipped (``metrics["failed"]``) are named. ``settings``: as ``run_report``."""
+    symbols = metrics["symbols"]
+    test = metrics["test"]
+    lines = [
+        f"# {label}: one model of {len(symbols)} symbols",
+        "",
+        f"One model trained on {', '.join(symbols)} together, each split into train, "
+        "validation and test. " + _model_line(settings),
+        "",
+        *_data_lines(metrics),
+    ]
+    failed = metrics.get("failed") or {}
+    if failed:  # data.on_error=skip: a symbol that failed to load, or too short to train on
+        lines += ["## Symbols skipped", "", "Not in the model (`data.on_error=skip`):", ""]
+        lines += [f"- {symbol}: {message}" for symbol, message in failed.items()]
+        lines.append("")
+    lines += [
+        f"## Means over the {len(symbols)} symbols (test segment)",
+        "",
+        "Each symbol's scale-free scores, averaged: MAE and RMSE are in each symbol's own "
+        "prices, and every test is made per symbol (the sections below).",
+        "",
+        *_test_table(test, prices=False),
+        "",
+    ]
+    if "combination" in metrics:
+        whose = "one set of weights for every symbol, which predict uses"
+        lines.append(_combination_line(metrics["combination"], whose))
+    interval = test["model"].get("interval")
+    if interval:
+        lines.append(f"The published interval, mean over symbols: {interval_words(interval)}.")
+        reference = test.get("persistence", {}).get("interval")
+        if reference:
+            lines.append(
+                "The GARCH(1,1) band around persistence, mean over symbols: "
+                f"{interval_words(reference)}."
+            )
+    for symbol, segments in symbols.items():
+        own = segments["test"]
+        lines += ["", f"## {symbol}", "", f"Test segment; MAE and RMSE in {symbol}'s prices.", ""]
+        lines += [*_test_table(own), "", *_test_words(own)]
+        lines += _direction_lines(own)
+        lines += _interval_lines(own, "###")
+        lines += _per_step(own, "###")
+    lines += [
+        "",
+        "Figures (where plots are on), every symbol's forecasts together: `coverage.png`, "
+        "`cumulative_loss.png`"
+        + (", `error_per_step.png`" if settings["horizon"] > 1 else "")
+        + ". Every forecast: `test_predictions.csv` (its `symbol` column).",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _model_line(settings: dict) -> str:
+    return (
+        f"Representation `{settings['representation']}`, features {settings['features']}, "
+        f"window {settings['window']}, horizon {settings['horizon']}, "
+        f"LSTM({settings['units']}) x {settings['layers']}."
+    )
+
+
+def _test_table(test: dict, prices: bool = True) -> list[str]:
+    """The test segment's table; ``prices=False`` (means over symbols in several
+    currencies) leaves out MAE and RMSE, which are in price units."""
+    if not prices:
+        lines = [
+            "| forecaster | MAPE % | MASE | MAE / persistence | direction |",
+            "|---|---|---|---|---|",
+        ]
+        for name, row in test.items():
+            lines.append(
+                f"| {name} | {_num(row.get('mape'), '.3f')} | {_num(row.get('mase'))} | "
+                f"{_num(row.get('rel_mae'))} | {_num(row.get('direction_accuracy'), '.3f')} |"
+            )
+        return lines
+    lines = [
+        "| forecaster | MAE | RMSE | MAPE % | MASE | MAE / persistence | direction (95% CI) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, row in test.items():
+        lines.append(
+            f"| {name} | {row['mae']:.4f} | {row['rmse']:.4f} | {row['mape']:.3f} | "
+            f"{_num(row['mase'])} | {_num(row['rel_mae'])} | {_direction(row)} |"
+        )
+    return lines
+
+
+def _test_words(test: dict) -> list[str]:
+    """The published model's MAE ratio, then each Diebold-Mariano verdict, one a line."""
+    model = test["model"]
+    lines = [
+        f"The published model's MAE on these targets is {model['rel_mae']:.3f} times "
+        f"persistence's (skill {model['skill']:+.3f}).",
+        "Diebold-Mariano tests of equal MAE against persistence (Harvey-Leybourne-Newbold, "
+        "Student-t):",
+        "",
+    ]
+    for name in TESTED:  # "better" only where it is significant
+        if name in test:
+            lines.append(f"- {dm_words(test[name].get('dm_vs_persistence'), name)}")
+    return [*lines, ""]
+
+
+def _combination_line(combination: dict, whose: str) -> str:
+    fitted_on = combination.get("fitted_on")  # absent in a run saved before it was kept
+    return (
+        f"Published forecast ({whose})"
+        + (f", fitted on {fitted_on}" if fitted_on else "")
+        + f": {combination['words']}."
+    )
+
+
+def _direction_lines(test: dict) -> list[str]:
+    direction = direction_words(test)
+    return [f"{direction[0].upper()}{direction[1:]}."] if direction else []
+
+
+def _interval_lines(test: dict, heading: str) -> list[str]:
+    """The published interval beside the GARCH(1,1) band, and the test between them, under
+    a ``heading`` (``##``, ``###``)."""
+    interval = test["model"].get("interval")
+    if not interval:
+        return []
+    lines = [
+        "",
+        f"{heading} Prediction interval",
+        "",
+        f"The published interval (quantiles {interval['levels'][0]} and "
+        f"{interval['levels'][1]}): {interval_words(interval)}; the interval score is in % "
+        "of the price, lower is better.",
+    ]
+    reference = test.get("persistence", {}).get("interval")
+    if reference:
+        lines.append(
+            f"The reference, a GARCH(1,1) band around persistence: {interval_words(reference)}."
+        )
+    if interval.get("score_vs_reference"):
+        lines.append(f"Interval score, {score_test_words(interval)}.")
+    return lines
+
+
+def _per_step(test: dict, heading: str) -> list[str]:
+    """Each forecaster's MAE per step and the Diebold-Mariano verdicts per step, under a
+    ``heading``; nothing at horizon 1."""
+    steps = len(test["model"].get("per_step", []))
+    if not steps:
+        return []
+    lines = [
+        "",
+        f"{heading} MAE per step",
+        "",
+        "| step | " + " | ".join(test) + " |",
+        "|---|" + "---|" * len(test),
+    ]
+    for h in range(steps):
+        lines.append(
+            f"| {h + 1} | "
+            + " | ".join(f"{test[n]['per_step'][h]['mae']:.4f}" for n in test)
+            + " |"
+        )
+    lines += ["", "Diebold-Mariano tests per step against persistence:", ""]
+    for h in range(steps):
+        for name in TESTED:
+            if name in test:
+                dm = test[name]["per_step"][h].get("dm_vs_persistence")
+                lines.append(f"- step {h + 1}, {dm_words(dm, name)}")
+    return lines
 
 
 def _per_fold(folds: list[dict], test: dict) -> list[str]:

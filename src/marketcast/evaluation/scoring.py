@@ -27,7 +27,8 @@ def score_segment(f: SegmentForecasts, naive_mae: float) -> dict[str, dict]:
     """``{forecaster: metrics}``.
 
     Every forecaster but persistence has ``dm_vs_persistence`` (Diebold-Mariano with the
-    Harvey-Leybourne-Newbold correction, Student-t p-value; per step too for H > 1). The
+    Harvey-Leybourne-Newbold correction, Student-t p-value; per step too for H > 1), with
+    ``mae_ratio``, the forecaster's MAE over persistence's on the targets tested. The
     published model's row holds its interval's scores, persistence's row those of the
     GARCH(1,1) band around it (the reference the intervals must beat).
     """
@@ -45,6 +46,11 @@ def score_segment(f: SegmentForecasts, naive_mae: float) -> dict[str, dict]:
                 for row, dm in zip(table[name]["per_step"], per_step, strict=True):
                     row["dm_vs_persistence"] = _test_dict(dm)
     add_relative_mae(table)
+    for row in table.values():  # each test holds the size of the difference it tests
+        for own in (row, *row.get("per_step", [])):
+            dm = own.get("dm_vs_persistence")
+            if dm is not None and own.get("rel_mae") is not None:
+                dm["mae_ratio"] = own["rel_mae"]
     volatility = window_volatility(f.part.history)
     if f.bands is not None and len(f.levels) >= 2:
         table["model"]["interval"] = interval_scores(actual, f.bands, f.levels, volatility)

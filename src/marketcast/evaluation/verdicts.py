@@ -44,16 +44,32 @@ def compared(
     return f"significantly {lower if side < 0 else higher} than {reference}"
 
 
+def ratio_text(ratio: float) -> str:
+    """'0.9875': a ratio to four places, or to as many more as it takes not to read 1.0000
+    where it is not 1 ('0.99997'): a peer that barely moves can beat persistence by a hair,
+    consistently enough to be significant, and its verdict must not sit beside a 1.0000."""
+    for places in range(4, 13):
+        text = f"{ratio:.{places}f}"
+        if ratio == 1.0 or float(text) != 1.0:
+            break
+    return text
+
+
 def dm_words(dm: dict | None, name: str, reference: str = "persistence") -> str:
-    """A Diebold-Mariano result (``{"statistic", "p_value"}``, optionally ``"step"``) in
-    words: 'ets: significantly worse than persistence at step 2 (DM +2.31, p = 0.021)'."""
+    """A Diebold-Mariano result (``{"statistic", "p_value"}``, optionally ``"step"`` and
+    ``"mae_ratio"``) in words: 'ets: significantly worse than persistence at step 2 (MAE
+    ratio 1.0213, DM +2.31, p = 0.021)'. The ratio (the forecaster's MAE over the
+    reference's on the targets tested, ``ratio_text``) shows how large the difference is:
+    a significant one may be a hair."""
     if dm is None:
         return (
             f"{name}: not testable against {reference} (identical forecasts, or fewer than "
             f"{ORIGINS_PER_STEP} origins per step ahead)"
         )
     where = f" at step {dm['step']}" if dm.get("step", 1) > 1 else ""
-    stat = f"DM {dm['statistic']:+.2f}, {p_words(dm['p_value'])}"
+    ratio = dm.get("mae_ratio")
+    size = f"MAE ratio {ratio_text(ratio)}, " if ratio is not None and math.isfinite(ratio) else ""
+    stat = f"{size}DM {dm['statistic']:+.2f}, {p_words(dm['p_value'])}"
     return f"{name}: {compared(dm['statistic'], dm['p_value'], reference + where)} ({stat})"
 
 

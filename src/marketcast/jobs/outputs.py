@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,7 +18,8 @@ from marketcast.evaluation import plots
 from marketcast.evaluation.forecasts import SegmentForecasts
 from marketcast.evaluation.metrics import format_table
 from marketcast.evaluation.predictions import predictions_table
-from marketcast.evaluation.report import run_report
+from marketcast.evaluation.report import run_report, universe_report
+from marketcast.evaluation.scores import significant_side
 from marketcast.evaluation.scoring import mean_over, pool_forecasts, score_segment, without_tests
 from marketcast.evaluation.verdicts import (
     direction_words,
@@ -31,6 +33,9 @@ from marketcast.runfiles import REPORT_FILE, clear_earlier_run
 from marketcast.storage import artifacts
 
 SEGMENTS = ("val", "test")
+# A global model's printed summary lists each symbol's significant verdicts up to this many
+# symbols, and counts them above it: report.md holds every test.
+SYMBOLS_LISTED = 10
 
 
 log = logging.getLogger(__name__)
@@ -170,8 +175,8 @@ def write_run(
             backtest=result.backtest,
             universe=result.universe,
         )
-    if not result.universe:  # a global model's tables are means over symbols: printed only
-        artifacts.write_text(run_dir / REPORT_FILE, run_report(metrics, description, label))
+    report = universe_report if result.universe else run_report
+    artifacts.write_text(run_dir / REPORT_FILE, report(metrics, description, label))
     preprocessing = artifacts.Preprocessing(
         transform=fitted.transform,
         intervals=fitted.intervals,
@@ -205,8 +210,12 @@ def print_fold(fit: FitResult, folds: int) -> None:
 
 def print_report(result: RunResult, failed: dict[str, str]) -> None:
     metrics = result.metrics
-    table = format_table({s: metrics[s] for s in SEGMENTS})
-    print(table + ("   (means over symbols)" if result.universe else ""))
+    if result.universe:
+        print(
+            f"means over {len(metrics['symbols'])} symbols (MAE and RMSE, in each symbol's "
+            "own prices: per symbol in report.md and metrics.json)"
+        )
+    print(format_table({s: metrics[s] for s in SEGMENTS}))
     if "combination" in metrics:
         combination = metrics["combination"]
         print(
@@ -214,9 +223,7 @@ def print_report(result: RunResult, failed: dict[str, str]) -> None:
             f"{combination['words']}"
         )
     if result.universe:
-        for symbol, rows in metrics["symbols"].items():
-            row = rows["test"]["model"]
-            print(f"  {symbol:<10} test rel_mae {row['rel_mae']:.4f}  MASE {row['mase']:.4f}")
+        _print_symbols(metrics["symbols"])
         for symbol, message in failed.items():
             print(f"  {symbol:<10} skipped: {message}")
         return
@@ -235,3 +242,38 @@ def print_report(result: RunResult, failed: dict[str, str]) -> None:
     for name, row in metrics["test"].items():  # as report.md lists them
         if name in ("model", "lstm", "ets", "arima"):
             print(f"test MAE, {dm_words(row.get('dm_vs_persistence'), name)}")
+
+
+def _print_symbols(symbols: dict[str, dict]) -> None:
+    """Per symbol of a global model, its test scores and each significant Diebold-Mariano
+    verdict of the published forecast and the LSTM against persistence; above
+    ``SYMBOLS_LISTED`` symbols, the verdicts counted instead (report.md has every test)."""
+    listed = len(symbols) <= SYMBOLS_LISTED
+    counts: Counter[str] = Counter()  # "lstm significantly worse" -> symbols
+    for symbol, rows in symbols.items():
+        row = rows["test"]["model"]
+        print(f"  {symbol:<10} test rel_mae {row['rel_mae']:.4f}  MASE {row['mase']:.4f}")
+        for name, side, verdict in _significant(rows["test"]):
+            counts[f"{name} significantly {side}"] += 1
+            if listed:
+                print(f"  {symbol:<10} {verdict}")
+    if not counts:
+        print(
+            "  test MAE: no symbol's model or lstm differs significantly from persistence "
+            "(every test: report.md)"
+        )
+    elif not listed:
+        said = ", ".join(f"{verdict} on {n}" for verdict, n in counts.items())
+        print(f"  test MAE against persistence, {len(symbols)} symbols: {said} (each: report.md)")
+
+
+def _significant(test: dict[str, dict]) -> list[tuple[str, str, str]]:
+    """(forecaster, "better" or "worse", the verdict in words) of the published forecast
+    and the LSTM where their test MAE differs significantly from persistence's."""
+    found = []
+    for name in ("model", "lstm"):
+        dm = test.get(name, {}).get("dm_vs_persistence")
+        side = 0 if dm is None else significant_side(dm["statistic"], dm["p_value"])
+        if side:
+            found.append((name, "better" if side < 0 else "worse", dm_words(dm, name)))
+    return found
