@@ -150,6 +150,24 @@ def _location(store):
     return (getattr(store, "location", None) or getattr(store, "url", None),)
 
 
+def test_a_sqlite_store_is_one_file_in_rollback_mode_between_nights(tmp_path):
+    """The store stayed in WAL mode: a reader who cannot write beside the file (a read-only
+    folder or mount) could not open it ('attempt to write a readonly database'), and a copy
+    of the file alone lacked the nights still in its -wal file."""
+    import shutil
+    import sqlite3
+
+    store = open_store("sql", f"sqlite:///{tmp_path / 'f.db'}")
+    for run_id, table in RUNS[:2]:
+        write(store, table(), run_id)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.db", "f.db.lock"]
+    shutil.copy(tmp_path / "f.db", tmp_path / "copy.db")
+    reader = sqlite3.connect(f"file:{tmp_path / 'copy.db'}?mode=ro", uri=True)
+    assert reader.execute("PRAGMA journal_mode").fetchone() == ("delete",)
+    assert reader.execute("SELECT count(*) FROM forecasts").fetchone() == (9 + 6,)
+    reader.close()
+
+
 def test_a_second_writer_gets_store_locked(store):
     table = forecasts(["A"], DAY1)
     with lock_held_by_another_writer(store), pytest.raises(StoreLocked, match="another"):

@@ -171,7 +171,22 @@ class SqlForecastStore:
             if self._held is not None:
                 return self._write(self._held, frame, info)
             with self._connected(self.engine) as conn:
-                return self._write(conn, frame, info)
+                version = self._write(conn, frame, info)
+                if self.dialect == "sqlite":
+                    self._at_rest(conn)
+                return version
+
+    def _at_rest(self, conn: Connection) -> None:
+        """SQLite after a write: the night's WAL folded into the database file and the file
+        back in rollback mode, so that a reader who cannot write beside it (a read-only
+        folder or mount: WAL needs its -shm file) can open it, and a copy of the one file
+        holds every night. The next write turns WAL on again, for readers during it; where
+        a reader is still connected the mode stays WAL until then."""
+        self.reader.dispose()  # this process' own reads (exists()) hold no connection
+        try:
+            conn.connection.dbapi_connection.execute("PRAGMA journal_mode=DELETE")
+        except sqlite3.OperationalError as exc:
+            log.info("%s stays in WAL mode until the next write: %s", self.setting, exc)
 
     def exists(self) -> bool:
         """Whether the database holds the forecast table; creates nothing."""
