@@ -318,3 +318,28 @@ def test_a_sqlite_disk_io_error_is_one_message_and_the_store_stays(tmp_path):
     )
     event.remove(store.engine, "before_cursor_execute", disk_io_error)
     pd.testing.assert_frame_equal(store.read(), before)
+
+
+def test_history_writes_its_whole_table_on_request_and_refuses_shows_keys(tmp_path, capsys):
+    """'store history output=F.csv' exited 0 and wrote no file, and 'history version=0' /
+    'maintain version=1' ignored the key; the printed history cuts run_dirs at 60 chars."""
+    import json
+
+    store = open_store("delta", str(tmp_path / "store"))
+    for run_id, table in RUNS[:2]:
+        write(store, table(), run_id)
+    where = f"store.dir={tmp_path / 'store'}"
+    out = tmp_path / "history.csv"
+    assert store_command(tmp_path, "history", where, f"output={out}") == EXIT_OK
+    assert capsys.readouterr().out.strip() == f"2 runs written to {out}"
+    history = pd.read_csv(out)
+    assert list(history["run_id"]) == ["r1", "r2"]
+    assert [json.loads(d) for d in history["as_of"]] == [["2024-05-02"], ["2024-05-03"]]
+    for action, given in (
+        ("history", "version=0"),
+        ("maintain", "timestamp=2024-05-03"),
+        ("maintain", f"output={out}"),
+    ):
+        assert store_command(tmp_path, action, where, given) == EXIT_USER_ERROR
+        said = capsys.readouterr().err
+        assert f"{given} is not read by marketcast store {action}: it is show's" in said

@@ -37,6 +37,7 @@ from marketcast.config.schemas import (
     PredictJobConfig,
     PriceColumn,
     SplitConfig,
+    StoreAction,
     StoreConfig,
     StoreFormat,
     StoreJobConfig,
@@ -380,6 +381,14 @@ def check_store_job(cfg: DictConfig) -> None:
     if cfg.timestamp is not None:
         _date("timestamp", cfg.timestamp, "YYYY-MM-DD or YYYY-MM-DDTHH:MM:SS (UTC unless +HH:MM)")
     _at_least("version", cfg.version, 0, optional=True)
+    # a key the action does not read was ignored: 'history version=0' listed every run
+    unread = ["version", "timestamp"] + (["output"] if cfg.action == StoreAction.maintain else [])
+    given = [k for k in unread if cfg.action != StoreAction.show and cfg[k] is not None]
+    if given:
+        raise MarketcastError(
+            f"{given[0]}={cfg[given[0]]} is not read by marketcast store {cfg.action.value}: "
+            f"it is show's (marketcast store show {given[0]}=...); drop it."
+        )
 
 
 def check_store(cfg: StoreConfig) -> None:

@@ -604,7 +604,7 @@ class StoreJobConfig:
     store: StoreConfig = field(default_factory=StoreConfig)
     version: int | None = None  # show: this version of the table (delta)
     timestamp: str | None = None  # show: the table as it was at this time (delta), ISO 8601
-    output: str | None = None  # show: write the table to this CSV file instead of printing it
+    output: str | None = None  # show, history: write the table to this CSV file, not the screen
 
 
 @dataclass

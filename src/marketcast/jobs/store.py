@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -19,7 +20,12 @@ def store(cfg: DictConfig) -> int:
     target = from_config(cfg.store)
     if cfg.action == StoreAction.history:
         history = target.history()
-        if history.empty:
+        if cfg.output:  # whole, machine-readable: the lists as JSON
+            lists = {c: history[c].map(json.dumps) for c in ("run_dirs", "as_of")}
+            table = history.assign(**lists)
+            atomic_write(Path(cfg.output), lambda tmp: table.to_csv(tmp, index=False))
+            print(f"{len(history)} runs written to {cfg.output}")
+        elif history.empty:
             print(f"{target.location}: no runs recorded")
         else:
             print(history.to_string(index=False, max_colwidth=60))
