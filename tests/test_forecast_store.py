@@ -168,10 +168,19 @@ def test_a_sqlite_store_is_one_file_in_rollback_mode_between_nights(tmp_path):
     reader.close()
 
 
+def test_every_store_keeps_a_long_symbol(store):
+    """PostgreSQL's symbol column was varchar(64): a 70-character symbol failed the whole
+    night, exit 1, where Delta and SQLite kept it."""
+    long = "L" * 70
+    write(store, forecasts([long, "A"], DAY1), "r1")
+    assert set(store.read()["symbol"]) == {long, "A"}
+
+
 def test_a_second_writer_gets_store_locked(store):
     table = forecasts(["A"], DAY1)
-    with lock_held_by_another_writer(store), pytest.raises(StoreLocked, match="another"):
+    with lock_held_by_another_writer(store), pytest.raises(StoreLocked, match="another") as caught:
         write(store, table, "late")
+    assert " ;" not in str(caught.value)  # PostgreSQL's said "...db ; this run wrote nothing"
     assert not store.exists()  # the refused write made no table
     write(store, table, "after")  # the lock is free again once the holder is done
     assert set(store.read()["run_id"]) == {"after"}

@@ -335,8 +335,8 @@ class SqlForecastStore:
 
     def _locked_message(self) -> str:
         return (
-            f"another forecast run is writing to {self.engine.url.render_as_string()} ; this run "
-            "wrote nothing. Let it finish, or schedule runs further apart."
+            f"another forecast run is writing to {self.location}; this run wrote nothing. Let "
+            "it finish, or schedule runs further apart."
         )
 
 
@@ -383,7 +383,7 @@ def _tables(conn: Connection, quantiles: list[str] = ()) -> tuple[Table, Table]:
     forecasts = Table(
         "forecasts",
         metadata,
-        Column("symbol", String(64), primary_key=True),
+        Column("symbol", String, primary_key=True),  # any length, as Delta and SQLite
         Column("as_of", Date, primary_key=True),
         Column("target_date", Date, nullable=False),
         Column("step", Integer, primary_key=True),
