@@ -373,7 +373,9 @@ def test_a_damaged_runs_symbol_falls_to_a_global_run_of_the_sweep(global_run, tm
 
 
 @pytest.mark.slow  # trains a global model (10 s)
-def test_a_universe_symbol_too_short_to_train_on_is_skipped_and_listed(tmp_path, monkeypatch):
+def test_a_universe_symbol_too_short_to_train_on_is_skipped_and_listed(
+    tmp_path, monkeypatch, caplog
+):
     """With data.on_error=skip (the default) one symbol whose train segment was too short
     for the interval's GARCH fit stopped the whole global model, exit 2."""
     histories = {**HISTORIES, "MSFT": synthetic_prices(40, seed=4, start="2025-06-01") * 3}
@@ -392,7 +394,10 @@ def test_a_universe_symbol_too_short_to_train_on_is_skipped_and_listed(tmp_path,
     with pytest.raises(MarketcastError, match="MSFT: the train segment .* is too short for"):
         train(compose_train(*common, "data.on_error=raise"))
     assert not (run_dir / "metrics.json").exists()
-    train(compose_train(*common))
+    with caplog.at_level("INFO", logger="marketcast"):
+        train(compose_train(*common))
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert set(metrics["symbols"]) == {"005930", "AAPL"}
+    # each symbol's own dates are logged, as a single run's are
+    assert "  005930     rows 2023-11-01..2025-10-02, test from " in caplog.text
     assert metrics["failed"]["MSFT"].startswith("the train segment (")

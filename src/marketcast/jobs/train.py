@@ -394,6 +394,17 @@ def _log_data(preps: dict[str, Prepared], label: str) -> None:
             ", ".join(preps),
             sum(len(p.parts["train"].windows) for p in preps.values()),
         )
+        for symbol, prepared in preps.items():  # each symbol's segments fall on its own dates
+            dates = prepared.dates
+            test_start = dates[prepared.segments.bounds("test")[0]].date()
+            log.info(
+                "  %-10s rows %s..%s, test from %s: %s samples (train / val / test)",
+                symbol,
+                dates[0].date(),
+                dates[-1].date(),
+                test_start,
+                " / ".join(str(len(prepared.parts[n].windows)) for n in ("train", "val", "test")),
+            )
         return
     prepared = next(iter(preps.values()))
     dates, t = prepared.dates, prepared.transform
