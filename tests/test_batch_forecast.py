@@ -199,6 +199,38 @@ def test_a_sigterm_during_the_store_write_lets_the_commit_finish_and_says_so(
     assert not (tmp / "term" / "out" / "forecast.csv").exists()  # stopped after the commit
 
 
+def test_a_sigterm_during_a_sql_write_stops_it_at_once_and_it_rolls_back(global_run, monkeypatch):
+    """Held like Delta's, a SQL write that waited on another session's table lock ignored
+    SIGTERM until the lock was released, then committed: a signal rolls SQL back whole."""
+    import os
+    import signal
+
+    from marketcast.storage.sql_store import SqlForecastStore
+
+    tmp, run_dir = global_run
+    original = SqlForecastStore.write
+
+    def killed_while_writing(self, table, info):
+        os.kill(os.getpid(), signal.SIGTERM)
+        return original(self, table, info)
+
+    monkeypatch.setattr(SqlForecastStore, "write", killed_while_writing)
+    database = tmp / "sqlterm" / "f.db"
+    database.parent.mkdir()
+    before = signal.getsignal(signal.SIGTERM)
+    try:
+        status = run_in_process(
+            "predict",
+            *predict_overrides(tmp / "sqlterm", run_dir),
+            "store.format=sql",
+            f"store.url=sqlite:///{database}",
+        )
+    finally:
+        signal.signal(signal.SIGTERM, before)
+    assert status == 143
+    assert not open_store("sql", f"sqlite:///{database}").exists()
+
+
 def test_a_second_run_exits_at_once_while_the_store_is_locked(global_run):
     tmp, run_dir = global_run
     store_dir = tmp / "locked" / "store"

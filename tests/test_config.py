@@ -524,3 +524,34 @@ def test_sigterm_is_one_line_and_exit_143_after_the_cleanup(monkeypatch, capsys,
     assert stopped.value.code == 143 and cleaned == [signal.SIG_IGN]
     assert capsys.readouterr().err == "marketcast predict: terminated (SIGTERM)\n"
     assert caplog.records[-1].getMessage() == "terminated (SIGTERM)"  # in predict.log too
+
+
+def test_signals_held_deliver_the_first_after_the_block_and_a_second_at_once(capsys):
+    """A commit is not cut off after it took effect; one that hangs (a database lock, the
+    network) is still stopped by a second signal: held whole, only SIGKILL ended it."""
+    import signal
+
+    from marketcast.errors import signals_held
+
+    got = []
+
+    def handler(number, _frame):
+        got.append(number)
+        raise KeyboardInterrupt
+
+    before = signal.signal(signal.SIGTERM, handler)
+    try:
+        with pytest.raises(KeyboardInterrupt), signals_held():
+            os.kill(os.getpid(), signal.SIGTERM)
+            got.append("committed")  # the block ran to its end
+        assert got == ["committed", signal.SIGTERM]
+        assert "stopping once the forecast store's commit ends" in capsys.readouterr().err
+        got.clear()
+        with pytest.raises(KeyboardInterrupt), signals_held():
+            os.kill(os.getpid(), signal.SIGTERM)
+            os.kill(os.getpid(), signal.SIGTERM)  # again: now
+            got.append("not reached")
+        assert got == [signal.SIGTERM]
+        assert signal.getsignal(signal.SIGTERM) is handler  # restored either way
+    finally:
+        signal.signal(signal.SIGTERM, before)

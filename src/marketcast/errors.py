@@ -5,6 +5,7 @@ import contextlib
 import importlib.metadata
 import re
 import signal
+import sys
 import threading
 from collections.abc import Iterator
 
@@ -29,17 +30,33 @@ def signals_held() -> Iterator[None]:
     """Hold SIGTERM and Ctrl-C until the block ends, then deliver the first to the handler
     there was: a forecast store's commit runs to its end and is logged, where a signal that
     arrived during it (delta-rs' Rust code runs on) ended the job after the commit had
-    taken effect, without a word of it. The main thread only (where signals arrive)."""
+    taken effect, without a word of it. A second signal is delivered at once (a write that
+    hangs). The main thread only (where signals arrive)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     held: list[int] = []
-    handlers = {s: signal.signal(s, lambda n, _f: held.append(n)) for s in _HELD}
+
+    def hold(number: int, _frame: object) -> None:
+        if held:  # a second signal: stop now (a write that hangs on a lock or the network)
+            restore()
+            signal.raise_signal(number)
+            return
+        held.append(number)
+        print(
+            "marketcast: stopping once the forecast store's commit ends (signal again: now)",
+            file=sys.stderr,
+        )
+
+    def restore() -> None:
+        for number, handler in handlers.items():
+            signal.signal(number, handler)
+
+    handlers = {s: signal.signal(s, hold) for s in _HELD}
     try:
         yield
     finally:
-        for number, handler in handlers.items():
-            signal.signal(number, handler)
+        restore()
     if held:
         signal.raise_signal(held[0])
 

@@ -11,6 +11,7 @@ status says how it went (see ``EXIT_*``).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import sys
@@ -134,7 +135,9 @@ def _forecast(cfg: DictConfig, runs: Runs, symbols: list[str], target: ForecastS
         if target is not None:
             run_dir = OmegaConf.select(cfg, "paths.run_dir", throw_on_resolution_failure=False)
             info = RunInfo.for_table(table, run_id=job_id(run_dir))
-            with signals_held():  # a commit is not cut off, and the log says it was made
+            # a commit is not cut off after it took effect, and the log says it was made
+            held = signals_held() if target.holds_signals else contextlib.nullcontext()
+            with held:
                 version = target.write(table, info)
                 written = "" if version is None else f"version {version}, "  # CSV: none
                 log.info("forecast store %s: %srun id %s", target.location, written, info.run_id)

@@ -36,6 +36,8 @@ FILE = "forecasts.csv"
 class CsvForecastExport:
     """One CSV file per as_of under the directory ``location``."""
 
+    holds_signals = True  # a file per day: stopped part-way, some days written
+
     def __init__(self, location: str | Path):
         self.root = Path(location)
         self.location = str(location)

@@ -105,6 +105,10 @@ class ForecastStore(Protocol):
 
     location: str  # where it is, for messages (a SQL URL without its password)
     setting: str  # the config value that names it, for messages: store.dir=... or store.url=...
+    # whether a SIGTERM or Ctrl-C waits for a write to end: True where a signal cannot stop
+    # the write part-way anyway (delta-rs commits in Rust) or would leave part of it (a CSV
+    # export, a file per day); False where it rolls the whole transaction back (SQL)
+    holds_signals: bool
 
     def exists(self) -> bool:
         """Whether a forecast table is there; creates nothing."""

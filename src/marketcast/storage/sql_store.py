@@ -94,6 +94,8 @@ log = logging.getLogger(__name__)
 class SqlForecastStore:
     """The forecast table in the database at ``url`` (a SQLAlchemy URL)."""
 
+    holds_signals = False  # a signal rolls the transaction back whole
+
     def __init__(self, url: str):
         try:
             parsed = make_url(url)
