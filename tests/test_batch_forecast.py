@@ -417,7 +417,7 @@ def test_a_universe_symbol_too_short_to_train_on_is_skipped_and_listed(
         run_dir,
         "data=fdr",
         "data.symbol=null",
-        "data.symbols=[005930,MSFT,AAPL]",
+        "data.symbols=[005930,MSFT]",
         f"data.cache_dir={tmp_path / 'cache'}",
         f"data.end={AS_OF}",
         "data.backoff_s=0",
@@ -429,7 +429,12 @@ def test_a_universe_symbol_too_short_to_train_on_is_skipped_and_listed(
     with caplog.at_level("INFO", logger="marketcast"):
         train(compose_train(*common))
     metrics = json.loads((run_dir / "metrics.json").read_text())
-    assert set(metrics["symbols"]) == {"005930", "AAPL"}
+    assert set(metrics["symbols"]) == {"005930"}  # one left: still a universe's run
     # each symbol's own dates are logged, as a single run's are
     assert "  005930     rows 2023-11-01..2025-10-02, test from " in caplog.text
     assert metrics["failed"]["MSFT"].startswith("the train segment (")
+    report = (run_dir / "report.md").read_text()
+    assert "## Symbols skipped" in report and "- MSFT: the train segment (" in report
+    assert "\n## 005930\n" in report
+    predictions = pd.read_csv(run_dir / "test_predictions.csv", dtype={"symbol": str})
+    assert set(predictions["symbol"]) == {"005930"}

@@ -181,6 +181,8 @@ def test_universe_coverage_is_the_mean_over_symbols_metrics_reports_with_gaps(tm
     plots.run_plots(tmp_path, table, metrics, HISTORY, "universe", False, True)
     ax = figures[tmp_path / "coverage.png"].axes[0]
     assert "mean over the symbols" in ax.get_title()
+    per_step = figures[tmp_path / "error_per_step.png"].axes[0]
+    assert per_step.get_title().endswith("(mean over symbols)")  # as its values are
     labels = [line.get_label() for line in ax.get_lines()]
     step_1 = next(line for line in ax.get_lines() if "step 1" in line.get_label())
     assert f"{per_symbol:.1%}" in step_1.get_label()

@@ -373,6 +373,7 @@ def plot_error_per_step(table: pd.DataFrame, title: str, path: Path) -> None:
     relative = mae[names].div(mae["persistence"], axis=0)
     if "symbol" in table:
         relative = relative.groupby(level="step").mean()
+        title = f"{title} (mean over symbols)"
     steps = relative.index.to_numpy()
     fig, ax = plt.subplots(figsize=(8, 4.2))
     bottom, top = _relative_range(relative.to_numpy())  # -> (steps, forecasters)

@@ -61,12 +61,15 @@ class RunResult:
     last_date: pd.Timestamp  # the last date the run saw
 
 
-def tabulate(fits: list[FitResult], backtest: bool, stop_share: float) -> RunResult:
+def tabulate(
+    fits: list[FitResult], backtest: bool, stop_share: float, universe: bool = False
+) -> RunResult:
     """Score each symbol over all its folds (pooled), then average over symbols.
     ``stop_share``: the share of each validation segment that decided early stopping
-    (``evaluation.stop_share``), marked in the validation predictions."""
+    (``evaluation.stop_share``), marked in the validation predictions; ``universe``: a
+    global model, reported as one even where a single symbol of it was left to train."""
     symbols = list(fits[0].preps)
-    universe = len(symbols) > 1
+    universe = universe or len(symbols) > 1
     per_symbol = {}
     for symbol in symbols:
         per_symbol[symbol] = {

@@ -182,7 +182,7 @@ def _train(cfg: DictConfig, run_dir: Path, callbacks: list) -> tuple[float, dict
             )
         peers = {symbol: _peers(prep, cfg.evaluation) for symbol, prep in preps.items()}
         if refit:
-            _log_data(preps, data.label)
+            _log_data(preps, data.label, data.universe)
             fitted = fit_forecaster(
                 list(preps.values()),
                 cfg.model,
@@ -214,6 +214,7 @@ def _train(cfg: DictConfig, run_dir: Path, callbacks: list) -> tuple[float, dict
         fits,
         backtest=cfg.evaluation.mode == Mode.backtest,
         stop_share=cfg.evaluation.stop_share,
+        universe=data.universe,
     )
     if fitted.weights is not None:  # the last fit's: what predict publishes
         result.metrics["combination"] = {
@@ -386,8 +387,8 @@ def _saved_data(cfg: DataConfig, data: RunData) -> dict:
     return saved
 
 
-def _log_data(preps: dict[str, Prepared], label: str) -> None:
-    if len(preps) > 1:
+def _log_data(preps: dict[str, Prepared], label: str, universe: bool) -> None:
+    if universe:
         log.info(
             "global model on %d symbols (%s); %d training windows in all",
             len(preps),
