@@ -123,22 +123,27 @@ def test_a_fit_that_does_not_converge_falls_back_and_says_so(caplog):
         fit_garch(np.full(500, 50.0), 400, "gjr", "FLAT")
 
 
-@pytest.mark.parametrize(
-    ("seed", "flat", "problem"),
-    [(2, 500, "is degenerate (alpha + gamma/2 = "), (5, 700, "stopped at its starting values")],
-)
-def test_a_fit_arch_calls_converged_is_still_checked(caplog, seed, flat, problem):
-    """Flat for half or more of its rows, then noise: arch reports the fits converged, but
-    at alpha near 1 and beta near 0 (tomorrow's variance is today's squared move, so a flat
+@pytest.mark.parametrize(("seed", "flat"), [(2, 500), (5, 700)])
+def test_a_fit_arch_calls_converged_is_still_checked(caplog, seed, flat):
+    """Flat for half or more of its rows, then noise: arch reports fits converged, but at
+    alpha near 1 and beta near 0 (tomorrow's variance is today's squared move, so a flat
     day gets no band), or at its own starting values (nothing was fitted). Neither is used:
-    the symbol gets a constant variance and a warning naming it and why."""
+    the symbol gets a constant variance and a warning naming it and why. Which fit arch
+    calls converged, and where it stops, differs from one CPU's floating point to another's
+    (on an AMD EPYC the gjr fit did not converge where elsewhere it was degenerate): each
+    reason on its own is the next test's."""
     rng = np.random.default_rng(seed)
     returns = np.concatenate([np.zeros(flat), rng.normal(0, 0.01, 1000 - flat)])
     prices = 100 * np.exp(np.concatenate([[0.0], np.cumsum(returns)]))
     with caplog.at_level("WARNING"):
         params = fit_garch(prices, len(prices), "gjr", "HALF")
+    converged = ("is degenerate (alpha + gamma/2 = ", "stopped at its starting values")
     for model in ("gjr", "garch"):
-        assert f"the {model} fit on 1000 training returns {problem}" in caplog.text
+        said = [f"the {model} fit on 1000 training returns {r}" for r in ("did not converge",)]
+        said += [f"the {model} fit on 1000 training returns {r}" for r in converged]
+        assert any(s in caplog.text for s in said), caplog.text
+    # at least one fit arch called converged was refused all the same
+    assert any(f"fit on 1000 training returns {r}" in caplog.text for r in converged)
     assert "HALF: " in caplog.text and "uses a constant variance" in caplog.text
     assert params["alpha"] == params["gamma"] == params["beta"] == 0.0
 
