@@ -93,6 +93,7 @@ def test_a_combination_component_without_forecasts_is_refused_before_training(
         fit_with_peers(prepared, cfg, peers, past=[no_ets])
 
 
+@pytest.mark.slow  # over 2 s on 2 cores: CI's second stage runs it
 def test_a_fold_never_sees_data_after_its_origin(tmp_path):
     """Perturb everything after the origin: the fold's fitted state (model, ridge, the
     combination's weights and the intervals) does not change, nor does its forecast made
@@ -123,6 +124,7 @@ def test_a_fold_never_sees_data_after_its_origin(tmp_path):
     np.testing.assert_array_equal(first_forecast, first_forecast_after)
 
 
+@pytest.mark.slow  # over 2 s on 2 cores: CI's second stage runs it
 def test_backtest_run_writes_report_and_predictions(tmp_path):
     prices = tmp_path / "prices.csv"
     synthetic_prices(420).to_csv(prices)
@@ -270,6 +272,7 @@ def test_the_last_fold_fits_its_combination_on_the_earlier_folds_test_rows(tmp_p
     assert f"which predict uses), fitted on {fitted_on}: " in (run_dir / "report.md").read_text()
 
 
+@pytest.mark.slow  # over 2 s on 2 cores: CI's second stage runs it
 def test_predict_publishes_the_last_folds_forecast(tmp_path):
     """predict from a backtest run, at the last test origin, gives the run's own published
     forecast and band there: the last fold's model and weights (fitted with the earlier

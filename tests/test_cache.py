@@ -235,6 +235,7 @@ def _write_repeatedly(cache_dir: str, seed: int, rounds: int) -> None:
         write_cached(cache_dir, SYMBOL, frame)
 
 
+@pytest.mark.slow  # over 2 s on 2 cores: CI's second stage runs it
 def test_two_processes_writing_one_symbol_leave_a_valid_file(tmp_path):
     cache_dir = tmp_path / "cache"
     context = multiprocessing.get_context("spawn")

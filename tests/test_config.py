@@ -241,6 +241,7 @@ def test_a_job_in_a_fixed_directory_gets_its_own_id_each_time():
         ),
     ],
 )
+@pytest.mark.slow  # over 2 s on 2 cores: CI's second stage runs it
 def test_a_bad_value_exits_2_with_one_message_and_without_tensorflow(tmp_path, argv, error):
     """The CLI checks the config before the job's module (and TensorFlow) is imported."""
     root = tmp_path.resolve()
@@ -316,6 +317,7 @@ def cli_in_process(tmp_path, *argv: str, before: str = "") -> subprocess.Complet
     )
 
 
+@pytest.mark.slow  # over 2 s on 2 cores: CI's second stage runs it
 def test_an_experiment_that_names_another_file_under_the_sample_is_refused(tmp_path):
     """Only typed keys were checked: an experiment file's data.path under data=sample
     published a KRX stock's won prices as SP500, on the NYSE calendar."""
@@ -384,6 +386,7 @@ def test_a_run_folder_that_cannot_be_made_is_one_line(tmp_path, multirun):
 
 
 @pytest.mark.parametrize("swept", ["model=lstm,lsmt", "model.unit=3,4"])
+@pytest.mark.slow  # over 2 s on 2 cores: CI's second stage runs it
 def test_a_sweep_whose_config_does_not_compose_leaves_no_folder(tmp_path, swept):
     """The message was one line, but the sweep's folder stayed, holding multirun.yaml."""
     done = run_marketcast("train", "-m", swept, f"paths.output_root={tmp_path / 'out'}")

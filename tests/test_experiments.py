@@ -44,6 +44,7 @@ def value_at(cfg, key: str) -> Any:
 
 
 @pytest.mark.parametrize("path", EXPERIMENTS, ids=lambda p: p.stem)
+@pytest.mark.slow  # over 2 s on 2 cores: CI's second stage runs it
 def test_experiment_composes_with_its_values_and_a_run_finishes(path, tiny_csv, tmp_path, caplog):
     values, groups = experiment_values(path)
     assert values or groups, f"{path.name} changes nothing"

@@ -246,6 +246,7 @@ def test_retraining_into_a_finished_run_is_refused_without_overwrite(finished_ru
     config.check_train_job(compose_train(finished_run, "overwrite=true"))
 
 
+@pytest.mark.slow  # over 2 s on 2 cores: CI's second stage runs it
 def test_overwrite_replaces_the_run_with_a_new_run_id(run_copy, tmp_path):
     csv = tmp_path / "prices.csv"
     synthetic_prices(300, seed=3).to_csv(csv)
@@ -265,6 +266,7 @@ def test_overwrite_replaces_the_run_with_a_new_run_id(run_copy, tmp_path):
     assert "notes.txt" in left and not left & {"folds.png", "failed.json"}
 
 
+@pytest.mark.slow  # over 2 s on 2 cores: CI's second stage runs it
 def test_an_overwrite_that_fails_leaves_the_earlier_run_whole(run_copy, tmp_path, capsys):
     """A nightly retrain into the folder predict reads must not lose the model it has when
     the night's data are bad; nor may a folder of the user's own lose its files."""
@@ -315,6 +317,7 @@ def test_flat_training_prices_stop_before_anything_is_written(tmp_path):
     assert not (run_dir / DONE_FILE).exists() and not (run_dir / MODEL_FILE).exists()
 
 
+@pytest.mark.slow  # over 2 s on 2 cores: CI's second stage runs it
 def test_a_train_segment_too_short_for_the_interval_stops_before_training(tmp_path, monkeypatch):
     """It trained the network, then stopped on 'a GARCH interval needs at least 30
     training returns, got 27', naming neither the data nor what to change."""
@@ -340,6 +343,7 @@ def test_a_train_segment_too_short_for_the_interval_stops_before_training(tmp_pa
     assert runfiles.is_finished_run(tmp_path / "ewma")
 
 
+@pytest.mark.slow  # over 2 s on 2 cores: CI's second stage runs it
 def test_what_validation_found_is_in_metrics_and_the_report(tmp_path):
     """A price 100x its neighbours gave a test MASE of 89 in report.md, which said nothing
     of the bad day the run's log had warned of."""

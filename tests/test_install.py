@@ -33,6 +33,7 @@ def marketcast_command() -> list[str]:
     return [str(script)] if script.is_file() else [sys.executable, "-m", "marketcast"]
 
 
+@pytest.mark.slow  # over 2 s on 2 cores: CI's second stage runs it
 def test_help_lists_the_subcommands_and_the_keys(tmp_path):
     top = subprocess.run(
         [*marketcast_command(), "--help"], cwd=tmp_path, capture_output=True, text=True
@@ -168,6 +169,7 @@ def test_wheel_runs_from_an_empty_directory_and_writes_only_there(tmp_path):
     assert not written_in_repo, f"written inside the checkout: {written_in_repo}"
 
 
+@pytest.mark.slow  # over 2 s on 2 cores: CI's second stage runs it
 def test_help_into_a_closed_pipe_is_quiet(tmp_path):
     """`marketcast train --help | head -1` ended in a BrokenPipeError traceback, exit 1."""
     process = subprocess.Popen(

@@ -170,6 +170,7 @@ def test_each_fit_check_decides_on_its_own(alpha, gamma, converged, moved, probl
     assert verdict.startswith(problem) and (verdict == "") == (problem == "")
 
 
+@pytest.mark.slow  # over 2 s on 2 cores: CI's second stage runs it
 def test_adaptive_calibration_recovers_after_a_volatility_jump():
     """A constant-volatility model (GARCH with alpha = beta = 0) and daily volatility
     jumping from 1% to 1.8%: the frozen band under-covers for good, the adapted one
@@ -317,6 +318,7 @@ def test_an_earlier_forecast_replays_from_the_checkpoint_before_it_not_from_the_
     assert saved.earliest == intervals.band("S").tails
 
 
+@pytest.mark.slow  # over 2 s on 2 cores: CI's second stage runs it
 def test_ewma_conformal_calibration_covers_and_narrows_in_calm_markets():
     """Relative errors proportional to each window's volatility: the band adapts to it."""
     rng = np.random.default_rng(7)

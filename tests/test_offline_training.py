@@ -41,6 +41,7 @@ def fdr_overrides(cache_dir):
     return ["data=fdr", f"data.symbol={SYMBOL}", f"data.cache_dir={cache_dir}", "data.backoff_s=0"]
 
 
+@pytest.mark.slow  # over 2 s on 2 cores: CI's second stage runs it
 def test_offline_training_uses_the_warm_cache_with_one_warning(
     tmp_path, warm_cache, network_down, caplog
 ):

@@ -181,6 +181,7 @@ def test_failed_trial_is_failed_not_pruned(tmp_path):
     assert [t.state for t in study.get_trials()] == [TrialState.FAIL]
 
 
+@pytest.mark.slow  # over 2 s on 2 cores: CI's second stage runs it
 def test_study_report_writes_best_params_and_importances(tmp_path, capsys):
     storage = tmp_path / "optuna.journal"
     run_search(storage, tmp_path / "jobs", range(4))
@@ -201,6 +202,7 @@ def test_study_report_writes_best_params_and_importances(tmp_path, capsys):
         assert saved.importance_note
 
 
+@pytest.mark.slow  # over 2 s on 2 cores: CI's second stage runs it
 def test_rdb_storage_works_with_sqlalchemy_2(tmp_path):
     url = f"sqlite:///{tmp_path}/optuna.db"
     run_search(url, tmp_path / "jobs", range(2))
@@ -381,6 +383,7 @@ def test_the_shipped_space_is_narrowed_and_cut_from_the_command_line(tmp_path):
     assert dims["model.units"].distribution == CategoricalDistribution([1, 2])
 
 
+@pytest.mark.slow  # over 2 s on 2 cores: CI's second stage runs it
 def test_a_bad_search_space_stops_the_search_before_any_job(tmp_path, monkeypatch, capsys):
     """Hydra only warned of the callback's error, and each of the 20 jobs failed alike."""
     monkeypatch.chdir(tmp_path)

@@ -330,6 +330,7 @@ def test_predict_before_the_test_segment_warns_about_its_interval(trained, tmp_p
     assert "1 symbol forecast before the run's test segment" in caplog.text
 
 
+@pytest.mark.slow  # over 2 s on 2 cores: CI's second stage runs it
 def test_ewma_leaves_the_garch_settings_aside_and_both_keep_step_rates(
     trained, tmp_path, tiny_run, caplog
 ):
@@ -378,6 +379,7 @@ def test_a_bug_is_one_line_naming_the_job_log_which_holds_the_traceback(
     assert 'raise ZeroDivisionError("boom")' in logged and "ZeroDivisionError: boom" in logged
 
 
+@pytest.mark.slow  # over 2 s on 2 cores: CI's second stage runs it
 def test_a_combination_fitted_on_few_samples_is_warned_about(tmp_path, tiny_run, caplog):
     """300 days: the default split leaves about 20 later validation samples to fit the
     combination on, a long validation segment over 100."""
@@ -398,6 +400,7 @@ def test_a_combination_fitted_on_few_samples_is_warned_about(tmp_path, tiny_run,
     assert (published["model"] == published["persistence"]).all()
 
 
+@pytest.mark.slow  # over 2 s on 2 cores: CI's second stage runs it
 def test_a_volume_missing_in_older_rows_costs_a_close_run_no_rows(tmp_path, caplog):
     """The default features do not read Volume: rows that lack it are trained on."""
     prices = synthetic_prices(400)
@@ -423,6 +426,7 @@ def test_a_volume_missing_in_older_rows_costs_a_close_run_no_rows(tmp_path, capl
     assert "set split.val_start and split.test_start" in caplog.text
 
 
+@pytest.mark.slow  # over 2 s on 2 cores: CI's second stage runs it
 def test_a_relative_csv_path_is_read_from_where_training_ran(tmp_path, monkeypatch, caplog):
     """A cron job's working directory is not the one training ran in: the run keeps its
     file's absolute path, not whatever ``prices.csv`` the night's directory holds."""

@@ -69,6 +69,7 @@ def test_horizon_5_adds_the_fan_and_the_per_step_error(tmp_path):
 
 
 @pytest.mark.parametrize("horizon", [1, 3])
+@pytest.mark.slow  # over 2 s on 2 cores: CI's second stage runs it
 def test_a_backtest_has_folds_and_its_own_forecast_figure(tmp_path, horizon):
     table, metrics = backtest_predictions(horizon)
     paths = plots.run_plots(tmp_path, table, metrics, HISTORY, "X", True, False)
@@ -155,6 +156,7 @@ def two_symbols(gap_years: int = 0) -> pd.DataFrame:
     return pd.concat([a, b]).reset_index(drop=True)
 
 
+@pytest.mark.slow  # over 2 s on 2 cores: CI's second stage runs it
 def test_every_title_fits_its_chart_at_any_price_scale(tmp_path, figures):
     """KRX prices (100,000s) widen the zoomed panel's MAE; a universe's label its titles."""
     table, metrics = backtest_predictions(1)

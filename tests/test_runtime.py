@@ -45,6 +45,7 @@ def test_mirrored_needs_tensorflow(monkeypatch):
         runtime.check(TrainConfig(distribute="mirrored"))
 
 
+@pytest.mark.slow  # over 2 s on 2 cores: CI's second stage runs it
 def test_clear_session_drops_the_graphs_keras_leaves_registered():
     from tensorflow.python.framework import ops
 

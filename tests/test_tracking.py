@@ -125,6 +125,7 @@ def test_flatten_metrics_keeps_every_number():
     assert mlflow_logger.flatten_metrics(METRICS) == FLAT_METRICS
 
 
+@pytest.mark.slow  # over 2 s on 2 cores: CI's second stage runs it
 def test_csv_history_has_one_row_per_epoch_of_every_fit(tmp_path):
     loggers = make_loggers({"csv": {}}, tmp_path)
     loggers.start({})
@@ -188,6 +189,7 @@ def test_tensorboard_writes_event_files_or_names_its_package(tmp_path):
     assert list((tmp_path / "tensorboard").rglob("events.out.tfevents.*"))
 
 
+@pytest.mark.slow  # over 2 s on 2 cores: CI's second stage runs it
 def test_mlflow_local_store_records_a_run(tmp_path):
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     spec = {"mlflow": {"tracking_uri": uri, "artifact_location": str(tmp_path / "artifacts")}}
@@ -385,6 +387,7 @@ def test_proposed_logger_configs_fill_the_schema(logger_conf, tmp_path, monkeypa
         check_available({"csv": cfg.logger.csv, "mlflow": cfg.logger.mlflow})
 
 
+@pytest.mark.slow  # over 2 s on 2 cores: CI's second stage runs it
 def test_sweep_callback_makes_a_parent_run_for_the_jobs(tmp_path):
     """The Hydra callback's hooks called directly; jobs nest under the id it records."""
     from marketcast.config import MlflowLoggerConfig
@@ -429,6 +432,7 @@ def test_sweep_callback_makes_a_parent_run_for_the_jobs(tmp_path):
     assert client.get_run(second).data.metrics["jobs_failed"] == 1.0
 
 
+@pytest.mark.slow  # over 2 s on 2 cores: CI's second stage runs it
 def test_a_sweep_stopped_before_its_end_leaves_no_running_parent(tmp_path):
     """Ctrl-C during a sweep never reaches ``on_multirun_end``: the parent run stayed
     RUNNING for good, where its jobs' runs said FAILED."""

@@ -226,6 +226,7 @@ def raw_frames(draw):
     st.one_of(st.none(), st.integers(0, 10)),
     st.one_of(st.none(), st.lists(st.sampled_from(PRICE_COLUMNS), min_size=1, unique=True)),
 )
+@pytest.mark.slow  # over 2 s on 2 cores: CI's second stage runs it
 def test_validated_output_always_satisfies_the_schema(frame, missing, halts, max_gap, used):
     out, report = validate(
         frame, missing=missing, halts=halts, max_gap_sessions=max_gap, columns=used
@@ -261,6 +262,7 @@ def test_validated_output_always_satisfies_the_schema(frame, missing, halts, max
 
 @settings(max_examples=100, deadline=None)
 @given(raw_frames(), st.sampled_from(["drop", "ffill"]), st.sampled_from(["keep", "drop"]))
+@pytest.mark.slow  # over 2 s on 2 cores: CI's second stage runs it
 def test_validation_is_idempotent(frame, missing, halts):
     once, _ = validate(frame, missing=missing, halts=halts, max_gap_sessions=None)
     twice, report = validate(once, missing=missing, halts=halts, max_gap_sessions=None)

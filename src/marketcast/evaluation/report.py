@@ -70,8 +70,9 @@ def universe_report(metrics: dict, settings: dict, label: str) -> str:
     skipped (``metrics["failed"]``) are named. ``settings``: as ``run_report``."""
     symbols = metrics["symbols"]
     test = metrics["test"]
+    counted = f"{len(symbols)} symbol" + ("s" if len(symbols) > 1 else "")
     lines = [
-        f"# {label}: one model of {len(symbols)} symbols",
+        f"# {label}: one model of {counted}",
         "",
         f"One model trained on {', '.join(symbols)} together, each split into train, "
         "validation and test. " + _model_line(settings),
@@ -84,7 +85,7 @@ def universe_report(metrics: dict, settings: dict, label: str) -> str:
         lines += [f"- {symbol}: {message}" for symbol, message in failed.items()]
         lines.append("")
     lines += [
-        f"## Means over the {len(symbols)} symbols (test segment)",
+        f"## Means over the {counted} (test segment)",
         "",
         "Each symbol's scale-free scores, averaged: MAE and RMSE are in each symbol's own "
         "prices, and every test is made per symbol (the sections below).",

@@ -215,8 +215,10 @@ def print_report(result: RunResult, failed: dict[str, str]) -> None:
     metrics = result.metrics
     if result.universe:
         print(
-            f"means over {len(metrics['symbols'])} symbols (MAE and RMSE, in each symbol's "
-            "own prices: per symbol in report.md and metrics.json)"
+            f"means over {len(metrics['symbols'])} symbol"
+            + ("s" if len(metrics["symbols"]) > 1 else "")
+            + " (MAE and RMSE, in each symbol's own prices: per symbol in report.md and "
+            "metrics.json)"
         )
     print(format_table({s: metrics[s] for s in SEGMENTS}))
     if "combination" in metrics:
