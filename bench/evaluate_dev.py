@@ -28,6 +28,7 @@ from hydra import compose, initialize_config_dir
 import marketcast.config  # noqa: F401  (registers the schemas)
 from marketcast.config import config_dir
 from marketcast.evaluation.scores import ALPHA, significant_side
+from marketcast.evaluation.verdicts import ratio_text
 from marketcast.jobs.train import train
 from marketcast.runfiles import METRICS_FILE
 
@@ -221,11 +222,13 @@ def print_targets(by_file: dict) -> None:
 
 def _cell(row: dict) -> str:
     """'0.9875 (0.04 better)': the ratio per step, the DM p-value (two-sided) and, where it
-    is significant, which side: a ratio of 1.0000 to four places may be either."""
+    is significant, which side, beside a ratio with the digits that tell it from 1
+    ('0.99997 (0.01 better)', as ``verdicts.ratio_text``)."""
     parts = []
     for rel, p, stat in zip(row["rel_mae"], row["dm_p"], row["dm_stat"], strict=True):
         side = {-1: " better", 1: " worse", 0: ""}[significant_side(stat, p)]
-        parts.append(f"{rel:.4f}" + (f" ({p:.2f}{side})" if p is not None else ""))
+        ratio = ratio_text(rel) if side else f"{rel:.4f}"
+        parts.append(ratio + (f" ({p:.2f}{side})" if p is not None else ""))
     return " ".join(parts)
 
 
