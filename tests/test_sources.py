@@ -116,9 +116,24 @@ def test_day_first_dates_are_read_day_first_where_the_file_tells(tmp_path, sep, 
         got = load(DataConfig(source="csv", path=str(path)))
         pd.testing.assert_frame_equal(got.frame, frame, check_freq=False)
     assert not [w for w in recwarn if "dayfirst" in str(w.message)]
-    path.write_text(f"Date,Close\n03{sep}04{sep}2024,1\n04{sep}04{sep}2024,2\n")
+    path.write_text(f"Date,Close\n04{sep}04{sep}2024,1\n03{sep}04{sep}2024,2\n")
     with pytest.raises(MarketcastError, match=f"dates such as 03{sep}04{sep}2024 that read"):
-        load_prices(DataConfig(source="csv", path=str(path)))
+        load_prices(DataConfig(source="csv", path=str(path)))  # the first that differs
+    path.write_text(f"Date,Close\n31{sep}01{sep}2024,1\nsoon,2\n")
+    with pytest.raises(MarketcastError, match='time data "soon" doesn.t match format'):
+        load_prices(DataConfig(source="csv", path=str(path)))  # not the swapped reading's
+
+
+def test_dates_with_a_month_name_are_read_as_before(tmp_path):
+    """05-Jan-2024 (a day, then a month's name) was swapped to a month-first reading that
+    parsed too, and the file refused as ambiguous."""
+    frame = synthetic_prices(30, start="2024-01-02", exchange="XNYS")
+    raw = frame.reset_index()
+    for form in ("%d-%b-%Y", "%d %b %Y", "%b %d, %Y"):
+        path = tmp_path / "p.csv"
+        raw.assign(Date=raw["Date"].dt.strftime(form)).to_csv(path, index=False)
+        got = load(DataConfig(source="csv", path=str(path))).frame
+        pd.testing.assert_frame_equal(got, frame, check_freq=False)
 
 
 def test_rows_without_a_date_are_dropped_with_a_warning(tmp_path, caplog):

@@ -244,16 +244,18 @@ def _dates(index: pd.Index, origin: str) -> pd.DatetimeIndex:
         # a time zone's offset goes, its local time stays: offsets that change with summer
         # time are mixed time zones to pandas, which it refuses (or, in 2.x, warns of)
         index = pd.Index([_OFFSET.sub(r"\1", v) if isinstance(v, str) else v for v in index])
-        form = _date_format(index)
-    # pandas reads ISO dates its own way (a time on some rows only): only a day-and-month
-    # format is given to it, both ways round
-    forms = _either_way(form) if form and form.startswith(("%d", "%m")) else [form]
+        # pandas reads other text its own way (ISO dates with a time on some rows only,
+        # month names): only a numeric day-and-month format is given to it, both ways round
+        guessed = _date_format(index)
+        form = guessed if _day_and_month(guessed) else None
+    forms = _either_way(form) if _day_and_month(form) else [form]
     readings: list[pd.DatetimeIndex] = []
+    failure = None
     for each in forms:
         try:
             readings.append(pd.DatetimeIndex(pd.to_datetime(index, format=each)))
         except (ValueError, TypeError) as exc:
-            failure = exc
+            failure = failure or exc  # the first reading's: the one the file's first date gave
     if not readings:
         # pandas goes on with advice for its own callers ("You might want to try: ...")
         said = str(failure).split(" You might want to try")[0].splitlines()
@@ -262,10 +264,10 @@ def _dates(index: pd.Index, origin: str) -> pd.DatetimeIndex:
             f"{origin} has dates that cannot be read ({reason}). Use ISO dates such as 2024-01-31."
         ) from None
     if len(readings) == 2 and not readings[0].equals(readings[1]):
-        first = next(v for v in index if isinstance(v, str))
+        differ = np.flatnonzero(np.asarray(readings[0] != readings[1]))[0]
         raise MarketcastError(
-            f"{origin} has dates such as {first} that read day-first and month-first alike: "
-            "write them as ISO dates such as 2024-01-31."
+            f"{origin} has dates such as {index[differ]} that read day-first and month-first "
+            "alike: write them as ISO dates such as 2024-01-31."
         )
     parsed = readings[0]
     return parsed.tz_localize(None) if parsed.tz is not None else parsed
@@ -280,6 +282,18 @@ def _date_format(index: pd.Index) -> str | None:
     with warnings.catch_warnings():  # "Parsing dates in %d.%m.%Y format when dayfirst=False"
         warnings.simplefilter("ignore", UserWarning)
         return guess_datetime_format(first.strip())
+
+
+def _day_and_month(form: str | None) -> bool:
+    """Whether ``form`` starts with a day and a month as numbers (31.01.2024, 01/31/2024),
+    which only the file's other dates can tell apart; not 05-Jan-2024."""
+    return (
+        form is not None
+        and form.startswith(("%d", "%m"))
+        and "%d" in form
+        and "%m" in form
+        and not any(name in form for name in ("%b", "%B"))
+    )
 
 
 def _either_way(form: str) -> list[str]:
