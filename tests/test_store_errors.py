@@ -313,8 +313,8 @@ def test_a_sqlite_disk_io_error_is_one_message_and_the_store_stays(tmp_path):
         write(store, forecasts(["A"], DAY1, value=5.0), "r2")
     assert str(caught.value) == (
         f"cannot write to the forecast store store.url=sqlite:///{tmp_path / 'f.db'}: disk I/O "
-        "error (SQLITE_IOERR); nothing was written to it. Free some space, or choose another "
-        "location."
+        "error (SQLITE_IOERR); nothing was written to it. Check the disk: free some space, or "
+        "look at its mount and its health."
     )
     event.remove(store.engine, "before_cursor_execute", disk_io_error)
     pd.testing.assert_frame_equal(store.read(), before)
@@ -342,4 +342,5 @@ def test_history_writes_its_whole_table_on_request_and_refuses_shows_keys(tmp_pa
     ):
         assert store_command(tmp_path, action, where, given) == EXIT_USER_ERROR
         said = capsys.readouterr().err
-        assert f"{given} is not read by marketcast store {action}: it is show's" in said
+        readers = "show's and history's" if given.startswith("output") else "show's"
+        assert f"{given} is not read by marketcast store {action}: it is {readers} " in said

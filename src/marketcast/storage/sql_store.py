@@ -179,16 +179,16 @@ class SqlForecastStore:
                 return version
 
     def _at_rest(self, conn: Connection) -> None:
-        """SQLite after a write: the night's WAL folded into the database file and the file
-        back in rollback mode, so that a reader who cannot write beside it (a read-only
-        folder or mount: WAL needs its -shm file) can open it, and a copy of the one file
-        holds every night. The next write turns WAL on again, for readers during it; where
-        a reader is still connected the mode stays WAL until then."""
-        self.reader.dispose()  # this process' own reads (exists()) hold no connection
-        try:
-            conn.connection.dbapi_connection.execute("PRAGMA journal_mode=DELETE")
-        except sqlite3.OperationalError as exc:
-            log.info("%s stays in WAL mode until the next write: %s", self.setting, exc)
+        """SQLite after a write: the night's WAL folded into the database file (a truncating
+        checkpoint), so that a copy of the one file holds every night. Best effort: a reader
+        still reading keeps the rest in the -wal file until the next night's checkpoint. The
+        file stays in WAL mode (switching modes waits on every reader, and readers never
+        wait on the writer in WAL)."""
+        busy, _, _ = conn.connection.dbapi_connection.execute(
+            "PRAGMA wal_checkpoint(TRUNCATE)"
+        ).fetchone()
+        if busy:
+            log.info("%s: a reader kept part of the night in its -wal file", self.setting)
 
     def exists(self) -> bool:
         """Whether the database holds the forecast table; creates nothing."""
@@ -281,12 +281,12 @@ class SqlForecastStore:
         try:
             yield
         except DBAPIError as exc:
-            if self.dialect == "postgresql" and isinstance(exc, OperationalError):
+            if self.dialect == "postgresql" and exc.connection_invalidated:
                 reason = (str(exc.orig).strip().splitlines() or [type(exc.orig).__name__])[0]
                 raise MarketcastError(
                     f"lost the connection to the forecast store {self.setting}: {reason}. "
-                    "A write it broke off is rolled back; check that the database server "
-                    "is running, then re-run (a re-run replaces its own rows)."
+                    "A transaction it broke off is rolled back; check that the database "
+                    "server is running, then re-run (a re-run replaces its own rows)."
                 ) from exc
             code = getattr(exc.orig, "sqlite_errorcode", None)  # PostgreSQL's errors have none
             if code is None:
@@ -298,9 +298,13 @@ class SqlForecastStore:
                     "store's database, or at a new file to start one."
                 ) from exc
             if code & 0xFF in _UNWRITABLE:
-                full = code & 0xFF in (sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR)
-                words = refusal_words(errno.ENOSPC if full else errno.EACCES)
-                raise unwritable(self.setting, Refusal(cause, words[1])) from exc
+                primary = code & 0xFF
+                fix = refusal_words(
+                    errno.ENOSPC if primary == sqlite3.SQLITE_FULL else errno.EACCES
+                )[1]
+                if primary == sqlite3.SQLITE_IOERR:  # a full disk under WAL, or a failing one
+                    fix = "Check the disk: free some space, or look at its mount and its health."
+                raise unwritable(self.setting, Refusal(cause, fix)) from exc
             raise
 
     def _write(self, conn: Connection, frame: pd.DataFrame, info: RunInfo) -> int:
