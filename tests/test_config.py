@@ -548,7 +548,7 @@ def test_signals_held_deliver_the_first_after_the_block_and_a_second_at_once(cap
             os.kill(os.getpid(), signal.SIGTERM)
             got.append("committed")  # the block ran to its end
         assert got == ["committed", signal.SIGTERM]
-        assert "stopping once the forecast store's commit ends" in capsys.readouterr().err
+        assert "stopping once the forecast store's write ends" in capsys.readouterr().err
         got.clear()
         with pytest.raises(KeyboardInterrupt), signals_held():
             os.kill(os.getpid(), signal.SIGTERM)

@@ -30,35 +30,37 @@ def signals_held() -> Iterator[None]:
     """Hold SIGTERM and Ctrl-C until the block ends, then deliver the first to the handler
     there was: a forecast store's commit runs to its end and is logged, where a signal that
     arrived during it (delta-rs' Rust code runs on) ended the job after the commit had
-    taken effect, without a word of it. A second signal is delivered at once (a write that
-    hangs). The main thread only (where signals arrive)."""
+    taken effect, without a word of it. A second signal is delivered at once where Python
+    code is running (a CSV export; delta-rs hears it only when its call returns). A signal
+    that is ignored (a job started in the background) stays ignored. The main thread only
+    (where signals arrive)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     held: list[int] = []
 
     def hold(number: int, _frame: object) -> None:
-        if held:  # a second signal: stop now (a write that hangs on a lock or the network)
+        if held:  # a second signal: now, and in place of the first
+            held.clear()
             restore()
             signal.raise_signal(number)
             return
         held.append(number)
-        print(
-            "marketcast: stopping once the forecast store's commit ends (signal again: now)",
-            file=sys.stderr,
-        )
+        print("marketcast: stopping once the forecast store's write ends", file=sys.stderr)
 
     def restore() -> None:
         for number, handler in handlers.items():
             signal.signal(number, handler)
 
-    handlers = {s: signal.signal(s, hold) for s in _HELD}
+    handlers = {
+        s: signal.signal(s, hold) for s in _HELD if signal.getsignal(s) is not signal.SIG_IGN
+    }
     try:
         yield
     finally:
         restore()
-    if held:
-        signal.raise_signal(held[0])
+        if held:  # also where the block failed: the signal asked the job to stop
+            signal.raise_signal(held[0])
 
 
 _HELD = (signal.SIGTERM, signal.SIGINT)
