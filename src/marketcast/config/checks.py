@@ -387,8 +387,12 @@ def check_store_job(cfg: DictConfig) -> None:
     if given:
         raise MarketcastError(
             f"{given[0]}={cfg[given[0]]} is not read by marketcast store {cfg.action.value}: "
-            f"it is show's (marketcast store show {given[0]}=...); drop it."
+            f"it is {_readers(given[0])} (marketcast store show {given[0]}=...); drop it."
         )
+
+
+def _readers(key: str) -> str:
+    return "show's and history's" if key == "output" else "show's"
 
 
 def check_store(cfg: StoreConfig) -> None:

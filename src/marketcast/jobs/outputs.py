@@ -18,7 +18,7 @@ from marketcast.evaluation import plots
 from marketcast.evaluation.forecasts import SegmentForecasts
 from marketcast.evaluation.metrics import format_table
 from marketcast.evaluation.predictions import predictions_table
-from marketcast.evaluation.report import run_report, universe_report
+from marketcast.evaluation.report import TESTED, run_report, universe_report
 from marketcast.evaluation.scores import significant_side
 from marketcast.evaluation.scoring import mean_over, pool_forecasts, score_segment, without_tests
 from marketcast.evaluation.verdicts import (
@@ -245,7 +245,7 @@ def print_report(result: RunResult, failed: dict[str, str]) -> None:
     if direction:
         print(f"test: {direction}")
     for name, row in metrics["test"].items():  # as report.md lists them
-        if name in ("model", "lstm", "ets", "arima"):
+        if name in TESTED:
             print(f"test MAE, {dm_words(row.get('dm_vs_persistence'), name)}")
 
 

@@ -261,8 +261,8 @@ def latest_window(symbol: str, run: Run, cfg: DictConfig, now: pd.Timestamp) -> 
             "any ETS share, fitted on up to %d rows) differs from what a longer history "
             "gives. %s",
             symbol, len(selected), selected.index[-1].date(), reads, HISTORY_ROWS,
-            "Give the file more history." if data.source == "csv" else "(Its whole history "
-            "is this short: a recent listing.)",
+            "Give the file more history." if data.source == "csv" else "(A recent listing, "
+            "most likely: the cache holds what the source has.)",
         )  # fmt: skip
     as_of = selected.index[-1]
     if cfg.max_stale_sessions is not None:

@@ -364,6 +364,15 @@ def _skip_unfit_symbols(data: RunData, cfg: DictConfig) -> None:
             log.warning("%s: skipped: %s", symbol, said)
             data.failed[symbol] = said
             del data.frames[symbol]
+    skipped = [s for s in data.failed if s not in data.frames]
+    if skipped and data.frames and (cfg.search.trial is not None or in_multirun()):
+        log.warning(
+            "this job of a sweep trains on %d symbols, without %s: its scores are means over "
+            "other symbols than a job that keeps them. To compare jobs on one universe, drop "
+            "the short symbols from it (or pass data.on_error=raise).",
+            len(data.frames),
+            ", ".join(skipped),
+        )
     if not data.frames:
         raise MarketcastError(
             "no symbol of the universe can be trained on: "
