@@ -544,3 +544,24 @@ def test_each_dm_verdict_holds_and_says_the_mae_ratio_it_tests(trained):
             said = line.split("(MAE ratio ")[1].split(",")[0]  # to 4 places, or more near 1
             assert float(said) == pytest.approx(test[name]["rel_mae"], abs=5e-5)
     assert tested  # the LSTM's forecasts are never persistence's
+
+
+def test_a_sweep_job_that_skips_a_short_symbol_says_its_scores_cover_other_symbols(
+    tmp_path, caplog
+):
+    """A larger window.size in one job skips a short symbol that another job keeps: the
+    jobs' means over symbols were compared as if over one universe, without a word."""
+    from marketcast.jobs.train import RunData, _skip_unfit_symbols
+
+    cfg = compose_train(tmp_path / "r", "data=fdr", "data.symbol=null", "data.symbols=[A,S]")
+    frames = {"A": synthetic_prices(300, seed=1), "S": synthetic_prices(40, seed=2)}
+    alone = RunData("universe", dict(frames), universe=True)
+    _skip_unfit_symbols(alone, cfg)  # a single run: skipped and listed, as before
+    assert list(alone.frames) == ["A"] and "S" in alone.failed
+    assert "this job of a sweep" not in caplog.text
+    swept = RunData("universe", dict(frames), universe=True)
+    with hydra_job(compose_hydra("hydra.mode=MULTIRUN", "window.size=10")):
+        _skip_unfit_symbols(swept, cfg)
+    assert "this job of a sweep trains without S (too short for it): its scores are" in (
+        caplog.text
+    )

@@ -367,10 +367,9 @@ def _skip_unfit_symbols(data: RunData, cfg: DictConfig) -> None:
     skipped = [s for s in data.failed if s not in data.frames]
     if skipped and data.frames and (cfg.search.trial is not None or in_multirun()):
         log.warning(
-            "this job of a sweep trains on %d symbols, without %s: its scores are means over "
-            "other symbols than a job that keeps them. To compare jobs on one universe, drop "
-            "the short symbols from it (or pass data.on_error=raise).",
-            len(data.frames),
+            "this job of a sweep trains without %s (too short for it): its scores are means "
+            "over other symbols than a job that keeps them. To compare jobs on one universe, "
+            "drop the short symbols from it (or pass data.on_error=raise).",
             ", ".join(skipped),
         )
     if not data.frames:
@@ -399,8 +398,9 @@ def _saved_data(cfg: DataConfig, data: RunData) -> dict:
 def _log_data(preps: dict[str, Prepared], label: str, universe: bool) -> None:
     if universe:
         log.info(
-            "global model on %d symbols (%s); %d training windows in all",
+            "global model on %d symbol%s (%s); %d training windows in all",
             len(preps),
+            "s" if len(preps) > 1 else "",
             ", ".join(preps),
             sum(len(p.parts["train"].windows) for p in preps.values()),
         )
