@@ -120,8 +120,8 @@ def check_train_job(cfg: DictConfig) -> None:
             "and data.universe_file empty, or backtest each symbol in a sweep "
             "(-m data.symbol=A,B,C)."
         )
-    symbol = OmegaConf.select(cfg, "data.symbol", default=None, throw_on_missing=False)
-    if _universe(cfg.data) and cfg.data.source == "fdr" and symbol not in (None, "???"):
+    symbol = None if OmegaConf.is_missing(cfg.data, "symbol") else cfg.data.symbol
+    if _universe(cfg.data) and cfg.data.source == "fdr" and symbol is not None:
         raise MarketcastError(
             f"data.symbol={symbol} is set beside data.symbols / data.universe_file: a global "
             f"model trains on the universe alone, and {symbol} would only name it. Pass "
@@ -382,8 +382,11 @@ def check_store_job(cfg: DictConfig) -> None:
         _date("timestamp", cfg.timestamp, "YYYY-MM-DD or YYYY-MM-DDTHH:MM:SS (UTC unless +HH:MM)")
     _at_least("version", cfg.version, 0, optional=True)
     # a key the action does not read was ignored: 'history version=0' listed every run
-    unread = ["version", "timestamp"] + (["output"] if cfg.action == StoreAction.maintain else [])
-    given = [k for k in unread if cfg.action != StoreAction.show and cfg[k] is not None]
+    unread = {
+        StoreAction.history: ("version", "timestamp"),
+        StoreAction.maintain: ("version", "timestamp", "output"),
+    }.get(cfg.action, ())
+    given = [k for k in unread if cfg[k] is not None]
     if given:
         raise MarketcastError(
             f"{given[0]}={cfg[given[0]]} is not read by marketcast store {cfg.action.value}: "

@@ -175,10 +175,10 @@ class SqlForecastStore:
             with self._connected(self.engine) as conn:
                 version = self._write(conn, frame, info)
                 if self.dialect == "sqlite":
-                    self._at_rest(conn)
+                    self._checkpoint(conn)
                 return version
 
-    def _at_rest(self, conn: Connection) -> None:
+    def _checkpoint(self, conn: Connection) -> None:
         """SQLite after a write: the night's WAL folded into the database file (a truncating
         checkpoint), so that a copy of the one file holds every night. Best effort: a reader
         still reading keeps the rest in the -wal file until the next night's checkpoint. The
