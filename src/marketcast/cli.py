@@ -44,7 +44,7 @@ COMMANDS: dict[str, tuple[str, str, str, str]] = {
     "train": (
         "train",
         "marketcast.config:check_train_job",
-        "marketcast.jobs.train:train",
+        "marketcast.jobs.train:command",
         "train and evaluate",
     ),
     "predict": (

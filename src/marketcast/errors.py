@@ -12,7 +12,7 @@ from collections.abc import Iterator
 EXIT_OK = 0
 EXIT_ERROR = 1  # anything else: a bug or an environment failure (the traceback is logged)
 EXIT_USER_ERROR = 2  # a bad input, config value or missing artifact: one message on stderr
-EXIT_PARTIAL = 3  # predict / fetch: some symbols failed, the others were written
+EXIT_PARTIAL = 3  # predict / fetch / train: some symbols failed, the others were done
 EXIT_NONE = 4  # predict: no symbol could be forecast
 EXIT_LOCKED = 5  # predict: another run holds the forecast store's lock; nothing written
 EXIT_INTERRUPTED = 130  # Ctrl-C (SIGINT), as a shell reports a job it interrupted

@@ -31,7 +31,7 @@ from marketcast.config import DataConfig, Mode, in_multirun, plain, search_keys
 from marketcast.data.sources import load
 from marketcast.data.symbols import without_symbol
 from marketcast.data.universe import load_universe
-from marketcast.errors import MarketcastError
+from marketcast.errors import EXIT_OK, EXIT_PARTIAL, MarketcastError
 from marketcast.evaluation.intervals import Intervals
 from marketcast.evaluation.peers import GARCH_MODELS, MIN_GARCH_RETURNS
 from marketcast.features.dataset import (
@@ -117,17 +117,35 @@ def train(cfg: DictConfig) -> float:
 
     A job of an Optuna search (``search.trial`` set) is one trial of its study.
     """
+    return _job(cfg)[0]
+
+
+def command(cfg: DictConfig) -> float | int:
+    """``marketcast train``: a sweep's or search's job returns its score (Hydra's sweepers
+    rank jobs by it); a single run returns its exit status, ``EXIT_PARTIAL`` where symbols
+    of its universe were skipped (the summary and ``metrics.json``'s ``failed`` list them),
+    as fetch and predict do: a scheduled training is not told all is well with a symbol
+    gone."""
+    score, metrics = _job(cfg)
+    if cfg.search.trial is not None or in_multirun():
+        return score
+    return EXIT_PARTIAL if metrics.get("failed") else EXIT_OK
+
+
+def _job(cfg: DictConfig) -> tuple[float, dict]:
+    """The job's score and metrics (a search's trial: its score, and no metrics)."""
     # a sweep job that failed here before: its record would stand for this job's outcome
     (Path(cfg.paths.run_dir) / FAILED_FILE).unlink(missing_ok=True)
     if cfg.search.trial is not None:
         from marketcast.tracking.optuna_search import run_trial
 
-        return run_trial(cfg, train_with, Path(cfg.paths.run_dir))
+        return run_trial(cfg, lambda c, cb: train_with(c, cb)[0], Path(cfg.paths.run_dir)), {}
     return train_with(cfg, [])
 
 
-def train_with(cfg: DictConfig, callbacks: list) -> float:
-    """``train``, with extra Keras ``callbacks`` (a pruner) in every fit; loggers around it."""
+def train_with(cfg: DictConfig, callbacks: list) -> tuple[float, dict]:
+    """``train``'s score and metrics, with extra Keras ``callbacks`` (a pruner) in every
+    fit; loggers around it."""
     from marketcast.tracking.loggers import make_loggers
 
     run_dir = Path(cfg.paths.run_dir)
@@ -141,7 +159,7 @@ def train_with(cfg: DictConfig, callbacks: list) -> float:
         loggers.finish({}, run_dir, failed=not (optuna and isinstance(exc, optuna.TrialPruned)))
         raise
     loggers.finish(metrics, run_dir)
-    return score
+    return score, metrics
 
 
 def _train(cfg: DictConfig, run_dir: Path, callbacks: list) -> tuple[float, dict]:
