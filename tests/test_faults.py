@@ -306,6 +306,26 @@ def test_an_overwrite_that_fails_leaves_the_earlier_run_whole(run_copy, tmp_path
     assert not (tmp_path / "new").exists()
 
 
+def test_a_refused_run_leaves_a_folder_that_was_there_as_it_was(tmp_path):
+    """Hydra writes .hydra/ and the job's log before the checks: a run refused in a finished
+    run's folder rewrote that run's .hydra/overrides.yaml with its own (a sweep's summary
+    reads them), and one refused in a folder of the user's own left Hydra's files there."""
+    earlier = tmp_path / "earlier"
+    (earlier / ".hydra").mkdir(parents=True)
+    files = {"overrides.yaml": b"- window.size=7\n", "config.yaml": b"window:\n  size: 7\n"}
+    for name, text in files.items():
+        (earlier / ".hydra" / name).write_bytes(text)
+    (earlier / "train.log").write_text("earlier\n")
+    own = tmp_path / "own"
+    own.mkdir()
+    (own / "notes.txt").write_text("mine")
+    for folder in (earlier, own):
+        assert run_in_process("train", f"hydra.run.dir={folder}", "window.size=0") == 2
+    assert {p.name: p.read_bytes() for p in (earlier / ".hydra").iterdir()} == files
+    assert (earlier / "train.log").read_text() == "earlier\n"
+    assert [p.name for p in own.iterdir()] == ["notes.txt"]
+
+
 def test_flat_training_prices_stop_before_anything_is_written(tmp_path):
     frame = synthetic_prices(300)
     frame.loc[:, ["Open", "High", "Low", "Close"]] = 100.0

@@ -384,9 +384,12 @@ def _remove_if_only(folder: Path, names: tuple[str, ...]) -> None:
     """Remove ``folder`` if this command made it and it holds only ``names`` and log files,
     then its parent and grandparent (outputs/train/, outputs/) if this command made them and
     that left them empty (``new_folders``: a folder of the user's own is never removed)."""
-    from marketcast.new_folders import made
+    from marketcast.new_folders import made, restore
 
-    if not folder.is_dir() or not made(folder):
+    if not folder.is_dir():
+        return
+    if not made(folder):
+        restore(folder)  # a folder that was there: Hydra's files in it as they were
         return
     if all(p.name in names or p.suffix == ".log" for p in folder.iterdir()):
         logging.shutdown()  # release the log file before removing it

@@ -5,10 +5,18 @@ folders above it, before the job starts. A command that fails before it wrote an
 removes that folder and the two above it where they are left empty (``cli``): only those
 this command made, never a folder of the user's own that was there before (a failing run
 into ``hydra.run.dir=~/logs`` removed the folder with the user's logs in it).
+
+Hydra also writes its ``.hydra/`` files (the config, the overrides) into the run's folder
+before the job starts. In a folder that was there before, a command that fails puts back
+what they held (``restore``): a run refused because the folder holds a finished run had
+rewritten that run's ``.hydra/overrides.yaml`` with the refused command's overrides (a
+sweep's summary reads them), and a refusal in a folder of the user's own left Hydra's
+files and an empty log in it.
 """
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +25,8 @@ from omegaconf import DictConfig
 
 _made: set[Path] = set()  # the folders this command's run or sweep folder adds
 _sweep: Path | None = None  # the sweep folder this command started (a multirun's)
+# a run folder that was there before: its entries, and its .hydra/ files' bytes
+_before: dict[Path, tuple[set[str], dict[str, bytes]]] = {}
 
 
 def made(folder: Path) -> bool:
@@ -29,13 +39,47 @@ def started_sweep() -> Path | None:
     return _sweep
 
 
+def restore(folder: Path) -> None:
+    """Put ``folder``'s ``.hydra/`` files back as they were when the command started, and
+    remove the ``.hydra/`` folder and log files it added; a folder this command made, or
+    one it did not see before, is left alone (``cli`` removes the first)."""
+    folder = Path(folder).absolute()
+    if folder not in _before:
+        return
+    entries, hydra_files = _before[folder]
+    hydra = folder / HYDRA_DIR
+    if HYDRA_DIR not in entries:
+        shutil.rmtree(hydra, ignore_errors=True)
+    elif hydra.is_dir():
+        for path in hydra.iterdir():
+            if path.name in hydra_files:
+                path.write_bytes(hydra_files[path.name])
+            elif path.is_file():
+                path.unlink()
+    for path in folder.iterdir():
+        if path.suffix == ".log" and path.name not in entries:
+            path.unlink(missing_ok=True)
+
+
+HYDRA_DIR = ".hydra"  # Hydra's output_subdir (its default; conf/hydra sets no other)
+
+
 def _record(folder: Path, sweep: bool) -> None:
     global _sweep
     _made.clear()  # one command per process; tests run several in one
+    _before.clear()
     _sweep = folder if sweep else None
     for path in [folder, *list(folder.parents)[:2]]:
         if not path.exists():
             _made.add(path)
+    if not sweep and folder.is_dir():
+        hydra = folder / HYDRA_DIR
+        saved = (
+            {p.name: p.read_bytes() for p in hydra.iterdir() if p.is_file()}
+            if hydra.is_dir()
+            else {}
+        )
+        _before[folder] = ({p.name for p in folder.iterdir()}, saved)
 
 
 class NewFolders(Callback):
