@@ -6,6 +6,7 @@ import datetime as dt
 import errno
 import fcntl
 import json
+import sqlite3
 import threading
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,6 +20,7 @@ from postgres import postgres_url  # noqa: F401  (the fixture)
 from sqlalchemy import create_engine, text
 
 from marketcast.errors import MarketcastError
+from marketcast.storage import sql_store as sql_store_module
 from marketcast.storage.forecast_store import LOCK_FILE, RunInfo, StoreLocked
 from marketcast.storage.stores import open_store
 
@@ -189,17 +191,44 @@ def test_a_second_writer_gets_store_locked(store):
     assert set(store.read()["run_id"]) == {"after"}
 
 
-def test_a_sql_write_outside_locked_is_refused_while_another_writer_holds_it(sql_store):
+def test_a_sql_write_outside_locked_is_refused_while_another_writer_holds_it(
+    sql_store, monkeypatch
+):
     table = forecasts(["A"], DAY1)
     info = RunInfo.for_table(table, run_id="late")
     if sql_store.dialect == "sqlite":
-        # the flock only guards locked(); the write's own guard is BEGIN IMMEDIATE
-        with sql_store.engine.connect() as other, other.begin(), pytest.raises(StoreLocked):
+        # the flock only guards locked(); the write's own guard is BEGIN IMMEDIATE, which
+        # waits out another program's write lock for a while (here 0.2 s), then gives up
+        monkeypatch.setattr(sql_store_module, "_BUSY_S", 0.2)
+        sql_store = open_store("sql", f"sqlite:///{sql_store.file}")
+        with (
+            sqlite3.connect(sql_store.file, isolation_level=None) as other,
+            pytest.raises(StoreLocked, match=r"another program kept .* over 0\.2 s"),
+        ):
+            other.execute("BEGIN IMMEDIATE")
             sql_store.write(table, info)
     else:
         with lock_held_by_another_writer(sql_store), pytest.raises(StoreLocked):
             sql_store.write(table, info)
     assert not sql_store.exists()
+
+
+def test_a_sqlite_night_waits_out_another_programs_short_write(tmp_path):
+    """The busy timeout was 0: another program's write lock on the file, however brief (a
+    maintenance job's UPDATE), failed the night as 'another forecast run is writing'."""
+    store = open_store("sql", f"sqlite:///{tmp_path / 'f.db'}")
+    write(store, forecasts(["A"], DAY1), "r1")
+    other = sqlite3.connect(tmp_path / "f.db", isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")
+    other.execute("UPDATE forecasts SET forecast = forecast + 1 WHERE symbol = 'A'")
+    done = threading.Timer(0.5, lambda: other.execute("COMMIT"))
+    done.start()
+    try:
+        write(store, forecasts(["B"], DAY1), "r2")
+    finally:
+        done.join()
+        other.close()
+    assert set(store.read()["run_id"]) == {"r1", "r2"}
 
 
 def test_a_sql_read_during_a_write_sees_the_last_commit(sql_store):

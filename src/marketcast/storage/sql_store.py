@@ -15,9 +15,10 @@ exclude each other: on PostgreSQL with an advisory lock (``locked()`` holds a
 session lock on its own connection; each write takes
 ``pg_try_advisory_xact_lock`` inside its transaction, which the same session
 re-enters), on SQLite with an flock beside the database file for ``locked()``
-and ``BEGIN IMMEDIATE`` with a zero busy timeout for each write. Either way a
-second writer gets StoreLocked at once instead of waiting. The SQLite file is
-switched to WAL mode, so readers neither wait for a writer nor block it (WAL
+and ``BEGIN IMMEDIATE`` for each write. Either way a second forecast run gets
+StoreLocked at once instead of waiting. On SQLite another program's write (a maintenance
+job's, say: it takes no flock) is waited for ``_BUSY_S`` seconds before the run gives up.
+The SQLite file is switched to WAL mode, so readers neither wait for a writer nor block it (WAL
 needs a local disk: not for a database on NFS). Readers open a SQLite file read-only
 (``mode=ro``), so a mistyped URL never creates a database.
 """
@@ -169,7 +170,7 @@ class SqlForecastStore:
     def write(self, table: pd.DataFrame, info: RunInfo) -> int:
         """Replace ``table``'s (symbol, as_of) pairs in one transaction; the run's version."""
         frame = prepare(table, info)
-        with self._reported():
+        with self._waited_out(), self._reported():
             if self._held is not None:
                 return self._write(self._held, frame, info)
             with self._connected(self.engine) as conn:
@@ -308,36 +309,48 @@ class SqlForecastStore:
             raise
 
     def _write(self, conn: Connection, frame: pd.DataFrame, info: RunInfo) -> int:
-        try:
-            with conn.begin():
-                if self.dialect == "postgresql" and not _try_xact_lock(conn):
-                    raise StoreLocked(self._locked_message())
-                forecasts, runs = _ensure_tables(conn, quantile_columns(frame.columns))
-                for as_of, rows in frame[PAIR].drop_duplicates().groupby("as_of"):
-                    symbols = list(rows["symbol"])
-                    for start in range(0, len(symbols), _CHUNK):
-                        chunk = symbols[start : start + _CHUNK]
-                        conn.execute(
-                            forecasts.delete().where(
-                                forecasts.c.as_of == as_of, forecasts.c.symbol.in_(chunk)
-                            )
+        with conn.begin():
+            if self.dialect == "postgresql" and not _try_xact_lock(conn):
+                raise StoreLocked(self._locked_message())
+            forecasts, runs = _ensure_tables(conn, quantile_columns(frame.columns))
+            for as_of, rows in frame[PAIR].drop_duplicates().groupby("as_of"):
+                symbols = list(rows["symbol"])
+                for start in range(0, len(symbols), _CHUNK):
+                    chunk = symbols[start : start + _CHUNK]
+                    conn.execute(
+                        forecasts.delete().where(
+                            forecasts.c.as_of == as_of, forecasts.c.symbol.in_(chunk)
                         )
-                conn.execute(forecasts.insert(), frame.to_dict("records"))
-                return conn.execute(
-                    runs.insert().returning(runs.c.version),
-                    {
-                        "run_id": info.run_id,
-                        "committed_at": datetime.now(UTC).replace(tzinfo=None),
-                        "run_dirs": json.dumps(info.run_dirs),
-                        "as_of": json.dumps(info.as_of),
-                        "symbols": info.symbols,
-                        "marketcast_version": info.marketcast_version,
-                    },
-                ).scalar_one()
+                    )
+            conn.execute(forecasts.insert(), frame.to_dict("records"))
+            return conn.execute(
+                runs.insert().returning(runs.c.version),
+                {
+                    "run_id": info.run_id,
+                    "committed_at": datetime.now(UTC).replace(tzinfo=None),
+                    "run_dirs": json.dumps(info.run_dirs),
+                    "as_of": json.dumps(info.as_of),
+                    "symbols": info.symbols,
+                    "marketcast_version": info.marketcast_version,
+                },
+            ).scalar_one()
+
+    @contextlib.contextmanager
+    def _waited_out(self) -> Iterator[None]:
+        """SQLite: another program's write lock that outlasts the busy timeout (at the
+        connection's WAL pragma or at BEGIN IMMEDIATE) is StoreLocked, nothing written."""
+        try:
+            yield
         except OperationalError as exc:
-            if self.dialect == "sqlite" and "locked" in str(exc.orig):
-                raise StoreLocked(self._locked_message()) from None
-            raise
+            code = getattr(exc.orig, "sqlite_errorcode", None)
+            if code is None or code & 0xFF != sqlite3.SQLITE_BUSY:
+                raise
+            raise StoreLocked(
+                f"another program kept {self.location} locked for a write over "
+                f"{_BUSY_S:g} s (forecast runs take {self.file}.lock first, so not one "
+                "of them); this run wrote nothing. Find what writes to the file (fuser "
+                "FILE), or schedule this run apart from it."
+            ) from None
 
     def _locked_message(self) -> str:
         return (
@@ -346,11 +359,15 @@ class SqlForecastStore:
         )
 
 
+_BUSY_S = 10.0  # SQLite: how long a write waits for another program's write lock
+
+
 def _engine(url: str, dialect: str) -> Engine:
     if dialect != "sqlite":
         return create_engine(url)
-    # busy timeout 0: a second writer fails at once (StoreLocked) instead of waiting 5 s
-    engine = create_engine(url, connect_args={"timeout": 0})
+    # a forecast run's writes exclude each other with the flock (locked()): the busy timeout
+    # waits out another program's write, which took the writers' lock without it
+    engine = create_engine(url, connect_args={"timeout": _BUSY_S})
 
     @event.listens_for(engine, "connect")
     def _no_implicit_begin(dbapi_connection, _record):
