@@ -439,3 +439,22 @@ def test_a_universe_symbol_too_short_to_train_on_is_skipped_and_listed(
     assert "\n## 005930\n" in report and report.startswith("# universe: one model of 1 symbol\n")
     predictions = pd.read_csv(run_dir / "test_predictions.csv", dtype={"symbol": str})
     assert set(predictions["symbol"]) == {"005930"}
+
+
+def test_the_printed_forecasts_show_six_significant_digits_at_any_price_scale():
+    """predict printed pandas' six decimals: a won price read 71234.562500."""
+    from marketcast.jobs.predict import _shown
+
+    table = pd.DataFrame(
+        {
+            "symbol": ["005930", "AAPL", "PENNY"],
+            "step": [1, 1, 1],
+            "forecast": [71234.5625, 250.6850098, 0.01234567],
+            "q10": [1234567.25, 240.0, 0.01],
+            "run_dir": ["r"] * 3,
+        }
+    )
+    lines = _shown(table).splitlines()
+    assert lines[1].split() == ["005930", "1", "71234.6", "1234567"]
+    assert lines[2].split() == ["AAPL", "1", "250.685", "240.000"]
+    assert lines[3].split() == ["PENNY", "1", "0.0123457", "0.0100000"]

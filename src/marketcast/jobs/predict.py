@@ -128,7 +128,7 @@ def _forecast(cfg: DictConfig, runs: Runs, symbols: list[str], target: ForecastS
     table = forecast_windows(windows)
     if cfg.dry_run:  # the forecasts shown, nothing written
         if len(table):
-            print(table.drop(columns="run_dir").to_string(index=False, max_rows=40))
+            print(_shown(table))
     elif len(table):
         # The store first: where its write fails, no forecast.csv says the night went well.
         stored = None
@@ -147,7 +147,7 @@ def _forecast(cfg: DictConfig, runs: Runs, symbols: list[str], target: ForecastS
             )
         output = Path(cfg.output)
         artifacts.write_csv(output, table)
-        print(table.drop(columns="run_dir").to_string(index=False, max_rows=40))
+        print(_shown(table))
         print(f"forecast written to {output}")
         if stored:
             print(stored)
@@ -515,6 +515,19 @@ def _check_fresh(
         "file is not refreshed: update it if it should hold newer prices)",
         symbol, data.path, as_of.date(), behind, latest.date(),
     )  # fmt: skip
+
+
+def _shown(table: pd.DataFrame) -> str:
+    """The forecast table as printed: six significant digits in the price columns (a won
+    price read 71234.562500, a dollar one 2506.850098), at most 40 rows."""
+    return table.drop(columns="run_dir").to_string(
+        index=False, max_rows=40, float_format=_six_digits
+    )
+
+
+def _six_digits(value: float) -> str:
+    digits = int(np.floor(np.log10(abs(value)))) + 1 if np.isfinite(value) and value else 1
+    return f"{value:.{max(0, 6 - digits)}f}"
 
 
 def _summary(done: int, failed: dict[str, str], dry_run: bool = False) -> int:
