@@ -124,6 +124,21 @@ def test_day_first_dates_are_read_day_first_where_the_file_tells(tmp_path, sep, 
         load_prices(DataConfig(source="csv", path=str(path)))  # not the swapped reading's
 
 
+@pytest.mark.parametrize("form", ["%d/%m/%y", "%m/%d/%y", "%d.%m.%y", "%m-%d-%y"])
+def test_two_digit_years_are_read_day_first_or_month_first_as_the_file_tells(tmp_path, form):
+    """pandas guesses no format for 31/01/24: dateutil read each row on its own, month-first
+    where the day was at most 12, and a day-first file was scrambled with gap warnings."""
+    frame = synthetic_prices(30, start="2024-03-01", exchange="XNYS")
+    raw = frame.reset_index()
+    path = tmp_path / "p.csv"
+    raw.assign(Date=raw["Date"].dt.strftime(form)).to_csv(path, index=False)
+    got = load(DataConfig(source="csv", path=str(path)))
+    pd.testing.assert_frame_equal(got.frame, frame, check_freq=False)
+    path.write_text("Date,Close\n04/04/24,1\n03/04/24,2\n")
+    with pytest.raises(MarketcastError, match="dates such as 03/04/24 that read"):
+        load_prices(DataConfig(source="csv", path=str(path)))
+
+
 def test_dates_with_a_month_name_are_read_as_before(tmp_path):
     """05-Jan-2024 (a day, then a month's name) was swapped to a month-first reading that
     parsed too, and the file refused as ambiguous."""

@@ -246,7 +246,7 @@ def _dates(index: pd.Index, origin: str) -> pd.DatetimeIndex:
         index = pd.Index([_OFFSET.sub(r"\1", v) if isinstance(v, str) else v for v in index])
         # pandas reads other text its own way (ISO dates with a time on some rows only,
         # month names): only a numeric day-and-month format is given to it, both ways round
-        guessed = _date_format(index)
+        guessed = _date_format(index) or _two_digit_year(index)
         form = guessed if _day_and_month(guessed) else None
     forms = _either_way(form) if _day_and_month(form) else [form]
     readings: list[pd.DatetimeIndex] = []
@@ -282,6 +282,19 @@ def _date_format(index: pd.Index) -> str | None:
     with warnings.catch_warnings():  # "Parsing dates in %d.%m.%Y format when dayfirst=False"
         warnings.simplefilter("ignore", UserWarning)
         return guess_datetime_format(first.strip())
+
+
+_TWO_DIGIT_YEAR = re.compile(r"\d{1,2}([./-])\d{1,2}\1\d{2}")
+
+
+def _two_digit_year(index: pd.Index) -> str | None:
+    """The day-and-month format of a first date with a two-digit year (31/01/24), which
+    pandas does not guess: left to dateutil, each row was read on its own, month-first
+    where it could be, and a day-first file scrambled with only gap warnings. A year
+    ``yy`` is 20yy up to 68, else 19yy (strptime's rule)."""
+    first = next((v.strip() for v in index if isinstance(v, str) and v.strip()), "")
+    found = _TWO_DIGIT_YEAR.fullmatch(first)
+    return None if found is None else "%d{0}%m{0}%y".format(found.group(1))
 
 
 def _day_and_month(form: str | None) -> bool:
