@@ -51,6 +51,30 @@ def test_refitting_changes_forecasts_and_order_of_origins_does_not():
     np.testing.assert_allclose(again, often[shuffled])
 
 
+def test_ets_goes_on_from_its_saved_state_exactly_as_the_rolling_pass_forecasts():
+    """predict forecasts ETS from the run's fitted model, saved as JSON (no pickle), by
+    filtering on at its parameters: the same numbers as the run's own forecasts, bit for
+    bit, at every origin after the training rows and at their end."""
+    import json
+
+    rng = np.random.default_rng(1)
+    returns = np.zeros(900)
+    for i in range(1, len(returns)):  # AR(1): ETS finds a damped trend, not just the level
+        returns[i] = 0.3 * returns[i - 1] + rng.normal(0, 0.01)
+    series, train_stop = 50 * np.exp(np.cumsum(returns)), 600
+    first = peers.fit_peer("ets", series, train_stop)
+    origins = np.arange(train_stop, 895, 7)
+    rolled = peers.rolling_forecasts(peers.ets_model, series, origins, 5, 0, train_stop, first)
+    np.testing.assert_array_equal(rolled, peers.ets_forecasts(series, origins, 5, 0, train_stop))
+    saved = json.loads(json.dumps(peers.ets_state(first, "2020-01-31")))
+    assert saved["components"][1] != "N" and saved["fitted_to"] == "2020-01-31"
+    after = series[train_stop:]  # the rows after the day it was fitted to
+    went_on = peers.continued_ets(saved, after, origins - train_stop - 1, 5)
+    np.testing.assert_array_equal(went_on, rolled)
+    at_end = peers.continued_ets(saved, after[:0], np.array([-1]), 5)
+    np.testing.assert_array_equal(at_end[0], rolled[0])
+
+
 def test_garch_uses_no_row_at_or_after_the_origin():
     series, train_stop, cut = simulated_garch(700), 500, 560
     origins = np.arange(train_stop, 600)

@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import (
+    ar1_prices,
     compose_hydra,
     compose_predict,
     compose_train,
@@ -196,6 +197,40 @@ def test_predict_repeats_the_run_forecast_for_the_same_window(trained, tmp_path)
     for step in (0, 1):  # step 2's band: the GARCH variance reverting (step_persistence)
         for ours, theirs in (("forecast", "model"), ("q10", "q10"), ("q90", "q90")):
             assert table[ours].iloc[step] == pytest.approx(rows[theirs].iloc[step], rel=1e-5)
+
+
+@pytest.mark.slow  # over 2 s on 2 cores: CI's second stage runs it
+def test_predict_repeats_the_run_forecast_where_ets_has_a_share(tmp_path):
+    """predict refitted ETS on each symbol's last 500 rows where the run had forecast from
+    the ETS it fitted on the training rows: with ETS weighted, its forecast at a test origin
+    was not the run's (0.06% off on an AR(1) series, where ETS finds a damped trend; the
+    interval with it). The run's combination is given ETS 0.6 of its move here, so that the
+    published forecast is persistence + 0.6 (ets - persistence) with the run's own ETS
+    column, at the first test origin and the last."""
+    from marketcast.runfiles import DONE_FILE, fingerprint
+
+    prices = tmp_path / "prices.csv"
+    ar1_prices(400, phi=0.3).to_csv(prices)
+    run_dir = tmp_path / "run"
+    train(
+        compose_train(
+            run_dir, "data=csv", f"data.path={prices}", "window.horizon=2", "train.epochs=1"
+        )
+    )
+    state = json.loads((run_dir / "preprocessing.json").read_text())
+    combination = state["combination"]
+    assert combination["names"] == ["lstm", "ets"] and list(combination["peers"]) == ["prices"]
+    combination.update(weights=[[0.0, 0.6], [0.0, 0.6]], shrink=0.0)
+    (run_dir / "preprocessing.json").write_text(json.dumps(state))
+    marker = json.loads((run_dir / DONE_FILE).read_text())
+    marker["files"]["preprocessing.json"] = fingerprint(run_dir / "preprocessing.json")
+    (run_dir / DONE_FILE).write_text(json.dumps(marker))
+    predictions = pd.read_csv(run_dir / "test_predictions.csv")
+    for origin in (predictions["origin"].iloc[0], predictions["origin"].iloc[-1]):
+        rows = predictions[predictions["origin"] == origin]
+        table = predict(tmp_path, f"run_dir={run_dir}", f"as_of={origin}")
+        published = rows["persistence"] + 0.6 * (rows["ets"] - rows["persistence"])
+        np.testing.assert_allclose(table["forecast"], published, rtol=1e-9)
 
 
 def test_predict_finds_the_latest_run(trained, tmp_path):

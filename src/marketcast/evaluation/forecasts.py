@@ -39,25 +39,41 @@ def model_prices(model: keras.Model, transform: Transform, part: SegmentData) ->
     return transform.prices(point_forecast(np.asarray(output)), part.last)
 
 
+def fit_peers(prep: Prepared, names: list[str]) -> dict:
+    """The peers ``names`` (ets, arima) fitted on ``prep``'s training rows, once for every
+    segment's rolling pass (``peer_forecasts``)."""
+    return {
+        name: peer_models.fit_peer(name, prep.raw_target, prep.segments.val_start) for name in names
+    }
+
+
 def peer_forecasts(
-    prep: Prepared, segment: str, ets: bool, arima: bool, refit_every: int
+    prep: Prepared, segment: str, fitted: dict, refit_every: int
 ) -> dict[str, np.ndarray]:
-    """(B, H) AutoETS / AutoARIMA forecasts for ``segment``'s samples, fitted on the rows
-    before the validation segment (and refitted every ``refit_every`` origins after)."""
+    """(B, H) forecasts of each peer of ``fitted`` (``fit_peers``) for ``segment``'s samples,
+    fitted on the rows before the validation segment (and refitted every ``refit_every``
+    origins after)."""
     part = prep.parts[segment]
-    args = (
-        prep.raw_target,
-        part.windows.first_target,
-        prep.transform.horizon,
-        refit_every,
-        prep.segments.val_start,
-    )
-    out = {}
-    if ets:
-        out["ets"] = peer_models.ets_forecasts(*args)
-    if arima:
-        out["arima"] = peer_models.arima_forecasts(*args)
-    return out
+    return {
+        name: peer_models.rolling_forecasts(
+            peer_models.PEER_MODELS[name],
+            prep.raw_target,
+            part.windows.first_target,
+            prep.transform.horizon,
+            refit_every,
+            prep.segments.val_start,
+            first=model,
+        )
+        for name, model in fitted.items()
+    }
+
+
+def ets_saved(prep: Prepared, fitted: dict, refit_every: int) -> dict | None:
+    """The ETS peer of ``fitted`` as predict continues it (``peers.ets_state``): where it is
+    never refitted, the model behind every forecast of the run; None otherwise."""
+    if "ets" not in fitted or refit_every:
+        return None
+    return peer_models.ets_state(fitted["ets"], str(prep.dates[prep.segments.val_start - 1].date()))
 
 
 def garch_reference(prep: Prepared, segment: str, levels: list[float]) -> np.ndarray:

@@ -51,6 +51,9 @@ def arima_model():
     return AutoARIMA(seasonal=False, max_p=3, max_q=3, max_order=5, season_length=1)
 
 
+PEER_MODELS = {"ets": ets_model, "arima": arima_model}
+
+
 def ets_forecasts(
     series: np.ndarray, first_target: np.ndarray, horizon: int, refit_every: int, train_stop: int
 ) -> np.ndarray:
@@ -65,6 +68,16 @@ def arima_forecasts(
     return rolling_forecasts(arima_model, series, first_target, horizon, refit_every, train_stop)
 
 
+def fit_peer(name: str, series: np.ndarray, train_stop: int):
+    """The peer ``name`` (``PEER_MODELS``) fitted on the log prices of rows ``< train_stop``:
+    the first model of every rolling pass over the same series (``rolling_forecasts``'
+    ``first``), fitted once for all of them."""
+    model = PEER_MODELS[name]()
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="possible convergence problem")
+        return model.fit(_log_prices(series[:train_stop]))
+
+
 def rolling_forecasts(
     make_model: Callable,
     series: np.ndarray,
@@ -72,27 +85,72 @@ def rolling_forecasts(
     horizon: int,
     refit_every: int,
     train_stop: int,
+    first=None,
 ) -> np.ndarray:
     """(B, H) forecasts of a statsforecast model, fitted on log prices, refit every k origins.
 
     ``refit_every`` = 0 never refits: one fit on rows ``< train_stop``, forwarded
     to every origin. Origins are visited in time order, whatever their order in
-    ``first_target``; the output keeps the input order.
+    ``first_target``; the output keeps the input order. ``first``: that first fit,
+    made already (``fit_peer``); it is not changed.
     """
     log_price = _log_prices(series)
     t = np.asarray(first_target, dtype=int)
     _check_origins(t, horizon, refit_every, train_stop, len(series))
     out = np.empty((len(t), horizon))
-    model = make_model()
+    model = first
     with warnings.catch_warnings():
         # forward() re-runs ARIMA's likelihood at fixed coefficients; its optimiser then
         # reports "possible convergence problem" for a problem with nothing to optimise.
         warnings.filterwarnings("ignore", message="possible convergence problem")
-        model.fit(log_price[:train_stop])
+        if model is None:
+            model = make_model().fit(log_price[:train_stop])
         for k, i in enumerate(np.argsort(t, kind="stable")):
             if refit_every and k % refit_every == 0 and k > 0:
                 model = make_model().fit(log_price[: t[i]])
             out[i] = model.forward(log_price[: t[i]], h=horizon)["mean"]
+    return np.exp(out)
+
+
+def ets_state(model, fitted_to: str) -> dict:
+    """A fitted AutoETS peer as plain JSON, to forecast from after the run (``continued_ets``):
+    its components, smoothing parameters and the state after the last row it was fitted
+    on (dated ``fitted_to``). Filtering on from that state at the fitted parameters is
+    what ``forward`` does over the whole series, so predict repeats the run's forecasts
+    exactly, and fits nothing."""
+    fitted = model.model_
+    return {
+        "components": str(fitted["components"]),
+        "m": int(fitted["m"]),
+        "params": [None if np.isnan(p) else float(p) for p in fitted["par"][:4]],
+        "state": [float(v) for v in fitted["states"][-1]],
+        "n_params": int(fitted["n_params"]),
+        "fitted_to": fitted_to,
+    }
+
+
+def continued_ets(saved: dict, prices: np.ndarray, origins: np.ndarray, horizon: int) -> np.ndarray:
+    """(J, H) AutoETS forecasts in price units from ``saved`` (``ets_state``), filtered on
+    over ``prices`` (n,), the rows after its ``fitted_to``, at fixed parameters; origin j
+    forecasts after row ``origins[j]`` of them (-1: from the saved state itself)."""
+    from statsforecast.ets import ets_f, pegelsfcast_C
+
+    params = np.array([np.nan if p is None else p for p in saved["params"]], dtype=float)
+    state = np.asarray(saved["state"], dtype=float)
+    model = {
+        "m": saved["m"],
+        "components": saved["components"],
+        "par": np.concatenate([params, state]),
+        "n_params": saved["n_params"],
+        "fit": None,
+    }
+    states = state[None, :]
+    if len(prices):  # -> (n + 1, nstate): the saved state, then one after each row
+        states = ets_f(y=_log_prices(prices), m=saved["m"], model=model)["states"]
+    out = np.empty((len(origins), horizon))
+    for j, row in enumerate(np.asarray(origins, dtype=int)):
+        at = {**model, "par": model["par"], "states": states[row + 1 : row + 2]}
+        out[j] = pegelsfcast_C(horizon, at)
     return np.exp(out)
 
 

@@ -15,7 +15,7 @@ several models' forecasts of the recent past, not on one model's alone.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from sklearn.linear_model import Ridge
@@ -67,6 +67,7 @@ class Fitted:
     history: dict[str, list[float]]
     weights: Weights | None = None  # the published combination; None: the raw LSTM
     fitted_on: str = ""  # the samples the weights were fitted on, in words
+    peers: dict[str, dict] = field(default_factory=dict)  # symbol -> its peers, as saved
 
     def forecast(
         self,

@@ -151,6 +151,19 @@ def describe(cfg: DictConfig) -> dict:
     }
 
 
+def _combination(fitted) -> dict | None:
+    """The published combination as saved: its weights, and each symbol's fitted peers
+    that it weights (``peers.ets_state``), which predict goes on from."""
+    if fitted.weights is None:
+        return None
+    names = fitted.weights.names
+    peers = {
+        symbol: {name: state for name, state in saved.items() if name in names}
+        for symbol, saved in fitted.peers.items()
+    }
+    return {**fitted.weights.to_dict(), "peers": {s: p for s, p in peers.items() if p}}
+
+
 def write_run(
     run_dir: Path,
     result: RunResult,
@@ -187,7 +200,7 @@ def write_run(
         data=data,
         last_date=str(result.last_date.date()),
         run_id=uuid.uuid4().hex,
-        combination=fitted.weights.to_dict() if fitted.weights is not None else None,
+        combination=_combination(fitted),
     )
     # The last fold's model is the newest: the forecaster uses it.
     artifacts.save_run(

@@ -44,7 +44,12 @@ from marketcast.errors import (
 from marketcast.evaluation.baselines import drift, persistence
 from marketcast.evaluation.forecasts import PEER_COMPONENTS
 from marketcast.evaluation.intervals import Checkpoint, Intervals, SymbolBand, recent_prices
-from marketcast.evaluation.peers import GARCH_MODELS, garch_params, latest_peer_forecasts
+from marketcast.evaluation.peers import (
+    GARCH_MODELS,
+    continued_ets,
+    garch_params,
+    latest_peer_forecasts,
+)
 from marketcast.evaluation.predictions import quantile_column
 from marketcast.features.dataset import select_columns, used_columns
 from marketcast.jobs.runs import Run, Runs, distinct, resolve_runs, run_for
@@ -207,8 +212,9 @@ def latest_window(symbol: str, run: Run, cfg: DictConfig, now: pd.Timestamp) -> 
     end = reference or now.tz_localize(None)
     if data.source == "fdr":
         # Only the recent rows are needed: validating 20 years per symbol every night is
-        # waste. The combination's ETS needs two years, the GARCH band a year of returns,
-        # and the interval's replay the rows since the saved state it starts from.
+        # waste. The combination's ETS needs the rows since the day the run fitted it to
+        # (two years where it is refitted), the GARCH band a year of returns, and the
+        # interval's replay the rows since the saved state it starts from.
         days = max(3 * t.window + 60, HISTORY_DAYS if _peers_used(run) else 0, INTERVAL_DAYS)
         since = end - pd.Timedelta(days=days)
         band = run.prep.intervals.symbols.get(run.prep.intervals.state_name(symbol))
@@ -217,6 +223,9 @@ def latest_window(symbol: str, run: Run, cfg: DictConfig, now: pd.Timestamp) -> 
         if replay:
             replay_from = pd.Timestamp(replay) - pd.Timedelta(days=days)
             since = max(min(since, replay_from), end - pd.Timedelta(days=MAX_LOAD_DAYS))
+        ets = run.peer_states.get(run.prep.intervals.state_name(symbol), {}).get("ets")
+        if ets and "ets" in _peers_used(run):  # ETS goes on from the day the run fitted it to
+            since = min(since, pd.Timestamp(ets["fitted_to"]))
         data = replace(data, start=str(since.date()))
     try:
         frame = load(data, symbol=symbol, now=now, columns=used_columns(t.features, t.target)).frame
@@ -290,11 +299,10 @@ def _peers_used(run: Run) -> tuple[str, ...]:
 
 
 def _published(
-    run: Run, long_histories: list[np.ndarray], lstm: np.ndarray, history: np.ndarray
+    run: Run, peers: dict[str, np.ndarray], lstm: np.ndarray, history: np.ndarray
 ) -> np.ndarray:
-    """(S, H) what the run publishes: its validated combination of the LSTM, the peers and
-    drift (each weighted peer fitted on each row's recent history, all rows in one
-    statsforecast call)."""
+    """(J, H) what the run publishes: its validated combination of the LSTM, the weighted
+    peers' forecasts ``peers`` (``_peer_forecasts``) and drift."""
     weights = run.weights
     if weights is None:
         return lstm
@@ -303,11 +311,60 @@ def _published(
     for name in PEER_COMPONENTS:
         if name in weights.names:
             components[name] = persistence(history, horizon)  # weight 0: any value will do
-    used = _peers_used(run)
-    if used:
-        histories = {f"{i}": h for i, h in enumerate(long_histories)}
-        components.update(latest_peer_forecasts(histories, horizon, models=used))
+    components.update(peers)
     return weights.apply(persistence(history, horizon), components)
+
+
+def _peer_forecasts(
+    run: Run, rows: list[tuple[Window, int]], keys: dict[str, str], horizon: int
+) -> dict[str, np.ndarray]:
+    """(J, H) forecasts of each peer the run's combination weights, at each origin of
+    ``rows``. ETS goes on from the model the run fitted (its state after the training
+    rows, filtered on at its parameters: what the run's own forecasts did, so predict
+    repeats them exactly); where the run saved none (a symbol it never saw, a run saved
+    before, peers refitted during the run) or the prices no longer hold its date, and
+    for ARIMA, the peer is fitted on the origin's last ``HISTORY_ROWS`` rows, all such
+    origins in one statsforecast call."""
+    used = _peers_used(run)
+    out = {name: np.empty((len(rows), horizon)) for name in used}
+    refit: dict[str, list[int]] = {name: [] for name in used}
+    if "ets" in used:
+        by_window: dict[int, list[int]] = defaultdict(list)
+        for j, (w, _) in enumerate(rows):
+            by_window[id(w)].append(j)
+        for js in by_window.values():
+            w = rows[js[0]][0]
+            at = np.array([rows[j][1] for j in js])
+            saved = run.peer_states.get(keys[w.symbol], {}).get("ets")
+            start = _row_of(w, saved["fitted_to"]) if saved else None
+            if start is None or at.min() < start:
+                if saved:
+                    log.warning(
+                        "%s: the run's ETS was fitted to %s, a day the prices up to %s do "
+                        "not hold after their start: ETS refitted on the last %d rows, so "
+                        "the forecast differs from what the run would give",
+                        w.symbol, saved["fitted_to"], w.as_of.date(), HISTORY_ROWS,
+                    )  # fmt: skip
+                refit["ets"] += js
+                continue
+            prices = w.target[start + 1 : at.max() + 1]
+            out["ets"][js] = continued_ets(saved, prices, at - start - 1, horizon)
+    if "arima" in used:
+        refit["arima"] = list(range(len(rows)))
+    for name, js in refit.items():
+        if js:
+            histories = {
+                f"{j}": rows[j][0].target[max(0, rows[j][1] + 1 - HISTORY_ROWS) : rows[j][1] + 1]
+                for j in js
+            }
+            out[name][js] = latest_peer_forecasts(histories, horizon, models=(name,))[name]
+    return out
+
+
+def _row_of(window: Window, day: str) -> int | None:
+    """The row of ``window`` dated ``day``, or None where it has none."""
+    at = window.dates.searchsorted(pd.Timestamp(day))
+    return int(at) if at < len(window.dates) and window.dates[at] == pd.Timestamp(day) else None
 
 
 @dataclass(frozen=True)
@@ -379,8 +436,8 @@ def forecast_windows(windows: list[Window]) -> pd.DataFrame:
         last = history[:, -1]
         output = run.model.predict(t.inputs(raw, last), batch_size=4096, verbose=0)
         lstm = t.prices(point_forecast(np.asarray(output)), last)  # -> (J, H)
-        long = [w.target[max(0, r + 1 - HISTORY_ROWS) : r + 1] for w, r in rows]
-        centre = _published(run, long, lstm, history)
+        peers = _peer_forecasts(run, rows, keys, t.horizon)
+        centre = _published(run, peers, lstm, history)
         recent = np.concatenate(
             [recent_prices(o.window.target, o.rows + 1, intervals.rows) for o in origins]
         )

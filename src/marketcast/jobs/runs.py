@@ -63,6 +63,12 @@ class Run:
         return Weights.from_dict(state) if state else None
 
     @property
+    def peer_states(self) -> dict[str, dict]:
+        """Each symbol's peers as the run fitted them, for predict to go on from
+        (``peers.ets_state``); empty for a run saved before they were kept."""
+        return (self.prep.combination or {}).get("peers", {})
+
+    @property
     def is_global(self) -> bool:
         return bool(self.prep.data.get("symbols"))
 

@@ -240,7 +240,9 @@ def _train(cfg: DictConfig, run_dir: Path, callbacks: list) -> tuple[float, dict
             "words": fitted.weights.describe(),
             "fitted_on": fitted.fitted_on,
         }
-    fitted = replace(fitted, intervals=intervals)  # what predict continues from
+    # what predict continues from: the intervals, and each symbol's ETS (the last fold's)
+    saved = {symbol: {"ets": p["ets"]} for symbol, p in peers.items() if p["ets"] is not None}
+    fitted = replace(fitted, intervals=intervals, peers=saved)
     if data.findings:  # report.md lists them; the log said them as they were found
         result.metrics["validation"] = data.findings
     result.metrics["failed"] = data.failed if data.universe else None
@@ -289,13 +291,20 @@ def carried(fitted: Intervals, previous: Intervals | None) -> Intervals:
 
 
 def _peers(prep: Prepared, cfg) -> dict[str, dict]:
-    """The classical peers' forecasts and the GARCH band for each scored segment of ``prep``."""
-    from marketcast.evaluation.forecasts import garch_reference, peer_forecasts
+    """The classical peers' forecasts and the GARCH band for each scored segment of
+    ``prep``, and the fitted ETS as predict continues it (``ets``)."""
+    from marketcast.evaluation.forecasts import (
+        ets_saved,
+        fit_peers,
+        garch_reference,
+        peer_forecasts,
+    )
 
     peers = cfg.peers
-    out = {}
+    fitted = fit_peers(prep, [name for name in ("ets", "arima") if peers[name]])
+    out = {"ets": ets_saved(prep, fitted, peers.refit_every)}
     for segment in SEGMENTS:
-        out[segment] = peer_forecasts(prep, segment, peers.ets, peers.arima, peers.refit_every)
+        out[segment] = peer_forecasts(prep, segment, fitted, peers.refit_every)
         out[f"{segment}_bands"] = (
             {"garch": garch_reference(prep, segment, list(cfg.interval_levels))}
             if peers.garch

@@ -17,6 +17,7 @@ a mix of old and new files. Loading checks every file and names the file and the
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import math
 import zipfile
@@ -376,7 +377,32 @@ def check_preprocessing(state: dict) -> None:
             _finite(shrink) and 0 <= shrink <= 1,
             f"combination.shrink={shrink!r} is not a share in [0, 1]",
         )
+        peers = combination.get("peers", {})  # absent in a run saved before they were kept
+        _expect(isinstance(peers, dict), "combination.peers is not an object")
+        for name, saved in peers.items():
+            ets = saved.get("ets") if isinstance(saved, dict) else None
+            _expect(
+                isinstance(ets, dict)
+                and isinstance(ets.get("components"), str)
+                and len(ets["components"]) == 4
+                and isinstance(ets.get("params"), list)
+                and len(ets["params"]) == 4
+                and all(p is None or _finite(p) for p in ets["params"])
+                and isinstance(ets.get("state"), list)
+                and all(_finite(v) for v in ets["state"])
+                and isinstance(ets.get("m"), int)
+                and isinstance(ets.get("n_params"), int)
+                and _is_date(ets.get("fitted_to")),
+                f"combination.peers.{name}.ets is not a fitted ETS state",
+            )
     _expect(isinstance(state["data"], dict), "data is not an object")
+
+
+def _is_date(value) -> bool:
+    try:
+        return isinstance(value, str) and bool(dt.date.fromisoformat(value))
+    except ValueError:
+        return False
 
 
 def _expect(condition: bool, problem: str) -> None:
