@@ -99,8 +99,8 @@ def test_a_bad_store_format_fails_at_composition():
         ("model.ensemble=0", r"model.ensemble=0 must be at least 1"),
         ("forecast.shrink=1.5", r"forecast.shrink=1.5 must lie in \[0, 1\]"),
         (
-            "forecast.components=[lstm,arima] evaluation.peers.arima=false",
-            r"includes arima, but evaluation.peers.arima=false",
+            "forecast.components=[arima] evaluation.peers.arima=false",
+            r"forecast.components=\['arima'\] names only peers that evaluation.peers turns off",
         ),
         ("evaluation.backtest.refit_every=0", r"refit_every=0"),
         (
@@ -129,6 +129,22 @@ def test_a_value_out_of_range_is_named_before_any_data_is_read(tmp_path, overrid
     cfg = compose_train(tmp_path / "run", *override.split())
     with pytest.raises(MarketcastError, match=message):
         config.check_train_job(cfg)
+
+
+@pytest.mark.parametrize("peer", ["ets", "arima"])
+def test_a_peer_turned_off_is_no_component_of_the_combination_either(tmp_path, peer):
+    """evaluation.peers.ets=false alone was refused ("forecast.components includes ets"):
+    the key that turns a peer off did not, unless the combination's list was edited too."""
+    from marketcast.jobs.train import _forecast_config
+
+    cfg = compose_train(
+        tmp_path / "run", "forecast.components=[lstm,ets,arima]", f"evaluation.peers.{peer}=false"
+    )
+    config.check_train_job(cfg)
+    left = [c for c in ("lstm", "ets", "arima") if c != peer]
+    assert config.usable_components(cfg) == left
+    assert [str(c) for c in _forecast_config(cfg).components] == left
+    assert [str(c) for c in cfg.forecast.components] == ["lstm", "ets", "arima"]  # as typed
 
 
 @pytest.mark.parametrize(

@@ -89,8 +89,7 @@ def test_predict_publishes_what_the_run_scored(tmp_path, monkeypatch, caplog, co
         run_dir,
         f"forecast.combine={combine}",
         "train.epochs=2",
-        "evaluation.peers.ets=false",
-        "forecast.components=[lstm]",
+        "evaluation.peers.ets=false",  # the combination's ETS with it
         "evaluation.intervals.adapt_rate=0.05",  # levels that move visibly within the test
     )
     assert ("combination" in metrics) == (combine == "validated")

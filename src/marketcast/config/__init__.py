@@ -30,6 +30,7 @@ from marketcast.config.checks import (
     refuse_unknown_keys,
     search_keys,
     unknown_key_message,
+    usable_components,
 )
 from marketcast.config.registry import (
     GROUP_SCHEMAS,
@@ -183,4 +184,5 @@ __all__ = [
     "sample_dir",
     "search_keys",
     "unknown_key_message",
+    "usable_components",
 ]

@@ -107,13 +107,12 @@ def check_train_job(cfg: DictConfig) -> None:
                 "forecast.components is empty: name what the combination may use, e.g. "
                 "[lstm,ets], or set forecast.combine=none to publish the raw LSTM."
             )
-        for peer in (Component.ets, Component.arima):
-            if peer in cfg.forecast.components and not getattr(cfg.evaluation.peers, peer):
-                raise MarketcastError(
-                    f"forecast.components includes {peer}, but evaluation.peers.{peer}=false "
-                    f"does not fit it: turn the peer on, or drop {peer} from "
-                    "forecast.components."
-                )
+        if not usable_components(cfg):
+            raise MarketcastError(
+                f"forecast.components={[str(c) for c in cfg.forecast.components]} names only "
+                "peers that evaluation.peers turns off: turn one on, add lstm or drift to "
+                "forecast.components, or set forecast.combine=none."
+            )
     if cfg.evaluation.mode == Mode.backtest and _universe(cfg.data):
         raise MarketcastError(
             "evaluation=backtest runs on one symbol: set data.symbol and leave data.symbols "
@@ -560,6 +559,18 @@ def check_evaluation(cfg: EvaluationConfig) -> None:
             f"evaluation.intervals.step_persistence={persistence} must lie in [0, 1) (e.g. "
             "0.9; null: the fitted GARCH's own persistence)."
         )
+
+
+def usable_components(cfg: DictConfig) -> list[str]:
+    """What the combination may move towards: ``forecast.components`` but the peers that
+    ``evaluation.peers`` turns off (``evaluation.peers.ets=false`` turns ETS off in the
+    combination too, where it is a component)."""
+    peers = cfg.evaluation.peers
+    return [
+        str(c)
+        for c in cfg.forecast.components
+        if c not in (Component.ets, Component.arima) or getattr(peers, str(c))
+    ]
 
 
 def check_forecast(cfg: ForecastConfig) -> None:

@@ -27,7 +27,15 @@ from pathlib import Path
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
-from marketcast.config import DataConfig, Mode, in_multirun, plain, search_keys
+from marketcast.config import (
+    Combine,
+    DataConfig,
+    Mode,
+    in_multirun,
+    plain,
+    search_keys,
+    usable_components,
+)
 from marketcast.data.sources import load
 from marketcast.data.symbols import without_symbol
 from marketcast.data.universe import load_universe
@@ -181,6 +189,7 @@ def _train(cfg: DictConfig, run_dir: Path, callbacks: list) -> tuple[float, dict
     from marketcast.model import runtime
 
     runtime.configure(cfg.train)  # threads: before TensorFlow runs its first operation
+    forecast_cfg = _forecast_config(cfg)
     fits = []
     fitted = intervals = None
     past = []  # the earlier folds' test rows, for the next fits' combination
@@ -207,7 +216,7 @@ def _train(cfg: DictConfig, run_dir: Path, callbacks: list) -> tuple[float, dict
                 cfg.train,
                 list(cfg.evaluation.interval_levels),
                 callbacks,
-                forecast_cfg=cfg.forecast,
+                forecast_cfg=forecast_cfg,
                 val_peers=[peers[symbol]["val"] for symbol in preps],
                 stop_share=cfg.evaluation.stop_share,
                 intervals_cfg=cfg.evaluation.intervals,
@@ -288,6 +297,21 @@ def carried(fitted: Intervals, previous: Intervals | None) -> Intervals:
         for name, band in fitted.symbols.items()
     }
     return replace(fitted, symbols=symbols)
+
+
+def _forecast_config(cfg: DictConfig) -> DictConfig:
+    """``cfg.forecast`` with the components that ``evaluation.peers`` leaves
+    (``config.usable_components``): a peer turned off is no component either."""
+    usable = usable_components(cfg)
+    named = [str(c) for c in cfg.forecast.components]
+    if cfg.forecast.combine != Combine.validated or usable == named:
+        return cfg.forecast
+    log.info(
+        "the combination may move towards %s: evaluation.peers turns %s off",
+        ", ".join(usable),
+        ", ".join(c for c in named if c not in usable),
+    )
+    return OmegaConf.merge(cfg.forecast, {"components": usable})
 
 
 def _peers(prep: Prepared, cfg) -> dict[str, dict]:
