@@ -142,6 +142,11 @@ def test_backtest_run_writes_report_and_predictions(tmp_path):
     score = train(cfg)
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert [f["refit"] for f in metrics["folds"]] == [True, False, True]
+    # each fold's weights (refitted per refit fold; a fold not refitted keeps the earlier),
+    # and what the published forecast takes of them, beside the fitted shares
+    first, kept, last = (f["combination"] for f in metrics["folds"])
+    assert kept == first and last == metrics["combination"]
+    assert last["published"] == (np.asarray(last["weights"]) * (1 - last["shrink"])).tolist()
     assert score == pytest.approx(metrics["val"]["lstm"]["mase"])
     predictions = pd.read_csv(run_dir / "test_predictions.csv")
     assert list(predictions.columns[:6]) == ["fold", "origin", "date", "step", "actual", "model"]
@@ -157,6 +162,9 @@ def test_backtest_run_writes_report_and_predictions(tmp_path):
     assert pooled == pytest.approx(metrics["test"]["model"]["mae"], rel=1e-6)
     report = (run_dir / "report.md").read_text()
     assert "Walk-forward backtest" in report and "95% interval" in report
+    for fold in (1, 3):  # the refit folds' combinations, in words
+        words = metrics["folds"][fold - 1]["combination"]["words"]
+        assert f"\n- fold {fold}: {words}.\n" in report
     interval = metrics["test"]["model"]["interval"]
     reference = metrics["test"]["persistence"]["interval"]
     assert f"covers {interval['coverage']:.1%}" in report  # the published band's figures

@@ -254,6 +254,10 @@ def _per_fold(folds: list[dict], test: dict) -> list[str]:
             + " | ".join(_num(fold["test"][n]["rel_mae"]) for n in test)
             + f" | {_num(cov, '.1%')} |"
         )
+    refitted = [f for f in folds if f["refit"] and "combination" in f]
+    if refitted:
+        lines += ["", "Each refit fold's combination (a fold that is not refitted keeps it):", ""]
+        lines += [f"- fold {f['fold']}: {f['combination']['words']}." for f in refitted]
     return lines
 
 

@@ -49,6 +49,7 @@ class FitResult:
     refit: bool
     preps: dict[str, Prepared]
     forecasts: dict[str, dict[str, SegmentForecasts]]
+    combination: dict | None = None  # the weights its forecasts were published with
 
 
 @dataclass(frozen=True)
@@ -131,6 +132,8 @@ def _fold_entry(fit: FitResult) -> dict:
         "test_end": str(dates[-1].date()),
         "refit": fit.refit,
     }
+    if fit.combination is not None:
+        entry["combination"] = fit.combination
     for segment in SEGMENTS:
         entry[segment] = score_segment(fit.forecasts[symbol][segment], prep.naive_mae)
     return entry

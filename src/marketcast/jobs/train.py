@@ -233,7 +233,7 @@ def _train(cfg: DictConfig, run_dir: Path, callbacks: list) -> tuple[float, dict
             forecasts[symbol] = {"val": val, "test": test}
             if cfg.forecast.past_folds and k + 1 < len(folds):  # a later fold fits on them
                 past.append(fit_rows(test))
-        fits.append(outputs.FitResult(k + 1, refit, preps, forecasts))
+        fits.append(outputs.FitResult(k + 1, refit, preps, forecasts, _combination(fitted)))
         if len(folds) > 1:
             outputs.print_fold(fits[-1], len(folds))
 
@@ -244,11 +244,7 @@ def _train(cfg: DictConfig, run_dir: Path, callbacks: list) -> tuple[float, dict
         universe=data.universe,
     )
     if fitted.weights is not None:  # the last fit's: what predict publishes
-        result.metrics["combination"] = {
-            **fitted.weights.to_dict(),
-            "words": fitted.weights.describe(),
-            "fitted_on": fitted.fitted_on,
-        }
+        result.metrics["combination"] = _combination(fitted)
     # what predict continues from: the intervals, and each symbol's ETS (the last fold's)
     saved = {symbol: {"ets": p["ets"]} for symbol, p in peers.items() if p["ets"] is not None}
     fitted = replace(fitted, intervals=intervals, peers=saved)
@@ -297,6 +293,14 @@ def carried(fitted: Intervals, previous: Intervals | None) -> Intervals:
         for name, band in fitted.symbols.items()
     }
     return replace(fitted, symbols=symbols)
+
+
+def _combination(fitted) -> dict | None:
+    """The published combination of a fit, for metrics.json: its weights, in words too."""
+    if fitted.weights is None:
+        return None
+    words = {"words": fitted.weights.describe(), "fitted_on": fitted.fitted_on}
+    return {**fitted.weights.to_dict(), **words}
 
 
 def _forecast_config(cfg: DictConfig) -> DictConfig:
