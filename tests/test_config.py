@@ -97,6 +97,11 @@ def test_a_bad_store_format_fails_at_composition():
             r"step_persistence=1.0 must lie in \[0, 1\)",
         ),
         ("model.ensemble=0", r"model.ensemble=0 must be at least 1"),
+        ("train.seed=-1", r"train.seed=-1 must lie in \[0, 4294967295\]: NumPy"),
+        (
+            "train.seed=4294967295 model.ensemble=2",
+            r"must lie in \[0, 4294967294\] \(model.ensemble=2 seeds its members 4294967295",
+        ),
         ("forecast.shrink=1.5", r"forecast.shrink=1.5 must lie in \[0, 1\]"),
         (
             "forecast.components=[arima] evaluation.peers.arima=false",

@@ -135,3 +135,39 @@ def test_an_ensemble_of_none_is_refused():
 
     with pytest.raises(MarketcastError, match="model.ensemble=0 must be at least 1"):
         check_model(ModelConfig(ensemble=0))
+
+
+def test_a_fit_whose_loss_diverges_is_one_message_naming_the_learning_rate():
+    """A loss gone to NaN in the first epoch (sgd at learning rate 1e8) left NaN weights:
+    the run crashed later in the combination's linear program, exit 1, as 'a bug'."""
+    from marketcast.config import TrainConfig
+    from marketcast.model.training import compile_model, fit
+
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(64, 5, 2)), rng.normal(size=(64, 1))
+    cfg = TrainConfig(optimizer="sgd", learning_rate=1e8, loss="mse", epochs=2, batch_size=8)
+    model = build_model(ModelConfig(units=4), 5, 2, 1)
+    compile_model(model, cfg, len(x))
+    diverged = r"training diverged: .* epoch 1 .*learning_rate=1e\+08"
+    with pytest.raises(MarketcastError, match=diverged):
+        fit(model, x, y, x, y, cfg)
+
+
+@pytest.mark.parametrize(
+    ("option", "said"),
+    [
+        ({"recurrent_activation": "sigmoidd"}, r"model.lstm.recurrent_activation='sigmoidd' "),
+        ({"kernel_initializer": "glorot"}, r"model.lstm.kernel_initializer='glorot' .* e.g. "),
+        (
+            {"kernel_regularizer": {"class_name": "L2", "config": {"l3": 1e-4}}},
+            r"model.lstm.kernel_regularizer=.* could not be deserialized properly\)\. Use null",
+        ),
+    ],
+)
+def test_an_lstm_option_keras_refuses_is_named_by_its_key(option, said):
+    """Keras names the value only ('Could not interpret activation function identifier:
+    sigmoidd': activation or recurrent_activation?), and a mapping's typo came as a
+    paragraph of Keras' internals."""
+    with pytest.raises(MarketcastError, match=said) as caught:
+        lstm_layer(LSTMConfig(**option), 4)
+    assert "\n" not in str(caught.value) and len(str(caught.value)) < 400

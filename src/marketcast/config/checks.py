@@ -99,6 +99,18 @@ def check_train_job(cfg: DictConfig) -> None:
     check_split(cfg.split)
     check_model(cfg.model)
     check_train(cfg.train)
+    last_seed = cfg.train.seed + cfg.model.ensemble - 1  # an ensemble's members count on
+    if cfg.train.seed < 0 or last_seed > MAX_SEED:
+        raise MarketcastError(
+            f"train.seed={cfg.train.seed} must lie in [0, {MAX_SEED - cfg.model.ensemble + 1}]"
+            + (
+                f" (model.ensemble={cfg.model.ensemble} seeds its members "
+                f"{cfg.train.seed}..{last_seed})"
+                if cfg.model.ensemble > 1
+                else ""
+            )
+            + ": NumPy and Keras take seeds of 32 bits."
+        )
     check_evaluation(cfg.evaluation)
     check_forecast(cfg.forecast)
     if cfg.forecast.combine == Combine.validated:
@@ -506,6 +518,9 @@ def check_model(cfg: ModelConfig) -> None:
             "unrelated samples. Set model.lstm.stateful=false (a longer window.size gives "
             "the model more memory instead)."
         )
+
+
+MAX_SEED = 2**32 - 1  # the largest seed NumPy and Keras take
 
 
 def check_train(cfg: TrainConfig) -> None:

@@ -189,6 +189,9 @@ def _train(cfg: DictConfig, run_dir: Path, callbacks: list) -> tuple[float, dict
     from marketcast.model import runtime
 
     runtime.configure(cfg.train)  # threads: before TensorFlow runs its first operation
+    from marketcast.model.network import check_lstm_options
+
+    check_lstm_options(cfg.model)  # before the peers' fits and the training
     forecast_cfg = _forecast_config(cfg)
     fits = []
     fitted = intervals = None
@@ -207,9 +210,13 @@ def _train(cfg: DictConfig, run_dir: Path, callbacks: list) -> tuple[float, dict
                 _origin(preps),
                 "" if refit else " (model of an earlier fold)",
             )
-        peers = {symbol: _peers(prep, cfg.evaluation) for symbol, prep in preps.items()}
         if refit:
             _log_data(preps, data.label, data.universe)
+        if k == 0 and (named := [n for n in ("ets", "arima", "garch") if cfg.evaluation.peers[n]]):
+            log.info("fitting the classical peers (%s): seconds per symbol", ", ".join(named))
+        fitting = progress(list(preps.items()), desc="peers fitted for", unit="symbol", logger=log)
+        peers = {symbol: _peers(prep, cfg.evaluation) for symbol, prep in fitting}
+        if refit:
             fitted = fit_forecaster(
                 list(preps.values()),
                 cfg.model,

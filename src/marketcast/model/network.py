@@ -36,7 +36,49 @@ def lstm_layer(
             **options,
         )
     except (ValueError, TypeError) as exc:
-        raise MarketcastError(f"a model.lstm option is not valid for Keras' LSTM: {exc}") from None
+        raise MarketcastError(_bad_option(options, exc)) from None
+
+
+def check_lstm_options(cfg: ModelConfig) -> None:
+    """Build one LSTM layer of ``cfg`` (no weights): an option Keras does not take is said
+    before the data's peers are fitted and the model trains (it was said seconds later)."""
+    lstm_layer(cfg.lstm, cfg.units)
+
+
+def _bad_option(options: dict, exc: Exception) -> str:
+    """The message for options Keras' LSTM refused: the key whose value it refuses alone
+    (Keras names only the value), with Keras' reason in one line."""
+    reason = " ".join(str(exc).split()).split(". ")[0].rstrip(".")  # Keras' first sentence
+    reason = reason if len(reason) <= 200 else reason[:197] + "..."
+    for key, value in options.items():
+        try:
+            keras.layers.LSTM(1, **{key: value})
+        except (ValueError, TypeError):
+            return (
+                f"model.lstm.{key}={value!r} is not valid for Keras' LSTM ({reason}). "
+                + _HINTS.get(key, "See the Keras LSTM layer's documentation for its values.")
+            )
+    return f"a model.lstm option is not valid for Keras' LSTM ({reason})."
+
+
+_ACTIVATIONS = "Use a Keras activation's name, e.g. tanh, sigmoid, hard_sigmoid, relu or linear."
+_INITIALIZERS = "Use a Keras initializer's name, e.g. glorot_uniform, orthogonal, zeros or ones."
+_REGULARIZERS = "Use null, l1, l2, l1_l2, or {class_name: L2, config: {l2: 1e-4}}."
+_CONSTRAINTS = "Use null, non_neg, unit_norm, max_norm or min_max_norm."
+_HINTS = {
+    "activation": _ACTIVATIONS,
+    "recurrent_activation": _ACTIVATIONS,
+    "kernel_initializer": _INITIALIZERS,
+    "recurrent_initializer": _INITIALIZERS,
+    "bias_initializer": _INITIALIZERS,
+    "kernel_regularizer": _REGULARIZERS,
+    "recurrent_regularizer": _REGULARIZERS,
+    "bias_regularizer": _REGULARIZERS,
+    "activity_regularizer": _REGULARIZERS,
+    "kernel_constraint": _CONSTRAINTS,
+    "recurrent_constraint": _CONSTRAINTS,
+    "bias_constraint": _CONSTRAINTS,
+}
 
 
 def build_model(

@@ -102,10 +102,11 @@ def _jit_compile(cfg: TrainConfig, train_windows: int) -> bool | str:
     samples = train_windows * epochs
     if samples < XLA_MIN_SAMPLES:
         log.info(
-            "%s training windows x at least %d epochs = %s samples < %s: no XLA, its compile "
+            "%s training windows x at least %d epoch%s = %s samples < %s: no XLA, its compile "
             "would take longer than it saves (train.jit_compile=true forces it)",
             f"{train_windows:,}",
             epochs,
+            "" if epochs == 1 else "s",
             f"{samples:,}",
             f"{XLA_MIN_SAMPLES:,}",
         )
@@ -289,8 +290,9 @@ def make_strategy(distribute: str) -> Any:
     if strategy.num_replicas_in_sync == 1:
         log.warning("train.distribute=mirrored with one device: training runs unreplicated")
     log.info(
-        "MirroredStrategy over %d devices: %s",
+        "MirroredStrategy over %d device%s: %s",
         strategy.num_replicas_in_sync,
+        "" if strategy.num_replicas_in_sync == 1 else "s",
         [d.name for d in devices],
     )
     return strategy

@@ -75,8 +75,35 @@ def fit(
         callbacks=callbacks,
     )
     losses = {k: [float(v) for v in vs] for k, vs in history.history.items()}
+    _check_finite(model, losses, cfg)
     _log_stop(stopping, losses, cfg.epochs)
     return losses
+
+
+def _check_finite(model: keras.Model, losses: dict[str, list[float]], cfg: TrainConfig) -> None:
+    """A loss that went to NaN or infinity (TerminateOnNaN stopped the fit): where no
+    earlier epoch's weights could be restored, one message (it was a crash further on, in
+    the combination's fit or a JSON file, exit 1); else a warning, and the best epoch's
+    weights are kept."""
+    bad = [i for i, v in enumerate(losses.get("loss", [])) if not np.isfinite(v)]
+    bad += [i for i, v in enumerate(losses.get("val_loss", [])) if not np.isfinite(v)]
+    weights_finite = all(np.all(np.isfinite(w)) for w in model.get_weights())
+    if not bad and weights_finite:
+        return
+    epoch = min(bad) + 1 if bad else len(losses.get("loss", []))
+    if not weights_finite or not any(np.isfinite(v) for v in losses.get("val_loss", [])):
+        raise MarketcastError(
+            f"training diverged: the loss became NaN or infinite in epoch {epoch} "
+            f"(train.optimizer={cfg.optimizer}, train.learning_rate={cfg.learning_rate:g}). "
+            "Lower train.learning_rate, or use train.optimizer=adam."
+        )
+    log.warning(
+        "training diverged in epoch %d (the loss became NaN or infinite) and stopped; the "
+        "weights of the best epoch before it are kept. Lower train.learning_rate "
+        "(%g) for a fit that runs its course.",
+        epoch,
+        cfg.learning_rate,
+    )
 
 
 def restored_epoch(history: dict[str, list[float]]) -> int:
@@ -91,7 +118,7 @@ def _log_stop(stopping: keras.callbacks.EarlyStopping, history: dict, epochs: in
     if stopping.stopped_epoch > 0:
         how = f"EarlyStopping stopped at epoch {ran} of {epochs}"
     else:
-        how = f"trained all {ran} epochs"
+        how = "trained its one epoch" if ran == 1 else f"trained all {ran} epochs"
     log.info("%s; restored the weights of epoch %d, val_loss %.6f", how, best, val)
 
 

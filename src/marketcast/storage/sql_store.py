@@ -185,9 +185,12 @@ class SqlForecastStore:
         still reading keeps the rest in the -wal file until the next night's checkpoint. The
         file stays in WAL mode (switching modes waits on every reader, and readers never
         wait on the writer in WAL)."""
-        busy, _, _ = conn.connection.dbapi_connection.execute(
-            "PRAGMA wal_checkpoint(TRUNCATE)"
-        ).fetchone()
+        dbapi = conn.connection.dbapi_connection
+        dbapi.execute("PRAGMA busy_timeout = 0")  # a reader mid-read: not waited for
+        try:
+            busy, _, _ = dbapi.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        finally:
+            dbapi.execute(f"PRAGMA busy_timeout = {int(_BUSY_S * 1000)}")
         if busy:
             log.info("%s: a reader kept part of the night in its -wal file", self.setting)
 
