@@ -26,7 +26,10 @@ def simulated_garch(n: int, seed: int = 0) -> np.ndarray:
     return 100 * np.exp(np.cumsum(r / 100))
 
 
-@pytest.mark.parametrize("forecaster", [peers.ets_forecasts, peers.arima_forecasts])
+@pytest.mark.parametrize(
+    "forecaster",
+    [peers.ets_forecasts, pytest.param(peers.arima_forecasts, marks=pytest.mark.slow)],  # 2 s
+)
 def test_statistical_peers_use_no_row_at_or_after_the_origin(forecaster):
     series, train_stop, cut = random_walk(340), 300, 312
     origins = np.arange(train_stop, 330)

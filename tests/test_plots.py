@@ -60,6 +60,7 @@ def test_horizon_1_skips_the_per_step_error_and_the_fan(tmp_path):
     assert not (tmp_path / "error_per_step.png").exists()
 
 
+@pytest.mark.slow  # over 2 s on 2 cores: CI's second stage runs it
 def test_horizon_5_adds_the_fan_and_the_per_step_error(tmp_path):
     paths = plots.run_plots(tmp_path, predictions(5), {}, HISTORY, "X", False, False)
     assert written(paths) == {

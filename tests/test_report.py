@@ -269,3 +269,22 @@ def test_a_global_run_reports_and_prints_every_symbols_tests(global_run):
             assert (line in printed) == bool(significant), line
             said += bool(significant)
     assert ("no symbol's model or lstm differs significantly" in printed) == (said == 0)
+
+
+def test_the_report_names_the_head_and_the_ensemble():
+    """report.md read 'LSTM(8) x 2.' for a sequence head and for an ensemble of 3 seeds."""
+    from marketcast.evaluation.report import _model_line
+
+    settings = {
+        "representation": "relative",
+        "features": ["Close"],
+        "window": 60,
+        "horizon": 3,
+        "units": 8,
+        "layers": 2,
+        "head": "sequence",
+        "ensemble": 3,
+    }
+    said = _model_line(settings)
+    assert said.endswith("LSTM(8) x 2, sequence head, an ensemble of 3 seeds.")
+    assert _model_line({**settings, "head": "dense", "ensemble": 1}).endswith("dense head.")

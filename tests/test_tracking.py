@@ -491,6 +491,7 @@ def test_a_tracking_server_that_goes_away_does_not_stop_the_run(tmp_path, monkey
     assert f"the run is complete in {tmp_path}" in caplog.text
 
 
+@pytest.mark.slow  # over 2 s on 2 cores: CI's second stage runs it
 def test_a_metric_name_mlflow_refuses_is_mended_not_lost(tmp_path):
     """A universe's symbol ^KS11 made a key MLflow refuses, and the whole batch of final
     metrics was lost with it."""

@@ -16,8 +16,8 @@ TESTED = ("model", "lstm", "ets", "arima")  # the forecasters whose DM verdicts 
 def run_report(metrics: dict, settings: dict, label: str) -> str:
     """The test segment's table, every test in words, the published combination and the
     interval; a backtest's (``metrics["folds"]``) per fold too. ``settings``:
-    representation, features, window, horizon, units, layers, scheme, refit_every
-    (``jobs.outputs.describe``)."""
+    representation, features, window, horizon, units, layers, head, ensemble, scheme,
+    refit_every (``jobs.outputs.describe``)."""
     folds = metrics.get("folds")
     test = metrics["test"]
     if folds:
@@ -127,7 +127,14 @@ def _model_line(settings: dict) -> str:
     return (
         f"Representation `{settings['representation']}`, features {settings['features']}, "
         f"window {settings['window']}, horizon {settings['horizon']}, "
-        f"LSTM({settings['units']}) x {settings['layers']}."
+        f"LSTM({settings['units']}) x {settings['layers']}, {settings.get('head', 'dense')} "
+        "head"
+        + (
+            f", an ensemble of {settings['ensemble']} seeds"
+            if settings.get("ensemble", 1) > 1
+            else ""
+        )
+        + "."
     )
 
 

@@ -149,6 +149,7 @@ def describe(cfg: DictConfig) -> dict:
         "units": cfg.model.units,
         "layers": cfg.model.layers,
         "head": str(cfg.model.head),
+        "ensemble": cfg.model.ensemble,
         "scheme": str(cfg.evaluation.backtest.scheme),
         "refit_every": cfg.evaluation.backtest.refit_every,
     }
