@@ -76,6 +76,16 @@ def test_ets_goes_on_from_its_saved_state_exactly_as_the_rolling_pass_forecasts(
     np.testing.assert_array_equal(went_on, rolled)
     at_end = peers.continued_ets(saved, after[:0], np.array([-1]), 5)
     np.testing.assert_array_equal(at_end[0], rolled[0])
+    # one row after it, and a halted stock's flat prices since (statsforecast's ets_f
+    # fits a new model to a constant series: the state had no columns to go on from)
+    halted = series.copy()
+    halted[train_stop : train_stop + 6] = halted[train_stop - 1]
+    for prices, rows in ((series, 1), (halted, 6)):
+        expected = peers.rolling_forecasts(
+            peers.ets_model, prices, np.array([train_stop + rows]), 5, 0, train_stop, first
+        )
+        got = peers.continued_ets(saved, prices[train_stop : train_stop + rows], [rows - 1], 5)
+        np.testing.assert_array_equal(got, expected)
 
 
 def test_garch_uses_no_row_at_or_after_the_origin():

@@ -133,24 +133,33 @@ def continued_ets(saved: dict, prices: np.ndarray, origins: np.ndarray, horizon:
     """(J, H) AutoETS forecasts in price units from ``saved`` (``ets_state``), filtered on
     over ``prices`` (n,), the rows after its ``fitted_to``, at fixed parameters; origin j
     forecasts after row ``origins[j]`` of them (-1: from the saved state itself)."""
-    from statsforecast.ets import ets_f, pegelsfcast_C
+    from statsforecast.ets import pegelsfcast_C, pegelsresid_C
 
-    params = np.array([np.nan if p is None else p for p in saved["params"]], dtype=float)
+    alpha, beta, gamma, phi = (np.nan if p is None else p for p in saved["params"])
     state = np.asarray(saved["state"], dtype=float)
-    model = {
-        "m": saved["m"],
-        "components": saved["components"],
-        "par": np.concatenate([params, state]),
-        "n_params": saved["n_params"],
-        "fit": None,
-    }
+    components = saved["components"]
     states = state[None, :]
-    if len(prices):  # -> (n + 1, nstate): the saved state, then one after each row
-        states = ets_f(y=_log_prices(prices), m=saved["m"], model=model)["states"]
+    if len(prices):  # -> (n + 1, nstate): the saved state, then the one after each row
+        # the filter forward() runs for a fitted model (statsforecast.ets.ets_f), called
+        # directly: ets_f fits a new model to a constant series (a halted stock, one row)
+        _, _, states, _ = pegelsresid_C(
+            y=_log_prices(prices),
+            m=saved["m"],
+            init_state=state,
+            errortype=components[0],
+            trendtype=components[1],
+            seasontype=components[2],
+            damped=components[3] != "N",
+            alpha=alpha,
+            beta=beta,
+            gamma=gamma,
+            phi=phi,
+            nmse=3,  # ets_f's default; it shapes the unused error sums only
+        )
+    model = {"m": saved["m"], "components": components, "par": np.array([alpha, beta, gamma, phi])}
     out = np.empty((len(origins), horizon))
     for j, row in enumerate(np.asarray(origins, dtype=int)):
-        at = {**model, "par": model["par"], "states": states[row + 1 : row + 2]}
-        out[j] = pegelsfcast_C(horizon, at)
+        out[j] = pegelsfcast_C(horizon, {**model, "states": states[row + 1 : row + 2]})
     return np.exp(out)
 
 
