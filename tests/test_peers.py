@@ -56,25 +56,32 @@ def test_refitting_changes_forecasts_and_order_of_origins_does_not():
 
 def test_ets_goes_on_from_its_saved_state_exactly_as_the_rolling_pass_forecasts():
     """predict forecasts ETS from the run's fitted model, saved as JSON (no pickle), by
-    filtering on at its parameters: the same numbers as the run's own forecasts, bit for
-    bit, at every origin after the training rows and at their end."""
+    filtering on at its parameters from a saved state: the same numbers as the run's own
+    forecasts, bit for bit, at every origin after the training rows, from either saved
+    day (the end of the training rows, the run's last origin)."""
     import json
+
+    import pandas as pd
 
     rng = np.random.default_rng(1)
     returns = np.zeros(900)
     for i in range(1, len(returns)):  # AR(1): ETS finds a damped trend, not just the level
         returns[i] = 0.3 * returns[i - 1] + rng.normal(0, 0.01)
-    series, train_stop = 50 * np.exp(np.cumsum(returns)), 600
+    series, train_stop, last_origin = 50 * np.exp(np.cumsum(returns)), 600, 849
+    dates = pd.bdate_range("2020-01-01", periods=len(series))
     first = peers.fit_peer("ets", series, train_stop)
     origins = np.arange(train_stop, 895, 7)
     rolled = peers.rolling_forecasts(peers.ets_model, series, origins, 5, 0, train_stop, first)
     np.testing.assert_array_equal(rolled, peers.ets_forecasts(series, origins, 5, 0, train_stop))
-    saved = json.loads(json.dumps(peers.ets_state(first, "2020-01-31")))
-    assert saved["components"][1] != "N" and saved["fitted_to"] == "2020-01-31"
-    after = series[train_stop:]  # the rows after the day it was fitted to
-    went_on = peers.continued_ets(saved, after, origins - train_stop - 1, 5)
-    np.testing.assert_array_equal(went_on, rolled)
-    at_end = peers.continued_ets(saved, after[:0], np.array([-1]), 5)
+    saved = json.loads(json.dumps(peers.ets_state(first, series, train_stop, last_origin, dates)))
+    assert saved["components"][1] != "N"
+    days = [str(dates[train_stop - 1].date()), str(dates[last_origin].date())]
+    assert [day for day, _ in saved["checkpoints"]] == days
+    for checkpoint, row in ((0, train_stop - 1), (1, last_origin)):
+        later = origins[origins - 1 >= row]  # the origins after the saved day
+        went_on = peers.continued_ets(saved, checkpoint, series[row + 1 :], later - row - 2, 5)
+        np.testing.assert_array_equal(went_on, rolled[origins - 1 >= row])
+    at_end = peers.continued_ets(saved, 0, series[:0], np.array([-1]), 5)
     np.testing.assert_array_equal(at_end[0], rolled[0])
     # one row after it, and a halted stock's flat prices since (statsforecast's ets_f
     # fits a new model to a constant series: the state had no columns to go on from)
@@ -84,7 +91,7 @@ def test_ets_goes_on_from_its_saved_state_exactly_as_the_rolling_pass_forecasts(
         expected = peers.rolling_forecasts(
             peers.ets_model, prices, np.array([train_stop + rows]), 5, 0, train_stop, first
         )
-        got = peers.continued_ets(saved, prices[train_stop : train_stop + rows], [rows - 1], 5)
+        got = peers.continued_ets(saved, 0, prices[train_stop : train_stop + rows], [rows - 1], 5)
         np.testing.assert_array_equal(got, expected)
 
 

@@ -200,7 +200,7 @@ def test_predict_repeats_the_run_forecast_for_the_same_window(trained, tmp_path)
 
 
 @pytest.mark.slow  # over 2 s on 2 cores: CI's second stage runs it
-def test_predict_repeats_the_run_forecast_where_ets_has_a_share(tmp_path):
+def test_predict_repeats_the_run_forecast_where_ets_has_a_share(tmp_path, caplog):
     """predict refitted ETS on each symbol's last 500 rows where the run had forecast from
     the ETS it fitted on the training rows: with ETS weighted, its forecast at a test origin
     was not the run's (0.06% off on an AR(1) series, where ETS finds a damped trend; the
@@ -220,17 +220,25 @@ def test_predict_repeats_the_run_forecast_where_ets_has_a_share(tmp_path):
     state = json.loads((run_dir / "preprocessing.json").read_text())
     combination = state["combination"]
     assert combination["names"] == ["lstm", "ets"] and list(combination["peers"]) == ["prices"]
+    predictions = pd.read_csv(run_dir / "test_predictions.csv")
+    saved_on = [day for day, _ in combination["peers"]["prices"]["ets"]["checkpoints"]]
+    assert saved_on[1] == predictions["origin"].iloc[-1]  # the run's last origin
     combination.update(weights=[[0.0, 0.6], [0.0, 0.6]], shrink=0.0)
     (run_dir / "preprocessing.json").write_text(json.dumps(state))
     marker = json.loads((run_dir / DONE_FILE).read_text())
     marker["files"]["preprocessing.json"] = fingerprint(run_dir / "preprocessing.json")
     (run_dir / DONE_FILE).write_text(json.dumps(marker))
-    predictions = pd.read_csv(run_dir / "test_predictions.csv")
     for origin in (predictions["origin"].iloc[0], predictions["origin"].iloc[-1]):
         rows = predictions[predictions["origin"] == origin]
         table = predict(tmp_path, f"run_dir={run_dir}", f"as_of={origin}")
         published = rows["persistence"] + 0.6 * (rows["ets"] - rows["persistence"])
         np.testing.assert_allclose(table["forecast"], published, rtol=1e-9)
+    # an as_of in the training rows, before either saved day: refitted, and said why
+    with caplog.at_level("WARNING", logger="marketcast"):
+        predict(tmp_path, f"run_dir={run_dir}", "as_of=2015-06-01")
+    assert f"is before the day the run's ETS was fitted to ({saved_on[0]}); ETS refitted" in (
+        caplog.text
+    )
 
 
 def test_predict_finds_the_latest_run(trained, tmp_path):

@@ -84,14 +84,11 @@ class Weights:
         return out
 
     def to_dict(self) -> dict:
-        """``weights`` as validation fitted them, ``published``: the shares the published
-        forecast takes, (1 - ``shrink``) of each (read back from ``weights``)."""
         return {
             "names": list(self.names),
             "weights": self.weights.tolist(),
             "loss": self.loss,
             "shrink": self.shrink,
-            "published": self.published.tolist(),
         }
 
     @classmethod

@@ -73,7 +73,10 @@ def ets_saved(prep: Prepared, fitted: dict, refit_every: int) -> dict | None:
     never refitted, the model behind every forecast of the run; None otherwise."""
     if "ets" not in fitted or refit_every:
         return None
-    return peer_models.ets_state(fitted["ets"], str(prep.dates[prep.segments.val_start - 1].date()))
+    last_origin = int(prep.parts["test"].windows.first_target.max()) - 1
+    return peer_models.ets_state(
+        fitted["ets"], prep.raw_target, prep.segments.val_start, last_origin, prep.dates
+    )
 
 
 def garch_reference(prep: Prepared, segment: str, levels: list[float]) -> np.ndarray:

@@ -112,55 +112,80 @@ def rolling_forecasts(
     return np.exp(out)
 
 
-def ets_state(model, fitted_to: str) -> dict:
+def ets_state(
+    model, series: np.ndarray, train_stop: int, last_origin: int, dates: pd.DatetimeIndex
+) -> dict:
     """A fitted AutoETS peer as plain JSON, to forecast from after the run (``continued_ets``):
-    its components, smoothing parameters and the state after the last row it was fitted
-    on (dated ``fitted_to``). Filtering on from that state at the fitted parameters is
-    what ``forward`` does over the whole series, so predict repeats the run's forecasts
-    exactly, and fits nothing."""
+    its components and smoothing parameters, and its state on two days (``checkpoints``,
+    ``[date, state]``): after the last row it was fitted on (``series[:train_stop]``), and
+    after row ``last_origin`` (the run's last origin, where predict's interval replay
+    starts). Filtering on from a state at the fitted parameters is what ``forward`` does
+    over the whole series, so predict repeats the run's forecasts exactly and fits nothing;
+    the later state spares a nightly run the rows before it."""
     fitted = model.model_
-    return {
+    saved = {
         "components": str(fitted["components"]),
         "m": int(fitted["m"]),
         "params": [None if np.isnan(p) else float(p) for p in fitted["par"][:4]],
-        "state": [float(v) for v in fitted["states"][-1]],
-        "n_params": int(fitted["n_params"]),
-        "fitted_to": fitted_to,
+        "checkpoints": [[_day(dates[train_stop - 1]), [float(v) for v in fitted["states"][-1]]]],
     }
+    if last_origin >= train_stop:
+        states = _ets_states(saved, 0, series[train_stop : last_origin + 1])
+        saved["checkpoints"].append([_day(dates[last_origin]), [float(v) for v in states[-1]]])
+    return saved
 
 
-def continued_ets(saved: dict, prices: np.ndarray, origins: np.ndarray, horizon: int) -> np.ndarray:
+def continued_ets(
+    saved: dict, checkpoint: int, prices: np.ndarray, origins: np.ndarray, horizon: int
+) -> np.ndarray:
     """(J, H) AutoETS forecasts in price units from ``saved`` (``ets_state``), filtered on
-    over ``prices`` (n,), the rows after its ``fitted_to``, at fixed parameters; origin j
-    forecasts after row ``origins[j]`` of them (-1: from the saved state itself)."""
-    from statsforecast.ets import pegelsfcast_C, pegelsresid_C
+    from its checkpoint ``checkpoint`` over ``prices`` (n,), the rows after that day, at
+    fixed parameters; origin j forecasts after row ``origins[j]`` of them (-1: from the
+    checkpoint's state itself)."""
+    from statsforecast.ets import pegelsfcast_C
 
-    alpha, beta, gamma, phi = (np.nan if p is None else p for p in saved["params"])
-    state = np.asarray(saved["state"], dtype=float)
-    components = saved["components"]
-    states = state[None, :]
-    if len(prices):  # -> (n + 1, nstate): the saved state, then the one after each row
-        # the filter forward() runs for a fitted model (statsforecast.ets.ets_f), called
-        # directly: ets_f fits a new model to a constant series (a halted stock, one row)
-        _, _, states, _ = pegelsresid_C(
-            y=_log_prices(prices),
-            m=saved["m"],
-            init_state=state,
-            errortype=components[0],
-            trendtype=components[1],
-            seasontype=components[2],
-            damped=components[3] != "N",
-            alpha=alpha,
-            beta=beta,
-            gamma=gamma,
-            phi=phi,
-            nmse=3,  # ets_f's default; it shapes the unused error sums only
-        )
-    model = {"m": saved["m"], "components": components, "par": np.array([alpha, beta, gamma, phi])}
+    states = _ets_states(saved, checkpoint, prices)  # -> (n + 1, nstate)
+    model = {"m": saved["m"], "components": saved["components"], "par": _ets_params(saved)}
     out = np.empty((len(origins), horizon))
     for j, row in enumerate(np.asarray(origins, dtype=int)):
         out[j] = pegelsfcast_C(horizon, {**model, "states": states[row + 1 : row + 2]})
     return np.exp(out)
+
+
+def _ets_states(saved: dict, checkpoint: int, prices: np.ndarray) -> np.ndarray:
+    """(n + 1, nstate) the checkpoint's state, then the state after each row of ``prices``:
+    the filter statsforecast's ``forward`` runs for a fitted model (``ets.ets_f``), called
+    directly, since ets_f fits a new model to a constant series (a halted stock, one row)."""
+    from statsforecast.ets import pegelsresid_C
+
+    state = np.asarray(saved["checkpoints"][checkpoint][1], dtype=float)
+    if not len(prices):
+        return state[None, :]
+    errortype, trendtype, seasontype, damped = saved["components"]
+    alpha, beta, gamma, phi = _ets_params(saved)
+    _, _, states, _ = pegelsresid_C(
+        y=_log_prices(prices),
+        m=saved["m"],
+        init_state=state,
+        errortype=errortype,
+        trendtype=trendtype,
+        seasontype=seasontype,
+        damped=damped != "N",
+        alpha=alpha,
+        beta=beta,
+        gamma=gamma,
+        phi=phi,
+        nmse=3,  # ets_f's default; it shapes only the error sums, which are not used
+    )
+    return states
+
+
+def _ets_params(saved: dict) -> np.ndarray:
+    return np.array([np.nan if p is None else p for p in saved["params"]], dtype=float)
+
+
+def _day(day: pd.Timestamp) -> str:
+    return str(pd.Timestamp(day).date())
 
 
 def latest_peer_forecasts(

@@ -155,9 +155,10 @@ def describe(cfg: DictConfig) -> dict:
     }
 
 
-def _combination(fitted) -> dict | None:
-    """The published combination as saved: its weights, and each symbol's fitted peers
-    that it weights (``peers.ets_state``), which predict goes on from."""
+def _saved_combination(fitted) -> dict | None:
+    """The published combination as preprocessing.json saves it: its weights, and each
+    symbol's fitted peers that it weights (``peers.ets_state``), which predict goes on
+    from."""
     if fitted.weights is None:
         return None
     names = fitted.weights.names
@@ -204,7 +205,7 @@ def write_run(
         data=data,
         last_date=str(result.last_date.date()),
         run_id=uuid.uuid4().hex,
-        combination=_combination(fitted),
+        combination=_saved_combination(fitted),
     )
     # The last fold's model is the newest: the forecaster uses it.
     artifacts.save_run(

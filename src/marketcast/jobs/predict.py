@@ -224,8 +224,11 @@ def latest_window(symbol: str, run: Run, cfg: DictConfig, now: pd.Timestamp) -> 
             replay_from = pd.Timestamp(replay) - pd.Timedelta(days=days)
             since = max(min(since, replay_from), end - pd.Timedelta(days=MAX_LOAD_DAYS))
         ets = run.peer_states.get(run.prep.intervals.state_name(symbol), {}).get("ets")
-        if ets and "ets" in _peers_used(run):  # ETS goes on from the day the run fitted it to
-            since = min(since, pd.Timestamp(ets["fitted_to"]))
+        if ets and "ets" in _peers_used(run):  # ETS goes on from its state on a day before
+            first = min(end, pd.Timestamp(replay)) if replay else end  # the first origin
+            days = [pd.Timestamp(day) for day, _ in ets["checkpoints"]]
+            if before := [day for day in days if day <= first]:
+                since = min(since, max(before[-1], end - pd.Timedelta(days=MAX_LOAD_DAYS)))
         data = replace(data, start=str(since.date()))
     try:
         frame = load(data, symbol=symbol, now=now, columns=used_columns(t.features, t.target)).frame
@@ -336,19 +339,14 @@ def _peer_forecasts(
             w = rows[js[0]][0]
             at = np.array([rows[j][1] for j in js])
             saved = run.peer_states.get(keys[w.symbol], {}).get("ets")
-            start = _row_of(w, saved["fitted_to"]) if saved else None
-            if start is None or at.min() < start:
+            checkpoint, start = _checkpoint(w, saved, int(at.min())) if saved else (None, None)
+            if checkpoint is None:
                 if saved:
-                    log.warning(
-                        "%s: the run's ETS was fitted to %s, a day the prices up to %s do "
-                        "not hold after their start: ETS refitted on the last %d rows, so "
-                        "the forecast differs from what the run would give",
-                        w.symbol, saved["fitted_to"], w.as_of.date(), HISTORY_ROWS,
-                    )  # fmt: skip
+                    _warn_ets_refitted(w, saved, int(at.min()))
                 refit["ets"] += js
                 continue
             prices = w.target[start + 1 : at.max() + 1]
-            out["ets"][js] = continued_ets(saved, prices, at - start - 1, horizon)
+            out["ets"][js] = continued_ets(saved, checkpoint, prices, at - start - 1, horizon)
     if "arima" in used:
         refit["arima"] = list(range(len(rows)))
     for name, js in refit.items():
@@ -359,6 +357,34 @@ def _peer_forecasts(
             }
             out[name][js] = latest_peer_forecasts(histories, horizon, models=(name,))[name]
     return out
+
+
+def _checkpoint(window: Window, saved: dict, first: int) -> tuple[int | None, int | None]:
+    """The latest of the saved ETS's checkpoints on a row of ``window`` at or before row
+    ``first`` (the first origin to forecast), and that row; (None, None) where none is."""
+    for k in reversed(range(len(saved["checkpoints"]))):
+        row = _row_of(window, saved["checkpoints"][k][0])
+        if row is not None and row <= first:
+            return k, row
+    return None, None
+
+
+def _warn_ets_refitted(window: Window, saved: dict, first: int) -> None:
+    fitted_to = saved["checkpoints"][0][0]
+    day = window.dates[first].date()
+    if day < pd.Timestamp(fitted_to).date():  # a backfill, or a backtest's earlier fold
+        why = f"the origin {day} is before the day the run's ETS was fitted to ({fitted_to})"
+    else:
+        why = (
+            f"the prices from {window.dates[0].date()} hold none of the days the run saved "
+            f"its ETS on ({', '.join(d for d, _ in saved['checkpoints'])}): revised, or the "
+            "run is older than predict reads back"
+        )
+    log.warning(
+        "%s: %s; ETS refitted on the last %d rows, so the forecast differs a little from "
+        "what the run would give",
+        window.symbol, why, HISTORY_ROWS,
+    )  # fmt: skip
 
 
 def _row_of(window: Window, day: str) -> int | None:

@@ -303,11 +303,13 @@ def carried(fitted: Intervals, previous: Intervals | None) -> Intervals:
 
 
 def _combination(fitted) -> dict | None:
-    """The published combination of a fit, for metrics.json: its weights, in words too."""
-    if fitted.weights is None:
+    """The published combination of a fit, for metrics.json: its weights, the shares the
+    published forecast takes of them (``published``: weights x (1 - shrink)), in words."""
+    weights = fitted.weights
+    if weights is None:
         return None
-    words = {"words": fitted.weights.describe(), "fitted_on": fitted.fitted_on}
-    return {**fitted.weights.to_dict(), **words}
+    said = {"words": weights.describe(), "fitted_on": fitted.fitted_on}
+    return {**weights.to_dict(), "published": weights.published.tolist(), **said}
 
 
 def _forecast_config(cfg: DictConfig) -> DictConfig:

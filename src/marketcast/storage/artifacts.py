@@ -381,21 +381,39 @@ def check_preprocessing(state: dict) -> None:
         _expect(isinstance(peers, dict), "combination.peers is not an object")
         for name, saved in peers.items():
             ets = saved.get("ets") if isinstance(saved, dict) else None
-            _expect(
-                isinstance(ets, dict)
-                and isinstance(ets.get("components"), str)
-                and len(ets["components"]) == 4
-                and isinstance(ets.get("params"), list)
-                and len(ets["params"]) == 4
-                and all(p is None or _finite(p) for p in ets["params"])
-                and isinstance(ets.get("state"), list)
-                and all(_finite(v) for v in ets["state"])
-                and isinstance(ets.get("m"), int)
-                and isinstance(ets.get("n_params"), int)
-                and _is_date(ets.get("fitted_to")),
-                f"combination.peers.{name}.ets is not a fitted ETS state",
-            )
+            _expect(_is_ets(ets), f"combination.peers.{name}.ets is not a fitted ETS state")
     _expect(isinstance(state["data"], dict), "data is not an object")
+
+
+def _is_ets(ets) -> bool:
+    """A saved AutoETS (``peers.ets_state``): components such as ``AAND`` (error, trend,
+    season, damping), four parameters, and dated checkpoints of states of the length the
+    components give (a level, a trend, ``m`` seasons)."""
+    if not (isinstance(ets, dict) and isinstance(ets.get("components"), str)):
+        return False
+    letters = ets["components"]
+    if not (len(letters) == 4 and letters[0] in "AM" and letters[1] in "NAM"):
+        return False
+    if not (letters[2] in "NAM" and letters[3] in "ND" and isinstance(ets.get("m"), int)):
+        return False
+    size = 1 + (letters[1] != "N") + ets["m"] * (letters[2] != "N")
+    params, checkpoints = ets.get("params"), ets.get("checkpoints")
+    return (
+        isinstance(params, list)
+        and len(params) == 4
+        and all(p is None or _finite(p) for p in params)
+        and isinstance(checkpoints, list)
+        and len(checkpoints) >= 1
+        and all(
+            isinstance(c, list)
+            and len(c) == 2
+            and _is_date(c[0])
+            and isinstance(c[1], list)
+            and len(c[1]) == size
+            and all(_finite(v) for v in c[1])
+            for c in checkpoints
+        )
+    )
 
 
 def _is_date(value) -> bool:
