@@ -319,10 +319,11 @@ def test_a_refused_run_leaves_a_folder_that_was_there_as_it_was(tmp_path):
     own = tmp_path / "own"
     own.mkdir()
     (own / "notes.txt").write_text("mine")
-    for folder in (earlier, own):
-        assert run_in_process("train", f"hydra.run.dir={folder}", "window.size=0") == 2
+    for folder in (earlier, own):  # a warning logged (a backtest key), then refused
+        refused = ("window.size=0", "evaluation.backtest.folds=3")
+        assert run_in_process("train", f"hydra.run.dir={folder}", *refused) == 2
     assert {p.name: p.read_bytes() for p in (earlier / ".hydra").iterdir()} == files
-    assert (earlier / "train.log").read_text() == "earlier\n"
+    assert (earlier / "train.log").read_text() == "earlier\n"  # the warning not appended
     assert [p.name for p in own.iterdir()] == ["notes.txt"]
 
 

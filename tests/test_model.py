@@ -171,3 +171,33 @@ def test_an_lstm_option_keras_refuses_is_named_by_its_key(option, said):
     with pytest.raises(MarketcastError, match=said) as caught:
         lstm_layer(LSTMConfig(**option), 4)
     assert "\n" not in str(caught.value) and len(str(caught.value)) < 400
+
+
+def test_a_fit_that_diverges_after_good_epochs_keeps_the_best_ones_and_says_so(caplog):
+    """TerminateOnNaN stopped a fit at epoch 3 of 6: EarlyStopping restores the best
+    earlier weights, but the log said 'trained all 3 epochs' and the loss plot marked the
+    NaN epoch as the one restored (argmin of a list holding NaN)."""
+    from marketcast.config import TrainConfig
+    from marketcast.model.training import compile_model, fit, restored_epoch
+
+    class Blowup(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            if epoch == 2:
+                self.model.optimizer.learning_rate.assign(1e12)
+
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(64, 5, 2)), rng.normal(size=(64, 1))
+    cfg = TrainConfig(optimizer="sgd", learning_rate=0.01, loss="mse", epochs=6, batch_size=8)
+    model = build_model(ModelConfig(units=4), 5, 2, 1)
+    compile_model(model, cfg, len(x))
+    with caplog.at_level("INFO", logger="marketcast"):
+        history = fit(model, x, y, x, y, cfg, extra_callbacks=[Blowup()])
+    best = restored_epoch(history)
+    assert best in (1, 2) and not np.isfinite(history["loss"][2])
+    assert all(np.all(np.isfinite(w)) for w in model.get_weights())
+    said = "training diverged in epoch 3 (the loss became NaN or infinite) and stopped; the"
+    assert f"{said} weights of epoch {best}" in caplog.text
+    assert (
+        f"stopped at epoch 3 of 6: the loss diverged; restored the weights of epoch {best}"
+        in caplog.text
+    )

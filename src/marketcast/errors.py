@@ -14,7 +14,8 @@ EXIT_ERROR = 1  # anything else: a bug or an environment failure (the traceback 
 EXIT_USER_ERROR = 2  # a bad input, config value or missing artifact: one message on stderr
 EXIT_PARTIAL = 3  # predict / fetch / train: some symbols failed, the others were done
 EXIT_NONE = 4  # predict: no symbol could be forecast
-EXIT_LOCKED = 5  # predict: another run holds the forecast store's lock; nothing written
+EXIT_LOCKED = 5  # predict, store maintain: the store's lock is held (another run, or another
+# program's SQLite write lock past the busy timeout); nothing written
 EXIT_INTERRUPTED = 130  # Ctrl-C (SIGINT), as a shell reports a job it interrupted
 EXIT_TERMINATED = 143  # SIGTERM (timeout, systemd, a scheduler's kill), as a shell reports it
 EXIT_PIPE_CLOSED = 141  # stdout's reader went away (`marketcast predict --help | head`): SIGPIPE

@@ -16,6 +16,7 @@ files and an empty log in it.
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -25,8 +26,8 @@ from omegaconf import DictConfig
 
 _made: set[Path] = set()  # the folders this command's run or sweep folder adds
 _sweep: Path | None = None  # the sweep folder this command started (a multirun's)
-# a run folder that was there before: its entries, and its .hydra/ files' bytes
-_before: dict[Path, tuple[set[str], dict[str, bytes]]] = {}
+# a run folder that was there before: its entries' names and sizes, its .hydra/ files' bytes
+_before: dict[Path, tuple[dict[str, int], dict[str, bytes]]] = {}
 
 
 def made(folder: Path) -> bool:
@@ -40,9 +41,10 @@ def started_sweep() -> Path | None:
 
 
 def restore(folder: Path) -> None:
-    """Put ``folder``'s ``.hydra/`` files back as they were when the command started, and
-    remove the ``.hydra/`` folder and log files it added; a folder this command made, or
-    one it did not see before, is left alone (``cli`` removes the first)."""
+    """Put ``folder``'s ``.hydra/`` files back as they were when the command started, cut
+    its log files back to their sizes then, and remove the ``.hydra/`` folder and log
+    files it added; a folder this command made, or one it did not see before, is left
+    alone (``cli`` removes the first)."""
     folder = Path(folder).absolute()
     if folder not in _before:
         return
@@ -57,8 +59,12 @@ def restore(folder: Path) -> None:
             elif path.is_file():
                 path.unlink()
     for path in folder.iterdir():
-        if path.suffix == ".log" and path.name not in entries:
+        if path.suffix != ".log" or not path.is_file():
+            continue
+        if path.name not in entries:
             path.unlink(missing_ok=True)
+        elif path.stat().st_size > entries[path.name]:  # what this command appended
+            os.truncate(path, entries[path.name])
 
 
 HYDRA_DIR = ".hydra"  # Hydra's output_subdir (its default; conf/hydra sets no other)
@@ -79,7 +85,7 @@ def _record(folder: Path, sweep: bool) -> None:
             if hydra.is_dir()
             else {}
         )
-        _before[folder] = ({p.name for p in folder.iterdir()}, saved)
+        _before[folder] = ({p.name: p.lstat().st_size for p in folder.iterdir()}, saved)
 
 
 class NewFolders(Callback):

@@ -61,8 +61,9 @@ from marketcast.storage.stores import from_config
 
 log = logging.getLogger(__name__)
 
-HISTORY_DAYS = 730  # calendar days of prices loaded per symbol when the combination uses ETS
-HISTORY_ROWS = 500  # the rows of them ETS is fitted on
+# A peer the combination weights that predict fits (ARIMA; ETS where the run saved none):
+HISTORY_DAYS = 730  # calendar days of prices loaded per symbol for it
+HISTORY_ROWS = 500  # the rows of them it is fitted on
 INTERVAL_DAYS = 400  # calendar days for the GARCH band's year of returns (GARCH_LOOKBACK)
 # origins an interval replays from its saved state, at most (intervals.CHECKPOINT_EVERY, the
 # spacing of the test segment's saved states, is less: a backfill inside it replays fully)
@@ -270,7 +271,7 @@ def latest_window(symbol: str, run: Run, cfg: DictConfig, now: pd.Timestamp) -> 
     if len(selected) < reads:
         log.warning(
             "%s: %d rows up to %s, where the interval reads the last %d: its band (and "
-            "any ETS share, fitted on up to %d rows) differs from what a longer history "
+            "a peer fitted here, on up to %d rows) differs from what a longer history "
             "gives. %s",
             symbol, len(selected), selected.index[-1].date(), reads, HISTORY_ROWS,
             "Give the file more history." if data.source == "csv" else "(A recent listing, "

@@ -75,47 +75,56 @@ def fit(
         callbacks=callbacks,
     )
     losses = {k: [float(v) for v in vs] for k, vs in history.history.items()}
-    _check_finite(model, losses, cfg)
-    _log_stop(stopping, losses, cfg.epochs)
+    diverged = _check_finite(model, losses, cfg)
+    _log_stop(stopping, losses, cfg.epochs, diverged)
     return losses
 
 
-def _check_finite(model: keras.Model, losses: dict[str, list[float]], cfg: TrainConfig) -> None:
-    """A loss that went to NaN or infinity (TerminateOnNaN stopped the fit): where no
-    earlier epoch's weights could be restored, one message (it was a crash further on, in
-    the combination's fit or a JSON file, exit 1); else a warning, and the best epoch's
-    weights are kept."""
+def _check_finite(model: keras.Model, losses: dict[str, list[float]], cfg: TrainConfig) -> int:
+    """The epoch (from 1) whose loss went to NaN or infinity (TerminateOnNaN stopped the fit
+    there), or 0. Where no earlier epoch's weights could be restored, one message (it was a
+    crash further on, in the combination's fit or a JSON file, exit 1); else a warning:
+    EarlyStopping restored the best epoch's weights."""
     bad = [i for i, v in enumerate(losses.get("loss", [])) if not np.isfinite(v)]
     bad += [i for i, v in enumerate(losses.get("val_loss", [])) if not np.isfinite(v)]
     weights_finite = all(np.all(np.isfinite(w)) for w in model.get_weights())
     if not bad and weights_finite:
-        return
+        return 0
     epoch = min(bad) + 1 if bad else len(losses.get("loss", []))
-    if not weights_finite or not any(np.isfinite(v) for v in losses.get("val_loss", [])):
+    if not weights_finite or not restored_epoch(losses):
+        other = "" if cfg.optimizer == "adam" else ", or use train.optimizer=adam"
         raise MarketcastError(
             f"training diverged: the loss became NaN or infinite in epoch {epoch} "
             f"(train.optimizer={cfg.optimizer}, train.learning_rate={cfg.learning_rate:g}). "
-            "Lower train.learning_rate, or use train.optimizer=adam."
+            f"Lower train.learning_rate{other}."
         )
     log.warning(
         "training diverged in epoch %d (the loss became NaN or infinite) and stopped; the "
-        "weights of the best epoch before it are kept. Lower train.learning_rate "
-        "(%g) for a fit that runs its course.",
+        "weights of epoch %d, the best before it, are kept. Lower train.learning_rate (%g) "
+        "for a fit that runs its course.",
         epoch,
+        restored_epoch(losses),
         cfg.learning_rate,
     )
+    return epoch
 
 
 def restored_epoch(history: dict[str, list[float]]) -> int:
-    """The epoch (from 1) whose weights EarlyStopping kept: the lowest validation loss."""
-    return int(np.argmin(history["val_loss"])) + 1 if history.get("val_loss") else 0
+    """The epoch (from 1) whose weights EarlyStopping kept: the lowest validation loss (a
+    NaN one, of a loss that diverged, never)."""
+    val = np.asarray(history.get("val_loss", []), dtype=float)
+    return int(np.nanargmin(val)) + 1 if np.isfinite(val).any() else 0
 
 
-def _log_stop(stopping: keras.callbacks.EarlyStopping, history: dict, epochs: int) -> None:
+def _log_stop(
+    stopping: keras.callbacks.EarlyStopping, history: dict, epochs: int, diverged: int = 0
+) -> None:
     ran = len(history.get("loss", []))
-    best = stopping.best_epoch + 1
+    best = restored_epoch(history) or stopping.best_epoch + 1
     val = history.get("val_loss", [float("nan")] * best)[best - 1]
-    if stopping.stopped_epoch > 0:
+    if diverged:
+        how = f"stopped at epoch {ran} of {epochs}: the loss diverged"
+    elif stopping.stopped_epoch > 0:
         how = f"EarlyStopping stopped at epoch {ran} of {epochs}"
     else:
         how = "trained its one epoch" if ran == 1 else f"trained all {ran} epochs"

@@ -351,8 +351,8 @@ class SqlForecastStore:
             raise StoreLocked(
                 f"another program kept {self.location} locked for a write over "
                 f"{_BUSY_S:g} s (forecast runs take {self.file}.lock first, so not one "
-                "of them); this run wrote nothing. Find what writes to the file (fuser "
-                "FILE), or schedule this run apart from it."
+                f"of them); this run wrote nothing. Find what writes to the file (fuser "
+                f"{self.file}), or schedule this run apart from it."
             ) from None
 
     def _locked_message(self) -> str:
