@@ -327,6 +327,31 @@ def test_a_refused_run_leaves_a_folder_that_was_there_as_it_was(tmp_path):
     assert [p.name for p in own.iterdir()] == ["notes.txt"]
 
 
+@pytest.mark.parametrize(("raised", "status"), [(KeyboardInterrupt, 130), (RuntimeError, 1)])
+def test_an_interrupted_or_failed_overwrite_leaves_the_earlier_runs_hydra_files(
+    tmp_path, monkeypatch, raised, status
+):
+    """Ctrl-C (or a bug) in an overwrite=true run into a finished run's folder left that
+    run's .hydra/ rewritten with the interrupted command's config; its log keeps what the
+    job logged, ending in why it stopped (the traceback, for a bug)."""
+    import marketcast.jobs.train as train_module
+
+    earlier = tmp_path / "earlier"
+    (earlier / ".hydra").mkdir(parents=True)
+    (earlier / ".hydra" / "overrides.yaml").write_bytes(b"- window.size=7\n")
+    (earlier / "train.log").write_text("earlier\n")
+
+    def stop(*args, **kwargs):
+        raise raised("stopped")
+
+    monkeypatch.setattr(train_module, "load_run_data", stop)
+    assert run_in_process("train", f"hydra.run.dir={earlier}", "overwrite=true") == status
+    assert (earlier / ".hydra" / "overrides.yaml").read_bytes() == b"- window.size=7\n"
+    assert [p.name for p in (earlier / ".hydra").iterdir()] == ["overrides.yaml"]
+    log = (earlier / "train.log").read_text()
+    assert log.startswith("earlier\n") and ("interrupted" if status == 130 else "stopped") in log
+
+
 def test_flat_training_prices_stop_before_anything_is_written(tmp_path):
     frame = synthetic_prices(300)
     frame.loc[:, ["Open", "High", "Low", "Close"]] = 100.0

@@ -102,6 +102,9 @@ def main(argv: list[str] | None = None) -> None:
     try:
         run_command(command, rest)
     except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM: one line, not TensorFlow's traceback
+        from marketcast.new_folders import restore_recorded
+
+        restore_recorded()  # an earlier run's folder (overwrite=true): its .hydra/ as it was
         terminated = isinstance(exc, Terminated)
         why = "terminated (SIGTERM)" if terminated else "interrupted"
         if logging.getLogger().handlers:  # the job's log (train.log, ...) ends with why; before
@@ -328,6 +331,9 @@ def user_errors(check: str, job: str) -> Callable:
                 raise SweepStopped(str(cfg.paths.run_dir), exc) from exc
             if not isinstance(exc, MarketcastError):  # a bug: its traceback goes to the log
                 logging.getLogger("marketcast").error("unexpected error", exc_info=exc)
+                from marketcast.new_folders import restore
+
+                restore(Path(cfg.paths.run_dir), logs=False)  # a folder that was there
                 print(
                     f"error: unexpected {type(exc).__name__}: {exc} (a bug, not your input: "
                     f"the traceback is in {_job_log()}; please report it)",

@@ -40,11 +40,12 @@ def started_sweep() -> Path | None:
     return _sweep
 
 
-def restore(folder: Path) -> None:
-    """Put ``folder``'s ``.hydra/`` files back as they were when the command started, cut
-    its log files back to their sizes then, and remove the ``.hydra/`` folder and log
-    files it added; a folder this command made, or one it did not see before, is left
-    alone (``cli`` removes the first)."""
+def restore(folder: Path, logs: bool = True) -> None:
+    """Put ``folder``'s ``.hydra/`` files back as they were when the command started, and
+    (``logs``) cut its log files back to their sizes then and remove those it added; a
+    folder this command made, or one it did not see before, is left alone (``cli`` removes
+    the first). ``logs=False``: a job that failed on a bug or was interrupted, whose log
+    says so, keeps it."""
     folder = Path(folder).absolute()
     if folder not in _before:
         return
@@ -58,13 +59,20 @@ def restore(folder: Path) -> None:
                 path.write_bytes(hydra_files[path.name])
             elif path.is_file():
                 path.unlink()
-    for path in folder.iterdir():
+    for path in folder.iterdir() if logs else ():
         if path.suffix != ".log" or not path.is_file():
             continue
         if path.name not in entries:
             path.unlink(missing_ok=True)
         elif path.stat().st_size > entries[path.name]:  # what this command appended
             os.truncate(path, entries[path.name])
+
+
+def restore_recorded() -> None:
+    """``restore`` (its logs kept) the run folder this command found there before, if any:
+    for a job stopped by Ctrl-C or SIGTERM, which the command cannot tie to its config."""
+    for folder in list(_before):
+        restore(folder, logs=False)
 
 
 HYDRA_DIR = ".hydra"  # Hydra's output_subdir (its default; conf/hydra sets no other)
