@@ -124,10 +124,11 @@ def test_day_first_dates_are_read_day_first_where_the_file_tells(tmp_path, sep, 
         load_prices(DataConfig(source="csv", path=str(path)))  # not the swapped reading's
 
 
-@pytest.mark.parametrize("form", ["%d/%m/%y", "%m/%d/%y", "%d.%m.%y", "%m-%d-%y"])
+@pytest.mark.parametrize("form", ["%d/%m/%y", "%m/%d/%y", "%d.%m.%y", "%m-%d-%y", "%y.%m.%d"])
 def test_two_digit_years_are_read_day_first_or_month_first_as_the_file_tells(tmp_path, form):
     """pandas guesses no format for 31/01/24: dateutil read each row on its own, month-first
-    where the day was at most 12, and a day-first file was scrambled with gap warnings."""
+    where the day was at most 12, and a day-first file was scrambled with gap warnings; a
+    Korean export's 24.01.31 (year first) read as 24 January 2031 with warnings only."""
     frame = synthetic_prices(30, start="2024-03-01", exchange="XNYS")
     raw = frame.reset_index()
     path = tmp_path / "p.csv"

@@ -248,7 +248,7 @@ def _dates(index: pd.Index, origin: str) -> pd.DatetimeIndex:
         # month names): only a numeric day-and-month format is given to it, both ways round
         guessed = _date_format(index) or _two_digit_year(index)
         form = guessed if _day_and_month(guessed) else None
-    forms = _either_way(form) if _day_and_month(form) else [form]
+    forms = _candidates(form)
     readings: list[pd.DatetimeIndex] = []
     failure = None
     for each in forms:
@@ -263,12 +263,17 @@ def _dates(index: pd.Index, origin: str) -> pd.DatetimeIndex:
         raise MarketcastError(
             f"{origin} has dates that cannot be read ({reason}). Use ISO dates such as 2024-01-31."
         ) from None
-    if len(readings) == 2 and not readings[0].equals(readings[1]):
-        differ = np.flatnonzero(np.asarray(readings[0] != readings[1]))[0]
-        raise MarketcastError(
-            f"{origin} has dates such as {index[differ]} that read day-first and month-first "
-            "alike: write them as ISO dates such as 2024-01-31."
-        )
+    other = next((r for r in readings[1:] if not r.equals(readings[0])), None)
+    if other is not None:  # readings that differ: the one in date order, if only one is
+        ordered = [r for r in readings if _in_order(r)]
+        if len(ordered) != 1:
+            differ = np.flatnonzero(np.asarray(readings[0] != other))[0]
+            raise MarketcastError(
+                f"{origin} has dates such as {index[differ]} that read day-first and "
+                "month-first alike (or year-first): write them as ISO dates such as "
+                "2024-01-31."
+            )
+        readings = ordered
     parsed = readings[0]
     return parsed.tz_localize(None) if parsed.tz is not None else parsed
 
@@ -307,6 +312,26 @@ def _day_and_month(form: str | None) -> bool:
         and "%m" in form
         and not any(name in form for name in ("%b", "%B"))
     )
+
+
+def _candidates(form: str | None) -> list[str | None]:
+    """The formats a file's dates may be in, given its first date's: a day-and-month one
+    either way round (``_either_way``), and with a two-digit year last, the year first
+    too (24.01.31, as Korean exports write it, reads as 24 January 2031 day-first)."""
+    if not _day_and_month(form):
+        return [form]
+    forms = _either_way(form)
+    if form.endswith("%y"):
+        sep = form[2]
+        forms.append(f"%y{sep}%m{sep}%d")
+    return forms
+
+
+def _in_order(dates: pd.DatetimeIndex) -> bool:
+    """Whether ``dates`` (NaT aside) run in time order, forwards or backwards, as a price
+    file's rows do; a wrong reading of day, month and year jumps about."""
+    dates = dates[dates.notna()]
+    return dates.is_monotonic_increasing or dates.is_monotonic_decreasing
 
 
 def _either_way(form: str) -> list[str]:
