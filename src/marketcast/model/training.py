@@ -60,7 +60,7 @@ def fit(
     )
     callbacks = [
         stopping,
-        keras.callbacks.TerminateOnNaN(),
+        _StopOnNaN(),
         _EpochLog(cfg.epochs),
         *extra_callbacks,
     ]
@@ -81,7 +81,7 @@ def fit(
 
 
 def _check_finite(model: keras.Model, losses: dict[str, list[float]], cfg: TrainConfig) -> int:
-    """The epoch (from 1) whose loss went to NaN or infinity (TerminateOnNaN stopped the fit
+    """The epoch (from 1) whose loss went to NaN or infinity (_StopOnNaN stopped the fit
     there), or 0. Where no earlier epoch's weights could be restored, one message (it was a
     crash further on, in the combination's fit or a JSON file, exit 1); else a warning:
     EarlyStopping restored the best epoch's weights."""
@@ -129,6 +129,17 @@ def _log_stop(
     else:
         how = "trained its one epoch" if ran == 1 else f"trained all {ran} epochs"
     log.info("%s; restored the weights of epoch %d, val_loss %.6f", how, best, val)
+
+
+class _StopOnNaN(keras.callbacks.Callback):
+    """Keras' TerminateOnNaN without its print to stdout ("Batch 3: Invalid loss,
+    terminating training"): the fit stops at a batch whose loss is NaN or infinite, and
+    ``_check_finite`` says so once, in the log or as the job's error."""
+
+    def on_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not np.isfinite(float(loss)):
+            self.model.stop_training = True
 
 
 class _EpochLog(keras.callbacks.Callback):
