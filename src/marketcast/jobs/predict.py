@@ -213,9 +213,9 @@ def latest_window(symbol: str, run: Run, cfg: DictConfig, now: pd.Timestamp) -> 
     end = reference or now.tz_localize(None)
     if data.source == "fdr":
         # Only the recent rows are needed: validating 20 years per symbol every night is
-        # waste. The combination's ETS needs the rows since the day the run fitted it to
-        # (two years where it is refitted), the GARCH band a year of returns, and the
-        # interval's replay the rows since the saved state it starts from.
+        # waste. The combination's ETS needs the rows since its saved state before the
+        # first origin (two years where it is refitted), the GARCH band a year of returns,
+        # and the interval's replay the rows since the saved state it starts from.
         days = max(3 * t.window + 60, HISTORY_DAYS if _peers_used(run) else 0, INTERVAL_DAYS)
         since = end - pd.Timedelta(days=days)
         band = run.prep.intervals.symbols.get(run.prep.intervals.state_name(symbol))
@@ -323,10 +323,11 @@ def _peer_forecasts(
     run: Run, rows: list[tuple[Window, int]], keys: dict[str, str], horizon: int
 ) -> dict[str, np.ndarray]:
     """(J, H) forecasts of each peer the run's combination weights, at each origin of
-    ``rows``. ETS goes on from the model the run fitted (its state after the training
-    rows, filtered on at its parameters: what the run's own forecasts did, so predict
-    repeats them exactly); where the run saved none (a symbol it never saw, a run saved
-    before, peers refitted during the run) or the prices no longer hold its date, and
+    ``rows``. ETS goes on from the model the run fitted, from its saved state on the last
+    training day or the run's last origin (``_checkpoint``), filtered on at its
+    parameters: what the run's own forecasts did, so predict repeats them exactly. Where
+    the run saved none (a symbol it never saw, a run saved before, peers refitted during
+    the run), where the origins start before both days or the prices hold neither, and
     for ARIMA, the peer is fitted on the origin's last ``HISTORY_ROWS`` rows, all such
     origins in one statsforecast call."""
     used = _peers_used(run)
