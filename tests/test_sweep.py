@@ -210,6 +210,19 @@ def test_collect_ranks_finished_jobs_and_lists_the_rest_last(tmp_path):
     assert "shared: train.epochs=1" in text and "model.units" in text
 
 
+def test_a_job_whose_universe_trained_without_a_symbol_says_so_in_the_summary(tmp_path):
+    """It read 'finished' like the others: its scores are means over fewer symbols, and
+    only its log said so."""
+    skipped = {**scores(1.0), "failed": {"MSFT": "the train segment is too short"}}
+    fake_job(tmp_path, "0", ["a=1"], metrics=skipped)
+    fake_job(tmp_path, "1", ["a=2"], metrics=scores(2.0))
+    frame = sweep.collect(tmp_path)
+    assert list(frame["status"]) == ["finished", "finished"]
+    assert frame["error"][0] == "trained without MSFT: the train segment is too short"
+    assert pd.isna(frame["error"][1]) and sweep.exit_status(frame, tmp_path) == 0
+    assert "trained without MSFT" in sweep.format_summary(frame)
+
+
 def test_a_job_killed_before_its_run_json_is_incomplete_not_finished(tmp_path):
     """metrics.json is written before run.json: a job killed between them (a SLURM time
     limit) was ranked as finished, where predict would skip it."""

@@ -88,7 +88,8 @@ def collect(sweep_dir: Path) -> pd.DataFrame:
     finished run nor a failure recorded, e.g. a job killed half-way), the
     network's validation MASE (``val_lstm_mase``, the ranking), the validation and test MASE
     and rel_mae of the published forecast, one column per override
-    key, and ``error`` (a failed job's message).
+    key, and ``error`` (a failed job's message, or the symbols a finished job's universe
+    trained without, and why: its scores are means over the others).
     """
     rows = [_job_row(sweep_dir, d) for d in job_dirs(sweep_dir)]
     columns = list(FIXED_COLUMNS)
@@ -215,6 +216,10 @@ def _job_row(sweep_dir: Path, job_dir: Path) -> dict[str, Any]:
             model = metrics.get(segment, {}).get("model", {})
             row[f"{segment}_mase"] = model.get("mase", math.nan)
             row[f"{segment}_rel_mae"] = model.get("rel_mae", math.nan)
+        if skipped := metrics.get("failed"):  # a universe's symbols it trained without
+            row["error"] = "trained without " + "; ".join(
+                f"{symbol}: {why}" for symbol, why in skipped.items()
+            )
     else:
         row["status"] = "incomplete"
     return row
