@@ -390,6 +390,7 @@ def test_each_config_choice_is_what_the_code_it_reaches_accepts(choices, names):
     assert sorted(accepted) == sorted(getattr(config.schemas, choices))
 
 
+@pytest.mark.slow  # over 1.5 s on 2 cores: CI's second stage runs it
 @pytest.mark.parametrize("multirun", [False, True])
 def test_a_run_folder_that_cannot_be_made_is_one_line(tmp_path, multirun):
     """Hydra makes the run (or sweep) folder before the job starts: a file in its way was

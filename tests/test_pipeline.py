@@ -518,6 +518,7 @@ def test_an_as_of_past_a_csv_files_end_is_stale(trained, tmp_path, capsys):
     assert f"Update {prices}, or pass an as_of up to {last}" in said
 
 
+@pytest.mark.slow  # over 1.5 s on 2 cores: CI's second stage runs it
 def test_only_a_sweep_over_features_warns_that_its_jobs_keep_other_rows(tmp_path):
     from marketcast.jobs.train import _sweeps_features
 

@@ -47,6 +47,7 @@ def test_a_multirun_records_the_failed_job_and_ranks_the_others(tmp_path, tiny_r
     assert "sweep summary: 2 jobs" in capsys.readouterr().out
 
 
+@pytest.mark.slow  # over 1.5 s on 2 cores: CI's second stage runs it
 def test_fail_fast_stops_the_sweep_at_the_first_failed_job(tmp_path, tiny_run, capsys):
     status = run_in_process(
         "train",

@@ -153,6 +153,7 @@ def test_fetch_command_exit_status(tmp_path, fake, capsys):
     assert fake.calls == []  # data.refresh=never: the source was never asked
 
 
+@pytest.mark.slow  # over 1.5 s on 2 cores: CI's second stage runs it
 def test_fetch_command_bad_value_exits_2_with_one_message(tmp_path):
     """A subprocess, cheap: the config does not compose, so nothing is imported or read."""
     bad = run_marketcast(
