@@ -284,6 +284,7 @@ class BacktestConfig:
 class PeersConfig:
     """Classical peers scored beside the model on the same targets (statsforecast, arch)."""
 
+    # false: not scored, and no component of the combination either (usable_components)
     ets: bool = True  # AutoETS on log prices
     arima: bool = True  # AutoARIMA on log prices
     garch: bool = True  # a GARCH(1,1) band around persistence, the intervals' reference

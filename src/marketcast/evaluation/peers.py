@@ -72,10 +72,14 @@ def fit_peer(name: str, series: np.ndarray, train_stop: int):
     """The peer ``name`` (``PEER_MODELS``) fitted on the log prices of rows ``< train_stop``:
     the first model of every rolling pass over the same series (``rolling_forecasts``'
     ``first``), fitted once for all of them."""
-    model = PEER_MODELS[name]()
+    return _fitted(PEER_MODELS[name], _log_prices(series[:train_stop]))
+
+
+def _fitted(make_model: Callable, log_price: np.ndarray):
+    """``make_model()`` fitted on ``log_price``, ARIMA's optimiser warnings silenced."""
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="possible convergence problem")
-        return model.fit(_log_prices(series[:train_stop]))
+        return make_model().fit(log_price)
 
 
 def rolling_forecasts(
@@ -98,16 +102,14 @@ def rolling_forecasts(
     t = np.asarray(first_target, dtype=int)
     _check_origins(t, horizon, refit_every, train_stop, len(series))
     out = np.empty((len(t), horizon))
-    model = first
+    model = first if first is not None else _fitted(make_model, log_price[:train_stop])
     with warnings.catch_warnings():
         # forward() re-runs ARIMA's likelihood at fixed coefficients; its optimiser then
         # reports "possible convergence problem" for a problem with nothing to optimise.
         warnings.filterwarnings("ignore", message="possible convergence problem")
-        if model is None:
-            model = make_model().fit(log_price[:train_stop])
         for k, i in enumerate(np.argsort(t, kind="stable")):
             if refit_every and k % refit_every == 0 and k > 0:
-                model = make_model().fit(log_price[: t[i]])
+                model = _fitted(make_model, log_price[: t[i]])
             out[i] = model.forward(log_price[: t[i]], h=horizon)["mean"]
     return np.exp(out)
 
@@ -205,8 +207,7 @@ def latest_peer_forecasts(
         y = _log_prices(np.asarray(prices, dtype=float), what=f"history of {symbol}")
         frames.append(pd.DataFrame({"unique_id": symbol, "ds": np.arange(len(y)), "y": y}))
     long_frame = pd.concat(frames, ignore_index=True)  # -> (sum n_s, 3)
-    makers = {"ets": ets_model, "arima": arima_model}
-    engine = StatsForecast(models=[makers[m]() for m in models], freq=1, n_jobs=1)
+    engine = StatsForecast(models=[PEER_MODELS[m]() for m in models], freq=1, n_jobs=1)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="possible convergence problem")
         fc = engine.forecast(df=long_frame, h=horizon)

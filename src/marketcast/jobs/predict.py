@@ -320,35 +320,33 @@ def _published(
 
 
 def _peer_forecasts(
-    run: Run, rows: list[tuple[Window, int]], keys: dict[str, str], horizon: int
+    run: Run, origins: list[_Origins], keys: dict[str, str], horizon: int
 ) -> dict[str, np.ndarray]:
-    """(J, H) forecasts of each peer the run's combination weights, at each origin of
-    ``rows``. ETS goes on from the model the run fitted, from its saved state on the last
-    training day or the run's last origin (``_checkpoint``), filtered on at its
-    parameters: what the run's own forecasts did, so predict repeats them exactly. Where
-    the run saved none (a symbol it never saw, a run saved before, peers refitted during
-    the run), where the origins start before both days or the prices hold neither, and
-    for ARIMA, the peer is fitted on the origin's last ``HISTORY_ROWS`` rows, all such
-    origins in one statsforecast call."""
+    """(J, H) forecasts of each peer the run's combination weights, at every origin of
+    ``origins`` (their rows in order, J in all). ETS goes on from the model the run fitted,
+    from its saved state on the last training day or the run's last origin
+    (``_checkpoint``), filtered on at its parameters: what the run's own forecasts did, so
+    predict repeats them exactly. Where the run saved none (a symbol it never saw, a run
+    saved before, peers refitted during the run), where the origins start before both days
+    or the prices hold neither, and for ARIMA, the peer is fitted on the origin's last
+    ``HISTORY_ROWS`` rows, all such origins in one statsforecast call."""
     used = _peers_used(run)
+    rows = [(o.window, r) for o in origins for r in o.rows]
     out = {name: np.empty((len(rows), horizon)) for name in used}
     refit: dict[str, list[int]] = {name: [] for name in used}
-    if "ets" in used:
-        by_window: dict[int, list[int]] = defaultdict(list)
-        for j, (w, _) in enumerate(rows):
-            by_window[id(w)].append(j)
-        for js in by_window.values():
-            w = rows[js[0]][0]
-            at = np.array([rows[j][1] for j in js])
-            saved = run.peer_states.get(keys[w.symbol], {}).get("ets")
-            checkpoint, start = _checkpoint(w, saved, int(at.min())) if saved else (None, None)
-            if checkpoint is None:
-                if saved:
-                    _warn_ets_refitted(w, saved, int(at.min()))
-                refit["ets"] += js
-                continue
-            prices = w.target[start + 1 : at.max() + 1]
-            out["ets"][js] = continued_ets(saved, checkpoint, prices, at - start - 1, horizon)
+    start = 0
+    for o in origins if "ets" in used else ():
+        w, at, js = o.window, o.rows, list(range(start, start + len(o.rows)))
+        start += len(o.rows)
+        saved = run.peer_states.get(keys[w.symbol], {}).get("ets")
+        checkpoint, row = _checkpoint(w, saved, int(at.min())) if saved else (None, None)
+        if checkpoint is None:
+            if saved:
+                _warn_ets_refitted(w, saved, int(at.min()))
+            refit["ets"] += js
+            continue
+        prices = w.target[row + 1 : at.max() + 1]
+        out["ets"][js] = continued_ets(saved, checkpoint, prices, at - row - 1, horizon)
     if "arima" in used:
         refit["arima"] = list(range(len(rows)))
     for name, js in refit.items():
@@ -464,7 +462,7 @@ def forecast_windows(windows: list[Window]) -> pd.DataFrame:
         last = history[:, -1]
         output = run.model.predict(t.inputs(raw, last), batch_size=4096, verbose=0)
         lstm = t.prices(point_forecast(np.asarray(output)), last)  # -> (J, H)
-        peers = _peer_forecasts(run, rows, keys, t.horizon)
+        peers = _peer_forecasts(run, origins, keys, t.horizon)
         centre = _published(run, peers, lstm, history)
         recent = np.concatenate(
             [recent_prices(o.window.target, o.rows + 1, intervals.rows) for o in origins]
