@@ -16,11 +16,13 @@ import pandas as pd
 import pytest
 from conftest import run_in_process
 from deltalake.exceptions import DeltaError
+from postgres import postgres_url  # noqa: F401  (the fixture)
+from sqlalchemy import create_engine, text
 from test_forecast_store import DAY1, RUNS, forecasts, write
 
 from marketcast.errors import EXIT_OK, EXIT_USER_ERROR, MarketcastError
 from marketcast.storage import delta_store
-from marketcast.storage.forecast_store import os_cause
+from marketcast.storage.forecast_store import RunInfo, os_cause
 from marketcast.storage.stores import open_store
 
 FORMATS = ["delta", "csv", "sql"]
@@ -185,6 +187,125 @@ def test_a_postgresql_server_that_cannot_be_reached_is_one_message():
             "127.0.0.1:1/forecasts: "
         )
         assert "secret" not in message
+
+
+def _pg_role(url: str, name: str, *grants: str) -> str:
+    """A new login role on the test server, given ``grants`` (SQL run as the superuser);
+    the URL that connects as it."""
+    admin = create_engine(url)
+    with admin.begin() as conn:
+        conn.execute(
+            text(f"DROP OWNED BY {name}") if _role_exists(conn, name) else text("SELECT 1")
+        )
+        conn.execute(text(f"DROP ROLE IF EXISTS {name}"))
+        conn.execute(text(f"CREATE ROLE {name} LOGIN"))
+        for grant in grants:
+            conn.execute(text(grant.format(role=name)))
+    admin.dispose()
+    return url.replace("://postgres@", f"://{name}@")
+
+
+def _role_exists(conn, name: str) -> bool:
+    return bool(
+        conn.execute(text("SELECT 1 FROM pg_roles WHERE rolname = :n"), {"n": name}).scalar()
+    )
+
+
+def _fresh_tables(url: str) -> None:
+    with create_engine(url).begin() as conn:  # the server is shared
+        conn.execute(text("DROP TABLE IF EXISTS forecasts, forecast_runs"))
+
+
+def test_a_postgresql_role_that_may_not_write_is_told_which_grants_before_forecasting(request):
+    """A role without CREATE on the schema, or with SELECT alone on the tables: the lock
+    (which predict takes before it forecasts) says what the role lacks (exit 2). It was the
+    write, once every forecast was made, failing as 'unexpected ProgrammingError' (a bug,
+    exit 1) in fourteen lines of SQL."""
+    url = request.getfixturevalue("postgres_url")
+    _fresh_tables(url)
+    prefix = (
+        f"cannot write to the forecast store store.url={url.replace('postgres@', 'newcomer@')}: "
+    )
+    newcomer = open_store("sql", _pg_role(url, "newcomer"))  # PostgreSQL 15: no CREATE on public
+    with pytest.raises(MarketcastError) as caught, newcomer.locked():
+        pass
+    said = str(caught.value)
+    assert said.startswith(prefix + "role newcomer lacks CREATE on the schema; nothing was written")
+    assert "Grant the role" in said and "\n" not in said
+    write(open_store("sql", url), forecasts(["A"], DAY1), "r1")  # the owner makes the tables
+    reader = open_store(
+        "sql", _pg_role(url, "reader", "GRANT SELECT ON forecasts, forecast_runs TO {role}")
+    )
+    assert set(reader.read()["symbol"]) == {"A"}  # it may read
+    with pytest.raises(MarketcastError) as caught, reader.locked():
+        pass
+    assert (
+        "role reader lacks INSERT, DELETE on forecasts; INSERT on forecast_runs; USAGE on "
+        "public.forecast_runs_version_seq; nothing was written" in str(caught.value)
+    )
+    writer = open_store(
+        "sql",
+        _pg_role(
+            url,
+            "writer",
+            "GRANT SELECT, INSERT, DELETE ON forecasts TO {role}",
+            "GRANT SELECT, INSERT ON forecast_runs TO {role}",
+            "GRANT USAGE ON SEQUENCE forecast_runs_version_seq TO {role}",
+        ),
+    )
+    with writer.locked():  # every grant a night needs
+        writer.write(forecasts(["B"], DAY1), RunInfo.for_table(forecasts(["B"], DAY1), "r2"))
+    assert set(open_store("sql", url).read()["symbol"]) == {"A", "B"}
+
+
+def test_a_postgresql_write_or_read_the_server_refuses_is_one_line_naming_the_store(request):
+    """What the lock's check cannot see: a run with other interval levels adds a column,
+    which only the tables' owner may (ALTER TABLE); a role without SELECT reads. Each is one
+    line with the server's reason (exit 2), and the refused write leaves nothing."""
+    url = request.getfixturevalue("postgres_url")
+    _fresh_tables(url)
+    write(open_store("sql", url), forecasts(["A"], DAY1), "r1")
+    writer = open_store(
+        "sql",
+        _pg_role(
+            url,
+            "writer",
+            "GRANT SELECT, INSERT, DELETE ON forecasts TO {role}",
+            "GRANT SELECT, INSERT ON forecast_runs TO {role}",
+            "GRANT USAGE ON SEQUENCE forecast_runs_version_seq TO {role}",
+        ),
+    )
+    wider = forecasts(["A"], DAY1, value=2.0, levels=("q05", "q95"))
+    with pytest.raises(MarketcastError) as caught, writer.locked():
+        writer.write(wider, RunInfo.for_table(wider, "r2"))
+    said = str(caught.value)
+    assert said.startswith(
+        f"cannot write to the forecast store store.url={url.replace('postgres@', 'writer@')}: "
+    )
+    assert "must be owner of table forecasts (SQLSTATE 42501); nothing was written" in said
+    assert "\n" not in said and "[SQL" not in said
+    assert set(open_store("sql", url).read()["run_id"]) == {"r1"}
+    stranger = open_store("sql", _pg_role(url, "stranger"))
+    for use in (stranger.read, stranger.history):
+        with pytest.raises(MarketcastError) as caught:
+            use()
+        said = str(caught.value)
+        assert said.startswith("cannot read the forecast store store.url=")
+        assert "permission denied for table" in said and said.endswith(
+            "(SQLSTATE 42501). Grant the role SELECT on forecasts and forecast_runs."
+        )
+
+
+def test_a_read_only_postgresql_server_is_told_before_forecasting(request):
+    """A standby (or default_transaction_read_only): the lock says the server takes no
+    writes and to point store.url at the primary."""
+    url = request.getfixturevalue("postgres_url")
+    role = _pg_role(url, "standby_role", "ALTER ROLE {role} SET default_transaction_read_only = on")
+    store = open_store("sql", role)
+    with pytest.raises(MarketcastError) as caught, store.locked():
+        pass
+    said = str(caught.value)
+    assert "the server takes no writes" in said and "Point store.url at the primary server" in said
 
 
 # --- a version whose files were vacuumed -----------------------------------------------------

@@ -292,6 +292,39 @@ def test_record_failure_scores_inf_and_keeps_the_message(tmp_path):
     assert record["exit_status"] == 1 and "ZeroDivisionError: boom" in record["traceback"]
 
 
+def test_a_failed_jobs_traceback_goes_to_its_log_file_and_one_line_to_the_console(tmp_path):
+    """A sweep job's bug: the console (a launcher's output, cron's mail) says it in one line
+    of its message's first line; the job's log file keeps the traceback. Without a log
+    file the console keeps the traceback, so that it is not lost."""
+    import io
+    import logging
+
+    console, log_file = io.StringIO(), tmp_path / "job.log"
+    to_console, to_file = logging.StreamHandler(console), logging.FileHandler(log_file)
+    try:
+        raise ValueError("bad state\n[SQL: SELECT 1]")
+    except ValueError as exc:
+        error = exc
+    root = logging.getLogger()
+    for handler in (to_console, to_file):
+        root.addHandler(handler)
+    try:
+        sweep.record_failure(tmp_path, error)
+    finally:
+        root.removeHandler(to_file)
+        to_file.close()
+    assert console.getvalue().splitlines() == [
+        "job failed with an unexpected error: ValueError: bad state"
+    ]
+    assert "Traceback (most recent call last)" in log_file.read_text()
+    assert "[SQL: SELECT 1]" in log_file.read_text()
+    try:
+        sweep.record_failure(tmp_path, error)  # no file is logged to: the console has it all
+    finally:
+        root.removeHandler(to_console)
+    assert "Traceback (most recent call last)" in console.getvalue()
+
+
 def test_empty_sweep_dir_gives_an_empty_summary(tmp_path):
     frame = sweep.collect(tmp_path)
     assert frame.empty and sweep.format_summary(frame) == "sweep summary: no jobs"

@@ -34,7 +34,9 @@ from marketcast.errors import (
     MarketcastError,
     SweepStopped,
     Terminated,
+    first_line,
     install_command,
+    log_bug,
 )
 
 log = logging.getLogger("marketcast")
@@ -330,13 +332,13 @@ def user_errors(check: str, job: str) -> Callable:
                     return score
                 raise SweepStopped(str(cfg.paths.run_dir), exc) from exc
             if not isinstance(exc, MarketcastError):  # a bug: its traceback goes to the log
-                logging.getLogger("marketcast").error("unexpected error", exc_info=exc)
+                log_bug(log, "unexpected error", exc)
                 from marketcast.new_folders import restore
 
                 restore(Path(cfg.paths.run_dir), logs=False)  # a folder that was there
                 print(
-                    f"error: unexpected {type(exc).__name__}: {exc} (a bug, not your input: "
-                    f"the traceback is in {_job_log()}; please report it)",
+                    f"error: unexpected {type(exc).__name__}: {first_line(exc)} (a bug, not "
+                    f"your input: the traceback is in {_job_log()}; please report it)",
                     file=sys.stderr,
                 )
                 sys.exit(EXIT_ERROR)

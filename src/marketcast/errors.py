@@ -3,6 +3,8 @@ how an error reads in one line of a warning, and how to install what an option n
 
 import contextlib
 import importlib.metadata
+import logging
+import os
 import re
 import signal
 import sys
@@ -87,10 +89,48 @@ class SweepStopped(Exception):
         if isinstance(self.error, MarketcastError):
             return f"{self.error} (sweep.fail_fast stopped the sweep at {self.run_dir})"
         return (
-            f"unexpected {type(self.error).__name__}: {self.error} (a bug, not your input: "
-            f"the traceback is in {self.run_dir}/failed.json; sweep.fail_fast stopped the "
-            "sweep)"
+            f"unexpected {type(self.error).__name__}: {first_line(self.error)} (a bug, not "
+            f"your input: the traceback is in {self.run_dir}/failed.json; sweep.fail_fast "
+            "stopped the sweep)"
         )
+
+
+def first_line(exc: BaseException) -> str:
+    """An error's message up to its first line break: SQLAlchemy adds the statement, its
+    parameters and a web link on further lines, which the log's traceback keeps."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[0] if lines else type(exc).__name__
+
+
+def log_bug(logger: logging.Logger, message: str, exc: BaseException) -> None:
+    """Log ``message`` as an error: with ``exc``'s traceback in the job's log files, and as
+    the one line in the console (cron's mail), where stderr's own line says where the
+    traceback is. Where nothing logs to a file, the console gets the traceback, so that it
+    is not lost."""
+    traced = logger.makeRecord(
+        logger.name, logging.ERROR, __file__, 0, message, None, (type(exc), exc, exc.__traceback__)
+    )
+    plain = logger.makeRecord(logger.name, logging.ERROR, __file__, 0, message, None, None)
+    handlers = [h for h in _handlers(logger) if traced.levelno >= h.level]
+    files = [h for h in handlers if _keeps(h)]
+    for handler in handlers:
+        handler.handle(traced if not files or handler in files else plain)
+
+
+def _keeps(handler: logging.Handler) -> bool:
+    """Whether ``handler`` writes to a file that keeps what it is given (pytest's own
+    FileHandler writes to os.devnull)."""
+    return isinstance(handler, logging.FileHandler) and handler.baseFilename != os.devnull
+
+
+def _handlers(logger: logging.Logger) -> list[logging.Handler]:
+    """Every handler a record of ``logger`` reaches, its ancestors' included."""
+    found: list[logging.Handler] = []
+    current: logging.Logger | None = logger
+    while current is not None:
+        found.extend(current.handlers)
+        current = current.parent if current.propagate else None
+    return found
 
 
 def brief(exc: BaseException) -> str:

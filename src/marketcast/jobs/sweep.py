@@ -32,7 +32,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from marketcast.atomic import atomic_write
 from marketcast.config import check_loggers
-from marketcast.errors import EXIT_ERROR, EXIT_USER_ERROR, MarketcastError
+from marketcast.errors import EXIT_ERROR, EXIT_USER_ERROR, MarketcastError, first_line, log_bug
 from marketcast.runfiles import (
     FAILED_FILE,
     METRICS_FILE,
@@ -62,7 +62,8 @@ def record_failure(run_dir: Path, exc: Exception) -> float:
     if user_error:
         log.error("job failed: %s", exc)
     else:
-        log.error("job failed with an unexpected error", exc_info=exc)  # traceback in the log
+        said = f"job failed with an unexpected error: {type(exc).__name__}: {first_line(exc)}"
+        log_bug(log, said, exc)  # the traceback in the job's log
     record = {
         "error": type(exc).__name__,
         "message": str(exc),

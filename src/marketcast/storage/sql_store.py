@@ -58,7 +58,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 
 from marketcast.atomic import refusal_words
-from marketcast.errors import MarketcastError
+from marketcast.errors import MarketcastError, first_line
 from marketcast.storage.forecast_store import (
     HISTORY_COLUMNS,
     PAIR,
@@ -75,6 +75,20 @@ from marketcast.storage.forecast_store import (
     unwritable,
 )
 
+# PostgreSQL's errors a user can fix (SQLSTATE), with what to do for a write and a read
+_GRANTS = (
+    "Grant the role what a forecast run needs (CREATE on the schema for the first run; then "
+    "SELECT, INSERT and DELETE on forecasts, SELECT and INSERT on forecast_runs, USAGE on its "
+    "sequence), or connect as a role that has them."
+)
+_PG_REFUSED = {
+    "42501": (_GRANTS, "Grant the role SELECT on forecasts and forecast_runs."),  # privilege
+    "25006": (  # a read-only transaction: a standby, or default_transaction_read_only
+        "Point store.url at the primary server, or turn default_transaction_read_only off.",
+        "",
+    ),
+    "53100": ("Free space on the database server's disk.", ""),  # disk full
+}
 # pg advisory lock key: any constant shared by all marketcast writers ("mcst" in ASCII)
 ADVISORY_KEY = 0x6D637374
 _CHUNK = 500  # symbols per DELETE ... IN (...): under every driver's parameter limit
@@ -156,6 +170,8 @@ class SqlForecastStore:
                 raise StoreLocked(self._locked_message())
             self._held = conn
             try:
+                if refusal := _refusal(conn):  # said now, not after the night's forecasts
+                    raise unwritable(self.setting, refusal)
                 yield
             finally:
                 self._held = None
@@ -170,7 +186,7 @@ class SqlForecastStore:
     def write(self, table: pd.DataFrame, info: RunInfo) -> int:
         """Replace ``table``'s (symbol, as_of) pairs in one transaction; the run's version."""
         frame = prepare(table, info)
-        with self._waited_out(), self._reported():
+        with self._waited_out(), self._reported(writing=True):
             if self._held is not None:
                 return self._write(self._held, frame, info)
             with self._connected(self.engine) as conn:
@@ -280,11 +296,20 @@ class SqlForecastStore:
             yield conn
 
     @contextlib.contextmanager
-    def _reported(self) -> Iterator[None]:
-        """SQLite errors a user can fix become MarketcastError naming store.url; others pass."""
+    def _reported(self, writing: bool = False) -> Iterator[None]:
+        """Errors a user can fix become MarketcastError naming store.url; others pass."""
         try:
             yield
         except DBAPIError as exc:
+            state = getattr(exc.orig, "sqlstate", None)  # PostgreSQL's (psycopg)
+            if state in _PG_REFUSED:
+                cause = f"{first_line(exc.orig)} (SQLSTATE {state})"
+                fix = _PG_REFUSED[state][0 if writing else 1]
+                if writing:
+                    raise unwritable(self.setting, Refusal(cause, fix)) from exc
+                raise MarketcastError(
+                    f"cannot read the forecast store {self.setting}: {cause}. {fix}".rstrip()
+                ) from exc
             if self.dialect == "postgresql" and exc.connection_invalidated:
                 reason = (str(exc.orig).strip().splitlines() or [type(exc.orig).__name__])[0]
                 raise MarketcastError(
@@ -398,6 +423,41 @@ def _pg_fn(name: str):
 def _try_xact_lock(conn: Connection) -> bool:
     """Take the writers' advisory lock until the transaction ends; False if another holds it."""
     return bool(conn.execute(select(_pg_fn("pg_try_advisory_xact_lock"))).scalar())
+
+
+# what a write does to each table, as PostgreSQL names the privileges
+_WRITES = {"forecasts": ("SELECT", "INSERT", "DELETE"), "forecast_runs": ("SELECT", "INSERT")}
+
+
+def _refusal(conn: Connection) -> Refusal | None:
+    """PostgreSQL: why the server would refuse this connection's writes to the store, if
+    it would: a read-only server, or what the role lacks (CREATE on the schema where a table
+    is still to be made; the privileges on the tables and on forecast_runs' sequence)."""
+    read_only = conn.exec_driver_sql("SHOW transaction_read_only").scalar() == "on"
+    if read_only:
+        conn.commit()
+        cause = "the server takes no writes (a standby, or default_transaction_read_only)"
+        return Refusal(cause, _PG_REFUSED["25006"][0])
+
+    def granted(check: str, *args) -> bool:
+        return bool(conn.execute(select(getattr(func, check)(*args))).scalar())
+
+    lacking, present = [], [t for t in _WRITES if inspect(conn).has_table(t)]
+    schema = func.current_schema()
+    if len(present) < len(_WRITES) and not granted("has_schema_privilege", schema, "CREATE"):
+        lacking.append("CREATE on the schema")
+    for table in present:
+        missing = [p for p in _WRITES[table] if not granted("has_table_privilege", table, p)]
+        if missing:
+            lacking.append(f"{', '.join(missing)} on {table}")
+    if "forecast_runs" in present:
+        serial = func.pg_get_serial_sequence("forecast_runs", "version")
+        sequence = conn.execute(select(serial)).scalar()
+        if sequence and not granted("has_sequence_privilege", sequence, "USAGE"):
+            lacking.append(f"USAGE on {sequence}")
+    role = conn.execute(select(func.current_user())).scalar()
+    conn.commit()  # the lock's session keeps no transaction open
+    return Refusal(f"role {role} lacks {'; '.join(lacking)}", _GRANTS) if lacking else None
 
 
 def _tables(conn: Connection, quantiles: list[str] = ()) -> tuple[Table, Table]:
