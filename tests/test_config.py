@@ -46,6 +46,8 @@ from marketcast.storage.stores import check_location, check_predict_start
         ("data.on_error=ignore", "Invalid value 'ignore', expected one of [skip, raise]"),
         ("data.missing=zero", "Invalid value 'zero', expected one of [drop, ffill]"),
         ("data.halts=fill", "Invalid value 'fill', expected one of [keep, drop]"),
+        # a monitor the fit does not log: the pruner watched nothing, silently
+        ("search.monitor=val_mae", "Invalid value 'val_mae', expected one of [val_loss, loss]"),
         ("train.epochs=many", "Value 'many' of type 'str' could not be converted to Integer"),
         ("train.epoch=3", "Key 'epoch' not in 'TrainConfig'"),
         ("forecast.components=[lstm,garch]", "Invalid value 'garch', expected one of [lstm"),
@@ -134,6 +136,31 @@ def test_a_value_out_of_range_is_named_before_any_data_is_read(tmp_path, overrid
     cfg = compose_train(tmp_path / "run", *override.split())
     with pytest.raises(MarketcastError, match=message):
         config.check_train_job(cfg)
+
+
+def test_an_lstm_option_keras_refuses_is_named_before_any_data_is_fetched(tmp_path, monkeypatch):
+    """model.lstm.activation=tanhh is a bad choice (issue 11: it fails before any data is
+    read): it was said once FinanceDataReader had been asked for the prices and the cache
+    written, or a CSV file read and validated, some 12 s later."""
+    import FinanceDataReader
+    from fake_fdr import FakeReader
+
+    from marketcast.jobs.train import train
+
+    reader = FakeReader({})
+    monkeypatch.setattr(FinanceDataReader, "DataReader", reader)
+    cache = tmp_path / "cache"
+    cfg = compose_train(
+        tmp_path / "run",
+        "data=fdr",
+        "data.symbol=005930",
+        f"paths.cache_dir={cache}",
+        "model.lstm.activation=tanhh",
+    )
+    config.check_train_job(cfg)
+    with pytest.raises(MarketcastError, match=r"model.lstm.activation='tanhh' is not valid"):
+        train(cfg)
+    assert reader.calls == [] and not cache.exists()
 
 
 @pytest.mark.parametrize("peer", ["ets", "arima"])

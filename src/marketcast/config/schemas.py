@@ -68,6 +68,13 @@ class Head(StrEnum):
     sequence = "sequence"
 
 
+class Monitor(StrEnum):
+    """What the Keras fit logs each epoch (no metric is compiled besides the loss)."""
+
+    val_loss = "val_loss"  # on the validation rows early stopping watches
+    loss = "loss"  # on the training rows
+
+
 class Loss(StrEnum):
     huber = "huber"
     mse = "mse"
@@ -519,7 +526,7 @@ class SearchConfig:
     # config (model: {units: ...}, what search.space.model.units=... sets) or dotted
     # ('model.units': ...); a key set to null is not searched (config.search_keys).
     space: dict[str, Any] = field(default_factory=dict)
-    monitor: str = "val_loss"  # the Keras log value the pruner watches, once per epoch
+    monitor: Monitor = Monitor.val_loss  # what the pruner watches, once per epoch
     sampler: SamplerConfig = field(default_factory=SamplerConfig)
     pruner: PrunerConfig = field(default_factory=PrunerConfig)
 

@@ -171,6 +171,9 @@ def train_with(cfg: DictConfig, callbacks: list) -> tuple[float, dict]:
 
 
 def _train(cfg: DictConfig, run_dir: Path, callbacks: list) -> tuple[float, dict]:
+    early = _sets_lstm_options(cfg.model)
+    if early:  # an option Keras may refuse: said before any data is read or fetched
+        _start_keras(cfg)
     data = load_run_data(cfg.data, used_columns(cfg.features.columns, cfg.features.target))
     if data.left_out and _sweeps_features(cfg):
         log.warning(
@@ -183,15 +186,11 @@ def _train(cfg: DictConfig, run_dir: Path, callbacks: list) -> tuple[float, dict
     folds = _plan(data, cfg)
     _skip_unfit_symbols(data, cfg)
 
-    # Keras and TensorFlow start here (quietly: marketcast.model.backend), after the data.
+    if not early:  # Keras starts after the data, whose errors are said without waiting for it
+        _start_keras(cfg)
     from marketcast.jobs import outputs
     from marketcast.jobs.forecaster import fit_forecaster, fit_rows
-    from marketcast.model import runtime
 
-    runtime.configure(cfg.train)  # threads: before TensorFlow runs its first operation
-    from marketcast.model.network import check_lstm_options
-
-    check_lstm_options(cfg.model)  # before the peers' fits and the training
     forecast_cfg = _forecast_config(cfg)
     fits = []
     fitted = intervals = None
@@ -279,6 +278,26 @@ def _train(cfg: DictConfig, run_dir: Path, callbacks: list) -> tuple[float, dict
         val_mase, score, test_mase,
     )  # fmt: skip
     return score, result.metrics
+
+
+def _sets_lstm_options(model: DictConfig) -> bool:
+    """Whether ``model.lstm`` differs from the schema's defaults, all of which Keras takes."""
+    from marketcast.config import LSTMConfig
+
+    default = OmegaConf.structured(LSTMConfig)
+    return OmegaConf.to_container(model.lstm, resolve=True) != OmegaConf.to_container(default)
+
+
+def _start_keras(cfg: DictConfig) -> None:
+    """Start Keras and TensorFlow (quietly: marketcast.model.backend) for this job: its
+    threads first, before TensorFlow runs an operation, then ``model.lstm``'s options built
+    into a layer, which names any that Keras refuses."""
+    from marketcast.model import runtime
+
+    runtime.configure(cfg.train)
+    from marketcast.model.network import check_lstm_options
+
+    check_lstm_options(cfg.model)
 
 
 def carried(fitted: Intervals, previous: Intervals | None) -> Intervals:

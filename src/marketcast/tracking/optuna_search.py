@@ -250,7 +250,7 @@ def run_trial(cfg: DictConfig, objective: Objective, run_dir: Path) -> float:
     try:
         from marketcast.tracking.pruning import OptunaPruning  # Keras: only in a job
 
-        value = float(objective(cfg, [OptunaPruning(trial, search.monitor)]))
+        value = float(objective(cfg, [OptunaPruning(trial, str(search.monitor))]))
     except optuna.TrialPruned as exc:
         log.info("%s", exc)
         study.tell(trial, state=TrialState.PRUNED)
