@@ -138,6 +138,26 @@ def test_a_value_out_of_range_is_named_before_any_data_is_read(tmp_path, overrid
         config.check_train_job(cfg)
 
 
+def test_a_keras_backend_that_is_unknown_or_not_installed_is_said_at_start(tmp_path, monkeypatch):
+    """KERAS_BACKEND=jax without jax failed after the data was read, as 'unexpected
+    ModuleNotFoundError ... (a bug, not your input)', exit 1."""
+    from marketcast.config import checks
+
+    cfg = compose_train(tmp_path / "run")
+    predict_cfg = compose_predict(f"run_dir={tmp_path}", "dry_run=true")
+    monkeypatch.setenv("KERAS_BACKEND", "bogus")
+    for check in (config.check_train_job, config.check_predict_job):
+        with pytest.raises(MarketcastError, match=r"KERAS_BACKEND='bogus' is not a Keras backend"):
+            check(cfg if check is config.check_train_job else predict_cfg)
+    # jax's module missing, whatever this machine has installed
+    monkeypatch.setitem(checks.KERAS_BACKENDS, "jax", "marketcast_no_such_module")
+    monkeypatch.setenv("KERAS_BACKEND", "jax")
+    with pytest.raises(MarketcastError, match=r"KERAS_BACKEND=jax needs the .* not installed: pip"):
+        config.check_train_job(cfg)
+    monkeypatch.setenv("KERAS_BACKEND", "tensorflow")
+    config.check_train_job(cfg)
+
+
 def test_an_lstm_option_keras_refuses_is_named_before_any_data_is_fetched(tmp_path, monkeypatch):
     """model.lstm.activation=tanhh is a bad choice (issue 11: it fails before any data is
     read): it was said once FinanceDataReader had been asked for the prices and the cache

@@ -72,6 +72,7 @@ _ABSENT = object()
 def check_train_job(cfg: DictConfig) -> None:
     """Every value of a training config that the types cannot check; raises MarketcastError."""
     refuse_unknown_keys(cfg, TrainJobConfig)
+    check_keras_backend()
     check_search_keys(cfg, search_keys(cfg.search.space))  # before a trial is asked for
     check_loggers(cfg.logger)
     run_dir = OmegaConf.select(cfg, "paths.run_dir", throw_on_resolution_failure=False)
@@ -181,6 +182,7 @@ def _check_reachable(key: str, url: str, timeout_s: float = 5.0) -> None:
 
 def check_predict_job(cfg: DictConfig) -> None:
     refuse_unknown_keys(cfg, PredictJobConfig)
+    check_keras_backend()
     check_store(cfg.store)
     _at_least("max_stale_sessions", cfg.max_stale_sessions, 0, optional=True)
     if cfg.as_of is not None:
@@ -194,6 +196,38 @@ def check_predict_job(cfg: DictConfig) -> None:
     if not cfg.dry_run:  # a dry run writes nothing (the store: storage.stores.check_location)
         check_writable("output", output)
     _check_runs(cfg)
+
+
+# Keras 3's backends (KERAS_BACKEND), by the module each needs; marketcast is tested on
+# tensorflow (the default) and jax
+KERAS_BACKENDS = {
+    "tensorflow": "tensorflow",
+    "jax": "jax",
+    "torch": "torch",
+    "numpy": "numpy",
+    "openvino": "openvino",
+}
+
+
+def check_keras_backend() -> None:
+    """That ``KERAS_BACKEND``, where set, names a Keras backend that is installed: train and
+    predict checked it only when Keras was imported, after the data was read, and said
+    "unexpected ModuleNotFoundError: No module named 'jax' (a bug ...)"."""
+    name = os.environ.get("KERAS_BACKEND")
+    if name is None:
+        return
+    if name not in KERAS_BACKENDS:
+        raise MarketcastError(
+            f"KERAS_BACKEND={name!r} is not a Keras backend: use tensorflow (the default, "
+            "and what the tests run) or jax, or unset it."
+        )
+    module = KERAS_BACKENDS[name]
+    if importlib.util.find_spec(module) is None:
+        install = install_command("jax") if name == "jax" else f"pip install {module}"
+        raise MarketcastError(
+            f"KERAS_BACKEND={name} needs the {module} package, which is not installed: "
+            f"{install}, or unset KERAS_BACKEND for tensorflow."
+        )
 
 
 def check_environment() -> None:
