@@ -524,6 +524,34 @@ def test_a_study_refuses_trials_scored_on_other_data(tmp_path, monkeypatch):
     assert len(search.load_study(job(2, "x").search).get_trials()) == 2
 
 
+def test_a_search_whose_every_trial_failed_does_not_bind_the_study(tmp_path, monkeypatch):
+    """A search on a mistyped data.path failed all its trials, yet the study recorded that
+    path, and the corrected search was refused: "holds trials scored with
+    data.path='/nonexistent.csv'", when no trial had been scored."""
+    monkeypatch.chdir(tmp_path)
+    storage = tmp_path / "optuna.journal"
+
+    def job(number, path):
+        cfg = job_config(storage, number)
+        with open_dict(cfg):
+            cfg.data = {"source": "csv", "path": path}
+        return cfg
+
+    def missing(cfg, callbacks):
+        raise MarketcastError(f"data.path={cfg.data.path} does not exist")
+
+    for number in (0, 1):
+        with pytest.raises(MarketcastError, match="does not exist"):
+            search.run_trial(job(number, "/nonexistent.csv"), missing, tmp_path / str(number))
+    search.run_trial(job(2, "sp500.csv"), fit_tiny, tmp_path / "2")  # the corrected search
+    study = search.load_study(job(3, "x").search)
+    states = [t.state for t in study.get_trials()]
+    assert states[:2] == [TrialState.FAIL, TrialState.FAIL]
+    assert states[2] in (TrialState.COMPLETE, TrialState.PRUNED)  # scored
+    with pytest.raises(MarketcastError, match="holds trials scored with data.path="):
+        search.run_trial(job(3, "/nonexistent.csv"), missing, tmp_path / "3")  # now it binds
+
+
 def test_a_study_of_trials_from_before_the_record_is_refused(tmp_path):
     """Their values were the published forecast's validation MASE (about 1.0 in most runs):
     they would stay the best trials of a search that now scores the network."""

@@ -352,20 +352,25 @@ def _check_same_choices(study: optuna.Study, search: Any, dims: Mapping[str, Dim
 
 
 def _check_same_scoring(study: optuna.Study, search: Any, mine: dict[str, Any]) -> None:
-    """The study's first trial records what it was scored on; a search on other data or
-    another horizon, or a study of trials made before the record, is refused before it
-    asks for a trial (TPE would model them as one)."""
+    """The study records what its trials are scored on; a search on other data or another
+    horizon, or a study of trials made before the record, is refused before it asks for a
+    trial (TPE would model them as one). Until a trial is scored (complete or pruned) the
+    record follows the latest search: a search whose every trial failed (a mistyped
+    data.path) scored nothing, and refused the corrected search."""
     theirs = study.user_attrs.get(_SCORED_ON_ATTR)
     where = f"the Optuna study {search.study_name!r} in {search.storage}"
-    if theirs is None and study.get_trials(deepcopy=False):
+    scored = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
+    if not scored and theirs != mine:  # failed trials only (a typo'd path): none scored
+        if theirs is not None:
+            log.info("%s: no trial of it was scored; it is scored as this search is now", where)
+        study.set_user_attr(_SCORED_ON_ATTR, mine)
+        return
+    if theirs is None:
         raise MarketcastError(
             f"{where} holds trials from before marketcast recorded what a trial is scored "
             f"on (they scored the published forecast; trials now score {OBJECTIVE}): name "
             "a new study (search.study_name=...)."
         )
-    if theirs is None:
-        study.set_user_attr(_SCORED_ON_ATTR, mine)
-        return
     differ = [k for k in mine.keys() | theirs.keys() if mine.get(k) != theirs.get(k)]
     if differ:
         key = sorted(differ)[0]
