@@ -49,13 +49,14 @@ def test_a_multirun_records_the_failed_job_and_ranks_the_others(tmp_path, tiny_r
 
 @pytest.mark.slow  # over 1.5 s on 2 cores: CI's second stage runs it
 def test_fail_fast_stops_the_sweep_at_the_first_failed_job(tmp_path, tiny_run, capsys):
+    """Hydra's basic sweeper runs every job as one batch and hears of the stop after it:
+    job 1 trained to the end under a message that said the sweep had stopped at job 0."""
     status = run_in_process(
         "train",
         "-m",
         f"hydra.sweep.dir={tmp_path}",
         *tiny_run,
         "sweep.fail_fast=true",
-        "hydra.sweeper.max_batch_size=1",  # the basic sweeper checks after each batch
         "window.size=1000,10",
     )
     assert status == EXIT_USER_ERROR  # it was Hydra's traceback, exit 1
@@ -63,7 +64,10 @@ def test_fail_fast_stops_the_sweep_at_the_first_failed_job(tmp_path, tiny_run, c
     assert len(said) == 1 and "too short" in said[0]
     assert said[0].endswith(f"(sweep.fail_fast stopped the sweep at {tmp_path / '0'})")
     assert json.loads((tmp_path / "0" / sweep.FAILED_FILE).read_text())["exit_status"] == 2
-    assert not (tmp_path / "1").exists()  # the sweep stopped at the first job
+    # the sweep stopped at the first job: the second did not train
+    assert sorted(p.name for p in (tmp_path / "1").iterdir()) == [".hydra", "train.log"]
+    said = f"not run: sweep.fail_fast stopped the sweep at {tmp_path / '0'}"
+    assert said in (tmp_path / "1" / "train.log").read_text()
     assert not (tmp_path / sweep.SUMMARY_FILE).exists()
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import math
 import os
 import re
 import shutil
@@ -139,6 +140,7 @@ def run_command(command: str, overrides: list[str]) -> None:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(EXIT_USER_ERROR)
     config_name, check, job, _ = COMMANDS[command]
+    _stopped_at.clear()  # commands run in one process (the tests)
     app = hydra.main(version_base="1.3", config_path=str(config_dir()), config_name=config_name)(
         user_errors(check, job)
     )
@@ -320,6 +322,9 @@ def user_errors(check: str, job: str) -> Callable:
     def task(cfg):
         from marketcast import config
 
+        if _stopped_at and config.in_multirun():  # the basic launcher runs its batch on
+            log.warning("not run: sweep.fail_fast stopped the sweep at %s", _stopped_at[0])
+            return math.inf
         try:
             _named(check)(cfg)  # before the job's module (and Keras) is imported
             result = _named(job)(cfg)
@@ -330,6 +335,7 @@ def user_errors(check: str, job: str) -> Callable:
                 score = record_failure(Path(cfg.paths.run_dir), exc)  # failed.json, the log
                 if not _fail_fast(cfg):
                     return score
+                _stopped_at.append(str(cfg.paths.run_dir))
                 raise SweepStopped(str(cfg.paths.run_dir), exc) from exc
             if not isinstance(exc, MarketcastError):  # a bug: its traceback goes to the log
                 log_bug(log, "unexpected error", exc)
@@ -350,6 +356,12 @@ def user_errors(check: str, job: str) -> Callable:
         return result
 
     return task
+
+
+# The job folder at which sweep.fail_fast stopped this process' sweep: Hydra's basic launcher
+# runs the rest of its batch (every job, by default) before its sweeper hears of the stop, so
+# those jobs return at once instead of training.
+_stopped_at: list[str] = []
 
 
 def _named(spec: str) -> Callable:
