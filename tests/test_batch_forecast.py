@@ -163,6 +163,20 @@ def test_dry_run_writes_nothing(global_run, capsys, caplog):
     assert said.rstrip().endswith("2 of 2 symbols forecast; dry run: nothing written")
 
 
+def test_a_dry_run_that_fetches_prices_writes_no_cache(global_run, monkeypatch):
+    """A dry run "checks data and models and writes nothing": it fetched each symbol's
+    prices and wrote them to the cache."""
+    tmp, run_dir = global_run
+    reader = FakeReader(HISTORIES)
+    monkeypatch.setattr(FinanceDataReader, "DataReader", reader)
+    cache = tmp / "dry_cache"
+    overrides = predict_overrides(tmp / "dry2", run_dir, "dry_run=true", f"paths.cache_dir={cache}")
+    overrides.remove("refresh=never")
+    assert forecast(compose_predict(*overrides)) == EXIT_OK
+    assert {symbol for symbol, _, _ in reader.calls} == {"005930", "AAPL"}  # fetched
+    assert not cache.exists() and not (tmp / "dry2").exists()
+
+
 def test_a_sigterm_during_the_store_write_lets_the_commit_finish_and_says_so(
     global_run, monkeypatch, capsys
 ):

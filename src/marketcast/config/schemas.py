@@ -592,7 +592,7 @@ class PredictJobConfig:
     # session: FinanceDataReader symbols; a CSV file then as stale_csv says); null: no check.
     max_stale_sessions: int | None = 3
     stale_csv: StaleCsv = StaleCsv.warn
-    dry_run: bool = False  # load data and models, forecast, write nothing
+    dry_run: bool = False  # load data and models, forecast, write nothing (not the cache)
     output: str = "${paths.run_dir}/forecast.csv"  # the CSV of this run's forecasts
     store: StoreConfig = field(default_factory=StoreConfig)
 

@@ -89,11 +89,13 @@ def load(
     symbol: str | None = None,
     now: pd.Timestamp | None = None,
     columns: Collection[str] | None = None,
+    keep: bool = True,
 ) -> Loaded:
     """Like ``load_prices``, with the validation report; ``symbol`` overrides ``cfg.symbol``.
 
     ``columns``: those the caller uses (``None``: all); another column that misses values
-    is left out rather than costing rows (``validation.validate``).
+    is left out rather than costing rows (``validation.validate``). ``keep=False``: what
+    is fetched is not written to the cache (predict's dry run writes nothing).
     """
     symbol = symbol or cfg.symbol
     if cfg.source == "csv":
@@ -104,7 +106,7 @@ def load(
         if not symbol:
             raise MarketcastError("data.symbol is not set: pass data.symbol=SYMBOL with data=fdr.")
         label = canonical_symbol(symbol)
-        history, origin = _fdr_history(cfg, label, _now(now))
+        history, origin = _fdr_history(cfg, label, _now(now), keep)
     else:
         raise MarketcastError(
             f"data.source={cfg.source!r} is not a known source: use 'csv' or 'fdr' "
@@ -366,8 +368,11 @@ def _read_csv(path: str | None, used: Collection[str] | None = None) -> pd.DataF
 # --- FinanceDataReader and the cache ---------------------------------------------------------
 
 
-def _fdr_history(cfg: DataConfig, symbol: str, now: pd.Timestamp) -> tuple[pd.DataFrame, str]:
-    """The symbol's whole history (common schema, not yet validated) and where it came from."""
+def _fdr_history(
+    cfg: DataConfig, symbol: str, now: pd.Timestamp, keep: bool = True
+) -> tuple[pd.DataFrame, str]:
+    """The symbol's whole history (common schema, not yet validated) and where it came from;
+    what is fetched is written to the cache unless ``keep`` is False."""
     exchange = resolve_exchange(cfg.exchange, symbol)
     # Building an exchange's calendar takes seconds (XKRX ~3 s): only when it is needed, so
     # an unknown symbol or an unreachable source without a cache is reported at once.
@@ -423,7 +428,7 @@ def _fdr_history(cfg: DataConfig, symbol: str, now: pd.Timestamp) -> tuple[pd.Da
             "%s: %s; using the cached prices, which end on %s (%s)", symbol, exc, last.date(), age
         )
         return cached, f"cache, {behind} sessions old (source unreachable)"
-    if cache_dir is not None and history is not cached:
+    if cache_dir is not None and history is not cached and keep:
         try:
             write_cached(cache_dir, symbol, history)
         except (OSError, Unwritable) as exc:

@@ -232,7 +232,8 @@ def latest_window(symbol: str, run: Run, cfg: DictConfig, now: pd.Timestamp) -> 
                 since = min(since, max(before[-1], end - pd.Timedelta(days=MAX_LOAD_DAYS)))
         data = replace(data, start=str(since.date()))
     try:
-        frame = load(data, symbol=symbol, now=now, columns=used_columns(t.features, t.target)).frame
+        columns = used_columns(t.features, t.target)
+        frame = load(data, symbol=symbol, now=now, columns=columns, keep=not cfg.dry_run).frame
     except NoRowsInRange as exc:  # the range is predict's own choice: say what it means
         first, last = (day.date() for day in exc.covers)
         if last < end.date():
