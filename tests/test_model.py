@@ -1,5 +1,7 @@
 """The seed tutorial's shapes, through the project's own builder."""
 
+import re
+
 import keras
 import numpy as np
 import pytest
@@ -171,6 +173,22 @@ def test_an_lstm_option_keras_refuses_is_named_by_its_key(option, said):
     with pytest.raises(MarketcastError, match=said) as caught:
         lstm_layer(LSTMConfig(**option), 4)
     assert "\n" not in str(caught.value) and len(str(caught.value)) < 400
+
+
+@pytest.mark.parametrize(
+    ("key", "hint"),
+    [("kernel_regularizer", "_REGULARIZERS"), ("kernel_constraint", "_CONSTRAINTS")],
+)
+def test_every_name_an_lstm_option_hint_suggests_is_one_keras_takes(key, hint):
+    """The regularizer hint suggested l1_l2, which Keras refuses (it takes l1l2): a user
+    following it went round in a loop."""
+    from marketcast.model import network
+
+    names = re.findall(r"\b[a-z][a-z0-9_]*\b", getattr(network, hint).split(", or")[0])
+    names = [n for n in names if n not in ("use", "null", "or")]
+    assert names
+    for name in names:
+        lstm_layer(LSTMConfig(**{key: name}), 4)  # builds: Keras takes the name
 
 
 def test_a_fit_that_diverges_after_good_epochs_keeps_the_best_ones_and_says_so(caplog):

@@ -63,7 +63,7 @@ def _bad_option(options: dict, exc: Exception) -> str:
 
 _ACTIVATIONS = "Use a Keras activation's name, e.g. tanh, sigmoid, hard_sigmoid, relu or linear."
 _INITIALIZERS = "Use a Keras initializer's name, e.g. glorot_uniform, orthogonal, zeros or ones."
-_REGULARIZERS = "Use null, l1, l2, l1_l2, or {class_name: L2, config: {l2: 1e-4}}."
+_REGULARIZERS = "Use null, l1, l2, l1l2, or {class_name: L2, config: {l2: 1e-4}}."
 _CONSTRAINTS = "Use null, non_neg, unit_norm, max_norm or min_max_norm."
 _HINTS = {
     "activation": _ACTIVATIONS,
