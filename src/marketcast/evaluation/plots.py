@@ -92,8 +92,8 @@ def run_plots(
         reported = metrics.get("test", {}).get("model", {}).get("interval")
         save("coverage.png", plot_coverage, table, f"{label}: {what}", reported)
     save("cumulative_loss.png", plot_cumulative_loss, table, f"{label}: {what}")
-    if horizon > 1:  # at horizon 1 this would be a single point per forecaster
-        save("error_per_step.png", plot_error_per_step, table, f"{label}: {what}, error by step")
+    by_step = "error by step" if horizon > 1 else "error one step ahead"
+    save("error_per_step.png", plot_error_per_step, table, f"{label}: {what}, {by_step}")
     if backtest and metrics.get("folds"):
         rel_mae = {
             name: [fold["test"][name]["rel_mae"] for fold in metrics["folds"]]
@@ -375,6 +375,9 @@ def plot_error_per_step(table: pd.DataFrame, title: str, path: Path) -> None:
         relative = relative.groupby(level="step").mean()
         title = f"{title} (mean over symbols)"
     steps = relative.index.to_numpy()
+    if len(steps) == 1:  # horizon 1: one bar per forecaster, not a point each
+        _one_step_bars(relative.iloc[0], title, path)
+        return
     fig, ax = plt.subplots(figsize=(8, 4.2))
     bottom, top = _relative_range(relative.to_numpy())  # -> (steps, forecasters)
     for i, name in enumerate(names):
@@ -391,6 +394,30 @@ def plot_error_per_step(table: pd.DataFrame, title: str, path: Path) -> None:
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_title(title)
     _finish(fig, ax, path, xlabel="step ahead (sessions)", ylabel="MAE / persistence MAE")
+
+
+def _one_step_bars(relative: pd.Series, title: str, path: Path) -> None:
+    """Each forecaster's MAE relative to persistence at the one step, as a bar from 1."""
+    names = list(relative.index)
+    values = relative.to_numpy(dtype=float)
+    fig, ax = plt.subplots(figsize=(8, 4.2))
+    bottom, top = _relative_range(values)
+    x = np.arange(len(names))
+    colors = [COLORS.get(n, OTHER_COLORS[i % len(OTHER_COLORS)]) for i, n in enumerate(names)]
+    # from 1 (persistence): up is worse, down better, lengths true to the ratios
+    ax.bar(x, np.minimum(values, top) - 1.0, 0.6, bottom=1.0, color=colors)
+    for xi, v in zip(x, values, strict=True):
+        inside = v > top  # a cut bar: its value inside its top
+        y = top - 0.005 if inside else v + (0.002 if v >= 1 else -0.002)  # beyond the bar's end
+        ax.text(
+            xi, y, f"{v:.4f}", ha="center", va="top" if inside or v < 1 else "bottom",
+            fontsize=8, color="white" if inside else "black",
+        )  # fmt: skip
+    ax.axhline(1.0, color=COLORS["persistence"], linewidth=1, linestyle="--", label="persistence")
+    ax.set_ylim(bottom, top)
+    ax.set_xticks(x, names)
+    ax.set_title(f"{title}\nbelow 1: smaller error than persistence; bars cut at {top:.2f}")
+    _finish(fig, ax, path, ylabel="MAE / persistence MAE")
 
 
 def plot_folds(rel_mae: dict[str, list[float]], title: str, path: Path) -> None:

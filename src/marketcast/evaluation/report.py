@@ -55,7 +55,8 @@ def run_report(metrics: dict, settings: dict, label: str) -> str:
     lines += [
         "",
         f"Figures (where plots are on): {figures}, `coverage.png`, `cumulative_loss.png`"
-        + (", `fan.png`, `error_per_step.png`" if "per_step" in test["model"] else "")
+        + (", `fan.png`" if "per_step" in test["model"] else "")
+        + ", `error_per_step.png`"
         + ". Every forecast: `test_predictions.csv`.",
         "",
     ]
@@ -115,9 +116,8 @@ def universe_report(metrics: dict, settings: dict, label: str) -> str:
     lines += [
         "",
         "Figures (where plots are on), every symbol's forecasts together: `coverage.png`, "
-        "`cumulative_loss.png`"
-        + (", `error_per_step.png`" if settings["horizon"] > 1 else "")
-        + ". Every forecast: `test_predictions.csv` (its `symbol` column).",
+        "`cumulative_loss.png`, `error_per_step.png`. Every forecast: `test_predictions.csv` "
+        "(its `symbol` column).",
         "",
     ]
     return "\n".join(lines)
