@@ -28,6 +28,7 @@ from omegaconf import MISSING, OmegaConf
 
 from marketcast.config import LoggerConfig
 from marketcast.errors import MarketcastError
+from marketcast.jobs import mlflow_sweep
 from marketcast.runfiles import DONE_FILE, fingerprint
 from marketcast.tracking import mlflow_logger
 from marketcast.tracking.logger_options import check_available
@@ -306,7 +307,7 @@ hydra:
     dir: SWEEP_DIR
   callbacks:
     mlflow_sweep:
-      _target_: marketcast.tracking.mlflow_logger.MlflowSweepRun
+      _target_: marketcast.jobs.mlflow_sweep.MlflowSweepRun
 """
 
 
@@ -401,7 +402,7 @@ def test_sweep_callback_makes_a_parent_run_for_the_jobs(tmp_path):
             "hydra": {"sweep": {"dir": str(sweep_dir)}, "overrides": {"task": ["lr=1,2"]}},
         }
     )
-    callback = mlflow_logger.MlflowSweepRun()
+    callback = mlflow_sweep.MlflowSweepRun()
     callback.on_multirun_start(config)
     parent_id = json.loads((sweep_dir / mlflow_logger.PARENT_RUN_FILE).read_text())["run_id"]
     for job in ("0", "1"):
@@ -443,7 +444,7 @@ def test_a_sweep_stopped_before_its_end_leaves_no_running_parent(tmp_path):
     script = (
         "import json, sys\n"
         "from omegaconf import OmegaConf\n"
-        "from marketcast.tracking.mlflow_logger import MlflowSweepRun\n"
+        "from marketcast.jobs.mlflow_sweep import MlflowSweepRun\n"
         "sweep = MlflowSweepRun()\n"
         "sweep.on_multirun_start(OmegaConf.create(json.loads(sys.argv[1])))\n"
         "# a job's run that a worker, stopped with the sweep, never ended (joblib, SIGTERM)\n"
@@ -461,7 +462,7 @@ def test_a_sweep_stopped_before_its_end_leaves_no_running_parent(tmp_path):
 
 def test_sweep_callback_does_nothing_without_mlflow(tmp_path):
     config = OmegaConf.create({"logger": {"mlflow": None}, "hydra": {"sweep": {"dir": "x"}}})
-    callback = mlflow_logger.MlflowSweepRun()
+    callback = mlflow_sweep.MlflowSweepRun()
     callback.on_multirun_start(config)
     callback.on_multirun_end(config)
     assert callback.run_id is None
@@ -518,7 +519,7 @@ def test_an_unreachable_server_stops_a_sweep_before_its_jobs(tmp_path, capsys):
         }
     )
     with pytest.raises(SystemExit) as stopped:
-        mlflow_logger.MlflowSweepRun().on_multirun_start(config)
+        mlflow_sweep.MlflowSweepRun().on_multirun_start(config)
     assert stopped.value.code == 2
     assert "cannot be reached (Connection refused)" in capsys.readouterr().err
 

@@ -43,6 +43,8 @@ from marketcast.config.registry import (
     register_configs,
     run_id,
     sample_dir,
+    sweep_overrides,
+    swept_keys,
 )
 from marketcast.config.schemas import (
     LOGGER_PACKAGES,
@@ -185,6 +187,8 @@ __all__ = [
     "run_id",
     "sample_dir",
     "search_keys",
+    "sweep_overrides",
+    "swept_keys",
     "unknown_key_message",
     "usable_components",
 ]

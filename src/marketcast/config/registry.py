@@ -10,7 +10,7 @@ import secrets
 import time
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, ListConfig, OmegaConf
@@ -25,6 +25,9 @@ from marketcast.config.schemas import (
     StoreJobConfig,
     TrainJobConfig,
 )
+
+if TYPE_CHECKING:
+    from hydra.core.override_parser.types import Override
 
 # The schema each config group's files extend (`defaults: [/<name>@_here_]`), by group.
 GROUP_SCHEMAS = {
@@ -47,6 +50,35 @@ def in_multirun() -> bool:
     from hydra.types import RunMode
 
     return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+
+
+def sweep_overrides(hydra: DictConfig) -> list[Override]:
+    """A multirun's overrides as Hydra's basic sweeper reads them from its ``hydra`` node:
+    ``sweeper.params`` (an experiment's sweep), then the command line's."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    params = OmegaConf.select(hydra, "sweeper.params", default=None) or {}
+    arguments = [f"{key}={value}" for key, value in params.items()]
+    arguments += list(OmegaConf.select(hydra, "overrides.task", default=None) or [])
+    return OverridesParser.create().parse_overrides(arguments)
+
+
+def swept_keys() -> set[str]:
+    """The keys this job's Hydra sweep varies, read from the sweep as typed (its
+    ``multirun.yaml``: ``hydra.sweeper.params`` and the command line; a key set to one value
+    in every job is not varied); where that file cannot be found (a launcher on a node
+    without the sweep folder), every key the job's sweep sets."""
+    from hydra.core.hydra_config import HydraConfig
+
+    hydra = HydraConfig.get()
+    job_dir = OmegaConf.select(hydra, "runtime.output_dir", default=None)
+    if job_dir:
+        sweep_dir = Path(job_dir).parents[len(Path(str(hydra.sweep.subdir)).parts) - 1]
+        typed = sweep_dir / "multirun.yaml"
+        if typed.is_file():
+            hydra = OmegaConf.load(typed).hydra
+            return {o.key_or_group for o in sweep_overrides(hydra) if o.is_sweep_override()}
+    return {o.key_or_group for o in sweep_overrides(hydra)}  # this job's values: every key
 
 
 _RUN_COUNT = itertools.count()

@@ -18,13 +18,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from hydra.core.override_parser.overrides_parser import OverridesParser
-from hydra.core.override_parser.types import Override
 from hydra.core.utils import JobReturn, JobStatus
 from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
+from marketcast.config import sweep_overrides
 from marketcast.errors import SweepStopped
 from marketcast.runfiles import was_pruned
 
@@ -81,33 +80,6 @@ def job_line(
     if isinstance(value, float):  # train's return value; predict and fetch return a status
         return f"{name} finished{took} (network val MASE {value:.4f})"
     return f"{name} finished{took}"
-
-
-def sweep_overrides(hydra: DictConfig) -> list[Override]:
-    """A multirun's overrides as Hydra's basic sweeper reads them from its ``hydra`` node:
-    ``sweeper.params`` (an experiment's sweep), then the command line's."""
-    params = OmegaConf.select(hydra, "sweeper.params", default=None) or {}
-    arguments = [f"{key}={value}" for key, value in params.items()]
-    arguments += list(OmegaConf.select(hydra, "overrides.task", default=None) or [])
-    return OverridesParser.create().parse_overrides(arguments)
-
-
-def swept_keys() -> set[str]:
-    """The keys this job's Hydra sweep varies, read from the sweep as typed (its
-    ``multirun.yaml``: ``hydra.sweeper.params`` and the command line; a key set to one value
-    in every job is not varied); where that file cannot be found (a launcher on a node
-    without the sweep folder), every key the job's sweep sets."""
-    from hydra.core.hydra_config import HydraConfig
-
-    hydra = HydraConfig.get()
-    job_dir = OmegaConf.select(hydra, "runtime.output_dir", default=None)
-    if job_dir:
-        sweep_dir = Path(job_dir).parents[len(Path(str(hydra.sweep.subdir)).parts) - 1]
-        typed = sweep_dir / "multirun.yaml"
-        if typed.is_file():
-            hydra = OmegaConf.load(typed).hydra
-            return {o.key_or_group for o in sweep_overrides(hydra) if o.is_sweep_override()}
-    return {o.key_or_group for o in sweep_overrides(hydra)}  # this job's values: every key
 
 
 def count_jobs(config: DictConfig) -> int | None:

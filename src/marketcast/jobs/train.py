@@ -380,7 +380,7 @@ def _sweeps_features(cfg: DictConfig) -> bool:
         return bool(_COLUMN_KEYS & set(search_keys(cfg.search.space)))
     if not in_multirun():
         return False
-    from marketcast.jobs.multirun_progress import swept_keys
+    from marketcast.config import swept_keys
 
     return bool(_COLUMN_KEYS & swept_keys())
 
