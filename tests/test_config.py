@@ -126,6 +126,9 @@ def test_a_bad_store_format_fails_at_composition():
         ("data.retries=-1", r"data.retries=-1"),
         ("data.max_gap_sessions=-2", r"data.max_gap_sessions=-2"),
         ("data.start=soon", r"data.start='soon' is not a date"),
+        # parsed by pandas, then 'unexpected OutOfBoundsDatetime' (a bug, exit 1) in the job
+        ("data.end=2300-01-01", r"data.end='2300-01-01' is outside the dates a price table"),
+        ("data.start=0001-01-01", r"data.start='0001-01-01' is outside the dates"),
         ("data.start=2020-01-01 data.end=2019-01-01", r"is after data.end"),
         ("+train.epoch=3", r"train.epoch is not a config key \(a typo\?\): did you mean "),
         ("logger=mlflow +logger.mlflow.tracking_ur=x", r"mean logger\.mlflow\.tracking_uri\?"),
@@ -204,6 +207,7 @@ def test_a_peer_turned_off_is_no_component_of_the_combination_either(tmp_path, p
     [
         ("max_stale_sessions=-1", r"max_stale_sessions=-1 must be at least 0"),
         ("as_of=notadate", r"as_of='notadate' is not a date"),
+        ("as_of=2300-01-01", r"as_of='2300-01-01' is outside the dates a price table can hold"),
         ("+store.path=x", r"store.path is not a config key"),
         # a format without its location wrote no store, silently
         ("store.format=sql", r"store.format=sql takes store.url \(a SQLAlchemy URL\): e.g."),

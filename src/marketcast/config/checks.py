@@ -721,4 +721,14 @@ def _date(key: str, value: Any, form: str = "YYYY-MM-DD") -> pd.Timestamp:
         when = pd.NaT
     if when is pd.NaT or pd.isna(when):
         raise MarketcastError(f"{key}={value!r} is not a date: use {form}.")
+    if not _FIRST_DAY <= when <= _LAST_DAY:  # parsed, but no date a price table can hold
+        raise MarketcastError(
+            f"{key}={value!r} is outside the dates a price table can hold, "
+            f"{_FIRST_DAY.date()} to {_LAST_DAY.date()}: give a date in that range."
+        )
     return when
+
+
+# pandas' nanosecond timestamps: a date beyond them parsed, then failed deep in the job
+_FIRST_DAY = pd.Timestamp.min.ceil("D")
+_LAST_DAY = pd.Timestamp.max.floor("D")
