@@ -458,10 +458,15 @@ def test_prices_out_of_float_range_are_dropped_by_validation(tmp_path):
     frame = synthetic_prices(50)
     frame.iloc[10, frame.columns.get_loc("Close")] = 1e308 * 10  # inf once parsed
     frame.iloc[11, frame.columns.get_loc("High")] = np.inf
+    # finite, but beyond any price: its squares overflowed (training exited 1 as 'a bug',
+    # and predict published a forecast of 1e308 with q90 = inf)
+    frame.iloc[20, frame.columns.get_loc("Close")] = 1e308
+    frame.iloc[20, frame.columns.get_loc("High")] = 1e308
     csv = tmp_path / "p.csv"
     frame.to_csv(csv)
     loaded = load_prices(DataConfig(path=str(csv)))
-    assert np.isfinite(loaded.to_numpy()).all() and len(loaded) == 48
+    assert np.isfinite(loaded.to_numpy()).all() and len(loaded) == 47
+    assert loaded.to_numpy().max() < 1e15 and frame.index[20] not in loaded.index
 
 
 def test_csv_files_keep_the_significant_digits_of_small_prices(tmp_path):

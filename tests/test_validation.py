@@ -78,7 +78,9 @@ def test_non_positive_prices_and_negative_volume_dropped():
     rows = [GOOD, (0, 11, 9, 10, 1), GOOD, (10, 11, 9, -10, 1), (10, 11, 9, 10, -5)]
     out, report = validate(frame_of(rows))
     assert len(out) == 2
-    assert report.summary() == "3 rows with prices <= 0 or Volume < 0 dropped (first 2024-01-03)"
+    assert report.summary() == (
+        "3 rows with prices <= 0 or above 1e15, or Volume < 0 dropped (first 2024-01-03)"
+    )
 
 
 @pytest.mark.parametrize(

@@ -18,7 +18,8 @@ missing values       NaN or +-inf in a column the run uses           ``missing``
                                                                      are dropped)
                      ... in a column it does not use                 the column left out, the
                                                                      rows kept
-bad prices           a price <= 0, or Volume < 0                     row dropped
+bad prices           a price <= 0 or above ``MAX_PRICE`` (1e15), or   row dropped
+                     Volume < 0
 High/Low             High below max(Open, Close, Low), or Low        row dropped
                      above min(Open, Close, High) (relative
                      tolerance 1e-6)
@@ -129,7 +130,9 @@ def validate(
     bad_prices = _bad_prices(values, len(frame))
     bad_range = _bad_range(values, len(frame)) & ~bad_prices
     halted = _halted(values, len(frame)) & ~bad_prices & ~bad_range
-    _report(findings, dates, bad_prices, "rows with prices <= 0 or Volume < 0", "dropped")
+    _report(
+        findings, dates, bad_prices, "rows with prices <= 0 or above 1e15, or Volume < 0", "dropped"
+    )
     _report(findings, dates, bad_range, "rows with High/Low outside Open/Close", "dropped")
     _report(findings, dates, halted, "trading-halt rows (Volume 0, flat prices)",
             "dropped" if halts == "drop" else "kept")  # fmt: skip
@@ -271,11 +274,16 @@ def _missing_values(
     return filled[~unfilled]
 
 
+# No security's price comes near it in any currency; beyond it squares and sums of prices
+# overflow (a Close of 1e308 ended training as 'a bug' and was published as forecast 1e308)
+MAX_PRICE = 1e15
+
+
 def _bad_prices(values: dict[str, np.ndarray], n: int) -> np.ndarray:
     bad = np.zeros(n, dtype=bool)
     for column in PRICES:
         if column in values:
-            bad |= values[column] <= 0
+            bad |= (values[column] <= 0) | (values[column] > MAX_PRICE)
     if "Volume" in values:
         bad |= values["Volume"] < 0
     return bad
