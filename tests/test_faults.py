@@ -421,6 +421,28 @@ def test_a_full_disk_is_one_message_and_leaves_no_partial_file(tmp_path, monkeyp
     assert list(target.parent.iterdir()) == []
 
 
+def test_a_disk_that_fills_while_a_run_is_written_leaves_no_run_folder(
+    tmp_path, tiny_run, monkeypatch, capsys
+):
+    """The model's file met a full disk after the plots and report.md were written: one
+    message and exit 2, but the run folder stayed with report.md in it (the README says
+    no run directory is left)."""
+    real_replace = atomic.os.replace
+
+    def full_at_the_model(src, dst):
+        if Path(dst).name == runfiles.MODEL_FILE:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(atomic.os, "replace", full_at_the_model)
+    root = tmp_path / "outputs"
+    status = run_in_process("train", *tiny_run, "plots=true", f"paths.output_root={root}")
+    err = capsys.readouterr().err
+    assert status == 2, err
+    assert "No space left on device (ENOSPC)" in err and "model.keras" in err
+    assert not root.exists()  # the run folder and the two above it, which the run made
+
+
 def test_a_read_only_directory_is_one_message(tmp_path, monkeypatch):
     def denied(*args, **kwargs):
         raise PermissionError(errno.EACCES, "Permission denied")

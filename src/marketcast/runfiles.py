@@ -131,6 +131,11 @@ def clear_earlier_run(run_dir: Path) -> list[str]:
     user's own that happens to hold a config.yaml); the names removed."""
     if not (Path(run_dir) / DONE_FILE).is_file():
         return []
+    return remove_run_files(run_dir)
+
+
+def remove_run_files(run_dir: Path) -> list[str]:
+    """Remove every ``RUN_FILES`` name in ``run_dir``; the names removed."""
     removed = []
     for name in RUN_FILES:
         path = Path(run_dir) / name

@@ -29,7 +29,7 @@ from marketcast.evaluation.verdicts import (
 )
 from marketcast.features.dataset import Prepared
 from marketcast.features.split import fit_start, stop_samples
-from marketcast.runfiles import REPORT_FILE, clear_earlier_run
+from marketcast.runfiles import REPORT_FILE, clear_earlier_run, remove_run_files
 from marketcast.storage import artifacts
 
 SEGMENTS = ("val", "test")
@@ -181,10 +181,30 @@ def write_run(
 ) -> None:
     """Plots and report first, then the artifacts, whose last file marks the run finished.
     An earlier run's files in ``run_dir`` (``overwrite=true``) go first: only now, once this
-    run has trained, so that a run that fails leaves the earlier one whole."""
+    run has trained, so that a run that fails leaves the earlier one whole. A write that
+    fails (a full disk) or is interrupted removes what this run had written: no half a run
+    is left (the start-up checks refused a folder whose run files were not a finished
+    run's, so every such file here is this run's)."""
     cleared = clear_earlier_run(run_dir)
     if cleared:
         log.info("the earlier run's files removed: %s", ", ".join(cleared))
+    try:
+        _write_run(run_dir, result, fitted, data, config_yaml, label, plots_on, description)
+    except BaseException:
+        remove_run_files(run_dir)
+        raise
+
+
+def _write_run(
+    run_dir: Path,
+    result: RunResult,
+    fitted,
+    data: dict,
+    config_yaml: str,
+    label: str,
+    plots_on: bool,
+    description: dict,
+) -> None:
     metrics, predictions = result.metrics, result.predictions
     if plots_on:
         plots.run_plots(
