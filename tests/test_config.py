@@ -631,3 +631,13 @@ def test_signals_held_deliver_the_first_after_the_block_and_a_second_at_once(cap
         assert signal.getsignal(signal.SIGTERM) is handler  # restored either way
     finally:
         signal.signal(signal.SIGTERM, before)
+
+
+@pytest.mark.parametrize("flag", ["-sc", "--shell-completion"])
+def test_shell_completion_is_refused_in_one_line(flag, capsys):
+    """Hydra's completion script registered `marketcast` and a program named `train`, and
+    each TAB printed "'-sc' is not a marketcast command"; `-sc query=bash` without the
+    shell's variables was a 27-line traceback."""
+    assert run_in_process("train", flag, "install=bash") == EXIT_USER_ERROR
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: shell completion is not available")

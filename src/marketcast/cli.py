@@ -2,8 +2,9 @@
 
 Each subcommand is a Hydra application over its own config (``conf/train.yaml``,
 ``conf/predict.yaml``, ``conf/fetch.yaml``) and takes exactly the overrides, ``-m``,
-``--help``, ``--cfg`` and ``--shell-completion`` that Hydra gives it. ``python train.py``
-and ``python predict.py`` in a checkout are wrappers of the same.
+``--help`` and ``--cfg`` that Hydra gives it (not ``--shell-completion``: Hydra's script
+completes one program, not a subcommand, and is refused). ``python train.py`` and
+``python predict.py`` in a checkout are wrappers of the same.
 
 Before a job starts, its config is range-checked (``marketcast.config``) and only then
 is the job's module imported, so a bad value is reported before TensorFlow loads. A
@@ -92,6 +93,16 @@ def main(argv: list[str] | None = None) -> None:
         print(f"marketcast {__version__}")
         sys.exit(0)
     command, rest = args[0], args[1:]
+    if any(a in ("-sc", "--shell-completion") or a.startswith("--shell-completion=") for a in rest):
+        # Hydra's script registers completion for `marketcast` and for a program named after
+        # the subcommand, and each TAB then printed "'-sc' is not a marketcast command"
+        print(
+            "error: shell completion is not available: Hydra's completion script completes "
+            "one program, and marketcast's commands are subcommands of one. "
+            f"marketcast {command} --help lists every key and group.",
+            file=sys.stderr,
+        )
+        sys.exit(EXIT_USER_ERROR)
     if command == "store" and rest and not rest[0].startswith("-") and "=" not in rest[0]:
         rest = [f"action={rest[0]}", *rest[1:]]  # marketcast store history ...
     if command not in COMMANDS:
