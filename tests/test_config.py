@@ -22,7 +22,7 @@ from conftest import (
 )
 from hydra.errors import ConfigCompositionException
 
-from marketcast import config
+from marketcast import cli, config
 from marketcast.errors import EXIT_USER_ERROR, MarketcastError
 from marketcast.runfiles import DONE_FILE
 from marketcast.storage.stores import check_location, check_predict_start
@@ -562,7 +562,6 @@ def test_a_search_space_key_that_is_no_config_key_is_refused_before_any_trial(tm
 
 def test_ctrl_c_is_one_line_and_exit_130(monkeypatch, capsys, caplog):
     """Ctrl-C during training printed TensorFlow's 90-line traceback."""
-    from marketcast import cli
 
     def interrupted(command, overrides):
         raise KeyboardInterrupt
@@ -578,8 +577,6 @@ def test_ctrl_c_is_one_line_and_exit_130(monkeypatch, capsys, caplog):
 def test_sigterm_is_one_line_and_exit_143_after_the_cleanup(monkeypatch, capsys, caplog):
     """A cron timeout or systemd's stop killed the run without a word in its log."""
     import signal
-
-    from marketcast import cli
 
     cleaned = []
 
@@ -641,3 +638,25 @@ def test_shell_completion_is_refused_in_one_line(flag, capsys):
     assert run_in_process("train", flag, "install=bash") == EXIT_USER_ERROR
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: shell completion is not available")
+
+
+@pytest.mark.parametrize(("command", "listed"), [("train", 1), ("predict", 0)])
+def test_help_lists_only_the_config_groups_its_template_shows(command, listed, monkeypatch, capsys):
+    """Hydra listed every config group twice (its own and the app's) for any --help, copying
+    the config repository some 90 times: 2-4 s of predict's help, which shows neither."""
+    from hydra._internal.hydra import Hydra
+
+    monkeypatch.setattr(Hydra, "get_help", Hydra.get_help)  # put back after the test
+    calls = []
+    listing = Hydra.format_config_groups
+
+    def counted(self, *args, **kwargs):
+        calls.append(args)
+        return listing(self, *args, **kwargs)
+
+    monkeypatch.setattr(Hydra, "format_config_groups", counted)
+    assert run_in_process(command, "--help") == 0
+    out = capsys.readouterr().out
+    assert len(calls) == listed
+    assert ("data: csv, fdr, sample" in out) == (command == "train")  # the app's groups
+    assert "hydra/launcher" not in out and "Exit status:" in out
