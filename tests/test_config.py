@@ -660,3 +660,24 @@ def test_help_lists_only_the_config_groups_its_template_shows(command, listed, m
     assert len(calls) == listed
     assert ("data: csv, fdr, sample" in out) == (command == "train")  # the app's groups
     assert "hydra/launcher" not in out and "Exit status:" in out
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (
+            ["predict", "store.format=parquet"],
+            "; the Parquet store of earlier versions became a Delta table: store.format=delta",
+        ),
+        (
+            ["train", "hparams_search=optuna", "hydra.sweeper.n_trials=100"],
+            "; the Optuna search's settings are search.* (search.n_trials=...)",
+        ),
+    ],
+)
+def test_a_key_or_value_of_an_earlier_version_says_what_it_is_now(args, said, tmp_path, capsys):
+    """issue 5's store.format=parquet and issue 11's hydra.sweeper.n_trials were refused
+    without a word of what replaced them."""
+    assert run_in_process(*args, f"paths.output_root={tmp_path}") == EXIT_USER_ERROR
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and said in err[0]

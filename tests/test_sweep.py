@@ -366,16 +366,20 @@ def test_a_launcher_whose_plugin_is_missing_says_how_to_install_it(
     assert "hydra-ray-launcher" in error and not list(tmp_path.iterdir())
 
 
-def test_slurm_off_a_cluster_is_one_message_and_leaves_no_folder(tmp_path, monkeypatch, capsys):
+@pytest.mark.parametrize("launcher", ["slurm", "submitit_slurm"])
+def test_slurm_off_a_cluster_is_one_message_and_leaves_no_folder(
+    tmp_path, monkeypatch, capsys, launcher
+):
     """submitit's 'Could not detect "srun"' was a 41-line traceback, exit 1, and the sweep's
-    folder was left with its multirun.yaml."""
+    folder was left with its multirun.yaml; the message names the launcher typed."""
     if shutil.which("srun"):
         pytest.skip("this machine has SLURM")
     monkeypatch.chdir(tmp_path)
-    status = run_in_process("train", "-m", "hydra/launcher=slurm", "debug=default")
+    status = run_in_process("train", "-m", f"hydra/launcher={launcher}", "debug=default")
     assert status == EXIT_USER_ERROR
     assert capsys.readouterr().err.startswith(
-        "error: hydra/launcher=slurm submits each job with SLURM, and this machine has no srun"
+        f"error: hydra/launcher={launcher} submits each job with SLURM, and this machine has "
+        "no srun"
     )
     assert not list(tmp_path.iterdir())
 

@@ -178,7 +178,7 @@ def run_command(command: str, overrides: list[str]) -> None:
         if isinstance(exc, HydraException):  # a missing group option is an OSError too
             schema = marketcast.config.JOB_SCHEMAS[f"{config_name}_schema"]
             message = _unknown_override(exc, schema) or composition_message(exc)
-            if hint := _launcher_hint(message) or _package_hint(message):
+            if hint := _launcher_hint(message) or _package_hint(message) or _renamed(message):
                 message = message.rstrip(".") + hint
         elif isinstance(exc, OSError):  # Hydra making the run directory (jobs say their own)
             if exc.errno not in LOCATION_FIXABLE:
@@ -187,8 +187,11 @@ def run_command(command: str, overrides: list[str]) -> None:
             print(f"error: {refused} Runs go under paths.output_root.", file=sys.stderr)
             sys.exit(EXIT_USER_ERROR)
         elif _no_slurm(exc):  # submitit's RuntimeError off a cluster: a traceback, exit 1
+            launcher = next(
+                (o for o in overrides if o.startswith("hydra/launcher=")), "hydra/launcher=slurm"
+            )
             message = (
-                "hydra/launcher=slurm submits each job with SLURM, and this machine has no "
+                f"{launcher} submits each job with SLURM, and this machine has no "
                 "srun: run the sweep on the cluster's login node, or here with "
                 "hydra/launcher=joblib or submitit_local"
             )
@@ -326,6 +329,29 @@ def _launcher_hint(message: str) -> str:
         return ""
     name = missing.group(1)
     return f"; the {name} launcher is a plugin: {install_command(LAUNCHER_EXTRAS[name])}"
+
+
+# What a key or value of an earlier version is now (a user's crontab or notes keep the old)
+_RENAMED = (
+    (
+        re.compile(r"Invalid value 'parquet'.*\(key store\.format\)"),
+        "; the Parquet store of earlier versions became a Delta table: store.format=delta, "
+        "the default",
+    ),
+    (
+        re.compile(r"^hydra\.sweeper\.(n_trials|n_jobs|direction|study_name|storage) is not"),
+        "; the Optuna search's settings are search.* (search.{0}=...): it runs one trial a "
+        "job under Hydra's basic sweeper",
+    ),
+)
+
+
+def _renamed(message: str) -> str:
+    """'; it is now ...' where ``message`` refuses a key or value an earlier version took."""
+    for pattern, hint in _RENAMED:
+        if found := pattern.search(message):
+            return hint.format(*found.groups())
+    return ""
 
 
 def _package_hint(message: str) -> str:
