@@ -255,7 +255,15 @@ def _garch_variance(
     returns = ARCH_SCALE * np.diff(log_price)  # r[j] = log p[j+1] - log p[j], -> (N - 1,)
     dist = "t" if distribution == "t" else "normal"
     spec = {**ARCH_SPEC, "dist": dist}
-    fitted = arch_model(returns[: train_stop - 1], **spec).fit(disp="off")
+    # show_warning=False: arch's multi-line ConvergenceWarning (mostly flat training prices)
+    # on stderr; said in one log line instead
+    fitted = arch_model(returns[: train_stop - 1], **spec).fit(disp="off", show_warning=False)
+    if fitted.convergence_flag != 0:
+        log.warning(
+            "the GARCH(1,1) band's fit on the training returns did not converge (arch: %s); "
+            "its band uses the parameters where the optimiser stopped",
+            " ".join(str(fitted.optimization_result.message).split()),
+        )
     # Forecast row j uses r[0..j], i.e. prices up to row j + 1; the sample with first
     # target t needs prices up to row t - 1 only, hence row j = t - 2.
     filtered = arch_model(returns[: t.max() - 1], **spec).fix(fitted.params)
