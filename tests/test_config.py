@@ -157,8 +157,9 @@ def test_a_keras_backend_that_is_unknown_or_not_installed_is_said_at_start(tmp_p
     monkeypatch.setenv("KERAS_BACKEND", "jax")
     with pytest.raises(MarketcastError, match=r"KERAS_BACKEND=jax needs the .* not installed: pip"):
         config.check_train_job(cfg)
-    monkeypatch.setenv("KERAS_BACKEND", "tensorflow")
-    config.check_train_job(cfg)
+    for name in ("tensorflow", ""):  # empty: Keras' default, as for KERAS_BACKEND=$UNSET
+        monkeypatch.setenv("KERAS_BACKEND", name)
+        config.check_train_job(cfg)
 
 
 def test_an_lstm_option_keras_refuses_is_named_before_any_data_is_fetched(tmp_path, monkeypatch):
@@ -630,7 +631,7 @@ def test_signals_held_deliver_the_first_after_the_block_and_a_second_at_once(cap
         signal.signal(signal.SIGTERM, before)
 
 
-@pytest.mark.parametrize("flag", ["-sc", "--shell-completion"])
+@pytest.mark.parametrize("flag", ["-sc", "--shell-completion", "--shell"])  # argparse: prefixes
 def test_shell_completion_is_refused_in_one_line(flag, capsys):
     """Hydra's completion script registered `marketcast` and a program named `train`, and
     each TAB printed "'-sc' is not a marketcast command"; `-sc query=bash` without the

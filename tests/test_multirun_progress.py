@@ -44,6 +44,16 @@ def test_job_lines():
     assert job_line(1, 2, raised, 0.5) == "job 2/2 failed in 0.5 s (MarketcastError: bad value)"
 
 
+def test_a_job_that_sweep_fail_fast_kept_from_running_is_not_called_failed(tmp_path):
+    """It pointed to a failed.json that is not there."""
+    skipped = JobReturn(status=JobStatus.COMPLETED, _return_value=math.inf)
+    assert job_line(1, 2, skipped, 0.0, str(tmp_path)) == (
+        "job 2/2 not run (sweep.fail_fast stopped the sweep at an earlier job)"
+    )
+    (tmp_path / "failed.json").write_text("{}")
+    assert job_line(1, 2, skipped, 0.0, str(tmp_path)).startswith("job 2/2 failed")
+
+
 @pytest.mark.slow
 def test_a_multirun_logs_each_job_as_it_ends(tmp_path):
     prices = tmp_path / "prices.csv"

@@ -552,6 +552,28 @@ def test_a_search_whose_every_trial_failed_does_not_bind_the_study(tmp_path, mon
         search.run_trial(job(3, "/nonexistent.csv"), missing, tmp_path / "3")  # now it binds
 
 
+def test_a_trial_still_running_binds_the_study_to_its_search(tmp_path, monkeypatch):
+    """Two searches on other data started together: the second must not re-record the
+    study while the first one's trial trains (it would complete under the other's data)."""
+    monkeypatch.chdir(tmp_path)
+    storage = tmp_path / "optuna.journal"
+
+    def job(number, path):
+        cfg = job_config(storage, number)
+        with open_dict(cfg):
+            cfg.data = {"source": "csv", "path": path}
+        return cfg
+
+    def asks_then_other_search_starts(cfg, callbacks):
+        with pytest.raises(MarketcastError, match="holds trials scored with data.path="):
+            search.run_trial(job(1, "us_AAPL.csv"), fit_tiny, tmp_path / "1")
+        return fit_tiny(cfg, callbacks)
+
+    search.run_trial(job(0, "sp500.csv"), asks_then_other_search_starts, tmp_path / "0")
+    states = [t.state for t in search.load_study(job(2, "x").search).get_trials()]
+    assert len(states) == 1 and states[0] != TrialState.FAIL
+
+
 def test_a_study_of_trials_from_before_the_record_is_refused(tmp_path):
     """Their values were the published forecast's validation MASE (about 1.0 in most runs):
     they would stay the best trials of a search that now scores the network."""

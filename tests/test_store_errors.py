@@ -20,10 +20,11 @@ from postgres import postgres_url  # noqa: F401  (the fixture)
 from sqlalchemy import create_engine, text
 from test_forecast_store import DAY1, RUNS, forecasts, write
 
+from marketcast.config import StoreConfig, StoreFormat
 from marketcast.errors import EXIT_OK, EXIT_USER_ERROR, MarketcastError
 from marketcast.storage import delta_store
 from marketcast.storage.forecast_store import RunInfo, os_cause
-from marketcast.storage.stores import open_store
+from marketcast.storage.stores import check_location, open_store
 
 FORMATS = ["delta", "csv", "sql"]
 
@@ -216,52 +217,69 @@ def _fresh_tables(url: str) -> None:
         conn.execute(text("DROP TABLE IF EXISTS forecasts, forecast_runs"))
 
 
-def test_a_postgresql_role_that_may_not_write_is_told_which_grants_before_forecasting(request):
-    """A role without CREATE on the schema, or with SELECT alone on the tables: the lock
-    (which predict takes before it forecasts) says what the role lacks (exit 2). It was the
-    write, once every forecast was made, failing as 'unexpected ProgrammingError' (a bug,
-    exit 1) in fourteen lines of SQL."""
+def _checked(url: str) -> None:
+    """predict's start-up check of a SQL store at ``url`` (before the runs load Keras)."""
+    check_location(StoreConfig(format=StoreFormat.sql, url=url))
+
+
+def test_a_postgresql_role_that_may_not_write_is_told_which_grants_at_start_up(request):
+    """A role without CREATE on the schema, or with SELECT alone on the tables: predict's
+    start-up check says what the role lacks (exit 2). It was the write, once every forecast
+    was made, failing as 'unexpected ProgrammingError' (a bug, exit 1) in fourteen lines of
+    SQL."""
     url = request.getfixturevalue("postgres_url")
     _fresh_tables(url)
     prefix = (
         f"cannot write to the forecast store store.url={url.replace('postgres@', 'newcomer@')}: "
     )
-    newcomer = open_store("sql", _pg_role(url, "newcomer"))  # PostgreSQL 15: no CREATE on public
-    with pytest.raises(MarketcastError) as caught, newcomer.locked():
-        pass
+    with create_engine(url).begin() as conn:  # as PostgreSQL 15 does, whatever the version
+        conn.execute(text("REVOKE CREATE ON SCHEMA public FROM PUBLIC"))
+    newcomer = _pg_role(url, "newcomer")
+    with pytest.raises(MarketcastError) as caught:
+        _checked(newcomer)
     said = str(caught.value)
     assert said.startswith(prefix + "role newcomer lacks CREATE on the schema; nothing was written")
     assert "Grant the role" in said and "\n" not in said
     write(open_store("sql", url), forecasts(["A"], DAY1), "r1")  # the owner makes the tables
-    reader = open_store(
-        "sql", _pg_role(url, "reader", "GRANT SELECT ON forecasts, forecast_runs TO {role}")
-    )
-    assert set(reader.read()["symbol"]) == {"A"}  # it may read
-    with pytest.raises(MarketcastError) as caught, reader.locked():
-        pass
+    reader = _pg_role(url, "reader", "GRANT SELECT ON forecasts, forecast_runs TO {role}")
+    assert set(open_store("sql", reader).read()["symbol"]) == {"A"}  # it may read
+    with pytest.raises(MarketcastError) as caught:
+        _checked(reader)
     assert (
         "role reader lacks INSERT, DELETE on forecasts; INSERT on forecast_runs; USAGE on "
         "public.forecast_runs_version_seq; nothing was written" in str(caught.value)
     )
-    writer = open_store(
-        "sql",
-        _pg_role(
+    for sequence in ("USAGE", "UPDATE"):  # nextval takes either
+        writer = _pg_role(
             url,
             "writer",
             "GRANT SELECT, INSERT, DELETE ON forecasts TO {role}",
             "GRANT SELECT, INSERT ON forecast_runs TO {role}",
-            "GRANT USAGE ON SEQUENCE forecast_runs_version_seq TO {role}",
-        ),
-    )
-    with writer.locked():  # every grant a night needs
-        writer.write(forecasts(["B"], DAY1), RunInfo.for_table(forecasts(["B"], DAY1), "r2"))
-    assert set(open_store("sql", url).read()["symbol"]) == {"A", "B"}
+            f"GRANT {sequence} ON SEQUENCE forecast_runs_version_seq TO {{role}}",
+        )
+        _checked(writer)  # every grant a night needs
+        store = open_store("sql", writer)
+        table = forecasts([sequence], DAY1)
+        with store.locked():
+            store.write(table, RunInfo.for_table(table, f"r-{sequence}"))
+    assert set(open_store("sql", url).read()["symbol"]) == {"A", "USAGE", "UPDATE"}
+
+
+def test_a_store_a_role_may_not_write_is_still_one_it_may_look_after(request, tmp_path):
+    """`marketcast store maintain` takes the writers' lock and writes nothing to a SQL
+    store: a read-only role is told there is nothing to do (exit 0), not refused."""
+    url = request.getfixturevalue("postgres_url")
+    _fresh_tables(url)
+    write(open_store("sql", url), forecasts(["A"], DAY1), "r1")
+    reader = _pg_role(url, "reader", "GRANT SELECT ON forecasts, forecast_runs TO {role}")
+    assert store_command(tmp_path, "maintain", "store.format=sql", f"store.url={reader}") == 0
 
 
 def test_a_postgresql_write_or_read_the_server_refuses_is_one_line_naming_the_store(request):
-    """What the lock's check cannot see: a run with other interval levels adds a column,
+    """What the start-up check cannot see: a run with other interval levels adds a column,
     which only the tables' owner may (ALTER TABLE); a role without SELECT reads. Each is one
-    line with the server's reason (exit 2), and the refused write leaves nothing."""
+    line with the server's reason and what to do (exit 2), and the refused write leaves
+    nothing."""
     url = request.getfixturevalue("postgres_url")
     _fresh_tables(url)
     write(open_store("sql", url), forecasts(["A"], DAY1), "r1")
@@ -283,6 +301,7 @@ def test_a_postgresql_write_or_read_the_server_refuses_is_one_line_naming_the_st
         f"cannot write to the forecast store store.url={url.replace('postgres@', 'writer@')}: "
     )
     assert "must be owner of table forecasts (SQLSTATE 42501); nothing was written" in said
+    assert said.endswith("or have the owner add the columns first.")  # no grant would do
     assert "\n" not in said and "[SQL" not in said
     assert set(open_store("sql", url).read()["run_id"]) == {"r1"}
     stranger = open_store("sql", _pg_role(url, "stranger"))
@@ -296,14 +315,13 @@ def test_a_postgresql_write_or_read_the_server_refuses_is_one_line_naming_the_st
         )
 
 
-def test_a_read_only_postgresql_server_is_told_before_forecasting(request):
-    """A standby (or default_transaction_read_only): the lock says the server takes no
-    writes and to point store.url at the primary."""
+def test_a_read_only_postgresql_server_is_told_at_start_up(request):
+    """A standby (or default_transaction_read_only): the start-up check says the server
+    takes no writes and to point store.url at the primary."""
     url = request.getfixturevalue("postgres_url")
     role = _pg_role(url, "standby_role", "ALTER ROLE {role} SET default_transaction_read_only = on")
-    store = open_store("sql", role)
-    with pytest.raises(MarketcastError) as caught, store.locked():
-        pass
+    with pytest.raises(MarketcastError) as caught:
+        _checked(role)
     said = str(caught.value)
     assert "the server takes no writes" in said and "Point store.url at the primary server" in said
 
@@ -439,6 +457,19 @@ def test_a_sqlite_disk_io_error_is_one_message_and_the_store_stays(tmp_path):
     )
     event.remove(store.engine, "before_cursor_execute", disk_io_error)
     pd.testing.assert_frame_equal(store.read(), before)
+
+
+def test_a_timestamp_with_its_time_zone_reads_the_table_as_of_then(tmp_path, capsys):
+    """store show timestamp=...+02:00 (the help's form) failed as 'unexpected TypeError:
+    Cannot compare tz-naive and tz-aware timestamps' in the start-up date check."""
+    store = open_store("delta", str(tmp_path / "store"))
+    for run_id, table in RUNS[:2]:
+        write(store, table(), run_id)
+    later = (store.history()["timestamp"].iloc[-1] + pd.Timedelta(hours=1)).tz_convert("+02:00")
+    where = f"store.dir={tmp_path / 'store'}"
+    for zoned in (later.isoformat(), later.tz_convert("UTC").strftime("%Y-%m-%dT%H:%M:%SZ")):
+        assert store_command(tmp_path, "show", where, f"timestamp='{zoned}'") == EXIT_OK
+        assert "r2" in capsys.readouterr().out
 
 
 def test_history_writes_its_whole_table_on_request_and_refuses_shows_keys(tmp_path, capsys):

@@ -79,7 +79,7 @@ def test_non_positive_prices_and_negative_volume_dropped():
     out, report = validate(frame_of(rows))
     assert len(out) == 2
     assert report.summary() == (
-        "3 rows with prices <= 0 or above 1e15, or Volume < 0 dropped (first 2024-01-03)"
+        "3 rows with prices <= 0 or above 1e+15, or Volume < 0 dropped (first 2024-01-03)"
     )
 
 

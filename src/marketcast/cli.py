@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"marketcast {__version__}")
         sys.exit(0)
     command, rest = args[0], args[1:]
-    if any(a in ("-sc", "--shell-completion") or a.startswith("--shell-completion=") for a in rest):
+    if any(_asks_completion(a) for a in rest):
         # Hydra's script registers completion for `marketcast` and for a program named after
         # the subcommand, and each TAB then printed "'-sc' is not a marketcast command"
         print(
@@ -128,6 +128,12 @@ def main(argv: list[str] | None = None) -> None:
     except BrokenPipeError:  # stdout's reader went away (| head): no traceback, as a shell
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # the final flush too
         sys.exit(EXIT_PIPE_CLOSED)
+
+
+def _asks_completion(arg: str) -> bool:
+    """``-sc``, ``--shell-completion`` or an abbreviation argparse takes (``--shell``)."""
+    flag = arg.split("=", 1)[0]
+    return flag == "-sc" or (len(flag) > 3 and "--shell-completion".startswith(flag))
 
 
 def _terminate(signum: int, frame: object) -> None:

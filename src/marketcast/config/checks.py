@@ -213,13 +213,14 @@ def check_keras_backend() -> None:
     """That ``KERAS_BACKEND``, where set, names a Keras backend that is installed: train and
     predict checked it only when Keras was imported, after the data was read, and said
     "unexpected ModuleNotFoundError: No module named 'jax' (a bug ...)"."""
-    name = os.environ.get("KERAS_BACKEND")
-    if name is None:
+    name = os.environ.get("KERAS_BACKEND", "")
+    if not name:  # unset, or empty (KERAS_BACKEND=$B with $B unset): Keras' default
         return
     if name not in KERAS_BACKENDS:
         raise MarketcastError(
             f"KERAS_BACKEND={name!r} is not a Keras backend: use tensorflow (the default, "
-            "and what the tests run) or jax, or unset it."
+            f"and what the tests run) or jax ({', '.join(KERAS_BACKENDS)} are Keras'), or "
+            "unset it."
         )
     module = KERAS_BACKENDS[name]
     if importlib.util.find_spec(module) is None:
@@ -721,7 +722,8 @@ def _date(key: str, value: Any, form: str = "YYYY-MM-DD") -> pd.Timestamp:
         when = pd.NaT
     if when is pd.NaT or pd.isna(when):
         raise MarketcastError(f"{key}={value!r} is not a date: use {form}.")
-    if not _FIRST_DAY <= when <= _LAST_DAY:  # parsed, but no date a price table can hold
+    naive = when.tz_convert(None) if when.tzinfo is not None else when  # UTC where zoned
+    if not _FIRST_DAY <= naive <= _LAST_DAY:  # parsed, but no date a price table can hold
         raise MarketcastError(
             f"{key}={value!r} is outside the dates a price table can hold, "
             f"{_FIRST_DAY.date()} to {_LAST_DAY.date()}: give a date in that range."
@@ -729,6 +731,7 @@ def _date(key: str, value: Any, form: str = "YYYY-MM-DD") -> pd.Timestamp:
     return when
 
 
-# pandas' nanosecond timestamps: a date beyond them parsed, then failed deep in the job
-_FIRST_DAY = pd.Timestamp.min.ceil("D")
-_LAST_DAY = pd.Timestamp.max.floor("D")
+# pandas' nanosecond timestamps, less a margin for the days the jobs add (the session after
+# data.end): a date beyond them parsed, then failed deep in the job
+_FIRST_DAY = pd.Timestamp.min.ceil("D") + pd.Timedelta(days=31)
+_LAST_DAY = pd.Timestamp.max.floor("D") - pd.Timedelta(days=31)

@@ -131,7 +131,11 @@ def validate(
     bad_range = _bad_range(values, len(frame)) & ~bad_prices
     halted = _halted(values, len(frame)) & ~bad_prices & ~bad_range
     _report(
-        findings, dates, bad_prices, "rows with prices <= 0 or above 1e15, or Volume < 0", "dropped"
+        findings,
+        dates,
+        bad_prices,
+        f"rows with prices <= 0 or above {MAX_PRICE:g}, or Volume < 0",
+        "dropped",
     )
     _report(findings, dates, bad_range, "rows with High/Low outside Open/Close", "dropped")
     _report(findings, dates, halted, "trading-halt rows (Volume 0, flat prices)",

@@ -191,7 +191,10 @@ def write_run(
     try:
         _write_run(run_dir, result, fitted, data, config_yaml, label, plots_on, description)
     except BaseException:
-        remove_run_files(run_dir)
+        try:
+            remove_run_files(run_dir)
+        except OSError as exc:  # the error that stopped the write is the one to report
+            log.warning("%s: the run's files written so far not removed: %s", run_dir, exc)
         raise
 
 

@@ -75,12 +75,19 @@ from marketcast.storage.forecast_store import (
     unwritable,
 )
 
-# PostgreSQL's errors a user can fix (SQLSTATE), with what to do for a write and a read
+# what a night's write does to each table, as PostgreSQL names the privileges
+_WRITES = {"forecasts": ("SELECT", "INSERT", "DELETE"), "forecast_runs": ("SELECT", "INSERT")}
 _GRANTS = (
     "Grant the role what a forecast run needs (CREATE on the schema for the first run; then "
-    "SELECT, INSERT and DELETE on forecasts, SELECT and INSERT on forecast_runs, USAGE on its "
-    "sequence), or connect as a role that has them."
+    + "; ".join(f"{', '.join(p)} on {t}" for t, p in _WRITES.items())
+    + "; USAGE on forecast_runs' sequence), or connect as a role that has them."
 )
+# ALTER TABLE (a run with other interval levels adds their columns): no grant allows it
+_OWNER = (
+    "Run this night as the tables' owner (a run with other interval levels adds their "
+    "columns), or have the owner add the columns first."
+)
+# PostgreSQL's errors a user can fix (SQLSTATE), with what to do for a write and a read
 _PG_REFUSED = {
     "42501": (_GRANTS, "Grant the role SELECT on forecasts and forecast_runs."),  # privilege
     "25006": (  # a read-only transaction: a standby, or default_transaction_read_only
@@ -170,8 +177,6 @@ class SqlForecastStore:
                 raise StoreLocked(self._locked_message())
             self._held = conn
             try:
-                if refusal := _refusal(conn):  # said now, not after the night's forecasts
-                    raise unwritable(self.setting, refusal)
                 yield
             finally:
                 self._held = None
@@ -182,6 +187,17 @@ class SqlForecastStore:
                     # the connection is gone (the server stopped): the lock went with its
                     # session, and the error that ended the block is the one to report
                     log.warning("%s: the connection was lost; its lock went with it", self.setting)
+
+    def check_writable(self) -> None:
+        """PostgreSQL: that the server takes this role's writes to the store, said at
+        predict's start-up (it was the write, once every forecast was made, failing as
+        'unexpected ProgrammingError', exit 1). SQLite's file is checked by its path."""
+        if self.dialect != "postgresql":
+            return
+        with self._reported(writing=True), self._connected(self.engine) as conn:
+            refusal = _refusal(conn)
+        if refusal is not None:
+            raise unwritable(self.setting, refusal)
 
     def write(self, table: pd.DataFrame, info: RunInfo) -> int:
         """Replace ``table``'s (symbol, as_of) pairs in one transaction; the run's version."""
@@ -305,6 +321,8 @@ class SqlForecastStore:
             if state in _PG_REFUSED:
                 cause = f"{first_line(exc.orig)} (SQLSTATE {state})"
                 fix = _PG_REFUSED[state][0 if writing else 1]
+                if "must be owner" in cause:
+                    fix = _OWNER
                 if writing:
                     raise unwritable(self.setting, Refusal(cause, fix)) from exc
                 raise MarketcastError(
@@ -425,10 +443,6 @@ def _try_xact_lock(conn: Connection) -> bool:
     return bool(conn.execute(select(_pg_fn("pg_try_advisory_xact_lock"))).scalar())
 
 
-# what a write does to each table, as PostgreSQL names the privileges
-_WRITES = {"forecasts": ("SELECT", "INSERT", "DELETE"), "forecast_runs": ("SELECT", "INSERT")}
-
-
 def _refusal(conn: Connection) -> Refusal | None:
     """PostgreSQL: why the server would refuse this connection's writes to the store, if
     it would: a read-only server, or what the role lacks (CREATE on the schema where a table
@@ -453,7 +467,8 @@ def _refusal(conn: Connection) -> Refusal | None:
     if "forecast_runs" in present:
         serial = func.pg_get_serial_sequence("forecast_runs", "version")
         sequence = conn.execute(select(serial)).scalar()
-        if sequence and not granted("has_sequence_privilege", sequence, "USAGE"):
+        # nextval takes USAGE or UPDATE; the privilege list is true where either is held
+        if sequence and not granted("has_sequence_privilege", sequence, "USAGE, UPDATE"):
             lacking.append(f"USAGE on {sequence}")
     role = conn.execute(select(func.current_user())).scalar()
     conn.commit()  # the lock's session keeps no transaction open

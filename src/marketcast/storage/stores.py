@@ -65,10 +65,11 @@ def check_location(store: StoreConfig) -> None:
         return
     from marketcast.storage.sql_store import SqlForecastStore
 
-    # the store's own reading of the URL (no connection yet): a URL it cannot take is named
-    # here; a server's database says what is wrong at the write
-    file = SqlForecastStore(store.url).file  # SQLite's file, as the store opens it; else None
+    # the store's own reading of the URL: a URL it cannot take is named here
+    sql = SqlForecastStore(store.url)
+    file = sql.file  # SQLite's file, as the store opens it; else None
     if file is None:
+        sql.check_writable()  # a server: one that is down, read-only, or lacks a grant
         return
     check_writable("store.url", file, shown=store.url)
     try:

@@ -354,12 +354,14 @@ def _check_same_choices(study: optuna.Study, search: Any, dims: Mapping[str, Dim
 def _check_same_scoring(study: optuna.Study, search: Any, mine: dict[str, Any]) -> None:
     """The study records what its trials are scored on; a search on other data or another
     horizon, or a study of trials made before the record, is refused before it asks for a
-    trial (TPE would model them as one). Until a trial is scored (complete or pruned) the
-    record follows the latest search: a search whose every trial failed (a mistyped
-    data.path) scored nothing, and refused the corrected search."""
+    trial (TPE would model them as one). While every trial of the study failed the record
+    follows the latest search: a search whose every trial failed (a mistyped data.path)
+    scored nothing, and refused the corrected search. A trial still running counts as
+    scored (two searches started together must not share a study)."""
     theirs = study.user_attrs.get(_SCORED_ON_ATTR)
     where = f"the Optuna study {search.study_name!r} in {search.storage}"
-    scored = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
+    # a trial still running counts: another search's trial under way is scored on its data
+    scored = [t for t in study.get_trials(deepcopy=False) if t.state != TrialState.FAIL]
     if not scored and theirs != mine:  # failed trials only (a typo'd path): none scored
         if theirs is not None:
             log.info("%s: no trial of it was scored; it is scored as this search is now", where)
