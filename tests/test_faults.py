@@ -421,6 +421,7 @@ def test_a_full_disk_is_one_message_and_leaves_no_partial_file(tmp_path, monkeyp
     assert list(target.parent.iterdir()) == []
 
 
+@pytest.mark.slow  # over 2 s on 2 cores: CI's second stage runs it
 def test_a_disk_that_fills_while_a_run_is_written_leaves_no_run_folder(
     tmp_path, tiny_run, monkeypatch, capsys
 ):
