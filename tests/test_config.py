@@ -129,6 +129,8 @@ def test_a_bad_store_format_fails_at_composition():
         # parsed by pandas, then 'unexpected OutOfBoundsDatetime' (a bug, exit 1) in the job
         ("data.end=2300-01-01", r"data.end='2300-01-01' is outside the dates a price table"),
         ("data.start=0001-01-01", r"data.start='0001-01-01' is outside the dates"),
+        # pandas refused to slice the price index with it: a bug, exit 1
+        ("data.end=2018-06-01T00:00:00+09:00", r"data.end='2018-06-01T00:00:00\+09:00' has a time"),
         ("data.start=2020-01-01 data.end=2019-01-01", r"is after data.end"),
         ("+train.epoch=3", r"train.epoch is not a config key \(a typo\?\): did you mean "),
         ("logger=mlflow +logger.mlflow.tracking_ur=x", r"mean logger\.mlflow\.tracking_uri\?"),
@@ -152,6 +154,9 @@ def test_a_keras_backend_that_is_unknown_or_not_installed_is_said_at_start(tmp_p
     for check in (config.check_train_job, config.check_predict_job):
         with pytest.raises(MarketcastError, match=r"KERAS_BACKEND='bogus' is not a Keras backend"):
             check(cfg if check is config.check_train_job else predict_cfg)
+    monkeypatch.setenv("KERAS_BACKEND", "numpy")  # it imported jax, then could not train
+    with pytest.raises(MarketcastError, match=r"KERAS_BACKEND=numpy is one of Keras' inference"):
+        config.check_train_job(cfg)
     # jax's module missing, whatever this machine has installed
     monkeypatch.setitem(checks.KERAS_BACKENDS, "jax", "marketcast_no_such_module")
     monkeypatch.setenv("KERAS_BACKEND", "jax")
@@ -209,6 +214,7 @@ def test_a_peer_turned_off_is_no_component_of_the_combination_either(tmp_path, p
         ("max_stale_sessions=-1", r"max_stale_sessions=-1 must be at least 0"),
         ("as_of=notadate", r"as_of='notadate' is not a date"),
         ("as_of=2300-01-01", r"as_of='2300-01-01' is outside the dates a price table can hold"),
+        ("as_of=2018-12-31T12:00:00Z", r"as_of='2018-12-31T12:00:00Z' has a time zone"),
         ("+store.path=x", r"store.path is not a config key"),
         # a format without its location wrote no store, silently
         ("store.format=sql", r"store.format=sql takes store.url \(a SQLAlchemy URL\): e.g."),

@@ -444,6 +444,26 @@ def test_a_disk_that_fills_while_a_run_is_written_leaves_no_run_folder(
     assert not root.exists()  # the run folder and the two above it, which the run made
 
 
+def test_a_disk_full_before_the_run_starts_names_the_run_folder_and_removes_it(
+    tmp_path, monkeypatch, capsys
+):
+    """Hydra writing its .hydra/ files on a full disk: the message named '.' and the run
+    folder stayed with an empty config.yaml and train.log."""
+    import hydra.core.utils
+
+    def full(cfg, filename, output_dir):
+        Path(output_dir).mkdir(parents=True, exist_ok=True)
+        (Path(output_dir) / filename).touch()  # as a full disk leaves it: empty
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(hydra.core.utils, "_save_config", full)
+    root = tmp_path / "outputs"
+    assert run_in_process("train", "debug=default", f"paths.output_root={root}") == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: cannot write {root / 'train'}/") and "(ENOSPC)" in err
+    assert not root.exists()
+
+
 def test_a_read_only_directory_is_one_message(tmp_path, monkeypatch):
     def denied(*args, **kwargs):
         raise PermissionError(errno.EACCES, "Permission denied")

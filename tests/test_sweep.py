@@ -329,6 +329,25 @@ def test_a_failed_jobs_traceback_goes_to_its_log_file_and_one_line_to_the_consol
     assert "Traceback (most recent call last)" in console.getvalue()
 
 
+def test_the_printed_summary_shows_an_errors_first_line_and_stderr_says_jobs_failed(
+    tmp_path, capsys
+):
+    """A bug's message of several lines was printed with literal '\\n's in the summary's
+    error column, and a sweep whose jobs failed (no fail_fast) said nothing on stderr."""
+    fake_job(tmp_path, "0", ["model.units=4"], metrics=scores(2.0))
+    message = "first line of the bug\nsecond line\n[SQL: SELECT 1]"
+    failed = {"error": "RuntimeError", "message": message, "exit_status": 1}
+    fake_job(tmp_path, "1", ["model.units=8"], failed=failed)
+    text = sweep.format_summary(sweep.collect(tmp_path))
+    assert "first line of the bug" in text and "second line" not in text and "\\n" not in text
+    config = OmegaConf.create({"hydra": {"sweep": {"dir": str(tmp_path)}}})
+    with pytest.raises(SystemExit) as stopped:
+        sweep.SweepSummary().on_multirun_end(config)
+    assert stopped.value.code == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"error: 1 of 2 jobs failed: 1 (see {tmp_path / sweep.SUMMARY_FILE})"]
+
+
 def test_empty_sweep_dir_gives_an_empty_summary(tmp_path):
     frame = sweep.collect(tmp_path)
     assert frame.empty and sweep.format_summary(frame) == "sweep summary: no jobs"

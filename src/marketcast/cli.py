@@ -189,8 +189,13 @@ def run_command(command: str, overrides: list[str]) -> None:
         elif isinstance(exc, OSError):  # Hydra making the run directory (jobs say their own)
             if exc.errno not in LOCATION_FIXABLE:
                 raise
-            refused = Unwritable(Path(exc.filename or "."), exc)
+            from marketcast.new_folders import recorded
+
+            folder = recorded()  # Hydra's own files (a full disk) name no path
+            refused = Unwritable(Path(exc.filename or folder or "."), exc)
             print(f"error: {refused} Runs go under paths.output_root.", file=sys.stderr)
+            if folder is not None:  # what Hydra made of it: empty files, no run
+                _remove_if_only(folder, (".hydra", "multirun.yaml"))
             sys.exit(EXIT_USER_ERROR)
         elif _no_slurm(exc):  # submitit's RuntimeError off a cluster: a traceback, exit 1
             launcher = next(

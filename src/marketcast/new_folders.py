@@ -26,6 +26,7 @@ from omegaconf import DictConfig
 
 _made: set[Path] = set()  # the folders this command's run or sweep folder adds
 _sweep: Path | None = None  # the sweep folder this command started (a multirun's)
+_folder: Path | None = None  # the run or sweep folder this command records
 # a run folder that was there before: its entries' names and sizes, its .hydra/ files' bytes
 _before: dict[Path, tuple[dict[str, int], dict[str, bytes]]] = {}
 
@@ -33,6 +34,11 @@ _before: dict[Path, tuple[dict[str, int], dict[str, bytes]]] = {}
 def made(folder: Path) -> bool:
     """Whether this command made ``folder`` (it did not exist when the command started)."""
     return Path(folder).absolute() in _made
+
+
+def recorded() -> Path | None:
+    """The run or sweep folder this command records (None before Hydra's run starts)."""
+    return _folder
 
 
 def started_sweep() -> Path | None:
@@ -79,10 +85,11 @@ HYDRA_DIR = ".hydra"  # Hydra's output_subdir (its default; conf/hydra sets no o
 
 
 def _record(folder: Path, sweep: bool) -> None:
-    global _sweep
+    global _sweep, _folder
     _made.clear()  # one command per process; tests run several in one
     _before.clear()
     _sweep = folder if sweep else None
+    _folder = folder
     for path in [folder, *list(folder.parents)[:2]]:
         if not path.exists():
             _made.add(path)

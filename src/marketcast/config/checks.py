@@ -200,13 +200,9 @@ def check_predict_job(cfg: DictConfig) -> None:
 
 # Keras 3's backends (KERAS_BACKEND), by the module each needs; marketcast is tested on
 # tensorflow (the default) and jax
-KERAS_BACKENDS = {
-    "tensorflow": "tensorflow",
-    "jax": "jax",
-    "torch": "torch",
-    "numpy": "numpy",
-    "openvino": "openvino",
-}
+KERAS_BACKENDS = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
+# Keras' inference-only backends: they cannot train (numpy's also imports jax)
+_NO_TRAINING = ("numpy", "openvino")
 
 
 def check_keras_backend() -> None:
@@ -216,11 +212,15 @@ def check_keras_backend() -> None:
     name = os.environ.get("KERAS_BACKEND", "")
     if not name:  # unset, or empty (KERAS_BACKEND=$B with $B unset): Keras' default
         return
+    if name in _NO_TRAINING:
+        raise MarketcastError(
+            f"KERAS_BACKEND={name} is one of Keras' inference-only backends, which cannot "
+            "train: use tensorflow (the default, and what the tests run) or jax."
+        )
     if name not in KERAS_BACKENDS:
         raise MarketcastError(
             f"KERAS_BACKEND={name!r} is not a Keras backend: use tensorflow (the default, "
-            f"and what the tests run) or jax ({', '.join(KERAS_BACKENDS)} are Keras'), or "
-            "unset it."
+            "and what the tests run) or jax (torch is Keras' too, untested here), or unset it."
         )
     module = KERAS_BACKENDS[name]
     if importlib.util.find_spec(module) is None:
@@ -425,7 +425,8 @@ def check_store_job(cfg: DictConfig) -> None:
             "name the store: store.dir=DIR (delta, csv) or store.format=sql store.url=URL."
         )
     if cfg.timestamp is not None:
-        _date("timestamp", cfg.timestamp, "YYYY-MM-DD or YYYY-MM-DDTHH:MM:SS (UTC unless +HH:MM)")
+        form = "YYYY-MM-DD or YYYY-MM-DDTHH:MM:SS (UTC unless +HH:MM)"
+        _date("timestamp", cfg.timestamp, form, zoned=True)
     _at_least("version", cfg.version, 0, optional=True)
     # a key the action does not read was ignored: 'history version=0' listed every run
     unread = {
@@ -715,13 +716,20 @@ def _at_least(
         )
 
 
-def _date(key: str, value: Any, form: str = "YYYY-MM-DD") -> pd.Timestamp:
+def _date(key: str, value: Any, form: str = "YYYY-MM-DD", zoned: bool = False) -> pd.Timestamp:
+    """``value`` as a timestamp; a MarketcastError naming ``key`` where it is none, lies
+    outside the dates a price table holds, or has a time zone where ``zoned`` is False (a
+    day of prices has none: pandas refused to slice the price index with it, a bug)."""
     try:
         when = pd.Timestamp(str(value))
     except (ValueError, TypeError, OverflowError):
         when = pd.NaT
     if when is pd.NaT or pd.isna(when):
         raise MarketcastError(f"{key}={value!r} is not a date: use {form}.")
+    if when.tzinfo is not None and not zoned:
+        raise MarketcastError(
+            f"{key}={value!r} has a time zone, and a day of prices has none: use {form}."
+        )
     naive = when.tz_convert(None) if when.tzinfo is not None else when  # UTC where zoned
     if not _FIRST_DAY <= naive <= _LAST_DAY:  # parsed, but no date a price table can hold
         raise MarketcastError(

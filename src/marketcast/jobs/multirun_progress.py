@@ -25,7 +25,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from marketcast.config import sweep_overrides
 from marketcast.errors import SweepStopped
-from marketcast.runfiles import FAILED_FILE, was_pruned
+from marketcast.runfiles import DONE_FILE, FAILED_FILE, was_pruned
 
 log = logging.getLogger(__name__)
 
@@ -76,12 +76,17 @@ def job_line(
     if isinstance(value, float) and math.isinf(value):  # a pruned trial, or record_failure
         if job_dir and was_pruned(Path(job_dir)):
             return f"{name} pruned{took} (the Optuna pruner stopped it)"
-        if job_dir and not (Path(job_dir) / FAILED_FILE).exists():  # cli's sweep.fail_fast
+        if job_dir and not _left_a_record(Path(job_dir)):  # cli's sweep.fail_fast skipped it
             return f"{name} not run (sweep.fail_fast stopped the sweep at an earlier job)"
         return f"{name} failed{took} (see failed.json in its directory)"
     if isinstance(value, float):  # train's return value; predict and fetch return a status
         return f"{name} finished{took} (network val MASE {value:.4f})"
     return f"{name} finished{took}"
+
+
+def _left_a_record(job_dir: Path) -> bool:
+    """Whether the job wrote its failure or its run (a job sweep.fail_fast skipped did not)."""
+    return (job_dir / FAILED_FILE).exists() or (job_dir / DONE_FILE).exists()
 
 
 def count_jobs(config: DictConfig) -> int | None:

@@ -120,7 +120,8 @@ def format_summary(frame: pd.DataFrame) -> str:
         if column in shown:
             shown[column] = ["" if pd.isna(v) else int(v) for v in shown[column]]
     if shown["error"].notna().any():  # the full message is in summary.csv and failed.json
-        shown["error"] = shown["error"].fillna("").str.slice(0, ERROR_WIDTH)
+        first = shown["error"].fillna("").map(lambda e: (e.strip().splitlines() or [""])[0])
+        shown["error"] = first.str.slice(0, ERROR_WIDTH)
     else:
         shown = shown.drop(columns="error")
     lines = [
@@ -185,7 +186,9 @@ class SweepSummary(Callback):
         status = exit_status(frame, sweep_dir)
         if status:
             failed = frame.loc[~frame["status"].isin(("finished", "pruned")), "job"].tolist()
-            log.error("%d of %d jobs failed: %s (see %s)", len(failed), len(frame), failed, path)
+            said = f"{len(failed)} of {len(frame)} jobs failed: {', '.join(failed)} (see {path})"
+            log.error("%s", said)
+            print(f"error: {said}", file=sys.stderr)  # cron's mail, a CI step: stderr says it
             sys.exit(status)
 
 
