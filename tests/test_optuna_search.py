@@ -73,6 +73,14 @@ def job_config(storage: Path | str, trial: int, **search_options):
     return cfg
 
 
+def csv_job(storage: Path | str, trial: int, path: str):
+    """A trial's config scored on the CSV file at ``path``."""
+    cfg = job_config(storage, trial)
+    with open_dict(cfg):
+        cfg.data = {"source": "csv", "path": path}
+    return cfg
+
+
 def run_search(storage: Path | str, out: Path, jobs: range) -> list[float]:
     values = []
     for job in jobs:
@@ -505,23 +513,21 @@ def test_a_study_refuses_trials_scored_on_other_data(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     storage = tmp_path / "optuna.journal"
 
-    def job(number, path):
-        cfg = job_config(storage, number)
-        with open_dict(cfg):
-            cfg.data = {"source": "csv", "path": path}
-        return cfg
-
-    search.run_trial(job(0, "sp500.csv"), fit_tiny, tmp_path / "0")
+    search.run_trial(csv_job(storage, 0, "sp500.csv"), fit_tiny, tmp_path / "0")
     with pytest.raises(MarketcastError) as refused:
-        search.run_trial(job(1, "us_AAPL.csv"), fit_tiny, tmp_path / "1")
+        search.run_trial(csv_job(storage, 1, "us_AAPL.csv"), fit_tiny, tmp_path / "1")
     assert str(refused.value).startswith(
         f"the Optuna study 'marketcast' in {storage} holds trials scored with "
         f"data.path='{tmp_path / 'sp500.csv'}'; this search has "
         f"data.path='{tmp_path / 'us_AAPL.csv'}'"
     )
-    assert len(search.load_study(job(1, "x").search).get_trials()) == 1  # none asked for
-    search.run_trial(job(2, str(tmp_path / "sp500.csv")), fit_tiny, tmp_path / "2")  # the same
-    assert len(search.load_study(job(2, "x").search).get_trials()) == 2
+    assert (
+        len(search.load_study(csv_job(storage, 1, "x").search).get_trials()) == 1
+    )  # none asked for
+    search.run_trial(
+        csv_job(storage, 2, str(tmp_path / "sp500.csv")), fit_tiny, tmp_path / "2"
+    )  # the same
+    assert len(search.load_study(csv_job(storage, 2, "x").search).get_trials()) == 2
 
 
 def test_a_search_whose_every_trial_failed_does_not_bind_the_study(tmp_path, monkeypatch):
@@ -531,25 +537,25 @@ def test_a_search_whose_every_trial_failed_does_not_bind_the_study(tmp_path, mon
     monkeypatch.chdir(tmp_path)
     storage = tmp_path / "optuna.journal"
 
-    def job(number, path):
-        cfg = job_config(storage, number)
-        with open_dict(cfg):
-            cfg.data = {"source": "csv", "path": path}
-        return cfg
-
     def missing(cfg, callbacks):
         raise MarketcastError(f"data.path={cfg.data.path} does not exist")
 
     for number in (0, 1):
         with pytest.raises(MarketcastError, match="does not exist"):
-            search.run_trial(job(number, "/nonexistent.csv"), missing, tmp_path / str(number))
-    search.run_trial(job(2, "sp500.csv"), fit_tiny, tmp_path / "2")  # the corrected search
-    study = search.load_study(job(3, "x").search)
+            search.run_trial(
+                csv_job(storage, number, "/nonexistent.csv"), missing, tmp_path / str(number)
+            )
+    search.run_trial(
+        csv_job(storage, 2, "sp500.csv"), fit_tiny, tmp_path / "2"
+    )  # the corrected search
+    study = search.load_study(csv_job(storage, 3, "x").search)
     states = [t.state for t in study.get_trials()]
     assert states[:2] == [TrialState.FAIL, TrialState.FAIL]
     assert states[2] in (TrialState.COMPLETE, TrialState.PRUNED)  # scored
     with pytest.raises(MarketcastError, match="holds trials scored with data.path="):
-        search.run_trial(job(3, "/nonexistent.csv"), missing, tmp_path / "3")  # now it binds
+        search.run_trial(
+            csv_job(storage, 3, "/nonexistent.csv"), missing, tmp_path / "3"
+        )  # now it binds
 
 
 def test_a_trial_still_running_binds_the_study_to_its_search(tmp_path, monkeypatch):
@@ -558,19 +564,15 @@ def test_a_trial_still_running_binds_the_study_to_its_search(tmp_path, monkeypat
     monkeypatch.chdir(tmp_path)
     storage = tmp_path / "optuna.journal"
 
-    def job(number, path):
-        cfg = job_config(storage, number)
-        with open_dict(cfg):
-            cfg.data = {"source": "csv", "path": path}
-        return cfg
-
     def asks_then_other_search_starts(cfg, callbacks):
         with pytest.raises(MarketcastError, match="holds trials scored with data.path="):
-            search.run_trial(job(1, "us_AAPL.csv"), fit_tiny, tmp_path / "1")
+            search.run_trial(csv_job(storage, 1, "us_AAPL.csv"), fit_tiny, tmp_path / "1")
         return fit_tiny(cfg, callbacks)
 
-    search.run_trial(job(0, "sp500.csv"), asks_then_other_search_starts, tmp_path / "0")
-    states = [t.state for t in search.load_study(job(2, "x").search).get_trials()]
+    search.run_trial(
+        csv_job(storage, 0, "sp500.csv"), asks_then_other_search_starts, tmp_path / "0"
+    )
+    states = [t.state for t in search.load_study(csv_job(storage, 2, "x").search).get_trials()]
     assert len(states) == 1 and states[0] != TrialState.FAIL
 
 

@@ -4,9 +4,11 @@ printed report. Written once for the single split, the backtest and the global m
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import uuid
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -169,6 +171,19 @@ def _saved_combination(fitted) -> dict | None:
     return {**fitted.weights.to_dict(), "peers": {s: p for s, p in peers.items() if p}}
 
 
+@contextlib.contextmanager
+def _whole_or_none(run_dir: Path) -> Iterator[None]:
+    """The run's files written in the block, or none of them where it fails or is cut off."""
+    try:
+        yield
+    except BaseException:
+        try:
+            remove_run_files(run_dir)
+        except OSError as exc:  # the error that stopped the write is the one to report
+            log.warning("%s: the run's files written so far not removed: %s", run_dir, exc)
+        raise
+
+
 def write_run(
     run_dir: Path,
     result: RunResult,
@@ -188,58 +203,39 @@ def write_run(
     cleared = clear_earlier_run(run_dir)
     if cleared:
         log.info("the earlier run's files removed: %s", ", ".join(cleared))
-    try:
-        _write_run(run_dir, result, fitted, data, config_yaml, label, plots_on, description)
-    except BaseException:
-        try:
-            remove_run_files(run_dir)
-        except OSError as exc:  # the error that stopped the write is the one to report
-            log.warning("%s: the run's files written so far not removed: %s", run_dir, exc)
-        raise
-
-
-def _write_run(
-    run_dir: Path,
-    result: RunResult,
-    fitted,
-    data: dict,
-    config_yaml: str,
-    label: str,
-    plots_on: bool,
-    description: dict,
-) -> None:
-    metrics, predictions = result.metrics, result.predictions
-    if plots_on:
-        plots.run_plots(
-            run_dir,
-            predictions,
-            metrics,
-            fitted.history,
-            label,
-            backtest=result.backtest,
-            universe=result.universe,
+    with _whole_or_none(run_dir):
+        metrics, predictions = result.metrics, result.predictions
+        if plots_on:
+            plots.run_plots(
+                run_dir,
+                predictions,
+                metrics,
+                fitted.history,
+                label,
+                backtest=result.backtest,
+                universe=result.universe,
+            )
+        report = universe_report if result.universe else run_report
+        artifacts.write_text(run_dir / REPORT_FILE, report(metrics, description, label))
+        preprocessing = artifacts.Preprocessing(
+            transform=fitted.transform,
+            intervals=fitted.intervals,
+            head=description["head"],
+            data=data,
+            last_date=str(result.last_date.date()),
+            run_id=uuid.uuid4().hex,
+            combination=_saved_combination(fitted),
         )
-    report = universe_report if result.universe else run_report
-    artifacts.write_text(run_dir / REPORT_FILE, report(metrics, description, label))
-    preprocessing = artifacts.Preprocessing(
-        transform=fitted.transform,
-        intervals=fitted.intervals,
-        head=description["head"],
-        data=data,
-        last_date=str(result.last_date.date()),
-        run_id=uuid.uuid4().hex,
-        combination=_saved_combination(fitted),
-    )
-    # The last fold's model is the newest: the forecaster uses it.
-    artifacts.save_run(
-        run_dir,
-        fitted.model,
-        preprocessing,
-        metrics,
-        predictions,
-        config_yaml,
-        val_predictions=result.val_predictions,
-    )
+        # The last fold's model is the newest: the forecaster uses it.
+        artifacts.save_run(
+            run_dir,
+            fitted.model,
+            preprocessing,
+            metrics,
+            predictions,
+            config_yaml,
+            val_predictions=result.val_predictions,
+        )
 
 
 def print_fold(fit: FitResult, folds: int) -> None:
