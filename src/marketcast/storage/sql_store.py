@@ -471,7 +471,7 @@ def _refusal(conn: Connection) -> Refusal | None:
         if sequence and not granted("has_sequence_privilege", sequence, "USAGE, UPDATE"):
             lacking.append(f"USAGE on {sequence}")
     role = conn.execute(select(func.current_user())).scalar()
-    conn.commit()  # the lock's session keeps no transaction open
+    conn.commit()  # the checks' transaction ends here
     return Refusal(f"role {role} lacks {'; '.join(lacking)}", _GRANTS) if lacking else None
 
 
