@@ -95,11 +95,14 @@ class SweepStopped(Exception):
         )
 
 
-def first_line(exc: BaseException) -> str:
-    """An error's message up to its first line break: SQLAlchemy adds the statement, its
-    parameters and a web link on further lines, which the log's traceback keeps."""
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    return lines[0] if lines else type(exc).__name__
+def first_line(error: BaseException | str) -> str:
+    """An error's message (or a recorded one's text) up to its first line break: SQLAlchemy
+    adds the statement, its parameters and a web link on further lines, which the log's
+    traceback keeps. An exception without a message: its type's name."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    if lines:
+        return lines[0]
+    return "" if isinstance(error, str) else type(error).__name__
 
 
 def log_bug(logger: logging.Logger, message: str, exc: BaseException) -> None:

@@ -227,8 +227,8 @@ def latest_window(symbol: str, run: Run, cfg: DictConfig, now: pd.Timestamp) -> 
         ets = run.peer_states.get(run.prep.intervals.state_name(symbol), {}).get("ets")
         if ets and "ets" in _peers_used(run):  # ETS goes on from its state on a day before
             first = min(end, pd.Timestamp(replay)) if replay else end  # the first origin
-            days = [pd.Timestamp(day) for day, _ in ets["checkpoints"]]
-            if before := [day for day in days if day <= first]:
+            saved_on = [pd.Timestamp(day) for day, _ in ets["checkpoints"]]
+            if before := [day for day in saved_on if day <= first]:
                 since = min(since, max(before[-1], end - pd.Timedelta(days=MAX_LOAD_DAYS)))
         data = replace(data, start=str(since.date()))
     try:

@@ -120,8 +120,7 @@ def format_summary(frame: pd.DataFrame) -> str:
         if column in shown:
             shown[column] = ["" if pd.isna(v) else int(v) for v in shown[column]]
     if shown["error"].notna().any():  # the full message is in summary.csv and failed.json
-        first = shown["error"].fillna("").map(lambda e: (e.strip().splitlines() or [""])[0])
-        shown["error"] = first.str.slice(0, ERROR_WIDTH)
+        shown["error"] = shown["error"].fillna("").map(first_line).str.slice(0, ERROR_WIDTH)
     else:
         shown = shown.drop(columns="error")
     lines = [

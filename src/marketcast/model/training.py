@@ -91,7 +91,8 @@ def _check_finite(model: keras.Model, losses: dict[str, list[float]], cfg: Train
     if not bad and weights_finite:
         return 0
     epoch = min(bad) + 1 if bad else len(losses.get("loss", []))
-    if not weights_finite or not restored_epoch(losses):
+    kept = restored_epoch(losses)
+    if not weights_finite or not kept:
         other = "" if cfg.optimizer == "adam" else ", or use train.optimizer=adam"
         raise MarketcastError(
             f"training diverged: the loss became NaN or infinite in epoch {epoch} "
@@ -103,7 +104,7 @@ def _check_finite(model: keras.Model, losses: dict[str, list[float]], cfg: Train
         "weights of epoch %d, the best before it, are kept. Lower train.learning_rate (%g) "
         "for a fit that runs its course.",
         epoch,
-        restored_epoch(losses),
+        kept,
         cfg.learning_rate,
     )
     return epoch

@@ -303,7 +303,7 @@ class SqlForecastStore:
         except OperationalError as exc:
             if self.dialect != "postgresql":
                 raise
-            reason = (str(exc.orig).strip().splitlines() or [type(exc.orig).__name__])[0]
+            reason = first_line(exc.orig)
             raise MarketcastError(
                 f"cannot connect to the forecast store {self.setting}: {reason}. Check that "
                 "the database server is running and that store.url names it."
@@ -329,7 +329,7 @@ class SqlForecastStore:
                     f"cannot read the forecast store {self.setting}: {cause}. {fix}".rstrip()
                 ) from exc
             if self.dialect == "postgresql" and exc.connection_invalidated:
-                reason = (str(exc.orig).strip().splitlines() or [type(exc.orig).__name__])[0]
+                reason = first_line(exc.orig)
                 raise MarketcastError(
                     f"lost the connection to the forecast store {self.setting}: {reason}. "
                     "A transaction it broke off is rolled back; check that the database "
