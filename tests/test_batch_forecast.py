@@ -1,6 +1,7 @@
 """Batch forecasting for a universe: a global model, the store, partial failure and the lock."""
 
 import json
+import logging
 import shutil
 
 import FinanceDataReader
@@ -154,9 +155,18 @@ def test_one_bad_symbol_does_not_stop_the_others(global_run, capsys):
 def test_dry_run_writes_nothing(global_run, capsys, caplog):
     tmp, run_dir = global_run
     cfg = compose_predict(*predict_overrides(tmp / "dry", run_dir, "dry_run=true"))
-    with caplog.at_level("INFO", logger="marketcast.jobs.predict"):
-        assert forecast(cfg) == EXIT_OK
-    assert "2 of 2 symbols forecast" in caplog.text  # predict.log holds the outcome too
+    logged = tmp / "dry_predict.log"  # predict.log, as Hydra's file handler writes it
+    handler = logging.FileHandler(logged)
+    logging.getLogger().addHandler(handler)
+    try:
+        with caplog.at_level("INFO", logger="marketcast.jobs.predict"):
+            assert forecast(cfg) == EXIT_OK
+    finally:
+        logging.getLogger().removeHandler(handler)
+        handler.close()
+    # predict.log holds the outcome too; the console (a stream handler) is not told twice
+    assert "2 of 2 symbols forecast" in logged.read_text()
+    assert "symbols forecast" not in caplog.text and "loaded 2 of 2" in caplog.text
     assert not (tmp / "dry").exists()
     said = capsys.readouterr().out  # the forecasts it would write, and one summary line
     assert "q10" in said and "005930" in said

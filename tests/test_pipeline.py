@@ -161,9 +161,10 @@ def predict(tmp_path, *overrides) -> pd.DataFrame:
     return pd.read_csv(out)
 
 
-def test_predict_writes_the_next_trading_days(trained, tmp_path):
+def test_predict_writes_the_next_trading_days(trained, tmp_path, capsys):
     _, run_dir, _, prices = trained
     written = predict(tmp_path, f"run_dir={run_dir}")
+    assert capsys.readouterr().out.rstrip().endswith("\n1 of 1 symbol forecast")  # not symbols
     assert list(written.columns) == [
         "symbol",
         "as_of",

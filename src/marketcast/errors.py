@@ -120,6 +120,18 @@ def log_bug(logger: logging.Logger, message: str, exc: BaseException) -> None:
         handler.handle(traced if not files or handler in files else plain)
 
 
+def log_to_files(logger: logging.Logger, message: str) -> None:
+    """Log ``message`` at INFO in the job's log files alone, for an outcome the job prints
+    itself: through the console handler as well, the console showed it twice. Where
+    nothing logs to a file, nothing more is said (the print is the record)."""
+    if not logger.isEnabledFor(logging.INFO):
+        return
+    record = logger.makeRecord(logger.name, logging.INFO, __file__, 0, message, None, None)
+    for handler in _handlers(logger):
+        if _keeps(handler) and record.levelno >= handler.level:
+            handler.handle(record)
+
+
 def _keeps(handler: logging.Handler) -> bool:
     """Whether ``handler`` writes to a file that keeps what it is given (pytest's own
     FileHandler writes to os.devnull)."""

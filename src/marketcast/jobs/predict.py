@@ -39,6 +39,7 @@ from marketcast.errors import (
     EXIT_OK,
     EXIT_PARTIAL,
     MarketcastError,
+    log_to_files,
     signals_held,
 )
 from marketcast.evaluation.baselines import drift, persistence
@@ -616,8 +617,9 @@ def _six_digits(value: float) -> str:
 
 def _summary(done: int, failed: dict[str, str], dry_run: bool = False) -> int:
     total = done + len(failed)
-    said = f"{done} of {total} symbols forecast" + ("; dry run: nothing written" if dry_run else "")
-    log.info(said)  # predict.log holds the night's outcome too (each failure is warned above)
+    said = f"{done} of {_count(total, 'symbol')} forecast"
+    said += "; dry run: nothing written" if dry_run else ""
+    log_to_files(log, said)  # predict.log holds the night's outcome too (each failure is warned)
     print(said)
     for symbol, message in failed.items():
         print(f"  {symbol}: {message}")
