@@ -167,6 +167,32 @@ def test_a_keras_backend_that_is_unknown_or_not_installed_is_said_at_start(tmp_p
         config.check_train_job(cfg)
 
 
+def test_the_backend_of_keras_json_is_checked_where_keras_backend_is_unset(tmp_path, monkeypatch):
+    """Keras reads its backend from $KERAS_HOME/keras.json (~/.keras) where KERAS_BACKEND is
+    not set: a file left saying jax, without jax, failed after the data was read."""
+    from marketcast.config import checks
+
+    cfg = compose_train(tmp_path / "run")
+    home = tmp_path / "keras_home"
+    home.mkdir()
+    monkeypatch.setenv("KERAS_HOME", str(home))
+    monkeypatch.delenv("KERAS_BACKEND", raising=False)
+    config.check_train_job(cfg)  # no keras.json: Keras' default
+    monkeypatch.setitem(checks.KERAS_BACKENDS, "jax", "marketcast_no_such_module")
+    (home / "keras.json").write_text('{"floatx": "float32", "backend": "jax"}')
+    with pytest.raises(MarketcastError, match=r"the backend 'jax' of .*keras.json needs the"):
+        config.check_train_job(cfg)
+    (home / "keras.json").write_text('{"backend": "tensorfow"}')
+    with pytest.raises(MarketcastError, match=r"'tensorfow' of .* not a Keras backend.*make it"):
+        config.check_train_job(cfg)
+    monkeypatch.setenv("KERAS_BACKEND", "tensorflow")  # the variable wins, as in Keras
+    config.check_train_job(cfg)
+    monkeypatch.delenv("KERAS_BACKEND")
+    for text in ('{"backend": "tensorflow"}', "not json"):  # Keras: its default
+        (home / "keras.json").write_text(text)
+        config.check_train_job(cfg)
+
+
 def test_an_lstm_option_keras_refuses_is_named_before_any_data_is_fetched(tmp_path, monkeypatch):
     """model.lstm.activation=tanhh is a bad choice (issue 11: it fails before any data is
     read): it was said once FinanceDataReader had been asked for the prices and the cache
@@ -645,6 +671,16 @@ def test_shell_completion_is_refused_in_one_line(flag, capsys):
     assert run_in_process("train", flag, "install=bash") == EXIT_USER_ERROR
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: shell completion is not available")
+
+
+def test_hydra_help_does_not_advertise_the_refused_completion(monkeypatch, capsys):
+    from hydra._internal.hydra import Hydra
+
+    monkeypatch.setattr(Hydra, "get_help", Hydra.get_help)  # put back after the test
+    assert run_in_process("train", "--hydra-help") in (None, 0)
+    out = capsys.readouterr().out
+    assert "--multirun" in out and "--config-dir" in out  # Hydra's other flags stay
+    assert "-sc" not in out and "completion" not in out
 
 
 @pytest.mark.parametrize(("command", "listed"), [("train", 1), ("predict", 0)])

@@ -14,6 +14,7 @@ directory that holds nothing but Hydra's own files is removed.
 
 from __future__ import annotations
 
+import copy
 import importlib
 import logging
 import math
@@ -25,6 +26,7 @@ import sys
 import traceback
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from marketcast import __version__
 from marketcast.errors import (
@@ -40,6 +42,9 @@ from marketcast.errors import (
     install_command,
     log_bug,
 )
+
+if TYPE_CHECKING:
+    from argparse import ArgumentParser
 
 log = logging.getLogger("marketcast")
 
@@ -162,7 +167,7 @@ def run_command(command: str, overrides: list[str]) -> None:
         user_errors(check, job)
     )
     sys.argv = [f"marketcast {command}", *overrides]
-    if "--help" in overrides or "-h" in overrides:
+    if {"--help", "-h", "--hydra-help"} & set(overrides):
         _help_as_shown()
     # Hydra reports a config that does not compose in several lines and exits 1; with
     # HYDRA_FULL_ERROR it raises instead, and the error becomes one line and exit 2 here.
@@ -234,7 +239,7 @@ def _help_as_shown() -> None:
         template = string.Template(help_cfg.template)
         shown = set(template.get_identifiers())
         fills = {
-            "FLAGS_HELP": lambda: self.format_args_help(args_parser),
+            "FLAGS_HELP": lambda: self.format_args_help(_without_completion(args_parser)),
             "HYDRA_CONFIG_GROUPS": lambda: self.format_config_groups(_is_hydra_group),
             "APP_CONFIG_GROUPS": lambda: self.format_config_groups(
                 lambda group: not _is_hydra_group(group)
@@ -244,6 +249,14 @@ def _help_as_shown() -> None:
         return template.substitute({name: fill() for name, fill in fills.items() if name in shown})
 
     Hydra.get_help = get_help
+
+
+def _without_completion(parser: ArgumentParser) -> ArgumentParser:
+    """Hydra's parser for its flags' help, less ``--shell-completion``: marketcast refuses it
+    (``_asks_completion``), and --hydra-help told how to install it."""
+    shown = copy.copy(parser)
+    shown._actions = [a for a in parser._actions if "--shell-completion" not in a.option_strings]
+    return shown
 
 
 def _is_hydra_group(group: str) -> bool:

@@ -8,6 +8,7 @@ import difflib
 import errno
 import functools
 import importlib.util
+import json
 import logging
 import math
 import os
@@ -206,29 +207,56 @@ _NO_TRAINING = ("numpy", "openvino")
 
 
 def check_keras_backend() -> None:
-    """That ``KERAS_BACKEND``, where set, names a Keras backend that is installed: train and
-    predict checked it only when Keras was imported, after the data was read, and said
-    "unexpected ModuleNotFoundError: No module named 'jax' (a bug ...)"."""
+    """That the Keras backend, where chosen (``KERAS_BACKEND``, else the ``backend`` of
+    Keras' own ``keras.json``), is one that trains and is installed: train and predict
+    checked it only when Keras was imported, after the data was read, and said "unexpected
+    ModuleNotFoundError: No module named 'jax' (a bug ...)"."""
     name = os.environ.get("KERAS_BACKEND", "")
-    if not name:  # unset, or empty (KERAS_BACKEND=$B with $B unset): Keras' default
+    said, quoted, undo = (
+        f"KERAS_BACKEND={name}",
+        f"KERAS_BACKEND={name!r}",
+        "unset KERAS_BACKEND for tensorflow",
+    )
+    if not name:  # unset, or empty (KERAS_BACKEND=$B with $B unset): keras.json's, if any
+        name, where = _keras_json_backend()
+        said = quoted = f"the backend {name!r} of {where}"
+        undo = f"make it tensorflow in {where}"
+    if not name:  # Keras' default
         return
     if name in _NO_TRAINING:
         raise MarketcastError(
-            f"KERAS_BACKEND={name} is one of Keras' inference-only backends, which cannot "
-            "train: use tensorflow (the default, and what the tests run) or jax."
+            f"{said} is one of Keras' inference-only backends, which cannot train: use "
+            "tensorflow (the default, and what the tests run) or jax."
         )
     if name not in KERAS_BACKENDS:
         raise MarketcastError(
-            f"KERAS_BACKEND={name!r} is not a Keras backend: use tensorflow (the default, "
-            "and what the tests run) or jax (torch is Keras' too, untested here), or unset it."
+            f"{quoted} is not a Keras backend: use tensorflow (the default, and what "
+            f"the tests run) or jax (torch is Keras' too, untested here), or {undo}."
         )
     module = KERAS_BACKENDS[name]
     if importlib.util.find_spec(module) is None:
         install = install_command("jax") if name == "jax" else f"pip install {module}"
         raise MarketcastError(
-            f"KERAS_BACKEND={name} needs the {module} package, which is not installed: "
-            f"{install}, or unset KERAS_BACKEND for tensorflow."
+            f"{said} needs the {module} package, which is not installed: {install}, or {undo}."
         )
+
+
+def _keras_json_backend() -> tuple[str, Path]:
+    """The ``backend`` of the ``keras.json`` Keras reads where ``KERAS_BACKEND`` is not set
+    ($KERAS_HOME, else ~/.keras, or /tmp/.keras where the home is not writable, as Keras
+    finds it), and the file; "" where there is none (Keras writes one on import) or it
+    does not read as JSON (Keras then uses its default)."""
+    if "KERAS_HOME" in os.environ:
+        folder = Path(os.environ["KERAS_HOME"]).expanduser()
+    else:
+        home = Path("~").expanduser()
+        folder = (home if os.access(home, os.W_OK) else Path("/tmp")) / ".keras"
+    path = folder / "keras.json"
+    try:
+        backend = json.loads(path.read_text()).get("backend", "")
+    except (OSError, ValueError, AttributeError):
+        return "", path
+    return (backend if isinstance(backend, str) else str(backend)), path
 
 
 def check_environment() -> None:
