@@ -698,9 +698,21 @@ def test_help_lists_only_the_config_groups_its_template_shows(command, listed, m
         return listing(self, *args, **kwargs)
 
     monkeypatch.setattr(Hydra, "format_config_groups", counted)
+    # each group listed had its own copy of the config repository (1 s of train's help)
+    from hydra._internal.config_loader_impl import ConfigLoaderImpl
+
+    copies = []
+    copying = ConfigLoaderImpl._parse_overrides_and_create_caching_repo
+
+    def copied(self, *args, **kwargs):
+        copies.append(args)
+        return copying(self, *args, **kwargs)
+
+    monkeypatch.setattr(ConfigLoaderImpl, "_parse_overrides_and_create_caching_repo", copied)
     assert run_in_process(command, "--help") == 0
     out = capsys.readouterr().out
     assert len(calls) == listed
+    assert len(copies) <= 3  # composing the config, and one for the listing
     assert ("data: csv, fdr, sample" in out) == (command == "train")  # the app's groups
     assert "hydra/launcher" not in out and "Exit status:" in out
 

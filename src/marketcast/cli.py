@@ -46,6 +46,8 @@ from marketcast.errors import (
 if TYPE_CHECKING:
     from argparse import ArgumentParser
 
+    from hydra._internal.config_loader_impl import ConfigLoaderImpl
+
 log = logging.getLogger("marketcast")
 
 # subcommand -> (config name, config check, job function, what it does)
@@ -238,6 +240,8 @@ def _help_as_shown() -> None:
     def get_help(self, help_cfg, cfg, args_parser, resolve: bool) -> str:
         template = string.Template(help_cfg.template)
         shown = set(template.get_identifiers())
+        if shown & {"HYDRA_CONFIG_GROUPS", "APP_CONFIG_GROUPS"}:
+            _one_repository(self.config_loader)
         fills = {
             "FLAGS_HELP": lambda: self.format_args_help(_without_completion(args_parser)),
             "HYDRA_CONFIG_GROUPS": lambda: self.format_config_groups(_is_hydra_group),
@@ -249,6 +253,30 @@ def _help_as_shown() -> None:
         return template.substitute({name: fill() for name, fill in fills.items() if name in shown})
 
     Hydra.get_help = get_help
+
+
+def _one_repository(loader: ConfigLoaderImpl) -> None:
+    """Make ``loader`` answer the group listings of ``--help`` from one copy of the config
+    repository: Hydra copies the whole repository for each of the 40-odd groups it lists
+    (about 1 s of train's help). Built as Hydra builds each copy (no config name, no
+    overrides: the search path, ``--config-dir`` included); any other question goes to
+    Hydra's own method."""
+    from hydra.core.object_type import ObjectType
+
+    own = loader.get_group_options
+    _, repository = loader._parse_overrides_and_create_caching_repo(None, [])
+
+    def get_group_options(
+        group_name: str,
+        results_filter: ObjectType | None = ObjectType.CONFIG,
+        config_name: str | None = None,
+        overrides: list[str] | None = None,
+    ) -> list[str]:
+        if config_name is None and not overrides:
+            return repository.get_group_options(group_name, results_filter)
+        return own(group_name, results_filter, config_name, overrides)
+
+    loader.get_group_options = get_group_options  # this process only prints the help
 
 
 def _without_completion(parser: ArgumentParser) -> ArgumentParser:
