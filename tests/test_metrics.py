@@ -69,7 +69,11 @@ def test_direction_in_words_falls_back_to_the_lstm_where_persistence_is_publishe
     skilled = {**lstm, "direction_ci": [0.51, 0.59], "direction_n_effective": 130.2}
     assert direction_words({"model": skilled}) == (
         "direction accuracy 0.529 on 250 moves, worth 130 independent calls; its 95% "
-        "interval 0.510..0.590 excludes 0.5"
+        "interval 0.510..0.590 excludes 0.5: significantly better than chance"
+    )
+    unskilled = {**lstm, "direction_accuracy": 0.45, "direction_ci": [0.41, 0.49]}
+    assert direction_words({"model": unskilled}).endswith(
+        "0.410..0.490 excludes 0.5: significantly worse than chance"
     )
     few = {**lstm, "direction_ci": None}
     assert direction_words({"model": few}).endswith(

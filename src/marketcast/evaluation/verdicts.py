@@ -119,9 +119,11 @@ def direction_words(test: dict) -> str | None:
     if row.get("direction_ci") is None:
         return f"{said}; too few origins per step ahead for an interval"
     lo, hi = row["direction_ci"]
-    return f"{said}{worth_words(row)}; its 95% interval {lo:.3f}..{hi:.3f} " + (
-        "contains 0.5: no evidence of directional skill" if lo <= 0.5 <= hi else "excludes 0.5"
-    )
+    if lo <= 0.5 <= hi:
+        verdict = "contains 0.5: no evidence of directional skill"
+    else:  # said both ways, as every verdict
+        verdict = f"excludes 0.5: significantly {'better' if lo > 0.5 else 'worse'} than chance"
+    return f"{said}{worth_words(row)}; its 95% interval {lo:.3f}..{hi:.3f} {verdict}"
 
 
 def worth_words(row: dict) -> str:
