@@ -54,7 +54,9 @@ def test_train_writes_a_complete_run(trained):
     report = (run_dir / "report.md").read_text()
     test = json.loads((run_dir / "metrics.json").read_text())["test"]
     assert report.startswith("# prices\n") and "## Test segment" in report
-    for name in ("model", "lstm", "ets", "arima"):
+    # every forecaster's verdict in words: drift, window mean and ridge had theirs only in
+    # metrics.json
+    for name in ("model", "lstm", "ets", "arima", "drift", "window_mean", "ridge"):
         assert f"- {dm_words(test[name]['dm_vs_persistence'], name)}\n" in report
     assert "GARCH(1,1) band around persistence" in report and "Per fold" not in report
     step_two = test["lstm"]["per_step"][1]["dm_vs_persistence"]  # horizon 2: per step too

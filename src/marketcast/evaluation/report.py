@@ -10,7 +10,9 @@ from marketcast.evaluation.verdicts import (
     score_test_words,
 )
 
-TESTED = ("model", "lstm", "ets", "arima")  # the forecasters whose DM verdicts are said
+# the forecasters whose DM verdicts the printed summary and the per-step lists say
+# (report.md's test segment says every forecaster's)
+TESTED = ("model", "lstm", "ets", "arima")
 
 
 def run_report(metrics: dict, settings: dict, label: str) -> str:
@@ -174,9 +176,12 @@ def _test_words(test: dict) -> list[str]:
         "Student-t):",
         "",
     ]
-    for name in TESTED:  # "better" only where it is significant
-        if name in test:
-            lines.append(f"- {dm_words(test[name].get('dm_vs_persistence'), name)}")
+    # every forecaster's verdict ("better" only where it is significant), the published
+    # and the peers' first, then the naive baselines'
+    named = [*(n for n in TESTED if n in test), *(n for n in test if n not in TESTED)]
+    for name in named:
+        if name != "persistence" and "dm_vs_persistence" in test[name]:
+            lines.append(f"- {dm_words(test[name]['dm_vs_persistence'], name)}")
     return [*lines, ""]
 
 
