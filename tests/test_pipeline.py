@@ -244,6 +244,37 @@ def test_predict_repeats_the_run_forecast_where_ets_has_a_share(tmp_path, caplog
     )
 
 
+@pytest.mark.slow  # over 2 s on 2 cores: CI's second stage runs it
+def test_predict_says_where_an_arima_share_makes_it_differ_from_the_run(tmp_path, caplog):
+    """A run keeps no ARIMA state: predict refits ARIMA on recent rows, and its forecast at
+    a test origin was 0.1% off the run's where ARIMA had a share, with nothing said."""
+    from marketcast.runfiles import DONE_FILE, fingerprint
+
+    prices = tmp_path / "prices.csv"
+    ar1_prices(400, phi=0.3).to_csv(prices)
+    run_dir = tmp_path / "run"
+    train(
+        compose_train(
+            run_dir, "data=csv", f"data.path={prices}", "train.epochs=1",
+            "forecast.components=[lstm,arima]",
+        )
+    )  # fmt: skip
+    state = json.loads((run_dir / "preprocessing.json").read_text())
+    assert state["combination"]["names"] == ["lstm", "arima"]
+    with caplog.at_level("WARNING", logger="marketcast"):
+        predict(tmp_path, f"run_dir={run_dir}")
+    assert "ARIMA" not in caplog.text  # no share: nothing refitted, nothing said
+    state["combination"].update(weights=[[0.0, 0.6]], shrink=0.0)
+    (run_dir / "preprocessing.json").write_text(json.dumps(state))
+    marker = json.loads((run_dir / DONE_FILE).read_text())
+    marker["files"]["preprocessing.json"] = fingerprint(run_dir / "preprocessing.json")
+    (run_dir / DONE_FILE).write_text(json.dumps(marker))
+    with caplog.at_level("WARNING", logger="marketcast"):
+        predict(tmp_path / "shared", f"run_dir={run_dir}")
+    assert f"the run {run_dir} gives ARIMA a share of its forecast" in caplog.text
+    assert "predict refits ARIMA on each symbol's last" in caplog.text
+
+
 def test_predict_finds_the_latest_run(trained, tmp_path):
     _, run_dir, _, _ = trained
     table = predict(tmp_path, f"paths.output_root={run_dir.parent}")

@@ -351,6 +351,12 @@ def _peer_forecasts(
         out["ets"][js] = continued_ets(saved, checkpoint, prices, at - row - 1, horizon)
     if "arima" in used:
         refit["arima"] = list(range(len(rows)))
+        log.warning(
+            "the run %s gives ARIMA a share of its forecast: a run keeps no ARIMA state, so "
+            "predict refits ARIMA on each symbol's last %d rows, and the forecast differs a "
+            "little from what the run would give (forecast.components without arima avoids it)",
+            run.run_dir, HISTORY_ROWS,
+        )  # fmt: skip
     for name, js in refit.items():
         if js:
             histories = {
