@@ -6,8 +6,10 @@ walk-forward backtest of the default config, at each horizon of --horizons. Prin
 file and on average, test MAE and RMSE relative to persistence (below 1: a smaller error) of the
 published combination (model), the raw LSTM, AutoETS and AutoARIMA, per step for h > 1,
 with the Diebold-Mariano (HLN) p-value against persistence; and for the 80% interval:
-coverage, coverage per volatility tercile and the interval (Winkler) score, beside the
-GARCH(1,1) band around persistence. Every run is kept under --out, and summary.json.
+coverage, coverage per volatility tercile and the interval (Winkler) score with the DM-HLN
+p-value of its difference from the GARCH band's, beside the GARCH(1,1) band around
+persistence and AutoETS's and AutoARIMA's own intervals. (Persistence has no column: its
+ratios are 1.) Every run is kept under --out, and summary.json.
 
     python bench/evaluate_dev.py ../shared/data [--horizons 1,5] [--folds 5]
         [--no-backtest | --no-single] [--files a,b] [overrides]
@@ -33,6 +35,9 @@ from marketcast.jobs.train import train
 from marketcast.runfiles import METRICS_FILE
 
 FORECASTERS = ("model", "lstm", "ets", "arima")
+# each band of the table: the published one, then those it is compared with, by the row of
+# metrics.json that holds it
+BANDS = {"model": "model", "garch": "persistence", "ets": "ets", "arima": "arima"}
 
 
 def run(run_dir: Path, overrides: list[str]) -> dict:
@@ -78,8 +83,8 @@ def summarise(metrics: dict) -> dict:
             "dm_p": [(s.get("dm_vs_persistence") or {}).get("p_value") for s in steps],
             "dm_stat": [(s.get("dm_vs_persistence") or {}).get("statistic") for s in steps],
         }
-    for name, key in (("model", "model"), ("garch", "persistence")):
-        interval = test[key].get("interval")
+    for name, key in BANDS.items():
+        interval = test.get(key, {}).get("interval")
         if interval:
             out[f"{name}_interval"] = {
                 k: interval.get(k)
@@ -141,11 +146,14 @@ def main() -> int:
 def print_table(key: str, by_file: dict) -> None:
     names = [n for n in FORECASTERS if all(n in r for r in by_file.values())]
     print(f"\n### {key}: test MAE / persistence MAE per step (DM p vs persistence)\n")
+    others = [n for n in BANDS if n != "model"]
     print(
         "| file | " + " | ".join(names) + " | 80% coverage (calm/mid/turb) | "
-        "interval score % | GARCH band coverage | GARCH band score % |"
+        "interval score % (DM p vs GARCH) | "
+        + " | ".join(f"{n.upper()} band coverage | {n.upper()} band score %" for n in others)
+        + " |"
     )
-    print("|---" * (len(names) + 5) + "|")
+    print("|---" * (len(names) + 3 + 2 * len(others)) + "|")
     for stem, r in by_file.items():
         cells = [_cell(r[n]) for n in names]
         cells += _interval_cells(r)
@@ -181,8 +189,9 @@ def print_table(key: str, by_file: dict) -> None:
         + " | ".join(_mean_interval(by_file))
         + " |"
     )
-    print("| mean RMSE ratio | " + " | ".join(rmse) + " | | | | |")
-    print("| files significantly worse (any step) | " + " | ".join(map(str, worse)) + " | | | | |")
+    blank = " |" * (2 * len(BANDS))
+    print("| mean RMSE ratio | " + " | ".join(rmse) + " |" + blank)
+    print("| files significantly worse (any step) | " + " | ".join(map(str, worse)) + " |" + blank)
     print_targets(by_file)
 
 
@@ -233,28 +242,36 @@ def _cell(row: dict) -> str:
 
 
 def _interval_cells(r: dict) -> list[str]:
-    m, g = r.get("model_interval") or {}, r.get("garch_interval") or {}
+    """The published band's coverage (per tercile) and score (with the p-value of its DM
+    test against the GARCH band's, and which side where significant), then each other
+    band's coverage and score."""
+    m = r.get("model_interval") or {}
     terciles = "/".join(f"{c:.2f}" for c in m.get("coverage_by_tercile") or [])
-    return [
-        f"{m.get('coverage', float('nan')):.3f} ({terciles})",
-        f"{m.get('winkler_pct', float('nan')):.3f}",
-        f"{g.get('coverage', float('nan')):.3f}",
-        f"{g.get('winkler_pct', float('nan')):.3f}",
-    ]
+    score = f"{m.get('winkler_pct', float('nan')):.3f}"
+    duel = m.get("score_vs_reference")
+    if duel:
+        side = {-1: " lower", 1: " higher", 0: ""}[
+            significant_side(duel["statistic"], duel["p_value"])
+        ]
+        score += f" ({duel['p_value']:.2f}{side})"
+    cells = [f"{m.get('coverage', float('nan')):.3f} ({terciles})", score]
+    for name in BANDS:
+        if name != "model":
+            band = r.get(f"{name}_interval") or {}
+            cells += [
+                f"{band.get('coverage', float('nan')):.3f}",
+                f"{band.get('winkler_pct', float('nan')):.3f}",
+            ]
+    return cells
 
 
 def _mean_interval(by_file: dict) -> list[str]:
     def mean(which, key):
-        values = [r.get(which, {}).get(key) for r in by_file.values()]
+        values = [(r.get(which) or {}).get(key) for r in by_file.values()]
         values = [v for v in values if v is not None]
         return f"{np.mean(values):.3f}" if values else "n/a"
 
-    return [
-        mean("model_interval", "coverage"),
-        mean("model_interval", "winkler_pct"),
-        mean("garch_interval", "coverage"),
-        mean("garch_interval", "winkler_pct"),
-    ]
+    return [mean(f"{name}_interval", key) for name in BANDS for key in ("coverage", "winkler_pct")]
 
 
 if __name__ == "__main__":

@@ -43,6 +43,34 @@ def test_statistical_peers_use_no_row_at_or_after_the_origin(forecaster):
     assert before.shape == (len(origins), 3) and np.all(before > 0)
 
 
+def test_the_peers_own_bands_use_no_later_row_and_cover_a_random_walk():
+    """ETS's own prediction interval (statsforecast's), for issue 15's table beside the
+    published band: ordered around the same forecasts, its median the forecast, blind to
+    the rows at and after the origin, and near its nominal 80% on a random walk of log
+    prices, which ETS(A,N,N) models."""
+    series, train_stop = random_walk(1100, seed=5), 600
+    origins = np.arange(train_stop, 1095)
+    levels = [0.1, 0.5, 0.9]
+    forecasts, bands = peers.rolling_bands(
+        peers.ets_model, series, origins, 2, 0, train_stop, levels=levels
+    )
+    np.testing.assert_array_equal(forecasts, peers.ets_forecasts(series, origins, 2, 0, train_stop))
+    assert bands.shape == (len(origins), 2, 3)
+    np.testing.assert_allclose(bands[..., 1], forecasts)  # exp of the median of log prices
+    assert np.all(bands[..., 0] < forecasts) and np.all(forecasts < bands[..., 2])
+    assert np.all(bands[:, 1, 2] - bands[:, 1, 0] > bands[:, 0, 2] - bands[:, 0, 0])  # wider
+    actual = np.stack([series[origins], series[origins + 1]], axis=1)
+    covered = (bands[..., 0] <= actual) & (actual <= bands[..., 2])
+    assert covered.mean() == pytest.approx(0.80, abs=0.03)
+    cut, near = 700, origins[:200]
+    changed = series.copy()
+    changed[cut:] *= 1.3
+    _, after = peers.rolling_bands(peers.ets_model, changed, near, 2, 0, train_stop, levels=levels)
+    seen = near <= cut
+    np.testing.assert_array_equal(after[seen], bands[:200][seen])
+    assert not np.allclose(after[~seen], bands[:200][~seen])
+
+
 def test_refitting_changes_forecasts_and_order_of_origins_does_not():
     series, train_stop = random_walk(360, seed=3), 300
     origins = np.arange(train_stop, 357)

@@ -19,7 +19,7 @@ from conftest import (
 from omegaconf import OmegaConf
 
 from marketcast.errors import MarketcastError
-from marketcast.evaluation.verdicts import dm_words
+from marketcast.evaluation.verdicts import dm_words, interval_words
 from marketcast.jobs.predict import forecast
 from marketcast.jobs.train import train
 from marketcast.storage import artifacts
@@ -94,8 +94,20 @@ def test_train_writes_a_complete_run(trained):
         "q90",
         "garch_q10",  # the band the published one is scored against, and what ranks the
         "garch_q90",  # origins into coverage thirds: the verdicts can be recomputed
+        "ets_q10",  # the peers' own intervals, scored beside it
+        "ets_q90",
+        "arima_q10",
+        "arima_q90",
         "volatility",
     ]
+    for peer, said in (("ets", "AutoETS"), ("arima", "AutoARIMA")):
+        own = metrics["test"][peer]["interval"]
+        inside = predictions[peer + "_q10"].le(predictions["actual"]) & predictions["actual"].le(
+            predictions[peer + "_q90"]
+        )
+        assert own["coverage"] == pytest.approx(inside.mean())
+        assert (predictions[peer + "_q10"] < predictions[peer]).all()
+        assert f"{said}'s own interval: {interval_words(own)}." in report
     assert set(predictions["step"]) == {1, 2}
     # validation: every forecast, the rows that decided early stopping and those that fitted
     # the combination and the intervals (evaluation.stop_share 0.5) marked, and between

@@ -24,13 +24,15 @@ PEER_COMPONENTS = ("ets", "arima")  # the components fitted per symbol at foreca
 @dataclass(frozen=True)
 class SegmentForecasts:
     """actual: (B, H); forecasts: name -> (B, H), the published ``model`` first; bands:
-    (B, H, L) around it or None; reference_bands: name -> (B, H, L) (the GARCH band)."""
+    (B, H, L) around it or None; reference_bands: name -> (B, H, L) (the GARCH band);
+    peer_bands: peer -> (B, H, L), the ETS's and ARIMA's own prediction intervals."""
 
     part: SegmentData
     forecasts: dict[str, np.ndarray]
     bands: np.ndarray | None
     levels: list[float]
     reference_bands: dict[str, np.ndarray] = field(default_factory=dict)
+    peer_bands: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def model_prices(model: keras.Model, transform: Transform, part: SegmentData) -> np.ndarray:
@@ -53,9 +55,18 @@ def peer_forecasts(
     """(B, H) forecasts of each peer of ``fitted`` (``fit_peers``) for ``segment``'s samples,
     fitted on the rows before the validation segment (and refitted every ``refit_every``
     origins after)."""
+    return peer_forecasts_and_bands(prep, segment, fitted, refit_every, None)[0]
+
+
+def peer_forecasts_and_bands(
+    prep: Prepared, segment: str, fitted: dict, refit_every: int, levels: list[float] | None
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """``peer_forecasts``, and (B, H, L) each peer's own band at quantile ``levels`` (none
+    where ``levels`` is None), from the same pass."""
     part = prep.parts[segment]
-    return {
-        name: peer_models.rolling_forecasts(
+    forecasts, bands = {}, {}
+    for name, model in fitted.items():
+        forecasts[name], bands[name] = peer_models.rolling_bands(
             peer_models.PEER_MODELS[name],
             prep.raw_target,
             part.windows.first_target,
@@ -63,9 +74,9 @@ def peer_forecasts(
             refit_every,
             prep.segments.val_start,
             first=model,
+            levels=levels,
         )
-        for name, model in fitted.items()
-    }
+    return forecasts, {name: band for name, band in bands.items() if band is not None}
 
 
 def ets_saved(prep: Prepared, fitted: dict, refit_every: int) -> dict | None:
@@ -112,6 +123,7 @@ def forecast_segment(
     segment: str,
     peers: dict[str, np.ndarray],
     reference_bands: dict[str, np.ndarray] | None = None,
+    peer_bands: dict[str, np.ndarray] | None = None,
 ) -> tuple[SegmentForecasts, Intervals]:
     """The segment's forecasts, and the interval state after adapting through it.
 
@@ -140,7 +152,7 @@ def forecast_segment(
         intervals.fresh() if segment == "val" else _resumed(intervals, symbol, prep, days[0]),
     )
     segment_forecasts = SegmentForecasts(
-        part, forecasts, bands, intervals.levels, reference_bands or {}
+        part, forecasts, bands, intervals.levels, reference_bands or {}, peer_bands or {}
     )
     return segment_forecasts, state
 

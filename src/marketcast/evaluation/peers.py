@@ -98,10 +98,31 @@ def rolling_forecasts(
     ``first_target``; the output keeps the input order. ``first``: that first fit,
     made already (``fit_peer``); it is not changed.
     """
+    forecasts, _ = rolling_bands(
+        make_model, series, first_target, horizon, refit_every, train_stop, first
+    )
+    return forecasts
+
+
+def rolling_bands(
+    make_model: Callable,
+    series: np.ndarray,
+    first_target: np.ndarray,
+    horizon: int,
+    refit_every: int,
+    train_stop: int,
+    first=None,
+    levels: list[float] | None = None,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """``rolling_forecasts``' (B, H) forecasts and, for quantile ``levels`` (0.1, 0.9),
+    the (B, H, L) band of the model's own prediction intervals at each origin (the
+    peer's band, as statsforecast gives it; None without ``levels``)."""
     log_price = _log_prices(series)
     t = np.asarray(first_target, dtype=int)
     _check_origins(t, horizon, refit_every, train_stop, len(series))
     out = np.empty((len(t), horizon))
+    keys, widths = _band_keys(levels or [])
+    bands = np.empty((len(t), horizon, len(keys))) if levels else None
     model = first if first is not None else _fitted(make_model, log_price[:train_stop])
     with warnings.catch_warnings():
         # forward() re-runs ARIMA's likelihood at fixed coefficients; its optimiser then
@@ -110,8 +131,28 @@ def rolling_forecasts(
         for k, i in enumerate(np.argsort(t, kind="stable")):
             if refit_every and k % refit_every == 0 and k > 0:
                 model = _fitted(make_model, log_price[: t[i]])
-            out[i] = model.forward(log_price[: t[i]], h=horizon)["mean"]
-    return np.exp(out)
+            if bands is None:
+                out[i] = model.forward(log_price[: t[i]], h=horizon)["mean"]
+                continue
+            got = model.forward(log_price[: t[i]], h=horizon, level=widths)
+            out[i] = got["mean"]
+            bands[i] = np.column_stack([np.asarray(got[key]) for key in keys])
+    return np.exp(out), None if bands is None else np.exp(bands)
+
+
+def _band_keys(levels: list[float]) -> tuple[list[str], list[float]]:
+    """statsforecast's names for the bounds at quantile ``levels`` (0.1 -> "lo-80.0", the
+    lower bound of its central 80% interval; 0.5 -> "mean", the median of log prices),
+    and the central widths to ask it for."""
+    keys, widths = [], []
+    for q in levels:
+        if np.isclose(q, 0.5):
+            keys.append("mean")
+            continue
+        width = round(100 * abs(1 - 2 * q), 10)
+        keys.append(f"{'lo' if q < 0.5 else 'hi'}-{width}")
+        widths.append(width)
+    return keys, sorted(set(widths))
 
 
 def ets_state(

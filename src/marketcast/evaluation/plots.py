@@ -53,7 +53,8 @@ REL_TOP = 1.3  # relative-MAE charts stop here: a far-off forecaster is cut and 
 COLORS = {"actual": "black", "model": "tab:blue", "persistence": "tab:orange"}
 OTHER_COLORS = ["tab:green", "tab:red", "tab:purple", "tab:brown", "tab:pink", "tab:olive"]
 _QUANTILE = re.compile(r"q(\d+(?:\.\d+)?)")
-_REFERENCE_QUANTILE = re.compile(r"[a-z]\w*_q\d+(?:\.\d+)?")  # garch_q10: the reference band
+# garch_q10: the reference band's bound; ets_q10: a peer's own band's
+_REFERENCE_QUANTILE = re.compile(r"[a-z]\w*_q\d+(?:\.\d+)?")
 
 
 def run_plots(

@@ -15,8 +15,9 @@ VOLATILITY_COLUMN = "volatility"
 
 def predictions_table(f: SegmentForecasts, dates: pd.DatetimeIndex) -> pd.DataFrame:
     """One row per (origin, step): every forecast beside the actual value, the published
-    band (``q10``, ``q90``), the reference band it is scored against (``garch_q10``, ...)
-    and the origin's window volatility."""
+    band (``q10``, ``q90``), the reference band it is scored against (``garch_q10``, ...),
+    the peers' own bands (``ets_q10``, ``arima_q90``, ...) and the origin's window
+    volatility."""
     n, horizon = f.part.actual.shape
     columns = {
         "origin": np.repeat(f.part.origin_dates(dates), horizon),
@@ -28,7 +29,7 @@ def predictions_table(f: SegmentForecasts, dates: pd.DatetimeIndex) -> pd.DataFr
         columns[name] = forecast.ravel()
     for j, level in enumerate(f.levels):
         columns[quantile_column(level)] = f.bands[..., j].ravel()
-    for band, bounds in f.reference_bands.items():
+    for band, bounds in {**f.reference_bands, **f.peer_bands}.items():
         for j, level in enumerate(f.levels):
             columns[f"{band}_{quantile_column(level)}"] = bounds[..., j].ravel()
     if f.levels and f.part.history.shape[1] >= 3:

@@ -13,6 +13,8 @@ from marketcast.evaluation.verdicts import (
 # the forecasters whose DM verdicts the printed summary and the per-step lists say
 # (report.md's test segment says every forecaster's)
 TESTED = ("model", "lstm", "ets", "arima")
+# the peers whose own prediction intervals are scored beside the published band
+PEER_BANDS = {"ets": "AutoETS's own interval", "arima": "AutoARIMA's own interval"}
 
 
 def run_report(metrics: dict, settings: dict, label: str) -> str:
@@ -200,8 +202,8 @@ def _direction_lines(test: dict) -> list[str]:
 
 
 def _interval_lines(test: dict, heading: str) -> list[str]:
-    """The published interval beside the GARCH(1,1) band, and the test between them, under
-    a ``heading`` (``##``, ``###``)."""
+    """The published interval beside the GARCH(1,1) band, the test between them, and the
+    peers' own intervals, under a ``heading`` (``##``, ``###``)."""
     interval = test["model"].get("interval")
     if not interval:
         return []
@@ -220,6 +222,9 @@ def _interval_lines(test: dict, heading: str) -> list[str]:
         )
     if interval.get("score_vs_reference"):
         lines.append(f"Interval score, {score_test_words(interval)}.")
+    for name, said in PEER_BANDS.items():  # for comparison: the peers' own intervals
+        if test.get(name, {}).get("interval"):
+            lines.append(f"{said}: {interval_words(test[name]['interval'])}.")
     return lines
 
 

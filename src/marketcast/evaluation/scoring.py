@@ -54,6 +54,8 @@ def score_segment(f: SegmentForecasts, naive_mae: float) -> dict[str, dict]:
     volatility = window_volatility(f.part.history)
     if f.bands is not None and len(f.levels) >= 2:
         table["model"]["interval"] = interval_scores(actual, f.bands, f.levels, volatility)
+    for name, bands in f.peer_bands.items():  # ETS's and ARIMA's own prediction intervals
+        table[name]["interval"] = interval_scores(actual, bands, f.levels, volatility)
     for name, bands in f.reference_bands.items():
         table["persistence"]["interval"] = {
             "band": name,
@@ -164,8 +166,11 @@ def pool_forecasts(
         name: np.concatenate([f.reference_bands[name] for f, _ in results])
         for name in first.reference_bands
     }
+    own = {
+        name: np.concatenate([f.peer_bands[name] for f, _ in results]) for name in first.peer_bands
+    }
     naive = float(np.mean([scale for _, scale in results]))
-    return SegmentForecasts(part, forecasts, bands, first.levels, reference), naive
+    return SegmentForecasts(part, forecasts, bands, first.levels, reference, own), naive
 
 
 # price units (a mean of won and dollars means nothing) and counts: per symbol only

@@ -77,10 +77,12 @@ class Fitted:
         peers: dict[str, np.ndarray] | None = None,
         reference_bands: dict[str, np.ndarray] | None = None,
         intervals: Intervals | None = None,
+        peer_bands: dict[str, np.ndarray] | None = None,
     ) -> tuple[SegmentForecasts, Intervals]:
         """Every forecaster's forecasts for one segment of ``symbol``, in price units, and
         the interval state after it; ``peers``: the classical peers' (B, H) forecasts on the
-        same samples; ``intervals``: the state to continue from (default: the fitted one)."""
+        same samples (``peer_bands``: their own (B, H, L) bands); ``intervals``: the state
+        to continue from (default: the fitted one)."""
         return forecast_segment(
             self.model,
             self.transform,
@@ -92,6 +94,7 @@ class Fitted:
             segment,
             peers or {},
             reference_bands,
+            peer_bands,
         )
 
 

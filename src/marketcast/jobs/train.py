@@ -232,9 +232,12 @@ def _train(cfg: DictConfig, run_dir: Path, callbacks: list) -> tuple[float, dict
         forecasts, intervals = {}, carried(fitted.intervals, intervals)
         for symbol, prep in preps.items():
             args = (symbol, prep)
-            val, _ = fitted.forecast(*args, "val", peers[symbol]["val"], peers[symbol]["val_bands"])
+            own = peers[symbol]
+            val, _ = fitted.forecast(
+                *args, "val", own["val"], own["val_bands"], peer_bands=own["val_peer_bands"]
+            )
             test, intervals = fitted.forecast(
-                *args, "test", peers[symbol]["test"], peers[symbol]["test_bands"], intervals
+                *args, "test", own["test"], own["test_bands"], intervals, own["test_peer_bands"]
             )
             forecasts[symbol] = {"val": val, "test": test}
             if cfg.forecast.past_folds and k + 1 < len(folds):  # a later fold fits on them
@@ -347,20 +350,23 @@ def _forecast_config(cfg: DictConfig) -> DictConfig:
 
 
 def _peers(prep: Prepared, cfg) -> dict[str, dict]:
-    """The classical peers' forecasts and the GARCH band for each scored segment of
-    ``prep``, and the fitted ETS as predict continues it (``ets``)."""
+    """The classical peers' forecasts, their own bands (``{segment}_peer_bands``) and the
+    GARCH band for each scored segment of ``prep``, and the fitted ETS as predict continues
+    it (``ets``)."""
     from marketcast.evaluation.forecasts import (
         ets_saved,
         fit_peers,
         garch_reference,
-        peer_forecasts,
+        peer_forecasts_and_bands,
     )
 
     peers = cfg.peers
     fitted = fit_peers(prep, [name for name in ("ets", "arima") if peers[name]])
     out = {"ets": ets_saved(prep, fitted, peers.refit_every)}
     for segment in SEGMENTS:
-        out[segment] = peer_forecasts(prep, segment, fitted, peers.refit_every)
+        out[segment], out[f"{segment}_peer_bands"] = peer_forecasts_and_bands(
+            prep, segment, fitted, peers.refit_every, list(cfg.interval_levels)
+        )
         out[f"{segment}_bands"] = (
             {"garch": garch_reference(prep, segment, list(cfg.interval_levels))}
             if peers.garch
