@@ -202,8 +202,9 @@ def latest_window(symbol: str, run: Run, cfg: DictConfig, now: pd.Timestamp) -> 
     data = replace(data, symbol=symbol if data.source == "fdr" else data.symbol, end=cfg.as_of)
     if cfg.refresh:
         data = replace(data, refresh=cfg.refresh)
-    if data.source == "fdr" and cfg.paths.cache_dir:  # the night's cache, not training's
-        data = replace(data, cache_dir=str(Path(cfg.paths.cache_dir).expanduser().resolve()))
+    # the night's cache, not training's (read once: resolving $MARKETCAST_CACHE_DIR costs)
+    if data.source == "fdr" and (night_cache := cfg.paths.cache_dir):
+        data = replace(data, cache_dir=str(Path(night_cache).expanduser().resolve()))
     if data.source == "csv" and data.path and not Path(data.path).expanduser().is_absolute():
         log.warning(  # runs saved before training made the path absolute
             "%s: the run names its CSV file relatively, data.path=%r: reading it from %s",
