@@ -260,6 +260,13 @@ def test_a_global_run_reports_and_prints_every_symbols_tests(global_run):
     # the means table is introduced by what it is (the note was glued to its last row)
     assert "means over 2 symbols (MAE and RMSE, in each symbol's own prices: per " in printed
     assert "test    model" in printed.split("means over 2 symbols")[1]
+    # the intervals' means too: a universe's summary said nothing of its bands
+    mean = metrics["test"]["model"]["interval"]
+    assert f"test, mean: {interval_words(mean)}\n" in printed
+    garch = metrics["test"]["persistence"]["interval"]
+    assert f"test, mean: the GARCH(1,1) band around persistence: {interval_words(garch)}\n" in (
+        printed
+    )
     said = 0
     for symbol, segments in metrics["symbols"].items():
         for name in ("model", "lstm"):

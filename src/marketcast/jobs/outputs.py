@@ -264,26 +264,32 @@ def print_report(result: RunResult, failed: dict[str, str]) -> None:
             f"published forecast (model), fitted on {combination['fitted_on']}: "
             f"{combination['words']}"
         )
+    for segment in SEGMENTS:  # a universe's: the means over symbols (each: report.md)
+        _print_intervals(metrics[segment], f"{segment}, mean" if result.universe else segment)
     if result.universe:
         _print_symbols(metrics["symbols"])
         for symbol, message in failed.items():
             print(f"  {symbol:<10} skipped: {message}")
         return
-    for segment in SEGMENTS:
-        interval = metrics[segment]["model"].get("interval")
-        if interval:
-            print(f"{segment}: {interval_words(interval)}")
-        garch = metrics[segment]["persistence"].get("interval")
-        if garch:
-            print(f"{segment}: the GARCH(1,1) band around persistence: {interval_words(garch)}")
-        if interval and interval.get("score_vs_reference"):
-            print(f"{segment} interval score, {score_test_words(interval)}")
     direction = direction_words(metrics["test"])
     if direction:
         print(f"test: {direction}")
     for name, row in metrics["test"].items():  # as report.md lists them
         if name in TESTED:
             print(f"test MAE, {dm_words(row.get('dm_vs_persistence'), name)}")
+
+
+def _print_intervals(table: dict[str, dict], segment: str) -> None:
+    """A segment's published interval, the GARCH(1,1) band around persistence and the test
+    between them, one line each (``segment``: how the lines start)."""
+    interval = table["model"].get("interval")
+    if interval:
+        print(f"{segment}: {interval_words(interval)}")
+    garch = table["persistence"].get("interval")
+    if garch:
+        print(f"{segment}: the GARCH(1,1) band around persistence: {interval_words(garch)}")
+    if interval and interval.get("score_vs_reference"):
+        print(f"{segment} interval score, {score_test_words(interval)}")
 
 
 def _print_symbols(symbols: dict[str, dict]) -> None:
