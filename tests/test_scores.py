@@ -273,6 +273,27 @@ def test_a_global_models_mean_takes_each_symbols_scalars_whatever_the_first_hold
     assert mean_over([both, both]) == {"arima": {"mape": 1.0, "direction_accuracy": None}}
 
 
+def test_a_global_models_mean_interval_holds_its_thirds_and_pinball_losses():
+    """The mean over symbols of an interval kept coverage, width and score only: the
+    coverage per volatility third and the pinball loss per level were per symbol alone."""
+    from marketcast.evaluation.scoring import mean_over
+
+    def band(coverage, thirds, pinball):
+        return {
+            "levels": [0.1, 0.9], "nominal": 0.8, "coverage": coverage, "width_pct": 2.0,
+            "winkler_pct": 3.0, "coverage_by_tercile": thirds, "pinball_pct": pinball,
+        }  # fmt: skip
+
+    tables = [
+        {"model": {"mape": 1.0, "interval": band(0.8, [0.7, 0.8, 0.9], [0.3, 0.4])}},
+        {"model": {"mape": 1.0, "interval": band(0.9, None, [0.5, 0.6])}},  # too few origins
+    ]
+    mean = mean_over(tables)["model"]["interval"]
+    assert mean["coverage"] == pytest.approx(0.85)
+    assert mean["coverage_by_tercile"] == pytest.approx([0.7, 0.8, 0.9])  # the one that has it
+    assert mean["pinball_pct"] == pytest.approx([0.4, 0.5])
+
+
 def test_a_global_models_mean_holds_no_price_units():
     """The mean over symbols averaged MAE and RMSE of a won stock with dollar ones
     (895.83 = (2683.54 KRW + 1.22 USD + 2.73 USD) / 3) and the call counts (473.33)."""

@@ -203,8 +203,21 @@ def mean_over(tables: list[dict[str, dict]]) -> dict[str, dict]:
                     key: _mean([i[key] for i in intervals])
                     for key in ("coverage", "width_pct", "winkler_pct")
                 },
+                **{
+                    key: _mean_per_item([i.get(key) for i in intervals])
+                    for key in ("coverage_by_tercile", "pinball_pct")
+                },
             }
     return out
+
+
+def _mean_per_item(lists: list[list | None]) -> list[float | None] | None:
+    """The item-by-item mean of equally long lists (a coverage per volatility third, a
+    pinball loss per level), each item over the lists that have it; None where none do."""
+    present = [v for v in lists if v is not None]
+    if not present:
+        return None
+    return [_mean(list(items)) for items in zip(*present, strict=True)]
 
 
 def _mean(values: list) -> float | None:
