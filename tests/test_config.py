@@ -183,12 +183,16 @@ def test_the_backend_of_keras_json_is_checked_where_keras_backend_is_unset(tmp_p
     with pytest.raises(MarketcastError, match=r"the backend 'jax' of .*keras.json needs the"):
         config.check_train_job(cfg)
     (home / "keras.json").write_text('{"backend": "tensorfow"}')
-    with pytest.raises(MarketcastError, match=r"'tensorfow' of .* not a Keras backend.*make it"):
+    with pytest.raises(MarketcastError, match=r"'tensorfow' of .* not a Keras backend: set "):
         config.check_train_job(cfg)
+    for text, said in (("[]", "holds list, not a JSON object"), ('{"backend": ""}', "'' of")):
+        (home / "keras.json").write_text(text)  # Keras fails on both
+        with pytest.raises(MarketcastError, match=said):
+            config.check_train_job(cfg)
     monkeypatch.setenv("KERAS_BACKEND", "tensorflow")  # the variable wins, as in Keras
     config.check_train_job(cfg)
     monkeypatch.delenv("KERAS_BACKEND")
-    for text in ('{"backend": "tensorflow"}', "not json"):  # Keras: its default
+    for text in ('{"backend": "tensorflow"}', "not json", '{"floatx": "float32"}'):  # default
         (home / "keras.json").write_text(text)
         config.check_train_job(cfg)
 

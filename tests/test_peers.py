@@ -62,6 +62,10 @@ def test_the_peers_own_bands_use_no_later_row_and_cover_a_random_walk():
     actual = np.stack([series[origins], series[origins + 1]], axis=1)
     covered = (bands[..., 0] <= actual) & (actual <= bands[..., 2])
     assert covered.mean() == pytest.approx(0.80, abs=0.03)
+    backwards = peers.rolling_bands(
+        peers.ets_model, series, origins[:5], 2, 0, train_stop, levels=[0.9, 0.5, 0.1]
+    )[1]  # the levels as a config may list them: the bounds still ascend, as everywhere
+    np.testing.assert_array_equal(backwards, bands[:5])
     cut, near = 700, origins[:200]
     changed = series.copy()
     changed[cut:] *= 1.3

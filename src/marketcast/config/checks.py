@@ -211,52 +211,64 @@ def check_keras_backend() -> None:
     Keras' own ``keras.json``), is one that trains and is installed: train and predict
     checked it only when Keras was imported, after the data was read, and said "unexpected
     ModuleNotFoundError: No module named 'jax' (a bug ...)"."""
-    name = os.environ.get("KERAS_BACKEND", "")
-    said, quoted, undo = (
-        f"KERAS_BACKEND={name}",
-        f"KERAS_BACKEND={name!r}",
-        "unset KERAS_BACKEND for tensorflow",
-    )
+    name: str | None = os.environ.get("KERAS_BACKEND", "")
+    said, quoted = f"KERAS_BACKEND={name}", f"KERAS_BACKEND={name!r}"
+    fix = "set KERAS_BACKEND=tensorflow"
     if not name:  # unset, or empty (KERAS_BACKEND=$B with $B unset): keras.json's, if any
         name, where = _keras_json_backend()
         said = quoted = f"the backend {name!r} of {where}"
-        undo = f"make it tensorflow in {where}"
-    if not name:  # Keras' default
+        fix = f'set "backend": "tensorflow" in {where}'
+    if name is None:  # Keras' default
         return
     if name in _NO_TRAINING:
         raise MarketcastError(
-            f"{said} is one of Keras' inference-only backends, which cannot train: use "
-            "tensorflow (the default, and what the tests run) or jax."
+            f"{said} is one of Keras' inference-only backends, which cannot train: {fix} "
+            "(the default, and what the tests run), or jax."
         )
     if name not in KERAS_BACKENDS:
         raise MarketcastError(
-            f"{quoted} is not a Keras backend: use tensorflow (the default, and what "
-            f"the tests run) or jax (torch is Keras' too, untested here), or {undo}."
+            f"{quoted} is not a Keras backend: {fix} (the default, and what the tests run), "
+            "or jax (torch is Keras' too, untested here)."
         )
     module = KERAS_BACKENDS[name]
     if importlib.util.find_spec(module) is None:
         install = install_command("jax") if name == "jax" else f"pip install {module}"
         raise MarketcastError(
-            f"{said} needs the {module} package, which is not installed: {install}, or {undo}."
+            f"{said} needs the {module} package, which is not installed: {install}, or {fix}."
         )
 
 
-def _keras_json_backend() -> tuple[str, Path]:
-    """The ``backend`` of the ``keras.json`` Keras reads where ``KERAS_BACKEND`` is not set
-    ($KERAS_HOME, else ~/.keras, or /tmp/.keras where the home is not writable, as Keras
-    finds it), and the file; "" where there is none (Keras writes one on import) or it
-    does not read as JSON (Keras then uses its default)."""
+def _keras_json_backend() -> tuple[str | None, str]:
+    """The ``backend`` of the ``keras.json`` Keras reads where ``KERAS_BACKEND`` is not set,
+    found as Keras 3 finds it ($KERAS_HOME, else ~/.keras, or /tmp/.keras where the home
+    is not writable: keras/src/backend/config.py), and the file. None where the file names
+    none: there is no file (Keras writes one on import), it holds no "backend", or it is
+    not JSON (Keras then uses its defaults). A file Keras fails on is refused here."""
     if "KERAS_HOME" in os.environ:
-        folder = Path(os.environ["KERAS_HOME"]).expanduser()
+        folder = os.environ["KERAS_HOME"]
     else:
-        home = Path("~").expanduser()
-        folder = (home if os.access(home, os.W_OK) else Path("/tmp")) / ".keras"
-    path = folder / "keras.json"
+        home = os.path.expanduser("~")
+        folder = os.path.join(home if os.access(home, os.W_OK) else "/tmp", ".keras")
+    path = os.path.expanduser(os.path.join(folder, "keras.json"))
+    if not os.path.exists(path):
+        return None, path
     try:
-        backend = json.loads(path.read_text()).get("backend", "")
-    except (OSError, ValueError, AttributeError):
-        return "", path
-    return (backend if isinstance(backend, str) else str(backend)), path
+        with open(path) as file:
+            config = json.load(file)
+    except ValueError:
+        return None, path
+    except OSError as exc:
+        raise MarketcastError(
+            f"cannot read Keras' config file {path} ({exc.strerror or exc}), which Keras "
+            "reads on import: fix or remove it."
+        ) from exc
+    if not isinstance(config, dict):
+        raise MarketcastError(
+            f"Keras' config file {path} holds {type(config).__name__}, not a JSON object, and "
+            "Keras fails on it: fix or remove it (Keras writes a new one)."
+        )
+    backend = config.get("backend")
+    return (None if backend is None else str(backend)), path
 
 
 def check_environment() -> None:

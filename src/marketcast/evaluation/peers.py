@@ -52,6 +52,8 @@ def arima_model():
 
 
 PEER_MODELS = {"ets": ets_model, "arima": arima_model}
+# each peer by statsforecast's name of its model (its forecast columns), as reports say it
+PEER_NAMES = {"ets": "AutoETS", "arima": "AutoARIMA"}
 
 
 def ets_forecasts(
@@ -115,8 +117,10 @@ def rolling_bands(
     levels: list[float] | None = None,
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """``rolling_forecasts``' (B, H) forecasts and, for quantile ``levels`` (0.1, 0.9),
-    the (B, H, L) band of the model's own prediction intervals at each origin (the
-    peer's band, as statsforecast gives it; None without ``levels``)."""
+    the (B, H, L) band of the model's own prediction intervals at each origin, its bounds
+    in ascending order of level as every band here (the peer's band, as statsforecast
+    gives it; None without ``levels``)."""
+    levels = _check_levels(levels) if levels else None
     log_price = _log_prices(series)
     t = np.asarray(first_target, dtype=int)
     _check_origins(t, horizon, refit_every, train_stop, len(series))
@@ -256,7 +260,7 @@ def latest_peer_forecasts(
     fc["step"] = fc.groupby("unique_id").cumcount()  # ds differs between unequal histories
     symbols = list(histories)
     out = {}
-    for name, column in (("ets", "AutoETS"), ("arima", "AutoARIMA")):
+    for name, column in PEER_NAMES.items():
         if name not in models:
             continue
         table = fc.pivot(index="unique_id", columns="step", values=column).loc[symbols]

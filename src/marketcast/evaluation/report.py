@@ -3,6 +3,7 @@ in, text out)."""
 
 from __future__ import annotations
 
+from marketcast.evaluation.peers import PEER_NAMES
 from marketcast.evaluation.verdicts import (
     direction_words,
     dm_words,
@@ -13,8 +14,6 @@ from marketcast.evaluation.verdicts import (
 # the forecasters whose DM verdicts the printed summary and the per-step lists say
 # (report.md's test segment says every forecaster's)
 TESTED = ("model", "lstm", "ets", "arima")
-# the peers whose own prediction intervals are scored beside the published band
-PEER_BANDS = {"ets": "AutoETS's own interval", "arima": "AutoARIMA's own interval"}
 
 
 def run_report(metrics: dict, settings: dict, label: str) -> str:
@@ -179,10 +178,10 @@ def _test_words(test: dict) -> list[str]:
         "",
     ]
     # every forecaster's verdict ("better" only where it is significant), the published
-    # and the peers' first, then the naive baselines'
+    # and the peers' first, then the other baselines' (persistence has none: the reference)
     named = [*(n for n in TESTED if n in test), *(n for n in test if n not in TESTED)]
     for name in named:
-        if name != "persistence" and "dm_vs_persistence" in test[name]:
+        if "dm_vs_persistence" in test[name]:
             lines.append(f"- {dm_words(test[name]['dm_vs_persistence'], name)}")
     return [*lines, ""]
 
@@ -222,9 +221,9 @@ def _interval_lines(test: dict, heading: str) -> list[str]:
         )
     if interval.get("score_vs_reference"):
         lines.append(f"Interval score, {score_test_words(interval)}.")
-    for name, said in PEER_BANDS.items():  # for comparison: the peers' own intervals
+    for name, said in PEER_NAMES.items():  # for comparison: the peers' own intervals
         if test.get(name, {}).get("interval"):
-            lines.append(f"{said}: {interval_words(test[name]['interval'])}.")
+            lines.append(f"{said}'s own interval: {interval_words(test[name]['interval'])}.")
     return lines
 
 

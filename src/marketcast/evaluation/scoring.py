@@ -179,9 +179,10 @@ NOT_AVERAGED = ("mae", "rmse", "direction_n", "direction_n_effective")
 
 def mean_over(tables: list[dict[str, dict]]) -> dict[str, dict]:
     """The mean of each forecaster's scale-free scalar metrics over several tables
-    (symbols): mase, mape, rel_mae, skill, direction_accuracy, interval coverage, width
-    and score in % of price. MAE and RMSE are in each symbol's price units, and a stock in
-    won would outweigh one in dollars a thousandfold: they are left to each symbol's table.
+    (symbols): mase, mape, rel_mae, skill, direction_accuracy, interval coverage (and per
+    volatility third), width, score and pinball loss per level in % of price. MAE and
+    RMSE are in each symbol's price units, and a stock in won would outweigh one in
+    dollars a thousandfold: they are left to each symbol's table.
     """
     out: dict[str, dict] = {}
     for name in tables[0]:

@@ -352,12 +352,6 @@ def _peer_forecasts(
         out["ets"][js] = continued_ets(saved, checkpoint, prices, at - row - 1, horizon)
     if "arima" in used:
         refit["arima"] = list(range(len(rows)))
-        log.warning(
-            "the run %s gives ARIMA a share of its forecast: a run keeps no ARIMA state, so "
-            "predict refits ARIMA on each symbol's last %d rows, and the forecast differs a "
-            "little from what the run would give (forecast.components without arima avoids it)",
-            run.run_dir, HISTORY_ROWS,
-        )  # fmt: skip
     for name, js in refit.items():
         if js:
             histories = {
@@ -366,6 +360,20 @@ def _peer_forecasts(
             }
             out[name][js] = latest_peer_forecasts(histories, horizon, models=(name,))[name]
     return out
+
+
+def _warn_arima_refitted(runs: list[Run]) -> None:
+    """Once a night: the runs whose published forecast gives ARIMA a share, which predict
+    refits (``_peer_forecasts``), unlike the run's own forecasts."""
+    if not runs:
+        return
+    which = f"the run {runs[0].run_dir} gives" if len(runs) == 1 else f"{len(runs)} runs give"
+    log.warning(
+        "%s ARIMA a share of the forecast: a run keeps no ARIMA state, so predict refits "
+        "ARIMA on the last %d rows before each origin, and the forecast differs a little "
+        "from what the run would give (forecast.components without arima avoids it)",
+        which, HISTORY_ROWS,
+    )  # fmt: skip
 
 
 def _checkpoint(window: Window, saved: dict, first: int) -> tuple[int | None, int | None]:
@@ -455,6 +463,7 @@ def forecast_windows(windows: list[Window]) -> pd.DataFrame:
     for w in windows:
         groups[w.run.run_dir].append(w)
     frames = []
+    _warn_arima_refitted([g[0].run for g in groups.values() if "arima" in _peers_used(g[0].run)])
     for group in groups.values():
         run = group[0].run
         t, intervals = run.prep.transform, run.prep.intervals

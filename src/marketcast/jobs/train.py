@@ -237,7 +237,12 @@ def _train(cfg: DictConfig, run_dir: Path, callbacks: list) -> tuple[float, dict
                 *args, "val", own["val"], own["val_bands"], peer_bands=own["val_peer_bands"]
             )
             test, intervals = fitted.forecast(
-                *args, "test", own["test"], own["test_bands"], intervals, own["test_peer_bands"]
+                *args,
+                "test",
+                own["test"],
+                own["test_bands"],
+                intervals,
+                peer_bands=own["test_peer_bands"],
             )
             forecasts[symbol] = {"val": val, "test": test}
             if cfg.forecast.past_folds and k + 1 < len(folds):  # a later fold fits on them
