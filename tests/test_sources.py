@@ -333,6 +333,39 @@ def test_retries_back_off_exponentially(monkeypatch):
     assert len(got) == 30
 
 
+@pytest.mark.parametrize(
+    ("errno", "calls"),
+    [("EAI_NONAME", 1), ("EAI_AGAIN", 3)],  # offline; a resolver blip
+)
+def test_a_host_name_the_resolver_does_not_know_is_not_retried(monkeypatch, errno, calls):
+    """Offline, every try fails on the name lookup at once: the back-off (1 s, then 2 s)
+    was most of the 7 s before the error, which issue 12 wants under 5 s. A temporary
+    lookup failure is retried as before."""
+    import socket
+
+    import requests
+
+    tried = []
+
+    def unresolved(*args, **kwargs):
+        tried.append(args)
+        try:  # as requests raises it: its ConnectionError, caused by the lookup's gaierror
+            raise socket.gaierror(getattr(socket, errno), "Name or service not known")
+        except socket.gaierror as exc:
+            raise requests.ConnectionError("Failed to resolve 'fchart.stock.naver.com'") from exc
+
+    slept = []
+    monkeypatch.setattr(FinanceDataReader, "DataReader", unresolved)
+    monkeypatch.setattr(sources.time, "sleep", slept.append)
+    said = f"could not be reached: {calls} {'try' if calls == 1 else 'tries'}, the last failed"
+    with pytest.raises(MarketcastError, match=said) as raised:
+        load_prices(fdr_config(symbol="005930", retries=2, backoff_s=1.0), now=NOW)
+    assert len(tried) == calls and len(slept) == calls - 1
+    assert ("not known to the resolver: offline, so not retried" in str(raised.value)) == (
+        calls == 1
+    )
+
+
 def test_a_hanging_source_times_out(monkeypatch):
     release = threading.Event()
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 import functools
 import logging
 import re
+import socket
 import threading
 import time
 import warnings
@@ -513,8 +514,9 @@ def _fetch(cfg: DataConfig, symbol: str, since: pd.Timestamp | None) -> pd.DataF
 
     Network failures are retried (tenacity) ``data.retries`` times, retry k after
     ``data.backoff_s * 2**(k-1)`` seconds plus the jitter of ``retry_jitter``, and end
-    in ``_Unreachable``; a symbol the source does not know, or any other failure, is a
-    user error and is not retried.
+    in ``_Unreachable``; a host name the resolver says is not known (offline, or no DNS:
+    not a temporary failure, which is retried) ends there at once. A symbol the source
+    does not know, or any other failure, is a user error and is not retried.
     """
     import FinanceDataReader as fdr  # slow to import, and only fetching needs it
 
@@ -549,6 +551,7 @@ def _fetch(cfg: DataConfig, symbol: str, since: pd.Timestamp | None) -> pd.DataF
         raw = retrying(_with_deadline, lambda: fdr.DataReader(symbol, start, None), cfg.timeout_s)
     except Exception as exc:
         kind = _failure_kind(exc)
+        made = retrying.statistics.get("attempt_number", tries)
         if kind == "missing":
             raise MarketcastError(
                 f"{origin}: the source does not know this symbol ({exc}). Check it: KRX "
@@ -560,9 +563,11 @@ def _fetch(cfg: DataConfig, symbol: str, since: pd.Timestamp | None) -> pd.DataF
                 "network error, so it was not retried: check that the symbol exists; to "
                 "use cached prices meanwhile, pass data.refresh=never."
             ) from None
+        unknown = " (its host name is not known to the resolver: offline, so not retried)"
         raise _Unreachable(
-            f"the data source ({source}) could not be reached: {tries} "
-            f"{'try' if tries == 1 else 'tries'}, the last failed with {_brief(exc)}"
+            f"the data source ({source}) could not be reached: {made} "
+            f"{'try' if made == 1 else 'tries'}, the last failed with {_brief(exc)}"
+            + (unknown if kind == "unresolved" else "")
         ) from None
     if raw is None or len(raw) == 0:  # FDR's answer (with a print) for a code it lacks
         return pd.DataFrame(index=pd.DatetimeIndex([], name="Date"))
@@ -625,15 +630,33 @@ def _brief(exc: BaseException) -> str:
 
 
 def _failure_kind(exc: BaseException) -> str:
-    """missing (the source does not know the symbol), unreachable (network), or failed."""
+    """missing (the source does not know the symbol), unreachable (network), unresolved
+    (the network, where the resolver says the host name is not known: offline, or no
+    DNS; not worth a retry a second later), or failed."""
     import requests
 
+    if _name_not_known(exc):
+        return "unresolved"
     if isinstance(exc, requests.HTTPError):
         status = exc.response.status_code if exc.response is not None else None
         return "missing" if status == 404 else "unreachable"  # 5xx, 429, blocked: try later
     if isinstance(exc, OSError):  # TimeoutError, ConnectionError, and requests' own errors
         return "unreachable"
     return "failed"
+
+
+def _name_not_known(exc: BaseException) -> bool:
+    """Whether ``exc`` comes of a name lookup the resolver answered "not known"
+    (``EAI_NONAME``, as on a machine without a network). Its "temporary failure"
+    (``EAI_AGAIN``) is not this: a resolver blip, worth a retry."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, socket.gaierror) and current.errno == socket.EAI_NONAME:
+            return True
+        current = current.__cause__ or current.__context__
+    return False
 
 
 class NoRowsInRange(MarketcastError):
