@@ -74,3 +74,11 @@ def test_at_a_terminal_a_tqdm_bar_is_drawn(monkeypatch, caplog):
     drawn = terminal.getvalue()
     assert "\rloaded:   0%|" in drawn and "0/3" in drawn
     assert caplog.records[-1].getMessage().startswith("loaded 3 of 3 symbols in ")
+
+
+def test_a_count_is_said_one_way():
+    """'1 of 1 symbols forecast', 'on 1 symbols': each module wrote its own plural."""
+    from marketcast.progress import counted
+
+    assert [counted(n, "symbol") for n in (0, 1, 2)] == ["0 symbols", "1 symbol", "2 symbols"]
+    assert [counted(n, "try", "tries") for n in (1, 3)] == ["1 try", "3 tries"]

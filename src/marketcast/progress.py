@@ -106,8 +106,8 @@ class Progress(Iterator[T]):
             self._redirect.__exit__(None, None, None)
         finished = self.total is None or self.done >= self.total
         seconds = time.monotonic() - self._began
-        counted = self._count(self.done - self.failed)  # "loaded 2 of 2 (1 failed)" said 2
-        text = f"{self.desc} {counted}" if finished else f"{self.desc} stopped after {counted}"
+        done = self._count(self.done - self.failed)  # "loaded 2 of 2 (1 failed)" said 2
+        text = f"{self.desc} {done}" if finished else f"{self.desc} stopped after {done}"
         self.logger.info("%s in %.1f s%s", text, seconds, self._failures())
 
     def __del__(self) -> None:
@@ -139,11 +139,8 @@ class Progress(Iterator[T]):
 
     def _count(self, n: int) -> str:
         if self.total is None:
-            return f"{n} {self._units(n)}"
-        return f"{n} of {self.total} {self._units(self.total)}"
-
-    def _units(self, n: int) -> str:
-        return self.unit if n == 1 else f"{self.unit}s"
+            return counted(n, self.unit)
+        return f"{n} of {counted(self.total, self.unit)}"
 
     def _failures(self) -> str:
         return f", {self.failed} failed" if self.failed else ""
@@ -165,3 +162,9 @@ def progress(
     if total is None and hasattr(iterable, "__len__"):
         total = len(iterable)  # type: ignore[arg-type]
     return Progress(iterable, total, desc, unit, logger or log)
+
+
+def counted(n: int, noun: str, plural: str | None = None) -> str:
+    """'1 symbol', '2 symbols', '0 symbols' ('1 try', '3 tries' with ``plural``): the one
+    way a count is said."""
+    return f"{n} {noun if n == 1 else plural or noun + 's'}"

@@ -10,6 +10,7 @@ from marketcast.evaluation.verdicts import (
     interval_words,
     score_test_words,
 )
+from marketcast.progress import counted
 
 # the forecasters whose DM verdicts the printed summary and the per-step lists say
 # (report.md's test segment says every forecaster's)
@@ -74,9 +75,8 @@ def universe_report(metrics: dict, settings: dict, label: str) -> str:
     skipped (``metrics["failed"]``) are named. ``settings``: as ``run_report``."""
     symbols = metrics["symbols"]
     test = metrics["test"]
-    counted = f"{len(symbols)} symbol" + ("s" if len(symbols) > 1 else "")
     lines = [
-        f"# {label}: one model of {counted}",
+        f"# {label}: one model of {counted(len(symbols), 'symbol')}",
         "",
         f"One model trained on {', '.join(symbols)} together, each split into train, "
         "validation and test. " + _model_line(settings),
@@ -89,7 +89,7 @@ def universe_report(metrics: dict, settings: dict, label: str) -> str:
         lines += [f"- {symbol}: {message}" for symbol, message in failed.items()]
         lines.append("")
     lines += [
-        f"## Means over the {counted} (test segment)",
+        f"## Means over the {counted(len(symbols), 'symbol')} (test segment)",
         "",
         "Each symbol's scale-free scores, averaged: MAE and RMSE are in each symbol's own "
         "prices, and every test is made per symbol (the sections below).",

@@ -31,6 +31,7 @@ from marketcast.evaluation.verdicts import (
 )
 from marketcast.features.dataset import Prepared
 from marketcast.features.split import fit_start, stop_samples
+from marketcast.progress import counted
 from marketcast.runfiles import REPORT_FILE, clear_earlier_run, remove_run_files
 from marketcast.storage import artifacts
 
@@ -252,9 +253,8 @@ def print_report(result: RunResult, failed: dict[str, str]) -> None:
     metrics = result.metrics
     if result.universe:
         print(
-            f"means over {len(metrics['symbols'])} symbol"
-            + ("s" if len(metrics["symbols"]) > 1 else "")
-            + " (MAE and RMSE, in each symbol's own prices: per symbol in report.md and "
+            f"means over {counted(len(metrics['symbols']), 'symbol')}"
+            " (MAE and RMSE, in each symbol's own prices: per symbol in report.md and "
             "metrics.json)"
         )
     print(format_table({s: metrics[s] for s in SEGMENTS}))

@@ -55,7 +55,7 @@ from marketcast.evaluation.predictions import quantile_column
 from marketcast.features.dataset import select_columns, used_columns
 from marketcast.jobs.runs import Run, Runs, distinct, resolve_runs, run_for
 from marketcast.model.network import point_forecast
-from marketcast.progress import progress
+from marketcast.progress import counted, progress
 from marketcast.storage import artifacts
 from marketcast.storage.forecast_store import ForecastStore, RunInfo, StoreLocked
 from marketcast.storage.stores import from_config
@@ -105,8 +105,8 @@ def forecast(cfg: DictConfig) -> int:
     used = distinct(runs)
     log.info(
         "forecasting %s with %s",
-        _count(len(symbols), "symbol"),
-        f"the run {used[0].run_dir}" if len(used) == 1 else _count(len(used), "run"),
+        counted(len(symbols), "symbol"),
+        f"the run {used[0].run_dir}" if len(used) == 1 else counted(len(used), "run"),
     )
     target = None if cfg.dry_run else from_config(cfg.store)
     if target is None:
@@ -150,7 +150,7 @@ def _forecast(cfg: DictConfig, runs: Runs, symbols: list[str], target: ForecastS
                 log.info("forecast store %s: %srun id %s", target.location, written, info.run_id)
             stored = (
                 f"forecast store {target.location}: {written}"
-                f"{_count(info.symbols, 'symbol')} for {', '.join(info.as_of)}"
+                f"{counted(info.symbols, 'symbol')} for {', '.join(info.as_of)}"
             )
         output = Path(cfg.output)
         artifacts.write_csv(output, table)
@@ -536,7 +536,7 @@ def _warn_about_replays(origins: list[_Origins]) -> None:
             "%s forecast before the run's test segment, on prices the model was fitted on: "
             "the interval uses the earliest adaptive levels the run saved, which have seen "
             "later outcomes: %s",
-            _count(len(early), "symbol"),
+            counted(len(early), "symbol"),
             _listed(early),
         )
     short = [f"{o.window.symbol} (saved {o.short_of})" for o in origins if o.short_of]
@@ -545,7 +545,7 @@ def _warn_about_replays(origins: list[_Origins]) -> None:
             "%s: the interval replays fewer outcomes than happened since its saved state "
             "(more than %d origins back, or that day's row is missing), so its band is not "
             "the one the run would have published: %s",
-            _count(len(short), "symbol"),
+            counted(len(short), "symbol"),
             MAX_REPLAY,
             _listed(short),
         )
@@ -633,7 +633,7 @@ def _six_digits(value: float) -> str:
 
 def _summary(done: int, failed: dict[str, str], dry_run: bool = False) -> int:
     total = done + len(failed)
-    said = f"{done} of {_count(total, 'symbol')} forecast"
+    said = f"{done} of {counted(total, 'symbol')} forecast"
     said += "; dry run: nothing written" if dry_run else ""
     log_to_files(log, said)  # predict.log holds the night's outcome too (each failure is warned)
     print(said)
@@ -642,7 +642,3 @@ def _summary(done: int, failed: dict[str, str], dry_run: bool = False) -> int:
     if not failed:
         return EXIT_OK
     return EXIT_PARTIAL if done else EXIT_NONE
-
-
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}" + ("" if n == 1 else "s")

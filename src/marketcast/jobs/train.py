@@ -49,7 +49,7 @@ from marketcast.features.dataset import (
     used_columns,
 )
 from marketcast.features.folds import Fold, min_fold_rows, plan_folds
-from marketcast.progress import progress
+from marketcast.progress import counted, progress
 from marketcast.runfiles import FAILED_FILE, run_score
 
 log = logging.getLogger(__name__)
@@ -492,9 +492,8 @@ def _saved_data(cfg: DataConfig, data: RunData) -> dict:
 def _log_data(preps: dict[str, Prepared], label: str, universe: bool) -> None:
     if universe:
         log.info(
-            "global model on %d symbol%s (%s); %d training windows in all",
-            len(preps),
-            "s" if len(preps) > 1 else "",
+            "global model on %s (%s); %d training windows in all",
+            counted(len(preps), "symbol"),
             ", ".join(preps),
             sum(len(p.parts["train"].windows) for p in preps.values()),
         )

@@ -23,6 +23,7 @@ from threadpoolctl import threadpool_info, threadpool_limits
 from marketcast.config import TrainConfig
 from marketcast.errors import MarketcastError
 from marketcast.model.backend import keras
+from marketcast.progress import counted
 
 log = logging.getLogger(__name__)
 
@@ -102,11 +103,10 @@ def _jit_compile(cfg: TrainConfig, train_windows: int) -> bool | str:
     samples = train_windows * epochs
     if samples < XLA_MIN_SAMPLES:
         log.info(
-            "%s training windows x at least %d epoch%s = %s samples < %s: no XLA, its compile "
+            "%s training windows x at least %s = %s samples < %s: no XLA, its compile "
             "would take longer than it saves (train.jit_compile=true forces it)",
             f"{train_windows:,}",
-            epochs,
-            "" if epochs == 1 else "s",
+            counted(epochs, "epoch"),
             f"{samples:,}",
             f"{XLA_MIN_SAMPLES:,}",
         )
@@ -290,9 +290,8 @@ def make_strategy(distribute: str) -> Any:
     if strategy.num_replicas_in_sync == 1:
         log.warning("train.distribute=mirrored with one device: training runs unreplicated")
     log.info(
-        "MirroredStrategy over %d device%s: %s",
-        strategy.num_replicas_in_sync,
-        "" if strategy.num_replicas_in_sync == 1 else "s",
+        "MirroredStrategy over %s: %s",
+        counted(strategy.num_replicas_in_sync, "device"),
         [d.name for d in devices],
     )
     return strategy
