@@ -185,8 +185,15 @@ def test_the_backend_of_keras_json_is_checked_where_keras_backend_is_unset(tmp_p
     (home / "keras.json").write_text('{"backend": "tensorfow"}')
     with pytest.raises(MarketcastError, match=r"'tensorfow' of .* not a Keras backend: set "):
         config.check_train_job(cfg)
-    for text, said in (("[]", "holds list, not a JSON object"), ('{"backend": ""}', "'' of")):
-        (home / "keras.json").write_text(text)  # Keras fails on both
+    for text, said in (
+        ("[]", "holds list, not a JSON object"),
+        ('{"backend": ""}', "'' of"),
+        ('{"backend": null}', "'null' of"),
+        ('{"floatx": "float8"}', r'floatx="float8", which Keras refuses.*float16, float32'),
+        ('{"epsilon": 1}', "epsilon=1, which Keras refuses"),
+        ('{"image_data_format": "nhwc"}', "image_data_format=.*channels_first"),
+    ):
+        (home / "keras.json").write_text(text)  # Keras fails on each as it imports
         with pytest.raises(MarketcastError, match=said):
             config.check_train_job(cfg)
     monkeypatch.setenv("KERAS_BACKEND", "tensorflow")  # the variable wins, as in Keras

@@ -89,7 +89,7 @@ def test_a_hanging_symbol_fails_at_its_deadline_and_the_others_load(tmp_path, mo
     assert time.monotonic() - began < 3
     assert list(result.failed) == [SYMBOLS[2]]
     assert (
-        "1 try, the last failed with TimeoutError: no answer within 0.3 s"
+        "1 try, which failed with TimeoutError: no answer within 0.3 s"
         in (result.failed[SYMBOLS[2]])
     )
     assert list(result.loaded) == [s for s in SYMBOLS if s != SYMBOLS[2]]

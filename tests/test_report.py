@@ -143,6 +143,7 @@ def test_a_global_model_writes_a_report_with_a_section_per_symbol(tmp_path, monk
         "005930": symbol_test(60000.0, dm(0.3, 0.77, 1.004)),
     }
     metrics = universe_metrics(tests, failed={"NOSUCH": "the source does not know it"})
+    metrics["test"]["ets"]["interval"] = interval(0.77)  # a peer's own band, as its rows hold
     fitted = SimpleNamespace(history={}, transform=None, intervals=None, weights=None, model=None)
     outputs.write_run(
         tmp_path, universe_result(metrics), fitted, {}, "", "universe", False, SETTINGS
@@ -156,6 +157,8 @@ def test_a_global_model_writes_a_report_with_a_section_per_symbol(tmp_path, monk
     assert "| model | 1.000 | 1.1000 | 1.0000 | n/a |\n" in means  # no price-unit column
     assert means.count("Published forecast (one set of weights for every symbol") == 1
     assert f"mean over symbols: {interval_words(metrics['test']['model']['interval'])}." in means
+    ets_band = interval_words(metrics["test"]["ets"]["interval"])
+    assert f"AutoETS's own interval, mean over symbols: {ets_band}." in means
     assert report.count("Published forecast") == 1  # once: one set of weights
     for symbol, test in tests.items():
         own = section(report, f"{symbol}\n")

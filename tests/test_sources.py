@@ -357,7 +357,7 @@ def test_a_host_name_the_resolver_does_not_know_is_not_retried(monkeypatch, errn
     slept = []
     monkeypatch.setattr(FinanceDataReader, "DataReader", unresolved)
     monkeypatch.setattr(sources.time, "sleep", slept.append)
-    said = f"could not be reached: {calls} {'try' if calls == 1 else 'tries'}, the last failed"
+    said = "could not be reached: " + ("1 try, which" if calls == 1 else f"{calls} tries, the last")
     with pytest.raises(MarketcastError, match=said) as raised:
         load_prices(fdr_config(symbol="005930", retries=2, backoff_s=1.0), now=NOW)
     assert len(tried) == calls and len(slept) == calls - 1

@@ -204,6 +204,11 @@ def check_predict_job(cfg: DictConfig) -> None:
 KERAS_BACKENDS = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
 # Keras' inference-only backends: they cannot train (numpy's also imports jax)
 _NO_TRAINING = ("numpy", "openvino")
+# the keras.json values Keras 3 refuses as it imports (keras/src/backend/config.py)
+_KERAS_JSON_CHOICES = {
+    "floatx": ("float16", "float32", "float64"),
+    "image_data_format": ("channels_last", "channels_first"),
+}
 
 
 def check_keras_backend() -> None:
@@ -223,12 +228,12 @@ def check_keras_backend() -> None:
     if name in _NO_TRAINING:
         raise MarketcastError(
             f"{said} is one of Keras' inference-only backends, which cannot train: {fix} "
-            "(the default, and what the tests run), or jax."
+            "(tensorflow is the default and what the tests run; jax trains too)."
         )
     if name not in KERAS_BACKENDS:
         raise MarketcastError(
-            f"{quoted} is not a Keras backend: {fix} (the default, and what the tests run), "
-            "or jax (torch is Keras' too, untested here)."
+            f"{quoted} is not a Keras backend: {fix} (tensorflow is the default and what the "
+            "tests run; jax and torch are Keras' too, torch untested here)."
         )
     module = KERAS_BACKENDS[name]
     if importlib.util.find_spec(module) is None:
@@ -267,8 +272,22 @@ def _keras_json_backend() -> tuple[str | None, str]:
             f"Keras' config file {path} holds {type(config).__name__}, not a JSON object, and "
             "Keras fails on it: fix or remove it (Keras writes a new one)."
         )
-    backend = config.get("backend")
-    return (None if backend is None else str(backend)), path
+    for key, allowed in _KERAS_JSON_CHOICES.items():  # what Keras checks as it imports
+        if key in config and config[key] not in allowed:
+            raise MarketcastError(
+                f"Keras' config file {path} has {key}={json.dumps(config[key])}, which Keras "
+                f"refuses as it imports: use one of {', '.join(sorted(allowed))}, or remove "
+                "the key."
+            )
+    if "epsilon" in config and not isinstance(config["epsilon"], float):
+        raise MarketcastError(
+            f"Keras' config file {path} has epsilon={json.dumps(config['epsilon'])}, which "
+            "Keras refuses as it imports: a decimal number such as 1e-07, or remove the key."
+        )
+    if "backend" not in config:
+        return None, path
+    backend = config["backend"]  # null: Keras takes it, and fails on it
+    return (backend if isinstance(backend, str) else json.dumps(backend)), path
 
 
 def check_environment() -> None:

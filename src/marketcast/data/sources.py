@@ -567,7 +567,8 @@ def _fetch(cfg: DataConfig, symbol: str, since: pd.Timestamp | None) -> pd.DataF
         unknown = " (its host name is not known to the resolver: offline, so not retried)"
         raise _Unreachable(
             f"the data source ({source}) could not be reached: {counted(made, 'try', 'tries')}, "
-            f"the last failed with {_brief(exc)}" + (unknown if kind == "unresolved" else "")
+            f"{'which' if made == 1 else 'the last'} failed with {_brief(exc)}"
+            + (unknown if kind == "unresolved" else "")
         ) from None
     if raw is None or len(raw) == 0:  # FDR's answer (with a print) for a code it lacks
         return pd.DataFrame(index=pd.DatetimeIndex([], name="Date"))

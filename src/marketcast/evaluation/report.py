@@ -109,6 +109,12 @@ def universe_report(metrics: dict, settings: dict, label: str) -> str:
                 "The GARCH(1,1) band around persistence, mean over symbols: "
                 f"{interval_words(reference)}."
             )
+        for name, said in PEER_NAMES.items():  # for comparison
+            if test.get(name, {}).get("interval"):
+                lines.append(
+                    f"{said}'s own interval, mean over symbols: "
+                    f"{interval_words(test[name]['interval'])}."
+                )
     for symbol, segments in symbols.items():
         own = segments["test"]
         lines += ["", f"## {symbol}", "", f"Test segment; MAE and RMSE in {symbol}'s prices.", ""]

@@ -17,6 +17,7 @@ from omegaconf import DictConfig
 
 from marketcast.data.universe import UniverseLoad, load_universe
 from marketcast.errors import EXIT_OK, EXIT_PARTIAL
+from marketcast.progress import counted
 
 
 def fetch(cfg: DictConfig) -> int:
@@ -40,5 +41,5 @@ def summary_lines(result: UniverseLoad) -> list[str]:
         )
     for symbol, message in result.failed.items():
         lines.append(f"{symbol:<{width}}  FAILED  {message}")
-    lines.append(f"{len(result.loaded)} of {len(symbols)} symbols loaded")
+    lines.append(f"{len(result.loaded)} of {counted(len(symbols), 'symbol')} loaded")
     return lines
