@@ -169,7 +169,8 @@ def test_a_keras_backend_that_is_unknown_or_not_installed_is_said_at_start(tmp_p
 
 def test_the_backend_of_keras_json_is_checked_where_keras_backend_is_unset(tmp_path, monkeypatch):
     """Keras reads its backend from $KERAS_HOME/keras.json (~/.keras) where KERAS_BACKEND is
-    not set: a file left saying jax, without jax, failed after the data was read."""
+    not set: a file left saying jax, without jax, failed after the data was read. The
+    values Keras refuses in the file, it refuses whatever the variable."""
     from marketcast.config import checks
 
     cfg = compose_train(tmp_path / "run")
@@ -196,7 +197,10 @@ def test_the_backend_of_keras_json_is_checked_where_keras_backend_is_unset(tmp_p
         (home / "keras.json").write_text(text)  # Keras fails on each as it imports
         with pytest.raises(MarketcastError, match=said):
             config.check_train_job(cfg)
-    monkeypatch.setenv("KERAS_BACKEND", "tensorflow")  # the variable wins, as in Keras
+    monkeypatch.setenv("KERAS_BACKEND", "tensorflow")  # Keras still reads the file
+    with pytest.raises(MarketcastError, match="image_data_format="):
+        config.check_train_job(cfg)
+    (home / "keras.json").write_text('{"backend": "jax"}')  # the variable wins, as in Keras
     config.check_train_job(cfg)
     monkeypatch.delenv("KERAS_BACKEND")
     for text in ('{"backend": "tensorflow"}', "not json", '{"floatx": "float32"}'):  # default

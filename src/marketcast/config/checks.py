@@ -216,11 +216,12 @@ def check_keras_backend() -> None:
     Keras' own ``keras.json``), is one that trains and is installed: train and predict
     checked it only when Keras was imported, after the data was read, and said "unexpected
     ModuleNotFoundError: No module named 'jax' (a bug ...)"."""
+    chosen, where = _keras_json_backend()  # Keras reads the file whatever the variable
     name: str | None = os.environ.get("KERAS_BACKEND", "")
     said, quoted = f"KERAS_BACKEND={name}", f"KERAS_BACKEND={name!r}"
     fix = "set KERAS_BACKEND=tensorflow"
     if not name:  # unset, or empty (KERAS_BACKEND=$B with $B unset): keras.json's, if any
-        name, where = _keras_json_backend()
+        name = chosen
         said = quoted = f"the backend {name!r} of {where}"
         fix = f'set "backend": "tensorflow" in {where}'
     if name is None:  # Keras' default
