@@ -103,6 +103,8 @@ def test_interval_pairs_and_forecasters_are_read_from_the_columns():
     table["q2.5"], table["q97.5"] = 0.0, 1.0
     assert plots.interval_pairs(table) == [("q2.5", "q97.5", pytest.approx(0.95)),
                                            ("q10", "q90", pytest.approx(0.8))]  # fmt: skip
+    asymmetric = table.drop(columns=["q2.5", "q97.5", "q90"]).assign(q95=1.0)  # 0.1 and 0.95
+    assert plots.interval_pairs(asymmetric) == [("q10", "q95", pytest.approx(0.85))]
     assert plots.forecasters(table.drop(columns="q2_5")) == [
         "model", "persistence", "drift", "window_mean", "ridge", "ets"
     ]  # fmt: skip

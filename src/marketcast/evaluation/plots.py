@@ -123,13 +123,17 @@ def forecasters(table: pd.DataFrame) -> list[str]:
 
 
 def interval_pairs(table: pd.DataFrame) -> list[tuple[str, str, float]]:
-    """(low column, high column, nominal coverage) of each central interval, widest first."""
+    """(low column, high column, nominal coverage) of each central interval, widest first;
+    with levels that pair into none (0.1 and 0.95), the outermost band, as it is scored."""
     levels = {float(m[1]) / 100: c for c in table.columns if (m := _QUANTILE.fullmatch(str(c)))}
     pairs = []
     for low, column in sorted(levels.items()):
         high = levels.get(round(1 - low, 10))
         if low < 0.5 and high is not None:
             pairs.append((column, high, 1 - 2 * low))
+    if not pairs and len(levels) >= 2:  # no figure at all for such a run's band
+        (low, column), (high, top) = min(levels.items()), max(levels.items())
+        pairs.append((column, top, high - low))
     return pairs
 
 
