@@ -698,32 +698,29 @@ def test_hydra_help_does_not_advertise_the_refused_completion(monkeypatch, capsy
     assert "-sc" not in out and "completion" not in out
 
 
+def _calls_of(monkeypatch, owner: type, name: str) -> list:
+    """The arguments of every call of ``owner.name`` from now on (it still runs)."""
+    calls, method = [], getattr(owner, name)
+
+    def counted(self, *args, **kwargs):
+        calls.append(args)
+        return method(self, *args, **kwargs)
+
+    monkeypatch.setattr(owner, name, counted)
+    return calls
+
+
 @pytest.mark.parametrize(("command", "listed"), [("train", 1), ("predict", 0)])
 def test_help_lists_only_the_config_groups_its_template_shows(command, listed, monkeypatch, capsys):
     """Hydra listed every config group twice (its own and the app's) for any --help, copying
     the config repository some 90 times: 2-4 s of predict's help, which shows neither."""
+    from hydra._internal.config_loader_impl import ConfigLoaderImpl
     from hydra._internal.hydra import Hydra
 
     monkeypatch.setattr(Hydra, "get_help", Hydra.get_help)  # put back after the test
-    calls = []
-    listing = Hydra.format_config_groups
-
-    def counted(self, *args, **kwargs):
-        calls.append(args)
-        return listing(self, *args, **kwargs)
-
-    monkeypatch.setattr(Hydra, "format_config_groups", counted)
+    calls = _calls_of(monkeypatch, Hydra, "format_config_groups")
     # each group listed had its own copy of the config repository (1 s of train's help)
-    from hydra._internal.config_loader_impl import ConfigLoaderImpl
-
-    copies = []
-    copying = ConfigLoaderImpl._parse_overrides_and_create_caching_repo
-
-    def copied(self, *args, **kwargs):
-        copies.append(args)
-        return copying(self, *args, **kwargs)
-
-    monkeypatch.setattr(ConfigLoaderImpl, "_parse_overrides_and_create_caching_repo", copied)
+    copies = _calls_of(monkeypatch, ConfigLoaderImpl, "_parse_overrides_and_create_caching_repo")
     assert run_in_process(command, "--help") == 0
     out = capsys.readouterr().out
     assert len(calls) == listed

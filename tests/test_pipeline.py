@@ -214,6 +214,17 @@ def test_predict_repeats_the_run_forecast_for_the_same_window(trained, tmp_path)
             assert table[ours].iloc[step] == pytest.approx(rows[theirs].iloc[step], rel=1e-5)
 
 
+def _rewrite_state(run_dir, state: dict) -> None:
+    """Give a finished run the preprocessing.json ``state``, its fingerprint in run.json
+    renewed (a run whose files changed after it finished is refused as damaged)."""
+    from marketcast.runfiles import DONE_FILE, fingerprint
+
+    (run_dir / "preprocessing.json").write_text(json.dumps(state))
+    marker = json.loads((run_dir / DONE_FILE).read_text())
+    marker["files"]["preprocessing.json"] = fingerprint(run_dir / "preprocessing.json")
+    (run_dir / DONE_FILE).write_text(json.dumps(marker))
+
+
 @pytest.mark.slow  # over 2 s on 2 cores: CI's second stage runs it
 def test_predict_repeats_the_run_forecast_where_ets_has_a_share(tmp_path, caplog):
     """predict refitted ETS on each symbol's last 500 rows where the run had forecast from
@@ -222,8 +233,6 @@ def test_predict_repeats_the_run_forecast_where_ets_has_a_share(tmp_path, caplog
     interval with it). The run's combination is given ETS 0.6 of its move here, so that the
     published forecast is persistence + 0.6 (ets - persistence) with the run's own ETS
     column, at the first test origin and the last."""
-    from marketcast.runfiles import DONE_FILE, fingerprint
-
     prices = tmp_path / "prices.csv"
     ar1_prices(400, phi=0.3).to_csv(prices)
     run_dir = tmp_path / "run"
@@ -239,10 +248,7 @@ def test_predict_repeats_the_run_forecast_where_ets_has_a_share(tmp_path, caplog
     saved_on = [day for day, _ in combination["peers"]["prices"]["ets"]["checkpoints"]]
     assert saved_on[1] == predictions["origin"].iloc[-1]  # the run's last origin
     combination.update(weights=[[0.0, 0.6], [0.0, 0.6]], shrink=0.0)
-    (run_dir / "preprocessing.json").write_text(json.dumps(state))
-    marker = json.loads((run_dir / DONE_FILE).read_text())
-    marker["files"]["preprocessing.json"] = fingerprint(run_dir / "preprocessing.json")
-    (run_dir / DONE_FILE).write_text(json.dumps(marker))
+    _rewrite_state(run_dir, state)
     for origin in (predictions["origin"].iloc[0], predictions["origin"].iloc[-1]):
         rows = predictions[predictions["origin"] == origin]
         table = predict(tmp_path, f"run_dir={run_dir}", f"as_of={origin}")
@@ -260,8 +266,6 @@ def test_predict_repeats_the_run_forecast_where_ets_has_a_share(tmp_path, caplog
 def test_predict_says_where_an_arima_share_makes_it_differ_from_the_run(tmp_path, caplog):
     """A run keeps no ARIMA state: predict refits ARIMA on recent rows, and its forecast at
     a test origin was 0.1% off the run's where ARIMA had a share, with nothing said."""
-    from marketcast.runfiles import DONE_FILE, fingerprint
-
     prices = tmp_path / "prices.csv"
     ar1_prices(400, phi=0.3).to_csv(prices)
     run_dir = tmp_path / "run"
@@ -277,10 +281,7 @@ def test_predict_says_where_an_arima_share_makes_it_differ_from_the_run(tmp_path
         predict(tmp_path, f"run_dir={run_dir}")
     assert "ARIMA" not in caplog.text  # no share: nothing refitted, nothing said
     state["combination"].update(weights=[[0.0, 0.6]], shrink=0.0)
-    (run_dir / "preprocessing.json").write_text(json.dumps(state))
-    marker = json.loads((run_dir / DONE_FILE).read_text())
-    marker["files"]["preprocessing.json"] = fingerprint(run_dir / "preprocessing.json")
-    (run_dir / DONE_FILE).write_text(json.dumps(marker))
+    _rewrite_state(run_dir, state)
     with caplog.at_level("WARNING", logger="marketcast"):
         predict(tmp_path / "shared", f"run_dir={run_dir}")
     assert f"the run {run_dir} gives ARIMA a share of the forecast" in caplog.text
