@@ -218,3 +218,13 @@ def multirun(sweep_dir: Path, tiny_run: list[str], *args: str):
 
 def probes(sweep_dir: Path) -> dict[str, dict]:
     return {p.parent.name: json.loads(p.read_text()) for p in sweep_dir.glob("*/probe.json")}
+
+
+def refingerprint(run_dir: Path) -> None:
+    """Make run.json agree with the files again, as a hand-edited run would be made to."""
+    from marketcast.runfiles import DONE_FILE, fingerprint
+
+    marker = json.loads((run_dir / DONE_FILE).read_text())
+    for name in marker["files"]:
+        marker["files"][name] = fingerprint(run_dir / name)
+    (run_dir / DONE_FILE).write_text(json.dumps(marker))

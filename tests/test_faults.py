@@ -15,7 +15,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import compose_predict, compose_train, run_in_process, synthetic_prices
+from conftest import (
+    compose_predict,
+    compose_train,
+    refingerprint,
+    run_in_process,
+    synthetic_prices,
+)
 
 from marketcast import atomic, config, runfiles
 from marketcast.errors import MarketcastError
@@ -47,14 +53,6 @@ def run_copy(finished_run, tmp_path) -> Path:
     copy = tmp_path / "run"
     shutil.copytree(finished_run, copy)
     return copy
-
-
-def refingerprint(run_dir: Path) -> None:
-    """Make run.json agree with the files again, as a hand-edited run would be made to."""
-    marker = json.loads((run_dir / DONE_FILE).read_text())
-    for name in marker["files"]:
-        marker["files"][name] = runfiles.fingerprint(run_dir / name)
-    (run_dir / DONE_FILE).write_text(json.dumps(marker))
 
 
 def edit_preprocessing(run_dir: Path, edit) -> None:

@@ -12,6 +12,7 @@ from conftest import (
     compose_predict,
     compose_train,
     hydra_job,
+    refingerprint,
     run_in_process,
     run_marketcast,
     synthetic_prices,
@@ -215,14 +216,10 @@ def test_predict_repeats_the_run_forecast_for_the_same_window(trained, tmp_path)
 
 
 def _rewrite_state(run_dir, state: dict) -> None:
-    """Give a finished run the preprocessing.json ``state``, its fingerprint in run.json
-    renewed (a run whose files changed after it finished is refused as damaged)."""
-    from marketcast.runfiles import DONE_FILE, fingerprint
-
+    """Give a finished run the preprocessing.json ``state``, run.json made to agree (a run
+    whose files changed after it finished is refused as damaged)."""
     (run_dir / "preprocessing.json").write_text(json.dumps(state))
-    marker = json.loads((run_dir / DONE_FILE).read_text())
-    marker["files"]["preprocessing.json"] = fingerprint(run_dir / "preprocessing.json")
-    (run_dir / DONE_FILE).write_text(json.dumps(marker))
+    refingerprint(run_dir)
 
 
 @pytest.mark.slow  # over 2 s on 2 cores: CI's second stage runs it
