@@ -101,3 +101,137 @@ def test_resolve_exchange():
 def test_unknown_exchange_is_named_for_staleness_too():
     with pytest.raises(MarketcastError, match="data.exchange='XXXX'"):
         last_completed_session("XXXX", pd.Timestamp("2025-01-02"))
+
+
+@pytest.fixture
+def calendar_home(tmp_path, monkeypatch):
+    """Calendars kept under ``tmp_path`` (``$XDG_CACHE_HOME``), none in this process yet;
+    ``built`` counts the calendars exchange-calendars builds."""
+    import exchange_calendars as xcals
+
+    from marketcast.data import calendars, trading_days
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    built = []
+    real = xcals.get_calendar
+
+    def counted(name, *args, **kwargs):
+        built.append(name)
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr(xcals, "get_calendar", counted)
+
+    def fresh_process():
+        calendars.calendar.cache_clear()
+        trading_days._next_sessions.cache_clear()
+
+    fresh_process()
+    yield built, fresh_process
+    fresh_process()
+
+
+def _nyse_answers():
+    return (
+        sessions(pd.Timestamp("1970-01-01"), pd.Timestamp("2025-12-31"), "XNYS"),
+        next_trading_days(pd.Timestamp("2025-11-26"), 3, "XNYS"),
+        last_completed_session("XNYS", pd.Timestamp("2025-11-28 18:05")),
+    )
+
+
+def test_a_calendar_is_built_once_then_read_back_by_later_processes(calendar_home, tmp_path):
+    """XKRX's calendar takes 4-6 s to build: a one-symbol predict spent half its time on it."""
+    import exchange_calendars as xcals
+
+    from marketcast.data.calendars import cache_dir
+
+    built, fresh_process = calendar_home
+    first = _nyse_answers()
+    assert built == ["XNYS"]
+    assert cache_dir() == tmp_path / "cache" / "marketcast" / "calendars"
+    assert (cache_dir() / "XNYS.parquet").is_file()
+    library = xcals.get_calendar("XNYS", start="1980-01-01")
+    pd.testing.assert_index_equal(first[0], library.sessions_in_range("1980-01-02", "2025-12-31"))
+    assert [str(d.date()) for d in first[1]] == ["2025-11-28", "2025-12-01", "2025-12-02"]
+
+    built.clear()
+    fresh_process()
+    again = _nyse_answers()
+    assert built == []  # read back, not built
+    pd.testing.assert_index_equal(again[0], first[0])
+    pd.testing.assert_index_equal(again[1], first[1])
+    assert again[2] == first[2] == pd.Timestamp("2025-11-28")
+
+
+def _restamp(path, **changes):
+    import json
+
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(path)
+    stamp = {**json.loads(table.schema.metadata[b"marketcast"]), **changes}
+    pq.write_table(table.replace_schema_metadata({b"marketcast": json.dumps(stamp)}), path)
+
+
+@pytest.mark.parametrize(
+    "spoil",
+    [
+        pytest.param(lambda p: _restamp(p, built="2020-01-01T00:00:00+00:00"), id="stale"),
+        pytest.param(lambda p: _restamp(p, exchange_calendars="4.0"), id="other-version"),
+        pytest.param(lambda p: _restamp(p, start="1990-01-01T00:00:00"), id="other-start"),
+        pytest.param(lambda p: p.write_bytes(p.read_bytes()[:1000]), id="truncated"),
+        pytest.param(lambda p: p.write_text("not parquet"), id="not-parquet"),
+    ],
+)
+def test_a_kept_calendar_unfit_to_use_is_built_again(calendar_home, spoil):
+    from marketcast.data.calendars import cache_dir
+
+    built, fresh_process = calendar_home
+    first = _nyse_answers()
+    spoil(cache_dir() / "XNYS.parquet")
+    built.clear()
+    fresh_process()
+    again = _nyse_answers()
+    assert built == ["XNYS"]
+    pd.testing.assert_index_equal(again[0], first[0])
+    built.clear()
+    fresh_process()
+    _nyse_answers()
+    assert built == []  # the rebuilt file is fit again
+
+
+def test_a_calendar_that_cannot_be_kept_is_built_and_said_once(calendar_home, tmp_path, caplog):
+    built, _ = calendar_home
+    (tmp_path / "cache").write_text("a file where the cache folder must be")
+    with caplog.at_level("INFO", logger="marketcast.data.calendars"):
+        got = _nyse_answers()
+        sessions(pd.Timestamp("2025-01-01"), pd.Timestamp("2025-02-01"), "XNYS")
+    assert built == ["XNYS"]
+    assert len(got[0]) > 11_000
+    said = [r.getMessage() for r in caplog.records]
+    assert len(said) == 1 and "XNYS calendar cannot be kept" in said[0], said
+    assert "Set XDG_CACHE_HOME to a writable folder" in said[0]
+
+
+def test_an_unknown_exchange_leaves_no_file(calendar_home):
+    from marketcast.data.calendars import cache_dir
+
+    with pytest.raises(MarketcastError, match="data.exchange='XXXX'"):
+        next_trading_days(pd.Timestamp("2024-05-03"), 1, "XXXX")
+    assert not cache_dir().exists() or not any(cache_dir().iterdir())
+
+
+@pytest.mark.slow  # over 2 s on 2 cores: CI's second stage runs it
+def test_a_kept_krx_calendar_equals_exchange_calendars(calendar_home):
+    import exchange_calendars as xcals
+
+    from marketcast.data import calendars
+
+    built, fresh_process = calendar_home
+    calendars.calendar("XKRX")  # built and kept
+    fresh_process()
+    kept = calendars.calendar("XKRX")
+    assert built == ["XKRX"]
+    library = xcals.get_calendar("XKRX", start="1980-01-01")
+    pd.testing.assert_index_equal(kept.closes.index, library.closes.index, check_exact=True)
+    assert (kept.closes.to_numpy() == library.closes.to_numpy()).all()
+    assert (kept.first_session, kept.last_session) == (library.first_session, library.last_session)

@@ -1,4 +1,5 @@
-"""Trading sessions of an exchange, from its calendar (exchange-calendars).
+"""Trading sessions of an exchange, from its calendar (exchange-calendars, kept on disk
+by ``calendars``).
 
 Forecast dates, the "last completed trading day" that decides whether cached
 prices are stale, and the sessions a price series should have (gap checks).
@@ -13,11 +14,9 @@ import functools
 import numpy as np
 import pandas as pd
 
+from marketcast.data import calendars
 from marketcast.data.symbols import canonical_symbol, is_krx
 from marketcast.errors import MarketcastError
-
-CALENDAR_START = pd.Timestamp("1980-01-01")  # gap checks before a calendar's first session skip
-
 
 # FinanceDataReader's names of the indices of other exchanges (it reads them from Yahoo).
 _INDEX_EXCHANGES = {
@@ -54,7 +53,7 @@ def _next_sessions(last: pd.Timestamp, count: int, exchange: str | None) -> pd.D
     # Cached: a batch forecast asks this for every symbol, mostly with the same last day.
     if exchange is None:
         return pd.bdate_range(last + pd.offsets.BDay(1), periods=count, name="date")
-    calendar = _calendar(exchange)
+    calendar = calendars.calendar(exchange)
     end = last + pd.Timedelta(days=2 * count + 30)  # room for the longest holiday runs
     if end > calendar.last_session:
         raise MarketcastError(
@@ -75,7 +74,7 @@ def last_completed_session(exchange: str | None, now: pd.Timestamp) -> pd.Timest
     if exchange is None:
         today = now.tz_localize(None).normalize()
         return today - pd.offsets.BDay(1)
-    closes = _calendar(exchange).closes  # session (naive date) -> close (UTC), ascending
+    closes = calendars.calendar(exchange).closes  # session (naive date) -> close (UTC), ascending
     position = int(closes.searchsorted(now, side="right")) - 1
     if position < 0:
         raise MarketcastError(
@@ -93,7 +92,7 @@ def sessions(first: pd.Timestamp, last: pd.Timestamp, exchange: str | None) -> p
     first, last = pd.Timestamp(first).normalize(), pd.Timestamp(last).normalize()
     if exchange is None:
         return pd.bdate_range(first, last)
-    calendar = _calendar(exchange)
+    calendar = calendars.calendar(exchange)
     first = max(first, calendar.first_session)
     last = min(last, calendar.last_session)
     if first > last:
@@ -108,7 +107,7 @@ def off_sessions(dates: pd.DatetimeIndex, exchange: str | None) -> np.ndarray:
         return np.zeros(0, dtype=bool)
     off = ~dates.isin(sessions(dates[0], dates[-1], exchange))
     if exchange is not None:
-        calendar = _calendar(exchange)
+        calendar = calendars.calendar(exchange)
         off &= (dates >= calendar.first_session) & (dates <= calendar.last_session)
     return np.asarray(off)
 
@@ -116,23 +115,3 @@ def off_sessions(dates: pd.DatetimeIndex, exchange: str | None) -> np.ndarray:
 def _utc(now: pd.Timestamp) -> pd.Timestamp:
     now = pd.Timestamp(now)
     return now.tz_localize("UTC") if now.tz is None else now.tz_convert("UTC")
-
-
-@functools.lru_cache(maxsize=8)
-def _calendar(exchange: str):
-    """One calendar per exchange and process (building XKRX's takes about a second)."""
-    import exchange_calendars as xcals
-
-    try:
-        return xcals.get_calendar(exchange, start=CALENDAR_START)
-    except xcals.errors.InvalidCalendarName:
-        raise MarketcastError(_unknown(exchange)) from None
-    except ValueError:  # calendars that are not defined back to CALENDAR_START
-        return xcals.get_calendar(exchange)
-
-
-def _unknown(exchange: str) -> str:
-    return (
-        f"data.exchange={exchange!r} is not an exchange-calendars code: use e.g. XNYS, "
-        "XNAS, XKRX (or null for plain weekdays)."
-    )

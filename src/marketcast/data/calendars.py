@@ -1,0 +1,146 @@
+"""Exchange calendars' sessions and closes, built by exchange-calendars and kept on disk.
+
+Building a calendar is slow for some exchanges: XKRX's takes 4 to 6 s on 2 cores (its
+holiday rules are evaluated day by day), a third of a one-symbol ``marketcast predict``.
+So each exchange's sessions and closes are written once to
+``$XDG_CACHE_HOME/marketcast/calendars/EXCHANGE.parquet`` (``~/.cache`` where the variable
+is not set) and read back by later processes in tens of milliseconds. A file is built
+again when it is older than ``MAX_AGE`` (a fresh calendar reaches a year ahead, so a kept
+one still reaches 11 months), when exchange-calendars' version or ``CALENDAR_START``
+changed, or when it cannot be read. Where nothing can be written (a read-only home), each
+process builds its own, as before, and says so once.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.metadata
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from marketcast.atomic import Unwritable, atomic_write
+from marketcast.errors import MarketcastError
+
+log = logging.getLogger(__name__)
+
+CALENDAR_START = pd.Timestamp("1980-01-01")  # gap checks before a calendar's first session skip
+MAX_AGE = pd.Timedelta(days=30)
+_KEY = b"marketcast"  # the Parquet schema metadata that says how a file was built
+
+
+@dataclass(frozen=True)
+class Calendar:
+    """An exchange's sessions (naive dates, ascending) and when each closes (UTC)."""
+
+    closes: pd.Series  # session -> close
+
+    @property
+    def first_session(self) -> pd.Timestamp:
+        return self.closes.index[0]
+
+    @property
+    def last_session(self) -> pd.Timestamp:
+        return self.closes.index[-1]
+
+    def sessions_in_range(self, first: pd.Timestamp, last: pd.Timestamp) -> pd.DatetimeIndex:
+        """The sessions from ``first`` to ``last`` (inclusive)."""
+        index = self.closes.index
+        return index[index.searchsorted(first) : index.searchsorted(last, side="right")]
+
+
+def cache_dir() -> Path:
+    """Where calendars are kept: ``$XDG_CACHE_HOME/marketcast/calendars`` (``~/.cache``)."""
+    root = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(root) / "marketcast" / "calendars"
+
+
+@functools.lru_cache(maxsize=8)
+def calendar(exchange: str) -> Calendar:
+    """``exchange``'s calendar (an exchange-calendars code), once per process: the kept
+    file where it is fresh, else built and kept."""
+    path = cache_dir() / f"{exchange}.parquet"
+    kept = _read(path)
+    if kept is not None:
+        return kept
+    started = time.perf_counter()
+    built = _build(exchange)
+    log.debug("%s calendar built in %.1f s", exchange, time.perf_counter() - started)
+    try:
+        atomic_write(path, lambda tmp: pq.write_table(_table(built), tmp))
+    except (Unwritable, OSError) as exc:
+        reason = exc.cause if isinstance(exc, Unwritable) else exc
+        log.info(
+            "the %s calendar cannot be kept in %s (%s): each run builds it again, which takes "
+            "seconds for some exchanges. Set XDG_CACHE_HOME to a writable folder.",
+            exchange,
+            path.parent,
+            reason.strerror or reason,
+        )
+    return built
+
+
+def _build(exchange: str) -> Calendar:
+    import exchange_calendars as xcals
+
+    try:
+        built = xcals.get_calendar(exchange, start=CALENDAR_START)
+    except xcals.errors.InvalidCalendarName:
+        raise MarketcastError(_unknown(exchange)) from None
+    except ValueError:  # calendars that are not defined back to CALENDAR_START
+        built = xcals.get_calendar(exchange)
+    closes = built.closes
+    # Plain values: no CustomBusinessDay freq, so that a kept calendar reads back the same.
+    return Calendar(pd.Series(closes.to_numpy(), index=pd.DatetimeIndex(closes.index.to_numpy())))
+
+
+def _stamp() -> dict[str, str]:
+    """What a kept file must have been built with (its age aside). The version is read from
+    the package's metadata: importing exchange-calendars takes a second."""
+    return {
+        "exchange_calendars": importlib.metadata.version("exchange-calendars"),
+        "start": CALENDAR_START.isoformat(),
+    }
+
+
+def _table(built: Calendar) -> pa.Table:
+    frame = pd.DataFrame({"session": built.closes.index, "close": built.closes.to_numpy()})
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    stamp = {**_stamp(), "built": pd.Timestamp.now(tz="UTC").isoformat()}
+    return table.replace_schema_metadata({_KEY: json.dumps(stamp).encode()})
+
+
+def _read(path: Path) -> Calendar | None:
+    """The calendar kept at ``path``, or ``None`` where there is none fit to use."""
+    try:
+        with path.open("rb") as file:  # one open file: a writer's rename cannot mix versions
+            table = pq.ParquetFile(file).read()
+        stamp = json.loads((table.schema.metadata or {})[_KEY])
+        age = pd.Timestamp.now(tz="UTC") - pd.Timestamp(stamp.pop("built"))
+        frame = table.to_pandas()
+        if stamp != _stamp() or not pd.Timedelta(0) <= age <= MAX_AGE or frame.empty:
+            return None
+        sessions = pd.DatetimeIndex(frame["session"].to_numpy())
+        closes = pd.Series(frame["close"].to_numpy(), index=sessions)
+    except FileNotFoundError:
+        return None
+    except Exception as exc:  # a damaged file: pyarrow, json and pandas raise several types
+        log.debug("%s cannot be read (%s: %s): built again", path, type(exc).__name__, exc)
+        return None
+    if not (sessions.is_monotonic_increasing and sessions.is_unique):
+        return None
+    return Calendar(closes)
+
+
+def _unknown(exchange: str) -> str:
+    return (
+        f"data.exchange={exchange!r} is not an exchange-calendars code: use e.g. XNYS, "
+        "XNAS, XKRX (or null for plain weekdays)."
+    )
