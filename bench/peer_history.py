@@ -39,7 +39,7 @@ from omegaconf import OmegaConf
 from marketcast.config import TrainJobConfig
 from marketcast.evaluation.baselines import drift
 from marketcast.evaluation.combination import Weights, fit_weights, keep_earned
-from marketcast.evaluation.peers import ets_forecasts
+from marketcast.evaluation.peers import ets_model, rolling_forecasts
 from marketcast.evaluation.scores import diebold_mariano_per_step
 from marketcast.features.dataset import Prepared, prepare_many
 from marketcast.jobs.train import load_run_data
@@ -79,7 +79,9 @@ def prepared(run_dir: Path, data_dir: Path) -> Prepared:
     # The run's ETS on validation was fitted on every training row: the same forecasts say
     # that the rows before the validation segment, which the history rows use, are the run's.
     t, stop = prep.parts["val"].windows.first_target, prep.segments.val_start
-    ets = ets_forecasts(prep.raw_target, t, 1, cfg.evaluation.peers.refit_every, stop)
+    ets, _ = rolling_forecasts(
+        ets_model, prep.raw_target, t, 1, cfg.evaluation.peers.refit_every, stop
+    )
     if not np.allclose(ets[:, 0], saved["val"]["ets"], rtol=1e-6):
         raise SystemExit(f"{run_dir}: the rebuilt training rows differ from the run's")
     return prep
@@ -101,7 +103,7 @@ def history_rows(run_dir: Path, data_dir: Path, cache_dir: Path) -> pd.DataFrame
             "actual": series[t],
             "persistence": series[t - 1],
             "drift": drift(window, 1)[:, 0],
-            "ets": ets_forecasts(series, t, 1, REFIT_EVERY, int(t[0]))[:, 0],
+            "ets": rolling_forecasts(ets_model, series, t, 1, REFIT_EVERY, int(t[0]))[0][:, 0],
             "val_start": prep.segments.val_start,  # the split's rows, for the report
             "test_start": prep.segments.test_start,
             "n": prep.segments.n,

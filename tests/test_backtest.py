@@ -10,7 +10,7 @@ from conftest import ar1_prices, compose_predict, compose_train, synthetic_price
 from marketcast.config import BacktestConfig
 from marketcast.errors import MarketcastError
 from marketcast.evaluation.combination import fit_weights, keep_earned
-from marketcast.evaluation.forecasts import fit_peers, model_prices, peer_forecasts
+from marketcast.evaluation.forecasts import fit_peers, model_prices, peer_forecasts_and_bands
 from marketcast.evaluation.predictions import quantile_column
 from marketcast.evaluation.scores import coverage_by_tercile, interval_score_test
 from marketcast.evaluation.verdicts import dm_words, p_words, score_test_words
@@ -81,7 +81,7 @@ def test_a_combination_component_without_forecasts_is_refused_before_training(
     prepared = prepare(
         frame.iloc[fold.start : fold.stop], cfg.features, cfg.window, fold.segments()
     )
-    peers = peer_forecasts(prepared, "val", fit_peers(prepared, ["ets"]), refit_every=0)
+    peers = peer_forecasts_and_bands(prepared, "val", fit_peers(prepared, ["ets"]), 0, None)[0]
     part = prepared.parts["val"]
     no_ets = {"actual": part.actual, "persistence": part.actual, "lstm": part.actual}
 
@@ -105,7 +105,7 @@ def test_a_fold_never_sees_data_after_its_origin(tmp_path):
     def fit_fold(prices):
         rows = prices.iloc[fold.start : fold.stop]
         prepared = prepare(rows, cfg.features, cfg.window, fold.segments())
-        peers = peer_forecasts(prepared, "val", fit_peers(prepared, ["ets"]), refit_every=0)
+        peers = peer_forecasts_and_bands(prepared, "val", fit_peers(prepared, ["ets"]), 0, None)[0]
         fitted = fit_with_peers(prepared, cfg, peers)
         first = prepared.parts["test"]
         return fitted, model_prices(fitted.model, fitted.transform, first)[0]

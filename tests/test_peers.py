@@ -26,17 +26,29 @@ def simulated_garch(n: int, seed: int = 0) -> np.ndarray:
     return 100 * np.exp(np.cumsum(r / 100))
 
 
+def rolled(make_model, series, origins, horizon, refit_every, train_stop, first=None):
+    """(B, H) the peer's rolling-origin forecasts in price units."""
+    forecasts, _ = peers.rolling_forecasts(
+        make_model, series, origins, horizon, refit_every, train_stop, first
+    )
+    return forecasts
+
+
+def ets(series, origins, horizon, refit_every, train_stop):
+    return rolled(peers.ets_model, series, origins, horizon, refit_every, train_stop)
+
+
 @pytest.mark.parametrize(
-    "forecaster",
-    [peers.ets_forecasts, pytest.param(peers.arima_forecasts, marks=pytest.mark.slow)],  # 2 s
+    "make_model",
+    [peers.ets_model, pytest.param(peers.arima_model, marks=pytest.mark.slow)],  # 2 s
 )
-def test_statistical_peers_use_no_row_at_or_after_the_origin(forecaster):
+def test_statistical_peers_use_no_row_at_or_after_the_origin(make_model):
     series, train_stop, cut = random_walk(340), 300, 312
     origins = np.arange(train_stop, 330)
-    before = forecaster(series, origins, 3, 8, train_stop)
+    before = rolled(make_model, series, origins, 3, 8, train_stop)
     changed = series.copy()
     changed[cut:] *= np.exp(np.random.default_rng(1).normal(0, 0.05, len(series) - cut))
-    after = forecaster(changed, origins, 3, 8, train_stop)
+    after = rolled(make_model, changed, origins, 3, 8, train_stop)
     seen = origins <= cut
     np.testing.assert_array_equal(after[seen], before[seen])
     assert not np.allclose(after[~seen], before[~seen])  # the perturbation did reach the model
@@ -51,10 +63,10 @@ def test_the_peers_own_bands_use_no_later_row_and_cover_a_random_walk():
     series, train_stop = random_walk(1100, seed=5), 600
     origins = np.arange(train_stop, 1095)
     levels = [0.1, 0.5, 0.9]
-    forecasts, bands = peers.rolling_bands(
+    forecasts, bands = peers.rolling_forecasts(
         peers.ets_model, series, origins, 2, 0, train_stop, levels=levels
     )
-    np.testing.assert_array_equal(forecasts, peers.ets_forecasts(series, origins, 2, 0, train_stop))
+    np.testing.assert_array_equal(forecasts, ets(series, origins, 2, 0, train_stop))
     assert bands.shape == (len(origins), 2, 3)
     np.testing.assert_allclose(bands[..., 1], forecasts)  # exp of the median of log prices
     assert np.all(bands[..., 0] < forecasts) and np.all(forecasts < bands[..., 2])
@@ -62,14 +74,16 @@ def test_the_peers_own_bands_use_no_later_row_and_cover_a_random_walk():
     actual = np.stack([series[origins], series[origins + 1]], axis=1)
     covered = (bands[..., 0] <= actual) & (actual <= bands[..., 2])
     assert covered.mean() == pytest.approx(0.80, abs=0.03)
-    backwards = peers.rolling_bands(
+    backwards = peers.rolling_forecasts(
         peers.ets_model, series, origins[:5], 2, 0, train_stop, levels=[0.9, 0.5, 0.1]
     )[1]  # the levels as a config may list them: the bounds still ascend, as everywhere
     np.testing.assert_array_equal(backwards, bands[:5])
     cut, near = 700, origins[:200]
     changed = series.copy()
     changed[cut:] *= 1.3
-    _, after = peers.rolling_bands(peers.ets_model, changed, near, 2, 0, train_stop, levels=levels)
+    _, after = peers.rolling_forecasts(
+        peers.ets_model, changed, near, 2, 0, train_stop, levels=levels
+    )
     seen = near <= cut
     np.testing.assert_array_equal(after[seen], bands[:200][seen])
     assert not np.allclose(after[~seen], bands[:200][~seen])
@@ -78,11 +92,11 @@ def test_the_peers_own_bands_use_no_later_row_and_cover_a_random_walk():
 def test_refitting_changes_forecasts_and_order_of_origins_does_not():
     series, train_stop = random_walk(360, seed=3), 300
     origins = np.arange(train_stop, 357)
-    never = peers.ets_forecasts(series, origins, 2, 0, train_stop)
-    often = peers.ets_forecasts(series, origins, 2, 10, train_stop)
+    never = ets(series, origins, 2, 0, train_stop)
+    often = ets(series, origins, 2, 10, train_stop)
     np.testing.assert_array_equal(never[:10], often[:10])  # same model until the first refit
     shuffled = np.random.default_rng(0).permutation(len(origins))
-    again = peers.ets_forecasts(series, origins[shuffled], 2, 10, train_stop)
+    again = ets(series, origins[shuffled], 2, 10, train_stop)
     np.testing.assert_allclose(again, often[shuffled])
 
 
@@ -103,8 +117,8 @@ def test_ets_goes_on_from_its_saved_state_exactly_as_the_rolling_pass_forecasts(
     dates = pd.bdate_range("2020-01-01", periods=len(series))
     first = peers.fit_peer("ets", series, train_stop)
     origins = np.arange(train_stop, 895, 7)
-    rolled = peers.rolling_forecasts(peers.ets_model, series, origins, 5, 0, train_stop, first)
-    np.testing.assert_array_equal(rolled, peers.ets_forecasts(series, origins, 5, 0, train_stop))
+    from_first = rolled(peers.ets_model, series, origins, 5, 0, train_stop, first)
+    np.testing.assert_array_equal(from_first, ets(series, origins, 5, 0, train_stop))
     saved = json.loads(json.dumps(peers.ets_state(first, series, train_stop, last_origin, dates)))
     assert saved["components"][1] != "N"
     days = [str(dates[train_stop - 1].date()), str(dates[last_origin].date())]
@@ -112,15 +126,15 @@ def test_ets_goes_on_from_its_saved_state_exactly_as_the_rolling_pass_forecasts(
     for checkpoint, row in ((0, train_stop - 1), (1, last_origin)):
         later = origins[origins - 1 >= row]  # the origins after the saved day
         went_on = peers.continued_ets(saved, checkpoint, series[row + 1 :], later - row - 2, 5)
-        np.testing.assert_array_equal(went_on, rolled[origins - 1 >= row])
+        np.testing.assert_array_equal(went_on, from_first[origins - 1 >= row])
     at_end = peers.continued_ets(saved, 0, series[:0], np.array([-1]), 5)
-    np.testing.assert_array_equal(at_end[0], rolled[0])
+    np.testing.assert_array_equal(at_end[0], from_first[0])
     # one row after it, and a halted stock's flat prices since (statsforecast's ets_f
     # fits a new model to a constant series: the state had no columns to go on from)
     halted = series.copy()
     halted[train_stop : train_stop + 6] = halted[train_stop - 1]
     for prices, rows in ((series, 1), (halted, 6)):
-        expected = peers.rolling_forecasts(
+        expected = rolled(
             peers.ets_model, prices, np.array([train_stop + rows]), 5, 0, train_stop, first
         )
         got = peers.continued_ets(saved, 0, prices[train_stop : train_stop + rows], [rows - 1], 5)
@@ -201,6 +215,6 @@ def test_latest_forecasts_fit_each_symbol_on_its_own_history():
 def test_origins_inside_the_training_rows_are_refused():
     series = random_walk(200)
     with pytest.raises(MarketcastError, match="train_stop=150"):
-        peers.ets_forecasts(series, np.arange(140, 160), 1, 5, 150)
+        ets(series, np.arange(140, 160), 1, 5, 150)
     with pytest.raises(MarketcastError, match="positive"):
-        peers.ets_forecasts(-series, np.arange(150, 160), 1, 5, 150)
+        ets(-series, np.arange(150, 160), 1, 5, 150)

@@ -43,30 +43,23 @@ def model_prices(model: keras.Model, transform: Transform, part: SegmentData) ->
 
 def fit_peers(prep: Prepared, names: list[str]) -> dict:
     """The peers ``names`` (ets, arima) fitted on ``prep``'s training rows, once for every
-    segment's rolling pass (``peer_forecasts``)."""
+    segment's rolling pass (``peer_forecasts_and_bands``)."""
     return {
         name: peer_models.fit_peer(name, prep.raw_target, prep.segments.val_start) for name in names
     }
 
 
-def peer_forecasts(
-    prep: Prepared, segment: str, fitted: dict, refit_every: int
-) -> dict[str, np.ndarray]:
-    """(B, H) forecasts of each peer of ``fitted`` (``fit_peers``) for ``segment``'s samples,
-    fitted on the rows before the validation segment (and refitted every ``refit_every``
-    origins after)."""
-    return peer_forecasts_and_bands(prep, segment, fitted, refit_every, None)[0]
-
-
 def peer_forecasts_and_bands(
     prep: Prepared, segment: str, fitted: dict, refit_every: int, levels: list[float] | None
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """``peer_forecasts``, and (B, H, L) each peer's own band at quantile ``levels`` (none
-    where ``levels`` is None), from the same pass."""
+    """(B, H) forecasts of each peer of ``fitted`` (``fit_peers``) for ``segment``'s samples,
+    fitted on the rows before the validation segment (and refitted every ``refit_every``
+    origins after), and (B, H, L) each peer's own band at quantile ``levels`` (none where
+    ``levels`` is None), from the same pass."""
     part = prep.parts[segment]
     forecasts, bands = {}, {}
     for name, model in fitted.items():
-        forecasts[name], bands[name] = peer_models.rolling_bands(
+        forecasts[name], bands[name] = peer_models.rolling_forecasts(
             peer_models.PEER_MODELS[name],
             prep.raw_target,
             part.windows.first_target,

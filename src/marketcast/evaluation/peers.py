@@ -56,20 +56,6 @@ PEER_MODELS = {"ets": ets_model, "arima": arima_model}
 PEER_NAMES = {"ets": "AutoETS", "arima": "AutoARIMA"}
 
 
-def ets_forecasts(
-    series: np.ndarray, first_target: np.ndarray, horizon: int, refit_every: int, train_stop: int
-) -> np.ndarray:
-    """(B, H) rolling-origin AutoETS forecasts in price units (see the module docstring)."""
-    return rolling_forecasts(ets_model, series, first_target, horizon, refit_every, train_stop)
-
-
-def arima_forecasts(
-    series: np.ndarray, first_target: np.ndarray, horizon: int, refit_every: int, train_stop: int
-) -> np.ndarray:
-    """(B, H) rolling-origin AutoARIMA forecasts in price units (see the module docstring)."""
-    return rolling_forecasts(arima_model, series, first_target, horizon, refit_every, train_stop)
-
-
 def fit_peer(name: str, series: np.ndarray, train_stop: int):
     """The peer ``name`` (``PEER_MODELS``) fitted on the log prices of rows ``< train_stop``:
     the first model of every rolling pass over the same series (``rolling_forecasts``'
@@ -92,34 +78,18 @@ def rolling_forecasts(
     refit_every: int,
     train_stop: int,
     first=None,
-) -> np.ndarray:
-    """(B, H) forecasts of a statsforecast model, fitted on log prices, refit every k origins.
+    levels: list[float] | None = None,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """(B, H) forecasts of a statsforecast model, fitted on log prices, refit every k origins,
+    and, for quantile ``levels`` (0.1, 0.9), the (B, H, L) band of the model's own
+    prediction intervals at each origin, its bounds in ascending order of level as every
+    band here (the peer's band, as statsforecast gives it; None without ``levels``).
 
     ``refit_every`` = 0 never refits: one fit on rows ``< train_stop``, forwarded
     to every origin. Origins are visited in time order, whatever their order in
     ``first_target``; the output keeps the input order. ``first``: that first fit,
     made already (``fit_peer``); it is not changed.
     """
-    forecasts, _ = rolling_bands(
-        make_model, series, first_target, horizon, refit_every, train_stop, first
-    )
-    return forecasts
-
-
-def rolling_bands(
-    make_model: Callable,
-    series: np.ndarray,
-    first_target: np.ndarray,
-    horizon: int,
-    refit_every: int,
-    train_stop: int,
-    first=None,
-    levels: list[float] | None = None,
-) -> tuple[np.ndarray, np.ndarray | None]:
-    """``rolling_forecasts``' (B, H) forecasts and, for quantile ``levels`` (0.1, 0.9),
-    the (B, H, L) band of the model's own prediction intervals at each origin, its bounds
-    in ascending order of level as every band here (the peer's band, as statsforecast
-    gives it; None without ``levels``)."""
     levels = _check_levels(levels) if levels else None
     log_price = _log_prices(series)
     t = np.asarray(first_target, dtype=int)
