@@ -148,6 +148,10 @@ def test_a_calendar_is_built_once_then_read_back_by_later_processes(calendar_hom
     first = _nyse_answers()
     assert built == ["XNYS"]
     assert cache_dir() == tmp_path / "cache" / "marketcast" / "calendars"
+    with pytest.MonkeyPatch.context() as mp:  # the XDG spec ignores a relative path
+        mp.setenv("XDG_CACHE_HOME", "cache")
+        mp.setenv("HOME", str(tmp_path / "home"))
+        assert cache_dir() == tmp_path / "home" / ".cache" / "marketcast" / "calendars"
     assert (cache_dir() / "XNYS.parquet").is_file()
     library = xcals.get_calendar("XNYS", start="1980-01-01")
     pd.testing.assert_index_equal(first[0], library.sessions_in_range("1980-01-02", "2025-12-31"))

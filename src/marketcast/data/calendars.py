@@ -57,8 +57,11 @@ class Calendar:
 
 
 def cache_dir() -> Path:
-    """Where calendars are kept: ``$XDG_CACHE_HOME/marketcast/calendars`` (``~/.cache``)."""
-    root = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    """Where calendars are kept: ``$XDG_CACHE_HOME/marketcast/calendars``, or ``~/.cache``
+    where the variable is unset or not an absolute path (the XDG spec ignores those)."""
+    root = os.environ.get("XDG_CACHE_HOME", "")
+    if not os.path.isabs(root):
+        root = os.path.join(os.path.expanduser("~"), ".cache")
     return Path(root) / "marketcast" / "calendars"
 
 
