@@ -142,17 +142,18 @@ def test_a_calendar_is_built_once_then_read_back_by_later_processes(calendar_hom
     """XKRX's calendar takes 4-6 s to build: a one-symbol predict spent half its time on it."""
     import exchange_calendars as xcals
 
-    from marketcast.data.calendars import cache_dir
+    from marketcast.data.calendars import cache_dir, kept_path
 
     built, fresh_process = calendar_home
     first = _nyse_answers()
     assert built == ["XNYS"]
     assert cache_dir() == tmp_path / "cache" / "marketcast" / "calendars"
+    assert kept_path("XNYS").name == f"XNYS-{xcals.__version__}.parquet"
     with pytest.MonkeyPatch.context() as mp:  # the XDG spec ignores a relative path
         mp.setenv("XDG_CACHE_HOME", "cache")
         mp.setenv("HOME", str(tmp_path / "home"))
         assert cache_dir() == tmp_path / "home" / ".cache" / "marketcast" / "calendars"
-    assert (cache_dir() / "XNYS.parquet").is_file()
+    assert [p.name for p in cache_dir().iterdir()] == [kept_path("XNYS").name]
     library = xcals.get_calendar("XNYS", start="1980-01-01")
     pd.testing.assert_index_equal(first[0], library.sessions_in_range("1980-01-02", "2025-12-31"))
     assert [str(d.date()) for d in first[1]] == ["2025-11-28", "2025-12-01", "2025-12-02"]
@@ -187,11 +188,11 @@ def _restamp(path, **changes):
     ],
 )
 def test_a_kept_calendar_unfit_to_use_is_built_again(calendar_home, spoil):
-    from marketcast.data.calendars import cache_dir
+    from marketcast.data.calendars import kept_path
 
     built, fresh_process = calendar_home
     first = _nyse_answers()
-    spoil(cache_dir() / "XNYS.parquet")
+    spoil(kept_path("XNYS"))
     built.clear()
     fresh_process()
     again = _nyse_answers()

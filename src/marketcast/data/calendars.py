@@ -3,10 +3,11 @@
 Building a calendar is slow for some exchanges: XKRX's takes 4 to 6 s on 2 cores (its
 holiday rules are evaluated day by day), a third of a one-symbol ``marketcast predict``.
 So each exchange's sessions and closes are written once to
-``$XDG_CACHE_HOME/marketcast/calendars/EXCHANGE.parquet`` (``~/.cache`` where the variable
-is not set) and read back by later processes in tens of milliseconds. A file is built
-again when it is older than ``MAX_AGE`` (a fresh calendar reaches a year ahead, so a kept
-one still reaches 11 months), when exchange-calendars' version or ``CALENDAR_START``
+``$XDG_CACHE_HOME/marketcast/calendars/EXCHANGE-VERSION.parquet`` (``~/.cache`` where the
+variable is not set; VERSION: exchange-calendars', so that two environments sharing a
+home do not rebuild each other's) and read back by later processes in tens of
+milliseconds. A file is built again when it is older than ``MAX_AGE`` (a fresh calendar
+reaches a year ahead, so a kept one still reaches 11 months), when ``CALENDAR_START``
 changed, or when it cannot be read. Where nothing can be written (a read-only home), each
 process builds its own, as before, and says so once.
 """
@@ -65,11 +66,16 @@ def cache_dir() -> Path:
     return Path(root) / "marketcast" / "calendars"
 
 
+def kept_path(exchange: str) -> Path:
+    """The file ``exchange``'s calendar is kept in, for this exchange-calendars version."""
+    return cache_dir() / f"{exchange}-{_stamp()['exchange_calendars']}.parquet"
+
+
 @functools.lru_cache(maxsize=8)
 def calendar(exchange: str) -> Calendar:
     """``exchange``'s calendar (an exchange-calendars code), once per process: the kept
     file where it is fresh, else built and kept."""
-    path = cache_dir() / f"{exchange}.parquet"
+    path = kept_path(exchange)
     kept = _read(path)
     if kept is not None:
         return kept
