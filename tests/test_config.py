@@ -573,6 +573,66 @@ def test_a_store_that_cannot_be_written_is_refused_at_start_up(tmp_path):
         check_predict_start(dry)
 
 
+def test_a_folder_of_other_files_or_another_format_is_refused_as_a_store_at_start_up(tmp_path):
+    """predict made a Delta table in any folder (the price cache), whose maintain then deleted
+    every other file there; a forgotten store.format split one store in two."""
+    import datetime as dt
+
+    import pandas as pd
+
+    from marketcast.storage.forecast_store import LOCK_FILE, RunInfo
+    from marketcast.storage.stores import open_store
+
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    for name in ("000660.parquet", "005380.parquet", "notes.txt", "x.csv"):
+        (cache / name).write_text("kept\n")
+    with pytest.raises(MarketcastError) as refused:
+        check_location(store_of(f"store.dir={cache}"))
+    assert str(refused.value) == (
+        f"store.dir={cache} is a folder of other files (000660.parquet, 005380.parquet, "
+        "notes.txt and 1 more), not a forecast store: a store is started only in a new or empty "
+        "folder (the Delta store's maintain deletes the files it did not write). Point "
+        "store.dir at the store, or at a new folder."
+    )
+    with pytest.raises(MarketcastError, match="is a folder of other files"):
+        check_location(store_of("store.format=csv", f"store.dir={cache}"))
+    assert sorted(p.name for p in cache.iterdir()) == [
+        "000660.parquet", "005380.parquet", "notes.txt", "x.csv"
+    ]  # fmt: skip
+    day = dt.date(2024, 5, 2)
+    table = pd.DataFrame(
+        {"symbol": ["A"], "as_of": [day], "target_date": [day + dt.timedelta(days=1)],
+         "step": [1], "forecast": [1.0], "q10": [0.9], "q90": [1.1], "run_dir": ["/runs/a"]}
+    )  # fmt: skip
+    for fmt in ("delta", "csv"):
+        store = open_store(fmt, str(tmp_path / fmt))
+        with store.locked():
+            store.write(table, RunInfo.for_table(table, run_id="r"))
+        check_location(store_of(f"store.format={fmt}", f"store.dir={tmp_path / fmt}"))
+    with pytest.raises(MarketcastError) as refused:
+        check_location(store_of("store.format=csv", f"store.dir={tmp_path / 'delta'}"))
+    assert str(refused.value) == (
+        f"store.dir={tmp_path / 'delta'} holds a Delta table (its _delta_log), not a csv store: "
+        "drop store.format=csv to write to it (delta is the default), or point store.dir at "
+        "a new folder."
+    )
+    with pytest.raises(MarketcastError) as refused:
+        check_location(store_of(f"store.dir={tmp_path / 'csv'}"))
+    assert str(refused.value) == (
+        f"store.dir={tmp_path / 'csv'} holds a CSV export (as_of=DATE/forecasts.csv), not a "
+        "Delta table: add store.format=csv to write to it, or point store.dir at a new folder."
+    )
+    (tmp_path / "csv" / "notes.txt").write_text("mine\n")  # the export deletes nothing
+    check_location(store_of("store.format=csv", f"store.dir={tmp_path / 'csv'}"))
+    with pytest.raises(MarketcastError, match="holds a CSV export"):
+        check_location(store_of(f"store.dir={tmp_path / 'csv'}"))
+    locked_only = tmp_path / "empty"
+    locked_only.mkdir()
+    (locked_only / LOCK_FILE).touch()  # a night that wrote nothing leaves its lock file
+    check_location(store_of(f"store.dir={locked_only}"))
+
+
 def test_store_locations_the_start_up_check_leaves_to_the_store(tmp_path, monkeypatch):
     """Object storage is no local path (it was probed in the current folder); a URL the
     store cannot take is named in the store's own words at start-up (a host in a SQLite URL

@@ -328,6 +328,42 @@ def test_maintain_removes_the_files_a_killed_delta_writer_left(tmp_path):
     pd.testing.assert_frame_equal(store.read(), before)
 
 
+def test_maintain_refuses_to_delete_files_the_delta_table_did_not_write(tmp_path):
+    """A full vacuum deletes every file no commit names: notes, a price cache, a CSV export
+    put in the table's folder were deleted with the killed writers' files."""
+    import os
+    import time
+
+    store = open_store("delta", str(tmp_path / "delta"))
+    for value in (1.0, 2.0):  # two writes of one day: the first's file is vacuumable
+        write(store, forecasts(["A", "B"], DAY1, value=value), f"r{value:g}")
+    before, version = store.read(), store.history()["version"].max()
+    root = tmp_path / "delta"
+    (root / "sub").mkdir()
+    mine = [root / "notes.txt", root / "sub" / "keep.csv", root / "000660.parquet"]
+    old = time.time() - 3 * 3600
+    for path in mine:
+        path.write_text("mine\n")
+        os.utime(path, (old, old))
+    parquet = sorted(p.relative_to(root) for p in root.rglob("part-*.parquet"))
+    with store.locked(), pytest.raises(MarketcastError) as refused:
+        store.maintain(retention_hours=1)
+    assert str(refused.value) == (
+        f"store.dir={root}: maintain would delete 3 files that the Delta table did not write "
+        "(000660.parquet, notes.txt, sub/keep.csv): move them out of its folder, then run "
+        "maintain again. Nothing was compacted or deleted."
+    )
+    assert all(path.exists() for path in mine)
+    assert sorted(p.relative_to(root) for p in root.rglob("part-*.parquet")) == parquet
+    assert store.history()["version"].max() == version
+    for path in mine:
+        path.unlink()
+    with store.locked():
+        done = store.maintain(retention_hours=0)
+    assert done["vacuumed"] and all("part-" in f for f in done["vacuumed"])
+    pd.testing.assert_frame_equal(store.read(), before)
+
+
 def test_other_readers_see_the_same_committed_table_and_change_nothing(tmp_path):
     store = open_store("delta", str(tmp_path))
     for run_id, table in RUNS:

@@ -22,6 +22,7 @@ import pandas as pd
 from marketcast.atomic import atomic_write
 from marketcast.errors import MarketcastError
 from marketcast.storage.forecast_store import (
+    CSV_FILE,
     LOCK_FILE,
     RunInfo,
     file_lock,
@@ -30,7 +31,7 @@ from marketcast.storage.forecast_store import (
     tidy,
 )
 
-FILE = "forecasts.csv"
+FILE = CSV_FILE
 
 
 class CsvForecastExport:

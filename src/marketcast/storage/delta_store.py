@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import re
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -48,6 +49,10 @@ from marketcast.storage.forecast_store import (
     tidy,
     unwritable,
 )
+
+# A data file delta-rs writes (a commit's, a compaction's, or a killed writer's), in the
+# table's folder or a partition's: part-00000-<uuid>-c000.snappy.parquet
+DATA_FILE = re.compile(r"part-\d{5}-.+\.parquet")
 
 
 class DeltaForecastStore:
@@ -175,6 +180,21 @@ class DeltaForecastStore:
                 "history to keep (e.g. 168)."
             )
         target = self._stored()
+        # A full vacuum deletes every file no commit names, whoever wrote it: refuse before
+        # anything changes where some were not Delta's (files put in the table's folder).
+        unreferenced = target.vacuum(
+            retention_hours=0, enforce_retention_duration=False, dry_run=True, full=True
+        )
+        foreign = sorted(f for f in unreferenced if not DATA_FILE.fullmatch(os.path.basename(f)))
+        if foreign:
+            shown = ", ".join(foreign[:3]) + (
+                f" and {len(foreign) - 3} more" if len(foreign) > 3 else ""
+            )
+            raise MarketcastError(
+                f"{self.setting}: maintain would delete {len(foreign)} files that the Delta table "
+                f"did not write ({shown}): move them out of its folder, then run maintain "
+                "again. Nothing was compacted or deleted."
+            )
         compacted = target.optimize.compact()
         # full: also the files no log entry ever named (a writer killed before its commit);
         # a lite vacuum deletes only files that a commit removed

@@ -42,6 +42,7 @@ TRAILING = ["run_dir", "run_id"]
 HISTORY_COLUMNS = ["version", "timestamp", "run_id", "run_dirs", "as_of", "symbols"]
 # store.dir locations delta-rs writes to over the network, not on a local path
 REMOTE_SCHEMES = ("s3://", "s3a://", "gs://", "gcs://", "az://", "abfs://", "abfss://", "azure://")
+CSV_FILE = "forecasts.csv"  # the CSV export's file of each day: DIR/as_of=DATE/forecasts.csv
 LOCK_FILE = ".marketcast.lock"  # a hidden name: Delta's vacuum skips names starting with . or _
 _QUANTILE = re.compile(r"^q\d+(\.\d+)?$")  # marketcast.evaluation.quantile_column: q10, q2.5
 _METADATA_PREFIX = "marketcast."
@@ -139,6 +140,23 @@ class ForecastStore(Protocol):
         """Compact and vacuum where the format has it; what was done. Raises ``no_store()``
         where there is no table (check ``exists()`` before ``locked()``, which creates files)."""
         ...
+
+
+def folder_kind(folder: Path) -> str | None:
+    """What the local folder of a store holds: ``"delta"`` (a ``_delta_log``), ``"csv"``
+    (the CSV export's ``as_of=DATE/CSV_FILE``), ``"other"`` (files of neither), or None:
+    nothing (no folder, an empty one, or only marketcast's lock file)."""
+    try:
+        entries = [p for p in folder.iterdir() if p.name != LOCK_FILE]
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    if not entries:
+        return None
+    if (folder / "_delta_log").is_dir():
+        return "delta"
+    if any(folder.glob(f"as_of=*/{CSV_FILE}")):
+        return "csv"
+    return "other"
 
 
 def no_store(store: ForecastStore) -> MarketcastError:

@@ -15,7 +15,13 @@ from omegaconf import DictConfig
 from marketcast.atomic import refusal_words
 from marketcast.config import StoreConfig, StoreFormat, check_predict_job, check_writable
 from marketcast.errors import MarketcastError
-from marketcast.storage.forecast_store import FORMATS, REMOTE_SCHEMES, ForecastStore
+from marketcast.storage.forecast_store import (
+    FORMATS,
+    LOCK_FILE,
+    REMOTE_SCHEMES,
+    ForecastStore,
+    folder_kind,
+)
 
 
 def open_store(fmt: str, location: str) -> ForecastStore:
@@ -52,6 +58,35 @@ def check_predict_start(cfg: DictConfig) -> None:
         check_location(cfg.store)
 
 
+def _check_folder(store: StoreConfig) -> None:
+    """That ``store.dir`` holds nothing, or a store of ``store.format``: predict made a Delta
+    table in any folder it was pointed at (the price cache, a CSV export), and the store's
+    maintain then vacuumed every file of that folder as a file no commit names."""
+    fmt, folder = str(store.format), Path(store.dir)
+    kind = folder_kind(folder)
+    if kind in (None, fmt):
+        return
+    setting = f"store.dir={store.dir}"
+    if kind == "delta":
+        raise MarketcastError(
+            f"{setting} holds a Delta table (its _delta_log), not a {fmt} store: drop "
+            f"store.format={fmt} to write to it (delta is the default), or point store.dir "
+            "at a new folder."
+        )
+    if kind == "csv":
+        raise MarketcastError(
+            f"{setting} holds a CSV export (as_of=DATE/forecasts.csv), not a Delta table: add "
+            "store.format=csv to write to it, or point store.dir at a new folder."
+        )
+    names = sorted(p.name for p in folder.iterdir() if p.name != LOCK_FILE)
+    shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+    raise MarketcastError(
+        f"{setting} is a folder of other files ({shown}), not a forecast store: a store is "
+        "started only in a new or empty folder (the Delta store's maintain deletes the files "
+        "it did not write). Point store.dir at the store, or at a new folder."
+    )
+
+
 # The first 16 bytes of every SQLite database file.
 _SQLITE_HEADER = b"SQLite format 3\x00"
 
@@ -62,6 +97,7 @@ def check_location(store: StoreConfig) -> None:
     if store.format != StoreFormat.sql:
         if store.dir and not str(store.dir).startswith(REMOTE_SCHEMES):  # object storage: not here
             check_writable("store.dir", Path(store.dir) / ".marketcast-probe", shown=store.dir)
+            _check_folder(store)
         return
     from marketcast.storage.sql_store import SqlForecastStore
 
