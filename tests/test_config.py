@@ -707,6 +707,28 @@ def test_sigterm_is_one_line_and_exit_143_after_the_cleanup(monkeypatch, capsys,
     assert caplog.records[-1].getMessage() == "terminated (SIGTERM)"  # in predict.log too
 
 
+@pytest.mark.slow  # over 2 s on 2 cores: CI's second stage runs it
+def test_a_signal_during_the_interpreters_teardown_leaves_the_commands_exit_status(tmp_path):
+    """predict's night was complete and said so, then the interpreter's teardown (a second,
+    TensorFlow's) ran with the signals' default actions, Python's handlers gone: a timeout
+    there exited 143 with nothing said. The probe's own hook runs after marketcast's, as
+    the teardown does, and leaves a signal's action as the teardown finds it."""
+    late = (
+        "import atexit, os, signal, time\n"
+        "def teardown():\n"
+        "    if signal.getsignal(signal.SIGTERM) is not signal.SIG_IGN:\n"
+        "        signal.signal(signal.SIGTERM, signal.SIG_DFL)  # what finalising leaves\n"
+        "    os.kill(os.getpid(), signal.SIGTERM)\n"
+        "    time.sleep(0.5)\n"
+        "    print('tore down', flush=True)\n"
+        "atexit.register(teardown)\n"
+    )
+    done = cli_in_process(tmp_path, "store", "history", f"store.dir={tmp_path}/none", before=late)
+    assert done.returncode == EXIT_USER_ERROR, (done.returncode, done.stderr)
+    assert done.stderr.startswith("error: there is no forecast store at store.dir=")
+    assert done.stdout.endswith("tore down\n")
+
+
 def test_signals_held_deliver_the_first_after_the_block_and_a_second_at_once(capsys):
     """A commit is not cut off after it took effect; one that hangs (a database lock, the
     network) is still stopped by a second signal: held whole, only SIGKILL ended it."""

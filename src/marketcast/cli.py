@@ -14,7 +14,9 @@ directory that holds nothing but Hydra's own files is removed.
 
 from __future__ import annotations
 
+import atexit
 import copy
+import functools
 import importlib
 import logging
 import math
@@ -120,6 +122,7 @@ def main(argv: list[str] | None = None) -> None:
         )
         sys.exit(EXIT_USER_ERROR)
     signal.signal(signal.SIGTERM, _terminate)  # cron's timeout, systemd: cleaned up, said
+    _ignore_signals_at_exit()
     try:
         run_command(command, rest)
     except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM: one line, not TensorFlow's traceback
@@ -135,6 +138,23 @@ def main(argv: list[str] | None = None) -> None:
     except BrokenPipeError:  # stdout's reader went away (| head): no traceback, as a shell
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # the final flush too
         sys.exit(EXIT_PIPE_CLOSED)
+
+
+@functools.cache  # once a process: in-process callers (tests) call main many times
+def _ignore_signals_at_exit() -> None:
+    """Once the command has ended and said how, SIGTERM and Ctrl-C are ignored through the
+    interpreter's teardown, which takes about a second more (TensorFlow's). There Python's
+    handlers are gone and a signal's default action applies: a timeout or a systemd stop in
+    that second made a complete night exit 143 with nothing said. An ignored signal stays
+    ignored to the end (SIGKILL still ends a teardown that hangs). At exit, so that a caller
+    of ``main`` in its own process keeps its handlers; registered at the start, with the
+    atexit hooks the command's imports add (TensorFlow's) running before it."""
+
+    def ignore() -> None:
+        for number in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(number, signal.SIG_IGN)
+
+    atexit.register(ignore)
 
 
 def _asks_completion(arg: str) -> bool:
