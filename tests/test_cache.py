@@ -189,6 +189,22 @@ def test_a_damaged_cache_file_is_reported_and_replaced(tmp_path, fake, caplog, d
         load(cached_config(tmp_path, refresh="never"), now=NOW)
 
 
+def test_a_damaged_cache_file_with_the_source_unreachable_is_said_as_damaged(
+    tmp_path, fake, monkeypatch
+):
+    """It was said as missing: 'there is no cached copy at X', with X there."""
+    cfg = cached_config(tmp_path)
+    load(cfg, now=NOW)
+    path = cache_path(tmp_path / "cache", SYMBOL)
+    path.write_bytes(b"not parquet at all")
+    offline(monkeypatch)
+    with pytest.raises(MarketcastError) as refused:
+        load(cfg, now=NOW)
+    said = str(refused.value)
+    assert f"and the cache file {path} cannot be read (" in said, said
+    assert "no cached copy" not in said
+
+
 def test_unreachable_source_falls_back_to_the_cache_with_one_warning(tmp_path, fake, monkeypatch,
                                                                       caplog):  # fmt: skip
     cfg = cached_config(tmp_path)

@@ -153,6 +153,34 @@ def test_fetch_command_exit_status(tmp_path, fake, capsys):
     assert fake.calls == []  # data.refresh=never: the source was never asked
 
 
+def test_a_cache_folder_that_cannot_be_written_is_one_message_before_any_fetch(
+    tmp_path, fake, capsys
+):
+    """It failed each symbol in turn ('000660 FAILED cannot write the cache file'), exit 3,
+    which a crontab's `fetch; predict` carries on past."""
+    (tmp_path / "afile").write_text("not a folder\n")
+    for command in ("fetch", "train"):
+        args = [
+            command, "data=fdr", "data.symbols=[005930,000660]", "data.symbol=null",
+            f"data.cache_dir={tmp_path / 'afile' / 'cache'}",
+            f"hydra.run.dir={tmp_path / command}",
+        ]  # fmt: skip
+        assert run_in_process(*args) == 2
+        err = capsys.readouterr().err
+        assert err == (
+            f"error: data.cache_dir='{tmp_path / 'afile' / 'cache'}' cannot be written: "
+            f"{tmp_path / 'afile'}: Not a directory (ENOTDIR): a file stands where a folder "
+            "must be. Move that file away, or choose another location. Or read the cache as "
+            "it is: data.refresh=never.\n"
+        ), command
+        assert not (tmp_path / command).exists()
+    assert fake.calls == []  # before any fetch
+    # data.refresh=never writes nothing: not refused at start-up, each symbol said as before
+    refresh_never = ["data.refresh=never", f"data.cache_dir={tmp_path / 'afile' / 'cache'}"]
+    assert run_in_process("fetch", "symbols=[005930]", *refresh_never) == EXIT_PARTIAL
+    assert "005930  FAILED  the cache file " in capsys.readouterr().out
+
+
 @pytest.mark.slow  # over 1.5 s on 2 cores: CI's second stage runs it
 def test_fetch_command_bad_value_exits_2_with_one_message(tmp_path):
     """A subprocess, cheap: the config does not compose, so nothing is imported or read."""

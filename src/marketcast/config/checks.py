@@ -96,6 +96,7 @@ def check_train_job(cfg: DictConfig) -> None:
     _check_sample_kept(cfg, _choices())
     _warn_of_mode_keys(cfg, _typed_overrides())
     check_data(cfg.data)
+    check_cache_dir(cfg.data)
     check_features(cfg.features)
     check_window(cfg.window)
     check_split(cfg.split)
@@ -529,6 +530,19 @@ def check_store(cfg: StoreConfig) -> None:
 def check_fetch_job(cfg: DictConfig) -> None:
     refuse_unknown_keys(cfg, FetchJobConfig)
     check_data(cfg.data)
+    check_cache_dir(cfg.data)
+
+
+def check_cache_dir(cfg: DataConfig) -> None:
+    """That FinanceDataReader's price cache can be written where it is named, before any
+    fetch: a read-only folder, or a file where it must be, failed each symbol of a universe
+    in turn (exit 3, which a crontab's ``fetch; predict`` carries on past)."""
+    if cfg.source != "fdr" or not cfg.cache_dir or cfg.refresh == "never":
+        return
+    try:
+        check_writable("data.cache_dir", Path(cfg.cache_dir) / ".marketcast-probe", cfg.cache_dir)
+    except MarketcastError as exc:
+        raise MarketcastError(f"{exc} Or read the cache as it is: data.refresh=never.") from None
 
 
 def check_data(cfg: DataConfig) -> None:

@@ -376,15 +376,17 @@ def _fdr_history(
     """The symbol's whole history (common schema, not yet validated) and where it came from;
     what is fetched is written to the cache unless ``keep`` is False."""
     exchange = resolve_exchange(cfg.exchange, symbol)
-    # Building an exchange's calendar takes seconds (XKRX ~3 s): only when it is needed, so
-    # an unknown symbol or an unreachable source without a cache is reported at once.
+    # An exchange's calendar takes seconds to build where it is not kept yet (XKRX: 4-6 s;
+    # calendars.py): only when it is needed, so an unknown symbol or an unreachable source
+    # without a cache is reported at once.
     completed = functools.cache(lambda: last_completed_session(exchange, now))
     cache_dir = Path(cfg.cache_dir) if cfg.cache_dir else None
-    cached = None
+    cached, damaged = None, None
     if cache_dir is not None:
         try:
             cached = read_cached(cache_dir, symbol)
         except DamagedCache as exc:
+            damaged = exc
             if cfg.refresh == "never":
                 raise MarketcastError(
                     f"{symbol}: the cache file {exc}, and data.refresh=never forbids fetching "
@@ -415,9 +417,10 @@ def _fdr_history(
     except _Unreachable as exc:
         if cached is None:
             where = f" at {cache_path(cache_dir, symbol)}" if cache_dir else " (no data.cache_dir)"
+            none = f"the cache file {damaged}" if damaged else f"there is no cached copy{where}"
             raise MarketcastError(
-                f"FinanceDataReader symbol {symbol!r}: {exc}, and there is no cached copy{where}. "
-                "Check the network, or train offline with data=sample or data=csv."
+                f"FinanceDataReader symbol {symbol!r}: {exc}, and {none}. Check the network, "
+                "or train offline with data=sample or data=csv."
             ) from None
         last = cached.index[-1]
         behind = len(sessions(last + pd.Timedelta(days=1), completed(), exchange))
