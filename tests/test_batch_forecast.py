@@ -22,6 +22,7 @@ from marketcast.errors import EXIT_LOCKED, EXIT_NONE, EXIT_OK, EXIT_PARTIAL, Mar
 from marketcast.jobs.fetch import fetch
 from marketcast.jobs.predict import forecast
 from marketcast.jobs.train import command, train
+from marketcast.storage.forecast_store import LOCK_FILE
 from marketcast.storage.stores import open_store
 
 AS_OF = "2025-10-02"  # a Thursday; KRX then closes for Chuseok until 2025-10-10
@@ -255,7 +256,7 @@ def test_a_sigterm_during_a_sql_write_stops_it_at_once_and_it_rolls_back(global_
     assert not open_store("sql", f"sqlite:///{database}").exists()
 
 
-def test_a_second_run_exits_at_once_while_the_store_is_locked(global_run):
+def test_a_second_run_exits_at_once_while_the_store_is_locked(global_run, capsys):
     tmp, run_dir = global_run
     store_dir = tmp / "locked" / "store"
     with lock_held_elsewhere(store_dir):
@@ -263,6 +264,12 @@ def test_a_second_run_exits_at_once_while_the_store_is_locked(global_run):
         assert forecast(cfg) == EXIT_LOCKED
     assert not (tmp / "locked" / "out").exists()
     assert read_store(store_dir).empty
+    # the store's setting, as every store message names it (a SQLite file's folder was named)
+    assert capsys.readouterr().err == (
+        f"error: another forecast run is writing to the forecast store store.dir={store_dir} "
+        f"(it holds {store_dir / LOCK_FILE}); this run wrote nothing. Let it finish, or "
+        "schedule runs further apart.\n"
+    )
 
 
 @pytest.mark.slow  # 9-12 s: trains several models

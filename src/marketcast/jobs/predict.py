@@ -116,6 +116,7 @@ def forecast(cfg: DictConfig) -> int:
             return _forecast(cfg, runs, symbols, target)
     except StoreLocked as exc:
         print(f"error: {exc}", file=sys.stderr)
+        log_to_files(log, f"error: {exc}")  # predict.log ended with "forecasting ..."
         return EXIT_LOCKED
 
 

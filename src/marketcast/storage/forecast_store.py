@@ -300,8 +300,8 @@ def file_lock(path: Path, setting: str) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise StoreLocked(
-                f"another forecast run is writing to {path.parent} (it holds {path}); this run "
-                "wrote nothing. Let it finish, or schedule runs further apart."
+                f"another forecast run is writing to the forecast store {setting} (it holds "
+                f"{path}); this run wrote nothing. Let it finish, or schedule runs further apart."
             ) from None
         except OSError as exc:
             if exc.errno not in (errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOTSUP, errno.ENOLCK):

@@ -400,8 +400,8 @@ class SqlForecastStore:
 
     def _locked_message(self) -> str:
         return (
-            f"another forecast run is writing to {self.location}; this run wrote nothing. Let "
-            "it finish, or schedule runs further apart."
+            f"another forecast run is writing to the forecast store {self.setting}; this run "
+            "wrote nothing. Let it finish, or schedule runs further apart."
         )
 
 
