@@ -281,13 +281,23 @@ def test_delta_time_travel_returns_the_forecasts_before_the_rerun(tmp_path):
     pd.testing.assert_frame_equal(store.read(timestamp=committed.to_pydatetime()), before)
     with pytest.raises(MarketcastError, match="did not exist yet"):
         store.read(timestamp="2000-01-01")
-    with pytest.raises(MarketcastError, match="no version 99"):
+    with pytest.raises(MarketcastError) as refused:  # said plainly, not delta-rs' kernel error
         store.read(version=99)
+    latest = store.history()["version"].max()
+    assert str(refused.value) == (
+        f"the forecast store store.dir={store.location} has no version 99: its latest is "
+        f"{latest} (marketcast store history store.dir={store.location} lists them)."
+    )
 
 
 def test_sql_has_no_time_travel(sql_store):
-    with pytest.raises(MarketcastError, match="time travel needs store.format=delta"):
+    with pytest.raises(MarketcastError) as refused:
         sql_store.read(version=0)
+    assert str(refused.value) == (  # it said "only the latest forecasts": it keeps every night
+        "time travel (version=, timestamp=) needs store.format=delta: the SQL store keeps each "
+        "night's latest forecasts, not the earlier versions of them (marketcast store history "
+        f"{sql_store.setting} lists its runs)."
+    )
 
 
 def test_maintain_after_many_writes_leaves_read_unchanged(store):

@@ -257,10 +257,16 @@ class DeltaForecastStore:
         except DeltaError as exc:
             if version is None:
                 raise
+            latest = self._table()
+            if latest is None or version <= latest.version():  # not a version out of range
+                raise MarketcastError(
+                    f"the forecast store {self.setting} has no version {version} ({exc}); "
+                    f"marketcast store history {self.setting} lists the versions kept."
+                ) from exc
             raise MarketcastError(
-                f"the forecast store {self.location} has no version {version} ({exc}); see "
-                "its history for the versions kept."
-            ) from exc
+                f"the forecast store {self.setting} has no version {version}: its latest is "
+                f"{latest.version()} (marketcast store history {self.setting} lists them)."
+            ) from None
 
 
 def stored_symbols(target: DeltaTable, days) -> dict:

@@ -243,8 +243,9 @@ class SqlForecastStore:
         """Every forecast, sorted by as_of, symbol, step (no time travel: that is Delta's)."""
         if version is not None or timestamp is not None:
             raise MarketcastError(
-                "time travel needs store.format=delta: the SQL store keeps only the latest "
-                "forecasts (its history() lists the runs)."
+                "time travel (version=, timestamp=) needs store.format=delta: the SQL store "
+                "keeps each night's latest forecasts, not the earlier versions of them "
+                f"(marketcast store history {self.setting} lists its runs)."
             )
         with self._reading() as conn:
             forecasts = _tables(conn)[0]
