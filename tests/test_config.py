@@ -63,6 +63,16 @@ def test_a_bad_choice_or_type_fails_at_composition_naming_the_key(tmp_path, over
     assert message in str(caught.value.__cause__ or caught.value)
 
 
+def test_a_list_key_given_one_value_is_told_the_brackets(capsys):
+    """'str is not a ListConfig, list or tuple' did not say what to type."""
+    for command, override in (("predict", "symbols=005380"), ("train", "features.columns=Close")):
+        assert run_in_process(command, override) == EXIT_USER_ERROR
+        err = capsys.readouterr().err
+        name, value = override.split("=")
+        assert f"A list is written in brackets: {name}=[{value}]" in err, err
+        assert err.count("\n") == 1
+
+
 def test_a_bad_store_format_fails_at_composition():
     with pytest.raises(ConfigCompositionException) as caught:
         compose_predict("store.format=xml")

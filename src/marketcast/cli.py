@@ -452,6 +452,10 @@ def composition_message(exc: Exception) -> str:
         detail = lines[0] if lines else type(cause).__name__
         key = next((ln.split(":", 1)[1].strip() for ln in lines if ln.startswith("full_key:")), "")
         parts.append(detail + (f" (key {key})" if key and key not in detail else ""))
+        override = re.search(r"Error merging override ([^=\s]+)=(\S*)", str(exc))
+        if override and "is not a ListConfig, list or tuple" in detail:  # symbols=005380
+            name, value = override.groups()
+            parts[-1] += f". A list is written in brackets: {name}=[{value}]"
     return ": ".join(parts)
 
 
