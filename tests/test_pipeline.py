@@ -564,6 +564,32 @@ def test_an_as_of_past_a_csv_files_end_is_stale(trained, tmp_path, capsys):
     assert f"Update {prices}, or pass an as_of up to {last}" in said
 
 
+def test_an_as_of_a_session_or_two_past_the_prices_is_forecast_with_a_warning(
+    trained, tmp_path, caplog
+):
+    """Within max_stale_sessions the forecast is made from the last row, dated from it: said,
+    where it was silent (as_of=06-18 gave rows as_of 06-16, one target date being 06-18)."""
+    from marketcast.data.trading_days import next_trading_days
+
+    _, run_dir, _, prices = trained
+    last = pd.Timestamp(pd.read_csv(prices)["Date"].iloc[-1])
+    two_later = next_trading_days(last, 2, None)[-1].date()  # the run's data: weekdays
+    out = tmp_path / "forecast.csv"
+    cfg = compose_predict(f"run_dir={run_dir}", f"as_of={two_later}", f"output={out}")
+    with caplog.at_level("WARNING", logger="marketcast"):
+        assert forecast(cfg) == 0
+    assert (pd.read_csv(out)["as_of"] == str(last.date())).all()
+    assert (
+        f"PRICES: the prices end on {last.date()}, 2 sessions before {two_later}: forecasting "
+        f"from {last.date()} (max_stale_sessions=3)"
+    ) in caplog.text
+    caplog.clear()
+    cfg = compose_predict(f"run_dir={run_dir}", f"as_of={last.date()}", f"output={out}")
+    with caplog.at_level("WARNING", logger="marketcast"):
+        assert forecast(cfg) == 0
+    assert "the prices end on" not in caplog.text  # up to date: nothing to say
+
+
 @pytest.mark.slow  # over 1.5 s on 2 cores: CI's second stage runs it
 def test_only_a_sweep_over_features_warns_that_its_jobs_keep_other_rows(tmp_path):
     from marketcast.jobs.train import _sweeps_features

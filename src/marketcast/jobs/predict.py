@@ -600,6 +600,13 @@ def _check_fresh(
     latest = reference if reference is not None else last_completed_session(exchange, now)
     behind = len(sessions(as_of + pd.Timedelta(days=1), latest, exchange))
     if behind <= cfg.max_stale_sessions:
+        if behind:  # forecast all the same, but never from an earlier day without a word
+            log.warning(
+                "%s: the prices end on %s, %s before %s: forecasting from %s "
+                "(max_stale_sessions=%d)",
+                symbol, as_of.date(), counted(behind, "session"), latest.date(), as_of.date(),
+                cfg.max_stale_sessions,
+            )  # fmt: skip
         return
     if data.source == "fdr" or reference is not None or cfg.stale_csv == StaleCsv.skip:
         if data.source == "fdr":
