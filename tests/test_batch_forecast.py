@@ -489,3 +489,6 @@ def test_the_printed_forecasts_show_six_significant_digits_at_any_price_scale():
     assert lines[1].split() == ["005930", "1", "71234.6", "1234567"]
     assert lines[2].split() == ["AAPL", "1", "250.685", "240.000"]
     assert lines[3].split() == ["PENNY", "1", "0.0123457", "0.0100000"]
+    assert len(lines) == 4  # all shown: no count
+    many = pd.concat([table] * 20, ignore_index=True)  # 60 rows: pandas prints 40 and "..."
+    assert _shown(many).splitlines()[-1] == "60 rows: the first and last 20 shown"

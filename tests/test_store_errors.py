@@ -472,6 +472,21 @@ def test_a_timestamp_with_its_time_zone_reads_the_table_as_of_then(tmp_path, cap
         assert "r2" in capsys.readouterr().out
 
 
+def test_show_says_how_many_rows_it_leaves_out(tmp_path, capsys):
+    """pandas' '...' alone: 2,000 rows printed as 60 lines, no count, no word of output=."""
+    store = open_store("delta", str(tmp_path / "store"))
+    write(store, forecasts([f"S{i:03d}" for i in range(25)], DAY1, steps=3), "r")  # 75 rows
+    assert store_command(tmp_path, "show", f"store.dir={tmp_path / 'store'}") == EXIT_OK
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[-1] == "75 rows: the first and last 30 shown (output=FILE writes them all)"
+    assert len(lines) == 1 + 60 + 1 + 1  # header, rows, pandas' "...", the count
+    small = tmp_path / "small"
+    store = open_store("delta", str(small))
+    write(store, forecasts(["A"], DAY1, steps=3), "r")
+    assert store_command(tmp_path, "show", f"store.dir={small}") == EXIT_OK
+    assert "rows:" not in capsys.readouterr().out  # all shown: nothing to add
+
+
 def test_history_writes_its_whole_table_on_request_and_refuses_shows_keys(tmp_path, capsys):
     """'store history output=F.csv' exited 0 and wrote no file, and 'history version=0' /
     'maintain version=1' ignored the key; the printed history cuts run_dirs at 60 chars."""

@@ -626,12 +626,19 @@ def _check_fresh(
     )  # fmt: skip
 
 
+SHOWN_ROWS = 40  # printed by predict; forecast.csv and the store hold every row
+
+
 def _shown(table: pd.DataFrame) -> str:
     """The forecast table as printed: six significant digits in the price columns (a won
-    price read 71234.562500, a dollar one 2506.850098), at most 40 rows."""
-    return table.drop(columns="run_dir").to_string(
-        index=False, max_rows=40, float_format=_six_digits
+    price read 71234.562500, a dollar one 2506.850098), at most ``SHOWN_ROWS`` rows, and
+    how many there are where some are left out (pandas' "..." alone did not say)."""
+    text = table.drop(columns="run_dir").to_string(
+        index=False, max_rows=SHOWN_ROWS, float_format=_six_digits
     )
+    if len(table) > SHOWN_ROWS:
+        text += f"\n{len(table)} rows: the first and last {SHOWN_ROWS // 2} shown"
+    return text
 
 
 def _six_digits(value: float) -> str:

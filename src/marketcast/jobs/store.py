@@ -15,6 +15,8 @@ from marketcast.errors import EXIT_LOCKED, EXIT_OK
 from marketcast.storage.forecast_store import StoreLocked, no_store
 from marketcast.storage.stores import from_config
 
+SHOWN_ROWS = 60  # printed by store show; output=FILE writes every row
+
 
 def store(cfg: DictConfig) -> int:
     target = from_config(cfg.store)
@@ -37,7 +39,12 @@ def store(cfg: DictConfig) -> int:
             print(f"{len(table)} rows written to {cfg.output}")
         else:
             with pd.option_context("display.width", 200):
-                print(table.to_string(index=False, max_rows=60))
+                print(table.to_string(index=False, max_rows=SHOWN_ROWS))
+            if len(table) > SHOWN_ROWS:  # pandas' "..." alone did not say how many
+                print(
+                    f"{len(table)} rows: the first and last {SHOWN_ROWS // 2} shown "
+                    "(output=FILE writes them all)"
+                )
         return EXIT_OK
     if not target.exists():  # before locked(), which makes the lock file (and its directory)
         raise no_store(target)
