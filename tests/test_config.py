@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -69,8 +70,12 @@ def test_a_list_key_given_one_value_is_told_the_brackets(capsys):
         assert run_in_process(command, override) == EXIT_USER_ERROR
         err = capsys.readouterr().err
         name, value = override.split("=")
-        assert f"A list is written in brackets: {name}=[{value}]" in err, err
+        assert err.startswith(f"error: Error merging override {override}: "), err
+        assert f"; a list is written in brackets, {name}=[{value}] (marketcast " in err, err
         assert err.count("\n") == 1
+    for override in ("symbols='005930 000660'", "symbols="):  # no hint to get wrong
+        assert run_in_process("predict", override) == EXIT_USER_ERROR
+        assert "brackets" not in capsys.readouterr().err
 
 
 def test_a_bad_store_format_fails_at_composition():
@@ -601,9 +606,9 @@ def test_a_folder_of_other_files_or_another_format_is_refused_as_a_store_at_star
         check_location(store_of(f"store.dir={cache}"))
     assert str(refused.value) == (
         f"store.dir={cache} is a folder of other files (000660.parquet, 005380.parquet, "
-        "notes.txt and 1 more), not a forecast store: a store is started only in a new or empty "
-        "folder (the Delta store's maintain deletes the files it did not write). Point "
-        "store.dir at the store, or at a new folder."
+        "notes.txt and 1 more), not a forecast store: a store is started only in a new or "
+        "empty folder, which it keeps to itself. Point store.dir at the store, or at a new "
+        "folder."
     )
     with pytest.raises(MarketcastError, match="is a folder of other files"):
         check_location(store_of("store.format=csv", f"store.dir={cache}"))
@@ -624,14 +629,13 @@ def test_a_folder_of_other_files_or_another_format_is_refused_as_a_store_at_star
         check_location(store_of("store.format=csv", f"store.dir={tmp_path / 'delta'}"))
     assert str(refused.value) == (
         f"store.dir={tmp_path / 'delta'} holds a Delta table (its _delta_log), not a csv store: "
-        "drop store.format=csv to write to it (delta is the default), or point store.dir at "
-        "a new folder."
+        "drop store.format=csv to write to it, or point store.dir at a new folder."
     )
     with pytest.raises(MarketcastError) as refused:
         check_location(store_of(f"store.dir={tmp_path / 'csv'}"))
     assert str(refused.value) == (
         f"store.dir={tmp_path / 'csv'} holds a CSV export (as_of=DATE/forecasts.csv), not a "
-        "Delta table: add store.format=csv to write to it, or point store.dir at a new folder."
+        "delta store: add store.format=csv to write to it, or point store.dir at a new folder."
     )
     (tmp_path / "csv" / "notes.txt").write_text("mine\n")  # the export deletes nothing
     check_location(store_of("store.format=csv", f"store.dir={tmp_path / 'csv'}"))
@@ -640,7 +644,24 @@ def test_a_folder_of_other_files_or_another_format_is_refused_as_a_store_at_star
     locked_only = tmp_path / "empty"
     locked_only.mkdir()
     (locked_only / LOCK_FILE).touch()  # a night that wrote nothing leaves its lock file
+    (locked_only / ".DS_Store").touch()  # hidden names: no store reads or deletes them
     check_location(store_of(f"store.dir={locked_only}"))
+    # A first write killed before it committed leaves its own files, not a stranger's: the
+    # next night writes there (a Delta data file with no log; the export's temporary file)
+    (data_file,) = (tmp_path / "delta").glob("as_of=*/part-*.parquet")
+    unborn = tmp_path / "unborn"
+    (unborn / data_file.parent.name).mkdir(parents=True)
+    shutil.copy(data_file, unborn / data_file.parent.name / data_file.name)
+    check_location(store_of(f"store.dir={unborn}"))
+    with pytest.raises(MarketcastError, match="holds a Delta table"):
+        check_location(store_of("store.format=csv", f"store.dir={unborn}"))
+    unborn_csv = tmp_path / "unborn_csv" / "as_of=2024-05-02"
+    unborn_csv.mkdir(parents=True)
+    (unborn_csv / ".forecasts.x1y2.csv").write_text("symbol\n")
+    check_location(store_of("store.format=csv", f"store.dir={unborn_csv.parent}"))
+    (unborn_csv / "mine.parquet").write_text("not Delta's\n")
+    with pytest.raises(MarketcastError, match=r"is a folder of other files \(as_of=2024-05-02\)"):
+        check_location(store_of(f"store.dir={unborn_csv.parent}"))
 
 
 def test_store_locations_the_start_up_check_leaves_to_the_store(tmp_path, monkeypatch):
@@ -732,11 +753,22 @@ def test_a_signal_during_the_interpreters_teardown_leaves_the_commands_exit_stat
         "    time.sleep(0.5)\n"
         "    print('tore down', flush=True)\n"
         "atexit.register(teardown)\n"
+        "def library_hook():  # one a command's import registers (TensorFlow's): runs first\n"
+        "    os.kill(os.getpid(), signal.SIGTERM)\n"
+        "    time.sleep(0.5)\n"
+        "    print('library hook ran', flush=True)\n"
+        "import marketcast.cli as cli\n"
+        "command = cli.run_command\n"
+        "def run_command(*args):\n"
+        "    atexit.register(library_hook)\n"
+        "    return command(*args)\n"
+        "cli.run_command = run_command\n"
     )
     done = cli_in_process(tmp_path, "store", "history", f"store.dir={tmp_path}/none", before=late)
     assert done.returncode == EXIT_USER_ERROR, (done.returncode, done.stderr)
     assert done.stderr.startswith("error: there is no forecast store at store.dir=")
-    assert done.stdout.endswith("tore down\n")
+    assert "Exception ignored" not in done.stderr and "Terminated" not in done.stderr
+    assert done.stdout.endswith("library hook ran\ntore down\n")
 
 
 def test_signals_held_deliver_the_first_after_the_block_and_a_second_at_once(capsys):

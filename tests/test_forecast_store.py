@@ -327,7 +327,8 @@ def test_maintain_removes_the_files_a_killed_delta_writer_left(tmp_path):
     write(store, forecasts(["A", "B"], DAY1), "r1")
     before = store.read()
     (written,) = (tmp_path / "delta").glob("as_of=*/*.parquet")
-    orphan = written.with_name("part-00000-killed-writer.c000.snappy.parquet")
+    killed = "part-00001-0948af15-b5cd-4212-bae2-8163c01b9b64-c000.snappy.parquet"  # delta-rs'
+    orphan = written.with_name(killed)
     shutil.copy(written, orphan)
     old = time.time() - 3 * 3600
     os.utime(orphan, (old, old))
@@ -359,9 +360,9 @@ def test_maintain_refuses_to_delete_files_the_delta_table_did_not_write(tmp_path
     with store.locked(), pytest.raises(MarketcastError) as refused:
         store.maintain(retention_hours=1)
     assert str(refused.value) == (
-        f"store.dir={root}: maintain would delete 3 files that the Delta table did not write "
-        "(000660.parquet, notes.txt, sub/keep.csv): move them out of its folder, then run "
-        "maintain again. Nothing was compacted or deleted."
+        f"store.dir={root} holds 3 files the Delta table did not write (000660.parquet, "
+        "notes.txt, sub/keep.csv), which maintain's vacuum would delete: move them out of its "
+        "folder, then run maintain again. Nothing was compacted or deleted."
     )
     assert all(path.exists() for path in mine)
     assert sorted(p.relative_to(root) for p in root.rglob("part-*.parquet")) == parquet
@@ -372,6 +373,10 @@ def test_maintain_refuses_to_delete_files_the_delta_table_did_not_write(tmp_path
         done = store.maintain(retention_hours=0)
     assert done["vacuumed"] and all("part-" in f for f in done["vacuumed"])
     pd.testing.assert_frame_equal(store.read(), before)
+    write(store, forecasts(["A", "B"], DAY1, value=3.0), "r3")  # the compacted files replaced
+    with store.locked():  # what compaction and writes leave is Delta's own: not refused
+        again = store.maintain(retention_hours=0)
+    assert again["vacuumed"]
 
 
 def test_other_readers_see_the_same_committed_table_and_change_nothing(tmp_path):

@@ -122,7 +122,6 @@ def main(argv: list[str] | None = None) -> None:
         )
         sys.exit(EXIT_USER_ERROR)
     signal.signal(signal.SIGTERM, _terminate)  # cron's timeout, systemd: cleaned up, said
-    _ignore_signals_at_exit()
     try:
         run_command(command, rest)
     except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM: one line, not TensorFlow's traceback
@@ -138,6 +137,8 @@ def main(argv: list[str] | None = None) -> None:
     except BrokenPipeError:  # stdout's reader went away (| head): no traceback, as a shell
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # the final flush too
         sys.exit(EXIT_PIPE_CLOSED)
+    finally:
+        _ignore_signals_at_exit()
 
 
 @functools.cache  # once a process: in-process callers (tests) call main many times
@@ -147,8 +148,9 @@ def _ignore_signals_at_exit() -> None:
     handlers are gone and a signal's default action applies: a timeout or a systemd stop in
     that second made a complete night exit 143 with nothing said. An ignored signal stays
     ignored to the end (SIGKILL still ends a teardown that hangs). At exit, so that a caller
-    of ``main`` in its own process keeps its handlers; registered at the start, with the
-    atexit hooks the command's imports add (TensorFlow's) running before it."""
+    of ``main`` in its own process keeps its handlers; registered once the command has ended,
+    so that it runs before the atexit hooks the command's imports added (TensorFlow's,
+    deltalake's), which a signal would otherwise cut short with a traceback."""
 
     def ignore() -> None:
         for number in (signal.SIGTERM, signal.SIGINT):
@@ -452,10 +454,10 @@ def composition_message(exc: Exception) -> str:
         detail = lines[0] if lines else type(cause).__name__
         key = next((ln.split(":", 1)[1].strip() for ln in lines if ln.startswith("full_key:")), "")
         parts.append(detail + (f" (key {key})" if key and key not in detail else ""))
-        override = re.search(r"Error merging override ([^=\s]+)=(\S*)", str(exc))
+        override = re.fullmatch(r"Error merging override ([\w.]+)=(\w+)", parts[0])
         if override and "is not a ListConfig, list or tuple" in detail:  # symbols=005380
-            name, value = override.groups()
-            parts[-1] += f". A list is written in brackets: {name}=[{value}]"
+            name, value = override.groups()  # one plain value: quoted ones are left alone
+            parts[-1] = f"{parts[-1]}; a list is written in brackets, {name}=[{value}]"
     return ": ".join(parts)
 
 

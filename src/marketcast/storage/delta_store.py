@@ -22,7 +22,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
-import re
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -35,6 +34,7 @@ from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundErr
 
 from marketcast.errors import MarketcastError
 from marketcast.storage.forecast_store import (
+    DELTA_DATA_FILE,
     HISTORY_COLUMNS,
     LOCK_FILE,
     REMOTE_SCHEMES,
@@ -42,6 +42,7 @@ from marketcast.storage.forecast_store import (
     StoreLocked,
     empty_history,
     file_lock,
+    listed,
     no_store,
     os_cause,
     prepare,
@@ -49,10 +50,6 @@ from marketcast.storage.forecast_store import (
     tidy,
     unwritable,
 )
-
-# A data file delta-rs writes (a commit's, a compaction's, or a killed writer's), in the
-# table's folder or a partition's: part-00000-<uuid>-c000.snappy.parquet
-DATA_FILE = re.compile(r"part-\d{5}-.+\.parquet")
 
 
 class DeltaForecastStore:
@@ -185,15 +182,12 @@ class DeltaForecastStore:
         unreferenced = target.vacuum(
             retention_hours=0, enforce_retention_duration=False, dry_run=True, full=True
         )
-        foreign = sorted(f for f in unreferenced if not DATA_FILE.fullmatch(os.path.basename(f)))
+        foreign = [f for f in unreferenced if not DELTA_DATA_FILE.fullmatch(os.path.basename(f))]
         if foreign:
-            shown = ", ".join(foreign[:3]) + (
-                f" and {len(foreign) - 3} more" if len(foreign) > 3 else ""
-            )
             raise MarketcastError(
-                f"{self.setting}: maintain would delete {len(foreign)} files that the Delta table "
-                f"did not write ({shown}): move them out of its folder, then run maintain "
-                "again. Nothing was compacted or deleted."
+                f"{self.setting} holds {len(foreign)} files the Delta table did not write "
+                f"({listed(sorted(foreign))}), which maintain's vacuum would delete: move them "
+                "out of its folder, then run maintain again. Nothing was compacted or deleted."
             )
         compacted = target.optimize.compact()
         # full: also the files no log entry ever named (a writer killed before its commit);

@@ -42,6 +42,11 @@ TRAILING = ["run_dir", "run_id"]
 HISTORY_COLUMNS = ["version", "timestamp", "run_id", "run_dirs", "as_of", "symbols"]
 # store.dir locations delta-rs writes to over the network, not on a local path
 REMOTE_SCHEMES = ("s3://", "s3a://", "gs://", "gcs://", "az://", "abfs://", "abfss://", "azure://")
+# A data file delta-rs writes (a commit's, a compaction's, or a killed writer's), in the
+# table's folder or a partition's: the name Spark gives them too
+DELTA_DATA_FILE = re.compile(
+    r"part-\d{5}-[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}-c\d{3}(\.\w+)?\.parquet"
+)
 CSV_FILE = "forecasts.csv"  # the CSV export's file of each day: DIR/as_of=DATE/forecasts.csv
 LOCK_FILE = ".marketcast.lock"  # a hidden name: Delta's vacuum skips names starting with . or _
 _QUANTILE = re.compile(r"^q\d+(\.\d+)?$")  # marketcast.evaluation.quantile_column: q10, q2.5
@@ -142,21 +147,36 @@ class ForecastStore(Protocol):
         ...
 
 
-def folder_kind(folder: Path) -> str | None:
-    """What the local folder of a store holds: ``"delta"`` (a ``_delta_log``), ``"csv"``
-    (the CSV export's ``as_of=DATE/CSV_FILE``), ``"other"`` (files of neither), or None:
-    nothing (no folder, an empty one, or only marketcast's lock file)."""
+def folder_kind(folder: Path) -> tuple[str | None, list[str]]:
+    """What the local folder of a store holds, and the names of the files of neither format:
+    ``"delta"`` (a ``_delta_log``, or only the data files of a first write killed before its
+    commit), ``"csv"`` (the export's ``as_of=DATE/CSV_FILE``, or only a first write's
+    temporary files), ``"other"``, or None: nothing (no folder, an empty one, or only hidden
+    names, as marketcast's lock file and a .DS_Store, which no store reads or deletes)."""
     try:
-        entries = [p for p in folder.iterdir() if p.name != LOCK_FILE]
+        entries = [p for p in folder.iterdir() if not p.name.startswith(".")]
     except (FileNotFoundError, NotADirectoryError):
-        return None
-    if not entries:
-        return None
+        return None, []
     if (folder / "_delta_log").is_dir():
-        return "delta"
+        return "delta", []
     if any(folder.glob(f"as_of=*/{CSV_FILE}")):
-        return "csv"
-    return "other"
+        return "csv", []
+    days = [p for p in entries if p.is_dir() and p.name.startswith("as_of=")]
+    files = [f.name for day in days for f in day.iterdir()]
+    others = sorted(p.name for p in entries if p not in days)
+    if not entries:
+        return None, []
+    if not others and files and all(DELTA_DATA_FILE.fullmatch(f) for f in files):
+        return "delta", []
+    if not others and files and all(f.startswith(f".{Path(CSV_FILE).stem}.") for f in files):
+        return "csv", []
+    return "other", others or sorted(p.name for p in days)
+
+
+def listed(names: list[str], most: int = 3) -> str:
+    """The first ``most`` of ``names``, and how many more: "a, b, c and 2 more"."""
+    shown = ", ".join(names[:most])
+    return shown + (f" and {len(names) - most} more" if len(names) > most else "")
 
 
 def no_store(store: ForecastStore) -> MarketcastError:

@@ -16,11 +16,12 @@ from marketcast.atomic import refusal_words
 from marketcast.config import StoreConfig, StoreFormat, check_predict_job, check_writable
 from marketcast.errors import MarketcastError
 from marketcast.storage.forecast_store import (
+    CSV_FILE,
     FORMATS,
-    LOCK_FILE,
     REMOTE_SCHEMES,
     ForecastStore,
     folder_kind,
+    listed,
 )
 
 
@@ -63,27 +64,24 @@ def _check_folder(store: StoreConfig) -> None:
     table in any folder it was pointed at (the price cache, a CSV export), and the store's
     maintain then vacuumed every file of that folder as a file no commit names."""
     fmt, folder = str(store.format), Path(store.dir)
-    kind = folder_kind(folder)
+    kind, others = folder_kind(folder)
     if kind in (None, fmt):
         return
     setting = f"store.dir={store.dir}"
     if kind == "delta":
         raise MarketcastError(
             f"{setting} holds a Delta table (its _delta_log), not a {fmt} store: drop "
-            f"store.format={fmt} to write to it (delta is the default), or point store.dir "
-            "at a new folder."
+            f"store.format={fmt} to write to it, or point store.dir at a new folder."
         )
     if kind == "csv":
         raise MarketcastError(
-            f"{setting} holds a CSV export (as_of=DATE/forecasts.csv), not a Delta table: add "
+            f"{setting} holds a CSV export (as_of=DATE/{CSV_FILE}), not a {fmt} store: add "
             "store.format=csv to write to it, or point store.dir at a new folder."
         )
-    names = sorted(p.name for p in folder.iterdir() if p.name != LOCK_FILE)
-    shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
     raise MarketcastError(
-        f"{setting} is a folder of other files ({shown}), not a forecast store: a store is "
-        "started only in a new or empty folder (the Delta store's maintain deletes the files "
-        "it did not write). Point store.dir at the store, or at a new folder."
+        f"{setting} is a folder of other files ({listed(others)}), not a forecast store: a "
+        "store is started only in a new or empty folder, which it keeps to itself. Point "
+        "store.dir at the store, or at a new folder."
     )
 
 
