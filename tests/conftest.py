@@ -6,8 +6,10 @@ import contextlib
 import json
 import logging
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +21,14 @@ from hydra import compose, initialize_config_dir
 ROOT = Path(__file__).resolve().parents[1]
 TESTS = Path(__file__).resolve().parent
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# Exchange calendars are kept under $XDG_CACHE_HOME (marketcast.data.calendars): the tests,
+# and the commands they start, keep theirs apart from the user's, so that what a home holds
+# (an old or damaged file, a read-only folder) changes no result. Matplotlib's font cache
+# stays where it was: it follows XDG_CACHE_HOME too, and would be built again (seconds).
+_USER_CACHE = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+os.environ.setdefault("MPLCONFIGDIR", os.path.join(_USER_CACHE, "matplotlib"))
+_CALENDARS = tempfile.mkdtemp(prefix="marketcast-tests-cache-")
+os.environ["XDG_CACHE_HOME"] = _CALENDARS
 
 import marketcast.config  # noqa: E402,F401  (registers the schemas)
 from marketcast.config import config_dir  # noqa: E402
@@ -228,3 +238,7 @@ def refingerprint(run_dir: Path) -> None:
     for name in marker["files"]:
         marker["files"][name] = fingerprint(run_dir / name)
     (run_dir / DONE_FILE).write_text(json.dumps(marker))
+
+
+def pytest_unconfigure(config):
+    shutil.rmtree(_CALENDARS, ignore_errors=True)

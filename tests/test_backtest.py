@@ -70,6 +70,7 @@ def test_folds_too_short_to_score_are_refused_before_any_fold_trains():
     assert len(plan_folds(1000, BacktestConfig(folds=5, test_size=14), 100, horizon=5)) == 5
 
 
+@pytest.mark.slow  # over 1.5 s on 2 cores: CI's second stage runs it
 def test_a_combination_component_without_forecasts_is_refused_before_training(
     tmp_path, monkeypatch
 ):

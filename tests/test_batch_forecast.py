@@ -101,6 +101,25 @@ def test_global_model_forecasts_each_symbol_in_its_own_units(global_run):
     assert list(us["target_date"]) == ["2025-10-03", "2025-10-06"]  # NYSE: a weekend only
 
 
+def test_predict_refuses_a_price_cache_it_could_not_refresh_before_forecasting(global_run):
+    """Each symbol failed in turn (exit 3 or 4) where the night's cache cannot be written;
+    refresh=never writes nothing, and a dry run neither."""
+    tmp, run_dir = global_run
+    (tmp / "afile").write_text("not a folder\n")
+    cache = tmp / "afile" / "cache"
+    overrides = predict_overrides(tmp / "unwritable", run_dir, f"paths.cache_dir={cache}")
+    refreshing = [o if o != "refresh=never" else "refresh=if_stale" for o in overrides]
+    with pytest.raises(MarketcastError) as refused:
+        forecast(compose_predict(*refreshing))
+    assert str(refused.value) == (
+        f"data.cache_dir='{cache}' cannot be written: {tmp / 'afile'}: Not a directory "
+        "(ENOTDIR): a file stands where a folder must be. Move that file away, or choose "
+        "another location."
+    )
+    assert not (tmp / "unwritable").exists()
+    assert forecast(compose_predict(*refreshing, "dry_run=true")) == EXIT_NONE  # not refused
+
+
 def test_predict_reads_the_cache_it_is_told_to_not_the_one_training_used(
     global_run, monkeypatch, capsys
 ):
@@ -377,6 +396,7 @@ def test_one_damaged_run_of_a_sweep_does_not_stop_the_night(global_run, tmp_path
     assert set(read_store(tmp_path / "store")["run_dir"]) == {str(tmp_path / "sweep" / "0")}
 
 
+@pytest.mark.slow  # over 1.5 s on 2 cores: CI's second stage runs it
 def test_each_night_is_its_own_run_in_the_store_history_with_a_fixed_run_directory(global_run):
     """A cron job's fixed hydra.run.dir: two nights, two run ids (the directory's name was
     the id of both)."""

@@ -467,6 +467,7 @@ def test_an_experiment_that_names_another_file_under_the_sample_is_refused(tmp_p
     assert done.stderr.startswith("error: data.path=/srv/krx_005380.csv under data=sample")
 
 
+@pytest.mark.slow  # over 1.5 s on 2 cores: CI's second stage runs it
 def test_optuna_missing_is_said_as_such(tmp_path):
     """Hydra reported "Error locating target ...StudyReport" and hid why: the module's own
     message (Optuna is not installed, and how to install it) lay two causes down."""

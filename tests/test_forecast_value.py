@@ -68,7 +68,9 @@ def test_the_combination_is_persistence_on_a_random_walk(tmp_path):
 
 @pytest.mark.parametrize(
     "combine",
-    [pytest.param("none", marks=pytest.mark.slow), "validated"],  # none: slow set
+    # over 5 s on 2 cores: CI's second stage runs both (test_pipeline's
+    # test_predict_repeats_the_run_forecast_for_the_same_window is the default suite's)
+    [pytest.param(c, marks=pytest.mark.slow) for c in ("none", "validated")],
 )
 def test_predict_publishes_what_the_run_scored(tmp_path, monkeypatch, caplog, combine):
     """Save -> load -> predict at the last test origin, and at one inside the test segment,

@@ -421,6 +421,7 @@ def test_a_bad_search_space_stops_the_search_before_any_job(tmp_path, monkeypatc
     )
 
 
+@pytest.mark.slow  # over 1.5 s on 2 cores: CI's second stage runs it
 def test_a_study_refuses_a_search_that_changes_a_keys_choices(tmp_path):
     """Narrowing model.units and running the same command again failed every trial with
     Optuna's 'CategoricalDistribution does not support dynamic value space', exit 1."""
@@ -507,6 +508,7 @@ def test_the_search_as_shipped_trains_its_trials(tmp_path, monkeypatch):
     assert run.info.status == "FINISHED"
 
 
+@pytest.mark.slow  # over 1.5 s on 2 cores: CI's second stage runs it
 def test_a_study_refuses_trials_scored_on_other_data(tmp_path, monkeypatch):
     """Every search under one output root joined one study whatever its data: a search on
     Apple reported the S&P 500 sample's best trial, and TPE modelled both as one."""

@@ -564,6 +564,7 @@ def test_an_as_of_past_a_csv_files_end_is_stale(trained, tmp_path, capsys):
     assert f"Update {prices}, or pass an as_of up to {last}" in said
 
 
+@pytest.mark.slow  # over 1.5 s on 2 cores: CI's second stage runs it
 def test_an_as_of_a_session_or_two_past_the_prices_is_forecast_with_a_warning(
     trained, tmp_path, caplog
 ):

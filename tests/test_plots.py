@@ -52,6 +52,7 @@ def written(paths) -> set[str]:
     return {p.name for p in paths}
 
 
+@pytest.mark.slow  # over 1.5 s on 2 cores: CI's second stage runs it
 def test_horizon_1_skips_the_fan_and_draws_the_error_as_bars(tmp_path):
     """Issue 4 asks every backtest for an error-per-step figure; at horizon 1 it was not
     drawn (one point per forecaster): now one bar each."""

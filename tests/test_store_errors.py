@@ -472,6 +472,7 @@ def test_a_timestamp_with_its_time_zone_reads_the_table_as_of_then(tmp_path, cap
         assert "r2" in capsys.readouterr().out
 
 
+@pytest.mark.slow  # over 1.5 s on 2 cores: CI's second stage runs it
 def test_show_says_how_many_rows_it_leaves_out(tmp_path, capsys):
     """pandas' '...' alone: 2,000 rows printed as 60 lines, no count, no word of output=."""
     store = open_store("delta", str(tmp_path / "store"))
@@ -487,6 +488,7 @@ def test_show_says_how_many_rows_it_leaves_out(tmp_path, capsys):
     assert "rows:" not in capsys.readouterr().out  # all shown: nothing to add
 
 
+@pytest.mark.slow  # over 1.5 s on 2 cores: CI's second stage runs it
 def test_history_writes_its_whole_table_on_request_and_refuses_shows_keys(tmp_path, capsys):
     """'store history output=F.csv' exited 0 and wrote no file, and 'history version=0' /
     'maintain version=1' ignored the key; the printed history cuts run_dirs at 60 chars."""

@@ -153,6 +153,8 @@ def test_a_calendar_is_built_once_then_read_back_by_later_processes(calendar_hom
         mp.setenv("XDG_CACHE_HOME", "cache")
         mp.setenv("HOME", str(tmp_path / "home"))
         assert cache_dir() == tmp_path / "home" / ".cache" / "marketcast" / "calendars"
+        mp.setenv("HOME", "")  # expanduser gives "/": no place to keep calendars in
+        assert cache_dir() is None
     assert [p.name for p in cache_dir().iterdir()] == [kept_path("XNYS").name]
     library = xcals.get_calendar("XNYS", start="1980-01-01")
     pd.testing.assert_index_equal(first[0], library.sessions_in_range("1980-01-02", "2025-12-31"))
@@ -204,9 +206,16 @@ def test_a_kept_calendar_unfit_to_use_is_built_again(calendar_home, spoil):
     assert built == []  # the rebuilt file is fit again
 
 
-def test_a_calendar_that_cannot_be_kept_is_built_and_said_once(calendar_home, tmp_path, caplog):
+@pytest.mark.parametrize("where", ["a file in the way", "no home"])
+def test_a_calendar_that_cannot_be_kept_is_built_and_said_once(
+    calendar_home, tmp_path, caplog, monkeypatch, where
+):
     built, _ = calendar_home
-    (tmp_path / "cache").write_text("a file where the cache folder must be")
+    if where == "no home":  # a cron job's environment without HOME or XDG_CACHE_HOME
+        monkeypatch.delenv("XDG_CACHE_HOME")
+        monkeypatch.setenv("HOME", "")
+    else:
+        (tmp_path / "cache").write_text("a file where the cache folder must be")
     with caplog.at_level("INFO", logger="marketcast.data.calendars"):
         got = _nyse_answers()
         sessions(pd.Timestamp("2025-01-01"), pd.Timestamp("2025-02-01"), "XNYS")

@@ -170,8 +170,7 @@ def test_a_cache_folder_that_cannot_be_written_is_one_message_before_any_fetch(
         assert err == (
             f"error: data.cache_dir='{tmp_path / 'afile' / 'cache'}' cannot be written: "
             f"{tmp_path / 'afile'}: Not a directory (ENOTDIR): a file stands where a folder "
-            "must be. Move that file away, or choose another location. Or read the cache as "
-            "it is: data.refresh=never.\n"
+            "must be. Move that file away, or choose another location.\n"
         ), command
         assert not (tmp_path / command).exists()
     assert fake.calls == []  # before any fetch

@@ -10,6 +10,7 @@ of the pipeline: it is the bottom of the package.
 """
 
 from marketcast.config.checks import (
+    check_cache_dir,
     check_data,
     check_environment,
     check_evaluation,
@@ -160,6 +161,7 @@ __all__ = [
     "TrainJobConfig",
     "Volatility",
     "WindowConfig",
+    "check_cache_dir",
     "check_data",
     "check_environment",
     "check_evaluation",

@@ -542,6 +542,8 @@ def check_cache_dir(cfg: DataConfig) -> None:
     try:
         check_writable("data.cache_dir", Path(cfg.cache_dir) / ".marketcast-probe", cfg.cache_dir)
     except MarketcastError as exc:
+        if not Path(cfg.cache_dir).is_dir():
+            raise
         raise MarketcastError(f"{exc} Or read the cache as it is: data.refresh=never.") from None
 
 

@@ -57,18 +57,28 @@ class Calendar:
         return index[index.searchsorted(first) : index.searchsorted(last, side="right")]
 
 
-def cache_dir() -> Path:
+def cache_dir() -> Path | None:
     """Where calendars are kept: ``$XDG_CACHE_HOME/marketcast/calendars``, or ``~/.cache``
-    where the variable is unset or not an absolute path (the XDG spec ignores those)."""
+    where the variable is unset or not an absolute path (the XDG spec ignores those); None
+    where the home is not an absolute path either (HOME empty, no passwd entry)."""
     root = os.environ.get("XDG_CACHE_HOME", "")
     if not os.path.isabs(root):
-        root = os.path.join(os.path.expanduser("~"), ".cache")
+        home = os.path.expanduser("~")
+        if not os.path.isabs(home) or home == "/":
+            return None
+        root = os.path.join(home, ".cache")
     return Path(root) / "marketcast" / "calendars"
 
 
-def kept_path(exchange: str) -> Path:
-    """The file ``exchange``'s calendar is kept in, for this exchange-calendars version."""
-    return cache_dir() / f"{exchange}-{_stamp()['exchange_calendars']}.parquet"
+def kept_path(exchange: str) -> Path | None:
+    """The file ``exchange``'s calendar is kept in, for this exchange-calendars version;
+    None where there is no place for it (``cache_dir``) or no version to name it by."""
+    folder = cache_dir()
+    try:
+        version = _stamp()["exchange_calendars"]
+    except importlib.metadata.PackageNotFoundError:  # a vendored copy: no metadata
+        return None
+    return None if folder is None else folder / f"{exchange}-{version}.parquet"
 
 
 @functools.lru_cache(maxsize=8)
@@ -76,12 +86,20 @@ def calendar(exchange: str) -> Calendar:
     """``exchange``'s calendar (an exchange-calendars code), once per process: the kept
     file where it is fresh, else built and kept."""
     path = kept_path(exchange)
-    kept = _read(path)
+    kept = None if path is None else _read(path)
     if kept is not None:
         return kept
     started = time.perf_counter()
     built = _build(exchange)
     log.debug("%s calendar built in %.1f s", exchange, time.perf_counter() - started)
+    if path is None:
+        log.info(
+            "the %s calendar cannot be kept (no absolute XDG_CACHE_HOME or home folder): each "
+            "run builds it again, which takes seconds for some exchanges. Set XDG_CACHE_HOME "
+            "to a writable folder.",
+            exchange,
+        )
+        return built
     try:
         atomic_write(path, lambda tmp: pq.write_table(_table(built), tmp))
     except (Unwritable, OSError) as exc:

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
-from marketcast.config import DataConfig, StaleCsv, job_id
+from marketcast.config import DataConfig, StaleCsv, check_cache_dir, job_id
 from marketcast.data.sources import NoRowsInRange, load
 from marketcast.data.symbols import canonical_symbol, without_symbol
 from marketcast.data.trading_days import (
@@ -108,6 +108,10 @@ def forecast(cfg: DictConfig) -> int:
         counted(len(symbols), "symbol"),
         f"the run {used[0].run_dir}" if len(used) == 1 else counted(len(used), "run"),
     )
+    if not cfg.dry_run:  # each price cache the night may refresh: one message, not one a symbol
+        nights = [night_data(run, cfg, None) for run in used]
+        for data in {data.cache_dir: data for data in nights}.values():
+            check_cache_dir(data)
     target = None if cfg.dry_run else from_config(cfg.store)
     if target is None:
         return _forecast(cfg, runs, symbols, None)
@@ -196,9 +200,9 @@ def in_predict_keys(exc: MarketcastError) -> MarketcastError:
     return MarketcastError(_DATA_KEYS.sub(r"\1", str(exc)))
 
 
-def latest_window(symbol: str, run: Run, cfg: DictConfig, now: pd.Timestamp) -> Window:
-    """``symbol``'s recent rows up to ``as_of``, checked for freshness."""
-    t = run.prep.transform
+def night_data(run: Run, cfg: DictConfig, symbol: str | None) -> DataConfig:
+    """The data config ``symbol``'s prices are read with tonight: the run's, up to
+    ``as_of``, with the night's ``refresh`` and price cache."""
     data = DataConfig(**{**run.prep.data, "symbols": [], "universe_file": None})
     data = replace(data, symbol=symbol if data.source == "fdr" else data.symbol, end=cfg.as_of)
     if cfg.refresh:
@@ -206,6 +210,13 @@ def latest_window(symbol: str, run: Run, cfg: DictConfig, now: pd.Timestamp) -> 
     # the night's cache, not training's (read once: resolving $MARKETCAST_CACHE_DIR costs)
     if data.source == "fdr" and (night_cache := cfg.paths.cache_dir):
         data = replace(data, cache_dir=str(Path(night_cache).expanduser().resolve()))
+    return data
+
+
+def latest_window(symbol: str, run: Run, cfg: DictConfig, now: pd.Timestamp) -> Window:
+    """``symbol``'s recent rows up to ``as_of``, checked for freshness."""
+    t = run.prep.transform
+    data = night_data(run, cfg, symbol)
     if data.source == "csv" and data.path and not Path(data.path).expanduser().is_absolute():
         log.warning(  # runs saved before training made the path absolute
             "%s: the run names its CSV file relatively, data.path=%r: reading it from %s",
