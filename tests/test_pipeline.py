@@ -582,7 +582,7 @@ def test_an_as_of_a_session_or_two_past_the_prices_is_forecast_with_a_warning(
     assert (pd.read_csv(out)["as_of"] == str(last.date())).all()
     assert (
         f"PRICES: the prices end on {last.date()}, 2 sessions before {two_later}: forecasting "
-        f"from {last.date()} (max_stale_sessions=3)"
+        "from that day (max_stale_sessions=3)"
     ) in caplog.text
     caplog.clear()
     cfg = compose_predict(f"run_dir={run_dir}", f"as_of={last.date()}", f"output={out}")

@@ -613,9 +613,9 @@ def _check_fresh(
     if behind <= cfg.max_stale_sessions:
         if behind:  # forecast all the same, but never from an earlier day without a word
             log.warning(
-                "%s: the prices end on %s, %s before %s: forecasting from %s "
+                "%s: the prices end on %s, %s before %s: forecasting from that day "
                 "(max_stale_sessions=%d)",
-                symbol, as_of.date(), counted(behind, "session"), latest.date(), as_of.date(),
+                symbol, as_of.date(), counted(behind, "session"), latest.date(),
                 cfg.max_stale_sessions,
             )  # fmt: skip
         return
