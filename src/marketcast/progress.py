@@ -164,6 +164,12 @@ def progress(
     return Progress(iterable, total, desc, unit, logger or log)
 
 
+def rows_shown(total: int, shown: int) -> str:
+    """What a printed table left out, where pandas' "..." alone did not say: "75 rows: the
+    first and last 30 shown" (``shown``: the rows printed, pandas' ``max_rows``)."""
+    return f"{total} rows: the first and last {shown // 2} shown"
+
+
 def counted(n: int, noun: str, plural: str | None = None) -> str:
     """'1 symbol', '2 symbols', '0 symbols' ('1 try', '3 tries' with ``plural``): the one
     way a count is said."""

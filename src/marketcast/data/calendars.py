@@ -128,6 +128,7 @@ def _build(exchange: str) -> Calendar:
     return Calendar(pd.Series(closes.to_numpy(), index=pd.DatetimeIndex(closes.index.to_numpy())))
 
 
+@functools.cache  # asked by every read and write of a kept file
 def _stamp() -> dict[str, str]:
     """What a kept file must have been built with (its age aside). The version is read from
     the package's metadata: importing exchange-calendars takes a second."""

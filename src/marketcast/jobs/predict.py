@@ -55,7 +55,7 @@ from marketcast.evaluation.predictions import quantile_column
 from marketcast.features.dataset import select_columns, used_columns
 from marketcast.jobs.runs import Run, Runs, distinct, resolve_runs, run_for
 from marketcast.model.network import point_forecast
-from marketcast.progress import counted, progress
+from marketcast.progress import counted, progress, rows_shown
 from marketcast.storage import artifacts
 from marketcast.storage.forecast_store import ForecastStore, RunInfo, StoreLocked
 from marketcast.storage.stores import from_config
@@ -648,7 +648,7 @@ def _shown(table: pd.DataFrame) -> str:
         index=False, max_rows=SHOWN_ROWS, float_format=_six_digits
     )
     if len(table) > SHOWN_ROWS:
-        text += f"\n{len(table)} rows: the first and last {SHOWN_ROWS // 2} shown"
+        text += f"\n{rows_shown(len(table), SHOWN_ROWS)}"
     return text
 
 

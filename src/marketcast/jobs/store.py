@@ -12,6 +12,7 @@ from omegaconf import DictConfig
 from marketcast.atomic import atomic_write
 from marketcast.config import StoreAction
 from marketcast.errors import EXIT_LOCKED, EXIT_OK
+from marketcast.progress import rows_shown
 from marketcast.storage.forecast_store import StoreLocked, no_store
 from marketcast.storage.stores import from_config
 
@@ -40,11 +41,8 @@ def store(cfg: DictConfig) -> int:
         else:
             with pd.option_context("display.width", 200):
                 print(table.to_string(index=False, max_rows=SHOWN_ROWS))
-            if len(table) > SHOWN_ROWS:  # pandas' "..." alone did not say how many
-                print(
-                    f"{len(table)} rows: the first and last {SHOWN_ROWS // 2} shown "
-                    "(output=FILE writes them all)"
-                )
+            if len(table) > SHOWN_ROWS:
+                print(f"{rows_shown(len(table), SHOWN_ROWS)} (output=FILE writes them all)")
         return EXIT_OK
     if not target.exists():  # before locked(), which makes the lock file (and its directory)
         raise no_store(target)

@@ -31,8 +31,6 @@ from marketcast.storage.forecast_store import (
     tidy,
 )
 
-FILE = CSV_FILE
-
 
 class CsvForecastExport:
     """One CSV file per as_of under the directory ``location``."""
@@ -58,7 +56,7 @@ class CsvForecastExport:
         """Merge ``table`` into each of its days' files (each file atomic); no version."""
         frame = prepare(table, info)
         for as_of, rows in frame.groupby("as_of", sort=True):
-            path = self.root / f"as_of={as_of.isoformat()}" / FILE
+            path = self.root / f"as_of={as_of.isoformat()}" / CSV_FILE
             if path.exists():
                 old = _read(path)
                 kept = old[~old["symbol"].isin(rows["symbol"])]
@@ -96,7 +94,7 @@ class CsvForecastExport:
         return {}
 
     def _files(self) -> Iterator[Path]:
-        return self.root.glob(f"as_of=*/{FILE}")
+        return self.root.glob(f"as_of=*/{CSV_FILE}")
 
 
 def _read(path: Path) -> pd.DataFrame:

@@ -157,6 +157,8 @@ def folder_kind(folder: Path) -> tuple[str | None, list[str]]:
         entries = [p for p in folder.iterdir() if not p.name.startswith(".")]
     except (FileNotFoundError, NotADirectoryError):
         return None, []
+    if not entries:
+        return None, []
     if (folder / "_delta_log").is_dir():
         return "delta", []
     if any(folder.glob(f"as_of=*/{CSV_FILE}")):
@@ -164,8 +166,6 @@ def folder_kind(folder: Path) -> tuple[str | None, list[str]]:
     days = [p for p in entries if p.is_dir() and p.name.startswith("as_of=")]
     files = [f.name for day in days for f in day.iterdir()]
     others = sorted(p.name for p in entries if p not in days)
-    if not entries:
-        return None, []
     if not others and files and all(DELTA_DATA_FILE.fullmatch(f) for f in files):
         return "delta", []
     if not others and files and all(f.startswith(f".{Path(CSV_FILE).stem}.") for f in files):
