@@ -680,6 +680,51 @@ def test_store_locations_the_start_up_check_leaves_to_the_store(tmp_path, monkey
     check_location(store_of("store.dir=s3://bucket/forecasts"))
 
 
+def test_a_file_uri_is_the_local_folder_and_a_scheme_no_store_writes_is_refused(
+    tmp_path, monkeypatch
+):
+    """store.dir=file:///path: delta-rs wrote the table there, while the start-up check, the
+    lock file and the folder check took the relative folder 'file:' of the current directory
+    (two nights' locks in two places); hdfs:// and a CSV export on s3:// became folders
+    named after the URI."""
+    import datetime as dt
+
+    import pandas as pd
+
+    from marketcast.storage.forecast_store import LOCK_FILE, RunInfo
+    from marketcast.storage.stores import open_store
+
+    here = tmp_path / "cwd"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    day = dt.date(2024, 5, 2)
+    table = pd.DataFrame(
+        {"symbol": ["A"], "as_of": [day], "target_date": [day + dt.timedelta(days=1)],
+         "step": [1], "forecast": [1.0], "q10": [0.9], "q90": [1.1], "run_dir": ["/runs/a"]}
+    )  # fmt: skip
+    for fmt in ("delta", "csv"):
+        uri = (tmp_path / fmt).as_uri()  # file:///...
+        check_location(store_of(f"store.format={fmt}", f"store.dir={uri}"))
+        store = open_store(fmt, uri)
+        with store.locked():
+            store.write(table, RunInfo.for_table(table, run_id="r"))
+        assert (tmp_path / fmt / LOCK_FILE).exists()
+        assert open_store(fmt, str(tmp_path / fmt)).read()["forecast"].tolist() == [1.0]
+        check_location(store_of(f"store.format={fmt}", f"store.dir={uri}"))  # its own store
+    with pytest.raises(MarketcastError, match="holds a Delta table"):
+        check_location(store_of("store.format=csv", f"store.dir={(tmp_path / 'delta').as_uri()}"))
+    for fmt, uri, said in (
+        ("delta", "hdfs://node/forecasts", "hdfs:// is no storage the forecast store writes to"),
+        ("csv", "s3://bucket/forecasts", "is object storage, which the CSV export does not"),
+        ("delta", "file://host/forecasts", "names the host 'host': a file:// URI is local"),
+    ):
+        with pytest.raises(MarketcastError, match=f"^store.dir={uri}.*{said}"):
+            check_location(store_of(f"store.format={fmt}", f"store.dir={uri}"))
+        with pytest.raises(MarketcastError, match=said):
+            open_store(fmt, uri)  # marketcast store show, history, maintain
+    assert list(here.iterdir()) == []  # no folder named after a URI
+
+
 def test_a_run_dir_that_is_a_file_is_called_one(tmp_path):
     (tmp_path / "afile").write_text("")
     with pytest.raises(MarketcastError, match=r"afile' is a file, not a directory: pass a"):

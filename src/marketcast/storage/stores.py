@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import errno
 from pathlib import Path
+from urllib.parse import urlsplit
+from urllib.request import url2pathname
 
 from omegaconf import DictConfig
 
@@ -27,6 +29,8 @@ from marketcast.storage.forecast_store import (
 
 def open_store(fmt: str, location: str) -> ForecastStore:
     """The store of format ``fmt`` (delta | sql | csv) at ``location`` (a path, URI or URL)."""
+    if fmt in ("delta", "csv"):
+        location = folder_location(fmt, location)
     if fmt == "delta":
         from marketcast.storage.delta_store import DeltaForecastStore
 
@@ -45,6 +49,37 @@ def open_store(fmt: str, location: str) -> ForecastStore:
     )
 
 
+def folder_location(fmt: str, location: str) -> str:
+    """Where a Delta table or CSV export named ``store.dir=location`` is: a local folder's
+    path (also for a ``file://`` URI, which delta-rs takes but the store's lock file and
+    start-up checks would have read as the relative folder ``file:``), or object storage
+    (Delta only). Any other URI is refused: it would have been made a folder named after it
+    in the current directory."""
+    if "://" not in location:
+        return location
+    if location.startswith("file://"):
+        parts = urlsplit(location)
+        if parts.netloc not in ("", "localhost"):
+            raise MarketcastError(
+                f"store.dir={location} names the host {parts.netloc!r}: a file:// URI is "
+                "local (file:///path). Give the folder's path, store.dir=/path."
+            )
+        return url2pathname(parts.path)
+    if fmt == "delta" and location.startswith(REMOTE_SCHEMES):
+        return location
+    if location.startswith(REMOTE_SCHEMES):
+        raise MarketcastError(
+            f"store.dir={location} is object storage, which the CSV export does not write "
+            "to (it writes a local folder): use the default store.format=delta there, or "
+            "give a local folder."
+        )
+    scheme = location.split("://", 1)[0]
+    raise MarketcastError(
+        f"store.dir={location}: {scheme}:// is no storage the forecast store writes to. Give "
+        f"a local folder's path, or a Delta table on {', '.join(REMOTE_SCHEMES)}."
+    )
+
+
 def from_config(cfg) -> ForecastStore | None:
     """The store a ``StoreConfig`` names (``dir`` for delta and csv, ``url`` for sql), if any."""
     location = cfg.url if str(cfg.format) == "sql" else cfg.dir
@@ -59,11 +94,12 @@ def check_predict_start(cfg: DictConfig) -> None:
         check_location(cfg.store)
 
 
-def _check_folder(store: StoreConfig) -> None:
-    """That ``store.dir`` holds nothing, or a store of ``store.format``: predict made a Delta
-    table in any folder it was pointed at (the price cache, a CSV export), and the store's
-    maintain then vacuumed every file of that folder as a file no commit names."""
-    fmt, folder = str(store.format), Path(store.dir)
+def _check_folder(store: StoreConfig, folder: Path) -> None:
+    """That ``folder`` (``store.dir``'s) holds nothing, or a store of ``store.format``:
+    predict made a Delta table in any folder it was pointed at (the price cache, a CSV
+    export), and the store's maintain then vacuumed every file of that folder as a file no
+    commit names."""
+    fmt = str(store.format)
     kind, others = folder_kind(folder)
     if kind in (None, fmt):
         return
@@ -93,9 +129,10 @@ def check_location(store: StoreConfig) -> None:
     """That the forecast store can be written where it is named, checked before the runs
     load Keras (the store said so only when the night's forecasts were ready to write)."""
     if store.format != StoreFormat.sql:
-        if store.dir and not str(store.dir).startswith(REMOTE_SCHEMES):  # object storage: not here
-            check_writable("store.dir", Path(store.dir) / ".marketcast-probe", shown=store.dir)
-            _check_folder(store)
+        folder = folder_location(str(store.format), str(store.dir)) if store.dir else None
+        if folder and not folder.startswith(REMOTE_SCHEMES):  # object storage: not here
+            check_writable("store.dir", Path(folder) / ".marketcast-probe", shown=store.dir)
+            _check_folder(store, Path(folder))
         return
     from marketcast.storage.sql_store import SqlForecastStore
 
