@@ -172,6 +172,25 @@ def test_one_bad_symbol_does_not_stop_the_others(global_run, capsys):
     assert set(stored["symbol"]) == {"005930", "AAPL"}
 
 
+def test_a_universe_a_session_behind_is_warned_once_not_once_a_symbol(global_run, caplog):
+    """A source a day late makes every symbol of the universe a session behind: a thousand
+    warnings of one fact, where one line a day is what a night's log can be read for."""
+    tmp, run_dir = global_run
+    last = HISTORIES["AAPL"].index[-1].date()  # every history's: 2025-10-28, a Tuesday
+    later = "2025-10-29"  # a session on both exchanges
+    overrides = predict_overrides(tmp / "behind", run_dir, "symbols=[005930,000660,AAPL]")
+    cfg = compose_predict(*[o for o in overrides if not o.startswith("as_of=")], f"as_of={later}")
+    with caplog.at_level(logging.WARNING, logger="marketcast"):
+        assert forecast(cfg) == EXIT_OK
+    behind = [r.getMessage() for r in caplog.records if "the prices end on" in r.getMessage()]
+    assert behind == [
+        f"3 symbols (005930, 000660, AAPL): the prices end on {last}, 1 session before "
+        f"{later}: forecasting from that day (max_stale_sessions=3)"
+    ]
+    table = pd.read_csv(tmp / "behind" / "out" / "forecast.csv", dtype={"symbol": str})
+    assert len(table) == 6 and (table["as_of"] == str(last)).all()
+
+
 def test_dry_run_writes_nothing(global_run, capsys, caplog):
     tmp, run_dir = global_run
     cfg = compose_predict(*predict_overrides(tmp / "dry", run_dir, "dry_run=true"))

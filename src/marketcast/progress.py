@@ -170,6 +170,12 @@ def rows_shown(total: int, shown: int) -> str:
     return f"{total} rows: the first and last {shown // 2} shown"
 
 
+def listed(names: list[str], most: int = 3) -> str:
+    """The first ``most`` of ``names``, and how many more: "a, b, c and 2 more"."""
+    shown = ", ".join(names[:most])
+    return shown + (f" and {len(names) - most} more" if len(names) > most else "")
+
+
 def counted(n: int, noun: str, plural: str | None = None) -> str:
     """'1 symbol', '2 symbols', '0 symbols' ('1 try', '3 tries' with ``plural``): the one
     way a count is said."""

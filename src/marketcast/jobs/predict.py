@@ -55,7 +55,7 @@ from marketcast.evaluation.predictions import quantile_column
 from marketcast.features.dataset import select_columns, used_columns
 from marketcast.jobs.runs import Run, Runs, distinct, resolve_runs, run_for
 from marketcast.model.network import point_forecast
-from marketcast.progress import counted, progress, rows_shown
+from marketcast.progress import counted, listed, progress, rows_shown
 from marketcast.storage import artifacts
 from marketcast.storage.forecast_store import ForecastStore, RunInfo, StoreLocked
 from marketcast.storage.stores import from_config
@@ -82,6 +82,10 @@ class Window:
     target: np.ndarray
     dates: pd.DatetimeIndex
     exchange: str | None
+    # within max_stale_sessions: the session the prices should have reached, and how many
+    # sessions before it they end (0: up to date)
+    due: pd.Timestamp | None = None
+    behind: int = 0
 
     @property
     def as_of(self) -> pd.Timestamp:
@@ -137,6 +141,8 @@ def _forecast(cfg: DictConfig, runs: Runs, symbols: list[str], target: ForecastS
                 said = without_symbol(exc, symbol)
                 failed[symbol] = said
                 log.warning("%s: not forecast: %s", symbol, said)
+    if cfg.max_stale_sessions is not None:
+        _warn_behind(windows, cfg.max_stale_sessions)
     table = forecast_windows(windows)
     if cfg.dry_run:  # the forecasts shown, nothing written
         if len(table):
@@ -293,8 +299,9 @@ def latest_window(symbol: str, run: Run, cfg: DictConfig, now: pd.Timestamp) -> 
             "most likely: the cache holds what the source has.)",
         )  # fmt: skip
     as_of = selected.index[-1]
+    due, behind = None, 0
     if cfg.max_stale_sessions is not None:
-        _check_fresh(symbol, as_of, reference, data, exchange, cfg, now)
+        due, behind = _check_fresh(symbol, as_of, reference, data, exchange, cfg, now)
     return Window(
         symbol=symbol,
         run=run,
@@ -302,6 +309,8 @@ def latest_window(symbol: str, run: Run, cfg: DictConfig, now: pd.Timestamp) -> 
         target=selected[t.target].to_numpy("float64"),
         dates=pd.DatetimeIndex(selected.index),
         exchange=exchange,
+        due=due,
+        behind=behind,
     )
 
 
@@ -549,7 +558,7 @@ def _warn_about_replays(origins: list[_Origins]) -> None:
             "the interval uses the earliest adaptive levels the run saved, which have seen "
             "later outcomes: %s",
             counted(len(early), "symbol"),
-            _listed(early),
+            listed(early, most=5),
         )
     short = [f"{o.window.symbol} (saved {o.short_of})" for o in origins if o.short_of]
     if short:
@@ -559,13 +568,8 @@ def _warn_about_replays(origins: list[_Origins]) -> None:
             "the one the run would have published: %s",
             counted(len(short), "symbol"),
             MAX_REPLAY,
-            _listed(short),
+            listed(short, most=5),
         )
-
-
-def _listed(items: list[str], most: int = 5) -> str:
-    """The first ``most`` items, comma-separated, with ", ..." where there are more."""
-    return ", ".join(items[:most]) + (", ..." if len(items) > most else "")
 
 
 def _unseen_garch(intervals: Intervals, target: np.ndarray) -> dict[str, float] | None:
@@ -602,23 +606,18 @@ def _check_fresh(
     exchange: str | None,
     cfg: DictConfig,
     now: pd.Timestamp,
-) -> None:
+) -> tuple[pd.Timestamp, int]:
     """Refuse prices more than ``max_stale_sessions`` sessions behind ``reference`` (the
-    ``as_of`` asked for, else the last completed session). A CSV file without an ``as_of``
-    is forecast from its last row, with a warning: it is the file's own end (the bundled
-    sample's is 2018), but a nightly job whose file stopped growing must hear of it; with
-    ``stale_csv=skip`` it is refused as the others are (a cut-off download: exit 3 or 4)."""
+    ``as_of`` asked for, else the last completed session); else that session and how many
+    sessions before it they end (``_warn_behind`` says so, once a night). A CSV file without
+    an ``as_of`` is forecast from its last row, with a warning: it is the file's own end (the
+    bundled sample's is 2018), but a nightly job whose file stopped growing must hear of
+    it; with ``stale_csv=skip`` it is refused as the others are (a cut-off download: exit 3
+    or 4)."""
     latest = reference if reference is not None else last_completed_session(exchange, now)
     behind = len(sessions(as_of + pd.Timedelta(days=1), latest, exchange))
     if behind <= cfg.max_stale_sessions:
-        if behind:  # forecast all the same, but never from an earlier day without a word
-            log.warning(
-                "%s: the prices end on %s, %s before %s: forecasting from that day "
-                "(max_stale_sessions=%d)",
-                symbol, as_of.date(), counted(behind, "session"), latest.date(),
-                cfg.max_stale_sessions,
-            )  # fmt: skip
-        return
+        return latest, behind
     if data.source == "fdr" or reference is not None or cfg.stale_csv == StaleCsv.skip:
         if data.source == "fdr":
             fix = "Refresh the cache (marketcast fetch) or check the source."
@@ -635,6 +634,29 @@ def _check_fresh(
         "file is not refreshed: update it if it should hold newer prices)",
         symbol, data.path, as_of.date(), behind, latest.date(),
     )  # fmt: skip
+    return latest, 0  # said
+
+
+def _warn_behind(windows: list[Window], most_stale: int) -> None:
+    """One warning a night for the symbols whose prices end a session or a few (up to
+    ``max_stale_sessions``) before the session they should reach, forecast from their last
+    day all the same (never from an earlier day without a word); a line for each such day,
+    not for each of a universe's symbols, which a source a day late makes all of them."""
+    groups: dict[tuple[pd.Timestamp, int, pd.Timestamp], list[str]] = defaultdict(list)
+    for w in windows:
+        if w.behind:
+            groups[(w.as_of, w.behind, w.due)].append(w.symbol)
+    for (as_of, behind, due), symbols in groups.items():
+        whose = (
+            symbols[0]
+            if len(symbols) == 1
+            else f"{counted(len(symbols), 'symbol')} ({listed(symbols, most=5)})"
+        )
+        log.warning(
+            "%s: the prices end on %s, %s before %s: forecasting from that day "
+            "(max_stale_sessions=%d)",
+            whose, as_of.date(), counted(behind, "session"), due.date(), most_stale,
+        )  # fmt: skip
 
 
 SHOWN_ROWS = 40  # printed by predict; forecast.csv and the store hold every row

@@ -33,6 +33,7 @@ from deltalake import CommitProperties, DeltaTable, write_deltalake
 from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
 
 from marketcast.errors import MarketcastError
+from marketcast.progress import listed
 from marketcast.storage.forecast_store import (
     DELTA_DATA_FILE,
     HISTORY_COLUMNS,
@@ -42,7 +43,6 @@ from marketcast.storage.forecast_store import (
     StoreLocked,
     empty_history,
     file_lock,
-    listed,
     no_store,
     os_cause,
     prepare,

@@ -173,12 +173,6 @@ def folder_kind(folder: Path) -> tuple[str | None, list[str]]:
     return "other", others or sorted(p.name for p in days)
 
 
-def listed(names: list[str], most: int = 3) -> str:
-    """The first ``most`` of ``names``, and how many more: "a, b, c and 2 more"."""
-    shown = ", ".join(names[:most])
-    return shown + (f" and {len(names) - most} more" if len(names) > most else "")
-
-
 def no_store(store: ForecastStore) -> MarketcastError:
     """The error of reading or maintaining a store that does not exist (yet)."""
     return MarketcastError(

@@ -17,13 +17,13 @@ from omegaconf import DictConfig
 from marketcast.atomic import refusal_words
 from marketcast.config import StoreConfig, StoreFormat, check_predict_job, check_writable
 from marketcast.errors import MarketcastError
+from marketcast.progress import listed
 from marketcast.storage.forecast_store import (
     CSV_FILE,
     FORMATS,
     REMOTE_SCHEMES,
     ForecastStore,
     folder_kind,
-    listed,
 )
 
 
