@@ -21,6 +21,21 @@ def test_persistence_is_exact_on_a_constant_series():
     assert result["direction_accuracy"] is None  # a flat forecast makes no directional call
 
 
+def test_a_forecast_that_is_persistence_but_for_float_noise_makes_no_directional_call():
+    """ARIMA fitted as a random walk is persistence to the last bits of a float: the DM test
+    called it identical, while its direction accuracy counted the noise as 157 calls."""
+    rng = np.random.default_rng(0)
+    last = 130_000.0 * np.exp(np.cumsum(rng.normal(0, 0.01, 200)))
+    actual = (last * np.exp(rng.normal(0, 0.01, 200)))[:, None]
+    noisy = last[:, None] * (1 + rng.choice([-1, 1], (200, 1)) * 2e-15)  # a few ulps off
+    assert not np.array_equal(noisy[:, 0], last)
+    result = score(actual, noisy, last, naive_mae=1.0)
+    assert result["direction_accuracy"] is None and result["direction_n"] == 0
+    assert result["direction_ci"] is None
+    moved = last[:, None] * (1 + rng.choice([-1, 1], (200, 1)) * 1e-6)  # 0.13 won: a call
+    assert score(actual, moved, last, naive_mae=1.0)["direction_n"] == 200
+
+
 def test_drift_is_exact_on_a_straight_line():
     line = 3.0 + 0.5 * np.arange(30)
     history = np.stack([line[i : i + 10] for i in range(5)])  # -> (5, 10)

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from marketcast.evaluation.scores import ORIGINS_PER_STEP, long_run_variance
+from marketcast.evaluation.scores import ORIGINS_PER_STEP, SAME_FORECAST_RTOL, long_run_variance
 
 METRIC_NAMES = ("mae", "rmse", "mape", "mase", "direction_accuracy", "rel_mae")
 HEADINGS = {"mape": "mape_%", "direction_accuracy": "dir_acc"}
@@ -21,21 +21,21 @@ def score(
 ) -> dict[str, float | None]:
     """Metrics of ``forecast`` against ``actual``, both (B, H) in price units.
 
-    ``last_observed`` (B,) is the value at the forecast origin, for the
-    direction of each step's move; ``naive_mae`` scales MASE (the training
-    segment's one-step persistence MAE). ``direction_accuracy`` is the share
-    of steps whose forecast move has the sign of the actual move, counted over
-    the ``direction_n`` steps where both moved, with its 95% Wilson interval
-    (``direction_ci``) at the effective size of those calls (``direction_n_effective``,
-    ``effective_calls``); it is ``None`` for a forecast that never moves, and the interval
-    is ``None`` below ``ORIGINS_PER_STEP`` origins per step ahead where moves overlap. ``step``: the
-    step these H = 1 columns are (``score_per_step``); by default steps 1..H. ``mape`` is
-    in percent.
+    ``last_observed`` (B,) is the value at the forecast origin, for the direction of each
+    step's move; ``naive_mae`` scales MASE (the training segment's one-step persistence
+    MAE). ``direction_accuracy`` is the share of steps whose forecast move has the sign of
+    the actual move, counted over the ``direction_n`` steps where both moved (beyond float
+    noise: ``_moves``), with its 95% Wilson interval (``direction_ci``) at the effective
+    size of those calls (``direction_n_effective``, ``effective_calls``); it is ``None``
+    for a forecast that never moves, and the interval is ``None`` below
+    ``ORIGINS_PER_STEP`` origins per step ahead where moves overlap. ``step``: the step
+    these H = 1 columns are (``score_per_step``); by default steps 1..H. ``mape`` is in
+    percent.
     """
     error = forecast - actual
     mae = float(np.mean(np.abs(error)))
-    predicted_move = np.sign(forecast - last_observed[:, None])
-    actual_move = np.sign(actual - last_observed[:, None])
+    predicted_move = _moves(forecast, last_observed)
+    actual_move = _moves(actual, last_observed)
     counted = (predicted_move != 0) & (actual_move != 0)
     n = int(counted.sum())
     hits = (predicted_move == actual_move) & counted
@@ -56,6 +56,15 @@ def score(
         "direction_n": n,
         "direction_n_effective": effective,  # the independent calls the n are worth
     }
+
+
+def _moves(values: np.ndarray, origin: np.ndarray) -> np.ndarray:
+    """(B, H) the sign of each value's move from its origin's, 0 for a move within float
+    noise of it (``SAME_FORECAST_RTOL``, as the DM test's "identical"): a forecast that is
+    persistence but for the last bits of a float makes no call."""
+    move = values - origin[:, None]
+    noise = SAME_FORECAST_RTOL * np.abs(origin)[:, None]
+    return np.where(np.abs(move) > noise, np.sign(move), 0.0)
 
 
 def score_per_step(

@@ -104,9 +104,14 @@ def write_json(path: Path, obj: dict) -> None:
 
 
 def write_csv(path: Path, frame: pd.DataFrame) -> None:
-    """``frame`` as CSV, numbers to 10 significant digits: a fixed count of decimals would
-    round a price of 0.0001234 to 0.000123, and the store keeps the full value."""
-    atomic_write(path, lambda tmp: frame.to_csv(tmp, index=False, float_format="%.10g"))
+    """``frame`` as CSV, numbers to 12 significant digits: a fixed count of decimals would
+    round a price of 0.0001234 to 0.000123, and the store keeps the full value. Twelve, not
+    ten: a forecast's move from the origin's price, read back from two rounded values, must
+    keep its sign down to ``scores.SAME_FORECAST_RTOL`` (a billionth of the price), where
+    the metrics stop counting a move, so that every figure can be recomputed from the file
+    (ten made a peer's moves of a ten-millionth of the price read as none, or the wrong
+    way)."""
+    atomic_write(path, lambda tmp: frame.to_csv(tmp, index=False, float_format="%.12g"))
 
 
 def save_run(
