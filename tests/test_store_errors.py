@@ -112,6 +112,38 @@ def test_a_read_only_directory_is_refused_naming_the_store(fmt):
         shutil.rmtree(folder)
 
 
+def test_a_sqlite_store_in_a_folder_the_reader_cannot_write_is_read(tmp_path, capsys):
+    """A WAL database's reader makes a -shm file beside it: show, history and maintain of a
+    store on a read-only mount, or in another user's folder, each failed with "cannot write
+    to the forecast store" (exit 2), though none of them writes."""
+    folder = Path(tempfile.mkdtemp(prefix="marketcast-read-only-"))  # see above: not tmp_path
+    logs = Path(tempfile.mkdtemp(prefix="marketcast-logs-"))  # the job's own log folder
+    logs.chmod(0o777)
+    try:
+        store = open_store("sql", location("sql", folder / "store"))
+        write(store, forecasts(["A", "B"], DAY1), "r1")
+        expected, runs = store.read(), store.history()
+        store.reader.dispose(), store.engine.dispose()  # the night ended: no -shm file left
+        assert sorted(p.name for p in folder.iterdir()) == ["store.db", "store.db.lock"]
+        url = f"store.url={store.location}"
+        with without_write_access(folder):
+            reader = open_store("sql", store.location)
+            assert reader.exists()
+            pd.testing.assert_frame_equal(reader.read(), expected)
+            pd.testing.assert_frame_equal(reader.history(), runs)
+            for action in ("show", "history", "maintain"):
+                status = run_in_process(
+                    "store", action, "store.format=sql", url, f"paths.output_root={logs}"
+                )
+                assert status == EXIT_OK, capsys.readouterr().err
+        said = capsys.readouterr().out
+        assert "nothing to do (compaction and vacuum are a Delta table's)" in said
+        assert sorted(p.name for p in folder.iterdir()) == ["store.db", "store.db.lock"]
+    finally:
+        shutil.rmtree(folder)
+        shutil.rmtree(logs)
+
+
 FULL = (  # what delta-rs 1.x raises when the disk fills during a write
     "Failed to parse parquet: External: Generic LocalFileSystem error: Unable to copy data to "
     "file: No space left on device (os error 28)"

@@ -46,14 +46,14 @@ def store(cfg: DictConfig) -> int:
         return EXIT_OK
     if not target.exists():  # before locked(), which makes the lock file (and its directory)
         raise no_store(target)
+    if not target.compacts:  # SQL and the CSV export: a database keeps its own, a CSV file has none
+        print(f"{target.location}: nothing to do (compaction and vacuum are a Delta table's)")
+        return EXIT_OK
     try:
         with target.locked():
             done = target.maintain(cfg.store.retention_hours)
     except StoreLocked as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_LOCKED
-    if not done:  # SQL and the CSV export: a database keeps its own, a CSV file has none
-        print(f"{target.location}: nothing to do (compaction and vacuum are a Delta table's)")
-    else:
-        print(f"{target.location}: " + ", ".join(f"{k} {v}" for k, v in done.items()))
+    print(f"{target.location}: " + ", ".join(f"{k} {v}" for k, v in done.items()))
     return EXIT_OK

@@ -36,6 +36,7 @@ class CsvForecastExport:
     """One CSV file per as_of under the directory ``location``."""
 
     holds_signals = True  # a file per day: stopped part-way, some days written
+    compacts = False  # the export keeps no old versions
 
     def __init__(self, location: str | Path):
         self.root = Path(location)

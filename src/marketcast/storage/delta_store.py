@@ -56,6 +56,7 @@ class DeltaForecastStore:
     """The forecast table at ``location`` (a directory, or an object-store URI)."""
 
     holds_signals = True  # delta-rs commits in Rust: a signal waits for it anyway
+    compacts = True
 
     def __init__(self, location: str | Path, storage_options: dict[str, str] | None = None):
         self.location = str(location)

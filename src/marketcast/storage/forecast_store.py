@@ -115,6 +115,9 @@ class ForecastStore(Protocol):
     # the write part-way anyway (delta-rs commits in Rust) or would leave part of it (a CSV
     # export, a file per day); False where it rolls the whole transaction back (SQL)
     holds_signals: bool
+    # whether maintain compacts and vacuums (under the writers' lock): False where the
+    # store keeps no old files, so that maintain needs no lock file, nor a writable folder
+    compacts: bool
 
     def exists(self) -> bool:
         """Whether a forecast table is there; creates nothing."""

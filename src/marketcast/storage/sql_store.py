@@ -27,8 +27,10 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import json
 import logging
+import os
 import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -117,6 +119,7 @@ class SqlForecastStore:
     """The forecast table in the database at ``url`` (a SQLAlchemy URL)."""
 
     holds_signals = False  # a signal rolls the transaction back whole
+    compacts = False  # the database reclaims space itself
 
     def __init__(self, url: str):
         try:
@@ -159,6 +162,7 @@ class SqlForecastStore:
         self.reader = self.engine
         if self.dialect == "sqlite":
             self.reader = create_engine(_read_only(parsed))
+            self._unshared = functools.cache(lambda: create_engine(_read_only(parsed, True)))
         self._held: Connection | None = None  # the connection holding locked()'s lock
 
     @contextlib.contextmanager
@@ -230,8 +234,28 @@ class SqlForecastStore:
         """Whether the database holds the forecast table; creates nothing."""
         if self._no_file():
             return False
-        with self._reported(), self._connected(self.reader) as conn:
+        with self._reported(), self._connected(self._reader()) as conn:
             return inspect(conn).has_table("forecasts")
+
+    def _reader(self) -> Engine:
+        """The engine that reads: on SQLite, where this user cannot write the database's
+        folder and no writer has its shared-memory file open, one that opens the file
+        ``immutable``. A reader of a WAL database must create that ``-shm`` file, so from a
+        read-only folder (a read-only mount, another user's) every read failed, "cannot
+        write"; with no writer connected, the database file alone holds every night."""
+        if self.dialect != "sqlite" or self._no_file():
+            return self.reader
+        folder = self.file.parent
+        shared = Path(f"{self.file}-shm")
+        effective = os.access in os.supports_effective_ids  # the ids files are opened with
+        if os.access(folder, os.W_OK, effective_ids=effective) or shared.exists():
+            return self.reader
+        log.info(
+            "%s: its folder %s cannot be written by this user: read without the writers' "
+            "shared memory (immutable), from the database file as it stands",
+            self.setting, folder.absolute(),
+        )  # fmt: skip
+        return self._unshared()
 
     def _no_file(self) -> bool:
         """A SQLite store whose database file is not there (PostgreSQL: always False)."""
@@ -290,7 +314,7 @@ class SqlForecastStore:
         that connection: ``exists()`` would open a second one)."""
         if self._no_file():
             raise no_store(self)
-        with self._reported(), self._connected(self.reader) as conn:
+        with self._reported(), self._connected(self._reader()) as conn:
             if not inspect(conn).has_table("forecasts"):
                 raise no_store(self)
             yield conn
@@ -344,6 +368,11 @@ class SqlForecastStore:
                 raise MarketcastError(
                     f"{self.setting} is not a forecast store: {cause}. Point store.url at the "
                     "store's database, or at a new file to start one."
+                ) from exc
+            if code & 0xFF in _UNWRITABLE and not writing:  # a reader writes nothing
+                raise MarketcastError(
+                    f"cannot read the forecast store {self.setting}: {cause}. Check that this "
+                    f"user may read {self.file} and its folder."
                 ) from exc
             if code & 0xFF in _UNWRITABLE:
                 primary = code & 0xFF
@@ -429,10 +458,12 @@ def _engine(url: str, dialect: str) -> Engine:
     return engine
 
 
-def _read_only(parsed: URL) -> URL:
-    """The SQLite URL ``parsed`` opened read-only: a reader never creates the file."""
+def _read_only(parsed: URL, immutable: bool = False) -> URL:
+    """The SQLite URL ``parsed`` opened read-only: a reader never creates the file.
+    ``immutable``: nor its ``-shm`` file (SQLite then takes no locks and reads no WAL)."""
     uri = Path(parsed.database).absolute().as_uri()  # file:///... with %-escapes
-    return parsed.set(database=uri).update_query_dict({"mode": "ro", "uri": "true"})
+    query = {"mode": "ro", "uri": "true"} | ({"immutable": "1"} if immutable else {})
+    return parsed.set(database=uri).update_query_dict(query)
 
 
 def _pg_fn(name: str):
