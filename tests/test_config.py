@@ -589,12 +589,22 @@ def test_a_store_that_cannot_be_written_is_refused_at_start_up(tmp_path):
         check_predict_start(dry)
 
 
-def test_a_folder_of_other_files_or_another_format_is_refused_as_a_store_at_start_up(tmp_path):
-    """predict made a Delta table in any folder (the price cache), whose maintain then deleted
-    every other file there; a forgotten store.format split one store in two."""
+def one_forecast():
+    """A forecast table of one row, to start a store with."""
     import datetime as dt
 
     import pandas as pd
+
+    day = dt.date(2024, 5, 2)
+    return pd.DataFrame(
+        {"symbol": ["A"], "as_of": [day], "target_date": [day + dt.timedelta(days=1)],
+         "step": [1], "forecast": [1.0], "q10": [0.9], "q90": [1.1], "run_dir": ["/runs/a"]}
+    )  # fmt: skip
+
+
+def test_a_folder_of_other_files_or_another_format_is_refused_as_a_store_at_start_up(tmp_path):
+    """predict made a Delta table in any folder (the price cache), whose maintain then deleted
+    every other file there; a forgotten store.format split one store in two."""
 
     from marketcast.storage.forecast_store import LOCK_FILE, RunInfo
     from marketcast.storage.stores import open_store
@@ -616,11 +626,7 @@ def test_a_folder_of_other_files_or_another_format_is_refused_as_a_store_at_star
     assert sorted(p.name for p in cache.iterdir()) == [
         "000660.parquet", "005380.parquet", "notes.txt", "x.csv"
     ]  # fmt: skip
-    day = dt.date(2024, 5, 2)
-    table = pd.DataFrame(
-        {"symbol": ["A"], "as_of": [day], "target_date": [day + dt.timedelta(days=1)],
-         "step": [1], "forecast": [1.0], "q10": [0.9], "q90": [1.1], "run_dir": ["/runs/a"]}
-    )  # fmt: skip
+    table = one_forecast()
     for fmt in ("delta", "csv"):
         store = open_store(fmt, str(tmp_path / fmt))
         with store.locked():
@@ -687,9 +693,6 @@ def test_a_file_uri_is_the_local_folder_and_a_scheme_no_store_writes_is_refused(
     lock file and the folder check took the relative folder 'file:' of the current directory
     (two nights' locks in two places); hdfs:// and a CSV export on s3:// became folders
     named after the URI."""
-    import datetime as dt
-
-    import pandas as pd
 
     from marketcast.storage.forecast_store import LOCK_FILE, RunInfo
     from marketcast.storage.stores import open_store
@@ -697,11 +700,7 @@ def test_a_file_uri_is_the_local_folder_and_a_scheme_no_store_writes_is_refused(
     here = tmp_path / "cwd"
     here.mkdir()
     monkeypatch.chdir(here)
-    day = dt.date(2024, 5, 2)
-    table = pd.DataFrame(
-        {"symbol": ["A"], "as_of": [day], "target_date": [day + dt.timedelta(days=1)],
-         "step": [1], "forecast": [1.0], "q10": [0.9], "q90": [1.1], "run_dir": ["/runs/a"]}
-    )  # fmt: skip
+    table = one_forecast()
     for fmt in ("delta", "csv"):
         uri = (tmp_path / fmt).as_uri()  # file:///...
         check_location(store_of(f"store.format={fmt}", f"store.dir={uri}"))
