@@ -242,3 +242,25 @@ def refingerprint(run_dir: Path) -> None:
 
 def pytest_unconfigure(config):
     shutil.rmtree(_CALENDARS, ignore_errors=True)
+
+
+NOBODY = 65534  # the unprivileged user and group of Debian and most Linux systems
+
+
+@contextlib.contextmanager
+def without_write_access(directory: Path) -> Iterator[None]:
+    """Inside, this process cannot write in ``directory``: by its mode (0o555), and where the
+    tests run as root (CI), which writes through any mode, as the user nobody (effective ids;
+    the real ones stay root, to come back)."""
+    directory.chmod(0o555)
+    as_root = os.geteuid() == 0
+    try:
+        if as_root:
+            os.setegid(NOBODY)
+            os.seteuid(NOBODY)
+        yield
+    finally:
+        if as_root:
+            os.seteuid(0)
+            os.setegid(0)
+        directory.chmod(0o755)

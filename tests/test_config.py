@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from conftest import (
     hydra_job,
     run_in_process,
     run_marketcast,
+    without_write_access,
 )
 from hydra.errors import ConfigCompositionException
 
@@ -529,6 +531,30 @@ def test_a_sweep_whose_config_does_not_compose_leaves_no_folder(tmp_path, swept)
     done = run_marketcast("train", "-m", swept, f"paths.output_root={tmp_path / 'out'}")
     assert done.returncode == 2 and done.stderr.startswith("error: "), done.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_a_price_cache_folder_this_user_cannot_write_is_refused_with_the_offline_way_out():
+    """An existing cache that fetch, train or predict cannot refresh can still be read as it
+    is: the message offers data.refresh=never there (and not for a folder that is not)."""
+    from marketcast.config import DataConfig, check_cache_dir
+
+    folder = Path(tempfile.mkdtemp(prefix="marketcast-read-only-"))  # nobody must reach it
+    folder.chmod(0o755)
+    try:
+        (folder / "cache").mkdir()
+        cache = DataConfig(source="fdr", symbol="005930", cache_dir=str(folder / "cache"))
+        with without_write_access(folder / "cache"), pytest.raises(MarketcastError) as refused:
+            check_cache_dir(cache)
+        said = str(refused.value)
+        assert said.startswith(f"data.cache_dir='{folder / 'cache'}' cannot be written: ")
+        assert "EACCES" in said and said.endswith(
+            " Or read the cache as it is: data.refresh=never."
+        )
+        with without_write_access(folder / "cache"):  # refresh=never writes nothing: passes
+            check_cache_dir(DataConfig(**{**vars(cache), "refresh": "never"}))
+        assert sorted(p.name for p in (folder / "cache").iterdir()) == []  # no probe left
+    finally:
+        shutil.rmtree(folder)
 
 
 def test_an_output_below_a_file_is_refused_at_start_up(tmp_path):

@@ -4,17 +4,14 @@ store.dir or store.url (exit 2), and leaves nothing behind."""
 
 from __future__ import annotations
 
-import contextlib
 import errno
-import os
 import shutil
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import run_in_process
+from conftest import run_in_process, without_write_access
 from deltalake.exceptions import DeltaError
 from postgres import postgres_url  # noqa: F401  (the fixture)
 from sqlalchemy import create_engine, text
@@ -69,28 +66,6 @@ def test_a_store_whose_parent_cannot_be_made_is_refused_naming_it():
     refused = pytest.raises(MarketcastError, match=f"forecast store store.dir={where}: ")
     with refused, open_store("delta", where).locked():
         pass
-
-
-NOBODY = 65534  # the unprivileged user and group of Debian and most Linux systems
-
-
-@contextlib.contextmanager
-def without_write_access(directory: Path) -> Iterator[None]:
-    """Inside, this process cannot write in ``directory``: by its mode (0o555), and where the
-    tests run as root (CI), which writes through any mode, as the user nobody (effective ids;
-    the real ones stay root, to come back)."""
-    directory.chmod(0o555)
-    as_root = os.geteuid() == 0
-    try:
-        if as_root:
-            os.setegid(NOBODY)
-            os.seteuid(NOBODY)
-        yield
-    finally:
-        if as_root:
-            os.seteuid(0)
-            os.setegid(0)
-        directory.chmod(0o755)
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
