@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -727,27 +728,39 @@ def test_a_file_uri_is_the_local_folder_and_a_scheme_no_store_writes_is_refused(
     here.mkdir()
     monkeypatch.chdir(here)
     table = one_forecast()
-    for fmt in ("delta", "csv"):
-        uri = (tmp_path / fmt).as_uri()  # file:///...
+    for fmt, folder, spelt in (
+        ("delta", tmp_path / "delta", lambda f: f.as_uri()),  # file:///...
+        ("csv", tmp_path / "c s v", lambda f: f.as_uri()),  # file:///.../c%20s%20v
+        ("delta", tmp_path / "short", lambda f: f"file:{f}"),  # file:/..., as Java writes it
+        ("csv", tmp_path / "upper", lambda f: f"FILE://localhost{f}"),
+    ):
+        uri = spelt(folder)
         check_location(store_of(f"store.format={fmt}", f"store.dir={uri}"))
         store = open_store(fmt, uri)
         with store.locked():
             store.write(table, RunInfo.for_table(table, run_id="r"))
-        assert (tmp_path / fmt / LOCK_FILE).exists()
-        assert open_store(fmt, str(tmp_path / fmt)).read()["forecast"].tolist() == [1.0]
+        assert (folder / LOCK_FILE).exists(), uri
+        assert open_store(fmt, str(folder)).read()["forecast"].tolist() == [1.0]
         check_location(store_of(f"store.format={fmt}", f"store.dir={uri}"))  # its own store
     with pytest.raises(MarketcastError, match="holds a Delta table"):
         check_location(store_of("store.format=csv", f"store.dir={(tmp_path / 'delta').as_uri()}"))
     for fmt, uri, said in (
         ("delta", "hdfs://node/forecasts", "hdfs:// is no storage the forecast store writes to"),
         ("csv", "s3://bucket/forecasts", "is object storage, which the CSV export does not"),
-        ("delta", "file://host/forecasts", "names the host 'host': a file:// URI is local"),
+        ("delta", "file://host/forecasts", "is no local folder's file: URI: write one as"),
+        ("csv", "file://", "is no local folder's file: URI"),  # no folder: the current one
+        ("delta", f"{(tmp_path / 'delta').as_uri()}#x", "is no local folder's file: URI"),
     ):
-        with pytest.raises(MarketcastError, match=f"^store.dir={uri}.*{said}"):
-            check_location(store_of(f"store.format={fmt}", f"store.dir={uri}"))
+        with pytest.raises(MarketcastError, match=f"^{re.escape(f'store.dir={uri}')}.*{said}"):
+            check_location(store_of(f"store.format={fmt}", f"store.dir='{uri}'"))
         with pytest.raises(MarketcastError, match=said):
             open_store(fmt, uri)  # marketcast store show, history, maintain
     assert list(here.iterdir()) == []  # no folder named after a URI
+    # a colon in a local folder's name is no scheme; a scheme's case is no matter
+    odd = tmp_path / "odd://name"
+    check_location(store_of(f"store.dir={odd}"))
+    assert open_store("csv", str(odd)).location == str(odd)
+    assert open_store("delta", "S3://bucket/forecasts").remote
 
 
 def test_a_run_dir_that_is_a_file_is_called_one(tmp_path):

@@ -34,6 +34,8 @@ def test_a_forecast_that_is_persistence_but_for_float_noise_makes_no_directional
     assert result["direction_ci"] is None
     moved = last[:, None] * (1 + rng.choice([-1, 1], (200, 1)) * 1e-6)  # 0.13 won: a call
     assert score(actual, moved, last, naive_mae=1.0)["direction_n"] == 200
+    unmoved = last[:, None] * (1 + 2e-15)  # an actual price unchanged but for float noise
+    assert score(unmoved, moved, last, naive_mae=1.0)["direction_n"] == 0
 
 
 def test_drift_is_exact_on_a_straight_line():

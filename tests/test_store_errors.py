@@ -15,7 +15,7 @@ from conftest import run_in_process, without_write_access
 from deltalake.exceptions import DeltaError
 from postgres import postgres_url  # noqa: F401  (the fixture)
 from sqlalchemy import create_engine, text
-from test_forecast_store import DAY1, RUNS, forecasts, write
+from test_forecast_store import DAY1, DAY2, RUNS, forecasts, write
 
 from marketcast.config import StoreConfig, StoreFormat
 from marketcast.errors import EXIT_OK, EXIT_USER_ERROR, MarketcastError
@@ -87,7 +87,7 @@ def test_a_read_only_directory_is_refused_naming_the_store(fmt):
         shutil.rmtree(folder)
 
 
-def test_a_sqlite_store_in_a_folder_the_reader_cannot_write_is_read(tmp_path, capsys):
+def test_a_sqlite_store_in_a_folder_the_reader_cannot_write_is_read(capsys, caplog):
     """A WAL database's reader makes a -shm file beside it: show, history and maintain of a
     store on a read-only mount, or in another user's folder, each failed with "cannot write
     to the forecast store" (exit 2), though none of them writes."""
@@ -98,10 +98,11 @@ def test_a_sqlite_store_in_a_folder_the_reader_cannot_write_is_read(tmp_path, ca
         store = open_store("sql", location("sql", folder / "store"))
         write(store, forecasts(["A", "B"], DAY1), "r1")
         expected, runs = store.read(), store.history()
-        store.reader.dispose(), store.engine.dispose()  # the night ended: no -shm file left
+        store.reader.dispose()  # the night ended: its last connection gone, no -shm file left
+        store.engine.dispose()
         assert sorted(p.name for p in folder.iterdir()) == ["store.db", "store.db.lock"]
         url = f"store.url={store.location}"
-        with without_write_access(folder):
+        with without_write_access(folder), caplog.at_level("INFO", logger="marketcast"):
             reader = open_store("sql", store.location)
             assert reader.exists()
             pd.testing.assert_frame_equal(reader.read(), expected)
@@ -113,7 +114,43 @@ def test_a_sqlite_store_in_a_folder_the_reader_cannot_write_is_read(tmp_path, ca
                 assert status == EXIT_OK, capsys.readouterr().err
         said = capsys.readouterr().out
         assert "nothing to do (compaction and vacuum are a Delta table's)" in said
+        assert f"its folder {folder} cannot be written by this user: read without" in caplog.text
         assert sorted(p.name for p in folder.iterdir()) == ["store.db", "store.db.lock"]
+        # a night written since is read by the same reader: no connection kept its old pages
+        write(store, forecasts(["A", "B"], DAY2), "r2")
+        store.reader.dispose()
+        store.engine.dispose()
+        with without_write_access(folder):
+            assert len(reader.read()) == 2 * len(expected)
+            assert len(reader.history()) == 2
+        # while a writer is connected, its -shm file is there, and read through
+        with store.engine.connect() as writer:
+            writer.exec_driver_sql("SELECT count(*) FROM forecasts")
+            assert (folder / "store.db-shm").exists()
+            with without_write_access(folder):
+                assert len(open_store("sql", store.location).read()) == 2 * len(expected)
+        # a database changed under a reader without the writers' shared memory (a write
+        # began; here: a page overwritten) is said so; a file that is no database is that
+        torn = folder / "torn.db"
+        shutil.copy(folder / "store.db", torn)
+        with torn.open("r+b") as opened:  # the pages after the first: the tables' rows
+            opened.seek(4096)
+            opened.write(b"\xff" * (torn.stat().st_size - 4096))
+        (folder / "other.db").write_text("not a database, but long enough to be read as one\n")
+        with without_write_access(folder):
+            with pytest.raises(MarketcastError, match="a night's write began while it was read"):
+                open_store("sql", f"sqlite:///{torn}").read()
+            with pytest.raises(MarketcastError, match="is not a forecast store: file is not a"):
+                open_store("sql", f"sqlite:///{folder / 'other.db'}").read()
+        # a database file this user may not read: said as a read, not as a write
+        (folder / "store.db").chmod(0o600)
+        with without_write_access(folder), pytest.raises(MarketcastError) as refused:
+            open_store("sql", store.location).read()
+        assert str(refused.value) == (
+            f"cannot read the forecast store {url}: unable to open database file "
+            f"(SQLITE_CANTOPEN). Check that this user may read {folder / 'store.db'} and its "
+            "folder."
+        )
     finally:
         shutil.rmtree(folder)
         shutil.rmtree(logs)

@@ -61,7 +61,7 @@ def score(
 def _moves(values: np.ndarray, origin: np.ndarray) -> np.ndarray:
     """(B, H) the sign of each value's move from its origin's, 0 for a move within float
     noise of it (``SAME_FORECAST_RTOL``, as the DM test's "identical"): a forecast that is
-    persistence but for the last bits of a float makes no call."""
+    persistence but for the last bits of a float makes no call. A NaN is no move either."""
     move = values - origin[:, None]
     noise = SAME_FORECAST_RTOL * np.abs(origin)[:, None]
     return np.where(np.abs(move) > noise, np.sign(move), 0.0)

@@ -33,6 +33,7 @@ from omegaconf import DictConfig, OmegaConf
 from marketcast.atomic import atomic_write
 from marketcast.config import check_loggers
 from marketcast.errors import EXIT_ERROR, EXIT_USER_ERROR, MarketcastError, first_line, log_bug
+from marketcast.progress import listed
 from marketcast.runfiles import (
     FAILED_FILE,
     METRICS_FILE,
@@ -164,7 +165,7 @@ class SweepSummary(Callback):
         sweep_dir = Path(config.hydra.sweep.dir)
         earlier = [d.relative_to(sweep_dir).as_posix() for d in job_dirs(sweep_dir)]
         if earlier:  # their files would be summarised, and their failures counted, as ours
-            shown = ", ".join(earlier[:5]) + (", ..." if len(earlier) > 5 else "")
+            shown = listed(earlier, most=5)
             print(
                 f"error: hydra.sweep.dir={sweep_dir} holds the jobs of an earlier sweep "
                 f"({shown}): choose a new hydra.sweep.dir (by default each sweep gets its "

@@ -108,9 +108,9 @@ def write_csv(path: Path, frame: pd.DataFrame) -> None:
     round a price of 0.0001234 to 0.000123, and the store keeps the full value. Twelve, not
     ten: a forecast's move from the origin's price, read back from two rounded values, must
     keep its sign down to ``scores.SAME_FORECAST_RTOL`` (a billionth of the price), where
-    the metrics stop counting a move, so that every figure can be recomputed from the file
-    (ten made a peer's moves of a ten-millionth of the price read as none, or the wrong
-    way)."""
+    the metrics stop counting a move, so that the figures can be recomputed from the file
+    (but for a move within a thousandth of that threshold; ten digits made a peer's moves
+    of a ten-millionth of the price read as none, or the wrong way)."""
     atomic_write(path, lambda tmp: frame.to_csv(tmp, index=False, float_format="%.12g"))
 
 

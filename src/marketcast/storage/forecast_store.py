@@ -145,8 +145,10 @@ class ForecastStore(Protocol):
         ...
 
     def maintain(self, retention_hours: int) -> dict:
-        """Compact and vacuum where the format has it; what was done. Raises ``no_store()``
-        where there is no table (check ``exists()`` before ``locked()``, which creates files)."""
+        """Compact and vacuum where the format has it (``compacts``: only then does
+        ``marketcast store maintain`` call it, under ``locked()``); what was done. Raises
+        ``no_store()`` where there is no table (check ``exists()`` before ``locked()``, which
+        creates files)."""
         ...
 
 

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import functools
 import json
 import logging
 import os
@@ -58,6 +57,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
+from sqlalchemy.pool import NullPool
 
 from marketcast.atomic import refusal_words
 from marketcast.errors import MarketcastError, first_line
@@ -101,6 +101,8 @@ _PG_REFUSED = {
 # pg advisory lock key: any constant shared by all marketcast writers ("mcst" in ASCII)
 ADVISORY_KEY = 0x6D637374
 _CHUNK = 500  # symbols per DELETE ... IN (...): under every driver's parameter limit
+# The first 16 bytes of every SQLite database file.
+SQLITE_HEADER = b"SQLite format 3\x00"
 # SQLite's (primary) result codes a user can fix: a file that is no database, and a database
 # that cannot be written (disk full, read-only, cannot be opened, no permission)
 _NOT_A_DATABASE = {sqlite3.SQLITE_NOTADB, sqlite3.SQLITE_CORRUPT}
@@ -162,7 +164,9 @@ class SqlForecastStore:
         self.reader = self.engine
         if self.dialect == "sqlite":
             self.reader = create_engine(_read_only(parsed))
-            self._unshared = functools.cache(lambda: create_engine(_read_only(parsed, True)))
+        self._parsed = parsed
+        self._immutable: Engine | None = None  # the reader of a folder it cannot write
+        self._read_immutable = False  # whether the read under way is that reader's
         self._held: Connection | None = None  # the connection holding locked()'s lock
 
     @contextlib.contextmanager
@@ -243,6 +247,7 @@ class SqlForecastStore:
         ``immutable``. A reader of a WAL database must create that ``-shm`` file, so from a
         read-only folder (a read-only mount, another user's) every read failed, "cannot
         write"; with no writer connected, the database file alone holds every night."""
+        self._read_immutable = False
         if self.dialect != "sqlite" or self._no_file():
             return self.reader
         folder = self.file.parent
@@ -255,7 +260,20 @@ class SqlForecastStore:
             "shared memory (immutable), from the database file as it stands",
             self.setting, folder.absolute(),
         )  # fmt: skip
-        return self._unshared()
+        if self._immutable is None:
+            # no pool: a connection kept open would keep its page cache, which an immutable
+            # database never checks again, and read the nights written since as not there
+            self._immutable = create_engine(_read_only(self._parsed, True), poolclass=NullPool)
+        self._read_immutable = True
+        return self._immutable
+
+    def _sqlite_file(self) -> bool:
+        """Whether the database file starts as every SQLite database does."""
+        try:
+            with self.file.open("rb") as opened:
+                return opened.read(len(SQLITE_HEADER)) == SQLITE_HEADER
+        except OSError:
+            return False
 
     def _no_file(self) -> bool:
         """A SQLite store whose database file is not there (PostgreSQL: always False)."""
@@ -364,15 +382,16 @@ class SqlForecastStore:
             if code is None:
                 raise
             cause = f"{exc.orig} ({exc.orig.sqlite_errorname})"
+            if code & 0xFF in _NOT_A_DATABASE and self._read_immutable and self._sqlite_file():
+                raise MarketcastError(
+                    f"cannot read the forecast store {self.setting}: {cause}, read without the "
+                    "writers' shared memory from a folder this user cannot write: a night's "
+                    "write began while it was read. Run it again once the write is done."
+                ) from exc
             if code & 0xFF in _NOT_A_DATABASE:
                 raise MarketcastError(
                     f"{self.setting} is not a forecast store: {cause}. Point store.url at the "
                     "store's database, or at a new file to start one."
-                ) from exc
-            if code & 0xFF in _UNWRITABLE and not writing:  # a reader writes nothing
-                raise MarketcastError(
-                    f"cannot read the forecast store {self.setting}: {cause}. Check that this "
-                    f"user may read {self.file} and its folder."
                 ) from exc
             if code & 0xFF in _UNWRITABLE:
                 primary = code & 0xFF
@@ -381,6 +400,12 @@ class SqlForecastStore:
                 )[1]
                 if primary == sqlite3.SQLITE_IOERR:  # a full disk under WAL, or a failing one
                     fix = "Check the disk: free some space, or look at its mount and its health."
+                elif not writing and primary != sqlite3.SQLITE_FULL:
+                    fix = f"Check that this user may read {self.file} and its folder."
+                if not writing:  # a reader writes nothing
+                    raise MarketcastError(
+                        f"cannot read the forecast store {self.setting}: {cause}. {fix}"
+                    ) from exc
                 raise unwritable(self.setting, Refusal(cause, fix)) from exc
             raise
 

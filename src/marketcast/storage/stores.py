@@ -8,6 +8,7 @@ start-up path of a job that writes csv, or none).
 from __future__ import annotations
 
 import errno
+import re
 from pathlib import Path
 from urllib.parse import urlsplit
 from urllib.request import url2pathname
@@ -49,33 +50,40 @@ def open_store(fmt: str, location: str) -> ForecastStore:
     )
 
 
+# A URI's scheme (RFC 3986), two letters at least: C:\\x is a Windows drive, not a scheme.
+_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]+):")
+
+
 def folder_location(fmt: str, location: str) -> str:
     """Where a Delta table or CSV export named ``store.dir=location`` is: a local folder's
-    path (also for a ``file://`` URI, which delta-rs takes but the store's lock file and
-    start-up checks would have read as the relative folder ``file:``), or object storage
-    (Delta only). Any other URI is refused: it would have been made a folder named after it
-    in the current directory."""
-    if "://" not in location:
-        return location
-    if location.startswith("file://"):
+    path (also for a ``file:`` URI, ``file:///path`` or ``file:/path``, which delta-rs takes
+    but the store's lock file and start-up checks read as the relative folder ``file:``), or
+    object storage (Delta only; its scheme in lower case, as the store tells it by). Any
+    other URI is refused: it was made a folder named after it in the current directory."""
+    scheme = _SCHEME.match(location)
+    name = scheme.group(1).lower() if scheme else None
+    if name == "file":
         parts = urlsplit(location)
-        if parts.netloc not in ("", "localhost"):
+        path = url2pathname(parts.path)
+        if parts.netloc not in ("", "localhost") or not path or parts.query or parts.fragment:
             raise MarketcastError(
-                f"store.dir={location} names the host {parts.netloc!r}: a file:// URI is "
-                "local (file:///path). Give the folder's path, store.dir=/path."
+                f"store.dir={location} is no local folder's file: URI: write one as "
+                "file:///path (no host, no ?query or #fragment), or give the folder's path."
             )
-        return url2pathname(parts.path)
-    if fmt == "delta" and location.startswith(REMOTE_SCHEMES):
-        return location
-    if location.startswith(REMOTE_SCHEMES):
+        return path
+    if name is None or not location[scheme.end() :].startswith("//"):
+        return location  # a path (a colon in a folder's name is no scheme)
+    uri = name + location[len(name) :]
+    if fmt == "delta" and uri.startswith(REMOTE_SCHEMES):
+        return uri
+    if uri.startswith(REMOTE_SCHEMES):
         raise MarketcastError(
             f"store.dir={location} is object storage, which the CSV export does not write "
             "to (it writes a local folder): use the default store.format=delta there, or "
             "give a local folder."
         )
-    scheme = location.split("://", 1)[0]
     raise MarketcastError(
-        f"store.dir={location}: {scheme}:// is no storage the forecast store writes to. Give "
+        f"store.dir={location}: {name}:// is no storage the forecast store writes to. Give "
         f"a local folder's path, or a Delta table on {', '.join(REMOTE_SCHEMES)}."
     )
 
@@ -121,10 +129,6 @@ def _check_folder(store: StoreConfig, folder: Path) -> None:
     )
 
 
-# The first 16 bytes of every SQLite database file.
-_SQLITE_HEADER = b"SQLite format 3\x00"
-
-
 def check_location(store: StoreConfig) -> None:
     """That the forecast store can be written where it is named, checked before the runs
     load Keras (the store said so only when the night's forecasts were ready to write)."""
@@ -134,7 +138,7 @@ def check_location(store: StoreConfig) -> None:
             check_writable("store.dir", Path(folder) / ".marketcast-probe", shown=store.dir)
             _check_folder(store, Path(folder))
         return
-    from marketcast.storage.sql_store import SqlForecastStore
+    from marketcast.storage.sql_store import SQLITE_HEADER, SqlForecastStore
 
     # the store's own reading of the URL: a URL it cannot take is named here
     sql = SqlForecastStore(store.url)
@@ -145,7 +149,7 @@ def check_location(store: StoreConfig) -> None:
     check_writable("store.url", file, shown=store.url)
     try:
         with file.open("r+b") as opened:  # r+: a database this user may not write is refused
-            header = opened.read(len(_SQLITE_HEADER))
+            header = opened.read(len(SQLITE_HEADER))
     except FileNotFoundError:
         return  # a new file: the first write makes it
     except IsADirectoryError:
@@ -158,7 +162,7 @@ def check_location(store: StoreConfig) -> None:
         raise MarketcastError(
             f"store.url={store.url} cannot be written: {file}: {exc.strerror} (EACCES){what}. {fix}"
         ) from None
-    if header and header != _SQLITE_HEADER:
+    if header and header != SQLITE_HEADER:
         raise MarketcastError(
             f"store.url={store.url} is not a forecast store: {file} is not an SQLite "
             "database. Point store.url at the store's database, or at a new file to start one."
