@@ -191,6 +191,43 @@ def test_a_universe_a_session_behind_is_warned_once_not_once_a_symbol(global_run
     assert len(table) == 6 and (table["as_of"] == str(last)).all()
 
 
+def test_a_calendar_that_ends_too_soon_stops_its_symbol_not_the_night(
+    global_run, tmp_path, monkeypatch, capsys
+):
+    """exchange-calendars knows Shanghai's holidays to the end of this year: SSEC's dates
+    were refused outside the per-symbol loop, and every other symbol went unforecast
+    (exit 2). Here NYSE's kept calendar ends the day after as_of, as an old
+    exchange-calendars' would."""
+    import pyarrow.parquet as pq
+
+    from marketcast.data import calendars, trading_days
+
+    def fresh_process():
+        calendars.calendar.cache_clear()
+        trading_days._next_sessions.cache_clear()
+
+    tmp, run_dir = global_run
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    fresh_process()
+    calendars.calendar("XNYS")  # kept under tmp_path, then cut short
+    kept = calendars.kept_path("XNYS")
+    table = pq.read_table(kept)
+    sessions = pd.DatetimeIndex(table.column("session").to_numpy())
+    cut = table.slice(0, int((sessions <= pd.Timestamp("2025-10-03")).sum()))
+    pq.write_table(cut, kept)  # its schema's metadata (the stamp) kept
+    fresh_process()
+    try:
+        cfg = compose_predict(*predict_overrides(tmp / "ends", run_dir, "symbols=[005930,AAPL]"))
+        assert forecast(cfg) == EXIT_PARTIAL
+    finally:
+        fresh_process()
+    said = capsys.readouterr().out
+    assert "1 of 2 symbols forecast" in said
+    assert "  AAPL: the XNYS calendar ends on 2025-10-03" in said and "Update exchange" in said
+    table = pd.read_csv(tmp / "ends" / "out" / "forecast.csv", dtype={"symbol": str})
+    assert set(table["symbol"]) == {"005930"}
+
+
 def test_dry_run_writes_nothing(global_run, capsys, caplog):
     tmp, run_dir = global_run
     cfg = compose_predict(*predict_overrides(tmp / "dry", run_dir, "dry_run=true"))

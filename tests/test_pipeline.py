@@ -1,6 +1,7 @@
 """The composed config, end to end on tiny data: train.py's job, then predict.py's."""
 
 import json
+import shutil
 
 import keras
 import numpy as np
@@ -213,6 +214,41 @@ def test_predict_repeats_the_run_forecast_for_the_same_window(trained, tmp_path)
     for step in (0, 1):  # step 2's band: the GARCH variance reverting (step_persistence)
         for ours, theirs in (("forecast", "model"), ("q10", "q10"), ("q90", "q90")):
             assert table[ours].iloc[step] == pytest.approx(rows[theirs].iloc[step], rel=1e-5)
+
+
+def test_an_as_of_before_the_runs_first_day_is_named_so(trained, tmp_path, capsys):
+    """It was called a gap in the data: "no prices from 2022-01-01 to 2021-06-01, though
+    they run from 1990-09-11 to 2025-06-16"."""
+    _, run_dir, _, prices = trained
+    copy = tmp_path / "run"
+    shutil.copytree(run_dir, copy)
+    state = json.loads((copy / "preprocessing.json").read_text())
+    dates = pd.read_csv(prices)["Date"]
+    state["data"]["start"] = start = dates.iloc[100]
+    _rewrite_state(copy, state)
+    out = tmp_path / "forecast.csv"
+    cfg = compose_predict(f"run_dir={copy}", f"as_of={dates.iloc[50]}", f"output={out}")
+    assert forecast(cfg) == 4  # nothing forecast
+    assert (
+        f"  PRICES: as_of={dates.iloc[50]} is before the run's data.start={start}, the first "
+        "day it reads prices from: pass a later as_of.\n"
+    ) in capsys.readouterr().out
+
+
+def test_an_as_of_ahead_of_today_counts_only_the_sessions_that_have_closed():
+    """as_of a week ahead, on a cache up to date: 'stale prices: 5 sessions before' and
+    advice to refresh a cache that could hold nothing newer (exit 4)."""
+    from marketcast.config import DataConfig
+    from marketcast.jobs.predict import _check_fresh
+
+    cfg = compose_predict()
+    data = DataConfig(source="fdr", symbol="AAPL")
+    now = pd.Timestamp("2025-11-27 12:00", tz="UTC")  # Thanksgiving: NYSE closed on 11-26
+    last = pd.Timestamp("2025-11-26")
+    ahead = pd.Timestamp("2025-12-02")  # 11-28, 12-01 and 12-02 have not happened yet
+    assert _check_fresh("AAPL", last, ahead, data, "XNYS", cfg, now) == (last, 0)
+    later = pd.Timestamp("2025-12-02 22:00", tz="UTC")  # they have now: 3 behind, warned
+    assert _check_fresh("AAPL", last, ahead, data, "XNYS", cfg, later) == (ahead, 3)
 
 
 def _rewrite_state(run_dir, state: dict) -> None:

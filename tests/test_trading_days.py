@@ -43,6 +43,43 @@ def test_exchange_for_symbol():
     assert (exchange_for("n225"), exchange_for("GDAXI")) == ("XTKS", "XETR")  # Yahoo's indices
     for stem in ("us_AAPL", "1005930", "prices_202401", "aapl_20240115_093000", "data-123456"):
         assert exchange_for(stem) == "XNYS", stem
+    # the exchange FinanceDataReader's prefix or Yahoo's suffix names: all were NYSE's
+    for symbol, exchange in (
+        ("TSE:9984", "XTKS"), ("SSE:600519", "XSHG"), ("SZSE:000001", "XSHG"),
+        ("HKEX:0700", "XHKG"), ("7203.T", "XTKS"), ("0700.HK", "XHKG"), ("600519.SS", "XSHG"),
+        ("^N225", "XTKS"), ("YAHOO:^N225", "XTKS"), ("VOD.L", "XLON"), ("BRK.B", "XNYS"),
+        ("NASDAQ:AAPL", "XNYS"),
+    ):  # fmt: skip
+        assert exchange_for(symbol) == exchange, symbol
+
+
+def test_forecasts_are_dated_up_to_the_calendars_last_session_and_refused_beyond():
+    """Shanghai's calendar ends with the year its holidays are published for: every origin
+    from a month before its end was refused, and took every other symbol of the night with
+    it; before its first session the dates came out wrong (1979-12-20 gave 1980-01-02..)."""
+    from marketcast.data import calendars
+
+    closes = calendars.calendar("XNYS").closes
+    last_three = closes.index[-3:]
+    got = next_trading_days(closes.index[-4], 3, "XNYS")
+    assert list(got) == list(last_three)
+    with pytest.raises(MarketcastError, match=r"XNYS's calendar ends on .*: it cannot date 4"):
+        next_trading_days(closes.index[-4], 4, "XNYS")
+    with pytest.raises(MarketcastError, match="1979-12-20 is before the first session of the"):
+        next_trading_days(pd.Timestamp("1979-12-20"), 5, "XNYS")
+    # past its last close the sessions since are unknown: a stale cache is not up to date
+    last = closes.iloc[-1] + pd.Timedelta(hours=1)  # no later session can have closed yet
+    assert last_completed_session("XNYS", last) == closes.index[-1]
+    with pytest.raises(MarketcastError, match="the XNYS calendar ends on .*: it cannot tell"):
+        last_completed_session("XNYS", closes.iloc[-1] + pd.Timedelta(days=1))
+
+
+def test_a_calendar_not_defined_back_to_1980_starts_on_its_own_first_day(calendar_home):
+    """Tokyo's is defined from 1997: it was built from 20 years before today, so prices of
+    2003 went unchecked and an origin in 2005 was given no date at all."""
+    assert len(sessions(pd.Timestamp("2003-01-01"), pd.Timestamp("2003-12-31"), "XTKS")) == 245
+    got = next_trading_days(pd.Timestamp("2005-03-18"), 1, "XTKS")  # Vernal Equinox Monday
+    assert [str(d.date()) for d in got] == ["2005-03-22"]
 
 
 def test_unknown_exchange_is_named():
@@ -185,6 +222,7 @@ def _restamp(path, **changes):
         pytest.param(lambda p: _restamp(p, built="2020-01-01T00:00:00+00:00"), id="stale"),
         pytest.param(lambda p: _restamp(p, exchange_calendars="4.0"), id="other-version"),
         pytest.param(lambda p: _restamp(p, start="1990-01-01T00:00:00"), id="other-start"),
+        pytest.param(lambda p: _restamp(p, build="1"), id="built-another-way"),
         pytest.param(lambda p: p.write_bytes(p.read_bytes()[:1000]), id="truncated"),
         pytest.param(lambda p: p.write_text("not parquet"), id="not-parquet"),
     ],

@@ -7,9 +7,9 @@ So each exchange's sessions and closes are written once to
 variable is not set; VERSION: exchange-calendars', so that two environments sharing a
 home do not rebuild each other's) and read back by later processes in tens of
 milliseconds. A file is built again when it is older than ``MAX_AGE`` (a fresh calendar
-reaches a year ahead, so a kept one still reaches 11 months), when ``CALENDAR_START``
-changed, or when it cannot be read. Where nothing can be written (a read-only home), each
-process builds its own, as before, and says so once.
+reaches a year ahead, so a kept one still reaches 11 months), when ``CALENDAR_START`` or
+``_BUILD`` changed, or when it cannot be read. Where nothing can be written (a read-only
+home), each process builds its own, as before, and says so once.
 """
 
 from __future__ import annotations
@@ -35,6 +35,9 @@ log = logging.getLogger(__name__)
 CALENDAR_START = pd.Timestamp("1980-01-01")  # gap checks before a calendar's first session skip
 MAX_AGE = pd.Timedelta(days=30)
 _KEY = b"marketcast"  # the Parquet schema metadata that says how a file was built
+# How ``_build`` builds: raised when that changes, so that the files kept before are built
+# again (2: a calendar not defined back to CALENDAR_START starts on its own first day)
+_BUILD = "2"
 
 
 @dataclass(frozen=True)
@@ -121,8 +124,11 @@ def _build(exchange: str) -> Calendar:
         built = xcals.get_calendar(exchange, start=CALENDAR_START)
     except xcals.errors.InvalidCalendarName:
         raise MarketcastError(_unknown(exchange)) from None
-    except ValueError:  # calendars that are not defined back to CALENDAR_START
-        built = xcals.get_calendar(exchange)
+    except ValueError:  # calendars not defined back to CALENDAR_START: from their first day
+        # (not exchange-calendars' default start, 20 years before today: Tokyo's calendar
+        # lost 1997-2006, and gap checks and forecast dates there with it)
+        earliest = xcals.get_calendar(exchange).bound_min()
+        built = xcals.get_calendar(exchange, start=max(CALENDAR_START, earliest))
     closes = built.closes
     # Plain values: no CustomBusinessDay freq, so that a kept calendar reads back the same.
     return Calendar(pd.Series(closes.to_numpy(), index=pd.DatetimeIndex(closes.index.to_numpy())))
@@ -135,6 +141,7 @@ def _stamp() -> dict[str, str]:
     return {
         "exchange_calendars": importlib.metadata.version("exchange-calendars"),
         "start": CALENDAR_START.isoformat(),
+        "build": _BUILD,
     }
 
 

@@ -23,11 +23,23 @@ _INDEX_EXCHANGES = {
     "N225": "XTKS", "SSEC": "XSHG", "FTSE": "XLON", "HSI": "XHKG", "FCHI": "XPAR",
     "GDAXI": "XETR",
 }  # fmt: skip
+# The exchanges FinanceDataReader's prefixes name (TSE:9984); Shenzhen trades on Shanghai's
+# calendar, which exchange-calendars keeps for both.
+_PREFIX_EXCHANGES = {
+    "TSE": "XTKS", "SSE": "XSHG", "SZSE": "XSHG", "HKEX": "XHKG",
+    "NYSE": "XNYS", "NASDAQ": "XNYS", "AMEX": "XNYS",
+}  # fmt: skip
+# Yahoo's market suffixes (7203.T); a US ticker's class (BRK.B) is none of them
+_SUFFIX_EXCHANGES = {
+    ".T": "XTKS", ".HK": "XHKG", ".SS": "XSHG", ".SZ": "XSHG", ".L": "XLON", ".DE": "XETR",
+    ".PA": "XPAR",
+}  # fmt: skip
 
 
 def exchange_for(symbol: str | None) -> str:
-    """The exchange-calendars code of a symbol: XKRX for KRX codes and indices, the home
-    exchange of FinanceDataReader's other foreign indices (N225: XTKS), else XNYS.
+    """The exchange-calendars code of a symbol: XKRX for KRX codes and indices; the exchange
+    a FinanceDataReader prefix (TSE:9984) or a Yahoo suffix (7203.T) names; the home
+    exchange of FinanceDataReader's other foreign indices (N225, ^N225: XTKS); else XNYS.
 
     A CSV file's name serves as its symbol (``symbols.is_krx`` lists the spellings).
     """
@@ -35,7 +47,13 @@ def exchange_for(symbol: str | None) -> str:
         return "XNYS"
     if is_krx(symbol):
         return "XKRX"
-    return _INDEX_EXCHANGES.get(canonical_symbol(symbol), "XNYS")
+    source, _, code = "".join(canonical_symbol(symbol).split()).rpartition(":")
+    if source in _PREFIX_EXCHANGES:
+        return _PREFIX_EXCHANGES[source]
+    code = code.removeprefix("^")
+    if code in _INDEX_EXCHANGES:
+        return _INDEX_EXCHANGES[code]
+    return _SUFFIX_EXCHANGES.get(code[code.rfind(".") :] if "." in code else "", "XNYS")
 
 
 def resolve_exchange(setting: str | None, symbol: str | None) -> str | None:
@@ -54,14 +72,20 @@ def _next_sessions(last: pd.Timestamp, count: int, exchange: str | None) -> pd.D
     if exchange is None:
         return pd.bdate_range(last + pd.offsets.BDay(1), periods=count, name="date")
     calendar = calendars.calendar(exchange)
-    end = last + pd.Timedelta(days=2 * count + 30)  # room for the longest holiday runs
-    if end > calendar.last_session:
+    if last < calendar.first_session:  # the days before it are no sessions it knows of
+        raise MarketcastError(
+            f"{last.date()} is before the first session of the {exchange} calendar "
+            f"({calendar.first_session.date()}): it cannot date forecasts from that day. Pass "
+            "a later as_of."
+        )
+    index = calendar.closes.index
+    after = index[index.searchsorted(last, side="right") :][:count]
+    if len(after) < count:  # a calendar reaches as far as its exchange's holidays are known
         raise MarketcastError(
             f"{exchange}'s calendar ends on {calendar.last_session.date()}: it cannot date "
-            f"forecasts after {last.date()}. Update exchange-calendars."
+            f"{count} sessions after {last.date()}. Update exchange-calendars."
         )
-    sessions = calendar.sessions_in_range(last + pd.Timedelta(days=1), end)
-    return pd.DatetimeIndex(sessions[:count], name="date")
+    return pd.DatetimeIndex(after, name="date")
 
 
 def last_completed_session(exchange: str | None, now: pd.Timestamp) -> pd.Timestamp:
@@ -79,6 +103,12 @@ def last_completed_session(exchange: str | None, now: pd.Timestamp) -> pd.Timest
     if position < 0:
         raise MarketcastError(
             f"{now} is before the first session of the {exchange} calendar ({closes.index[0]})."
+        )
+    if now - closes.iloc[-1] >= pd.Timedelta(days=1):  # a later session may have closed
+        # since, and the calendar knows none: a cache would pass for up to date
+        raise MarketcastError(
+            f"the {exchange} calendar ends on {closes.index[-1].date()}, before {now.date()}: "
+            "it cannot tell which sessions have closed since. Update exchange-calendars."
         )
     return pd.Timestamp(closes.index[position])
 

@@ -82,6 +82,7 @@ class Window:
     target: np.ndarray
     dates: pd.DatetimeIndex
     exchange: str | None
+    targets: pd.DatetimeIndex  # the sessions forecast: the run's horizon after as_of
     # within max_stale_sessions: the session the prices should have reached, and how many
     # sessions before it they end (0: up to date)
     due: pd.Timestamp | None = None
@@ -262,6 +263,11 @@ def latest_window(symbol: str, run: Run, cfg: DictConfig, now: pd.Timestamp) -> 
                 f"{end.date()}: the prices are stale. Refresh them (marketcast fetch "
                 f"symbols=[{symbol}], or drop refresh=never), or pass an as_of near {last}."
             ) from None
+        if data.start and end < pd.Timestamp(data.start):  # a CSV run's own first day
+            raise MarketcastError(
+                f"{symbol}: as_of={cfg.as_of} is before the run's data.start={data.start}, "
+                "the first day it reads prices from: pass a later as_of."
+            ) from None
         if first > end.date():
             raise MarketcastError(
                 f"{symbol}: as_of={cfg.as_of} is before its first price ({first}): pass a "
@@ -309,6 +315,9 @@ def latest_window(symbol: str, run: Run, cfg: DictConfig, now: pd.Timestamp) -> 
         target=selected[t.target].to_numpy("float64"),
         dates=pd.DatetimeIndex(selected.index),
         exchange=exchange,
+        # dated here, per symbol: a calendar that ends too soon (exchange-calendars knows
+        # an exchange's holidays so far ahead) stops this symbol, not the night
+        targets=next_trading_days(as_of, t.horizon, exchange),
         due=due,
         behind=behind,
     )
@@ -527,9 +536,7 @@ def forecast_windows(windows: list[Window]) -> pd.DataFrame:
             {
                 "symbol": np.repeat([w.symbol for w in group], steps),
                 "as_of": np.repeat([w.as_of.date() for w in group], steps),
-                "target_date": np.concatenate(
-                    [next_trading_days(w.as_of, steps, w.exchange).date for w in group]
-                ),
+                "target_date": np.concatenate([w.targets.date for w in group]),
                 "step": np.tile(np.arange(1, steps + 1), len(group)),
                 "forecast": point.ravel(),
             }
@@ -607,14 +614,17 @@ def _check_fresh(
     cfg: DictConfig,
     now: pd.Timestamp,
 ) -> tuple[pd.Timestamp, int]:
-    """Refuse prices more than ``max_stale_sessions`` sessions behind ``reference`` (the
-    ``as_of`` asked for, else the last completed session); else that session and how many
+    """Refuse prices more than ``max_stale_sessions`` sessions behind the last completed
+    session (or the ``as_of`` asked for, ``reference``, where that is earlier: the sessions
+    of an as_of ahead of today have not happened); else that session and how many
     sessions before it they end (``_warn_behind`` says so, once a night). A CSV file without
     an ``as_of`` is forecast from its last row, with a warning: it is the file's own end (the
     bundled sample's is 2018), but a nightly job whose file stopped growing must hear of
     it; with ``stale_csv=skip`` it is refused as the others are (a cut-off download: exit 3
     or 4)."""
-    latest = reference if reference is not None else last_completed_session(exchange, now)
+    latest = last_completed_session(exchange, now)
+    if reference is not None:  # an as_of ahead of today: the sessions since have not happened
+        latest = min(latest, reference)
     behind = len(sessions(as_of + pd.Timedelta(days=1), latest, exchange))
     if behind <= cfg.max_stale_sessions:
         return latest, behind
@@ -626,13 +636,13 @@ def _check_fresh(
         else:
             fix = f"Update {data.path}, or pass stale_csv=warn to forecast from its last row."
         raise MarketcastError(
-            f"stale prices: the last row is {as_of.date()}, {behind} sessions before "
+            f"stale prices: the last row is {as_of.date()}, {counted(behind, 'session')} before "
             f"{latest.date()} (max_stale_sessions={cfg.max_stale_sessions}). {fix}"
         )
     log.warning(
-        "%s: the last row of %s is %s, %d sessions before %s: forecasting from it (a CSV "
+        "%s: the last row of %s is %s, %s before %s: forecasting from it (a CSV "
         "file is not refreshed: update it if it should hold newer prices)",
-        symbol, data.path, as_of.date(), behind, latest.date(),
+        symbol, data.path, as_of.date(), counted(behind, "session"), latest.date(),
     )  # fmt: skip
     return latest, 0  # said
 
