@@ -223,7 +223,10 @@ def test_a_calendar_that_ends_too_soon_stops_its_symbol_not_the_night(
         fresh_process()
     said = capsys.readouterr().out
     assert "1 of 2 symbols forecast" in said
-    assert "  AAPL: the XNYS calendar ends on 2025-10-03" in said and "Update exchange" in said
+    assert (
+        "  AAPL: the XNYS calendar ends on 2025-10-03: it cannot date 2 sessions after "
+        "2025-10-02. Update exchange-calendars.\n"
+    ) in said
     table = pd.read_csv(tmp / "ends" / "out" / "forecast.csv", dtype={"symbol": str})
     assert set(table["symbol"]) == {"005930"}
 

@@ -106,6 +106,14 @@ def test_data_end_within_the_cache_needs_no_fetch(tmp_path, fake):
     assert got.index[-1] == pd.Timestamp("2024-02-29")
 
 
+def test_an_open_data_end_ahead_of_the_calendar_loads_up_to_today(tmp_path, fake):
+    """data.end=2099-12-31 (an open end) was asked of the calendar as if it were today."""
+    load(cached_config(tmp_path), now=NOW)
+    got = load_prices(cached_config(tmp_path, end="2099-12-31"), now=NOW)
+    assert fake.starts == [None]  # up to date: no fetch
+    assert got.index[-1] == pd.Timestamp("2024-03-04")
+
+
 def test_refresh_always_fetches_the_whole_history(tmp_path, fake):
     load(cached_config(tmp_path), now=NOW)
     load(cached_config(tmp_path, refresh="always"), now=NOW)

@@ -53,7 +53,7 @@ def test_exchange_for_symbol():
         assert exchange_for(symbol) == exchange, symbol
 
 
-def test_forecasts_are_dated_up_to_the_calendars_last_session_and_refused_beyond():
+def test_forecasts_are_dated_up_to_the_calendars_last_session_and_refused_beyond(caplog):
     """Shanghai's calendar ends with the year its holidays are published for: every origin
     from a month before its end was refused, and took every other symbol of the night with
     it; before its first session the dates came out wrong (1979-12-20 gave 1980-01-02..)."""
@@ -63,15 +63,19 @@ def test_forecasts_are_dated_up_to_the_calendars_last_session_and_refused_beyond
     last_three = closes.index[-3:]
     got = next_trading_days(closes.index[-4], 3, "XNYS")
     assert list(got) == list(last_three)
-    with pytest.raises(MarketcastError, match=r"XNYS's calendar ends on .*: it cannot date 4"):
+    with pytest.raises(MarketcastError, match=r"the XNYS calendar ends on .*: it cannot date 4"):
         next_trading_days(closes.index[-4], 4, "XNYS")
     with pytest.raises(MarketcastError, match="1979-12-20 is before the first session of the"):
         next_trading_days(pd.Timestamp("1979-12-20"), 5, "XNYS")
-    # past its last close the sessions since are unknown: a stale cache is not up to date
+    # past its last close the sessions since are unknown: weekdays, said, so that a cache
+    # does not pass for up to date for ever (its last session did)
     last = closes.iloc[-1] + pd.Timedelta(hours=1)  # no later session can have closed yet
     assert last_completed_session("XNYS", last) == closes.index[-1]
-    with pytest.raises(MarketcastError, match="the XNYS calendar ends on .*: it cannot tell"):
-        last_completed_session("XNYS", closes.iloc[-1] + pd.Timedelta(days=1))
+    later = closes.iloc[-1] + pd.Timedelta(days=10)
+    with caplog.at_level("WARNING", logger="marketcast"):
+        got = last_completed_session("XNYS", later)
+    assert got == later.tz_localize(None).normalize() - pd.offsets.BDay(1)
+    assert f"the XNYS calendar ends on {closes.index[-1].date()}, before" in caplog.text
 
 
 def test_a_calendar_not_defined_back_to_1980_starts_on_its_own_first_day(calendar_home):
@@ -179,13 +183,14 @@ def test_a_calendar_is_built_once_then_read_back_by_later_processes(calendar_hom
     """XKRX's calendar takes 4-6 s to build: a one-symbol predict spent half its time on it."""
     import exchange_calendars as xcals
 
+    from marketcast.data import calendars
     from marketcast.data.calendars import cache_dir, kept_path
 
     built, fresh_process = calendar_home
     first = _nyse_answers()
     assert built == ["XNYS"]
     assert cache_dir() == tmp_path / "cache" / "marketcast" / "calendars"
-    assert kept_path("XNYS").name == f"XNYS-{xcals.__version__}.parquet"
+    assert kept_path("XNYS").name == f"XNYS-{xcals.__version__}-{calendars._BUILD}.parquet"
     with pytest.MonkeyPatch.context() as mp:  # the XDG spec ignores a relative path
         mp.setenv("XDG_CACHE_HOME", "cache")
         mp.setenv("HOME", str(tmp_path / "home"))

@@ -3,9 +3,9 @@
 Building a calendar is slow for some exchanges: XKRX's takes 4 to 6 s on 2 cores (its
 holiday rules are evaluated day by day), a third of a one-symbol ``marketcast predict``.
 So each exchange's sessions and closes are written once to
-``$XDG_CACHE_HOME/marketcast/calendars/EXCHANGE-VERSION.parquet`` (``~/.cache`` where the
-variable is not set; VERSION: exchange-calendars', so that two environments sharing a
-home do not rebuild each other's) and read back by later processes in tens of
+``$XDG_CACHE_HOME/marketcast/calendars/EXCHANGE-VERSION-BUILD.parquet`` (``~/.cache``
+where the variable is not set; VERSION: exchange-calendars', BUILD: ``_BUILD``, so that two
+environments sharing a home do not rebuild each other's) and read back by later processes in tens of
 milliseconds. A file is built again when it is older than ``MAX_AGE`` (a fresh calendar
 reaches a year ahead, so a kept one still reaches 11 months), when ``CALENDAR_START`` or
 ``_BUILD`` changed, or when it cannot be read. Where nothing can be written (a read-only
@@ -81,7 +81,9 @@ def kept_path(exchange: str) -> Path | None:
         version = _stamp()["exchange_calendars"]
     except importlib.metadata.PackageNotFoundError:  # a vendored copy: no metadata
         return None
-    return None if folder is None else folder / f"{exchange}-{version}.parquet"
+    # _BUILD in the name too: two marketcast versions sharing a home rebuild none of each
+    # other's files (XKRX: 4-6 s a process)
+    return None if folder is None else folder / f"{exchange}-{version}-{_BUILD}.parquet"
 
 
 @functools.lru_cache(maxsize=8)

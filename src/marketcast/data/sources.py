@@ -404,10 +404,12 @@ def _fdr_history(
             )
         return cached, "cache"
     if cfg.refresh == "if_stale" and cached is not None:
-        needed = completed()
-        if cfg.end is not None:  # a session on `end` has closed by the next midnight, UTC
-            end_of_day = pd.Timestamp(cfg.end).normalize() + pd.Timedelta(days=1)
-            needed = min(needed, last_completed_session(exchange, end_of_day))
+        # a session on `end` has closed by the next midnight, UTC: a past end needs no more
+        end_of_day = pd.Timestamp(cfg.end).normalize() + pd.Timedelta(days=1) if cfg.end else None
+        if end_of_day is not None and end_of_day.tz_localize("UTC") < now:
+            needed = last_completed_session(exchange, end_of_day)
+        else:
+            needed = completed()
         if cached.index[-1] >= needed:
             return cached, "cache (up to date)"
 

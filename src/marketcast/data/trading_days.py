@@ -10,6 +10,7 @@ plain weekdays, for data from no particular exchange.
 from __future__ import annotations
 
 import functools
+import logging
 
 import numpy as np
 import pandas as pd
@@ -17,6 +18,8 @@ import pandas as pd
 from marketcast.data import calendars
 from marketcast.data.symbols import canonical_symbol, is_krx
 from marketcast.errors import MarketcastError
+
+log = logging.getLogger(__name__)
 
 # FinanceDataReader's names of the indices of other exchanges (it reads them from Yahoo).
 _INDEX_EXCHANGES = {
@@ -82,7 +85,7 @@ def _next_sessions(last: pd.Timestamp, count: int, exchange: str | None) -> pd.D
     after = index[index.searchsorted(last, side="right") :][:count]
     if len(after) < count:  # a calendar reaches as far as its exchange's holidays are known
         raise MarketcastError(
-            f"{exchange}'s calendar ends on {calendar.last_session.date()}: it cannot date "
+            f"the {exchange} calendar ends on {calendar.last_session.date()}: it cannot date "
             f"{count} sessions after {last.date()}. Update exchange-calendars."
         )
     return pd.DatetimeIndex(after, name="date")
@@ -91,8 +94,10 @@ def _next_sessions(last: pd.Timestamp, count: int, exchange: str | None) -> pd.D
 def last_completed_session(exchange: str | None, now: pd.Timestamp) -> pd.Timestamp:
     """The last session of ``exchange`` that had closed at ``now`` (a naive date).
 
-    ``now`` is an instant; without a time zone it is read as UTC. With no
-    exchange, the last weekday before ``now``'s UTC date.
+    ``now`` is an instant; without a time zone it is read as UTC. With no exchange, the
+    last weekday before ``now``'s UTC date; likewise a day or more past the last close of
+    the exchange's calendar (which knows no sessions since: its last session would pass
+    for the latest, and a cache for up to date, for ever), with a warning once a process.
     """
     now = _utc(now)
     if exchange is None:
@@ -105,12 +110,18 @@ def last_completed_session(exchange: str | None, now: pd.Timestamp) -> pd.Timest
             f"{now} is before the first session of the {exchange} calendar ({closes.index[0]})."
         )
     if now - closes.iloc[-1] >= pd.Timedelta(days=1):  # a later session may have closed
-        # since, and the calendar knows none: a cache would pass for up to date
-        raise MarketcastError(
-            f"the {exchange} calendar ends on {closes.index[-1].date()}, before {now.date()}: "
-            "it cannot tell which sessions have closed since. Update exchange-calendars."
-        )
+        if exchange not in _ENDED:
+            _ENDED.add(exchange)
+            log.warning(
+                "the %s calendar ends on %s, before %s: the sessions since are taken to be "
+                "weekdays. Update exchange-calendars",
+                exchange, closes.index[-1].date(), now.date(),
+            )  # fmt: skip
+        return last_completed_session(None, now)
     return pd.Timestamp(closes.index[position])
+
+
+_ENDED: set[str] = set()  # the exchanges whose calendar has ended, said once a process
 
 
 def sessions(first: pd.Timestamp, last: pd.Timestamp, exchange: str | None) -> pd.DatetimeIndex:

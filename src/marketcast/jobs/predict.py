@@ -622,9 +622,12 @@ def _check_fresh(
     bundled sample's is 2018), but a nightly job whose file stopped growing must hear of
     it; with ``stale_csv=skip`` it is refused as the others are (a cut-off download: exit 3
     or 4)."""
-    latest = last_completed_session(exchange, now)
-    if reference is not None:  # an as_of ahead of today: the sessions since have not happened
-        latest = min(latest, reference)
+    today = now.tz_convert("UTC").tz_localize(None).normalize()
+    if reference is not None and reference < today - pd.Timedelta(days=1):
+        latest = reference  # its sessions have all closed
+    else:  # an as_of ahead of today counts only the sessions that have happened
+        latest = last_completed_session(exchange, now)
+        latest = latest if reference is None else min(latest, reference)
     behind = len(sessions(as_of + pd.Timedelta(days=1), latest, exchange))
     if behind <= cfg.max_stale_sessions:
         return latest, behind
