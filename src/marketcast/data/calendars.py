@@ -5,8 +5,8 @@ holiday rules are evaluated day by day), a third of a one-symbol ``marketcast pr
 So each exchange's sessions and closes are written once to
 ``$XDG_CACHE_HOME/marketcast/calendars/EXCHANGE-VERSION-BUILD.parquet`` (``~/.cache``
 where the variable is not set; VERSION: exchange-calendars', BUILD: ``_BUILD``, so that two
-environments sharing a home do not rebuild each other's) and read back by later processes in tens of
-milliseconds. A file is built again when it is older than ``MAX_AGE`` (a fresh calendar
+environments sharing a home do not rebuild each other's) and read back by later processes
+in tens of milliseconds. A file is built again when it is older than ``MAX_AGE`` (a fresh calendar
 reaches a year ahead, so a kept one still reaches 11 months), when ``CALENDAR_START`` or
 ``_BUILD`` changed, or when it cannot be read. Where nothing can be written (a read-only
 home), each process builds its own, as before, and says so once.

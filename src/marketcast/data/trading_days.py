@@ -21,6 +21,8 @@ from marketcast.errors import MarketcastError
 
 log = logging.getLogger(__name__)
 
+_ENDED: set[str] = set()  # the exchanges whose calendar has ended, said once a process
+
 # FinanceDataReader's names of the indices of other exchanges (it reads them from Yahoo).
 _INDEX_EXCHANGES = {
     "N225": "XTKS", "SSEC": "XSHG", "FTSE": "XLON", "HSI": "XHKG", "FCHI": "XPAR",
@@ -119,9 +121,6 @@ def last_completed_session(exchange: str | None, now: pd.Timestamp) -> pd.Timest
             )  # fmt: skip
         return last_completed_session(None, now)
     return pd.Timestamp(closes.index[position])
-
-
-_ENDED: set[str] = set()  # the exchanges whose calendar has ended, said once a process
 
 
 def sessions(first: pd.Timestamp, last: pd.Timestamp, exchange: str | None) -> pd.DatetimeIndex:
