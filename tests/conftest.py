@@ -27,7 +27,13 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # stays where it was: it follows XDG_CACHE_HOME too, and would be built again (seconds).
 _USER_CACHE = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
 os.environ.setdefault("MPLCONFIGDIR", os.path.join(_USER_CACHE, "matplotlib"))
-_CALENDARS = tempfile.mkdtemp(prefix="marketcast-tests-cache-")
+# One folder a session: the processes the tests spawn import this module too (a spawned
+# worker imports its test module), and each made a folder of its own that nothing removed.
+_CALENDARS = os.environ.get("MARKETCAST_TESTS_CACHE")
+_OWN_CALENDARS = _CALENDARS is None
+if _OWN_CALENDARS:
+    _CALENDARS = tempfile.mkdtemp(prefix="marketcast-tests-cache-")
+    os.environ["MARKETCAST_TESTS_CACHE"] = _CALENDARS
 os.environ["XDG_CACHE_HOME"] = _CALENDARS
 
 import marketcast.config  # noqa: E402,F401  (registers the schemas)
@@ -241,7 +247,8 @@ def refingerprint(run_dir: Path) -> None:
 
 
 def pytest_unconfigure(config):
-    shutil.rmtree(_CALENDARS, ignore_errors=True)
+    if _OWN_CALENDARS:
+        shutil.rmtree(_CALENDARS, ignore_errors=True)
 
 
 NOBODY = 65534  # the unprivileged user and group of Debian and most Linux systems

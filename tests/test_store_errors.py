@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import run_in_process, without_write_access
+from conftest import CONF, run_in_process, without_write_access
 from deltalake.exceptions import DeltaError
 from postgres import postgres_url  # noqa: F401  (the fixture)
 from sqlalchemy import create_engine, text
@@ -91,9 +91,11 @@ def test_a_sqlite_store_in_a_folder_the_reader_cannot_write_is_read(capsys, capl
     """A WAL database's reader makes a -shm file beside it: show, history and maintain of a
     store on a read-only mount, or in another user's folder, each failed with "cannot write
     to the forecast store" (exit 2), though none of them writes."""
+    from hydra import compose, initialize_config_dir
+
+    from marketcast.jobs.store import store as store_job
+
     folder = Path(tempfile.mkdtemp(prefix="marketcast-read-only-"))  # see above: not tmp_path
-    logs = Path(tempfile.mkdtemp(prefix="marketcast-logs-"))  # the job's own log folder
-    logs.chmod(0o777)
     try:
         store = open_store("sql", location("sql", folder / "store"))
         write(store, forecasts(["A", "B"], DAY1), "r1")
@@ -102,16 +104,20 @@ def test_a_sqlite_store_in_a_folder_the_reader_cannot_write_is_read(capsys, capl
         store.engine.dispose()
         assert sorted(p.name for p in folder.iterdir()) == ["store.db", "store.db.lock"]
         url = f"store.url={store.location}"
+        # the commands' configs composed here: the checkout may be no place for nobody to
+        # read from (CI's clone is under a folder of mode 0o700)
+        with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+            jobs = {
+                action: compose("store", overrides=[f"action={action}", "store.format=sql", url])
+                for action in ("show", "history", "maintain")
+            }
         with without_write_access(folder), caplog.at_level("INFO", logger="marketcast"):
             reader = open_store("sql", store.location)
             assert reader.exists()
             pd.testing.assert_frame_equal(reader.read(), expected)
             pd.testing.assert_frame_equal(reader.history(), runs)
-            for action in ("show", "history", "maintain"):
-                status = run_in_process(
-                    "store", action, "store.format=sql", url, f"paths.output_root={logs}"
-                )
-                assert status == EXIT_OK, capsys.readouterr().err
+            for action, job in jobs.items():
+                assert store_job(job) == EXIT_OK, action
         said = capsys.readouterr().out
         assert "nothing to do (compaction and vacuum are a Delta table's)" in said
         assert f"its folder {folder} cannot be written by this user: read without" in caplog.text
@@ -153,7 +159,6 @@ def test_a_sqlite_store_in_a_folder_the_reader_cannot_write_is_read(capsys, capl
         )
     finally:
         shutil.rmtree(folder)
-        shutil.rmtree(logs)
 
 
 FULL = (  # what delta-rs 1.x raises when the disk fills during a write
