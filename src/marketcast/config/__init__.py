@@ -11,6 +11,7 @@ of the pipeline: it is the bottom of the package.
 
 from marketcast.config.checks import (
     check_cache_dir,
+    check_csv_path,
     check_data,
     check_environment,
     check_evaluation,
@@ -162,6 +163,7 @@ __all__ = [
     "Volatility",
     "WindowConfig",
     "check_cache_dir",
+    "check_csv_path",
     "check_data",
     "check_environment",
     "check_evaluation",

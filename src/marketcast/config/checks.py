@@ -96,6 +96,8 @@ def check_train_job(cfg: DictConfig) -> None:
     _check_sample_kept(cfg, _choices())
     _warn_of_mode_keys(cfg, _typed_overrides())
     check_data(cfg.data)
+    if cfg.data.source == "csv":  # said in a second, not after pandas and scipy load (3 s)
+        check_csv_path(cfg.data.path)
     check_cache_dir(cfg.data)
     check_features(cfg.features)
     check_window(cfg.window)
@@ -545,6 +547,14 @@ def check_cache_dir(cfg: DataConfig) -> None:
         if not Path(cfg.cache_dir).is_dir():
             raise
         raise MarketcastError(f"{exc} Or read the cache as it is: data.refresh=never.") from None
+
+
+def check_csv_path(path: str | None) -> None:
+    """That ``data.path`` names a file (``data=csv``)."""
+    if not path:
+        raise MarketcastError("data.path is not set: pass data.path=FILE with data=csv.")
+    if not Path(path).expanduser().is_file():
+        raise MarketcastError(f"data.path={path!r} does not exist or is not a file.")
 
 
 def check_data(cfg: DataConfig) -> None:

@@ -42,7 +42,7 @@ import tenacity
 from pandas.tseries.api import guess_datetime_format
 
 from marketcast.atomic import Unwritable
-from marketcast.config import DataConfig
+from marketcast.config import DataConfig, check_csv_path
 from marketcast.data.cache import DamagedCache, cache_path, read_cached, write_cached
 from marketcast.data.symbols import KRX_CODE, KRX_INDICES, canonical_symbol
 from marketcast.data.trading_days import last_completed_session, resolve_exchange, sessions
@@ -352,11 +352,8 @@ def _now(now: pd.Timestamp | None) -> pd.Timestamp:
 
 
 def _read_csv(path: str | None, used: Collection[str] | None = None) -> pd.DataFrame:
-    if not path:
-        raise MarketcastError("data.path is not set: pass data.path=FILE with data=csv.")
+    check_csv_path(path)  # as training's start-up check said it
     file = Path(path).expanduser()
-    if not file.is_file():
-        raise MarketcastError(f"data.path={path!r} does not exist or is not a file.")
     try:
         raw = pd.read_csv(file)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
