@@ -756,6 +756,9 @@ def test_a_file_uri_is_the_local_folder_and_a_scheme_no_store_writes_is_refused(
         with pytest.raises(MarketcastError, match=said):
             open_store(fmt, uri)  # marketcast store show, history, maintain
     assert list(here.iterdir()) == []  # no folder named after a URI
+    none = (tmp_path / "none").as_uri()  # messages name the store as it was written
+    with pytest.raises(MarketcastError, match=f"no forecast store at store.dir={none}: "):
+        open_store("delta", none).read()
     # a colon in a local folder's name is no scheme; a scheme's case is no matter
     odd = tmp_path / "odd://name"
     check_location(store_of(f"store.dir={odd}"))

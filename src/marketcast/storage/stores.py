@@ -30,20 +30,18 @@ from marketcast.storage.forecast_store import (
 
 def open_store(fmt: str, location: str) -> ForecastStore:
     """The store of format ``fmt`` (delta | sql | csv) at ``location`` (a path, URI or URL)."""
-    if fmt in ("delta", "csv"):
-        location = folder_location(fmt, location)
-    if fmt == "delta":
-        from marketcast.storage.delta_store import DeltaForecastStore
-
-        return DeltaForecastStore(location)
     if fmt == "sql":
         from marketcast.storage.sql_store import SqlForecastStore
 
         return SqlForecastStore(location)
-    if fmt == "csv":
-        from marketcast.storage.csv_export import CsvForecastExport
-
-        return CsvForecastExport(location)
+    if fmt in ("delta", "csv"):
+        if fmt == "delta":
+            from marketcast.storage.delta_store import DeltaForecastStore as Store
+        else:
+            from marketcast.storage.csv_export import CsvForecastExport as Store
+        store = Store(folder_location(fmt, location))
+        store.setting = f"store.dir={location}"  # messages name it as the user wrote it
+        return store
     raise MarketcastError(
         f"store.format={fmt!r} is not known: use one of {', '.join(FORMATS)} "
         "(delta is the default)."
