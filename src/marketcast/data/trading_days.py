@@ -83,8 +83,7 @@ def _next_sessions(last: pd.Timestamp, count: int, exchange: str | None) -> pd.D
             f"({calendar.first_session.date()}): it cannot date forecasts from that day. Pass "
             "a later as_of."
         )
-    index = calendar.closes.index
-    after = index[index.searchsorted(last, side="right") :][:count]
+    after = calendar.sessions_in_range(last + pd.Timedelta(days=1), calendar.last_session)[:count]
     if len(after) < count:  # a calendar reaches as far as its exchange's holidays are known
         raise MarketcastError(
             f"the {exchange} calendar ends on {calendar.last_session.date()}: it cannot date "
