@@ -255,6 +255,72 @@ def test_history_lists_each_run_with_its_run_info(store):
     assert (history["timestamp"] <= pd.Timestamp.now(tz="UTC")).all()
 
 
+@contextmanager
+def sessions_in_seoul(url: str):
+    """The test database's new sessions in Asia/Seoul (UTC+9), as a server set up in Korea."""
+    database = url.rsplit("/", 1)[1]
+    with create_engine(url, isolation_level="AUTOCOMMIT").connect() as conn:
+        conn.execute(text(f"ALTER DATABASE {database} SET timezone = 'Asia/Seoul'"))
+        try:
+            yield
+        finally:
+            conn.execute(text(f"ALTER DATABASE {database} RESET timezone"))
+
+
+LEGACY_RUNS_TABLE = """CREATE TABLE forecast_runs (
+    version SERIAL PRIMARY KEY, run_id VARCHAR(64) NOT NULL,
+    committed_at TIMESTAMP WITHOUT TIME ZONE NOT NULL, run_dirs TEXT NOT NULL,
+    as_of TEXT NOT NULL, symbols INTEGER NOT NULL, marketcast_version VARCHAR(32) NOT NULL)"""
+
+
+README_MIGRATION = (
+    "ALTER TABLE forecast_runs ALTER COLUMN committed_at TYPE timestamptz USING\n"
+    "committed_at AT TIME ZONE 'UTC'"
+)
+
+
+@pytest.mark.parametrize("legacy", [False, True], ids=["new-table", "plain-timestamp-table"])
+def test_postgresql_commit_times_are_instants_whatever_the_servers_time_zone(
+    tmp_path, request, legacy
+):
+    """A new table keeps committed_at as timestamptz, so another job reading it in any zone
+    reads the moment; a table made before (a plain timestamp) is still written in UTC."""
+    store = open_kind("postgres", tmp_path, request)
+    url = request.getfixturevalue("postgres_url")
+    with create_engine(url).begin() as conn:
+        if legacy:
+            conn.execute(text(LEGACY_RUNS_TABLE))
+    with sessions_in_seoul(url):
+        before = pd.Timestamp.now(tz="UTC")
+        write(store, forecasts(["A"], DAY1), "r1")
+        after = pd.Timestamp.now(tz="UTC")
+        stamp = store.history()["timestamp"].iloc[0]
+        assert before - pd.Timedelta(seconds=1) <= stamp <= after + pd.Timedelta(seconds=1)
+        with create_engine(url).connect() as conn:  # another job, in Seoul
+            kind, raw = conn.execute(
+                text(
+                    "SELECT data_type, (SELECT committed_at FROM forecast_runs) "
+                    "FROM information_schema.columns "
+                    "WHERE table_name = 'forecast_runs' AND column_name = 'committed_at'"
+                )
+            ).one()
+    if legacy:
+        assert kind == "timestamp without time zone"
+        raw = pd.Timestamp(raw).tz_localize("UTC")  # UTC, as the table has always meant
+    else:
+        assert kind == "timestamp with time zone"
+        assert raw.utcoffset() == dt.timedelta(hours=9)  # read in Seoul: the same instant
+    assert pd.Timestamp(raw) == stamp
+    if legacy:  # the owner's one statement the README gives makes it an instant, as it was
+        with create_engine(url).begin() as conn:
+            conn.execute(text(README_MIGRATION))
+        with sessions_in_seoul(url):
+            write(store, forecasts(["A"], DAY2), "r2")
+            history = store.history()
+        assert history["timestamp"].iloc[0] == stamp
+        assert stamp < history["timestamp"].iloc[1] <= pd.Timestamp.now(tz="UTC")
+
+
 def test_delta_commits_name_the_run_and_hold_the_whole_replacement(tmp_path):
     """Each write is one log entry: the removes, the adds and the RunInfo together."""
     store = open_store("delta", str(tmp_path))

@@ -309,7 +309,7 @@ class SqlForecastStore:
             [
                 {
                     "version": r["version"],
-                    "timestamp": pd.Timestamp(r["committed_at"], tz="UTC"),
+                    "timestamp": _utc(r["committed_at"]),
                     "run_id": r["run_id"],
                     "run_dirs": json.loads(r["run_dirs"]),
                     "as_of": json.loads(r["as_of"]),
@@ -428,7 +428,7 @@ class SqlForecastStore:
                 runs.insert().returning(runs.c.version),
                 {
                     "run_id": info.run_id,
-                    "committed_at": datetime.now(UTC).replace(tzinfo=None),
+                    "committed_at": _committed_at(runs),
                     "run_dirs": json.dumps(info.run_dirs),
                     "as_of": json.dumps(info.as_of),
                     "symbols": info.symbols,
@@ -538,6 +538,13 @@ def _tables(conn: Connection, quantiles: list[str] = ()) -> tuple[Table, Table]:
     have = []
     if inspect(conn).has_table("forecasts"):
         have = quantile_columns(c["name"] for c in inspect(conn).get_columns("forecasts"))
+    # committed_at: on PostgreSQL an instant (timestamptz), so that a reader in any time zone
+    # reads the same moment; a table made before keeps its plain timestamp, written in UTC.
+    # SQLite has no zoned type: plain UTC text.
+    zoned = conn.dialect.name == "postgresql"
+    if zoned and inspect(conn).has_table("forecast_runs"):
+        kinds = {c["name"]: c["type"] for c in inspect(conn).get_columns("forecast_runs")}
+        zoned = bool(getattr(kinds.get("committed_at"), "timezone", True))
     forecasts = Table(
         "forecasts",
         metadata,
@@ -555,13 +562,26 @@ def _tables(conn: Connection, quantiles: list[str] = ()) -> tuple[Table, Table]:
         metadata,
         Column("version", Integer, primary_key=True, autoincrement=True),
         Column("run_id", String(64), nullable=False),
-        Column("committed_at", DateTime, nullable=False),  # UTC
+        Column("committed_at", DateTime(timezone=zoned), nullable=False),
         Column("run_dirs", Text, nullable=False),
         Column("as_of", Text, nullable=False),
         Column("symbols", Integer, nullable=False),
         Column("marketcast_version", String(32), nullable=False),
     )
     return forecasts, runs
+
+
+def _committed_at(runs: Table) -> datetime:
+    """Now, for the ``committed_at`` column: zoned where the column keeps a zone, else in
+    UTC without one (a plain timestamp would take a zoned value in the session's zone)."""
+    now = datetime.now(UTC)
+    return now if runs.c.committed_at.type.timezone else now.replace(tzinfo=None)
+
+
+def _utc(committed_at: datetime | str) -> pd.Timestamp:
+    """A ``committed_at`` as read back: zoned (PostgreSQL, in the session's zone) or plain UTC."""
+    stamp = pd.Timestamp(committed_at)
+    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
 
 
 def _ensure_tables(conn: Connection, quantiles: list[str]) -> tuple[Table, Table]:
