@@ -104,6 +104,12 @@ def test_krx_forecast_dates_skip_lunar_new_year():
     assert [str(d.date()) for d in got] == ["2025-01-31", "2025-02-03"]
 
 
+def test_krx_forecast_dates_skip_the_2026_local_election():
+    """Closed on 2026-06-03, which exchange-calendars lists from 4.13.3 (pyproject's floor)."""
+    got = next_trading_days(pd.Timestamp("2026-06-02"), 2, "XKRX")
+    assert [str(d.date()) for d in got] == ["2026-06-04", "2026-06-05"]
+
+
 @pytest.mark.parametrize(
     ("exchange", "now", "expected"),
     [
@@ -111,6 +117,10 @@ def test_krx_forecast_dates_skip_lunar_new_year():
         ("XKRX", "2025-10-10 05:00+00:00", "2025-10-02"),  # 14:00 in Seoul: still trading
         ("XKRX", "2025-10-10 06:31+00:00", "2025-10-10"),
         ("XKRX", "2025-10-11 03:00+09:00", "2025-10-10"),  # any time zone
+        # CSAT day: KRX opens and closes an hour late, 10:00 to 16:30 (exchange-calendars
+        # 4.13.3 on): a bar fetched at 16:00 would be a partial one
+        ("XKRX", "2025-11-13 16:00+09:00", "2025-11-12"),
+        ("XKRX", "2025-11-13 16:31+09:00", "2025-11-13"),
         # NYSE: July 4 2025 (a Friday) closed; closes 16:00 in New York.
         ("XNYS", "2025-07-07 13:00", "2025-07-03"),  # naive: UTC, before Monday's open
         ("XNYS", "2025-07-07 20:01", "2025-07-07"),
