@@ -424,7 +424,7 @@ class ForecastConfig:
     # (A significance test has no power here: on 225 rows a 2% MAE gain is far from p < 0.05.)
     # 0.01 rather than 0.005: across single split and backtest, h = 1 and 5, on the 11 dev
     # files it halved the test cells above persistence (21 -> 10) at the same mean ratios;
-    # with half shares (shrink) over four test periods, 27 -> 14 of 264 cells.
+    # with half shares (shrink) over four test periods, 25 -> 10 of 264 cells (README).
     min_improvement: float = 0.01
     # The published forecast moves (1 - shrink) of each share validation fitted (the saved
     # weights are the fitted ones). The MAE programme gives a component all of its move or
