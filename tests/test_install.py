@@ -182,3 +182,42 @@ def test_help_into_a_closed_pipe_is_quiet(tmp_path):
     stderr = process.stderr.read().decode()
     assert process.wait(timeout=120) == 141, stderr
     assert stderr == ""
+
+
+def into_a_closed_pipe(*args: str, cwd: Path) -> tuple[int, str]:
+    """``marketcast ARGS`` whose stdout's reader went away at once (``| true``): status, stderr."""
+    process = subprocess.Popen(
+        [*marketcast_command(), *args], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    process.stdout.close()
+    stderr = process.stderr.read().decode()
+    return process.wait(timeout=300), stderr
+
+
+@pytest.mark.slow  # over 2 s on 2 cores: CI's second stage runs it
+def test_a_job_whose_stdout_reader_went_away_runs_to_its_end_quietly(tmp_path, tiny_run):
+    """`marketcast train | head -3` printed a "--- Logging error ---" traceback to stderr for
+    every later log line; a job's own table into a closed pipe was "unexpected
+    BrokenPipeError (a bug ...)", exit 1. Now the job runs to its end without them (its log
+    keeps every line) and exits 141, as a shell's tools do."""
+    run_dir = tmp_path / "run"
+    status, stderr = into_a_closed_pipe(
+        "train", *tiny_run, "plots=false", f"hydra.run.dir={run_dir}", cwd=tmp_path
+    )
+    assert status == 141, stderr
+    assert stderr == ""
+    assert (run_dir / "run.json").is_file()  # whole: the closed pipe cut nothing off
+    assert "validation MASE" in (run_dir / "train.log").read_text()
+
+    status, stderr = into_a_closed_pipe(
+        "predict", f"run_dir={run_dir}", f"output={tmp_path / 'forecast.csv'}",
+        f"store.dir={tmp_path / 'store'}", cwd=tmp_path,
+    )  # fmt: skip
+    assert status == 141, stderr
+    assert stderr == ""
+    assert (tmp_path / "forecast.csv").is_file()
+    status, stderr = into_a_closed_pipe(
+        "store", "history", f"store.dir={tmp_path / 'store'}", cwd=tmp_path
+    )
+    assert status == 141, stderr
+    assert stderr == ""

@@ -28,7 +28,7 @@ import sys
 import traceback
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 from marketcast import __version__
 from marketcast.errors import (
@@ -122,8 +122,16 @@ def main(argv: list[str] | None = None) -> None:
         )
         sys.exit(EXIT_USER_ERROR)
     signal.signal(signal.SIGTERM, _terminate)  # cron's timeout, systemd: cleaned up, said
+    _stdout_gone.clear()  # commands run in one process (the tests)
     try:
-        run_command(command, rest)
+        try:
+            run_command(command, rest)
+        except SystemExit as stop:
+            if _stdout_gone and stop.code in (None, 0):  # a job that went well, unread: 141
+                _pipe_closed()
+            raise
+        if _stdout_gone:
+            _pipe_closed()
     except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM: one line, not TensorFlow's traceback
         from marketcast.new_folders import restore_recorded
 
@@ -134,11 +142,41 @@ def main(argv: list[str] | None = None) -> None:
             logging.getLogger("marketcast").error(why)  # it is set up, stderr's line says it
         print(f"marketcast {command}: {why}", file=sys.stderr)
         sys.exit(EXIT_TERMINATED if terminated else EXIT_INTERRUPTED)
-    except BrokenPipeError:  # stdout's reader went away (| head): no traceback, as a shell
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # the final flush too
-        sys.exit(EXIT_PIPE_CLOSED)
+    except BrokenPipeError:
+        _pipe_closed()
     finally:
         _ignore_signals_at_exit()
+
+
+def _pipe_closed() -> NoReturn:
+    """stdout's reader went away (``| head``): no traceback, exit 141, as a shell's tools."""
+    _quiet_stdout()
+    sys.exit(EXIT_PIPE_CLOSED)
+
+
+_stdout_gone: list[bool] = []  # a log line found stdout's reader gone
+
+
+def _quiet_stdout() -> None:
+    """stdout to /dev/null: what is still written there (the final flush too) goes nowhere."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
+class ConsoleHandler(logging.StreamHandler):
+    """The job's log lines on the console (Hydra's ``console`` handler, conf/hydra/default.yaml).
+
+    Where stdout's reader has gone (``marketcast train | head -3``), a plain StreamHandler
+    printed a traceback to stderr for every later line. This one goes quiet instead: the job
+    runs to its end (a night's store write is not cut off by a closed pipe), its log file
+    keeps every line, and a job that went well exits 141, as a shell's tools do.
+    """
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        if isinstance(sys.exc_info()[1], BrokenPipeError):
+            _stdout_gone.append(True)
+            _quiet_stdout()
+            return
+        super().handleError(record)
 
 
 @functools.cache  # once a process: in-process callers (tests) call main many times
@@ -479,6 +517,8 @@ def user_errors(check: str, job: str) -> Callable:
         try:
             _named(check)(cfg)  # before the job's module (and Keras) is imported
             result = _named(job)(cfg)
+        except BrokenPipeError:  # stdout's reader went away (| head): not a bug, and not
+            _pipe_closed()  # raised through Hydra, which would print "Error executing job"
         except Exception as exc:
             if config.in_multirun():
                 from marketcast.jobs.sweep import record_failure
