@@ -401,6 +401,9 @@ def test_predict_says_what_is_wrong_in_its_own_keys(global_run, tmp_path, capsys
     cases = {
         "symbols=[035720]": "035720: refresh=never and no cached prices",  # never cached
         "as_of=2029-06-01": "005930: the newest price is from 2025-10-28, too old",
+        # predict loads at most three years before as_of: prices ending three years before
+        # leave a few rows in that range, too few for a window, and it was "only 8 rows"
+        "as_of=2028-10-16": "005930: stale prices: the last row is 2025-10-28",
         "as_of=2019-01-02": "005930: as_of=2019-01-02 is before its first price (2023-11-01)",
     }
     for override, message in cases.items():

@@ -287,6 +287,10 @@ def latest_window(symbol: str, run: Run, cfg: DictConfig, now: pd.Timestamp) -> 
             "train a run on the columns it has."
         )
     selected = select_columns(frame, t.features, t.target)
+    as_of = selected.index[-1]
+    due, behind = None, 0
+    if cfg.max_stale_sessions is not None:  # first: stale prices leave few rows in the range
+        due, behind = _check_fresh(symbol, as_of, reference, data, exchange, cfg, now)
     need = t.window + 1  # one row before the window: log returns need it
     if len(selected) < need:
         raise MarketcastError(
@@ -304,10 +308,6 @@ def latest_window(symbol: str, run: Run, cfg: DictConfig, now: pd.Timestamp) -> 
             "Give the file more history." if data.source == "csv" else "(A recent listing, "
             "most likely: the cache holds what the source has.)",
         )  # fmt: skip
-    as_of = selected.index[-1]
-    due, behind = None, 0
-    if cfg.max_stale_sessions is not None:
-        due, behind = _check_fresh(symbol, as_of, reference, data, exchange, cfg, now)
     return Window(
         symbol=symbol,
         run=run,
