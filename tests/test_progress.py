@@ -63,7 +63,21 @@ def test_a_stage_stopped_by_an_error_says_so(monkeypatch, caplog):
         for k in folds:
             if k == 2:
                 raise KeyError(k)
-    assert caplog.records[-1].getMessage().startswith("backtest stopped after 3 of 5 folds in ")
+    # folds 0 and 1 were done; fold 2 was cut off by the error
+    assert caplog.records[-1].getMessage().startswith("stopped: backtest 2 of 5 folds in ")
+
+
+def test_a_stage_whose_last_item_an_error_cut_off_is_not_said_done(monkeypatch, caplog):
+    """A SIGTERM while the peers were fitted for the one symbol logged "peers fitted for 1 of
+    1 symbol" after the run's "terminated" line: the item in hand was counted done, and the
+    comprehension's Progress was closed only when collected."""
+    monkeypatch.setattr(sys, "stderr", io.StringIO())
+    caplog.set_level(logging.INFO, logger="marketcast.progress")
+    with pytest.raises(KeyboardInterrupt), progress(["A"], desc="fitted", unit="symbol") as each:
+        {symbol: (_ for _ in ()).throw(KeyboardInterrupt) for symbol in each}
+    assert caplog.records[-1].getMessage().startswith("stopped: fitted 0 of 1 symbol in ")
+    assert list(progress(["A"], desc="fitted", unit="symbol")) == ["A"]  # and when it ends
+    assert caplog.records[-1].getMessage().startswith("fitted 1 of 1 symbol in ")
 
 
 def test_at_a_terminal_a_tqdm_bar_is_drawn(monkeypatch, caplog):

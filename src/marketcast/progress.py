@@ -37,8 +37,9 @@ class Progress(Iterator[T]):
 
     ``fail()`` counts an item that failed (shown in the bar and the end line). The end
     line is logged when the items run out, or, if the loop stops early (an exception,
-    ``break``), when the iterator is closed (``with progress(...) as items:``) or
-    collected: "... stopped after 3 of 10".
+    ``break``), when the iterator is closed (``with progress(...) as items:``, which
+    logs it before the error is reported) or collected: "stopped: backtest 2 of 5 folds".
+    An item counts as done once the next is asked for: one an error cut off does not.
     """
 
     def __init__(
@@ -60,6 +61,8 @@ class Progress(Iterator[T]):
         self._last_line = self._began
         self._next_step = 1
         self._closed = False
+        self._exhausted = False
+        self._finished = 0  # the items done: each once the next one is asked for
         self._bar: tqdm | None = None
         self._redirect = None
         if sys.stderr is not None and sys.stderr.isatty():
@@ -73,9 +76,11 @@ class Progress(Iterator[T]):
         try:
             item = next(self._items)
         except StopIteration:
+            self._exhausted = True
             self.close()
             raise
-        except BaseException:
+        except BaseException:  # the source failed: the item in hand was finished
+            self._last_done()
             self.close()
             raise
         if self.done:  # the previous item is finished once the next one is asked for
@@ -100,14 +105,15 @@ class Progress(Iterator[T]):
         if self._closed:
             return
         self._closed = True
+        if self._exhausted:
+            self._last_done()
         if self._bar is not None:
-            self._bar.update(1 if self.done else 0)
             self._bar.close()
             self._redirect.__exit__(None, None, None)
-        finished = self.total is None or self.done >= self.total
         seconds = time.monotonic() - self._began
-        done = self._count(self.done - self.failed)  # "loaded 2 of 2 (1 failed)" said 2
-        text = f"{self.desc} {done}" if finished else f"{self.desc} stopped after {done}"
+        # "loaded 2 of 2 (1 failed)" said 2; an item an error cut off is not done
+        done = self._count(max(self._finished - self.failed, 0))
+        text = f"{self.desc} {done}" if self._exhausted else f"stopped: {self.desc} {done}"
         self.logger.info("%s in %.1f s%s", text, seconds, self._failures())
 
     def __del__(self) -> None:
@@ -116,7 +122,15 @@ class Progress(Iterator[T]):
             with contextlib.suppress(Exception):
                 self.close()
 
+    def _last_done(self) -> None:
+        """The item in hand is done, and no line is due: the end line follows."""
+        if self.done > self._finished:
+            self._finished += 1
+            if self._bar is not None:
+                self._bar.update(1)
+
     def _advance(self) -> None:
+        self._finished += 1
         if self._bar is not None:
             self._bar.update(1)
             return

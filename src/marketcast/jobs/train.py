@@ -19,6 +19,7 @@ bad input is reported before TensorFlow starts.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 from dataclasses import dataclass, field, replace
@@ -195,61 +196,66 @@ def _train(cfg: DictConfig, run_dir: Path, callbacks: list) -> tuple[float, dict
     fits = []
     fitted = intervals = None
     past = []  # the earlier folds' test rows, for the next fits' combination
-    shown = progress(folds, desc="backtest", unit="fold", logger=log) if len(folds) > 1 else folds
-    for k, fold in enumerate(shown):
-        refit = fitted is None or k % cfg.evaluation.backtest.refit_every == 0
-        preps = _prepare(data, fold, cfg, None if refit else fitted.transform)
-        if refit and str(cfg.evaluation.intervals.volatility) in GARCH_MODELS:  # not ewma
-            _check_interval_rows(preps)  # before the network trains, not after
-        if len(folds) > 1:
-            log.info(
-                "fold %d/%d: origin %s%s",
-                k + 1,
-                len(folds),
-                _origin(preps),
-                "" if refit else " (model of an earlier fold)",
-            )
-        if refit:
-            _log_data(preps, data.label, data.universe)
-        if k == 0 and (named := [n for n in ("ets", "arima", "garch") if cfg.evaluation.peers[n]]):
-            log.info("fitting the classical peers (%s): seconds per symbol", ", ".join(named))
-        fitting = progress(list(preps.items()), desc="peers fitted for", unit="symbol", logger=log)
-        peers = {symbol: _peers(prep, cfg.evaluation) for symbol, prep in fitting}
-        if refit:
-            fitted = fit_forecaster(
-                list(preps.values()),
-                cfg.model,
-                cfg.train,
-                list(cfg.evaluation.interval_levels),
-                callbacks,
-                forecast_cfg=forecast_cfg,
-                val_peers=[peers[symbol]["val"] for symbol in preps],
-                stop_share=cfg.evaluation.stop_share,
-                intervals_cfg=cfg.evaluation.intervals,
-                names=list(preps),
-                past=past,
-            )
-        forecasts, intervals = {}, carried(fitted.intervals, intervals)
-        for symbol, prep in preps.items():
-            args = (symbol, prep)
-            own = peers[symbol]
-            val, _ = fitted.forecast(
-                *args, "val", own["val"], own["val_bands"], peer_bands=own["val_peer_bands"]
-            )
-            test, intervals = fitted.forecast(
-                *args,
-                "test",
-                own["test"],
-                own["test_bands"],
-                intervals,
-                peer_bands=own["test_peer_bands"],
-            )
-            forecasts[symbol] = {"val": val, "test": test}
-            if cfg.forecast.past_folds and k + 1 < len(folds):  # a later fold fits on them
-                past.append(fit_rows(test))
-        fits.append(outputs.FitResult(k + 1, refit, preps, forecasts, _combination(fitted)))
-        if len(folds) > 1:
-            outputs.print_fold(fits[-1], len(folds))
+    # closed before an error is reported, so that the log's end line comes before it
+    shown = progress(folds, desc="backtest", unit="fold", logger=log) if len(folds) > 1 else None
+    with shown or contextlib.nullcontext(folds) as each_fold:
+        for k, fold in enumerate(each_fold):
+            refit = fitted is None or k % cfg.evaluation.backtest.refit_every == 0
+            preps = _prepare(data, fold, cfg, None if refit else fitted.transform)
+            if refit and str(cfg.evaluation.intervals.volatility) in GARCH_MODELS:  # not ewma
+                _check_interval_rows(preps)  # before the network trains, not after
+            if len(folds) > 1:
+                log.info(
+                    "fold %d/%d: origin %s%s",
+                    k + 1,
+                    len(folds),
+                    _origin(preps),
+                    "" if refit else " (model of an earlier fold)",
+                )
+            if refit:
+                _log_data(preps, data.label, data.universe)
+            named = [n for n in ("ets", "arima", "garch") if cfg.evaluation.peers[n]]
+            if k == 0 and named:
+                log.info("fitting the classical peers (%s): seconds per symbol", ", ".join(named))
+            with progress(
+                list(preps.items()), desc="peers fitted for", unit="symbol", logger=log
+            ) as fitting:
+                peers = {symbol: _peers(prep, cfg.evaluation) for symbol, prep in fitting}
+            if refit:
+                fitted = fit_forecaster(
+                    list(preps.values()),
+                    cfg.model,
+                    cfg.train,
+                    list(cfg.evaluation.interval_levels),
+                    callbacks,
+                    forecast_cfg=forecast_cfg,
+                    val_peers=[peers[symbol]["val"] for symbol in preps],
+                    stop_share=cfg.evaluation.stop_share,
+                    intervals_cfg=cfg.evaluation.intervals,
+                    names=list(preps),
+                    past=past,
+                )
+            forecasts, intervals = {}, carried(fitted.intervals, intervals)
+            for symbol, prep in preps.items():
+                args = (symbol, prep)
+                own = peers[symbol]
+                val, _ = fitted.forecast(
+                    *args, "val", own["val"], own["val_bands"], peer_bands=own["val_peer_bands"]
+                )
+                test, intervals = fitted.forecast(
+                    *args,
+                    "test",
+                    own["test"],
+                    own["test_bands"],
+                    intervals,
+                    peer_bands=own["test_peer_bands"],
+                )
+                forecasts[symbol] = {"val": val, "test": test}
+                if cfg.forecast.past_folds and k + 1 < len(folds):  # a later fold fits on them
+                    past.append(fit_rows(test))
+            fits.append(outputs.FitResult(k + 1, refit, preps, forecasts, _combination(fitted)))
+            if len(folds) > 1:
+                outputs.print_fold(fits[-1], len(folds))
 
     result = outputs.tabulate(
         fits,
