@@ -172,7 +172,7 @@ class ConsoleHandler(logging.StreamHandler):
     """
 
     def handleError(self, record: logging.LogRecord) -> None:
-        if isinstance(sys.exc_info()[1], BrokenPipeError):
+        if isinstance(sys.exc_info()[1], BrokenPipeError) and self.stream is sys.stdout:
             _stdout_gone.append(True)
             _quiet_stdout()
             return
