@@ -221,3 +221,17 @@ def test_a_job_whose_stdout_reader_went_away_runs_to_its_end_quietly(tmp_path, t
     )
     assert status == 141, stderr
     assert stderr == ""
+
+    # stdout on a full disk: the same, and said once (exit 2), where it was a traceback a line
+    with open("/dev/full", "w") as full:
+        night = subprocess.run(
+            [*marketcast_command(), "predict", f"run_dir={run_dir}", "as_of=2016-02-25",
+             f"output={tmp_path / 'full.csv'}", f"hydra.run.dir={tmp_path / 'night'}"],
+            cwd=tmp_path, stdout=full, stderr=subprocess.PIPE, text=True, timeout=300,
+        )  # fmt: skip
+    assert night.returncode == 2, night.stderr
+    assert night.stderr == (
+        "error: standard output could not be written (No space left on device): the job ran "
+        f"to its end, and {tmp_path / 'night' / 'predict.log'} holds every line it said.\n"
+    )
+    assert (tmp_path / "full.csv").is_file()

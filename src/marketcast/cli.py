@@ -15,6 +15,7 @@ directory that holds nothing but Hydra's own files is removed.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import copy
 import functools
 import importlib
@@ -122,16 +123,14 @@ def main(argv: list[str] | None = None) -> None:
         )
         sys.exit(EXIT_USER_ERROR)
     signal.signal(signal.SIGTERM, _terminate)  # cron's timeout, systemd: cleaned up, said
-    _stdout_gone.clear()  # commands run in one process (the tests)
+    console = _Stdout.install()
     try:
         try:
             run_command(command, rest)
         except SystemExit as stop:
-            if _stdout_gone and stop.code in (None, 0):  # a job that went well, unread: 141
-                _pipe_closed()
+            _said_unwritten(console, stop.code)
             raise
-        if _stdout_gone:
-            _pipe_closed()
+        _said_unwritten(console, 0)
     except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM: one line, not TensorFlow's traceback
         from marketcast.new_folders import restore_recorded
 
@@ -145,6 +144,7 @@ def main(argv: list[str] | None = None) -> None:
     except BrokenPipeError:
         _pipe_closed()
     finally:
+        _Stdout.uninstall(console)
         _ignore_signals_at_exit()
 
 
@@ -154,29 +154,76 @@ def _pipe_closed() -> NoReturn:
     sys.exit(EXIT_PIPE_CLOSED)
 
 
-_stdout_gone: list[bool] = []  # a log line found stdout's reader gone
-
-
 def _quiet_stdout() -> None:
     """stdout to /dev/null: what is still written there (the final flush too) goes nowhere."""
-    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    with contextlib.suppress(OSError, ValueError, AttributeError):  # closed (>&-): none
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.__stdout__.fileno())
 
 
-class ConsoleHandler(logging.StreamHandler):
-    """The job's log lines on the console (Hydra's ``console`` handler, conf/hydra/default.yaml).
+class _Stdout:
+    """``sys.stdout`` while a command runs: the first write that fails (the reader gone,
+    ``| head``; a full disk, ``> /dev/full``) sends the rest to /dev/null and is kept, so that
+    the job runs to its end (a night's store write is not cut off by its console) and main()
+    says it once, where Hydra's console log handler printed a traceback for every line and
+    the job's own table ended it as a bug. Everything else is the stream's own."""
 
-    Where stdout's reader has gone (``marketcast train | head -3``), a plain StreamHandler
-    printed a traceback to stderr for every later line. This one goes quiet instead: the job
-    runs to its end (a night's store write is not cut off by a closed pipe), its log file
-    keeps every line, and a job that went well exits 141, as a shell's tools do.
-    """
+    def __init__(self, stream) -> None:
+        self.stream = stream
+        self.error: OSError | None = None
+        self.log = "the log"
 
-    def handleError(self, record: logging.LogRecord) -> None:
-        if isinstance(sys.exc_info()[1], BrokenPipeError) and self.stream is sys.stdout:
-            _stdout_gone.append(True)
-            _quiet_stdout()
-            return
-        super().handleError(record)
+    @classmethod
+    def install(cls) -> _Stdout | None:
+        if sys.stdout is None:  # stdout closed (>&-): print() writes nothing already
+            return None
+        sys.stdout = cls(sys.stdout)
+        return sys.stdout
+
+    @staticmethod
+    def uninstall(console: _Stdout | None) -> None:
+        if console is not None and sys.stdout is console:
+            sys.stdout = console.stream
+
+    def write(self, text: str) -> int:
+        if self.error is None:
+            try:
+                return self.stream.write(text)
+            except OSError as exc:
+                self._failed(exc)
+        return len(text)
+
+    def flush(self) -> None:
+        if self.error is None:
+            try:
+                self.stream.flush()
+            except OSError as exc:
+                self._failed(exc)
+
+    def _failed(self, exc: OSError) -> None:
+        self.error = exc
+        self.log = _job_log()  # while the job's Hydra config is set
+        _quiet_stdout()
+
+    def __getattr__(self, name: str):
+        return getattr(self.stream, name)
+
+
+def _said_unwritten(console: _Stdout | None, code: object) -> None:
+    """Where stdout could not be written, say so once; a job that went well then exits 141
+    (the reader went away) or 2 (stdout cannot take it: a full disk); another status stands."""
+    if console is None or console.error is None:
+        return
+    if isinstance(console.error, BrokenPipeError):
+        if code in (None, 0):
+            _pipe_closed()
+        return
+    print(
+        f"error: standard output could not be written ({console.error.strerror or console.error}"
+        f"): the job ran to its end, and {console.log} holds every line it said.",
+        file=sys.stderr,
+    )
+    if code in (None, 0):
+        sys.exit(EXIT_USER_ERROR)
 
 
 @functools.cache  # once a process: in-process callers (tests) call main many times
@@ -517,8 +564,6 @@ def user_errors(check: str, job: str) -> Callable:
         try:
             _named(check)(cfg)  # before the job's module (and Keras) is imported
             result = _named(job)(cfg)
-        except BrokenPipeError:  # stdout's reader went away (| head): not a bug, and not
-            _pipe_closed()  # raised through Hydra, which would print "Error executing job"
         except Exception as exc:
             if config.in_multirun():
                 from marketcast.jobs.sweep import record_failure
@@ -564,11 +609,15 @@ def _named(spec: str) -> Callable:
 def _job_log() -> str:
     """The job's log file (Hydra's job logging writes it in the run's output directory)."""
     from hydra.core.hydra_config import HydraConfig
+    from omegaconf.errors import MissingMandatoryValue
 
     if not HydraConfig.initialized():
         return "the log"
     hydra_cfg = HydraConfig.get()
-    return str(Path(hydra_cfg.runtime.output_dir) / f"{hydra_cfg.job.name}.log")
+    try:
+        return str(Path(hydra_cfg.runtime.output_dir) / f"{hydra_cfg.job.name}.log")
+    except MissingMandatoryValue:  # --help: no run, no log
+        return "the log"
 
 
 def _fail_fast(cfg) -> bool:

@@ -42,11 +42,15 @@ def _load():
 
 @contextlib.contextmanager
 def _quiet_stderr() -> Iterator[None]:
-    if verbose():
+    if verbose() or sys.stderr is None:  # None: stderr closed (2>&-), nothing to keep quiet
         yield
         return
     sys.stderr.flush()
-    saved = os.dup(2)
+    try:
+        saved = os.dup(2)
+    except OSError:  # fd 2 closed under a Python that still has a sys.stderr
+        yield
+        return
     with tempfile.TemporaryFile(mode="w+b") as sink:
         os.dup2(sink.fileno(), 2)
         try:
