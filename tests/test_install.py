@@ -235,3 +235,17 @@ def test_a_job_whose_stdout_reader_went_away_runs_to_its_end_quietly(tmp_path, t
         f"to its end, and {tmp_path / 'night' / 'predict.log'} holds every line it said.\n"
     )
     assert (tmp_path / "full.csv").is_file()
+
+
+@pytest.mark.slow  # over 2 s on 2 cores: CI's second stage runs it
+def test_a_job_runs_with_its_stderr_closed(tmp_path, tiny_run):
+    """`marketcast train 2>&-` failed before training: quieting the Keras import duplicated
+    file descriptor 2, which was not there ("unexpected AttributeError", exit 1)."""
+    run_dir = tmp_path / "run"
+    done = subprocess.run(
+        [*marketcast_command(), "train", *tiny_run, "plots=false", f"hydra.run.dir={run_dir}"],
+        cwd=tmp_path, stdout=subprocess.PIPE, text=True, timeout=300,
+        preexec_fn=lambda: os.close(2),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout
+    assert (run_dir / "run.json").is_file()
