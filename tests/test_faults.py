@@ -265,6 +265,35 @@ def test_overwrite_replaces_the_run_with_a_new_run_id(run_copy, tmp_path):
 
 
 @pytest.mark.slow  # over 2 s on 2 cores: CI's second stage runs it
+@pytest.mark.parametrize(
+    "cut", [KeyboardInterrupt(), OSError(errno.ENOSPC, "No space left on device")],
+    ids=["interrupted", "disk-full"],
+)  # fmt: skip
+def test_an_overwrite_cut_off_while_writing_leaves_the_earlier_run_whole(
+    run_copy, tmp_path, monkeypatch, cut
+):
+    """Ctrl-C or a full disk while an overwrite=true run wrote its files: the earlier run's
+    had been removed first, so the folder held neither run. Now the new files are written
+    aside and moved in only once all are written."""
+    csv = tmp_path / "prices.csv"
+    synthetic_prices(300, seed=3).to_csv(csv)
+    before = {p.name: p.read_bytes() for p in run_copy.iterdir() if p.is_file()}
+    written = artifacts.write_json
+
+    def cut_at_metrics(path, *args, **kwargs):
+        if path.name == runfiles.METRICS_FILE:  # the plots, report and model are written
+            raise cut
+        return written(path, *args, **kwargs)
+
+    monkeypatch.setattr(artifacts, "write_json", cut_at_metrics)
+    with pytest.raises(type(cut)):
+        train(compose_train(run_copy, "data=csv", f"data.path={csv}", "overwrite=true"))
+    assert {p.name: p.read_bytes() for p in run_copy.iterdir() if p.is_file()} == before
+    assert sorted(p.name for p in run_copy.iterdir() if p.is_dir()) == []  # nothing aside
+    assert artifacts.load_run(run_copy)[1].run_id == runfiles.finished_run_id(run_copy)
+
+
+@pytest.mark.slow  # over 2 s on 2 cores: CI's second stage runs it
 def test_an_overwrite_that_fails_leaves_the_earlier_run_whole(run_copy, tmp_path, capsys):
     """A nightly retrain into the folder predict reads must not lose the model it has when
     the night's data are bad; nor may a folder of the user's own lose its files."""

@@ -29,7 +29,7 @@ class Terminated(KeyboardInterrupt):
 
 
 @contextlib.contextmanager
-def signals_held() -> Iterator[None]:
+def signals_held(what: str = "the forecast store's write") -> Iterator[None]:
     """Hold SIGTERM and Ctrl-C until the block ends, then deliver the first to the handler
     there was: a forecast store's commit runs to its end and is logged, where a signal that
     arrived during it (delta-rs' Rust code runs on) ended the job after the commit had
@@ -49,7 +49,7 @@ def signals_held() -> Iterator[None]:
             signal.raise_signal(number)
             return
         held.append(number)
-        print("marketcast: stopping once the forecast store's write ends", file=sys.stderr)
+        print(f"marketcast: stopping once {what} ends", file=sys.stderr)
 
     def restore() -> None:
         for number, handler in handlers.items():

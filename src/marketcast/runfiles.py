@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 from marketcast.errors import MarketcastError
@@ -22,6 +23,9 @@ PREDICTIONS_FILE = "test_predictions.csv"
 VAL_PREDICTIONS_FILE = "val_predictions.csv"
 TRIAL_FILE = "optuna_trial.json"  # a job of an Optuna search: its trial number, state, params
 DONE_FILE = "run.json"  # the completion marker, written last (storage.artifacts)
+# where a run's files are written before they are moved into its folder (jobs.outputs);
+# never a run of its own, even where a killed writer left a whole one there
+STAGING_DIR = ".writing"
 FAILED_FILE = "failed.json"  # written instead of the above when a sweep job fails
 REPORT_FILE = "report.md"  # the run's Markdown report
 # the figures a run may draw (evaluation.plots draws no other: tests/test_plots.py)
@@ -149,18 +153,23 @@ def is_finished_run(path: Path) -> bool:
     return finished_run_id(path) is not None
 
 
+def _markers(root: Path) -> Iterator[Path]:
+    """The completion markers under ``root``, but those of a run still being written."""
+    return (p for p in root.rglob(DONE_FILE) if STAGING_DIR not in p.relative_to(root).parts)
+
+
 def marked_runs(root: Path) -> list[Path]:
     """Every run under ``root`` (e.g. the jobs of a sweep) that wrote its completion marker,
     finished or damaged since, in path order."""
     if not root.is_dir():
         return []
-    return sorted(p.parent for p in root.rglob(DONE_FILE))
+    return sorted(p.parent for p in _markers(root))
 
 
 def latest_run(output_root: Path) -> Path:
     """The most recently finished run under ``output_root``."""
     marks = (
-        [p for p in output_root.rglob(DONE_FILE) if is_finished_run(p.parent)]
+        [p for p in _markers(output_root) if is_finished_run(p.parent)]
         if output_root.is_dir()
         else []
     )
@@ -171,7 +180,7 @@ def latest_run(output_root: Path) -> Path:
 
 def has_finished_run(root: Path) -> bool:
     """Whether any finished run lies under ``root`` (stops at the first)."""
-    return root.is_dir() and any(is_finished_run(p.parent) for p in root.rglob(DONE_FILE))
+    return root.is_dir() and any(is_finished_run(p.parent) for p in _markers(root))
 
 
 def no_finished_run(output_root: Path) -> MarketcastError:

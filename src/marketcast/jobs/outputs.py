@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
+import shutil
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -16,6 +18,7 @@ import numpy as np
 import pandas as pd
 from omegaconf import DictConfig
 
+from marketcast.errors import signals_held
 from marketcast.evaluation import plots
 from marketcast.evaluation.forecasts import SegmentForecasts
 from marketcast.evaluation.metrics import format_table
@@ -32,7 +35,7 @@ from marketcast.evaluation.verdicts import (
 from marketcast.features.dataset import Prepared
 from marketcast.features.split import fit_start, stop_samples
 from marketcast.progress import counted
-from marketcast.runfiles import REPORT_FILE, clear_earlier_run, remove_run_files
+from marketcast.runfiles import DONE_FILE, REPORT_FILE, STAGING_DIR, clear_earlier_run
 from marketcast.storage import artifacts
 
 SEGMENTS = ("val", "test")
@@ -173,15 +176,16 @@ def _saved_combination(fitted) -> dict | None:
 
 
 @contextlib.contextmanager
-def _whole_or_none(run_dir: Path) -> Iterator[None]:
-    """The run's files written in the block, or none of them where it fails or is cut off."""
+def _whole_or_none(staging: Path) -> Iterator[None]:
+    """The run's files written in the block into ``staging``, or none of them (the folder
+    removed) where it fails or is cut off."""
     try:
         yield
     except BaseException:
         try:
-            remove_run_files(run_dir)
+            shutil.rmtree(staging)
         except OSError as exc:  # the error that stopped the write is the one to report
-            log.warning("%s: the run's files written so far not removed: %s", run_dir, exc)
+            log.warning("%s: the run's files written so far not removed: %s", staging, exc)
         raise
 
 
@@ -196,19 +200,21 @@ def write_run(
     description: dict,
 ) -> None:
     """Plots and report first, then the artifacts, whose last file marks the run finished.
-    An earlier run's files in ``run_dir`` (``overwrite=true``) go first: only now, once this
-    run has trained, so that a run that fails leaves the earlier one whole. A write that
-    fails (a full disk) or is interrupted removes what this run had written: no half a run
-    is left (the start-up checks refused a folder whose run files were not a finished
-    run's, so every such file here is this run's)."""
-    cleared = clear_earlier_run(run_dir)
-    if cleared:
-        log.info("the earlier run's files removed: %s", ", ".join(cleared))
-    with _whole_or_none(run_dir):
+
+    They are written into ``run_dir/STAGING_DIR`` and moved into ``run_dir`` once all are
+    written, the marker last. A write that fails (a full disk) or is interrupted removes
+    that folder: no half a run is left, and an earlier run's files in ``run_dir``
+    (``overwrite=true``) stay whole, as a run that failed in training leaves them. They are
+    removed only at the move, which holds Ctrl-C and SIGTERM until it is done (the start-up
+    checks refused a folder whose run files were not a finished run's)."""
+    staging = Path(run_dir) / STAGING_DIR
+    shutil.rmtree(staging, ignore_errors=True)  # a killed writer's (SIGKILL)
+    staging.mkdir(parents=True)
+    with _whole_or_none(staging):
         metrics, predictions = result.metrics, result.predictions
         if plots_on:
             plots.run_plots(
-                run_dir,
+                staging,
                 predictions,
                 metrics,
                 fitted.history,
@@ -217,7 +223,7 @@ def write_run(
                 universe=result.universe,
             )
         report = universe_report if result.universe else run_report
-        artifacts.write_text(run_dir / REPORT_FILE, report(metrics, description, label))
+        artifacts.write_text(staging / REPORT_FILE, report(metrics, description, label))
         preprocessing = artifacts.Preprocessing(
             transform=fitted.transform,
             intervals=fitted.intervals,
@@ -229,7 +235,7 @@ def write_run(
         )
         # The last fold's model is the newest: the forecaster uses it.
         artifacts.save_run(
-            run_dir,
+            staging,
             fitted.model,
             preprocessing,
             metrics,
@@ -237,6 +243,14 @@ def write_run(
             config_yaml,
             val_predictions=result.val_predictions,
         )
+    with signals_held("the run's files are in place"):
+        cleared = clear_earlier_run(run_dir)
+        if cleared:
+            log.info("the earlier run's files removed: %s", ", ".join(cleared))
+        written = sorted(staging.iterdir(), key=lambda f: f.name == DONE_FILE)  # marker last
+        for file in written:
+            os.replace(file, Path(run_dir) / file.name)
+        staging.rmdir()
 
 
 def print_fold(fit: FitResult, folds: int) -> None:
