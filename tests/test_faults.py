@@ -379,6 +379,26 @@ def test_an_interrupted_or_failed_overwrite_leaves_the_earlier_runs_hydra_files(
     assert log.startswith("earlier\n") and ("interrupted" if status == 130 else "stopped") in log
 
 
+@pytest.mark.slow  # over 1.5 s on 2 cores: CI's second stage runs it
+def test_an_interrupt_after_the_run_is_saved_says_the_run_is_there(
+    tmp_path, monkeypatch, capsys, tiny_run
+):
+    """Ctrl-C while the report was printed, after run.json: "interrupted", exit 130, as if no
+    run were there, where predict would take the finished run it left."""
+    import marketcast.jobs.outputs as outputs_module
+
+    def stop(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(outputs_module, "print_report", stop)
+    run_dir = tmp_path / "run"
+    assert run_in_process("train", *tiny_run, "plots=false", f"hydra.run.dir={run_dir}") == 130
+    assert runfiles.is_finished_run(run_dir)
+    said = f"interrupted after the run was saved whole in {run_dir}"
+    assert capsys.readouterr().err == f"marketcast train: {said}\n"
+    assert (run_dir / "train.log").read_text().rstrip().endswith(said)
+
+
 def test_flat_training_prices_stop_before_anything_is_written(tmp_path):
     frame = synthetic_prices(300)
     frame.loc[:, ["Open", "High", "Low", "Close"]] = 100.0

@@ -133,10 +133,14 @@ def main(argv: list[str] | None = None) -> None:
         _said_unwritten(console, 0)
     except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM: one line, not TensorFlow's traceback
         from marketcast.new_folders import restore_recorded
+        from marketcast.runfiles import finished_here
 
-        restore_recorded()  # an earlier run's folder (overwrite=true): its .hydra/ as it was
         terminated = isinstance(exc, Terminated)
         why = "terminated (SIGTERM)" if terminated else "interrupted"
+        if finished_here:  # after the run was whole: the report, a logger's upload cut off
+            why += f" after the run was saved whole in {finished_here[-1]}"
+        else:  # an earlier run's folder (overwrite=true): its .hydra/ as it was
+            restore_recorded()
         if logging.getLogger().handlers:  # the job's log (train.log, ...) ends with why; before
             logging.getLogger("marketcast").error(why)  # it is set up, stderr's line says it
         print(f"marketcast {command}: {why}", file=sys.stderr)
@@ -557,7 +561,9 @@ def user_errors(check: str, job: str) -> Callable:
 
     def task(cfg):
         from marketcast import config
+        from marketcast.runfiles import finished_here
 
+        finished_here.clear()  # this job's, not an earlier job's of the sweep or the process
         if _stopped_at and config.in_multirun():  # the basic launcher runs its batch on
             log.warning("not run: sweep.fail_fast stopped the sweep at %s", _stopped_at[0])
             return math.inf

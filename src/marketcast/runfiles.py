@@ -27,6 +27,9 @@ DONE_FILE = "run.json"  # the completion marker, written last (storage.artifacts
 # never a run of its own, even where a killed writer left a whole one there
 STAGING_DIR = ".writing"
 FAILED_FILE = "failed.json"  # written instead of the above when a sweep job fails
+# the run the current job finished (its files moved in whole, jobs.outputs): an interrupt
+# that comes later (the report printed, a logger's upload) says the run is there
+finished_here: list[Path] = []
 REPORT_FILE = "report.md"  # the run's Markdown report
 # the figures a run may draw (evaluation.plots draws no other: tests/test_plots.py)
 PLOT_FILES = (

@@ -35,7 +35,13 @@ from marketcast.evaluation.verdicts import (
 from marketcast.features.dataset import Prepared
 from marketcast.features.split import fit_start, stop_samples
 from marketcast.progress import counted
-from marketcast.runfiles import DONE_FILE, REPORT_FILE, STAGING_DIR, clear_earlier_run
+from marketcast.runfiles import (
+    DONE_FILE,
+    REPORT_FILE,
+    STAGING_DIR,
+    clear_earlier_run,
+    finished_here,
+)
 from marketcast.storage import artifacts
 
 SEGMENTS = ("val", "test")
@@ -251,6 +257,7 @@ def write_run(
         for file in written:
             os.replace(file, Path(run_dir) / file.name)
         staging.rmdir()
+        finished_here.append(Path(run_dir))
 
 
 def print_fold(fit: FitResult, folds: int) -> None:
