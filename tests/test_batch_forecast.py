@@ -334,6 +334,45 @@ def test_a_sigterm_during_a_sql_write_stops_it_at_once_and_it_rolls_back(global_
     assert not open_store("sql", f"sqlite:///{database}").exists()
 
 
+def test_a_sigterm_after_a_sql_commit_waits_for_the_log_line(global_run, monkeypatch, capsys):
+    """SIGTERM after the COMMIT (here in SQLite's checkpoint that follows it): the night was
+    in the store, yet the job exited 143 without a word of it in its log."""
+    import os
+    import signal
+
+    from marketcast.storage.sql_store import SqlForecastStore
+
+    tmp, run_dir = global_run
+    original = SqlForecastStore._checkpoint
+
+    def killed_after_the_commit(self, conn):
+        os.kill(os.getpid(), signal.SIGTERM)
+        return original(self, conn)
+
+    monkeypatch.setattr(SqlForecastStore, "_checkpoint", killed_after_the_commit)
+    database = tmp / "sqlcommitted" / "f.db"
+    database.parent.mkdir()
+    job = tmp / "sqlcommitted" / "job"
+    before = signal.getsignal(signal.SIGTERM)
+    try:
+        status = run_in_process(
+            "predict",
+            *predict_overrides(tmp / "sqlcommitted", run_dir),
+            "store.format=sql",
+            f"store.url=sqlite:///{database}",
+            f"hydra.run.dir={job}",
+        )
+    finally:
+        signal.signal(signal.SIGTERM, before)
+    assert status == 143
+    assert "stopping once the forecast store's write ends" in capsys.readouterr().err
+    said = (job / "predict.log").read_text()
+    committed = said.find(f"forecast store sqlite:///{database}: version 1, run id ")
+    assert 0 < committed < said.find("terminated (SIGTERM)")
+    stored = open_store("sql", f"sqlite:///{database}").read()
+    assert set(stored["symbol"]) == {"005930", "AAPL"}
+
+
 def test_a_second_run_exits_at_once_while_the_store_is_locked(global_run, capsys):
     tmp, run_dir = global_run
     store_dir = tmp / "locked" / "store"

@@ -9,7 +9,7 @@ import re
 import signal
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 EXIT_OK = 0
 EXIT_ERROR = 1  # anything else: a bug or an environment failure (the traceback is logged)
@@ -34,22 +34,28 @@ def signals_held(what: str = "the forecast store's write") -> Iterator[None]:
     there was: a forecast store's commit runs to its end and is logged, where a signal that
     arrived during it (delta-rs' Rust code runs on) ended the job after the commit had
     taken effect, without a word of it. A second signal is delivered at once where Python
-    code is running (a CSV export; delta-rs hears it only when its call returns). A signal
-    that is ignored (a job started in the background) stays ignored. The main thread only
-    (where signals arrive)."""
+    code is running (a CSV export; delta-rs hears it only when its call returns), and so is
+    one inside a ``signals_act`` block. A signal that is ignored (a job started in the
+    background) stays ignored. The main thread only (where signals arrive)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     held: list[int] = []
 
     def hold(number: int, _frame: object) -> None:
-        if held:  # a second signal: now, and in place of the first
+        held.append(number)
+        if len(held) > 1 or _acting:  # a second signal, or one a signals_act block lets act
+            deliver()
+            return
+        print(f"marketcast: stopping once {what} ends", file=sys.stderr)
+
+    def deliver() -> None:
+        """The held signal, now (its handler raises here), the block no longer holding."""
+        if held:
+            number = held[-1]
             held.clear()
             restore()
             signal.raise_signal(number)
-            return
-        held.append(number)
-        print(f"marketcast: stopping once {what} ends", file=sys.stderr)
 
     def restore() -> None:
         for number, handler in handlers.items():
@@ -58,15 +64,35 @@ def signals_held(what: str = "the forecast store's write") -> Iterator[None]:
     handlers = {
         s: signal.signal(s, hold) for s in _HELD if signal.getsignal(s) is not signal.SIG_IGN
     }
+    _holding.append(deliver)
     try:
         yield
     finally:
+        _holding.remove(deliver)
         restore()
         if held:  # also where the block failed: the signal asked the job to stop
             signal.raise_signal(held[0])
 
 
 _HELD = (signal.SIGTERM, signal.SIGINT)
+_holding: list[Callable[[], None]] = []  # the open signals_held blocks' deliver()
+_acting: list[bool] = []  # open signals_act blocks
+
+
+@contextlib.contextmanager
+def signals_act() -> Iterator[None]:
+    """Inside ``signals_held``: a signal held so far, or one that comes in this block, acts
+    at once, as if none were held (a SQL transaction's statements, which a signal rolls
+    back whole, where a write waiting on another session's lock waited for it to be
+    released, then committed); after the block (the COMMIT) signals are held again, so
+    that the commit is logged before the job stops."""
+    for deliver in _holding:
+        deliver()
+    _acting.append(True)
+    try:
+        yield
+    finally:
+        _acting.pop()
 
 
 class MarketcastError(Exception):

@@ -60,7 +60,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 from sqlalchemy.pool import NullPool
 
 from marketcast.atomic import refusal_words
-from marketcast.errors import MarketcastError, first_line
+from marketcast.errors import MarketcastError, first_line, signals_act
 from marketcast.storage.forecast_store import (
     HISTORY_COLUMNS,
     PAIR,
@@ -120,7 +120,9 @@ log = logging.getLogger(__name__)
 class SqlForecastStore:
     """The forecast table in the database at ``url`` (a SQLAlchemy URL)."""
 
-    holds_signals = False  # a signal rolls the transaction back whole
+    # a signal during the transaction's statements stops them at once, and they roll back
+    # (signals_act); one during the COMMIT and the SQLite checkpoint waits, and is logged
+    holds_signals = True
     compacts = False  # the database reclaims space itself
 
     def __init__(self, url: str):
@@ -410,7 +412,7 @@ class SqlForecastStore:
             raise
 
     def _write(self, conn: Connection, frame: pd.DataFrame, info: RunInfo) -> int:
-        with conn.begin():
+        with conn.begin(), signals_act():  # the statements: a signal rolls them back at once
             if self.dialect == "postgresql" and not _try_xact_lock(conn):
                 raise StoreLocked(self._locked_message())
             forecasts, runs = _ensure_tables(conn, quantile_columns(frame.columns))
@@ -424,7 +426,7 @@ class SqlForecastStore:
                         )
                     )
             conn.execute(forecasts.insert(), frame.to_dict("records"))
-            return conn.execute(
+            version = conn.execute(
                 runs.insert().returning(runs.c.version),
                 {
                     "run_id": info.run_id,
@@ -435,6 +437,7 @@ class SqlForecastStore:
                     "marketcast_version": info.marketcast_version,
                 },
             ).scalar_one()
+        return version
 
     @contextlib.contextmanager
     def _waited_out(self) -> Iterator[None]:
