@@ -904,6 +904,35 @@ def test_signals_held_deliver_the_first_after_the_block_and_a_second_at_once(cap
         signal.signal(signal.SIGTERM, before)
 
 
+def test_a_signal_inside_signals_act_acts_at_once_and_its_handlers_choice_stands():
+    """A SQL write's statements (signals_act) stop at once, a signal held before them too;
+    the job's handler then ignores further SIGTERMs, which the held block's end undid."""
+    import signal
+
+    from marketcast.errors import signals_act, signals_held
+
+    got = []
+
+    def handler(number, _frame):
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # as cli._terminate: once is enough
+        raise KeyboardInterrupt
+
+    before = signal.signal(signal.SIGTERM, handler)
+    try:
+        with pytest.raises(KeyboardInterrupt), signals_held(), signals_act():
+            os.kill(os.getpid(), signal.SIGTERM)
+            got.append("not reached")
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_IGN
+        signal.signal(signal.SIGTERM, handler)
+        with pytest.raises(KeyboardInterrupt), signals_held():
+            os.kill(os.getpid(), signal.SIGTERM)  # held, then acts as the statements begin
+            with signals_act():
+                got.append("not reached")
+        assert got == [] and signal.getsignal(signal.SIGTERM) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGTERM, before)
+
+
 @pytest.mark.parametrize("flag", ["-sc", "--shell-completion", "--shell"])  # argparse: prefixes
 def test_shell_completion_is_refused_in_one_line(flag, capsys):
     """Hydra's completion script registered `marketcast` and a program named `train`, and

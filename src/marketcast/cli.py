@@ -93,15 +93,20 @@ USAGE = (
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``marketcast`` console script."""
     args = list(sys.argv[1:] if argv is None else argv)
+    _standard_fds()
     if args and args[0] in ("-v", "--verbose"):
         os.environ["MARKETCAST_VERBOSE"] = "1"
         args = args[1:]
-    if not args or args[0] in ("-h", "--help"):
-        print(USAGE, end="")
-        sys.exit(0 if args else EXIT_USER_ERROR)
-    if args[0] == "--version":
-        print(f"marketcast {__version__}")
-        sys.exit(0)
+    if not args or args[0] in ("-h", "--help") or args[0] == "--version":
+        console = _Stdout.install()
+        try:
+            version = bool(args) and args[0] == "--version"
+            print(f"marketcast {__version__}\n" if version else USAGE, end="", flush=True)
+        finally:
+            _Stdout.uninstall(console)
+        code = 0 if args else EXIT_USER_ERROR
+        _said_unwritten(console, code)
+        sys.exit(code)
     command, rest = args[0], args[1:]
     if any(_asks_completion(a) for a in rest):
         # Hydra's script registers completion for `marketcast` and for a program named after
@@ -158,10 +163,25 @@ def _pipe_closed() -> NoReturn:
     sys.exit(EXIT_PIPE_CLOSED)
 
 
-def _quiet_stdout() -> None:
-    """stdout to /dev/null: what is still written there (the final flush too) goes nowhere."""
+def _quiet_stdout(stream=None) -> None:
+    """``stream`` (stdout's) to /dev/null: what is still written there (the final flush too)
+    goes nowhere."""
     with contextlib.suppress(OSError, ValueError, AttributeError):  # closed (>&-): none
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.__stdout__.fileno())
+        os.dup2(os.open(os.devnull, os.O_WRONLY), (stream or sys.__stdout__).fileno())
+
+
+def _standard_fds() -> None:
+    """/dev/null on a standard file descriptor that is closed (``2>&-``): else the next file
+    opened (the job's log) takes its number, and TensorFlow's C++ lines meant for stderr
+    went into train.log."""
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            opened = os.open(os.devnull, os.O_RDWR)  # the lowest free number: fd itself
+            if opened != fd:
+                os.dup2(opened, fd)
+                os.close(opened)
 
 
 class _Stdout:
@@ -206,7 +226,7 @@ class _Stdout:
     def _failed(self, exc: OSError) -> None:
         self.error = exc
         self.log = _job_log()  # while the job's Hydra config is set
-        _quiet_stdout()
+        _quiet_stdout(self.stream)
 
     def __getattr__(self, name: str):
         return getattr(self.stream, name)
@@ -221,11 +241,15 @@ def _said_unwritten(console: _Stdout | None, code: object) -> None:
         if code in (None, 0):
             _pipe_closed()
         return
-    print(
-        f"error: standard output could not be written ({console.error.strerror or console.error}"
-        f"): the job ran to its end, and {console.log} holds every line it said.",
-        file=sys.stderr,
+    said = (
+        f"error: standard output could not be written ({console.error.strerror or console.error})"
     )
+    if code in (None, 0):  # the job went well: where its log lines are, if anywhere
+        kept = Path(console.log).is_file() and Path(console.log).stat().st_size
+        said += ": what was printed there is lost" + (
+            f"; the job ran to its end, and {console.log} holds its log lines" if kept else ""
+        )
+    print(said + ".", file=sys.stderr)
     if code in (None, 0):
         sys.exit(EXIT_USER_ERROR)
 
@@ -582,8 +606,10 @@ def user_errors(check: str, job: str) -> Callable:
             if not isinstance(exc, MarketcastError):  # a bug: its traceback goes to the log
                 log_bug(log, "unexpected error", exc)
                 from marketcast.new_folders import restore
+                from marketcast.runfiles import finished_here
 
-                restore(Path(cfg.paths.run_dir), logs=False)  # a folder that was there
+                if not finished_here:  # a folder that was there, unless the run is whole
+                    restore(Path(cfg.paths.run_dir), logs=False)
                 print(
                     f"error: unexpected {type(exc).__name__}: {first_line(exc)} (a bug, not "
                     f"your input: the traceback is in {_job_log()}; please report it)",

@@ -41,6 +41,7 @@ def signals_held(what: str = "the forecast store's write") -> Iterator[None]:
         yield
         return
     held: list[int] = []
+    delivered: list[bool] = []
 
     def hold(number: int, _frame: object) -> None:
         held.append(number)
@@ -55,6 +56,7 @@ def signals_held(what: str = "the forecast store's write") -> Iterator[None]:
             number = held[-1]
             held.clear()
             restore()
+            delivered.append(True)  # its handler may set others (SIG_IGN): not undone
             signal.raise_signal(number)
 
     def restore() -> None:
@@ -69,7 +71,8 @@ def signals_held(what: str = "the forecast store's write") -> Iterator[None]:
         yield
     finally:
         _holding.remove(deliver)
-        restore()
+        if not delivered:
+            restore()
         if held:  # also where the block failed: the signal asked the job to stop
             signal.raise_signal(held[0])
 
@@ -86,10 +89,13 @@ def signals_act() -> Iterator[None]:
     back whole, where a write waiting on another session's lock waited for it to be
     released, then committed); after the block (the COMMIT) signals are held again, so
     that the commit is logged before the job stops."""
-    for deliver in _holding:
-        deliver()
-    _acting.append(True)
+    if threading.current_thread() is not threading.main_thread():  # signals_held's too
+        yield
+        return
+    _acting.append(True)  # first: a signal from here on acts, and one held so far now
     try:
+        for deliver in _holding:
+            deliver()
         yield
     finally:
         _acting.pop()

@@ -249,7 +249,7 @@ def write_run(
             config_yaml,
             val_predictions=result.val_predictions,
         )
-    with signals_held("the run's files are in place"):
+    with signals_held("the run's files are moved in"):
         cleared = clear_earlier_run(run_dir)
         if cleared:
             log.info("the earlier run's files removed: %s", ", ".join(cleared))
