@@ -373,6 +373,7 @@ def test_a_sigterm_after_a_sql_commit_waits_for_the_log_line(global_run, monkeyp
     assert set(stored["symbol"]) == {"005930", "AAPL"}
 
 
+@pytest.mark.slow  # over 1.5 s on 2 cores: CI's second stage runs it
 def test_a_second_run_exits_at_once_while_the_store_is_locked(global_run, capsys):
     tmp, run_dir = global_run
     store_dir = tmp / "locked" / "store"
@@ -419,6 +420,7 @@ def read_store(path):
     return store.read().drop(columns="run_id")
 
 
+@pytest.mark.slow  # over 1.5 s on 2 cores: CI's second stage runs it
 def test_predict_says_what_is_wrong_in_its_own_keys(global_run, tmp_path, capsys):
     """Predict's keys are symbols, universe_file, refresh and as_of (not train's data.*),
     and the range it loads is its own choice: an empty range means stale prices or an
@@ -517,6 +519,7 @@ def test_each_night_is_its_own_run_in_the_store_history_with_a_fixed_run_directo
     assert all(f"run id {run_id}" in logged for run_id in history["run_id"])
 
 
+@pytest.mark.slow  # over 1.5 s on 2 cores: CI's second stage runs it
 def test_a_symbol_typed_in_lower_case_one_night_is_the_same_store_key(global_run):
     tmp, run_dir = global_run
     overrides = predict_overrides(tmp / "spelling", run_dir)

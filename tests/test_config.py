@@ -629,6 +629,7 @@ def one_forecast():
     )  # fmt: skip
 
 
+@pytest.mark.slow  # over 1.5 s on 2 cores: CI's second stage runs it
 def test_a_folder_of_other_files_or_another_format_is_refused_as_a_store_at_start_up(tmp_path):
     """predict made a Delta table in any folder (the price cache), whose maintain then deleted
     every other file there; a forgotten store.format split one store in two."""
@@ -713,6 +714,7 @@ def test_store_locations_the_start_up_check_leaves_to_the_store(tmp_path, monkey
     check_location(store_of("store.dir=s3://bucket/forecasts"))
 
 
+@pytest.mark.slow  # over 1.5 s on 2 cores: CI's second stage runs it
 def test_a_file_uri_is_the_local_folder_and_a_scheme_no_store_writes_is_refused(
     tmp_path, monkeypatch
 ):

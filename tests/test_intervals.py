@@ -76,6 +76,7 @@ def days(rows) -> list[str]:
 
 
 @pytest.mark.parametrize(("model", "leverage"), [("garch", 0.0), ("gjr", 0.0), ("gjr", 0.1)])
+@pytest.mark.slow  # over 1.5 s on 2 cores: CI's second stage runs it
 def test_garch_band_covers_its_level_on_garch_returns(model, leverage):
     prices = garch_prices(6000, seed=1, alpha=0.08 - leverage / 2, leverage=leverage)
     intervals = garch_intervals(prices, 3000, model=model)
@@ -347,6 +348,7 @@ def test_ewma_conformal_calibration_covers_and_narrows_in_calm_markets():
     assert width[calm].mean() < width[~calm].mean()
 
 
+@pytest.mark.slow  # over 1.5 s on 2 cores: CI's second stage runs it
 def test_an_adapting_ewma_band_widens_past_its_largest_calibration_score():
     """30 calibration scores, then scores half as wide again: the band must widen beyond
     the largest of them (where the conformal quantile is infinite) to cover 80% again.

@@ -133,6 +133,7 @@ def test_the_threshold_pruner_waits_its_warm_up_epochs():
     assert trial.should_prune()
 
 
+@pytest.mark.slow  # over 1.5 s on 2 cores: CI's second stage runs it
 def test_pruning_callback_reports_each_epoch_and_prunes(tmp_path):
     study = optuna.create_study(pruner=optuna.pruners.ThresholdPruner(upper=1e3))
     trial = study.ask()

@@ -209,6 +209,7 @@ def test_mlflow_local_store_records_a_run(tmp_path):
     assert (tmp_path / "artifacts").is_dir()  # not ./mlruns in the working directory
 
 
+@pytest.mark.slow  # over 1.5 s on 2 cores: CI's second stage runs it
 def test_mlflow_file_store_is_refused_unless_allowed(tmp_path, monkeypatch):
     uri = (tmp_path / "mlruns").as_uri()
     monkeypatch.delenv("MLFLOW_ALLOW_FILE_STORE", raising=False)
