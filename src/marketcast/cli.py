@@ -128,6 +128,9 @@ def main(argv: list[str] | None = None) -> None:
         )
         sys.exit(EXIT_USER_ERROR)
     signal.signal(signal.SIGTERM, _terminate)  # cron's timeout, systemd: cleaned up, said
+    from marketcast.runfiles import finished_here
+
+    finished_here.clear()  # this command's: commands run in one process (the tests) too
     console = _Stdout.install()
     try:
         try:
