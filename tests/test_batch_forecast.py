@@ -120,6 +120,7 @@ def test_predict_refuses_a_price_cache_it_could_not_refresh_before_forecasting(g
     assert forecast(compose_predict(*refreshing, "dry_run=true")) == EXIT_NONE  # not refused
 
 
+@pytest.mark.slow  # 1-2 s on 2 cores: out of the 3-minute default run; CI's second stage runs it
 def test_predict_reads_the_cache_it_is_told_to_not_the_one_training_used(
     global_run, monkeypatch, capsys
 ):
@@ -541,6 +542,7 @@ def test_a_one_symbol_run_trained_on_a_lower_case_symbol_is_one_store_key(tmp_pa
     assert set(read_store(tmp_path / "store")["symbol"]) == {"AAPL"}
 
 
+@pytest.mark.slow  # 1-2 s on 2 cores: out of the 3-minute default run; CI's second stage runs it
 def test_a_damaged_runs_symbol_falls_to_a_global_run_of_the_sweep(global_run, tmp_path):
     """The README's promise: a damaged run's symbols fall to the sweep's other runs, a
     global one too (they were refused as damaged while a never-trained symbol went to it)."""

@@ -139,6 +139,7 @@ def test_an_ensemble_of_none_is_refused():
         check_model(ModelConfig(ensemble=0))
 
 
+@pytest.mark.slow  # 1-2 s on 2 cores: out of the 3-minute default run; CI's second stage runs it
 def test_a_fit_whose_loss_diverges_is_one_message_naming_the_learning_rate():
     """A loss gone to NaN in the first epoch (sgd at learning rate 1e8) left NaN weights:
     the run crashed later in the combination's linear program, exit 1, as 'a bug'."""
@@ -191,6 +192,7 @@ def test_every_name_an_lstm_option_hint_suggests_is_one_keras_takes(key, hint):
         lstm_layer(LSTMConfig(**{key: name}), 4)  # builds: Keras takes the name
 
 
+@pytest.mark.slow  # 1-2 s on 2 cores: out of the 3-minute default run; CI's second stage runs it
 def test_a_fit_that_diverges_after_good_epochs_keeps_the_best_ones_and_says_so(caplog):
     """TerminateOnNaN stopped a fit at epoch 3 of 6: EarlyStopping restores the best
     earlier weights, but the log said 'trained all 3 epochs' and the loss plot marked the

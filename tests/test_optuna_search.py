@@ -533,6 +533,7 @@ def test_a_study_refuses_trials_scored_on_other_data(tmp_path, monkeypatch):
     assert len(search.load_study(csv_job(storage, 2, "x").search).get_trials()) == 2
 
 
+@pytest.mark.slow  # 1-2 s on 2 cores: out of the 3-minute default run; CI's second stage runs it
 def test_a_search_whose_every_trial_failed_does_not_bind_the_study(tmp_path, monkeypatch):
     """A search on a mistyped data.path failed all its trials, yet the study recorded that
     path, and the corrected search was refused: "holds trials scored with

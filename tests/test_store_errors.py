@@ -407,6 +407,7 @@ def test_a_vacuumed_version_names_the_oldest_readable_one(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.slow  # 1-2 s on 2 cores: out of the 3-minute default run; CI's second stage runs it
 def test_a_misspelt_store_is_refused_by_every_reader_and_nothing_is_made(tmp_path, fmt, capsys):
     where = tmp_path / "typo"
     store = open_store(fmt, location(fmt, where))
@@ -470,6 +471,7 @@ def test_an_in_memory_sqlite_store_is_refused(tmp_path, url):
 
 
 @pytest.mark.parametrize("fmt", ["sql", "csv"])
+@pytest.mark.slow  # 1-2 s on 2 cores: out of the 3-minute default run; CI's second stage runs it
 def test_maintain_where_there_is_nothing_to_do_says_so(tmp_path, fmt, capsys):
     """It printed the store's location and a colon, then nothing."""
     store = open_store(fmt, location(fmt, tmp_path / "store"))

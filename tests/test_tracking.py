@@ -177,6 +177,7 @@ def test_install_command_reads_the_extras_this_installation_lists(monkeypatch):
     assert install_command("mlflow") == "pip install -e '.[mlflow]'"
 
 
+@pytest.mark.slow  # 1-2 s on 2 cores: out of the 3-minute default run; CI's second stage runs it
 def test_tensorboard_writes_event_files(tmp_path):
     """tensorboard is in the dev install (the lock): the event files are written in CI,
     where this test took its "package missing" branch before and never wrote one."""

@@ -78,6 +78,7 @@ def test_forecasts_are_dated_up_to_the_calendars_last_session_and_refused_beyond
     assert f"the XNYS calendar ends on {closes.index[-1].date()}, before" in caplog.text
 
 
+@pytest.mark.slow  # 1-2 s on 2 cores: out of the 3-minute default run; CI's second stage runs it
 def test_a_calendar_not_defined_back_to_1980_starts_on_its_own_first_day(calendar_home):
     """Tokyo's is defined from 1997: it was built from 20 years before today, so prices of
     2003 went unchecked and an origin in 2005 was given no date at all."""

@@ -153,6 +153,7 @@ def test_fetch_command_exit_status(tmp_path, fake, capsys):
     assert fake.calls == []  # data.refresh=never: the source was never asked
 
 
+@pytest.mark.slow  # 1-2 s on 2 cores: out of the 3-minute default run; CI's second stage runs it
 def test_a_cache_folder_that_cannot_be_written_is_one_message_before_any_fetch(
     tmp_path, fake, capsys
 ):
