@@ -267,32 +267,39 @@ def test_a_dry_run_that_fetches_prices_writes_no_cache(global_run, monkeypatch):
     assert not cache.exists() and not (tmp / "dry2").exists()
 
 
+def predict_sigtermed_in(monkeypatch, cls, method: str, *args: str) -> int:
+    """``marketcast predict ARGS`` in this process, with SIGTERM sent to it as ``cls.method``
+    begins (as cron's timeout would); its exit status. The SIGTERM handler is put back."""
+    import os
+    import signal
+
+    original = getattr(cls, method)
+
+    def killed(self, *a, **k):
+        os.kill(os.getpid(), signal.SIGTERM)
+        return original(self, *a, **k)
+
+    monkeypatch.setattr(cls, method, killed)
+    before = signal.getsignal(signal.SIGTERM)
+    try:
+        return run_in_process("predict", *args)
+    finally:
+        signal.signal(signal.SIGTERM, before)
+
+
 def test_a_sigterm_during_the_store_write_lets_the_commit_finish_and_says_so(
     global_run, monkeypatch, capsys
 ):
     """SIGTERM while delta-rs committed (its Rust code runs on): the night was in the store,
     yet the job exited 143 without a word of the commit in its log."""
-    import os
-    import signal
-
     from marketcast.storage.delta_store import DeltaForecastStore
 
     tmp, run_dir = global_run
-    original = DeltaForecastStore.write
-
-    def killed_while_writing(self, table, info):
-        os.kill(os.getpid(), signal.SIGTERM)  # arrives mid-write, as cron's timeout would
-        return original(self, table, info)
-
-    monkeypatch.setattr(DeltaForecastStore, "write", killed_while_writing)
-    before = signal.getsignal(signal.SIGTERM)
     job = tmp / "term" / "job"
-    try:
-        status = run_in_process(
-            "predict", *predict_overrides(tmp / "term", run_dir), f"hydra.run.dir={job}"
-        )
-    finally:
-        signal.signal(signal.SIGTERM, before)
+    status = predict_sigtermed_in(
+        monkeypatch, DeltaForecastStore, "write",
+        *predict_overrides(tmp / "term", run_dir), f"hydra.run.dir={job}",
+    )  # fmt: skip
     assert status == 143
     assert "marketcast predict: terminated (SIGTERM)" in capsys.readouterr().err
     said = (job / "predict.log").read_text()
@@ -306,31 +313,16 @@ def test_a_sigterm_during_the_store_write_lets_the_commit_finish_and_says_so(
 def test_a_sigterm_during_a_sql_write_stops_it_at_once_and_it_rolls_back(global_run, monkeypatch):
     """Held like Delta's, a SQL write that waited on another session's table lock ignored
     SIGTERM until the lock was released, then committed: a signal rolls SQL back whole."""
-    import os
-    import signal
-
     from marketcast.storage.sql_store import SqlForecastStore
 
     tmp, run_dir = global_run
-    original = SqlForecastStore.write
-
-    def killed_while_writing(self, table, info):
-        os.kill(os.getpid(), signal.SIGTERM)
-        return original(self, table, info)
-
-    monkeypatch.setattr(SqlForecastStore, "write", killed_while_writing)
     database = tmp / "sqlterm" / "f.db"
     database.parent.mkdir()
-    before = signal.getsignal(signal.SIGTERM)
-    try:
-        status = run_in_process(
-            "predict",
-            *predict_overrides(tmp / "sqlterm", run_dir),
-            "store.format=sql",
-            f"store.url=sqlite:///{database}",
-        )
-    finally:
-        signal.signal(signal.SIGTERM, before)
+    status = predict_sigtermed_in(
+        monkeypatch, SqlForecastStore, "write",
+        *predict_overrides(tmp / "sqlterm", run_dir),
+        "store.format=sql", f"store.url=sqlite:///{database}",
+    )  # fmt: skip
     assert status == 143
     assert not open_store("sql", f"sqlite:///{database}").exists()
 
@@ -338,33 +330,17 @@ def test_a_sigterm_during_a_sql_write_stops_it_at_once_and_it_rolls_back(global_
 def test_a_sigterm_after_a_sql_commit_waits_for_the_log_line(global_run, monkeypatch, capsys):
     """SIGTERM after the COMMIT (here in SQLite's checkpoint that follows it): the night was
     in the store, yet the job exited 143 without a word of it in its log."""
-    import os
-    import signal
-
     from marketcast.storage.sql_store import SqlForecastStore
 
     tmp, run_dir = global_run
-    original = SqlForecastStore._checkpoint
-
-    def killed_after_the_commit(self, conn):
-        os.kill(os.getpid(), signal.SIGTERM)
-        return original(self, conn)
-
-    monkeypatch.setattr(SqlForecastStore, "_checkpoint", killed_after_the_commit)
     database = tmp / "sqlcommitted" / "f.db"
     database.parent.mkdir()
     job = tmp / "sqlcommitted" / "job"
-    before = signal.getsignal(signal.SIGTERM)
-    try:
-        status = run_in_process(
-            "predict",
-            *predict_overrides(tmp / "sqlcommitted", run_dir),
-            "store.format=sql",
-            f"store.url=sqlite:///{database}",
-            f"hydra.run.dir={job}",
-        )
-    finally:
-        signal.signal(signal.SIGTERM, before)
+    status = predict_sigtermed_in(
+        monkeypatch, SqlForecastStore, "_checkpoint",
+        *predict_overrides(tmp / "sqlcommitted", run_dir),
+        "store.format=sql", f"store.url=sqlite:///{database}", f"hydra.run.dir={job}",
+    )  # fmt: skip
     assert status == 143
     assert "stopping once the forecast store's write ends" in capsys.readouterr().err
     said = (job / "predict.log").read_text()

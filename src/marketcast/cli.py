@@ -45,6 +45,7 @@ from marketcast.errors import (
     install_command,
     log_bug,
 )
+from marketcast.runfiles import finished_here  # light: it imports marketcast.errors only
 
 if TYPE_CHECKING:
     from argparse import ArgumentParser
@@ -128,8 +129,6 @@ def main(argv: list[str] | None = None) -> None:
         )
         sys.exit(EXIT_USER_ERROR)
     signal.signal(signal.SIGTERM, _terminate)  # cron's timeout, systemd: cleaned up, said
-    from marketcast.runfiles import finished_here
-
     finished_here.clear()  # this command's: commands run in one process (the tests) too
     console = _Stdout.install()
     try:
@@ -141,7 +140,6 @@ def main(argv: list[str] | None = None) -> None:
         _said_unwritten(console, 0)
     except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM: one line, not TensorFlow's traceback
         from marketcast.new_folders import restore_recorded
-        from marketcast.runfiles import finished_here
 
         terminated = isinstance(exc, Terminated)
         why = "terminated (SIGTERM)" if terminated else "interrupted"
@@ -588,7 +586,6 @@ def user_errors(check: str, job: str) -> Callable:
 
     def task(cfg):
         from marketcast import config
-        from marketcast.runfiles import finished_here
 
         finished_here.clear()  # this job's, not an earlier job's of the sweep or the process
         if _stopped_at and config.in_multirun():  # the basic launcher runs its batch on
@@ -609,7 +606,6 @@ def user_errors(check: str, job: str) -> Callable:
             if not isinstance(exc, MarketcastError):  # a bug: its traceback goes to the log
                 log_bug(log, "unexpected error", exc)
                 from marketcast.new_folders import restore
-                from marketcast.runfiles import finished_here
 
                 if not finished_here:  # a folder that was there, unless the run is whole
                     restore(Path(cfg.paths.run_dir), logs=False)

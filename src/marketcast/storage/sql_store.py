@@ -538,15 +538,16 @@ def _refusal(conn: Connection) -> Refusal | None:
 def _tables(conn: Connection, quantiles: list[str] = ()) -> tuple[Table, Table]:
     """The two tables, with the bound columns the database has plus ``quantiles``."""
     metadata = MetaData()
+    inspector = inspect(conn)
     have = []
-    if inspect(conn).has_table("forecasts"):
-        have = quantile_columns(c["name"] for c in inspect(conn).get_columns("forecasts"))
+    if inspector.has_table("forecasts"):
+        have = quantile_columns(c["name"] for c in inspector.get_columns("forecasts"))
     # committed_at: on PostgreSQL an instant (timestamptz), so that a reader in any time zone
     # reads the same moment; a table made before keeps its plain timestamp, written in UTC.
     # SQLite has no zoned type: plain UTC text.
     zoned = conn.dialect.name == "postgresql"
-    if zoned and inspect(conn).has_table("forecast_runs"):
-        kinds = {c["name"]: c["type"] for c in inspect(conn).get_columns("forecast_runs")}
+    if zoned and inspector.has_table("forecast_runs"):
+        kinds = {c["name"]: c["type"] for c in inspector.get_columns("forecast_runs")}
         zoned = bool(getattr(kinds.get("committed_at"), "timezone", True))
     forecasts = Table(
         "forecasts",
