@@ -7,6 +7,7 @@ at ``FinanceDataReader.DataReader`` (monkeypatch) and the rest of the code runs 
 from __future__ import annotations
 
 import re
+import socket
 
 import pandas as pd
 import requests
@@ -75,3 +76,20 @@ class FailingReader:
     def __call__(self, *args, **kwargs):
         self.calls.append(args)
         raise self.error
+
+
+class UnresolvedReader:
+    """``DataReader`` on a machine whose resolver does not know the sources' host names
+    (offline): requests' ConnectionError caused by the lookup's ``gaierror`` (``errno``,
+    ``EAI_NONAME`` by default; ``EAI_AGAIN`` is a resolver blip). ``asked``: the symbols."""
+
+    def __init__(self, errno: int = socket.EAI_NONAME):
+        self.errno = errno
+        self.asked: list[str] = []
+
+    def __call__(self, symbol, *args, **kwargs):
+        self.asked.append(symbol)
+        try:
+            raise socket.gaierror(self.errno, "Name or service not known")
+        except socket.gaierror as exc:
+            raise requests.ConnectionError("Failed to resolve the source's host") from exc

@@ -8,7 +8,14 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import ROOT, synthetic_prices
-from fake_fdr import FailingReader, FakeReader, http_error, naver_frame, yahoo_frame
+from fake_fdr import (
+    FailingReader,
+    FakeReader,
+    UnresolvedReader,
+    http_error,
+    naver_frame,
+    yahoo_frame,
+)
 
 from marketcast.config import DataConfig
 from marketcast.data import sources
@@ -343,24 +350,14 @@ def test_a_host_name_the_resolver_does_not_know_is_not_retried(monkeypatch, errn
     lookup failure is retried as before."""
     import socket
 
-    import requests
-
-    tried = []
-
-    def unresolved(*args, **kwargs):
-        tried.append(args)
-        try:  # as requests raises it: its ConnectionError, caused by the lookup's gaierror
-            raise socket.gaierror(getattr(socket, errno), "Name or service not known")
-        except socket.gaierror as exc:
-            raise requests.ConnectionError("Failed to resolve 'fchart.stock.naver.com'") from exc
-
+    unresolved = UnresolvedReader(getattr(socket, errno))
     slept = []
     monkeypatch.setattr(FinanceDataReader, "DataReader", unresolved)
     monkeypatch.setattr(sources.time, "sleep", slept.append)
     said = "could not be reached: " + ("1 try, which" if calls == 1 else f"{calls} tries, the last")
     with pytest.raises(MarketcastError, match=said) as raised:
         load_prices(fdr_config(symbol="005930", retries=2, backoff_s=1.0), now=NOW)
-    assert len(tried) == calls and len(slept) == calls - 1
+    assert len(unresolved.asked) == calls and len(slept) == calls - 1
     assert ("not known to the resolver: offline, so not retried" in str(raised.value)) == (
         calls == 1
     )

@@ -17,7 +17,9 @@ FDR and the cache (``data.cache_dir``; null: no cache):
 - Every fetch runs under a deadline (``data.timeout_s``) and is retried
   ``data.retries`` times with exponential backoff when the network fails.
   A source that cannot be reached falls back to the cache with one warning
-  saying how old it is; a symbol the source does not know is an error.
+  saying how old it is; a symbol the source does not know is an error. In a job of
+  many symbols, a source whose host name the resolver did not know is not asked again
+  for a minute (``asking_once_offline``).
 """
 
 from __future__ import annotations
@@ -525,6 +527,9 @@ def _fetch(cfg: DataConfig, symbol: str, since: pd.Timestamp | None) -> pd.DataF
 
     source = source_name(symbol)
     origin = f"FinanceDataReader symbol {symbol!r} ({source})"
+    offline = _offline.get()
+    if offline is not None and (said := offline.recent(source)):
+        raise _Unreachable(said)
     start = None if since is None else str(since.date())
     tries = cfg.retries + 1
     wait = tenacity.wait_exponential(multiplier=cfg.backoff_s, exp_base=2)
@@ -567,14 +572,68 @@ def _fetch(cfg: DataConfig, symbol: str, since: pd.Timestamp | None) -> pd.DataF
                 "use cached prices meanwhile, pass data.refresh=never."
             ) from None
         unknown = " (its host name is not known to the resolver: offline, so not retried)"
+        if kind == "unresolved" and offline is not None:
+            offline.found(source, symbol)
         raise _Unreachable(
             f"the data source ({source}) could not be reached: {counted(made, 'try', 'tries')}, "
             f"{'which' if made == 1 else 'the last'} failed with {_brief(exc)}"
             + (unknown if kind == "unresolved" else "")
         ) from None
+    if offline is not None:
+        offline.reached(source)
     if raw is None or len(raw) == 0:  # FDR's answer (with a print) for a code it lacks
         return pd.DataFrame(index=pd.DatetimeIndex([], name="Date"))
     return normalise(raw, origin)
+
+
+class Offline:
+    """The sources whose host name the resolver did not know, in one job of many symbols.
+
+    Each such lookup costs about a tenth of a second, and lookups run one at a time
+    however many threads ask: a thousand symbols on a night without a network spent two
+    minutes asking. For ``ASK_AGAIN_S`` seconds after a source's host was not known, its
+    later symbols are not asked (each falls back to its cache as an unreachable source
+    does, and says why); then one asks again.
+    """
+
+    ASK_AGAIN_S = 60.0
+
+    def __init__(self) -> None:
+        self._unknown: dict[str, tuple[float, str]] = {}  # source: (when, the symbol asked)
+
+    def found(self, source: str, symbol: str) -> None:
+        """``source``'s host name was not known to the resolver when ``symbol`` asked."""
+        self._unknown[source] = (time.monotonic(), symbol)
+
+    def reached(self, source: str) -> None:
+        self._unknown.pop(source, None)
+
+    def recent(self, source: str) -> str | None:
+        """Why ``source`` is not asked now, if it is not."""
+        when, symbol = self._unknown.get(source, (None, None))
+        if when is None or time.monotonic() - when >= self.ASK_AGAIN_S:
+            return None
+        return (
+            f"the data source ({source}) was not asked: the resolver did not know its host "
+            f"name for {symbol}, {time.monotonic() - when:.0f} s before (offline: it is asked "
+            f"again {self.ASK_AGAIN_S:.0f} s after that)"
+        )
+
+
+@contextmanager
+def asking_once_offline(offline: Offline | None = None) -> Iterator[Offline]:
+    """Within the block (this thread), a source whose host name the resolver did not know
+    is not asked again for a while (``Offline``); ``offline``: one shared with other
+    threads (default: a new one)."""
+    offline = Offline() if offline is None else offline
+    token = _offline.set(offline)
+    try:
+        yield offline
+    finally:
+        _offline.reset(token)
+
+
+_offline: ContextVar[Offline | None] = ContextVar("marketcast_offline", default=None)
 
 
 @contextmanager

@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from marketcast.config import DataConfig
-from marketcast.data.sources import Loaded, load, retry_jitter
+from marketcast.data.sources import Loaded, Offline, asking_once_offline, load, retry_jitter
 from marketcast.data.symbols import canonical_symbol, without_symbol
 from marketcast.errors import MarketcastError
 from marketcast.progress import progress
@@ -104,11 +104,14 @@ def load_universe(
         # Import FDR (slow, and a package of many modules) once here, not in every thread.
         importlib.import_module("FinanceDataReader")
 
+    offline = Offline()  # a source the resolver does not know is not asked for each symbol
+
     def load_one(symbol: str) -> Loaded:
-        if workers == 1:
-            return load(cfg, symbol=symbol, now=now, columns=columns)
-        with retry_jitter(1.0):  # spread the retries of requests that failed together
-            return load(cfg, symbol=symbol, now=now, columns=columns)
+        with asking_once_offline(offline):
+            if workers == 1:
+                return load(cfg, symbol=symbol, now=now, columns=columns)
+            with retry_jitter(1.0):  # spread the retries of requests that failed together
+                return load(cfg, symbol=symbol, now=now, columns=columns)
 
     outcomes: dict[str, Loaded | str] = {}
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="marketcast-load")

@@ -24,7 +24,7 @@ import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
 from marketcast.config import DataConfig, StaleCsv, check_cache_dir, job_id
-from marketcast.data.sources import NoRowsInRange, load
+from marketcast.data.sources import NoRowsInRange, asking_once_offline, load
 from marketcast.data.symbols import canonical_symbol, without_symbol
 from marketcast.data.trading_days import (
     last_completed_session,
@@ -133,7 +133,8 @@ def _forecast(cfg: DictConfig, runs: Runs, symbols: list[str], target: ForecastS
     now = pd.Timestamp.now(tz="UTC")
     windows: list[Window] = []
     failed = dict(runs.unreadable)  # a run of the night lost, if not by symbol: counted
-    with progress(symbols, desc="loaded", unit="symbol", logger=log) as items:
+    loading = progress(symbols, desc="loaded", unit="symbol", logger=log)
+    with loading as items, asking_once_offline():  # offline: not a lookup for each symbol
         for symbol in items:
             try:
                 windows.append(latest_window(symbol, run_for(symbol, runs), cfg, now))
