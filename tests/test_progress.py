@@ -80,6 +80,20 @@ def test_a_stage_whose_last_item_an_error_cut_off_is_not_said_done(monkeypatch, 
     assert caplog.records[-1].getMessage().startswith("fitted 1 of 1 symbol in ")
 
 
+def test_an_item_that_failed_and_was_then_cut_off_is_counted_once(monkeypatch, caplog):
+    """predict counts a symbol failed, then logs why: a SIGTERM in that line said "stopped:
+    loaded 0 of 3 symbols, 1 failed", where one symbol had loaded."""
+    monkeypatch.setattr(sys, "stderr", io.StringIO())
+    caplog.set_level(logging.INFO, logger="marketcast.progress")
+    with pytest.raises(KeyboardInterrupt), progress("abc", desc="loaded", unit="symbol") as each:
+        for symbol in each:
+            if symbol == "b":
+                each.fail()
+                raise KeyboardInterrupt
+    said = caplog.records[-1].getMessage()
+    assert said.startswith("stopped: loaded 1 of 3 symbols in ") and said.endswith(", 1 failed")
+
+
 def test_at_a_terminal_a_tqdm_bar_is_drawn(monkeypatch, caplog):
     terminal = Terminal()
     monkeypatch.setattr(sys, "stderr", terminal)

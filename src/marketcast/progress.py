@@ -63,6 +63,7 @@ class Progress(Iterator[T]):
         self._closed = False
         self._exhausted = False
         self._finished = 0  # the items done: each once the next one is asked for
+        self._failed_item = 0  # the last item fail() counted (1 the first; 0 none)
         self._bar: tqdm | None = None
         self._redirect = None
         if sys.stderr is not None and sys.stderr.isatty():
@@ -97,6 +98,7 @@ class Progress(Iterator[T]):
     def fail(self) -> None:
         """Count the current item as failed."""
         self.failed += 1
+        self._failed_item = self.done
         if self._bar is not None:
             self._bar.set_postfix(failed=self.failed, refresh=False)
 
@@ -111,8 +113,10 @@ class Progress(Iterator[T]):
             self._bar.close()
             self._redirect.__exit__(None, None, None)
         seconds = time.monotonic() - self._began
-        # "loaded 2 of 2 (1 failed)" said 2; an item an error cut off is not done
-        done = self._count(max(self._finished - self.failed, 0))
+        # "loaded 2 of 2 (1 failed)" said 2; an item an error cut off is not done, and not
+        # to be taken off the finished ones where it had failed
+        cut_off_failed = self._failed_item == self.done > self._finished
+        done = self._count(self._finished - (self.failed - cut_off_failed))
         text = f"{self.desc} {done}" if self._exhausted else f"stopped: {self.desc} {done}"
         self.logger.info("%s in %.1f s%s", text, seconds, self._failures())
 
