@@ -246,9 +246,9 @@ def test_an_as_of_ahead_of_today_counts_only_the_sessions_that_have_closed():
     now = pd.Timestamp("2025-11-27 12:00", tz="UTC")  # Thanksgiving: NYSE closed on 11-26
     last = pd.Timestamp("2025-11-26")
     ahead = pd.Timestamp("2025-12-02")  # 11-28, 12-01 and 12-02 have not happened yet
-    assert _check_fresh("AAPL", last, ahead, data, "XNYS", cfg, now) == (last, 0)
+    assert _check_fresh(last, ahead, data, "XNYS", cfg, now) == (last, 0, None)
     later = pd.Timestamp("2025-12-02 22:00", tz="UTC")  # they have now: 3 behind, warned
-    assert _check_fresh("AAPL", last, ahead, data, "XNYS", cfg, later) == (ahead, 3)
+    assert _check_fresh(last, ahead, data, "XNYS", cfg, later) == (ahead, 3, None)
 
 
 def _rewrite_state(run_dir, state: dict) -> None:
@@ -585,6 +585,24 @@ def test_a_nightly_job_may_refuse_a_csv_file_that_stopped_growing(trained, tmp_p
     said = capsys.readouterr().out
     assert f"stale prices: the last row is {last}" in said
     assert f"Update {prices}, or pass stale_csv=warn to forecast from its last row." in said
+
+
+def test_a_csv_file_too_short_to_forecast_is_refused_without_a_stale_warning(
+    trained, tmp_path, capsys, caplog
+):
+    """A download cut off after 10 rows, years old: predict first warned it was forecast
+    from its last row ("forecasting from it"), then refused it: only the refusal is true."""
+    _, run_dir, _, prices = trained
+    whole = prices.read_bytes()
+    out = tmp_path / "forecast.csv"
+    try:
+        pd.read_csv(prices).head(10).to_csv(prices, index=False)
+        with caplog.at_level("WARNING", logger="marketcast"):
+            assert forecast(compose_predict(f"run_dir={run_dir}", f"output={out}")) == 4
+    finally:
+        prices.write_bytes(whole)  # the other tests' run reads it
+    assert "only 10 rows of data" in capsys.readouterr().out
+    assert "forecasting from it" not in caplog.text and not out.exists()
 
 
 def test_an_as_of_past_a_csv_files_end_is_stale(trained, tmp_path, capsys):

@@ -289,9 +289,9 @@ def latest_window(symbol: str, run: Run, cfg: DictConfig, now: pd.Timestamp) -> 
         )
     selected = select_columns(frame, t.features, t.target)
     as_of = selected.index[-1]
-    due, behind = None, 0
+    due, behind, csv_behind = None, 0, None
     if cfg.max_stale_sessions is not None:  # first: stale prices leave few rows in the range
-        due, behind = _check_fresh(symbol, as_of, reference, data, exchange, cfg, now)
+        due, behind, csv_behind = _check_fresh(as_of, reference, data, exchange, cfg, now)
     need = t.window + 1  # one row before the window: log returns need it
     if len(selected) < need:
         raise MarketcastError(
@@ -299,6 +299,12 @@ def latest_window(symbol: str, run: Run, cfg: DictConfig, now: pd.Timestamp) -> 
             f"needs {need} (window.size={t.window} + 1). Use a later as_of, or a run with a "
             "smaller window."
         )
+    if csv_behind:  # said once the file is known to be forecast from, not before a refusal
+        log.warning(
+            "%s: the last row of %s is %s, %s before %s: forecasting from it (a CSV "
+            "file is not refreshed: update it if it should hold newer prices)",
+            symbol, data.path, as_of.date(), counted(csv_behind, "session"), due.date(),
+        )  # fmt: skip
     reads = run.prep.intervals.rows  # the band's year of prices (GARCH), or the window
     if len(selected) < reads:
         log.warning(
@@ -607,22 +613,21 @@ def _realised(target: np.ndarray, rows: np.ndarray, horizon: int) -> np.ndarray:
 
 
 def _check_fresh(
-    symbol: str,
     as_of: pd.Timestamp,
     reference: pd.Timestamp | None,
     data: DataConfig,
     exchange: str | None,
     cfg: DictConfig,
     now: pd.Timestamp,
-) -> tuple[pd.Timestamp, int]:
+) -> tuple[pd.Timestamp, int, int | None]:
     """Refuse prices more than ``max_stale_sessions`` sessions behind the last completed
     session (or the ``as_of`` asked for, ``reference``, where that is earlier: the sessions
-    of an as_of ahead of today have not happened); else that session and how many
-    sessions before it they end (``_warn_behind`` says so, once a night). A CSV file without
-    an ``as_of`` is forecast from its last row, with a warning: it is the file's own end (the
-    bundled sample's is 2018), but a nightly job whose file stopped growing must hear of
-    it; with ``stale_csv=skip`` it is refused as the others are (a cut-off download: exit 3
-    or 4)."""
+    of an as_of ahead of today have not happened); else that session, how many sessions
+    before it they end (``_warn_behind`` says so, once a night) and None. A CSV file without
+    an ``as_of`` is forecast from its last row, with a warning (the caller's, given the
+    sessions it is behind, the third value): it is the file's own end (the bundled sample's
+    is 2018), but a nightly job whose file stopped growing must hear of it; with
+    ``stale_csv=skip`` it is refused as the others are (a cut-off download: exit 3 or 4)."""
     today = now.tz_convert("UTC").tz_localize(None).normalize()
     if reference is not None and reference < today - pd.Timedelta(days=1):
         latest = reference  # its sessions have all closed
@@ -631,7 +636,7 @@ def _check_fresh(
         latest = latest if reference is None else min(latest, reference)
     behind = len(sessions(as_of + pd.Timedelta(days=1), latest, exchange))
     if behind <= cfg.max_stale_sessions:
-        return latest, behind
+        return latest, behind, None
     if data.source == "fdr" or reference is not None or cfg.stale_csv == StaleCsv.skip:
         if data.source == "fdr":
             fix = "Refresh the cache (marketcast fetch) or check the source."
@@ -643,12 +648,7 @@ def _check_fresh(
             f"stale prices: the last row is {as_of.date()}, {counted(behind, 'session')} before "
             f"{latest.date()} (max_stale_sessions={cfg.max_stale_sessions}). {fix}"
         )
-    log.warning(
-        "%s: the last row of %s is %s, %s before %s: forecasting from it (a CSV "
-        "file is not refreshed: update it if it should hold newer prices)",
-        symbol, data.path, as_of.date(), counted(behind, "session"), latest.date(),
-    )  # fmt: skip
-    return latest, 0  # said
+    return latest, 0, behind  # the caller says it
 
 
 def _warn_behind(windows: list[Window], most_stale: int) -> None:
