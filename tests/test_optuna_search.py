@@ -190,6 +190,29 @@ def test_failed_trial_is_failed_not_pruned(tmp_path):
     assert [t.state for t in study.get_trials()] == [TrialState.FAIL]
 
 
+def test_a_trial_cut_off_after_its_run_was_saved_whole_is_complete(tmp_path):
+    """A SIGTERM held while the run's files moved in acts as the move ends: the run was
+    whole, and the study recorded a failed trial, without its value."""
+    from marketcast.runfiles import finished_here
+
+    metrics = {"val": {"lstm": {"mase": 0.93}, "model": {"mase": 1.0}}}
+
+    def saved_then_interrupted(cfg, callbacks):
+        (tmp_path / "metrics.json").write_text(json.dumps(metrics))
+        finished_here.append(tmp_path)  # as jobs.outputs.write_run does, once moved in
+        raise KeyboardInterrupt
+
+    cfg = job_config(tmp_path / "optuna.journal", 0)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            search.run_trial(cfg, saved_then_interrupted, tmp_path)
+    finally:
+        finished_here.clear()
+    (trial,) = search.load_study(cfg.search).get_trials()
+    assert (trial.state, trial.value) == (TrialState.COMPLETE, 0.93)
+    assert json.loads((tmp_path / search.TRIAL_FILE).read_text())["state"] == "COMPLETE"
+
+
 @pytest.mark.slow  # over 2 s on 2 cores: CI's second stage runs it
 def test_study_report_writes_best_params_and_importances(tmp_path, capsys):
     storage = tmp_path / "optuna.journal"

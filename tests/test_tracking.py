@@ -519,6 +519,34 @@ def test_a_metric_name_mlflow_refuses_is_mended_not_lost(tmp_path):
     assert recorded.info.status == "FINISHED"
 
 
+@pytest.mark.slow  # a training run: CI's second stage runs it
+def test_a_run_cut_off_after_it_was_saved_whole_is_recorded_finished(
+    tmp_path, tiny_run, monkeypatch
+):
+    """A SIGTERM held while the run's files moved in acts as the move ends: the run was
+    whole in its folder, and its MLflow run said FAILED, without its metrics."""
+    from marketcast.jobs import outputs
+    from marketcast.jobs.train import train
+    from marketcast.runfiles import finished_here
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(outputs, "print_report", interrupted)  # the first step after the move
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    run_dir = tmp_path / "run"
+    cfg = compose_train(run_dir, *tiny_run, "logger=mlflow", f"logger.mlflow.tracking_uri={uri}")
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            train(cfg)
+    finally:
+        finished_here.clear()
+    _, (recorded,) = only_run(uri)
+    assert recorded.info.status == "FINISHED"
+    saved = json.loads((run_dir / "metrics.json").read_text())
+    assert recorded.data.metrics["val.lstm.mase"] == pytest.approx(saved["val"]["lstm"]["mase"])
+
+
 def test_an_unreachable_server_stops_a_sweep_before_its_jobs(tmp_path, capsys):
     """The parent run's callback raised, Hydra only warned, and every job failed alike."""
     config = OmegaConf.create(

@@ -61,6 +61,15 @@ RUN_FILES = (
 )
 
 
+def saved_whole(run_dir: Path) -> dict | None:
+    """The metrics of the run this job saved whole in ``run_dir`` (``finished_here``), where
+    an error or an interrupt came after it (the report printed, a logger's upload): the run
+    is complete, and a tracker records it so. None where it was not saved."""
+    if Path(run_dir) not in finished_here:
+        return None
+    return json.loads((Path(run_dir) / METRICS_FILE).read_text(encoding="utf-8"))
+
+
 def run_score(metrics: dict) -> float:
     """What ranks runs (a sweep's jobs, an Optuna search's trials, predict's choice among a
     sweep's runs of one symbol): the network's validation MASE (``metrics.json``'s

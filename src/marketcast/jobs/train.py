@@ -51,7 +51,7 @@ from marketcast.features.dataset import (
 )
 from marketcast.features.folds import Fold, min_fold_rows, plan_folds
 from marketcast.progress import counted, progress
-from marketcast.runfiles import FAILED_FILE, run_score
+from marketcast.runfiles import FAILED_FILE, run_score, saved_whole
 
 log = logging.getLogger(__name__)
 
@@ -163,6 +163,9 @@ def train_with(cfg: DictConfig, callbacks: list) -> tuple[float, dict]:
     try:
         score, metrics = _train(cfg, run_dir, [*loggers.callbacks(), *callbacks])
     except BaseException as exc:
+        if (saved := saved_whole(run_dir)) is not None:  # cut off after: the run is complete
+            loggers.finish(saved, run_dir)
+            raise
         # a trial the Optuna pruner stopped did not fail (its MLflow run was marked FAILED)
         optuna = sys.modules.get("optuna")  # loaded where a search runs: not imported here
         loggers.finish({}, run_dir, failed=not (optuna and isinstance(exc, optuna.TrialPruned)))

@@ -50,7 +50,7 @@ from optuna.trial import TrialState
 
 from marketcast.atomic import atomic_write
 from marketcast.config import check_search_keys, search_keys
-from marketcast.runfiles import TRIAL_FILE
+from marketcast.runfiles import TRIAL_FILE, run_score, saved_whole
 
 log = logging.getLogger(__name__)
 
@@ -257,9 +257,17 @@ def run_trial(cfg: DictConfig, objective: Objective, run_dir: Path) -> float:
         _record(run_dir, study, trial.number, "PRUNED", None, values)
         return math.inf
     except BaseException:
-        study.tell(trial, state=TrialState.FAIL)
-        _record(run_dir, study, trial.number, "FAIL", None, values)
+        if (saved := saved_whole(run_dir)) is not None:  # cut off after the run was saved
+            _told(run_dir, study, trial, run_score(saved), values)
+        else:
+            study.tell(trial, state=TrialState.FAIL)
+            _record(run_dir, study, trial.number, "FAIL", None, values)
         raise
+    return _told(run_dir, study, trial, value, values)
+
+
+def _told(run_dir: Path, study, trial, value: float, values: dict) -> float:
+    """Tell the study a trial's ``value`` (NaN: failed) and record it with the run."""
     state = TrialState.FAIL if math.isnan(value) else TrialState.COMPLETE
     study.tell(trial, None if state == TrialState.FAIL else value, state=state)
     _record(run_dir, study, trial.number, state.name, value, values)
