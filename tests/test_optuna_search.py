@@ -213,6 +213,26 @@ def test_a_trial_cut_off_after_its_run_was_saved_whole_is_complete(tmp_path):
     assert json.loads((tmp_path / search.TRIAL_FILE).read_text())["state"] == "COMPLETE"
 
 
+def test_a_trial_that_failed_where_an_earlier_job_saved_a_run_is_failed(tmp_path):
+    """The saved-run record is the process's: a run an earlier job saved in the same
+    folder does not make this job's failure a complete trial (the review's case)."""
+    from marketcast.runfiles import finished_here
+
+    (tmp_path / "metrics.json").write_text(json.dumps({"val": {"lstm": {"mase": 0.5}}}))
+    finished_here.append(tmp_path)  # an earlier train() of this process, this folder
+
+    def broken(cfg, callbacks):
+        raise MarketcastError("data.path=/nonexistent.csv does not exist")
+
+    cfg = job_config(tmp_path / "optuna.journal", 0)
+    try:
+        with pytest.raises(MarketcastError):
+            search.run_trial(cfg, broken, tmp_path)
+    finally:
+        finished_here.clear()
+    assert [t.state for t in search.load_study(cfg.search).get_trials()] == [TrialState.FAIL]
+
+
 @pytest.mark.slow  # over 2 s on 2 cores: CI's second stage runs it
 def test_study_report_writes_best_params_and_importances(tmp_path, capsys):
     storage = tmp_path / "optuna.journal"

@@ -547,6 +547,28 @@ def test_a_run_cut_off_after_it_was_saved_whole_is_recorded_finished(
     assert recorded.data.metrics["val.lstm.mase"] == pytest.approx(saved["val"]["lstm"]["mase"])
 
 
+@pytest.mark.slow  # over 2 s on 2 cores: CI's second stage runs it
+def test_a_run_whose_upload_is_interrupted_is_not_left_running(tmp_path, monkeypatch):
+    """Ctrl-C while a finished run's files uploaded left its MLflow run RUNNING for good."""
+    from marketcast.config import MlflowLoggerConfig
+
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    options = MlflowLoggerConfig(tracking_uri=uri, artifact_location=str(tmp_path / "a"))
+    run = mlflow_logger.MlflowLogger(options, tmp_path / "run")
+    run.start({})
+    (tmp_path / "metrics.json").write_text("{}")
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(run.client, "log_artifact", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run.finish({"val": {"model": {"mase": 1.0}}}, tmp_path, failed=False)
+    _, (recorded,) = only_run(uri)
+    assert recorded.info.status == "KILLED"
+    assert recorded.data.metrics == {"val.model.mase": 1.0}  # sent before the upload
+
+
 def test_an_unreachable_server_stops_a_sweep_before_its_jobs(tmp_path, capsys):
     """The parent run's callback raised, Hydra only warned, and every job failed alike."""
     config = OmegaConf.create(

@@ -61,13 +61,19 @@ RUN_FILES = (
 )
 
 
-def saved_whole(run_dir: Path) -> dict | None:
-    """The metrics of the run this job saved whole in ``run_dir`` (``finished_here``), where
-    an error or an interrupt came after it (the report printed, a logger's upload): the run
-    is complete, and a tracker records it so. None where it was not saved."""
-    if Path(run_dir) not in finished_here:
+def saved_whole(run_dir: Path, since: int) -> dict | None:
+    """The metrics of the run saved whole in ``run_dir`` since ``finished_here`` held
+    ``since`` entries (taken as the job began: an earlier job's run in the same folder and
+    process does not count), where an error or an interrupt came after it (the report
+    printed): the run is complete, and a tracker records it so. None where it was not
+    saved, or its metrics cannot be read (the error in hand is then the one to report)."""
+    here = Path(run_dir).resolve()
+    if all(Path(saved).resolve() != here for saved in finished_here[since:]):
         return None
-    return json.loads((Path(run_dir) / METRICS_FILE).read_text(encoding="utf-8"))
+    try:
+        return json.loads((here / METRICS_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
 
 
 def run_score(metrics: dict) -> float:

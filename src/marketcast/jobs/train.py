@@ -51,7 +51,7 @@ from marketcast.features.dataset import (
 )
 from marketcast.features.folds import Fold, min_fold_rows, plan_folds
 from marketcast.progress import counted, progress
-from marketcast.runfiles import FAILED_FILE, run_score, saved_whole
+from marketcast.runfiles import FAILED_FILE, finished_here, run_score, saved_whole
 
 log = logging.getLogger(__name__)
 
@@ -160,10 +160,11 @@ def train_with(cfg: DictConfig, callbacks: list) -> tuple[float, dict]:
     run_dir = Path(cfg.paths.run_dir)
     loggers = make_loggers(cfg.logger, run_dir)
     loggers.start(plain(cfg))
+    began = len(finished_here)
     try:
         score, metrics = _train(cfg, run_dir, [*loggers.callbacks(), *callbacks])
     except BaseException as exc:
-        if (saved := saved_whole(run_dir)) is not None:  # cut off after: the run is complete
+        if (saved := saved_whole(run_dir, began)) is not None:  # cut off after it was saved
             loggers.finish(saved, run_dir)
             raise
         # a trial the Optuna pruner stopped did not fail (its MLflow run was marked FAILED)

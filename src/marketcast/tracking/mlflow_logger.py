@@ -16,6 +16,7 @@ MLflow is an optional extra, imported only when this logger is on.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -161,6 +162,10 @@ class MlflowLogger:
                 "is complete in %s",
                 run_id, brief(exc), run_dir,
             )  # fmt: skip
+        except BaseException:  # Ctrl-C, SIGTERM mid-upload: not left RUNNING for good
+            with contextlib.suppress(Exception):
+                self.client.set_terminated(run_id, status="KILLED")
+            raise
         try:
             self.client.set_terminated(run_id, status="FAILED" if failed else "FINISHED")
         except Exception as exc:

@@ -50,7 +50,7 @@ from optuna.trial import TrialState
 
 from marketcast.atomic import atomic_write
 from marketcast.config import check_search_keys, search_keys
-from marketcast.runfiles import TRIAL_FILE, run_score, saved_whole
+from marketcast.runfiles import TRIAL_FILE, finished_here, run_score, saved_whole
 
 log = logging.getLogger(__name__)
 
@@ -247,6 +247,7 @@ def run_trial(cfg: DictConfig, objective: Objective, run_dir: Path) -> float:
             OmegaConf.update(cfg, key, value, merge=False)
     trial.set_user_attr("run_dir", str(run_dir))
     log.info("trial %d of study %s: %s", trial.number, study.study_name, _overrides(values))
+    began = len(finished_here)
     try:
         from marketcast.tracking.pruning import OptunaPruning  # Keras: only in a job
 
@@ -257,7 +258,7 @@ def run_trial(cfg: DictConfig, objective: Objective, run_dir: Path) -> float:
         _record(run_dir, study, trial.number, "PRUNED", None, values)
         return math.inf
     except BaseException:
-        if (saved := saved_whole(run_dir)) is not None:  # cut off after the run was saved
+        if (saved := saved_whole(run_dir, began)) is not None:  # cut off after it was saved
             _told(run_dir, study, trial, run_score(saved), values)
         else:
             study.tell(trial, state=TrialState.FAIL)
