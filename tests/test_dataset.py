@@ -1,4 +1,5 @@
 import numpy as np
+import pandas as pd
 import pytest
 from conftest import synthetic_prices
 
@@ -7,6 +8,7 @@ from marketcast.errors import MarketcastError
 from marketcast.features import representation as rep
 from marketcast.features.dataset import prepare, select_columns
 from marketcast.features.scaling import Scaler
+from marketcast.features.split import split_rows
 
 FEATURES = FeaturesConfig()
 WINDOW = WindowConfig(size=10, horizon=2)
@@ -111,10 +113,6 @@ def test_the_test_fraction_is_the_same_rows_however_the_others_are_written():
     0.7/0.15 on 50 rows (and on 451 other lengths up to 20,000): 0.65 + 0.2 is
     0.8500000000000001 in floating point, so a comparison of validation lengths scored
     different test rows."""
-    import pandas as pd
-
-    from marketcast.features.split import split_rows
-
     days = pd.bdate_range("2010-01-04", periods=2000)
     for n in range(10, 2000):
         starts = {

@@ -115,8 +115,9 @@ class Progress(Iterator[T]):
         seconds = time.monotonic() - self._began
         # "loaded 2 of 2 (1 failed)" said 2; an item an error cut off is not done, and not
         # to be taken off the finished ones where it had failed
-        cut_off_failed = self._failed_item == self.done > self._finished
-        done = self._count(self._finished - (self.failed - cut_off_failed))
+        cut_off = self.done > self._finished  # the item in hand, if the error came in it
+        failed_done = self.failed - (1 if cut_off and self._failed_item == self.done else 0)
+        done = self._count(self._finished - failed_done)
         text = f"{self.desc} {done}" if self._exhausted else f"stopped: {self.desc} {done}"
         self.logger.info("%s in %.1f s%s", text, seconds, self._failures())
 

@@ -43,9 +43,10 @@ def split_rows(dates: pd.DatetimeIndex, cfg: SplitConfig) -> Segments:
     test_start = (
         _date_row(dates, cfg.test_start, "split.test_start")
         if cfg.test_start is not None
-        # 0.65 + 0.2 is 0.8500000000000001 in floating point: the test segment of 50 rows
-        # started a row later than 0.7 + 0.15's, and the last 15% was not one set of rows
-        else round(n * round(cfg.train + cfg.val, 12))
+        # the last split.test of the rows, however the others are written: 0.65 + 0.2 is
+        # 0.8500000000000001 in floating point, and its test segment of 50 rows started a row
+        # later than 0.7 + 0.15's
+        else round(n * round(1 - cfg.test, 12))
     )
     if not 0 < val_start < test_start < n:
         raise MarketcastError(
