@@ -465,6 +465,31 @@ def test_a_bad_search_space_stops_the_search_before_any_job(tmp_path, monkeypatc
     )
 
 
+@pytest.mark.parametrize(
+    ("overrides", "said"),
+    [
+        # the trials trained 64 and 128 units, the value typed was dropped without a word
+        (["model.units=8"], "model.units=8: model.units is searched (search.space.model.units: "
+         "choice(16, 32, 64, 128)), so each trial would set its own value instead"),
+        # a search per value, and each value dropped: 4 jobs of 64 or 128 units
+        (["model.units=8,16"], "model.units=8,16: model.units is searched"),
+        # Hydra swept the unquoted choice: 40 jobs, each failing on "16 is one value"
+        (["search.space.model.units=choice(16,32)"], "search.space.model.units=choice(16,32): "
+         "Hydra reads the unquoted choice(16,32) as a sweep, and would run the search once for "
+         "each value: quote it, \"search.space.model.units='choice(16,32)'\"."),
+        # range(0): a search of no job, exit 0, and an optuna_best.yaml of best: null
+        (["search.n_trials=0"], "search.n_trials=0 must be at least 1"),
+    ],
+)  # fmt: skip
+def test_a_search_refuses_what_it_would_drop_or_multiply(
+    tmp_path, monkeypatch, capsys, overrides, said
+):
+    monkeypatch.chdir(tmp_path)
+    assert run_in_process("train", "hparams_search=optuna", *overrides) == EXIT_USER_ERROR
+    assert capsys.readouterr().err.startswith(f"error: {said}")
+    assert not list(tmp_path.iterdir())
+
+
 @pytest.mark.slow  # over 1.5 s on 2 cores: CI's second stage runs it
 def test_a_study_refuses_a_search_that_changes_a_keys_choices(tmp_path):
     """Narrowing model.units and running the same command again failed every trial with

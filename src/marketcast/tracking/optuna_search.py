@@ -335,6 +335,30 @@ def check_space(cfg: DictConfig, dims: Mapping[str, Dimension]) -> None:
                 ) from None
 
 
+def check_overrides(overrides: list[str], space: Any, dims: Mapping[str, Dimension]) -> None:
+    """That the command line neither sets a key the search sets in every trial (the value
+    was dropped without a word; a sweep of it ran the search once per value, dropping each)
+    nor gives a ``search.space`` key unquoted sweep grammar (Hydra swept it: a search per
+    value, each job failing on a single value)."""
+    parser = OverridesParser.create()
+    for override in parser.parse_overrides(overrides):
+        key = override.key_or_group
+        value = override.input_line.partition("=")[2]
+        if key.removeprefix("+").startswith("search.space.") and override.is_sweep_override():
+            raise MarketcastError(
+                f"{override.input_line}: Hydra reads the unquoted {value} as a sweep, and would "
+                f"run the search once for each value: quote it, \"{key}='{value}'\"."
+            )
+        if key in dims:
+            shown = OmegaConf.select(space, key)
+            raise MarketcastError(
+                f"{override.input_line}: {key} is searched (search.space.{key}: {shown}), so "
+                f"each trial would set its own value instead: leave it out, narrow the space "
+                f"(\"search.space.{key}='choice(...)'\"), or take {key} out of the search "
+                f"(search.space.{key}=null)."
+            )
+
+
 def _extremes(dim: Dimension) -> list[Any]:
     """The config values a dimension may give: every choice, or a range's two ends."""
     dist = dim.distribution
@@ -520,7 +544,13 @@ class StudyReport(Callback):
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         try:  # Hydra only warns of a callback's exception: every job would fail alike
+            if config.search.n_trials < 1:  # range(0): a search of no job, exit 0
+                raise MarketcastError(
+                    f"search.n_trials={config.search.n_trials} must be at least 1: it is the "
+                    "number of trials this search adds to the study."
+                )
             dims = search_space(config.search.space)
+            check_overrides(list(config.hydra.overrides.task), config.search.space, dims)
             check_space(config, dims)
             study = open_study(config.search)
             _check_same_choices(study, config.search, dims)
