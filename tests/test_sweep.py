@@ -403,6 +403,20 @@ def test_slurm_off_a_cluster_is_one_message_and_leaves_no_folder(
     assert not list(tmp_path.iterdir())
 
 
+def test_a_joblib_sweep_of_no_parallel_job_is_one_message_and_leaves_no_folder(
+    tmp_path, monkeypatch, capsys
+):
+    """joblib's "n_jobs == 0 in Parallel has no meaning" was a traceback, exit 1, and the
+    sweep's folder was left with its multirun.yaml."""
+    monkeypatch.chdir(tmp_path)
+    status = run_in_process(
+        "train", "-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=0", "model.units=8,16"
+    )
+    assert status == EXIT_USER_ERROR
+    assert capsys.readouterr().err.startswith("error: hydra.launcher.n_jobs=0 runs no job")
+    assert not list(tmp_path.iterdir())
+
+
 def test_a_missing_logger_package_stops_a_sweep_once_before_its_jobs(tmp_path, monkeypatch, capsys):
     """Every job failed alike with the install message (a single run says it at once)."""
     from marketcast.config import checks

@@ -159,6 +159,12 @@ class SweepSummary(Callback):
         # A folder that cannot be made is left to the sweeper, whose error the CLI reports.
         try:  # a logger's missing package: once, not in every job
             check_loggers(OmegaConf.select(config, "logger", default=None))
+            if OmegaConf.select(config, "hydra.launcher.n_jobs", default=None) == 0:
+                # joblib's ValueError, as a traceback with exit 1, and a folder left
+                raise MarketcastError(
+                    "hydra.launcher.n_jobs=0 runs no job: give how many jobs run at once "
+                    "(2), or -1 for one per core."
+                )
         except MarketcastError as exc:
             print(f"error: {exc}", file=sys.stderr)
             sys.exit(EXIT_USER_ERROR)
