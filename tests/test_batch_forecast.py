@@ -493,6 +493,35 @@ def test_one_damaged_run_of_a_sweep_does_not_stop_the_night(global_run, tmp_path
     assert set(read_store(tmp_path / "store")["run_dir"]) == {str(tmp_path / "sweep" / "0")}
 
 
+@pytest.mark.slow  # over 2 s on 2 cores: CI's second stage runs it
+def test_a_sweep_whose_jobs_did_not_all_finish_is_said_to_be_incomplete(
+    global_run, tmp_path, caplog
+):
+    """A sweep stopped in its second job (SIGTERM): predict took the one finished run
+    without a word, as if the sweep were whole. A failed job (its failed.json) or a pruned
+    trial is an outcome, and is not counted."""
+    import shutil
+
+    _, run_dir = global_run
+    sweep = tmp_path / "sweep"
+    shutil.copytree(run_dir, sweep / "0")
+    for job in ("0", "1", "2"):
+        (sweep / job / ".hydra").mkdir(parents=True)
+        (sweep / job / ".hydra" / "overrides.yaml").write_text(f"- model.units={8 << int(job)}\n")
+    (sweep / "2" / "failed.json").write_text('{"error": "MarketcastError", "message": "m"}')
+    with caplog.at_level("WARNING", logger="marketcast"):
+        assert forecast(compose_predict(*predict_overrides(tmp_path, sweep))) == EXIT_OK
+    assert (
+        f"run_dir={sweep}: 1 job of this sweep did not finish (1: interrupted, killed, or "
+        "still running); forecasting with the best of its 1 finished run"
+    ) in caplog.text
+    caplog.clear()
+    (sweep / "1" / "failed.json").write_text('{"error": "MarketcastError", "message": "m"}')
+    with caplog.at_level("WARNING", logger="marketcast"):
+        assert forecast(compose_predict(*predict_overrides(tmp_path, sweep))) == EXIT_OK
+    assert "did not finish" not in caplog.text
+
+
 @pytest.mark.slow  # over 1.5 s on 2 cores: CI's second stage runs it
 def test_each_night_is_its_own_run_in_the_store_history_with_a_fixed_run_directory(global_run):
     """A cron job's fixed hydra.run.dir: two nights, two run ids (the directory's name was

@@ -21,14 +21,18 @@ from omegaconf import DictConfig, OmegaConf
 from marketcast.data.symbols import canonical_symbol
 from marketcast.errors import MarketcastError
 from marketcast.evaluation.combination import Weights
+from marketcast.progress import counted, listed
 from marketcast.runfiles import (
     CONFIG_FILE,
+    DONE_FILE,
+    FAILED_FILE,
     METRICS_FILE,
     PREPROCESSING_FILE,
     is_finished_run,
     latest_run,
     marked_runs,
     run_score,
+    was_pruned,
 )
 from marketcast.storage import artifacts
 
@@ -116,6 +120,8 @@ def resolve_runs(cfg: DictConfig) -> Runs:
         paths = [root] if is_finished_run(root) else marked_runs(root)
         if not paths:
             artifacts.load_run(root)  # raises the "no finished run" message
+        if paths != [root]:
+            _warn_unfinished(root, len(paths))
     by_symbol: dict[str, tuple[tuple[float, float], Run]] = {}
     runs = Runs({})
     sources: dict[str, dict[str, tuple[Path, str]]] = defaultdict(dict)  # key -> file -> run
@@ -160,6 +166,26 @@ def resolve_runs(cfg: DictConfig) -> Runs:
         s: why for s, why in runs.damaged.items() if canonical_symbol(s) not in runs.by_symbol
     }
     return runs
+
+
+def _warn_unfinished(sweep_dir: Path, runs: int) -> None:
+    """Say where a sweep's jobs did not all finish (interrupted, killed, or still running):
+    its best finished run was taken without a word, as if the sweep were whole."""
+    from marketcast.jobs.sweep import job_dirs  # Hydra's callback base: only for a sweep
+
+    unfinished = [
+        job.relative_to(sweep_dir).as_posix()
+        for job in job_dirs(sweep_dir)
+        if not any((job / name).exists() for name in (DONE_FILE, FAILED_FILE))
+        and not was_pruned(job)
+    ]
+    if unfinished:
+        log.warning(
+            "run_dir=%s: %s of this sweep did not finish (%s: interrupted, killed, or still "
+            "running); forecasting with the best of its %s",
+            sweep_dir, counted(len(unfinished), "job"), listed(unfinished),
+            counted(runs, "finished run"),
+        )  # fmt: skip
 
 
 def saved_symbols(run_dir: Path) -> list[str]:
