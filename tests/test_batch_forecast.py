@@ -509,11 +509,18 @@ def test_a_sweep_whose_jobs_did_not_all_finish_is_said_to_be_incomplete(
         (sweep / job / ".hydra").mkdir(parents=True)
         (sweep / job / ".hydra" / "overrides.yaml").write_text(f"- model.units={8 << int(job)}\n")
     (sweep / "2" / "failed.json").write_text('{"error": "MarketcastError", "message": "m"}')
+    (tmp_path / "predict" / ".hydra").mkdir(parents=True)  # a command's own folder: no job
+    (tmp_path / "predict" / ".hydra" / "overrides.yaml").write_text("[]\n")
+    for root in (sweep, tmp_path):  # a sweep is a job folder's parent's multirun.yaml
+        with caplog.at_level("WARNING", logger="marketcast"):
+            assert forecast(compose_predict(*predict_overrides(tmp_path, root))) == EXIT_OK
+        assert "did not finish" not in caplog.text
+    (sweep / "multirun.yaml").write_text("hydra: {}\n")
     with caplog.at_level("WARNING", logger="marketcast"):
         assert forecast(compose_predict(*predict_overrides(tmp_path, sweep))) == EXIT_OK
     assert (
-        f"run_dir={sweep}: 1 job of this sweep did not finish (1: interrupted, killed, or "
-        "still running); forecasting with the best of its 1 finished run"
+        f"run_dir={sweep}: 1 sweep job did not finish (folder 1: interrupted, killed, not run, "
+        "or still running); forecasting with the best of the 1 finished run"
     ) in caplog.text
     caplog.clear()
     (sweep / "1" / "failed.json").write_text('{"error": "MarketcastError", "message": "m"}')

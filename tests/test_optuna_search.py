@@ -477,6 +477,10 @@ def test_a_bad_search_space_stops_the_search_before_any_job(tmp_path, monkeypatc
         (["search.space.model.units=choice(16,32)"], "search.space.model.units=choice(16,32): "
          "Hydra reads the unquoted choice(16,32) as a sweep, and would run the search once for "
          "each value: quote it, \"search.space.model.units='choice(16,32)'\"."),
+        # added with +: the advice keeps the + (without it, "not in the search space yet")
+        (["+search.space.train.epochs=choice(1,2)"], "+search.space.train.epochs=choice(1,2): "
+         "Hydra reads the unquoted choice(1,2) as a sweep, and would run the search once for "
+         "each value: quote it, \"+search.space.train.epochs='choice(1,2)'\"."),
         # range(0): a search of no job, exit 0, and an optuna_best.yaml of best: null
         (["search.n_trials=0"], "search.n_trials=0 must be at least 1"),
     ],

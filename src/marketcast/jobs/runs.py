@@ -113,6 +113,7 @@ def resolve_runs(cfg: DictConfig) -> Runs:
     and a label that runs trained on two CSV files share is forecast by neither
     (``Runs.clashes``).
     """
+    unfinished: list[str] = []
     if cfg.run_dir is None:
         paths = [latest_run(Path(cfg.paths.output_root).resolve())]
     else:
@@ -120,8 +121,7 @@ def resolve_runs(cfg: DictConfig) -> Runs:
         paths = [root] if is_finished_run(root) else marked_runs(root)
         if not paths:
             artifacts.load_run(root)  # raises the "no finished run" message
-        if paths != [root]:
-            _warn_unfinished(root, len(paths))
+        unfinished = unfinished_jobs(root) if paths != [root] else []
     by_symbol: dict[str, tuple[tuple[float, float], Run]] = {}
     runs = Runs({})
     sources: dict[str, dict[str, tuple[Path, str]]] = defaultdict(dict)  # key -> file -> run
@@ -152,6 +152,14 @@ def resolve_runs(cfg: DictConfig) -> Runs:
                 by_symbol[symbol] = (score, run)
     if damaged and not by_symbol:
         raise damaged[0]
+    if cfg.run_dir is not None and unfinished:  # taken as if the sweep were whole, unsaid
+        log.warning(
+            "run_dir=%s: %s did not finish (%s %s: interrupted, killed, not run, or still "
+            "running); forecasting with the best of the %s",
+            root, counted(len(unfinished), "sweep job"),
+            "folder" if len(unfinished) == 1 else "folders", listed(unfinished),
+            counted(len(paths) - len(damaged), "finished run"),
+        )  # fmt: skip
     for symbol, files in sources.items():
         if len(files) > 1:  # one store key for two series: neither may be published under it
             by_symbol.pop(symbol, None)
@@ -168,24 +176,19 @@ def resolve_runs(cfg: DictConfig) -> Runs:
     return runs
 
 
-def _warn_unfinished(sweep_dir: Path, runs: int) -> None:
-    """Say where a sweep's jobs did not all finish (interrupted, killed, or still running):
-    its best finished run was taken without a word, as if the sweep were whole."""
+def unfinished_jobs(root: Path) -> list[str]:
+    """The jobs of the sweeps under ``root`` (folders of Hydra's multirun, beside its
+    ``multirun.yaml``) that hold neither a run nor a failure or pruning record: interrupted,
+    killed, not run (``sweep.fail_fast``), or still running."""
     from marketcast.jobs.sweep import job_dirs  # Hydra's callback base: only for a sweep
 
-    unfinished = [
-        job.relative_to(sweep_dir).as_posix()
-        for job in job_dirs(sweep_dir)
-        if not any((job / name).exists() for name in (DONE_FILE, FAILED_FILE))
+    return [
+        job.relative_to(root).as_posix()
+        for job in job_dirs(root)
+        if (job.parent / "multirun.yaml").is_file()
+        and not any((job / name).exists() for name in (DONE_FILE, FAILED_FILE))
         and not was_pruned(job)
     ]
-    if unfinished:
-        log.warning(
-            "run_dir=%s: %s of this sweep did not finish (%s: interrupted, killed, or still "
-            "running); forecasting with the best of its %s",
-            sweep_dir, counted(len(unfinished), "job"), listed(unfinished),
-            counted(runs, "finished run"),
-        )  # fmt: skip
 
 
 def saved_symbols(run_dir: Path) -> list[str]:

@@ -163,7 +163,7 @@ class SweepSummary(Callback):
                 # joblib's ValueError, as a traceback with exit 1, and a folder left
                 raise MarketcastError(
                     "hydra.launcher.n_jobs=0 runs no job: give how many jobs run at once "
-                    "(2), or -1 for one per core."
+                    "(e.g. 2), or -1 for one per core."
                 )
         except MarketcastError as exc:
             print(f"error: {exc}", file=sys.stderr)

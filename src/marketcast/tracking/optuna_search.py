@@ -343,11 +343,12 @@ def check_overrides(overrides: list[str], space: Any, dims: Mapping[str, Dimensi
     parser = OverridesParser.create()
     for override in parser.parse_overrides(overrides):
         key = override.key_or_group
-        value = override.input_line.partition("=")[2]
-        if key.removeprefix("+").startswith("search.space.") and override.is_sweep_override():
+        typed, _, value = override.input_line.partition("=")  # "+search.space.x" as typed
+        if key.startswith("search.space.") and override.is_sweep_override():
+            quoted = f"'{typed}=\"{value}\"'" if "'" in value else f"\"{typed}='{value}'\""
             raise MarketcastError(
                 f"{override.input_line}: Hydra reads the unquoted {value} as a sweep, and would "
-                f"run the search once for each value: quote it, \"{key}='{value}'\"."
+                f"run the search once for each value: quote it, {quoted}."
             )
         if key in dims:
             shown = OmegaConf.select(space, key)
