@@ -417,6 +417,26 @@ def test_a_joblib_sweep_of_no_parallel_job_is_one_message_and_leaves_no_folder(
     assert not list(tmp_path.iterdir())
 
 
+@pytest.mark.parametrize(
+    ("swept", "said"),
+    [
+        (["model.units=8,0"], "model.units=8,0: model.units=0 must be at least 1; no job of "
+         "the sweep was run."),
+        # with a group swept beside it, and the value's job not the first
+        (["model=lstm,lstm_sequence", "model.lstm.dropout=0.1,1.5"],
+         "model.lstm.dropout=0.1,1.5: model.lstm.dropout=1.5 must lie in [0, 1)"),
+    ],
+)  # fmt: skip
+def test_a_value_of_a_sweep_that_no_job_can_take_stops_it_before_any_job(
+    tmp_path, monkeypatch, capsys, swept, said
+):
+    """-m model.units=8,0 trained job 0 for 45 s before job 1 failed on model.units=0."""
+    monkeypatch.chdir(tmp_path)
+    assert run_in_process("train", "-m", "debug=default", *swept) == EXIT_USER_ERROR
+    assert capsys.readouterr().err.startswith(f"error: {said}")
+    assert not list(tmp_path.iterdir())
+
+
 def test_a_missing_logger_package_stops_a_sweep_once_before_its_jobs(tmp_path, monkeypatch, capsys):
     """Every job failed alike with the install message (a single run says it at once)."""
     from marketcast.config import checks

@@ -99,6 +99,12 @@ def check_train_job(cfg: DictConfig) -> None:
     if cfg.data.source == "csv":  # said in a second, not after pandas and scipy load (3 s)
         check_csv_path(cfg.data.path)
     check_cache_dir(cfg.data)
+    check_values(cfg)
+
+
+def check_values(cfg: DictConfig) -> None:
+    """The range checks of a training config's values, which read nothing but the config
+    (also each value of a sweep, at its start: ``marketcast.jobs.sweep``)."""
     check_features(cfg.features)
     check_window(cfg.window)
     check_split(cfg.split)

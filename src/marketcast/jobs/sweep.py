@@ -28,10 +28,10 @@ from typing import Any
 
 import pandas as pd
 from hydra.experimental.callback import Callback
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from marketcast.atomic import atomic_write
-from marketcast.config import check_loggers
+from marketcast.config import check_loggers, check_values
 from marketcast.errors import EXIT_ERROR, EXIT_USER_ERROR, MarketcastError, first_line, log_bug
 from marketcast.progress import listed
 from marketcast.runfiles import (
@@ -159,6 +159,7 @@ class SweepSummary(Callback):
         # A folder that cannot be made is left to the sweeper, whose error the CLI reports.
         try:  # a logger's missing package: once, not in every job
             check_loggers(OmegaConf.select(config, "logger", default=None))
+            check_swept_values(config)
             if OmegaConf.select(config, "hydra.launcher.n_jobs", default=None) == 0:
                 # joblib's ValueError, as a traceback with exit 1, and a folder left
                 raise MarketcastError(
@@ -196,6 +197,45 @@ class SweepSummary(Callback):
             log.error("%s", said)
             print(f"error: {said}", file=sys.stderr)  # cron's mail, a CI step: stderr says it
             sys.exit(status)
+
+
+def check_swept_values(config: DictConfig) -> None:
+    """Each value of each swept key passes the range checks (``check_values``), with the
+    other swept keys at their first values: a job the sweep would run (Hydra's basic
+    sweeper runs every combination). ``-m model.units=8,0`` trained job 0 for 45 s before
+    job 1 failed on ``model.units=0``. Group choices, ranges of a real-valued key and keys
+    the config lacks are left to their jobs."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    swept = {}
+    for override in OverridesParser.create().parse_overrides(list(config.hydra.overrides.task)):
+        key = override.key_or_group
+        if not override.is_sweep_override() or key.startswith("hydra."):
+            continue
+        if OmegaConf.select(config, key, default=None) is None:
+            continue  # a key the config lacks (refused in its job) or that is null
+        if OmegaConf.is_config(OmegaConf.select(config, key)):
+            continue  # a group's choices (model=lstm,lstm_sequence): composed in each job
+        try:
+            swept[key] = (override.input_line, list(override.sweep_iterator()))
+        except Exception:  # an interval: no values to list
+            continue
+    for key, (typed, values) in swept.items():
+        job = OmegaConf.masked_copy(config, [k for k in config if k != "hydra"])
+        with read_write(job), open_dict(job):
+            for other, (_, others) in swept.items():
+                if other != key and others:
+                    OmegaConf.update(job, other, others[0], merge=False)
+        for value in values:
+            try:
+                with read_write(job):
+                    OmegaConf.update(job, key, value, merge=False)
+                check_values(job)
+            except MarketcastError as exc:
+                said = str(exc).rstrip(".")
+                raise MarketcastError(f"{typed}: {said}; no job of the sweep was run.") from None
+            except Exception:  # a value the key's type refuses: its job says so
+                continue
 
 
 def _job_row(sweep_dir: Path, job_dir: Path) -> dict[str, Any]:
