@@ -467,6 +467,7 @@ def test_a_store_that_fails_to_take_the_forecast_leaves_no_forecast_csv(global_r
     assert not (tmp_path / "out" / "forecast.csv").exists()
 
 
+@pytest.mark.slow  # 1-2 s on 2 cores: out of the 3-minute default run; CI's second stage runs it
 def test_the_store_records_the_run_directory_absolute(global_run, tmp_path, monkeypatch):
     _, run_dir = global_run
     monkeypatch.chdir(run_dir.parent)

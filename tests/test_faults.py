@@ -333,6 +333,7 @@ def test_an_overwrite_that_fails_leaves_the_earlier_run_whole(run_copy, tmp_path
     assert not (tmp_path / "new").exists()
 
 
+@pytest.mark.slow  # 1-2 s on 2 cores: out of the 3-minute default run; CI's second stage runs it
 def test_a_refused_run_leaves_a_folder_that_was_there_as_it_was(tmp_path):
     """Hydra writes .hydra/ and the job's log before the checks: a run refused in a finished
     run's folder rewrote that run's .hydra/overrides.yaml with its own (a sweep's summary

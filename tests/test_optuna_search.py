@@ -485,6 +485,7 @@ def test_a_bad_search_space_stops_the_search_before_any_job(tmp_path, monkeypatc
         (["search.n_trials=0"], "search.n_trials=0 must be at least 1"),
     ],
 )  # fmt: skip
+@pytest.mark.slow  # 1-2 s on 2 cores: out of the 3-minute default run; CI's second stage runs it
 def test_a_search_refuses_what_it_would_drop_or_multiply(
     tmp_path, monkeypatch, capsys, overrides, said
 ):
@@ -634,6 +635,7 @@ def test_a_search_whose_every_trial_failed_does_not_bind_the_study(tmp_path, mon
         )  # now it binds
 
 
+@pytest.mark.slow  # 1-2 s on 2 cores: out of the 3-minute default run; CI's second stage runs it
 def test_a_trial_still_running_binds_the_study_to_its_search(tmp_path, monkeypatch):
     """Two searches on other data started together: the second must not re-record the
     study while the first one's trial trains (it would complete under the other's data)."""

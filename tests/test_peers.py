@@ -55,6 +55,7 @@ def test_statistical_peers_use_no_row_at_or_after_the_origin(make_model):
     assert before.shape == (len(origins), 3) and np.all(before > 0)
 
 
+@pytest.mark.slow  # 1-2 s on 2 cores: out of the 3-minute default run; CI's second stage runs it
 def test_the_peers_own_bands_use_no_later_row_and_cover_a_random_walk():
     """ETS's own prediction interval (statsforecast's), for issue 15's table beside the
     published band: ordered around the same forecasts, its median the forecast, blind to

@@ -88,6 +88,7 @@ def test_a_backtest_has_folds_and_its_own_forecast_figure(tmp_path, horizon):
     assert written(paths) | written(single) <= set(PLOT_FILES)
 
 
+@pytest.mark.slow  # 1-2 s on 2 cores: out of the 3-minute default run; CI's second stage runs it
 def test_a_universe_gets_the_pooled_figures_only(tmp_path):
     table = pd.concat(
         [predictions(2, seed=1, symbol="A"), predictions(2, seed=2, symbol="B")]
@@ -111,6 +112,7 @@ def test_interval_pairs_and_forecasters_are_read_from_the_columns():
     ]  # fmt: skip
 
 
+@pytest.mark.slow  # 1-2 s on 2 cores: out of the 3-minute default run; CI's second stage runs it
 def test_loss_without_validation_and_without_history(tmp_path):
     plots.plot_loss({"loss": [1.0, 0.5]}, "X", tmp_path / "loss.png")
     assert (tmp_path / "loss.png").read_bytes()[:8] == PNG
@@ -176,6 +178,7 @@ def test_every_title_fits_its_chart_at_any_price_scale(tmp_path, figures):
     assert too_wide == {path.name: [] for path in figures}
 
 
+@pytest.mark.slow  # 1-2 s on 2 cores: out of the 3-minute default run; CI's second stage runs it
 def test_universe_coverage_is_the_mean_over_symbols_metrics_reports_with_gaps(tmp_path, figures):
     """Its figure is each symbol's coverage, then their mean (as metrics.json), not the
     mean over dates; where no symbol has test data the line breaks instead of crossing."""

@@ -274,6 +274,7 @@ def _checked(url: str) -> None:
     check_location(StoreConfig(format=StoreFormat.sql, url=url))
 
 
+@pytest.mark.slow  # 1-2 s on 2 cores: out of the 3-minute default run; CI's second stage runs it
 def test_a_postgresql_role_that_may_not_write_is_told_which_grants_at_start_up(request):
     """A role without CREATE on the schema, or with SELECT alone on the tables: predict's
     start-up check says what the role lacks (exit 2). It was the write, once every forecast

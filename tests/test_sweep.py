@@ -386,6 +386,7 @@ def test_a_launcher_whose_plugin_is_missing_says_how_to_install_it(
 
 
 @pytest.mark.parametrize("launcher", ["slurm", "submitit_slurm"])
+@pytest.mark.slow  # 1-2 s on 2 cores: out of the 3-minute default run; CI's second stage runs it
 def test_slurm_off_a_cluster_is_one_message_and_leaves_no_folder(
     tmp_path, monkeypatch, capsys, launcher
 ):
@@ -403,6 +404,7 @@ def test_slurm_off_a_cluster_is_one_message_and_leaves_no_folder(
     assert not list(tmp_path.iterdir())
 
 
+@pytest.mark.slow  # 1-2 s on 2 cores: out of the 3-minute default run; CI's second stage runs it
 def test_a_joblib_sweep_of_no_parallel_job_is_one_message_and_leaves_no_folder(
     tmp_path, monkeypatch, capsys
 ):
@@ -427,6 +429,7 @@ def test_a_joblib_sweep_of_no_parallel_job_is_one_message_and_leaves_no_folder(
          "model.lstm.dropout=0.1,1.5: model.lstm.dropout=1.5 must lie in [0, 1)"),
     ],
 )  # fmt: skip
+@pytest.mark.slow  # 1-2 s on 2 cores: out of the 3-minute default run; CI's second stage runs it
 def test_a_value_of_a_sweep_that_no_job_can_take_stops_it_before_any_job(
     tmp_path, monkeypatch, capsys, swept, said
 ):

@@ -170,6 +170,7 @@ def test_fetch_prints_one_line_per_symbol(tmp_path, fake, capsys):
     assert lines[2] == "1 of 2 symbols loaded"
 
 
+@pytest.mark.slow  # 1-2 s on 2 cores: out of the 3-minute default run; CI's second stage runs it
 def test_fetch_command_exit_status(tmp_path, fake, capsys):
     """The command in this process, on a warm cache (filled here through the fake), offline."""
     load_universe(universe_config(tmp_path, symbols=["005930"]), now=NOW)
