@@ -95,6 +95,16 @@ def tiny_run(tiny_csv) -> list[str]:
 
 
 @pytest.fixture
+def saved_runs() -> Iterator[list[Path]]:
+    """The process's record of the runs saved whole (``runfiles.finished_here``), cleared
+    after the test: the CLI clears it per command, a test that calls a job does not."""
+    from marketcast.runfiles import finished_here
+
+    yield finished_here
+    finished_here.clear()
+
+
+@pytest.fixture
 def prices_csv(tmp_path: Path) -> Path:
     path = tmp_path / "prices.csv"
     synthetic_prices().to_csv(path)

@@ -190,46 +190,36 @@ def test_failed_trial_is_failed_not_pruned(tmp_path):
     assert [t.state for t in study.get_trials()] == [TrialState.FAIL]
 
 
-def test_a_trial_cut_off_after_its_run_was_saved_whole_is_complete(tmp_path):
+def test_a_trial_cut_off_after_its_run_was_saved_whole_is_complete(tmp_path, saved_runs):
     """A SIGTERM held while the run's files moved in acts as the move ends: the run was
     whole, and the study recorded a failed trial, without its value."""
-    from marketcast.runfiles import finished_here
-
     metrics = {"val": {"lstm": {"mase": 0.93}, "model": {"mase": 1.0}}}
 
     def saved_then_interrupted(cfg, callbacks):
         (tmp_path / "metrics.json").write_text(json.dumps(metrics))
-        finished_here.append(tmp_path)  # as jobs.outputs.write_run does, once moved in
+        saved_runs.append(tmp_path)  # as jobs.outputs.write_run does, once moved in
         raise KeyboardInterrupt
 
     cfg = job_config(tmp_path / "optuna.journal", 0)
-    try:
-        with pytest.raises(KeyboardInterrupt):
-            search.run_trial(cfg, saved_then_interrupted, tmp_path)
-    finally:
-        finished_here.clear()
+    with pytest.raises(KeyboardInterrupt):
+        search.run_trial(cfg, saved_then_interrupted, tmp_path)
     (trial,) = search.load_study(cfg.search).get_trials()
     assert (trial.state, trial.value) == (TrialState.COMPLETE, 0.93)
     assert json.loads((tmp_path / search.TRIAL_FILE).read_text())["state"] == "COMPLETE"
 
 
-def test_a_trial_that_failed_where_an_earlier_job_saved_a_run_is_failed(tmp_path):
+def test_a_trial_that_failed_where_an_earlier_job_saved_a_run_is_failed(tmp_path, saved_runs):
     """The saved-run record is the process's: a run an earlier job saved in the same
     folder does not make this job's failure a complete trial (the review's case)."""
-    from marketcast.runfiles import finished_here
-
     (tmp_path / "metrics.json").write_text(json.dumps({"val": {"lstm": {"mase": 0.5}}}))
-    finished_here.append(tmp_path)  # an earlier train() of this process, this folder
+    saved_runs.append(tmp_path)  # an earlier train() of this process, this folder
 
     def broken(cfg, callbacks):
         raise MarketcastError("data.path=/nonexistent.csv does not exist")
 
     cfg = job_config(tmp_path / "optuna.journal", 0)
-    try:
-        with pytest.raises(MarketcastError):
-            search.run_trial(cfg, broken, tmp_path)
-    finally:
-        finished_here.clear()
+    with pytest.raises(MarketcastError):
+        search.run_trial(cfg, broken, tmp_path)
     assert [t.state for t in search.load_study(cfg.search).get_trials()] == [TrialState.FAIL]
 
 

@@ -521,13 +521,12 @@ def test_a_metric_name_mlflow_refuses_is_mended_not_lost(tmp_path):
 
 @pytest.mark.slow  # a training run: CI's second stage runs it
 def test_a_run_cut_off_after_it_was_saved_whole_is_recorded_finished(
-    tmp_path, tiny_run, monkeypatch
+    tmp_path, tiny_run, monkeypatch, saved_runs
 ):
     """A SIGTERM held while the run's files moved in acts as the move ends: the run was
     whole in its folder, and its MLflow run said FAILED, without its metrics."""
     from marketcast.jobs import outputs
     from marketcast.jobs.train import train
-    from marketcast.runfiles import finished_here
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
@@ -536,11 +535,8 @@ def test_a_run_cut_off_after_it_was_saved_whole_is_recorded_finished(
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     run_dir = tmp_path / "run"
     cfg = compose_train(run_dir, *tiny_run, "logger=mlflow", f"logger.mlflow.tracking_uri={uri}")
-    try:
-        with pytest.raises(KeyboardInterrupt):
-            train(cfg)
-    finally:
-        finished_here.clear()
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg)
     _, (recorded,) = only_run(uri)
     assert recorded.info.status == "FINISHED"
     saved = json.loads((run_dir / "metrics.json").read_text())

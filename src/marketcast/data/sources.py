@@ -611,11 +611,12 @@ class Offline:
     def recent(self, source: str) -> str | None:
         """Why ``source`` is not asked now, if it is not."""
         when, symbol = self._unknown.get(source, (None, None))
-        if when is None or time.monotonic() - when >= self.ASK_AGAIN_S:
+        age = None if when is None else time.monotonic() - when
+        if age is None or age >= self.ASK_AGAIN_S:
             return None
         return (
             f"the data source ({source}) was not asked: its host name was unknown to the "
-            f"resolver when {symbol} asked, {time.monotonic() - when:.0f} s ago (offline); it "
+            f"resolver when {symbol} asked, {age:.0f} s ago (offline); it "
             f"is asked again after {self.ASK_AGAIN_S:.0f} s"
         )
 

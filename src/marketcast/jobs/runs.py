@@ -152,7 +152,7 @@ def resolve_runs(cfg: DictConfig) -> Runs:
                 by_symbol[symbol] = (score, run)
     if damaged and not by_symbol:
         raise damaged[0]
-    if cfg.run_dir is not None and unfinished:  # taken as if the sweep were whole, unsaid
+    if unfinished:  # (run_dir is a sweep) taken as if the sweep were whole, unsaid
         log.warning(
             "run_dir=%s: %s did not finish (%s %s: interrupted, killed, not run, or still "
             "running); forecasting with the best of the %s",

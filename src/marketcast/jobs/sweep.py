@@ -212,10 +212,11 @@ def check_swept_values(config: DictConfig) -> None:
         key = override.key_or_group
         if not override.is_sweep_override() or key.startswith("hydra."):
             continue
-        if OmegaConf.select(config, key, default=None) is None:
-            continue  # a key the config lacks (refused in its job) or that is null
-        if OmegaConf.is_config(OmegaConf.select(config, key)):
-            continue  # a group's choices (model=lstm,lstm_sequence): composed in each job
+        current = OmegaConf.select(config, key, default=None)
+        # a key the config lacks (refused in its job) or that is null; a group's choices
+        # (model=lstm,lstm_sequence): composed in each job
+        if current is None or OmegaConf.is_config(current):
+            continue
         try:
             swept[key] = (override.input_line, list(override.sweep_iterator()))
         except Exception:  # an interval: no values to list
