@@ -13,12 +13,13 @@ targets. Every method is fitted on the training rows only, except where its name
 - ``range_ewma``: an EWMA (0.94) of the Parkinson high-low variance, scaled on training;
 - ``mix``: the average variance of ``garch`` and ``range_ewma``;
 - ``conformal``: GARCH-standardised moves' conformal quantiles from validation;
-- ``published V gamma=G [shrink=S] [step_persistence=R] [step_rates=inverse]``:
-  marketcast's own ``Intervals`` (volatility=V) adapting at rate G (step h at G / h with
-  ``step_rates=inverse``, else every step at G), S of each step's variance from the
-  trailing year (0 if absent), the multi-step variance reverting to the trailing year's
-  level at R per step (``evaluation.intervals.step_persistence``; absent: the fit's own
-  persistence and level).
+- ``published V gamma=G [shrink=S] [step_persistence=R] [step_rates=inverse]
+  [variance_ratio=W]``: marketcast's own ``Intervals`` (volatility=V) adapting at rate G
+  (step h at G / h with ``step_rates=inverse``, else every step at G), S of each step's
+  variance from the trailing year (0 if absent), the multi-step variance reverting to the
+  trailing year's level at R per step (``evaluation.intervals.step_persistence``; absent:
+  the fit's own persistence and level), each step's variance scaled by W of the trailing
+  year's variance ratio (``evaluation.intervals.variance_ratio``; absent: 0).
 
 Prints, per method, the mean interval (Winkler) score in % of price, the mean coverage and
 its range over files, and the range of coverage per volatility tercile.
@@ -110,16 +111,17 @@ def methods(
     q = np.stack([conformal_quantile(z, level) for level in LEVELS], axis=1)  # -> (H, L)
     out["conformal"] = np.exp(np.log(last)[:, None, None] + q[None] * np.sqrt(v_garch)[..., None])
     centre = np.repeat(last[:, None], horizon, axis=1)
-    settings = [("garch", g, 0.0, None, "flat") for g in (0.0, 0.002, 0.005, 0.01)]
-    settings += [("gjr", g, 0.0, None, "flat") for g in (0.0, 0.002, 0.005, 0.01)]
-    settings += [("gjr", 0.002, s, None, "flat") for s in (0.1, 0.2, 0.3)]
-    settings += [("gjr", 0.002, 0.0, rho, "flat") for rho in (0.95, 0.9, 0.8, 0.7, 0.0)]
-    settings += [("gjr", 0.002, 0.2, 0.9, "flat")]
-    settings += [("gjr", g, 0.0, 0.9, "inverse") for g in (0.002, 0.005, 0.0075, 0.01)]
-    settings += [("gjr", 0.005, 0.0, 0.9, "flat")]
-    settings += [("gjr", 0.005, s, 0.9, "inverse") for s in (0.1, 0.2)]  # 0.2: the defaults
+    settings = [("garch", g, 0.0, None, "flat", 0.0) for g in (0.0, 0.002, 0.005, 0.01)]
+    settings += [("gjr", g, 0.0, None, "flat", 0.0) for g in (0.0, 0.002, 0.005, 0.01)]
+    settings += [("gjr", 0.002, s, None, "flat", 0.0) for s in (0.1, 0.2, 0.3)]
+    settings += [("gjr", 0.002, 0.0, rho, "flat", 0.0) for rho in (0.95, 0.9, 0.8, 0.7, 0.0)]
+    settings += [("gjr", 0.002, 0.2, 0.9, "flat", 0.0)]
+    settings += [("gjr", g, 0.0, 0.9, "inverse", 0.0) for g in (0.002, 0.005, 0.0075, 0.01)]
+    settings += [("gjr", 0.005, 0.0, 0.9, "flat", 0.0)]
+    settings += [("gjr", 0.005, s, 0.9, "inverse", 0.0) for s in (0.1, 0.2)]
+    settings += [("gjr", 0.005, 0.2, 0.9, "inverse", w) for w in (0.5, 1.0)]  # 1.0: the defaults
     fits = {v: fit_garch(close, val_start, v) for v in ("garch", "gjr")}
-    for volatility, gamma, shrink, rho, steps in settings:
+    for volatility, gamma, shrink, rho, steps, ratio in settings:
         intervals = Intervals(
             LEVELS,
             horizon,
@@ -129,13 +131,15 @@ def methods(
             shrink=shrink,
             step_persistence=rho,
             step_rates=steps,
+            variance_ratio=ratio,
         )
         intervals = intervals.with_symbol("s", fits[volatility])
         scale = intervals.scale(recent_prices(close, first, intervals.rows), "s")
         band, _ = intervals.adapt("s", centre, scale, actual, list(first))
         name = f"published {volatility} gamma={gamma}" + (f" shrink={shrink}" if shrink else "")
         name += f" step_persistence={rho}" if rho is not None else ""
-        out[name + (" step_rates=inverse" if steps == "inverse" else "")] = band
+        name += " step_rates=inverse" if steps == "inverse" else ""
+        out[name + (f" variance_ratio={ratio}" if ratio else "")] = band
     history = recent_prices(close, first, 60)
     return out, actual, window_volatility(history)
 

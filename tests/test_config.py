@@ -116,6 +116,7 @@ def test_a_bad_store_format_fails_at_composition():
             "evaluation.intervals.step_persistence=1.0",
             r"step_persistence=1.0 must lie in \[0, 1\)",
         ),
+        ("evaluation.intervals.variance_ratio=2", r"variance_ratio=2.0 must lie in \[0, 1\]"),
         ("model.ensemble=0", r"model.ensemble=0 must be at least 1"),
         ("train.seed=-1", r"train.seed=-1 must lie in \[0, 4294967295\]: NumPy"),
         (

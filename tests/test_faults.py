@@ -157,6 +157,13 @@ def _band(state: dict) -> dict:
         (_set("combination.shrink", 2.0), r"combination.shrink=2.0 is not a share"),
         (_set("intervals.step_persistence", 1.5), r"step_persistence=1.5 is not a share"),
         (_set("intervals.step_rates", "sqrt"), r"step_rates='sqrt' is not one of"),
+        (_set("intervals.variance_ratio", -0.5), r"variance_ratio=-0.5 is not a weight"),
+        (
+            lambda s: s["intervals"].update(
+                volatility="ewma", scores=[[0.1]] * 20, step_persistence=None
+            ),
+            r"variance_ratio=1.0 is not a weight in \[0, 1\] \(0 for volatility 'ewma'",
+        ),
         (
             lambda s: s["intervals"].update(volatility="ewma", scores=[[0.1]] * 20),
             r"step_persistence=0.9 is set for volatility 'ewma'",
@@ -197,6 +204,7 @@ def test_a_run_saved_before_the_leverage_term_still_loads(run_copy):
         state["intervals"].pop("shrink")  # nor the trailing year's share
         state["intervals"].pop("step_persistence")  # nor the multi-step reversion
         state["intervals"].pop("step_rates")  # nor each step's adaptation rate
+        state["intervals"].pop("variance_ratio")  # nor the trailing year's variance ratio
         state["combination"].pop("shrink")  # nor the published share of the weights
 
     edit_preprocessing(run_copy, old)
@@ -206,6 +214,7 @@ def test_a_run_saved_before_the_leverage_term_still_loads(run_copy):
     assert prep.intervals.volatility == "garch" and "gamma" not in band.garch
     assert prep.intervals.shrink == 0.0 and prep.intervals.step_persistence is None
     assert prep.intervals.step_rates == "flat"  # it adapted every step at the one rate
+    assert prep.intervals.variance_ratio == 0.0  # it summed the daily variances
     assert Weights.from_dict(prep.combination).shrink == 0.0  # it published the fitted shares
     recent = 100 * np.exp(np.cumsum(np.tile([0.01, -0.01], prep.intervals.rows)))
     scale = prep.intervals.scale(recent[None, : prep.intervals.rows], name)

@@ -15,15 +15,22 @@ from marketcast.evaluation.intervals import (
     Intervals,
     coverage,
     mean_width,
+    ratio_scaled,
     recent_prices,
     shrunk,
+    variance_ratios,
     window_volatility,
 )
 from marketcast.evaluation.peers import MAX_SHOCK_WEIGHT, fit_garch, fit_problem, garch_scale
 
 LEVELS = [0.1, 0.9]
 # what a calibration of the ewma band takes beside its data (no GARCH variance to shape)
-EWMA_SETTINGS = {"step_rates": "flat", "shrink": 0.0, "step_persistence": None}
+EWMA_SETTINGS = {
+    "step_rates": "flat",
+    "shrink": 0.0,
+    "step_persistence": None,
+    "variance_ratio": 0.0,
+}
 
 
 def test_coverage_on_known_quantiles():
@@ -398,6 +405,10 @@ def test_a_bad_method_or_rate_is_named():
         Intervals(LEVELS, 5, 20, "ewma", step_persistence=0.9)
     with pytest.raises(MarketcastError, match="step_rates 'sqrt' is not one of"):
         Intervals(LEVELS, 5, 20, "gjr", step_rates="sqrt")
+    with pytest.raises(MarketcastError, match=r"variance_ratio=1.5 must lie in \[0, 1\]"):
+        Intervals(LEVELS, 5, 20, "gjr", variance_ratio=1.5)
+    with pytest.raises(MarketcastError, match="variance_ratio applies to .*not to ewma"):
+        Intervals(LEVELS, 5, 20, "ewma", variance_ratio=1.0)
 
 
 def test_step_persistence_reverts_later_steps_to_the_trailing_year():
@@ -467,20 +478,93 @@ def test_shrink_pulls_the_garch_variance_toward_the_trailing_year():
 def test_a_state_saved_before_shrink_and_step_persistence_loads_with_the_garch_scale():
     prices = garch_prices(900, seed=12)
     intervals = replace(
-        garch_intervals(prices, 600, model="gjr"),
+        garch_intervals(prices, 600, horizon=3, model="gjr"),
         shrink=0.2,
         step_persistence=0.9,
         step_rates="inverse",
+        variance_ratio=1.0,
     )
     state = intervals.to_dict()
     assert Intervals.from_dict(json.loads(json.dumps(state))) == intervals
-    newer = ("shrink", "step_persistence", "step_rates")
+    newer = ("shrink", "step_persistence", "step_rates", "variance_ratio")
     old = Intervals.from_dict({k: v for k, v in state.items() if k not in newer})
     assert old.shrink == 0.0 and old.step_persistence is None and old.step_rates == "flat"
+    assert old.variance_ratio == 0.0
     recent = recent_prices(prices, np.arange(600, 620), intervals.rows)
     np.testing.assert_array_equal(
-        old.scale(recent, "S"), garch_scale(old.band("S").garch, recent, 1)
+        old.scale(recent, "S"), garch_scale(old.band("S").garch, recent, 3)
     )
+
+
+def reversing_prices(n: int, seed: int, phi: float) -> np.ndarray:
+    """(n,) prices whose daily log returns are AR(1) with coefficient ``phi`` and a
+    volatility that drifts (so a GARCH fit has something to follow)."""
+    rng = np.random.default_rng(seed)
+    vol = 0.01 * np.exp(np.cumsum(rng.normal(0, 0.02, n)))
+    returns = np.zeros(n)
+    for i in range(1, n):
+        returns[i] = phi * returns[i - 1] + vol[i] * rng.standard_normal()
+    return 100 * np.exp(np.cumsum(returns))
+
+
+def test_variance_ratios_read_reversal_and_trend_from_the_trailing_returns():
+    """Lo-MacKinlay's ratio: 1 + 2 sum (1 - j/h) rho_j for AR(1) returns, so about 1 + phi
+    at h = 2; 1 at h = 1 and for independent returns; 1 where too few returns are known."""
+    rng = np.random.default_rng(3)
+    n = 20_000
+    for phi in (-0.4, 0.0, 0.3):
+        returns = np.zeros(n)
+        shocks = rng.normal(0, 0.01, n)
+        for i in range(1, n):
+            returns[i] = phi * returns[i - 1] + shocks[i]
+        ratios = variance_ratios(returns[None], 3)[0]
+        rho = phi ** np.arange(1, 3)
+        expected = [1.0, 1 + rho[0], 1 + 2 * (2 / 3 * rho[0] + 1 / 3 * rho[1])]
+        np.testing.assert_allclose(ratios, expected, atol=0.03)
+        assert ratios[0] == 1.0
+    few = np.full((1, 250), np.nan)
+    few[0, -59:] = rng.normal(0, 0.01, 59)
+    np.testing.assert_array_equal(variance_ratios(few, 5), np.ones((1, 5)))
+    few[0, -60:] = rng.normal(0, 0.01, 60)
+    assert np.all(variance_ratios(few, 5)[0, 1:] != 1.0)
+
+
+def test_variance_ratio_narrows_the_week_ahead_band_of_a_whipsaw_market():
+    """Returns that reverse day to day (phi = -0.4): five days move much less than five
+    independent days would, so the summed GARCH variance over-covers the 5-step band; scaled
+    by the trailing year's variance ratio it covers near 80% and scores lower. Step 1 stays
+    the GARCH band bit for bit, and weight 0 is the GARCH scale as it was."""
+    from marketcast.evaluation.scores import winkler_score
+
+    prices = reversing_prices(3000, seed=4, phi=-0.4)
+    plain = garch_intervals(prices, 1500, horizon=5, model="gjr")
+    ratio = replace(plain, variance_ratio=1.0)
+    first = np.arange(1800, 2996)
+    recent = recent_prices(prices, first, plain.rows)
+    actual = prices[first[:, None] + np.arange(5)]
+    centre = np.repeat(prices[first - 1][:, None], 5, axis=1)
+    before, after = plain.scale(recent, "S"), ratio.scale(recent, "S")
+    np.testing.assert_array_equal(after[:, 0], before[:, 0])
+    assert ratio_scaled(before, recent, 0.0) is before
+    np.testing.assert_allclose(after, ratio_scaled(before, recent, 1.0))
+    dates = [str(i) for i in first]
+    bands = {
+        name: intervals.adapt("S", centre, scale, actual, dates)[0]
+        for name, intervals, scale in (("plain", plain, before), ("ratio", ratio, after))
+    }
+    covered = {k: coverage(actual[:, 4], b[:, 4, 0], b[:, 4, 1]) for k, b in bands.items()}
+    assert covered["plain"] > 0.9
+    assert covered["ratio"] == pytest.approx(0.8, abs=0.04)
+    score = {
+        k: winkler_score(actual[:, 4], b[:, 4, 0], b[:, 4, 1], 0.8).mean() for k, b in bands.items()
+    }
+    assert score["ratio"] < score["plain"]
+    # independent returns: the ratio stays near 1 and so does the band
+    calm = garch_prices(1500, seed=6)
+    fitted = garch_intervals(calm, 900, horizon=5, model="gjr")
+    recent = recent_prices(calm, np.arange(1000, 1400), fitted.rows)
+    change = replace(fitted, variance_ratio=1.0).scale(recent, "S") / fitted.scale(recent, "S")
+    assert np.abs(np.median(change, axis=0) - 1).max() < 0.1
 
 
 def test_one_scale_call_for_many_symbols_equals_one_call_each():

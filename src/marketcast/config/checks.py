@@ -696,6 +696,12 @@ def check_evaluation(cfg: EvaluationConfig) -> None:
             f"evaluation.intervals.shrink={shrink} must lie in [0, 1] (e.g. 0.2; 0: the "
             "GARCH variance alone)."
         )
+    ratio = cfg.intervals.variance_ratio
+    if not (math.isfinite(ratio) and 0 <= ratio <= 1):
+        raise MarketcastError(
+            f"evaluation.intervals.variance_ratio={ratio} must lie in [0, 1] (e.g. 1; 0: the "
+            "GARCH forecast's sum of daily variances alone)."
+        )
     persistence = cfg.intervals.step_persistence
     if persistence is not None and not (math.isfinite(persistence) and 0 <= persistence < 1):
         raise MarketcastError(

@@ -10,7 +10,11 @@ bound of the band is ``centre`` moved by a score quantile times that scale:
   normal quantile at the bound's tail probability. ``shrink`` (0..1) of each step's
   variance comes instead from the mean squared daily return of the same year of prices
   (``shrunk``): a GARCH forecast over-reacts, too narrow on calm days and too wide on
-  turbulent ones, and the trailing year's level pulls it back;
+  turbulent ones, and the trailing year's level pulls it back. Each step's variance is
+  then scaled by that year's variance ratio (``variance_ratio`` of it, ``ratio_scaled``):
+  the GARCH forecast sums daily variances as if daily moves were independent, and where
+  the past year's h-day moves were smaller than that (a whipsaw market, such as March
+  2020's) or larger (a trend), the h-step band follows them;
 - ``volatility="ewma"``: the scale is the EWMA volatility of the input window, one per
   origin, and the bound is ``centre * (1 + q * scale)``, with ``q`` the finite-sample
   conformal quantile (``conformal.conformal_quantile``) of the calibration scores
@@ -67,6 +71,11 @@ EWMA_DECAY = 0.94  # RiskMetrics' daily decay: a shock counts at once, fades in 
 VOLATILITIES = (*GARCH_MODELS, "ewma")  # gjr, garch: peers.GARCH_MODELS
 STEP_RATES = ("inverse", "flat")  # step h adapts at gamma / h, or at gamma
 MIN_TAIL = 1e-4  # a bound's tail probability stays in [MIN_TAIL, 0.5]
+# ratio_scaled: the fewest known returns a variance ratio is read from (fewer: none), and
+# the bounds of the factor it puts on a step's variance (a band at most twice as wide or
+# half as wide as the GARCH forecast's)
+MIN_RATIO_RETURNS = 60
+RATIO_BOUNDS = (0.25, 4.0)
 # A pass saves its tails every this many origins, so a forecast at any date inside the
 # run's test segment replays at most this many origins (jobs.predict.MAX_REPLAY: no more).
 CHECKPOINT_EVERY = 200
@@ -151,6 +160,9 @@ class Intervals:
     # how the adaptation rate falls with the step (STEP_RATES); "flat": a state saved
     # before the choice was kept
     step_rates: str = "flat"
+    # gjr/garch: the weight (0..1) of the trailing year's variance ratio on each step's
+    # variance (ratio_scaled); 0: a state saved before it was kept
+    variance_ratio: float = 0.0
 
     def __post_init__(self) -> None:
         if self.volatility not in VOLATILITIES:
@@ -167,6 +179,14 @@ class Intervals:
             raise MarketcastError(f"interval shrink={self.shrink} must lie in [0, 1].")
         if self.shrink and self.volatility not in GARCH_MODELS:
             raise MarketcastError(f"interval shrink applies to {tuple(GARCH_MODELS)}, not to ewma.")
+        if not 0 <= self.variance_ratio <= 1:
+            raise MarketcastError(
+                f"interval variance_ratio={self.variance_ratio} must lie in [0, 1]."
+            )
+        if self.variance_ratio and self.volatility not in GARCH_MODELS:
+            raise MarketcastError(
+                f"interval variance_ratio applies to {tuple(GARCH_MODELS)}, not to ewma."
+            )
         if self.step_persistence is not None:
             if not 0 <= self.step_persistence < 1:
                 raise MarketcastError(
@@ -190,13 +210,15 @@ class Intervals:
         step_rates: str,
         shrink: float,
         step_persistence: float | None,
+        variance_ratio: float,
     ) -> Intervals:
         """From each symbol's later validation rows: ``symbols[name]`` holds ``centre``,
         ``actual`` (B, H) prices, ``recent`` (B, rows) prices up to each origin, ``garch``
         (the parameters, or None) and ``as_of`` (B,) origin dates. ``step_rates``,
-        ``shrink`` and ``step_persistence`` have no defaults here: the fields' are what a
-        state saved before each was kept means, and a new calibration takes the config's
-        (``IntervalsConfig``; ewma: shrink 0 and step_persistence None).
+        ``shrink``, ``step_persistence`` and ``variance_ratio`` have no defaults here: the
+        fields' are what a state saved before each was kept means, and a new calibration
+        takes the config's (``IntervalsConfig``; ewma: shrink 0, step_persistence None,
+        variance_ratio 0).
 
         ewma: the scores of every symbol's rows are the conformal calibration. Both: each
         symbol's tails are then adapted through its rows, in time order, so the state
@@ -212,6 +234,7 @@ class Intervals:
             shrink=shrink,
             step_persistence=step_persistence,
             step_rates=step_rates,
+            variance_ratio=variance_ratio,
         )
         bands = {
             name: SymbolBand(start._nominal(), None, s["garch"]) for name, s in symbols.items()
@@ -279,7 +302,7 @@ class Intervals:
             full = {name: garch_params(p) for name, p in per_symbol.items()}
             params = {k: np.array([full[n][k] for n in names]) for k in GARCH_KEYS}
         scale = garch_scale(params, recent, self.horizon, self.step_persistence)
-        return shrunk(scale, recent, self.shrink)
+        return ratio_scaled(shrunk(scale, recent, self.shrink), recent, self.variance_ratio)
 
     def state_name(self, symbol: str) -> str:
         """The run's name for ``symbol``'s state (symbols match case-insensitively, as runs
@@ -379,6 +402,7 @@ class Intervals:
             "shrink": self.shrink,
             "step_persistence": self.step_persistence,
             "step_rates": self.step_rates,
+            "variance_ratio": self.variance_ratio,
             "scores": self.scores,
             "symbols": {
                 name: {
@@ -422,6 +446,7 @@ class Intervals:
             float(state.get("shrink", 0.0)),  # 0: a state saved before shrink was kept
             _optional_float(state.get("step_persistence")),  # None: saved before it was kept
             str(state.get("step_rates", "flat")),  # flat: saved before the choice was kept
+            float(state.get("variance_ratio", 0.0)),  # 0: saved before it was kept
         )
 
     def rates(self) -> np.ndarray:
@@ -496,6 +521,41 @@ def shrunk(scale: np.ndarray, recent: np.ndarray, share: float) -> np.ndarray:
     trailing = level[:, None] * np.arange(1, scale.shape[1] + 1)[None]  # -> (B, H)
     mixed = np.sqrt((1 - share) * scale**2 + share * trailing)
     return np.where(np.isfinite(trailing), mixed, scale)
+
+
+def ratio_scaled(scale: np.ndarray, recent: np.ndarray, weight: float) -> np.ndarray:
+    """(B, H) ``scale`` (B, H) with each step's variance times ``1 + weight (VR_h - 1)``,
+    ``VR_h`` the variance ratio of the (up to ``GARCH_LOOKBACK``) daily log returns of
+    ``recent`` (B, n) prices (``variance_ratios``). Step 1 is untouched; an origin with
+    fewer than ``MIN_RATIO_RETURNS`` known returns keeps its scale."""
+    if not weight or scale.shape[1] == 1:
+        return scale
+    ratios = variance_ratios(recent_returns(recent), scale.shape[1])
+    factor = np.clip(1 + weight * (ratios - 1), *RATIO_BOUNDS)
+    return scale * np.sqrt(factor)
+
+
+def variance_ratios(returns: np.ndarray, horizon: int) -> np.ndarray:
+    """(B, H) the variance ratio of each row of ``returns`` (B, n) at 1..H days: the mean
+    squared sum of h consecutive demeaned returns over h times the mean squared return
+    (Lo & MacKinlay 1988; overlapping sums, NaN returns and the sums holding one skipped).
+    Below 1 where moves reverse (h days move less than h independent days would), above 1
+    where they trend; 1 at h = 1, and wherever fewer than ``MIN_RATIO_RETURNS`` are known."""
+    returns = np.asarray(returns, dtype=float)
+    known = np.isfinite(returns).sum(axis=1)
+    out = np.ones((len(returns), horizon))
+    enough = known >= MIN_RATIO_RETURNS
+    if horizon == 1 or not enough.any():
+        return out
+    centred = returns[enough] - np.nanmean(returns[enough], axis=1, keepdims=True)
+    daily = np.nanmean(centred**2, axis=1)
+    for h in range(2, min(horizon, centred.shape[1]) + 1):
+        sums = np.lib.stride_tricks.sliding_window_view(centred, h, axis=1).sum(axis=2)
+        count = np.isfinite(sums).sum(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ratio = np.nansum(sums**2, axis=1) / np.maximum(count, 1) / (h * daily)
+        out[enough, h - 1] = np.where((count > 0) & np.isfinite(ratio), ratio, 1.0)
+    return out
 
 
 def scale_rows(volatility: str, window: int) -> int:

@@ -221,7 +221,8 @@ def _calibrate(preps, names, parts, published, levels, cfg: IntervalsConfig) -> 
     if volatility not in GARCH_MODELS:
         log.info(
             "intervals: volatility=%s scales by the window's EWMA volatility; "
-            "evaluation.intervals.shrink and step_persistence (GARCH scales only) are not used",
+            "evaluation.intervals.shrink, step_persistence and variance_ratio (GARCH scales "
+            "only) are not used",
             volatility,
         )
     rows = scale_rows(volatility, transform.window)
@@ -247,6 +248,7 @@ def _calibrate(preps, names, parts, published, levels, cfg: IntervalsConfig) -> 
         shrink=cfg.shrink if volatility in GARCH_MODELS else 0.0,  # ewma: no GARCH variance
         step_persistence=cfg.step_persistence if volatility in GARCH_MODELS else None,
         step_rates=str(cfg.step_rates),
+        variance_ratio=cfg.variance_ratio if volatility in GARCH_MODELS else 0.0,
     )
 
 

@@ -302,6 +302,12 @@ def check_preprocessing(state: dict) -> None:
         f"intervals.step_persistence={persistence!r} is set for volatility 'ewma', which "
         "has no multi-step variance (it must be null)",
     )
+    ratio = intervals.get("variance_ratio", 0.0)  # absent in a state saved before it was kept
+    _expect(
+        _finite(ratio) and 0 <= ratio <= 1 and (not ratio or intervals["volatility"] != "ewma"),
+        f"intervals.variance_ratio={ratio!r} is not a weight in [0, 1] (0 for volatility "
+        "'ewma', which has no multi-step variance)",
+    )
     if intervals["volatility"] == "ewma":
         scores = intervals.get("scores")
         _expect(
