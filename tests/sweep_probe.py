@@ -3,7 +3,9 @@
 Added on the command line (``+hydra.callbacks.probe._target_=sweep_probe.JobProbe``,
 with ``tests/`` on ``PYTHONPATH``, as ``conftest.run_marketcast`` has it), whatever the
 launcher. ``JobProbe`` writes what the job's process looked like at its end into
-``probe.json`` in the job directory; ``TwoLogicalCpus`` gives TensorFlow two CPU devices.
+``probe.json`` in the job directory; ``TwoLogicalCpus`` gives TensorFlow two CPU devices;
+``SignalAtJob`` sends the job's own process a signal as job ``job`` starts (SIGKILL: a
+worker the system killed; SIGTERM: cron's timeout).
 """
 
 from __future__ import annotations
@@ -33,6 +35,17 @@ class JobProbe(Callback):
         probe = {"pid": os.getpid(), "rss_mb": resident_mb(), **thread_settings()}
         path = Path(config.hydra.runtime.output_dir) / "probe.json"
         path.write_text(json.dumps(probe))
+
+
+class SignalAtJob(Callback):
+    def __init__(self, job: int, signal: str) -> None:
+        self.job, self.signal = job, signal
+
+    def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
+        import signal
+
+        if config.hydra.job.num == self.job:
+            os.kill(os.getpid(), getattr(signal, self.signal))
 
 
 class TwoLogicalCpus(Callback):

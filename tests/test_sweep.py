@@ -47,6 +47,68 @@ def test_a_multirun_records_the_failed_job_and_ranks_the_others(tmp_path, tiny_r
     assert "sweep summary: 2 jobs" in capsys.readouterr().out
 
 
+def signal_at_job(job: int, name: str) -> list[str]:
+    """Overrides that send job ``job``'s process signal ``name`` as it starts."""
+    callback = "+hydra.callbacks.signal"
+    return [f"{callback}._target_=sweep_probe.SignalAtJob", f"{callback}.job={job}",
+            f"{callback}.signal={name}"]  # fmt: skip
+
+
+@pytest.mark.slow  # 4 s: a whole training run
+def test_a_sweep_terminated_half_way_summarises_the_jobs_it_left(
+    tmp_path, tiny_run, capsys, monkeypatch
+):
+    """SIGTERM as job 1 of 3 starts (cron's timeout): one line, status 143, and a summary of
+    what the sweep left, job 0 finished and ranked, job 1 incomplete; there was none, and
+    the jobs' scores could be read only folder by folder."""
+    monkeypatch.syspath_prepend(str(Path(__file__).parent))  # sweep_probe, in this process
+    status = run_in_process(
+        "train",
+        "-m",
+        f"hydra.sweep.dir={tmp_path}",
+        *tiny_run,
+        *signal_at_job(1, "SIGTERM"),
+        "model.units=4,5,6",
+    )
+    assert status == 143
+    summary = pd.read_csv(tmp_path / sweep.SUMMARY_FILE)
+    assert list(summary["job"].astype(str)) == ["0", "1"]  # job 2 never began
+    assert list(summary["status"]) == ["finished", "incomplete"]
+    assert summary["rank"].iloc[0] == 1 and summary["val_lstm_mase"].iloc[0] > 0
+    out, err = capsys.readouterr()
+    assert "sweep summary: 2 jobs" in out
+    assert err.splitlines()[-1] == (
+        "marketcast train: terminated (SIGTERM); the jobs the sweep left are summarised in "
+        f"{tmp_path / sweep.SUMMARY_FILE}"
+    )
+
+
+@pytest.mark.slow  # 20 s: two joblib workers start TensorFlow
+def test_a_killed_joblib_worker_is_one_message_and_a_summary(tmp_path, tiny_run):
+    """A worker the system killed (out of memory) as it began job 1: loky's
+    TerminatedWorkerError was a 52-line traceback with no summary, and joblib stops the
+    other worker's job too. Now one line naming the signal and what to do, exit 1, and
+    the summary of the jobs it left."""
+    pytest.importorskip("hydra_plugins.hydra_joblib_launcher")
+    result = multirun(
+        tmp_path,
+        tiny_run,
+        "hydra/launcher=joblib",
+        "hydra.launcher.n_jobs=2",
+        *signal_at_job(1, "SIGKILL"),
+        "model.units=4,5",
+    )
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    said = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(said) == 1 and "a worker process of the joblib launcher died" in said[0]
+    assert "SIGKILL" in said[0] and "hydra.launcher.n_jobs" in said[0]
+    assert f"summarised in {tmp_path / sweep.SUMMARY_FILE}" in said[0]
+    summary = pd.read_csv(tmp_path / sweep.SUMMARY_FILE)
+    assert "1" in set(summary["job"].astype(str))
+    assert summary.set_index(summary["job"].astype(str)).loc["1", "status"] == "incomplete"
+
+
 @pytest.mark.slow  # over 1.5 s on 2 cores: CI's second stage runs it
 def test_fail_fast_stops_the_sweep_at_the_first_failed_job(tmp_path, tiny_run, capsys):
     """Hydra's basic sweeper runs every job as one batch and hears of the stop after it:

@@ -147,6 +147,8 @@ def main(argv: list[str] | None = None) -> None:
             why += f" after the run was saved whole in {finished_here[-1]}"
         else:  # an earlier run's folder (overwrite=true): its .hydra/ as it was
             restore_recorded()
+        if command == "train" and (summary := _summarise_stopped_sweep()):
+            why += f"; the jobs the sweep left are summarised in {summary}"
         if logging.getLogger().handlers:  # the job's log (train.log, ...) ends with why; before
             logging.getLogger("marketcast").error(why)  # it is set up, stderr's line says it
         print(f"marketcast {command}: {why}", file=sys.stderr)
@@ -321,6 +323,20 @@ def run_command(command: str, overrides: list[str]) -> None:
         user_error = isinstance(stopped.error, MarketcastError)
         sys.exit(EXIT_USER_ERROR if user_error else EXIT_ERROR)
     except Exception as exc:
+        if _worker_died(exc):  # loky's TerminatedWorkerError: 50 lines of traceback, exit 1
+            summary = _summarise_stopped_sweep()
+            codes = re.search(r"exit codes of the workers are \{(.*?)\}", str(exc))
+            print(
+                "error: a worker process of the joblib launcher died while it ran a job"
+                + (f" (exit code {codes.group(1)})" if codes else "")
+                + ": the system killed it (out of memory?) or it crashed, and joblib then "
+                "stops every job, so the sweep stopped. "
+                + (f"The jobs it left are summarised in {summary}; " if summary else "")
+                + "run the jobs that did not finish in a new sweep, with fewer at once "
+                "(hydra.launcher.n_jobs) if memory ran out.",
+                file=sys.stderr,
+            )
+            sys.exit(EXIT_ERROR)
         if isinstance(exc, HydraException) and (ours := own_error(exc)) is not None:
             print(f"error: {ours}", file=sys.stderr)
             sys.exit(EXIT_USER_ERROR)
@@ -600,6 +616,7 @@ def user_errors(check: str, job: str) -> Callable:
 
                 score = record_failure(Path(cfg.paths.run_dir), exc)  # failed.json, the log
                 if not _fail_fast(cfg):
+                    finished_here.clear()  # a stop after this job is the sweep's, not its
                     return score
                 _stopped_at.append(str(cfg.paths.run_dir))
                 raise SweepStopped(str(cfg.paths.run_dir), exc) from exc
@@ -620,6 +637,8 @@ def user_errors(check: str, job: str) -> Callable:
             sys.exit(EXIT_USER_ERROR)
         if isinstance(result, int) and not isinstance(result, bool) and result:
             sys.exit(result)
+        if config.in_multirun():  # a stop between jobs: "after the run was saved whole in
+            finished_here.clear()  # job 0" named a run that was not the one stopped
         return result
 
     return task
@@ -654,6 +673,24 @@ def _job_log() -> str:
 def _fail_fast(cfg) -> bool:
     """``sweep.fail_fast``; configs without a ``sweep`` section (predict) always raise."""
     return "sweep" not in cfg or cfg.sweep.fail_fast
+
+
+def _worker_died(exc: BaseException) -> bool:
+    """A process pool's worker died under the sweep (joblib's loky: TerminatedWorkerError,
+    a BrokenProcessPool), found by name: joblib is imported only where it launches."""
+    return any(t.__name__ == "TerminatedWorkerError" for t in type(exc).__mro__)
+
+
+def _summarise_stopped_sweep() -> Path | None:
+    """The summary of the sweep this command started, where it stopped before its end."""
+    from marketcast.new_folders import started_sweep
+
+    folder = started_sweep()
+    if folder is None:
+        return None
+    from marketcast.jobs.sweep import summarise_stopped
+
+    return summarise_stopped(folder)
 
 
 def _remove_bare_sweep() -> None:

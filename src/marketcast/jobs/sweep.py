@@ -185,11 +185,7 @@ class SweepSummary(Callback):
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
-        frame = collect(sweep_dir)
-        path = sweep_dir / SUMMARY_FILE
-        atomic_write(path, lambda tmp: frame.to_csv(tmp, index=False))
-        print(format_summary(frame))
-        print(f"sweep summary: {path}")
+        frame, path = write_summary(sweep_dir)
         status = exit_status(frame, sweep_dir)
         if status:
             failed = frame.loc[~frame["status"].isin(("finished", "pruned")), "job"].tolist()
@@ -197,6 +193,29 @@ class SweepSummary(Callback):
             log.error("%s", said)
             print(f"error: {said}", file=sys.stderr)  # cron's mail, a CI step: stderr says it
             sys.exit(status)
+
+
+def write_summary(sweep_dir: Path) -> tuple[pd.DataFrame, Path]:
+    """Collect the jobs under ``sweep_dir``, write ``summary.csv`` there and print it."""
+    frame = collect(sweep_dir)
+    path = sweep_dir / SUMMARY_FILE
+    atomic_write(path, lambda tmp: frame.to_csv(tmp, index=False))
+    print(format_summary(frame))
+    print(f"sweep summary: {path}")
+    return frame, path
+
+
+def summarise_stopped(sweep_dir: Path | None) -> Path | None:
+    """The summary of a sweep stopped before its end (interrupted, terminated, a worker
+    process killed): the jobs it left, finished or not, as at a sweep's end. None where it
+    left no job (nor a folder), or the summary could not be written (said in the log)."""
+    if sweep_dir is None or not sweep_dir.is_dir() or not job_dirs(sweep_dir):
+        return None
+    try:
+        return write_summary(sweep_dir)[1]
+    except Exception as exc:  # the stop's own message matters more than the summary
+        log.warning("no sweep summary written in %s: %s", sweep_dir, first_line(exc))
+        return None
 
 
 def check_swept_values(config: DictConfig) -> None:
