@@ -113,7 +113,10 @@ def test_an_offline_night_asks_each_source_once(global_run, monkeypatch, caplog)
     with caplog.at_level("WARNING", logger="marketcast"):
         assert forecast(cfg) == EXIT_OK
     assert offline.asked == ["005930", "AAPL"]
-    assert "000660: the data source (Naver) was not asked" in caplog.text
+    assert (
+        "the data source (Naver) was not asked for 1 symbol (000660): its host name was "
+        "unknown to the resolver when 005930 asked (offline); they use their cached prices"
+    ) in caplog.text
     table = pd.read_csv(tmp / "offline" / "out" / "forecast.csv", dtype={"symbol": str})
     assert set(table["symbol"]) == {"005930", "000660", "AAPL"}
 

@@ -19,7 +19,8 @@ FDR and the cache (``data.cache_dir``; null: no cache):
   A source that cannot be reached falls back to the cache with one warning
   saying how old it is; a symbol the source does not know is an error. In a job of
   many symbols, a source whose host name the resolver did not know is not asked again
-  for a minute (``asking_once_offline``).
+  for a minute (``asking_once_offline``), and the symbols it was not asked for are said
+  in one warning per source at the end (each symbol's line goes to the job's log file).
 """
 
 from __future__ import annotations
@@ -55,8 +56,8 @@ from marketcast.data.validation import (
     validate,
     wanted_columns,
 )
-from marketcast.errors import MarketcastError
-from marketcast.progress import counted
+from marketcast.errors import MarketcastError, log_to_files
+from marketcast.progress import counted, listed
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +77,12 @@ class Loaded:
 
 
 class _Unreachable(Exception):
-    """Every try to reach the source failed on the network (or timed out)."""
+    """Every try to reach the source failed on the network (or timed out); ``unasked``: it
+    was not asked, its host name having been unknown to the resolver a moment ago."""
+
+    def __init__(self, message: str, unasked: bool = False) -> None:
+        super().__init__(message)
+        self.unasked = unasked
 
 
 def load_prices(cfg: DataConfig, now: pd.Timestamp | None = None) -> pd.DataFrame:
@@ -430,9 +436,13 @@ def _fdr_history(
             if behind
             else "up to date"
         )
-        log.warning(
-            "%s: %s; using the cached prices, which end on %s (%s)", symbol, exc, last.date(), age
-        )
+        said = f"{symbol}: {exc}; using the cached prices, which end on {last.date()} ({age})"
+        offline = _offline.get()
+        if exc.unasked and offline is not None:  # one warning per source, as the job ends
+            offline.fell_back(source_name(symbol), symbol, last, behind)
+            log_to_files(log, said)
+        else:
+            log.warning("%s", said)
         return cached, f"cache, {behind} sessions old (source unreachable)"
     if cache_dir is not None and history is not cached and keep:
         try:
@@ -529,7 +539,7 @@ def _fetch(cfg: DataConfig, symbol: str, since: pd.Timestamp | None) -> pd.DataF
     origin = f"FinanceDataReader symbol {symbol!r} ({source})"
     offline = _offline.get()
     if offline is not None and (said := offline.recent(source)):
-        raise _Unreachable(said)
+        raise _Unreachable(said, unasked=True)
     start = None if since is None else str(since.date())
     tries = cfg.retries + 1
     wait = tenacity.wait_exponential(multiplier=cfg.backoff_s, exp_base=2)
@@ -600,10 +610,43 @@ class Offline:
 
     def __init__(self) -> None:
         self._unknown: dict[str, tuple[float, str]] = {}  # source: (when, the symbol asked)
+        # source: (symbol, last cached day, sessions behind) of each symbol not asked
+        self._cached: dict[str, list[tuple[str, pd.Timestamp, int]]] = {}
+        self._askers: dict[str, str] = {}  # source: the first symbol its resolver failed
+        self._lock = threading.Lock()
 
     def found(self, source: str, symbol: str) -> None:
         """``source``'s host name was not known to the resolver when ``symbol`` asked."""
         self._unknown[source] = (time.monotonic(), symbol)
+        self._askers.setdefault(source, symbol)
+
+    def fell_back(self, source: str, symbol: str, last: pd.Timestamp, behind: int) -> None:
+        """``symbol`` used its cache, which ends on ``last``, without asking ``source``."""
+        with self._lock:
+            self._cached.setdefault(source, []).append((symbol, last, behind))
+
+    def say(self) -> None:
+        """One warning per source for the symbols that used their caches without asking it
+        (an offline night of 1,000 symbols wrote 1,000 lines); then none are held."""
+        with self._lock:
+            cached, self._cached = self._cached, {}
+        for source, rows in cached.items():
+            symbols = [symbol for symbol, _, _ in rows]
+            first, last = min(r[1] for r in rows).date(), max(r[1] for r in rows).date()
+            ends = f"on {first}" if first == last else f"between {first} and {last}"
+            oldest = max(r[2] for r in rows)
+            age = f"up to {counted(oldest, 'session')} old" if oldest else "up to date"
+            log.warning(
+                "the data source (%s) was not asked for %s (%s): its host name was unknown "
+                "to the resolver when %s asked (offline); they use their cached prices, "
+                "which end %s (%s; each symbol's line is in the job's log file)",
+                source,
+                counted(len(symbols), "symbol"),
+                listed(symbols, most=5),
+                self._askers.get(source, "a symbol"),
+                ends,
+                age,
+            )
 
     def reached(self, source: str) -> None:
         self._unknown.pop(source, None)
@@ -625,13 +668,17 @@ class Offline:
 def asking_once_offline(offline: Offline | None = None) -> Iterator[Offline]:
     """Within the block (this thread), a source whose host name the resolver did not know
     is not asked again for a while (``Offline``); ``offline``: one shared with other
-    threads (default: a new one)."""
-    offline = Offline() if offline is None else offline
+    threads, whose owner calls its ``say`` once they are done (default: a new one, said
+    as the block ends)."""
+    own = offline is None
+    offline = Offline() if own else offline
     token = _offline.set(offline)
     try:
         yield offline
     finally:
         _offline.reset(token)
+        if own:  # a shared one is said by its owner, once every thread is done
+            offline.say()
 
 
 _offline: ContextVar[Offline | None] = ContextVar("marketcast_offline", default=None)

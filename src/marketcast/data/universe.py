@@ -136,6 +136,7 @@ def load_universe(
     finally:
         # On a failure, do not wait for the fetches in flight: each ends by its deadline.
         pool.shutdown(wait=not stopped, cancel_futures=stopped)
+        offline.say()  # the symbols of each source not asked, in one line
     result = UniverseLoad()
     for symbol in symbols:
         outcome = outcomes[symbol]
