@@ -12,6 +12,7 @@ from conftest import (
     compose_fetch,
     compose_predict,
     compose_train,
+    refingerprint,
     run_in_process,
     synthetic_prices,
 )
@@ -22,6 +23,7 @@ from marketcast.errors import EXIT_LOCKED, EXIT_NONE, EXIT_OK, EXIT_PARTIAL, Mar
 from marketcast.jobs.fetch import fetch
 from marketcast.jobs.predict import forecast
 from marketcast.jobs.train import command, train
+from marketcast.progress import listed
 from marketcast.storage.forecast_store import LOCK_FILE
 from marketcast.storage.stores import open_store
 
@@ -573,6 +575,43 @@ def test_a_one_symbol_run_trained_on_a_lower_case_symbol_is_one_store_key(tmp_pa
     for extra in ((), ("symbols=[aapl]",), ("symbols=[AAPL]",)):
         assert forecast(compose_predict(*predict_overrides(tmp_path, run_dir, *extra))) == EXIT_OK
     assert set(read_store(tmp_path / "store")["symbol"]) == {"AAPL"}
+
+
+@pytest.mark.slow  # 1-2 s on 2 cores: out of the 3-minute default run; CI's second stage runs it
+def test_predict_on_a_sweep_says_which_run_it_chose_and_why(
+    global_run, tmp_path, caplog, monkeypatch
+):
+    """It took the best run of a sweep without a word: now one line per chosen run, with
+    the validation MASE it was chosen by; past SAID_CHOICES runs, one line for all (a sweep
+    of a run per symbol of a universe) and each run's line in the job's log file."""
+    from marketcast.jobs import runs
+
+    _, run_dir = global_run
+    sweep = tmp_path / "sweep"
+    for job in ("0", "1"):
+        shutil.copytree(run_dir, sweep / job)
+    metrics = json.loads((sweep / "1" / "metrics.json").read_text())
+    best = metrics["val"]["model"]["mase"] - 0.01
+    metrics["val"]["model"]["mase"] = best
+    (sweep / "1" / "metrics.json").write_text(json.dumps(metrics))
+    refingerprint(sweep / "1")
+    overrides = predict_overrides(tmp_path, sweep, "symbols=[005930]")
+    with caplog.at_level("INFO", logger="marketcast"):
+        assert forecast(compose_predict(*overrides)) == EXIT_OK
+    assert set(read_store(tmp_path / "store")["run_dir"]) == {str(sweep / "1")}
+    trained = listed(
+        json.loads((sweep / "1" / "preprocessing.json").read_text())["data"]["symbols"]
+    )
+    assert (
+        f"run_dir={sweep}: 1 forecasts {trained}: the best of 2 runs by the published "
+        f"forecast's validation MASE, {best:.4f}, then the network's"
+    ) in caplog.text
+    caplog.clear()
+    monkeypatch.setattr(runs, "SAID_CHOICES", 0)
+    with caplog.at_level("INFO", logger="marketcast"):
+        assert forecast(compose_predict(*overrides)) == EXIT_OK
+    assert f"run_dir={sweep}: 1 run of it forecast the" in caplog.text
+    assert "1 forecasts" not in caplog.text
 
 
 @pytest.mark.slow  # 1-2 s on 2 cores: out of the 3-minute default run; CI's second stage runs it

@@ -19,7 +19,7 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from marketcast.data.symbols import canonical_symbol
-from marketcast.errors import MarketcastError
+from marketcast.errors import MarketcastError, log_to_files
 from marketcast.evaluation.combination import Weights
 from marketcast.progress import counted, listed
 from marketcast.runfiles import (
@@ -123,6 +123,7 @@ def resolve_runs(cfg: DictConfig) -> Runs:
             artifacts.load_run(root)  # raises the "no finished run" message
         unfinished = unfinished_jobs(root) if paths != [root] else []
     by_symbol: dict[str, tuple[tuple[float, float], Run]] = {}
+    rivals: dict[str, int] = defaultdict(int)  # symbol -> how many runs trained it
     runs = Runs({})
     sources: dict[str, dict[str, tuple[Path, str]]] = defaultdict(dict)  # key -> file -> run
     damaged = []
@@ -148,6 +149,7 @@ def resolve_runs(cfg: DictConfig) -> Runs:
             symbol = canonical_symbol(name)  # the store's key
             if run.source is not None:
                 sources[symbol].setdefault(run.source, (path, name))
+            rivals[symbol] += 1
             if symbol not in by_symbol or score < by_symbol[symbol][0]:
                 by_symbol[symbol] = (score, run)
     if damaged and not by_symbol:
@@ -170,10 +172,49 @@ def resolve_runs(cfg: DictConfig) -> Runs:
                 + ". Name each at training: data.symbol=NAME."
             )
     runs.by_symbol = {symbol: run for symbol, (_, run) in by_symbol.items()}
+    if len(paths) > 1:
+        _say_choices(root, by_symbol, rivals)
     runs.damaged = {
         s: why for s, why in runs.damaged.items() if canonical_symbol(s) not in runs.by_symbol
     }
     return runs
+
+
+SAID_CHOICES = 10  # runs of a sweep named on the console, one line each; more: in one line
+
+
+def _say_choices(
+    root: Path, by_symbol: dict[str, tuple[tuple[float, float], Run]], rivals: dict[str, int]
+) -> None:
+    """Which run of a sweep forecasts which symbols, and why: one line per chosen run, in
+    the job's log file alone past ``SAID_CHOICES`` of them (a sweep of a run per symbol of
+    a universe), with one line for all."""
+    chosen: dict[Path, list[str]] = defaultdict(list)
+    for symbol, (_, run) in by_symbol.items():
+        chosen[run.run_dir].append(symbol)
+    many = len(chosen) > SAID_CHOICES
+    if many:
+        log.info(
+            "run_dir=%s: %s of it forecast the %s, each the best of the runs that trained "
+            "it by the published forecast's validation MASE, then the network's (which "
+            "forecasts which: the job's log file)",
+            root, counted(len(chosen), "run"), counted(len(by_symbol), "symbol"),
+        )  # fmt: skip
+    for path, symbols in chosen.items():
+        published, network = by_symbol[symbols[0]][0]
+        most = max(rivals[s] for s in symbols)
+        why = (
+            f"the only run that trained {'it' if len(symbols) == 1 else 'them'}"
+            if most == 1
+            else f"the best of {most} runs by the published forecast's validation MASE, "
+            f"{published:.4f}, then the network's, {network:.4f}"
+        )
+        job = path.relative_to(root).as_posix()
+        said = f"run_dir={root}: {job} forecasts {listed(symbols)}: {why}"
+        if many:
+            log_to_files(log, said)
+        else:
+            log.info("%s", said)
 
 
 def unfinished_jobs(root: Path) -> list[str]:
