@@ -410,6 +410,24 @@ def test_the_printed_summary_shows_an_errors_first_line_and_stderr_says_jobs_fai
     assert err == [f"error: 1 of 2 jobs failed: 1 (see {tmp_path / sweep.SUMMARY_FILE})"]
 
 
+def test_the_printed_summary_shortens_sampled_numbers_and_the_csv_keeps_them(tmp_path):
+    """An Optuna trial's learning rate was printed as 0.005280200863414775."""
+    fake_job(
+        tmp_path,
+        "0",
+        ["train.learning_rate=0.005280200863414775", "model.units=64"],
+        metrics=scores(2.0),
+        optuna_trial={"number": 0, "params": {"dropout": 0.1180435}},
+    )
+    fake_job(tmp_path, "1", ["train.learning_rate=0.00015611544028544576", "model.units=32"],
+             metrics=scores(3.0))  # fmt: skip
+    frame = sweep.collect(tmp_path)
+    text = sweep.format_summary(frame)
+    assert "0.00528 " in text and "0.0001561 " in text and "0.118 " in text
+    assert "0.005280200863414775" not in text and " 64 " in text  # whole numbers as they are
+    assert "0.005280200863414775" in set(frame["train.learning_rate"].astype(str))
+
+
 def test_empty_sweep_dir_gives_an_empty_summary(tmp_path):
     frame = sweep.collect(tmp_path)
     assert frame.empty and sweep.format_summary(frame) == "sweep summary: no jobs"

@@ -117,6 +117,8 @@ def format_summary(frame: pd.DataFrame) -> str:
         return "sweep summary: no jobs"
     shared = [c for c in override_columns(frame) if frame[c].nunique(dropna=False) == 1]
     shown = frame.drop(columns=shared)
+    for column in override_columns(shown):  # an Optuna trial's 0.29469282091554294
+        shown[column] = shown[column].map(_short)
     for column in ("rank", "optuna_trial"):  # failed and unfinished jobs have no rank
         if column in shown:
             shown[column] = ["" if pd.isna(v) else int(v) for v in shown[column]]
@@ -293,6 +295,20 @@ def _job_row(sweep_dir: Path, job_dir: Path) -> dict[str, Any]:
     else:
         row["status"] = "incomplete"
     return row
+
+
+def _short(value: Any) -> Any:
+    """A sampled real number in four significant digits for the printed table (summary.csv
+    keeps every digit); anything else as it is."""
+    if isinstance(value, int):  # bool too
+        return value
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return value
+    if not math.isfinite(number) or number.is_integer():
+        return value
+    return f"{number:.4g}"
 
 
 def _read_json(path: Path) -> dict:
