@@ -577,6 +577,28 @@ def test_a_one_symbol_run_trained_on_a_lower_case_symbol_is_one_store_key(tmp_pa
     assert set(read_store(tmp_path / "store")["symbol"]) == {"AAPL"}
 
 
+def test_predict_on_a_sweep_with_no_finished_run_says_what_became_of_its_jobs(tmp_path, capsys):
+    """It said "run_dir has no finished run (no run.json: the run did not finish)", as of a
+    folder that never held a run: at start-up (the command) and in the job."""
+    sweep = tmp_path / "sweep"
+    for job, failed in (("0", True), ("1", True), ("2", False)):
+        (sweep / job / ".hydra").mkdir(parents=True)
+        (sweep / job / ".hydra" / "overrides.yaml").write_text(f"- window.size={job}0\n")
+        if failed:
+            (sweep / job / "failed.json").write_text('{"error": "E", "message": "too short"}')
+    (sweep / "summary.csv").write_text("job,status\n")
+    with pytest.raises(MarketcastError) as said:
+        forecast(compose_predict(f"run_dir={sweep}", f"paths.output_root={tmp_path / 'out'}"))
+    assert str(said.value) == (
+        f"run_dir={sweep} is a sweep with no finished run: 2 jobs failed (0, 1), 1 job "
+        f"incomplete (2). Their messages are in {sweep / 'summary.csv'}, and each job's "
+        "failed.json and log; fix the cause and train again."
+    )
+    capsys.readouterr()
+    assert run_in_process("predict", f"run_dir={sweep}") == 2
+    assert capsys.readouterr().err == f"error: {said.value}\n"
+
+
 @pytest.mark.slow  # 1-2 s on 2 cores: out of the 3-minute default run; CI's second stage runs it
 def test_predict_on_a_sweep_says_which_run_it_chose_and_why(
     global_run, tmp_path, caplog, monkeypatch

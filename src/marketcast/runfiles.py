@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,6 +28,7 @@ DONE_FILE = "run.json"  # the completion marker, written last (storage.artifacts
 # never a run of its own, even where a killed writer left a whole one there
 STAGING_DIR = ".writing"
 FAILED_FILE = "failed.json"  # written instead of the above when a sweep job fails
+SUMMARY_FILE = "summary.csv"  # a sweep's summary of its jobs, in the sweep folder
 # the run the current job finished (its files moved in whole, jobs.outputs): an interrupt
 # that comes later (the report printed, a logger's upload) says the run is there
 finished_here: list[Path] = []
@@ -145,6 +147,43 @@ def was_pruned(run_dir: Path) -> bool:
         return json.loads((Path(run_dir) / TRIAL_FILE).read_text()).get("state") == "PRUNED"
     except (OSError, ValueError, AttributeError):
         return False
+
+
+def job_dirs(sweep_dir: Path) -> list[Path]:
+    """The job directories under ``sweep_dir`` (each has ``.hydra/overrides.yaml``), job 10
+    after job 9."""
+    dirs = [p.parent.parent for p in sweep_dir.rglob(".hydra/overrides.yaml")]
+    return sorted(dirs, key=lambda d: _natural_key(d.relative_to(sweep_dir).as_posix()))
+
+
+def _natural_key(name: str) -> list:
+    """Digit runs compare as numbers."""
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", name)]
+
+
+def no_run_in_sweep(root: Path) -> MarketcastError | None:
+    """The error of a ``root`` that holds the jobs of a sweep none of which left a run (each
+    failed, was pruned or was cut off), saying what became of them; None where ``root``
+    holds no job or some job left a run. It said "run_dir has no finished run (no
+    run.json)", as of a folder that never held one."""
+    from marketcast.progress import counted, listed
+
+    if marked_runs(root):
+        return None
+    outcomes: dict[str, list[str]] = {}
+    for job in job_dirs(root):
+        done = "failed" if (job / FAILED_FILE).exists() else None
+        done = done or ("pruned" if was_pruned(job) else "incomplete")
+        outcomes.setdefault(done, []).append(job.relative_to(root).as_posix())
+    if not outcomes:
+        return None
+    said = ", ".join(f"{counted(len(n), 'job')} {s} ({listed(n)})" for s, n in outcomes.items())
+    summary = root / SUMMARY_FILE
+    where = f"{summary}, and " if summary.is_file() else ""
+    return MarketcastError(
+        f"run_dir={root} is a sweep with no finished run: {said}. Their messages are in "
+        f"{where}each job's failed.json and log; fix the cause and train again."
+    )
 
 
 def clear_earlier_run(run_dir: Path) -> list[str]:

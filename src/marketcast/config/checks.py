@@ -58,6 +58,7 @@ from marketcast.runfiles import (
     no_finished_run,
     no_finished_run_in,
     no_run_dir,
+    no_run_in_sweep,
 )
 
 log = logging.getLogger(__name__)
@@ -476,6 +477,8 @@ def _check_runs(cfg: DictConfig) -> None:
         if not run_dir.is_dir():
             raise no_run_dir(cfg.run_dir)
         if not has_finished_run(run_dir):
+            if (refused := no_run_in_sweep(run_dir)) is not None:  # every job failed or cut off
+                raise refused
             marked = marked_runs(run_dir)  # a sweep's runs, each damaged since: say why
             where = marked[0] if marked and marked[0] != run_dir else run_dir
             why = finished_marker(where)[1]

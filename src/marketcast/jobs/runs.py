@@ -29,8 +29,10 @@ from marketcast.runfiles import (
     METRICS_FILE,
     PREPROCESSING_FILE,
     is_finished_run,
+    job_dirs,
     latest_run,
     marked_runs,
+    no_run_in_sweep,
     run_score,
     was_pruned,
 )
@@ -120,6 +122,8 @@ def resolve_runs(cfg: DictConfig) -> Runs:
         root = Path(cfg.run_dir).resolve()  # the store records it: absolute, not as typed
         paths = [root] if is_finished_run(root) else marked_runs(root)
         if not paths:
+            if (refused := no_run_in_sweep(root)) is not None:  # every job failed or cut off
+                raise refused
             artifacts.load_run(root)  # raises the "no finished run" message
         unfinished = unfinished_jobs(root) if paths != [root] else []
     by_symbol: dict[str, tuple[tuple[float, float], Run]] = {}
@@ -221,8 +225,6 @@ def unfinished_jobs(root: Path) -> list[str]:
     """The jobs of the sweeps under ``root`` (folders of Hydra's multirun, beside its
     ``multirun.yaml``) that hold neither a run nor a failure or pruning record: interrupted,
     killed, not run (``sweep.fail_fast``), or still running."""
-    from marketcast.jobs.sweep import job_dirs  # Hydra's callback base: only for a sweep
-
     return [
         job.relative_to(root).as_posix()
         for job in job_dirs(root)

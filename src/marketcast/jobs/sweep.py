@@ -20,7 +20,6 @@ import contextlib
 import json
 import logging
 import math
-import re
 import sys
 import traceback
 from pathlib import Path
@@ -37,14 +36,15 @@ from marketcast.progress import listed
 from marketcast.runfiles import (
     FAILED_FILE,
     METRICS_FILE,
+    SUMMARY_FILE,
     TRIAL_FILE,
     is_finished_run,
+    job_dirs,
     run_score,
 )
 
 log = logging.getLogger(__name__)
 
-SUMMARY_FILE = "summary.csv"
 # val_lstm_mase: the network's validation MASE (runfiles.run_score), which ranks the jobs;
 # the others are the published forecast's
 SCORE_COLUMNS = ("val_lstm_mase", "val_mase", "val_rel_mae", "test_mase", "test_rel_mae")
@@ -74,12 +74,6 @@ def record_failure(run_dir: Path, exc: Exception) -> float:
     text = json.dumps(record, indent=2) + "\n"
     atomic_write(run_dir / FAILED_FILE, lambda tmp: tmp.write_text(text, encoding="utf-8"))
     return math.inf
-
-
-def job_dirs(sweep_dir: Path) -> list[Path]:
-    """The job directories under ``sweep_dir`` (each has ``.hydra/overrides.yaml``)."""
-    dirs = [p.parent.parent for p in sweep_dir.rglob(".hydra/overrides.yaml")]
-    return sorted(dirs, key=lambda d: _natural_key(d.relative_to(sweep_dir).as_posix()))
 
 
 def collect(sweep_dir: Path) -> pd.DataFrame:
@@ -317,8 +311,3 @@ def _read_json(path: Path) -> dict:
     except (OSError, json.JSONDecodeError) as exc:
         log.warning("cannot read %s: %s", path, exc)
         return {}
-
-
-def _natural_key(name: str) -> list:
-    """Job 10 after job 9: digit runs compare as numbers."""
-    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", name)]
