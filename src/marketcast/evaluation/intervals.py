@@ -71,10 +71,11 @@ EWMA_DECAY = 0.94  # RiskMetrics' daily decay: a shock counts at once, fades in 
 VOLATILITIES = (*GARCH_MODELS, "ewma")  # gjr, garch: peers.GARCH_MODELS
 STEP_RATES = ("inverse", "flat")  # step h adapts at gamma / h, or at gamma
 MIN_TAIL = 1e-4  # a bound's tail probability stays in [MIN_TAIL, 0.5]
-# ratio_scaled: the fewest known returns a variance ratio is read from (fewer: none), and
-# the bounds of the factor it puts on a step's variance (a band at most twice as wide or
-# half as wide as the GARCH forecast's)
+# ratio_scaled: the fewest known returns a variance ratio is read from (fewer: none), the
+# returns each step needs, and the bounds of the factor it puts on a step's variance (a
+# band at most twice as wide or half as wide as the GARCH forecast's)
 MIN_RATIO_RETURNS = 60
+RATIO_RETURNS_PER_STEP = 10  # a step h's ratio needs 10 h known returns (else the last one's)
 RATIO_BOUNDS = (0.25, 4.0)
 # A pass saves its tails every this many origins, so a forecast at any date inside the
 # run's test segment replays at most this many origins (jobs.predict.MAX_REPLAY: no more).
@@ -536,25 +537,36 @@ def ratio_scaled(scale: np.ndarray, recent: np.ndarray, weight: float) -> np.nda
 
 
 def variance_ratios(returns: np.ndarray, horizon: int) -> np.ndarray:
-    """(B, H) the variance ratio of each row of ``returns`` (B, n) at 1..H days: the mean
-    squared sum of h consecutive demeaned returns over h times the mean squared return
-    (Lo & MacKinlay 1988; overlapping sums, NaN returns and the sums holding one skipped).
-    Below 1 where moves reverse (h days move less than h independent days would), above 1
-    where they trend; 1 at h = 1, and wherever fewer than ``MIN_RATIO_RETURNS`` are known."""
+    """(B, H) the variance ratio of each row of ``returns`` (B, n) at 1..H days: the
+    variance of the sums of h consecutive returns over h times the daily variance, in Lo &
+    MacKinlay's (1988) unbiased overlapping form (``n - 1`` and ``h (N_h) (1 - h / n)``
+    degrees of freedom, ``N_h`` the sums; without them a year of independent returns reads
+    0.96 at h = 10, and 60 returns 0.84). NaN returns, and the sums holding one, are
+    skipped. Below 1 where moves reverse (h days move less than h independent days would),
+    above 1 where they trend; 1 at h = 1 and wherever fewer than ``MIN_RATIO_RETURNS`` are
+    known. A step h with fewer than ``RATIO_RETURNS_PER_STEP * h`` known returns keeps the
+    ratio of the step before it: a ratio read from a handful of sums is noise."""
     returns = np.asarray(returns, dtype=float)
     known = np.isfinite(returns).sum(axis=1)
     out = np.ones((len(returns), horizon))
     enough = known >= MIN_RATIO_RETURNS
     if horizon == 1 or not enough.any():
         return out
+    n = known[enough].astype(float)
     centred = returns[enough] - np.nanmean(returns[enough], axis=1, keepdims=True)
-    daily = np.nanmean(centred**2, axis=1)
-    for h in range(2, min(horizon, centred.shape[1]) + 1):
-        sums = np.lib.stride_tricks.sliding_window_view(centred, h, axis=1).sum(axis=2)
-        count = np.isfinite(sums).sum(axis=1)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            ratio = np.nansum(sums**2, axis=1) / np.maximum(count, 1) / (h * daily)
-        out[enough, h - 1] = np.where((count > 0) & np.isfinite(ratio), ratio, 1.0)
+    daily = np.nansum(centred**2, axis=1) / (n - 1)
+    rows = out[enough]
+    for h in range(2, horizon + 1):
+        reliable = n >= RATIO_RETURNS_PER_STEP * h
+        if h <= centred.shape[1] and reliable.any():
+            sums = np.lib.stride_tricks.sliding_window_view(centred, h, axis=1).sum(axis=2)
+            count = np.isfinite(sums).sum(axis=1)
+            dof = h * count * (1 - h / n)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                ratio = np.nansum(sums**2, axis=1) / dof / daily
+            reliable &= (count > 0) & np.isfinite(ratio)
+        rows[:, h - 1] = np.where(reliable, ratio if reliable.any() else 1.0, rows[:, h - 2])
+    out[enough] = rows
     return out
 
 
