@@ -587,16 +587,30 @@ def test_predict_on_a_sweep_with_no_finished_run_says_what_became_of_its_jobs(tm
         if failed:
             (sweep / job / "failed.json").write_text('{"error": "E", "message": "too short"}')
     (sweep / "summary.csv").write_text("job,status\n")
+    (sweep / "multirun.yaml").write_text("hydra: {}\n")
     with pytest.raises(MarketcastError) as said:
         forecast(compose_predict(f"run_dir={sweep}", f"paths.output_root={tmp_path / 'out'}"))
     assert str(said.value) == (
         f"run_dir={sweep} is a sweep with no finished run: 2 jobs failed (0, 1), 1 job "
-        f"incomplete (2). Their messages are in {sweep / 'summary.csv'}, and each job's "
-        "failed.json and log; fix the cause and train again."
+        f"incomplete (2). The failed jobs' messages are in {sweep / 'summary.csv'} and each "
+        "one's failed.json and log: fix the cause; the incomplete ones were cut off "
+        "(interrupted, killed) or are still running; then train again."
     )
     capsys.readouterr()
     assert run_in_process("predict", f"run_dir={sweep}") == 2
     assert capsys.readouterr().err == f"error: {said.value}\n"
+    # a sweep whose every trial was pruned has nothing to fix
+    for job in ("0", "1", "2"):
+        (sweep / job / "failed.json").unlink(missing_ok=True)
+        (sweep / job / "optuna_trial.json").write_text('{"state": "PRUNED"}')
+    with pytest.raises(MarketcastError, match=r"3 jobs pruned \(0, 1, 2\)\. The Optuna pruner"):
+        forecast(compose_predict(f"run_dir={sweep}", f"paths.output_root={tmp_path / 'out'}"))
+    # a single run cut off, or one job's folder of a sweep: no sweep to speak of
+    for single in (sweep / "0", tmp_path / "single"):
+        (single / ".hydra").mkdir(parents=True, exist_ok=True)
+        (single / ".hydra" / "overrides.yaml").write_text("[]\n")
+        with pytest.raises(MarketcastError, match=r"has no finished run \(no run.json"):
+            forecast(compose_predict(f"run_dir={single}"))
 
 
 @pytest.mark.slow  # 1-2 s on 2 cores: out of the 3-minute default run; CI's second stage runs it
@@ -632,7 +646,7 @@ def test_predict_on_a_sweep_says_which_run_it_chose_and_why(
     monkeypatch.setattr(runs, "SAID_CHOICES", 0)
     with caplog.at_level("INFO", logger="marketcast"):
         assert forecast(compose_predict(*overrides)) == EXIT_OK
-    assert f"run_dir={sweep}: 1 run of it forecast the" in caplog.text
+    assert f"run_dir={sweep}: 1 of its runs forecast the" in caplog.text
     assert "1 forecasts" not in caplog.text
 
 

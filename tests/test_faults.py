@@ -162,7 +162,7 @@ def _band(state: dict) -> dict:
             lambda s: s["intervals"].update(
                 volatility="ewma", scores=[[0.1]] * 20, step_persistence=None
             ),
-            r"variance_ratio=1.0 is not a weight in \[0, 1\] \(0 for volatility 'ewma'",
+            r"variance_ratio=1.0 is set for volatility 'ewma', which has no multi-step variance",
         ),
         (
             lambda s: s["intervals"].update(volatility="ewma", scores=[[0.1]] * 20),

@@ -569,15 +569,21 @@ def test_variance_ratio_narrows_the_week_ahead_band_of_a_whipsaw_market():
 
 def test_one_scale_call_for_many_symbols_equals_one_call_each():
     """predict scales a whole universe's origins at once, each with its own parameters
-    (B's as a run saved before the leverage term: no gamma, read as 0)."""
+    (B's as a run saved before the leverage term: no gamma, read as 0), with the defaults'
+    trailing-year share and variance ratio, and A's history shorter than a year."""
     a, b = garch_prices(900, seed=8), garch_prices(900, seed=9, alpha=0.2, beta=0.79) * 3
+    a[:480] = np.nan  # A's prices begin 120 rows before the first origin
     old = {k: v for k, v in fit_garch(b, 600, "garch").items() if k != "gamma"}
-    intervals = Intervals(LEVELS, 3, 20, "gjr").with_symbols(
-        {"A": fit_garch(a, 600, "gjr"), "B": old}
-    )
+    fitted_a = fit_garch(a[480:], 100, "gjr")
+    settings = {"shrink": 0.2, "step_persistence": 0.9, "variance_ratio": 1.0}
+    intervals = Intervals(LEVELS, 3, 20, "gjr", **settings).with_symbols({"A": fitted_a, "B": old})
     first = np.arange(600, 650)
     ra, rb = (recent_prices(p, first, intervals.rows) for p in (a, b))
     both = intervals.scale(np.concatenate([ra, rb]), ["A"] * 50 + ["B"] * 50)
-    np.testing.assert_allclose(both[:50], intervals.scale(ra, "A"))
-    np.testing.assert_allclose(both[50:], intervals.scale(rb, "B"))
+    np.testing.assert_array_equal(both[:50], intervals.scale(ra, "A"))
+    np.testing.assert_array_equal(both[50:], intervals.scale(rb, "B"))
     assert not np.allclose(intervals.scale(ra, "A"), intervals.scale(ra, "B"))
+    plain = replace(intervals, variance_ratio=0.0).scale(
+        np.concatenate([ra, rb]), ["A"] * 50 + ["B"] * 50
+    )
+    assert not np.allclose(both[:, 1:], plain[:, 1:])  # the ratio took part

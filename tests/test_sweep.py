@@ -77,6 +77,10 @@ def test_a_sweep_terminated_half_way_summarises_the_jobs_it_left(
     assert summary["rank"].iloc[0] == 1 and summary["val_lstm_mase"].iloc[0] > 0
     out, err = capsys.readouterr()
     assert "sweep summary: 2 jobs" in out
+    assert (
+        f"sweep summary: 2 jobs of 3 began; the other 1 never did (the swept values: "
+        f"{tmp_path / 'multirun.yaml'})"
+    ) in out
     assert err.splitlines()[-1] == (
         "marketcast train: terminated (SIGTERM); the jobs the sweep left are summarised in "
         f"{tmp_path / sweep.SUMMARY_FILE}"
@@ -426,6 +430,12 @@ def test_the_printed_summary_shortens_sampled_numbers_and_the_csv_keeps_them(tmp
     assert "0.00528 " in text and "0.0001561 " in text and "0.118 " in text
     assert "0.005280200863414775" not in text and " 64 " in text  # whole numbers as they are
     assert "0.005280200863414775" in set(frame["train.learning_rate"].astype(str))
+    # values that four digits would print alike keep theirs; large numbers keep theirs
+    fake_job(tmp_path, "2", ["train.learning_rate=0.0052801", "model.units=16"],
+             metrics=scores(4.0))  # fmt: skip
+    text = sweep.format_summary(sweep.collect(tmp_path))
+    assert "0.0052801 " in text and "0.005280200863414775" in text
+    assert sweep._short("2024.05") == "2024.05" and sweep._short("123456.789") == "123456.789"
 
 
 def test_empty_sweep_dir_gives_an_empty_summary(tmp_path):

@@ -1,5 +1,6 @@
 """Many symbols at once, and the cache-warming command `marketcast fetch`."""
 
+import re
 from dataclasses import replace
 
 import FinanceDataReader
@@ -168,6 +169,9 @@ def test_offline_a_source_is_asked_once_not_once_a_symbol(
         krx = [s for s in offline.asked if s[0] == "0"]
         assert krx and len(krx) <= workers  # whichever worker asked first
         assert 1 <= len(offline.asked) - len(krx) <= workers
+        assert warned == len(offline.asked)  # each asker's own warning; the rest counted:
+        counts = re.findall(r"was not asked for (\d+) symbols?", warnings)
+        assert warned + sum(map(int, counts)) == len(symbols)
 
 
 def test_fetch_prints_one_line_per_symbol(tmp_path, fake, capsys):

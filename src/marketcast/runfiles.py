@@ -172,6 +172,8 @@ def no_run_in_sweep(root: Path) -> MarketcastError | None:
         return None
     outcomes: dict[str, list[str]] = {}
     for job in job_dirs(root):
+        if job == root or not (job.parent / "multirun.yaml").is_file():
+            continue  # a single run's own folder, or a folder of a sweep's job: not a sweep
         done = "failed" if (job / FAILED_FILE).exists() else None
         done = done or ("pruned" if was_pruned(job) else "incomplete")
         outcomes.setdefault(done, []).append(job.relative_to(root).as_posix())
@@ -179,10 +181,18 @@ def no_run_in_sweep(root: Path) -> MarketcastError | None:
         return None
     said = ", ".join(f"{counted(len(n), 'job')} {s} ({listed(n)})" for s, n in outcomes.items())
     summary = root / SUMMARY_FILE
-    where = f"{summary}, and " if summary.is_file() else ""
+    advice = {
+        "failed": "the failed jobs' messages are in "
+        + (f"{summary} and " if summary.is_file() else "")
+        + "each one's failed.json and log: fix the cause",
+        "pruned": "the Optuna pruner stopped the pruned ones early: search with more trials "
+        "or a later pruning (search.pruner)",
+        "incomplete": "the incomplete ones were cut off (interrupted, killed) or are still running",
+    }
+    todo = "; ".join(advice[outcome] for outcome in outcomes)
     return MarketcastError(
-        f"run_dir={root} is a sweep with no finished run: {said}. Their messages are in "
-        f"{where}each job's failed.json and log; fix the cause and train again."
+        f"run_dir={root} is a sweep with no finished run: {said}. {todo[0].upper()}{todo[1:]}; "
+        "then train again."
     )
 
 

@@ -610,20 +610,21 @@ class Offline:
 
     def __init__(self) -> None:
         self._unknown: dict[str, tuple[float, str]] = {}  # source: (when, the symbol asked)
-        # source: (symbol, last cached day, sessions behind) of each symbol not asked
-        self._cached: dict[str, list[tuple[str, pd.Timestamp, int]]] = {}
-        self._askers: dict[str, str] = {}  # source: the first symbol its resolver failed
+        # source: (symbol, last cached day, sessions behind, whose lookup had failed) of each
+        # symbol not asked
+        self._cached: dict[str, list[tuple[str, pd.Timestamp, int, str]]] = {}
         self._lock = threading.Lock()
 
     def found(self, source: str, symbol: str) -> None:
         """``source``'s host name was not known to the resolver when ``symbol`` asked."""
-        self._unknown[source] = (time.monotonic(), symbol)
-        self._askers.setdefault(source, symbol)
+        with self._lock:
+            self._unknown[source] = (time.monotonic(), symbol)
 
     def fell_back(self, source: str, symbol: str, last: pd.Timestamp, behind: int) -> None:
         """``symbol`` used its cache, which ends on ``last``, without asking ``source``."""
         with self._lock:
-            self._cached.setdefault(source, []).append((symbol, last, behind))
+            asker = self._unknown.get(source, (0.0, "a symbol"))[1]
+            self._cached.setdefault(source, []).append((symbol, last, behind, asker))
 
     def say(self) -> None:
         """One warning per source for the symbols that used their caches without asking it
@@ -631,7 +632,7 @@ class Offline:
         with self._lock:
             cached, self._cached = self._cached, {}
         for source, rows in cached.items():
-            symbols = [symbol for symbol, _, _ in rows]
+            symbols = [symbol for symbol, _, _, _ in rows]
             first, last = min(r[1] for r in rows).date(), max(r[1] for r in rows).date()
             ends = f"on {first}" if first == last else f"between {first} and {last}"
             oldest = max(r[2] for r in rows)
@@ -643,13 +644,14 @@ class Offline:
                 source,
                 counted(len(symbols), "symbol"),
                 listed(symbols, most=5),
-                self._askers.get(source, "a symbol"),
+                " or ".join(dict.fromkeys(r[3] for r in rows)),
                 ends,
                 age,
             )
 
     def reached(self, source: str) -> None:
-        self._unknown.pop(source, None)
+        with self._lock:
+            self._unknown.pop(source, None)
 
     def recent(self, source: str) -> str | None:
         """Why ``source`` is not asked now, if it is not."""

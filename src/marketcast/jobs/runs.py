@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -199,20 +200,25 @@ def _say_choices(
     many = len(chosen) > SAID_CHOICES
     if many:
         log.info(
-            "run_dir=%s: %s of it forecast the %s, each the best of the runs that trained "
-            "it by the published forecast's validation MASE, then the network's (which "
-            "forecasts which: the job's log file)",
-            root, counted(len(chosen), "run"), counted(len(by_symbol), "symbol"),
+            "run_dir=%s: %s of its runs forecast the %s, each the best of the runs that "
+            "trained it by the published forecast's validation MASE, then the network's "
+            "(which forecasts which: the job's log file)",
+            root, len(chosen), counted(len(by_symbol), "symbol"),
         )  # fmt: skip
     for path, symbols in chosen.items():
         published, network = by_symbol[symbols[0]][0]
-        most = max(rivals[s] for s in symbols)
-        why = (
-            f"the only run that trained {'it' if len(symbols) == 1 else 'them'}"
-            if most == 1
-            else f"the best of {most} runs by the published forecast's validation MASE, "
-            f"{published:.4f}, then the network's, {network:.4f}"
-        )
+        counts = {rivals[s] for s in symbols}
+        most = max(counts)
+        if most == 1:
+            why = f"the only run that trained {'it' if len(symbols) == 1 else 'them'}"
+        elif not math.isfinite(published):
+            why = f"the first of {most} runs, none of whose metrics could be read"
+        else:
+            best = f"the best of {'up to ' if len(counts) > 1 else ''}{most} runs"
+            why = (
+                f"{best} by the published forecast's validation MASE, {published:.4f}, "
+                f"then the network's, {network:.4f}"
+            )
         job = path.relative_to(root).as_posix()
         said = f"run_dir={root}: {job} forecasts {listed(symbols)}: {why}"
         if many:

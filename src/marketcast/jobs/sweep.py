@@ -32,7 +32,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 from marketcast.atomic import atomic_write
 from marketcast.config import check_loggers, check_values
 from marketcast.errors import EXIT_ERROR, EXIT_USER_ERROR, MarketcastError, first_line, log_bug
-from marketcast.progress import listed
+from marketcast.progress import counted, listed
 from marketcast.runfiles import (
     FAILED_FILE,
     METRICS_FILE,
@@ -112,7 +112,9 @@ def format_summary(frame: pd.DataFrame) -> str:
     shared = [c for c in override_columns(frame) if frame[c].nunique(dropna=False) == 1]
     shown = frame.drop(columns=shared)
     for column in override_columns(shown):  # an Optuna trial's 0.29469282091554294
-        shown[column] = shown[column].map(_short)
+        short = shown[column].map(_short)
+        if short.nunique(dropna=False) == shown[column].nunique(dropna=False):
+            shown[column] = short  # unless it would print two values alike
     for column in ("rank", "optuna_trial"):  # failed and unfinished jobs have no rank
         if column in shown:
             shown[column] = ["" if pd.isna(v) else int(v) for v in shown[column]]
@@ -203,15 +205,39 @@ def write_summary(sweep_dir: Path) -> tuple[pd.DataFrame, Path]:
 
 def summarise_stopped(sweep_dir: Path | None) -> Path | None:
     """The summary of a sweep stopped before its end (interrupted, terminated, a worker
-    process killed): the jobs it left, finished or not, as at a sweep's end. None where it
-    left no job (nor a folder), or the summary could not be written (said in the log)."""
+    process killed): the jobs it left, finished or not, as at a sweep's end, and how many
+    never began where the basic sweeper's count is known. None where it left no job (nor a
+    folder), or the summary could not be written, or a second signal cut it off (the
+    stop's own line and status matter more; the log says which)."""
     if sweep_dir is None or not sweep_dir.is_dir() or not job_dirs(sweep_dir):
         return None
     try:
-        return write_summary(sweep_dir)[1]
-    except Exception as exc:  # the stop's own message matters more than the summary
-        log.warning("no sweep summary written in %s: %s", sweep_dir, first_line(exc))
+        frame, path = write_summary(sweep_dir)
+    except (Exception, KeyboardInterrupt) as exc:
+        said = "stopped again" if isinstance(exc, KeyboardInterrupt) else first_line(exc)
+        log.warning("no sweep summary in %s: %s", sweep_dir, said)
+        return path if (path := sweep_dir / SUMMARY_FILE).is_file() else None
+    total = _planned_jobs(sweep_dir)
+    if total is not None and total > len(frame):
+        print(
+            f"sweep summary: {counted(len(frame), 'job')} of {total} began; the other "
+            f"{total - len(frame)} never did (the swept values: {sweep_dir / 'multirun.yaml'})"
+        )
+    return path
+
+
+def _planned_jobs(sweep_dir: Path) -> int | None:
+    """How many jobs the sweep in ``sweep_dir`` was to run (its ``multirun.yaml``), where
+    Hydra's basic sweeper made them; None where that cannot be told."""
+    from marketcast.jobs.multirun_progress import count_jobs
+
+    try:
+        config = OmegaConf.load(sweep_dir / "multirun.yaml")
+    except Exception:  # missing, unreadable: the summary stands without the count
         return None
+    if OmegaConf.select(config, "hydra.sweeper._target_", default="").endswith("BasicSweeper"):
+        return count_jobs(config)
+    return None
 
 
 def check_swept_values(config: DictConfig) -> None:
@@ -292,17 +318,18 @@ def _job_row(sweep_dir: Path, job_dir: Path) -> dict[str, Any]:
 
 
 def _short(value: Any) -> Any:
-    """A sampled real number in four significant digits for the printed table (summary.csv
-    keeps every digit); anything else as it is."""
+    """A sampled real number below 1,000 in four significant digits for the printed table
+    (summary.csv keeps every digit); anything else as it is (a date's 2024.05, 123456.789)."""
     if isinstance(value, int):  # bool too
         return value
     try:
         number = float(value)
     except (TypeError, ValueError):
         return value
-    if not math.isfinite(number) or number.is_integer():
+    if not math.isfinite(number) or number.is_integer() or abs(number) >= 1000:
         return value
-    return f"{number:.4g}"
+    short = f"{number:.4g}"
+    return short if len(short) < len(str(value)) else value
 
 
 def _read_json(path: Path) -> dict:

@@ -304,9 +304,13 @@ def check_preprocessing(state: dict) -> None:
     )
     ratio = intervals.get("variance_ratio", 0.0)  # absent in a state saved before it was kept
     _expect(
-        _finite(ratio) and 0 <= ratio <= 1 and (not ratio or intervals["volatility"] != "ewma"),
-        f"intervals.variance_ratio={ratio!r} is not a weight in [0, 1] (0 for volatility "
-        "'ewma', which has no multi-step variance)",
+        _finite(ratio) and 0 <= ratio <= 1,
+        f"intervals.variance_ratio={ratio!r} is not a weight in [0, 1]",
+    )
+    _expect(
+        not ratio or intervals["volatility"] != "ewma",
+        f"intervals.variance_ratio={ratio!r} is set for volatility 'ewma', which has no "
+        "multi-step variance (it must be 0)",
     )
     if intervals["volatility"] == "ewma":
         scores = intervals.get("scores")
