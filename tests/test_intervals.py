@@ -18,6 +18,7 @@ from marketcast.evaluation.intervals import (
     ratio_scaled,
     recent_prices,
     shrunk,
+    shrunk_ratios,
     variance_ratios,
     window_volatility,
 )
@@ -522,6 +523,14 @@ def test_variance_ratios_read_reversal_and_trend_from_the_trailing_returns():
         expected = [1.0, 1 + rho[0], 1 + 2 * (2 / 3 * rho[0] + 1 / 3 * rho[1])]
         np.testing.assert_allclose(ratios, expected, atol=0.03)
         assert ratios[0] == 1.0
+    # shrunk towards 1 by a year's sampling noise: a deviation within it counts for nothing
+    year = np.full(3, 250)
+    noise = 2 * 3 * 1 / (3 * 2 * 250)  # h = 2
+    ratios = np.array([[1.0, 1 + 0.9 * np.sqrt(noise)], [1.0, 0.5], [1.0, 1.0]])
+    shrunk = shrunk_ratios(ratios, year)
+    assert shrunk[0, 1] == 1.0 and shrunk[2, 1] == 1.0
+    assert shrunk[1, 1] == pytest.approx(1 - 0.5 * (1 - noise / 0.25))
+    np.testing.assert_array_equal(shrunk[:, 0], 1.0)
     few = np.full((1, 250), np.nan)
     few[0, -59:] = rng.normal(0, 0.01, 59)
     np.testing.assert_array_equal(variance_ratios(few, 5), np.ones((1, 5)))
@@ -571,7 +580,7 @@ def test_one_scale_call_for_many_symbols_equals_one_call_each():
     """predict scales a whole universe's origins at once, each with its own parameters
     (B's as a run saved before the leverage term: no gamma, read as 0), with the defaults'
     trailing-year share and variance ratio, and A's history shorter than a year."""
-    a, b = garch_prices(900, seed=8), garch_prices(900, seed=9, alpha=0.2, beta=0.79) * 3
+    a, b = garch_prices(900, seed=8), reversing_prices(900, seed=9, phi=-0.4) * 3
     a[:480] = np.nan  # A's prices begin 120 rows before the first origin
     old = {k: v for k, v in fit_garch(b, 600, "garch").items() if k != "gamma"}
     fitted_a = fit_garch(a[480:], 100, "gjr")
@@ -586,4 +595,4 @@ def test_one_scale_call_for_many_symbols_equals_one_call_each():
     plain = replace(intervals, variance_ratio=0.0).scale(
         np.concatenate([ra, rb]), ["A"] * 50 + ["B"] * 50
     )
-    assert not np.allclose(both[:, 1:], plain[:, 1:])  # the ratio took part
+    assert not np.allclose(both[50:, 1:], plain[50:, 1:])  # B's ratio took part

@@ -527,13 +527,32 @@ def shrunk(scale: np.ndarray, recent: np.ndarray, share: float) -> np.ndarray:
 def ratio_scaled(scale: np.ndarray, recent: np.ndarray, weight: float) -> np.ndarray:
     """(B, H) ``scale`` (B, H) with each step's variance times ``1 + weight (VR_h - 1)``,
     ``VR_h`` the variance ratio of the (up to ``GARCH_LOOKBACK``) daily log returns of
-    ``recent`` (B, n) prices (``variance_ratios``). Step 1 is untouched; an origin with
-    fewer than ``MIN_RATIO_RETURNS`` known returns keeps its scale."""
+    ``recent`` (B, n) prices (``variance_ratios``), shrunk towards 1 by its own sampling
+    noise (``shrunk_ratios``). Step 1 is untouched; an origin with fewer than
+    ``MIN_RATIO_RETURNS`` known returns keeps its scale."""
     if not weight or scale.shape[1] == 1:
         return scale
-    ratios = variance_ratios(recent_returns(recent), scale.shape[1])
+    returns = recent_returns(recent)
+    ratios = shrunk_ratios(variance_ratios(returns, scale.shape[1]), np.isfinite(returns).sum(1))
     factor = np.clip(1 + weight * (ratios - 1), *RATIO_BOUNDS)
     return scale * np.sqrt(factor)
+
+
+def shrunk_ratios(ratios: np.ndarray, known: np.ndarray) -> np.ndarray:
+    """(B, H) the variance ratios (B, H) moved towards 1 by the share their sampling noise
+    explains (positive-part James-Stein): ``1 + max(0, 1 - s2 / (VR - 1)^2) (VR - 1)``,
+    ``s2 = 2 (2h - 1)(h - 1) / (3 h n)`` the variance of an overlapping ratio from ``known``
+    (B,) independent returns (Lo & MacKinlay 1988). A deviation within the noise of a
+    year's returns counts for nothing, a large one (a whipsaw year's 0.5) nearly whole:
+    around persistence over six test periods of the dev files the raw ratio's noise cost a
+    typical file what it gained the reversing ones (h = 10: 14.919% against 14.904% with
+    none; shrunk: 14.886%)."""
+    steps = np.arange(1, ratios.shape[1] + 1, dtype=float)[None]
+    noise = 2 * (2 * steps - 1) * (steps - 1) / (3 * steps * np.maximum(known, 1)[:, None])
+    deviation = ratios - 1
+    with np.errstate(divide="ignore", invalid="ignore"):
+        kept = np.clip(1 - noise / deviation**2, 0, 1)
+    return 1 + np.where(deviation != 0, kept, 0) * deviation
 
 
 def variance_ratios(returns: np.ndarray, horizon: int) -> np.ndarray:
