@@ -371,17 +371,18 @@ class IntervalsConfig:
     # 11.124 single split, 11.173 -> 11.153 backtest, 13.334 -> 13.311 on the 2020 test
     # years (higher there on 5 of 11 files). ewma: ignored (no multi-step variance).
     step_persistence: float | None = 0.9
-    # gjr/garch, horizons above 1: the weight (0..1) of the trailing year's variance ratio
-    # on each step's variance (intervals.ratio_scaled; 0: the GARCH sum alone). The GARCH
-    # forecast of an h-day move sums h daily variances, as if daily moves were independent;
-    # in a whipsaw market they are not (Microsoft's test segment, 2019-09..2020-06: 5-day
-    # moves had half the variance of five independent days), and the band over-covered
-    # (h=5: 0.866, 0.897 at step 5). Around persistence over six test periods of the 11 dev
-    # files (bench/intervals_dev.py --horizon 5 --test-end 0.6,0.7,0.8,0.85,0.9,1.0), 1
-    # scored 11.043 against 0 at 11.063, lower at every period, with 9 of 66 file-periods'
-    # coverage outside 0.77..0.83 against 17 (0.5: 11.044, 14); h=2: 7.903 against 7.915,
-    # lower at every period; h=10: 14.909 against 14.904 (0.5: 14.880), coverage outside
-    # 15 against 23. ewma: ignored (its per-step conformal quantiles calibrate each step).
+    # gjr/garch, horizons above 1: the weight (0..1) of the trailing year's variance ratio,
+    # shrunk towards 1 by its sampling noise, on each step's variance
+    # (intervals.ratio_scaled; 0: the GARCH sum alone). The GARCH forecast of an h-day move
+    # sums h daily variances, as if daily moves were independent; in a whipsaw market they
+    # are not (Microsoft's test segment, 2019-09..2020-06: 5-day moves had half the
+    # variance of five independent days), and the band over-covered (h=5: 0.866, 0.897 at
+    # step 5). Around persistence over six test periods of the 11 dev files
+    # (bench/intervals_dev.py --horizon 5 --test-end 0.6,0.7,0.8,0.85,0.9,1.0), 1 scored
+    # 11.043 against 0 at 11.063, lower at every period, with 12 of 66 file-periods'
+    # coverage outside 0.77..0.83 against 17 (0.5: 11.048, 15); h=2: 7.907 against 7.915;
+    # h=10: 14.886 against 14.904, coverage outside 18 against 23.
+    # ewma: ignored (its per-step conformal quantiles calibrate each step).
     variance_ratio: float = 1.0
 
 
