@@ -457,21 +457,23 @@ def test_predict_before_the_test_segment_warns_about_its_interval(trained, tmp_p
 def test_ewma_leaves_the_garch_settings_aside_and_both_keep_step_rates(
     trained, tmp_path, tiny_run, caplog
 ):
-    """The default step_persistence and shrink shape GARCH bands only: volatility=ewma
-    trains and saves neither (and says so), where the default gjr run saves the configured
-    ones. Both save the configured step_rates (the adaptation applies to either band)."""
+    """The default step_persistence, shrink and variance_ratio shape GARCH bands only:
+    volatility=ewma trains and saves none (and says so), where the default gjr run saves
+    the configured ones. Both save the configured step_rates (the adaptation applies to
+    either band)."""
     _, prep = artifacts.load_run(trained[1])
     assert prep.intervals.volatility == "gjr" and prep.intervals.step_persistence == 0.9
-    assert prep.intervals.shrink == 0.2
+    assert prep.intervals.shrink == 0.2 and prep.intervals.variance_ratio == 1.0
     assert prep.intervals.step_rates == "inverse"
     run_dir = tmp_path / "ewma"
     overrides = ("window.horizon=2", "evaluation.intervals.volatility=ewma")
     with caplog.at_level("INFO", logger="marketcast"):
         train(compose_train(run_dir, *tiny_run, *overrides))
-    assert "shrink and step_persistence (GARCH scales only) are not used" in caplog.text
+    said = "shrink, step_persistence and variance_ratio (GARCH scales only) are not used"
+    assert said in caplog.text
     _, prep = artifacts.load_run(run_dir)
     assert prep.intervals.volatility == "ewma" and prep.intervals.step_persistence is None
-    assert prep.intervals.shrink == 0.0
+    assert prep.intervals.shrink == 0.0 and prep.intervals.variance_ratio == 0.0
     assert prep.intervals.step_rates == "inverse"
 
 
