@@ -29,6 +29,7 @@ DONE_FILE = "run.json"  # the completion marker, written last (storage.artifacts
 STAGING_DIR = ".writing"
 FAILED_FILE = "failed.json"  # written instead of the above when a sweep job fails
 SUMMARY_FILE = "summary.csv"  # a sweep's summary of its jobs, in the sweep folder
+MULTIRUN_FILE = "multirun.yaml"  # Hydra's record of a sweep, in the sweep folder
 # the run the current job finished (its files moved in whole, jobs.outputs): an interrupt
 # that comes later (the report printed, a logger's upload) says the run is there
 finished_here: list[Path] = []
@@ -156,6 +157,12 @@ def job_dirs(sweep_dir: Path) -> list[Path]:
     return sorted(dirs, key=lambda d: _natural_key(d.relative_to(sweep_dir).as_posix()))
 
 
+def sweep_jobs(root: Path) -> list[Path]:
+    """The job directories under ``root`` that belong to a sweep (beside its
+    ``MULTIRUN_FILE``): not ``root`` itself, nor a single run's folder."""
+    return [job for job in job_dirs(root) if job != root and (job.parent / MULTIRUN_FILE).is_file()]
+
+
 def _natural_key(name: str) -> list:
     """Digit runs compare as numbers."""
     return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", name)]
@@ -171,9 +178,7 @@ def no_run_in_sweep(root: Path) -> MarketcastError | None:
     if marked_runs(root):
         return None
     outcomes: dict[str, list[str]] = {}
-    for job in job_dirs(root):
-        if job == root or not (job.parent / "multirun.yaml").is_file():
-            continue  # a single run's own folder, or a folder of a sweep's job: not a sweep
+    for job in sweep_jobs(root):
         done = "failed" if (job / FAILED_FILE).exists() else None
         done = done or ("pruned" if was_pruned(job) else "incomplete")
         outcomes.setdefault(done, []).append(job.relative_to(root).as_posix())

@@ -30,11 +30,11 @@ from marketcast.runfiles import (
     METRICS_FILE,
     PREPROCESSING_FILE,
     is_finished_run,
-    job_dirs,
     latest_run,
     marked_runs,
     no_run_in_sweep,
     run_score,
+    sweep_jobs,
     was_pruned,
 )
 from marketcast.storage import artifacts
@@ -233,9 +233,8 @@ def unfinished_jobs(root: Path) -> list[str]:
     killed, not run (``sweep.fail_fast``), or still running."""
     return [
         job.relative_to(root).as_posix()
-        for job in job_dirs(root)
-        if (job.parent / "multirun.yaml").is_file()
-        and not any((job / name).exists() for name in (DONE_FILE, FAILED_FILE))
+        for job in sweep_jobs(root)
+        if not any((job / name).exists() for name in (DONE_FILE, FAILED_FILE))
         and not was_pruned(job)
     ]
 

@@ -36,6 +36,7 @@ from marketcast.progress import counted, listed
 from marketcast.runfiles import (
     FAILED_FILE,
     METRICS_FILE,
+    MULTIRUN_FILE,
     SUMMARY_FILE,
     TRIAL_FILE,
     is_finished_run,
@@ -221,7 +222,7 @@ def summarise_stopped(sweep_dir: Path | None) -> Path | None:
     if total is not None and total > len(frame):
         print(
             f"sweep summary: {counted(len(frame), 'job')} of {total} began; the other "
-            f"{total - len(frame)} never did (the swept values: {sweep_dir / 'multirun.yaml'})"
+            f"{total - len(frame)} never did (the swept values: {sweep_dir / MULTIRUN_FILE})"
         )
     return path
 
@@ -232,7 +233,7 @@ def _planned_jobs(sweep_dir: Path) -> int | None:
     from marketcast.jobs.multirun_progress import count_jobs
 
     try:
-        config = OmegaConf.load(sweep_dir / "multirun.yaml")
+        config = OmegaConf.load(sweep_dir / MULTIRUN_FILE)
     except Exception:  # missing, unreadable: the summary stands without the count
         return None
     if OmegaConf.select(config, "hydra.sweeper._target_", default="").endswith("BasicSweeper"):
